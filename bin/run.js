@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1'
+const {execute} = await import('@oclif/core')
+await execute({dir: import.meta.url})

@@ -1,0 +1,204 @@
+/**
+ * Settings of the toolkit: `.env` file, then the process environment, then flags
+ * (later wins). Variable names are RAGFlow's SANDBOX_* ones where RAGFlow has them.
+ */
+import {existsSync, readFileSync} from 'node:fs'
+import {resolve} from 'node:path'
+
+import {configError} from './errors.js'
+
+export interface SandboxConfig {
+  poolSize: number
+  pythonImage: string
+  nodejsImage: string
+  host: string
+  port: number
+  /** seconds */
+  timeoutSeconds: number
+  /** docker memory string, e.g. 256m */
+  memory: string
+  memoryBytes: number
+  enableSeccomp: boolean
+  /** allow runc (weaker isolation) when runsc is missing */
+  allowRunc: boolean
+  apiToken: string | undefined
+  codePolicy: 'on' | 'off'
+  /** how long a caller waits for a free container, seconds */
+  queueTimeoutSeconds: number
+  /** Extra packages for `sandbox build` */
+  extraPythonPackages: string[]
+  extraDebianPackages: string[]
+  extraNpmPackages: string[]
+  /** where the values came from (for status output) */
+  envFile: string | undefined
+}
+
+export const DEFAULTS = {
+  poolSize: 2,
+  pythonImage: 'sandbox-base-python:latest',
+  nodejsImage: 'sandbox-base-nodejs:latest',
+  host: '127.0.0.1',
+  port: 9385,
+  timeout: '10s',
+  memory: '256m',
+  queueTimeoutSeconds: 10,
+} as const
+
+/** Parse KEY=VALUE lines; `#` comments, optional `export `, optional quotes. */
+export function parseEnvFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim()
+    if (!line || line.startsWith('#')) continue
+    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line)
+    if (!m) continue
+    let value = m[2]
+    if (/^(['"]).*\1$/.test(value)) value = value.slice(1, -1)
+    else value = value.replace(/\s+#.*$/, '').trim()
+    out[m[1]] = value
+  }
+  return out
+}
+
+/**
+ * Duration to seconds: "10", "10s", "2m", "1m30s" (RAGFlow's format plus bare seconds).
+ * Throws on anything else or on zero.
+ */
+export function parseDuration(input: string | number, name = 'timeout'): number {
+  if (typeof input === 'number') {
+    if (Number.isFinite(input) && input > 0) return input
+    throw configError(`Invalid ${name} "${input}": must be greater than 0`, 'INVALID_DURATION')
+  }
+  const s = String(input).trim().toLowerCase()
+  let seconds: number | undefined
+  if (/^\d+(\.\d+)?$/.test(s)) seconds = Number(s)
+  else {
+    const m = /^(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(s)
+    if (m && (m[1] || m[2])) seconds = Number(m[1] ?? 0) * 60 + Number(m[2] ?? 0)
+  }
+  if (seconds === undefined || !(seconds > 0)) {
+    throw configError(`Invalid ${name} "${input}": use seconds or a duration like 10, 10s, 2m or 1m30s`, 'INVALID_DURATION')
+  }
+  return seconds
+}
+
+export function formatDuration(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`
+  const m = Math.floor(seconds / 60)
+  const s = Math.round(seconds - m * 60)
+  return s ? `${m}m${s}s` : `${m}m`
+}
+
+const MEMORY_UNITS: Record<string, number> = {b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3}
+
+/** Docker memory string (RAGFlow rule: positive integer + one of b k m g) to bytes. */
+export function parseMemory(input: string, name = 'memory'): number {
+  const m = /^([1-9]\d*)([bkmg])$/.exec(String(input).trim().toLowerCase())
+  if (!m) throw configError(`Invalid ${name} "${input}": use a size like 256m or 1g (units b, k, m, g)`, 'INVALID_MEMORY')
+  const bytes = Number(m[1]) * MEMORY_UNITS[m[2]]
+  if (bytes < 16 * 1024 ** 2) throw configError(`Invalid ${name} "${input}": at least 16m is needed to start a runtime`, 'INVALID_MEMORY')
+  return bytes
+}
+
+const TRUTHY = new Set(['1', 'true', 'yes', 'on'])
+const FALSY = new Set(['0', 'false', 'no', 'off', ''])
+export function parseBoolean(input: string, name: string): boolean {
+  const s = input.trim().toLowerCase()
+  if (TRUTHY.has(s)) return true
+  if (FALSY.has(s)) return false
+  throw configError(`Invalid ${name} "${input}": use true or false`, 'INVALID_BOOLEAN')
+}
+
+function parseInteger(input: string, name: string, min: number, max: number): number {
+  const n = Number(input.trim())
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw configError(`Invalid ${name} "${input}": must be a whole number from ${min} to ${max}`, 'INVALID_NUMBER')
+  }
+  return n
+}
+
+const list = (v: string | undefined) => (v ?? '').split(/[\s,]+/).map((x) => x.trim()).filter(Boolean)
+
+export interface LoadConfigOptions {
+  /** path of the .env file; default ./.env when it exists */
+  envFile?: string
+  env?: NodeJS.ProcessEnv
+  /** values from flags, already typed; undefined ones are ignored */
+  overrides?: Partial<Record<keyof SandboxConfig, unknown>>
+}
+
+/** The variables this toolkit reads, and their meaning (also used to write `.env`). */
+export const ENV_VARS = {
+  SANDBOX_EXECUTOR_MANAGER_POOL_SIZE: 'warm containers kept per language',
+  SANDBOX_BASE_PYTHON_IMAGE: 'Python base image',
+  SANDBOX_BASE_NODEJS_IMAGE: 'Node.js base image',
+  SANDBOX_EXECUTOR_MANAGER_HOST: 'address the manager listens on',
+  SANDBOX_EXECUTOR_MANAGER_PORT: 'port the manager listens on',
+  SANDBOX_TIMEOUT: 'wall-clock limit per run (10, 10s, 1m30s)',
+  SANDBOX_MAX_MEMORY: 'memory limit per run (b, k, m, g)',
+  SANDBOX_ENABLE_SECCOMP: 'apply seccomp/default.json (only matters under runc)',
+  SANDBOX_ALLOW_RUNC: 'run with runc when runsc is missing (weaker isolation)',
+  SANDBOX_API_TOKEN: 'bearer token required by /run and /metrics when set',
+  SANDBOX_CODE_POLICY: 'static code policy: on or off',
+  SANDBOX_QUEUE_TIMEOUT: 'how long a run waits for a free container',
+  SANDBOX_EXTRA_PYTHON_PACKAGES: 'extra pip packages for online Python builds',
+  SANDBOX_EXTRA_DEBIAN_PACKAGES: 'extra Debian packages for offline builds',
+  SANDBOX_EXTRA_NPM_PACKAGES: 'extra npm packages for the Node.js image',
+} as const
+
+export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
+  const envFile = options.envFile ? resolve(options.envFile) : existsSync('.env') ? resolve('.env') : undefined
+  let fileVars: Record<string, string> = {}
+  if (envFile) {
+    if (!existsSync(envFile)) throw configError(`The env file ${envFile} does not exist`, 'ENV_FILE_MISSING', ['run `sandbox setup --yes` to write one'])
+    fileVars = parseEnvFile(readFileSync(envFile, 'utf8'))
+  }
+  const env = {...fileVars, ...(options.env ?? process.env)}
+  const get = (k: keyof typeof ENV_VARS) => {
+    const v = env[k]
+    return v === undefined || v === '' ? undefined : v
+  }
+  const o = options.overrides ?? {}
+  const pick = <T>(key: keyof SandboxConfig, fromEnv: () => T | undefined, fallback: T): T =>
+    o[key] !== undefined ? (o[key] as T) : fromEnv() ?? fallback
+
+  const memory = pick('memory', () => get('SANDBOX_MAX_MEMORY'), DEFAULTS.memory as string)
+  const timeoutRaw = o.timeoutSeconds ?? get('SANDBOX_TIMEOUT') ?? DEFAULTS.timeout
+  const policy = pick('codePolicy', () => get('SANDBOX_CODE_POLICY'), 'on') as string
+  if (policy !== 'on' && policy !== 'off') throw configError(`Invalid SANDBOX_CODE_POLICY "${policy}": use on or off`, 'INVALID_POLICY')
+
+  return {
+    poolSize: pick('poolSize', () => {
+      const v = get('SANDBOX_EXECUTOR_MANAGER_POOL_SIZE')
+      return v === undefined ? undefined : parseInteger(v, 'SANDBOX_EXECUTOR_MANAGER_POOL_SIZE', 1, 64)
+    }, DEFAULTS.poolSize as number),
+    pythonImage: pick('pythonImage', () => get('SANDBOX_BASE_PYTHON_IMAGE'), DEFAULTS.pythonImage as string),
+    nodejsImage: pick('nodejsImage', () => get('SANDBOX_BASE_NODEJS_IMAGE'), DEFAULTS.nodejsImage as string),
+    host: pick('host', () => get('SANDBOX_EXECUTOR_MANAGER_HOST'), DEFAULTS.host as string),
+    port: pick('port', () => {
+      const v = get('SANDBOX_EXECUTOR_MANAGER_PORT')
+      return v === undefined ? undefined : parseInteger(v, 'SANDBOX_EXECUTOR_MANAGER_PORT', 1, 65_535)
+    }, DEFAULTS.port as number),
+    timeoutSeconds: parseDuration(timeoutRaw as string | number, 'SANDBOX_TIMEOUT'),
+    memory,
+    memoryBytes: parseMemory(memory, 'SANDBOX_MAX_MEMORY'),
+    enableSeccomp: pick('enableSeccomp', () => {
+      const v = get('SANDBOX_ENABLE_SECCOMP')
+      return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ENABLE_SECCOMP')
+    }, false),
+    allowRunc: pick('allowRunc', () => {
+      const v = get('SANDBOX_ALLOW_RUNC')
+      return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ALLOW_RUNC')
+    }, false),
+    apiToken: pick('apiToken', () => get('SANDBOX_API_TOKEN'), undefined as string | undefined),
+    codePolicy: policy,
+    queueTimeoutSeconds: pick('queueTimeoutSeconds', () => {
+      const v = get('SANDBOX_QUEUE_TIMEOUT')
+      return v === undefined ? undefined : parseDuration(v, 'SANDBOX_QUEUE_TIMEOUT')
+    }, DEFAULTS.queueTimeoutSeconds as number),
+    extraPythonPackages: pick('extraPythonPackages', () => list(get('SANDBOX_EXTRA_PYTHON_PACKAGES')), [] as string[]),
+    extraDebianPackages: pick('extraDebianPackages', () => list(get('SANDBOX_EXTRA_DEBIAN_PACKAGES')), [] as string[]),
+    extraNpmPackages: pick('extraNpmPackages', () => list(get('SANDBOX_EXTRA_NPM_PACKAGES')), [] as string[]),
+    envFile,
+  }
+}
