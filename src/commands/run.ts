@@ -1,0 +1,127 @@
+import {existsSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {join, resolve} from 'node:path'
+
+import {Args, Flags} from '@oclif/core'
+
+import {buildArguments} from '../arguments.js'
+import {BaseCommand} from '../base-command.js'
+import {loadConfig, parseDuration, parseMemory} from '../config.js'
+import {runOneShot} from '../engine/oneshot.js'
+import {languageForFile, requireLanguage} from '../engine/languages.js'
+import type {RunResult} from '../engine/result.js'
+import {configError, ExitCode, SandboxError} from '../errors.js'
+
+const MAX_CODE_BYTES = 1024 * 1024
+
+export default class Run extends BaseCommand<typeof Run> {
+  static args = {
+    file: Args.string({description: 'file that defines main (Python: main(**args), Node.js: main(args))', required: true}),
+  }
+
+  static description = `Run a file through the sandbox and show stdout, stderr and main's return value.
+
+The file must define main. Python calls main(**arguments); Node.js calls await main(arguments).
+Each run gets a fresh gVisor container with no network, a read-only root, and time and memory limits.
+Files the code writes to artifacts/ (png jpg svg pdf csv json html) come back as artifacts.
+Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 5 refused by the code policy.`
+
+  static examples = [
+    {command: '<%= config.bin %> <%= command.id %> examples/hello.py --arg name=World', description: 'run a Python file with one argument'},
+    {command: '<%= config.bin %> <%= command.id %> examples/hello.js --args-json \'{"name": "World"}\' --json', description: 'Node.js, arguments as JSON, RAGFlow-shaped JSON result'},
+    {command: '<%= config.bin %> <%= command.id %> examples/chart.py --save-artifacts out/', description: 'save the chart the code writes to artifacts/'},
+    {command: '<%= config.bin %> <%= command.id %> slow.py --timeout 1m30s --memory 512m', description: 'raise the limits for one run'},
+  ]
+
+  static flags = {
+    arg: Flags.string({char: 'a', description: 'argument for main as name=value (JSON when it parses: count=3, flag=true); repeatable', multiple: true}),
+    'args-json': Flags.string({description: 'all arguments as a JSON object, or @file.json'}),
+    language: Flags.string({char: 'l', description: 'python or nodejs (alias javascript); default from the file extension'}),
+    timeout: Flags.string({char: 't', description: 'wall-clock limit: 10, 10s, 2m, 1m30s (default SANDBOX_TIMEOUT or 10s)'}),
+    memory: Flags.string({char: 'm', description: 'memory limit, e.g. 256m, 1g (default SANDBOX_MAX_MEMORY or 256m)'}),
+    'save-artifacts': Flags.string({description: 'directory to write the returned artifacts into'}),
+    policy: Flags.string({description: 'static code policy (on: RAGFlow-compatible checks; off: rely on the sandbox alone)', options: ['on', 'off']}),
+    'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, prints a warning)', default: false}),
+    'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
+  }
+
+  async run(): Promise<RunResult> {
+    const {file} = this.args
+    const flags = this.flags
+    const path = resolve(file)
+    if (!existsSync(path) || !statSync(path).isFile()) {
+      throw new SandboxError(`File not found: ${file}`, {code: 'FILE_NOT_FOUND', exit: ExitCode.USAGE})
+    }
+    const language = flags.language ? requireLanguage(flags.language) : languageForFile(file)
+    if (statSync(path).size > MAX_CODE_BYTES) throw configError(`${file} is larger than ${MAX_CODE_BYTES} bytes`, 'CODE_TOO_LARGE')
+    const code = readFileSync(path, 'utf8')
+    const args = buildArguments(flags.arg, flags['args-json'])
+    const config = loadConfig({
+      envFile: flags['env-file'],
+      overrides: {
+        timeoutSeconds: flags.timeout === undefined ? undefined : parseDuration(flags.timeout, '--timeout'),
+        memory: flags.memory,
+        memoryBytes: flags.memory === undefined ? undefined : parseMemory(flags.memory, '--memory'),
+        allowRunc: flags['allow-runc'] || undefined,
+        codePolicy: flags.policy,
+      },
+    })
+    if (flags.memory) config.memoryBytes = parseMemory(flags.memory, '--memory')
+
+    const run = await runOneShot({
+      config,
+      language,
+      code,
+      arguments: args,
+      policy: config.codePolicy,
+      onEvent: (e) => {
+        if (e.level === 'warn' || e.level === 'error') process.stderr.write(`${e.message}\n`)
+        else if (flags.verbose) process.stderr.write(`${e.message}\n`)
+      },
+    })
+    const {result} = run
+    try {
+      if (flags['save-artifacts'] && result.artifacts.length) {
+        const dir = resolve(flags['save-artifacts'])
+        mkdirSync(dir, {recursive: true})
+        for (const a of result.artifacts) writeFileSync(join(dir, a.name), Buffer.from(a.content_b64, 'base64'))
+      }
+      if (!this.jsonEnabled()) this.show(result, run.runtime, flags['save-artifacts'])
+    } finally {
+      await run.dispose()
+    }
+    process.exitCode = exitCodeFor(result)
+    return result
+  }
+
+  private show(result: RunResult, runtime: string | null, saveDir?: string): void {
+    if (result.stdout) process.stdout.write(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`)
+    if (result.stderr) process.stderr.write(result.stderr.endsWith('\n') ? result.stderr : `${result.stderr}\n`)
+    if (result.result?.present) this.log(`Result: ${JSON.stringify(result.result.value, null, 2)}`)
+    for (const a of result.artifacts) {
+      const where = saveDir ? ` → ${join(saveDir, a.name)}` : ''
+      this.log(`Artifact: ${a.name} (${a.mime_type}, ${formatBytes(a.size)})${where}`)
+    }
+    if (result.artifacts.length && !saveDir) this.log('  (use --save-artifacts DIR to save them)')
+    const parts = [
+      result.status === 'success' ? '✓ success' : `✗ ${result.status}`,
+      `exit ${result.exit_code}`,
+      result.time_used_ms === null ? undefined : `${result.time_used_ms.toFixed(1)} ms`,
+      result.memory_used_kb === null ? undefined : `${(result.memory_used_kb / 1024).toFixed(1)} MB`,
+      runtime === 'runc' ? 'runtime runc (NO gVisor)' : runtime ? 'gVisor' : undefined,
+      result.detail && result.status !== 'success' ? result.detail : undefined,
+    ].filter(Boolean)
+    this.logToStderr(parts.join(' · '))
+  }
+}
+
+export function exitCodeFor(result: RunResult): number {
+  if (result.status === 'success') return ExitCode.OK
+  if (result.status === 'program_runner_error') return result.exit_code === -999 ? ExitCode.POLICY : ExitCode.PREREQUISITE
+  return ExitCode.CODE_FAILED
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`
+  return `${(n / 1024 / 1024).toFixed(1)} MB`
+}

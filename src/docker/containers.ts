@@ -1,0 +1,271 @@
+/**
+ * Hardened runner containers: create + attach + start a container whose main process is a
+ * language runner blocked on stdin; hand it one job; watch it exit; remove it.
+ * Also: find and remove containers carrying our labels.
+ */
+import {hostname} from 'node:os'
+import type {Duplex} from 'node:stream'
+
+import Dockerode from 'dockerode'
+
+import {docker, withDaemon} from './client.js'
+
+export const LABELS = {
+  managed: 'io.sandbox.managed',
+  role: 'io.sandbox.role',
+  language: 'io.sandbox.language',
+  owner: 'io.sandbox.owner',
+  ownerPid: 'io.sandbox.owner-pid',
+  ownerHost: 'io.sandbox.owner-host',
+} as const
+
+export interface RunnerContainerSpec {
+  image: string
+  /** argv of the runner, e.g. ['python3', '-I', '-B', '-c', source] */
+  cmd: string[]
+  language: string
+  /** unique id of the engine that owns the container */
+  owner: string
+  runtime: 'runsc' | 'runc'
+  memoryBytes: number
+  /** seccomp profile JSON text (only meaningful under runc) */
+  seccompProfile?: string
+  nanoCpus?: number
+  /** process cap enforced inside the sandbox (ulimit nproc) */
+  maxProcesses?: number
+  /** largest file the code may write, bytes (ulimit fsize) */
+  maxFileBytes?: number
+  workspaceBytes?: number
+  tmpBytes?: number
+  env?: string[]
+  /** network mode; 'none' unless a test deliberately weakens it */
+  network?: string
+}
+
+export interface ContainerExit {
+  exitCode: number
+  oomKilled: boolean
+}
+
+/** The HostConfig every sandbox container gets (see ARCHITECTURE.md "Isolation defaults"). */
+export function hardenedHostConfig(spec: RunnerContainerSpec): Dockerode.HostConfig {
+  const maxProcesses = spec.maxProcesses ?? 64
+  const fsize = spec.maxFileBytes ?? 64 * 1024 * 1024
+  const securityOpt = ['no-new-privileges']
+  if (spec.seccompProfile) securityOpt.push(`seccomp=${spec.seccompProfile}`)
+  return {
+    Runtime: spec.runtime,
+    NetworkMode: spec.network ?? 'none',
+    ReadonlyRootfs: true,
+    Tmpfs: {
+      '/workspace': `rw,exec,nosuid,nodev,size=${spec.workspaceBytes ?? 100 * 1024 * 1024},uid=65534,gid=65534,mode=0755`,
+      '/tmp': `rw,exec,nosuid,nodev,size=${spec.tmpBytes ?? 50 * 1024 * 1024},mode=1777`,
+    },
+    CapDrop: ['ALL'],
+    SecurityOpt: securityOpt,
+    Memory: spec.memoryBytes,
+    MemorySwap: spec.memoryBytes,
+    NanoCpus: spec.nanoCpus ?? 1_000_000_000,
+    // gVisor's sentry panics when user code exceeds a Docker pids limit; nproc is enforced
+    // gracefully inside the sandbox (fork fails with EAGAIN). The pids limit is only a backstop.
+    PidsLimit: maxProcesses * 8,
+    Ulimits: [
+      {Name: 'nproc', Soft: maxProcesses, Hard: maxProcesses},
+      {Name: 'fsize', Soft: fsize, Hard: fsize},
+      {Name: 'nofile', Soft: 1024, Hard: 1024},
+    ],
+    AutoRemove: false,
+    Privileged: false,
+    IpcMode: 'private',
+  }
+}
+
+/**
+ * A started container whose runner waits for a job on stdin.
+ * Output is delivered through the callbacks given to `send`.
+ */
+export class RunnerContainer {
+  private exitPromise: Promise<ContainerExit> | undefined
+  private sink: {stdout: (b: Buffer) => void; stderr: (b: Buffer) => void} | undefined
+  private early: Array<[1 | 2, Buffer]> = []
+  private exited = false
+  private streamEnded: Promise<void>
+
+  constructor(
+    readonly id: string,
+    private readonly container: Dockerode.Container,
+    private readonly stream: Duplex,
+  ) {
+    let header = Buffer.alloc(0)
+    let need = 0
+    let kind: 1 | 2 = 1
+    // Docker multiplexes stdout/stderr (Tty false): 8-byte header [stream,0,0,0,len32be] + payload
+    stream.on('data', (chunk: Buffer) => {
+      let buf = header.length ? Buffer.concat([header, chunk]) : chunk
+      header = Buffer.alloc(0)
+      while (buf.length) {
+        if (need === 0) {
+          if (buf.length < 8) {
+            header = Buffer.from(buf)
+            return
+          }
+          kind = buf[0] === 2 ? 2 : 1
+          need = buf.readUInt32BE(4)
+          buf = buf.subarray(8)
+          continue
+        }
+        const part = buf.subarray(0, need)
+        need -= part.length
+        buf = buf.subarray(part.length)
+        this.deliver(kind, part)
+      }
+    })
+    this.streamEnded = new Promise((resolve) => {
+      stream.once('end', resolve)
+      stream.once('close', resolve)
+      stream.once('error', () => resolve())
+    })
+  }
+
+  private deliver(kind: 1 | 2, data: Buffer): void {
+    if (!this.sink) {
+      this.early.push([kind, Buffer.from(data)])
+      return
+    }
+    if (kind === 2) this.sink.stderr(data)
+    else this.sink.stdout(data)
+  }
+
+  get isExited(): boolean {
+    return this.exited
+  }
+
+  /** Resolves when the container stops (and its output stream has drained). */
+  waitExit(): Promise<ContainerExit> {
+    this.exitPromise ??= (async () => {
+      const waited = (await this.container.wait()) as {StatusCode: number}
+      this.exited = true
+      await Promise.race([this.streamEnded, new Promise((r) => setTimeout(r, 1000).unref())])
+      let oomKilled = false
+      if (waited.StatusCode !== 0) {
+        const info = await this.container.inspect().catch(() => undefined)
+        oomKilled = Boolean(info?.State?.OOMKilled)
+      }
+      return {exitCode: waited.StatusCode, oomKilled}
+    })()
+    return this.exitPromise
+  }
+
+  /** Hand the runner its job (one JSON line) and route output to the sink. */
+  send(job: string, sink: {stdout: (b: Buffer) => void; stderr: (b: Buffer) => void}): void {
+    this.sink = sink
+    for (const [kind, data] of this.early.splice(0)) this.deliver(kind, data)
+    this.stream.write(job.endsWith('\n') ? job : job + '\n')
+    this.stream.end()
+  }
+
+  async kill(): Promise<void> {
+    await this.container.kill({signal: 'SIGKILL'}).catch(() => {})
+  }
+
+  async remove(): Promise<void> {
+    this.stream.destroy()
+    await this.container.remove({force: true, v: true}).catch((error: {statusCode?: number}) => {
+      if (error.statusCode !== 404 && error.statusCode !== 409) throw error
+    })
+  }
+}
+
+/** Create, attach and start a runner container. */
+export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<RunnerContainer> {
+  return withDaemon(async (d) => {
+    const container = await d.createContainer({
+      Image: spec.image,
+      Cmd: spec.cmd,
+      User: '65534:65534',
+      WorkingDir: '/workspace',
+      Env: spec.env,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      OpenStdin: true,
+      StdinOnce: true,
+      Tty: false,
+      NetworkDisabled: (spec.network ?? 'none') === 'none',
+      Labels: {
+        [LABELS.managed]: 'true',
+        [LABELS.role]: 'runner',
+        [LABELS.language]: spec.language,
+        [LABELS.owner]: spec.owner,
+        [LABELS.ownerPid]: String(process.pid),
+        [LABELS.ownerHost]: hostname(),
+      },
+      HostConfig: hardenedHostConfig(spec),
+    })
+    try {
+      const stream = (await container.attach({stream: true, stdin: true, stdout: true, stderr: true, hijack: true})) as unknown as Duplex
+      const runner = new RunnerContainer(container.id, container, stream)
+      await container.start()
+      return runner
+    } catch (error) {
+      await container.remove({force: true}).catch(() => {})
+      throw error
+    }
+  })
+}
+
+export interface ManagedContainer {
+  id: string
+  name: string
+  state: string
+  labels: Record<string, string>
+}
+
+export async function listManagedContainers(filter: Record<string, string> = {}): Promise<ManagedContainer[]> {
+  return withDaemon(async (d) => {
+    const labels = [`${LABELS.managed}=true`, ...Object.entries(filter).map(([k, v]) => `${k}=${v}`)]
+    const list = await d.listContainers({all: true, filters: {label: labels}})
+    return list.map((c) => ({id: c.Id, name: (c.Names?.[0] ?? '').replace(/^\//, ''), state: c.State, labels: c.Labels ?? {}}))
+  })
+}
+
+export async function removeContainers(ids: string[]): Promise<number> {
+  const d = docker()
+  const results = await Promise.allSettled(ids.map((id) => d.getContainer(id).remove({force: true, v: true})))
+  return results.filter((r) => r.status === 'fulfilled').length
+}
+
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Containers left by engines that are gone: same host, owner process no longer alive.
+ * (Containers of a live engine, e.g. a running manager, are never touched.)
+ */
+export async function findLeftovers(): Promise<ManagedContainer[]> {
+  const me = hostname()
+  const all = await listManagedContainers({[LABELS.role]: 'runner'})
+  return all.filter((c) => {
+    if (c.labels[LABELS.ownerHost] !== me) return false
+    const pid = Number(c.labels[LABELS.ownerPid])
+    return !Number.isInteger(pid) || pid === process.pid ? false : !isProcessAlive(pid)
+  })
+}
+
+export async function imageExists(image: string): Promise<boolean> {
+  return withDaemon(async (d) => {
+    try {
+      await d.getImage(image).inspect()
+      return true
+    } catch (error) {
+      if ((error as {statusCode?: number}).statusCode === 404) return false
+      throw error
+    }
+  })
+}

@@ -1,0 +1,259 @@
+/**
+ * The in-process execution engine: policy check, a warm container per run, limits enforced
+ * from outside, outcome classification into RAGFlow's result shape.
+ */
+import {randomBytes, randomUUID} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+
+import type {SandboxConfig} from '../config.js'
+import {daemonInfo} from '../docker/client.js'
+import {findLeftovers, removeContainers, startRunnerContainer, type RunnerContainer} from '../docker/containers.js'
+import {imageStatus} from '../docker/images.js'
+import {loadSeccompProfile} from '../docker/seccomp.js'
+import {prerequisiteError} from '../errors.js'
+import {packagePath} from '../paths.js'
+import {formatPolicyIssues, inspectCode, UNSAFE_CODE_DETAIL} from '../policy/index.js'
+import type {Language} from './languages.js'
+import {OutputCollector} from './output.js'
+import {PoolBusyError, RunnerPool, type PoolStats} from './pool.js'
+import {classify} from './classify.js'
+import {busyResult, EXIT, extractResultMarker, internalErrorResult, MIME_TYPES, runnerError, type RunResult} from './result.js'
+
+export interface EngineEvent {
+  level: 'debug' | 'info' | 'warn' | 'error'
+  message: string
+  [key: string]: unknown
+}
+
+export interface EngineOptions {
+  config: SandboxConfig
+  languages?: Language[]
+  /** warm containers per language; default config.poolSize; 0 = create on demand */
+  poolSize?: number
+  /** force a runtime; default runsc, or runc when runsc is missing and config.allowRunc */
+  runtime?: 'runsc' | 'runc'
+  /** network mode of sandbox containers. Only tests of the test suite weaken this. */
+  network?: string
+  /** skip the image staleness check (images still must exist) */
+  allowStaleImages?: boolean
+  maxOutputBytes?: number
+  onEvent?: (event: EngineEvent) => void
+}
+
+export interface RunRequest {
+  language: Language
+  code: string
+  arguments?: Record<string, unknown> | null
+  /** seconds; default config.timeoutSeconds */
+  timeoutSeconds?: number
+  policy?: 'on' | 'off'
+}
+
+export interface EngineStatus {
+  runtime: 'runsc' | 'runc' | null
+  healthy: boolean
+  reason: string | null
+  pools: PoolStats[]
+}
+
+const RUNNER_FILES: Record<Language, string> = {python: 'python_runner.py', nodejs: 'node_runner.js'}
+const MAX_CONTROL_BYTES = 200 * 1024 * 1024
+
+export function runnerCommand(language: Language): string[] {
+  const source = readFileSync(packagePath('templates', 'runners', RUNNER_FILES[language]), 'utf8')
+  return language === 'python' ? ['python3', '-I', '-B', '-c', source] : ['node', '-e', source]
+}
+
+const RUNNER_ENV = ['HOME=/tmp', 'TMPDIR=/tmp', 'MPLBACKEND=Agg', 'MPLCONFIGDIR=/tmp/matplotlib', 'PYTHONIOENCODING=utf-8', 'LANG=C.UTF-8']
+
+export class Engine {
+  readonly id = randomUUID()
+  private pools = new Map<Language, RunnerPool>()
+  private runtime: 'runsc' | 'runc' | null = null
+  private seccompProfile: string | undefined
+  private startError: string | null = null
+  private readonly pendingRemovals = new Set<Promise<void>>()
+  private readonly inFlight = new Set<Promise<RunResult>>()
+  private stopped = false
+
+  constructor(private readonly options: EngineOptions) {}
+
+  get config(): SandboxConfig {
+    return this.options.config
+  }
+
+  private emit(level: EngineEvent['level'], message: string, extra: Record<string, unknown> = {}): void {
+    this.options.onEvent?.({level, message, ...extra})
+  }
+
+  /** Preflight (daemon, runtime, images), remove leftovers, start warm pools. */
+  async start(options: {waitReady?: boolean} = {}): Promise<void> {
+    const {config} = this.options
+    const languages = this.options.languages ?? (['python', 'nodejs'] as Language[])
+    const info = await daemonInfo()
+    this.runtime = this.chooseRuntime(info.runtimes)
+    if (this.runtime === 'runc' || config.enableSeccomp) this.seccompProfile = loadSeccompProfile()
+    const statuses = await imageStatus(config, languages)
+    const missing = statuses.filter((s) => !s.present || (!s.current && !this.options.allowStaleImages))
+    if (missing.length) {
+      const what = missing.map((s) => `${s.image} (${s.language}): ${s.reason ?? (s.present ? 'stale' : 'missing')}`).join('; ')
+      throw prerequisiteError(`Base images are not ready: ${what}`, missing.some((s) => !s.present) ? 'IMAGES_MISSING' : 'IMAGES_STALE', [
+        'run `sandbox build`',
+      ])
+    }
+    const leftovers = await findLeftovers()
+    if (leftovers.length) {
+      await removeContainers(leftovers.map((c) => c.id))
+      this.emit('info', `removed ${leftovers.length} leftover container(s) of a previous run`, {count: leftovers.length})
+    }
+    const size = this.options.poolSize ?? config.poolSize
+    for (const language of languages) {
+      const image = language === 'python' ? config.pythonImage : config.nodejsImage
+      const cmd = runnerCommand(language)
+      const pool = new RunnerPool({
+        language,
+        size,
+        maxCreating: Math.max(2, Math.min(size, 8)),
+        create: () =>
+          startRunnerContainer({
+            image,
+            cmd,
+            language,
+            owner: this.id,
+            runtime: this.runtime!,
+            memoryBytes: config.memoryBytes,
+            seccompProfile: this.seccompProfile,
+            env: RUNNER_ENV,
+            network: this.options.network,
+          }),
+        onEvent: (e) => {
+          if (e.type === 'create_failed') this.emit('warn', `cannot start a ${language} container: ${e.message}`, {language})
+        },
+      })
+      this.pools.set(language, pool)
+    }
+    const fills = [...this.pools.values()].map((p) => p.fill())
+    if (options.waitReady !== false) await Promise.all(fills)
+  }
+
+  private chooseRuntime(runtimes: string[]): 'runsc' | 'runc' {
+    const {config} = this.options
+    if (this.options.runtime === 'runc' || (!runtimes.includes('runsc') && config.allowRunc)) {
+      this.emit('warn', 'WARNING: running WITHOUT gVisor (runtime runc): user code shares the host kernel. Only the seccomp profile, dropped capabilities and no network separate it from the host.', {runtime: 'runc'})
+      return 'runc'
+    }
+    if (!runtimes.includes('runsc')) {
+      throw prerequisiteError('gVisor (runsc) is not registered as a Docker runtime, refusing to run untrusted code without it', 'RUNSC_MISSING', [
+        'run `sandbox setup --yes` to install and register runsc',
+        'or accept weaker isolation explicitly: --allow-runc (SANDBOX_ALLOW_RUNC=true)',
+      ])
+    }
+    return 'runsc'
+  }
+
+  status(): EngineStatus {
+    const pools = [...this.pools.values()].map((p) => p.stats())
+    const broken = [...this.pools.values()].filter((p) => !p.healthy)
+    const reason = this.startError ?? (broken.length ? broken.map((p) => `${p.language}: ${p.stats().lastError}`).join('; ') : null)
+    return {runtime: this.runtime, healthy: !this.stopped && this.pools.size > 0 && reason === null, reason: this.stopped ? 'stopped' : reason, pools}
+  }
+
+  async run(request: RunRequest): Promise<RunResult> {
+    const p = this.runInner(request)
+    this.inFlight.add(p)
+    try {
+      return await p
+    } finally {
+      this.inFlight.delete(p)
+    }
+  }
+
+  private async runInner(request: RunRequest): Promise<RunResult> {
+    const {config} = this.options
+    const pool = this.pools.get(request.language)
+    if (!pool) return internalErrorResult(`language ${request.language} is not enabled in this engine`)
+    const policy = request.policy ?? config.codePolicy
+    if (policy === 'on') {
+      const verdict = await inspectCode(request.code, request.language, 'on')
+      if (!verdict.safe) return runnerError(EXIT.UNSAFE_CODE, formatPolicyIssues(verdict.issues), UNSAFE_CODE_DETAIL)
+    }
+    let container: RunnerContainer
+    try {
+      container = await pool.acquire(config.queueTimeoutSeconds * 1000)
+    } catch (error) {
+      return busyResult(error instanceof PoolBusyError ? error.reason : String(error))
+    }
+    try {
+      return await this.execute(container, request)
+    } catch (error) {
+      return internalErrorResult(`internal error: ${(error as Error).message}`)
+    } finally {
+      const removal = pool.release(container)
+      this.pendingRemovals.add(removal)
+      void removal.finally(() => this.pendingRemovals.delete(removal))
+    }
+  }
+
+  private async execute(container: RunnerContainer, request: RunRequest): Promise<RunResult> {
+    const {config} = this.options
+    const timeoutSeconds = request.timeoutSeconds ?? config.timeoutSeconds
+    const maxOutput = this.options.maxOutputBytes ?? 1024 * 1024
+    const nonce = randomBytes(12).toString('hex')
+    let timedOut = false
+    let killedForOutput = false
+    const collector = new OutputCollector(nonce, maxOutput, MAX_CONTROL_BYTES, () => {
+      killedForOutput = true
+      void container.kill()
+    })
+    const job = JSON.stringify({
+      nonce,
+      workdir: '/workspace',
+      code: request.code,
+      arguments: request.arguments ?? {},
+      artifacts: {max_files: 10, max_bytes: 10 * 1024 * 1024, extensions: Object.keys(MIME_TYPES)},
+    })
+    const started = performance.now()
+    const timer = setTimeout(() => {
+      timedOut = true
+      void container.kill()
+    }, timeoutSeconds * 1000)
+    let exit
+    try {
+      container.send(job, {stdout: (b) => collector.stdout(b), stderr: (b) => collector.stderr(b)})
+      exit = await container.waitExit()
+    } finally {
+      clearTimeout(timer)
+    }
+    const wallMs = performance.now() - started
+    const {stdout: rawStdout, stderr, control} = collector.finish()
+    const {stdout, result: markerResult} = extractResultMarker(rawStdout)
+    return classify({
+      stdout,
+      stderr,
+      control,
+      markerResult,
+      exitCode: exit.exitCode,
+      oomKilled: exit.oomKilled,
+      timedOut,
+      outputOverflow: killedForOutput && !timedOut,
+      wallMs,
+      timeoutSeconds,
+      memoryBytes: config.memoryBytes,
+      maxOutputBytes: maxOutput,
+    })
+  }
+
+  /** Stop accepting runs, let in-flight runs finish up to deadlineMs, remove every container. */
+  async stop(deadlineMs = 10_000): Promise<void> {
+    this.stopped = true
+    if (this.inFlight.size) {
+      await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, deadlineMs).unref())])
+    }
+    await Promise.allSettled([...this.pools.values()].map((p) => p.close()))
+    await Promise.allSettled([...this.pendingRemovals])
+    const {listManagedContainers, LABELS} = await import('../docker/containers.js')
+    const mine = await listManagedContainers({[LABELS.owner]: this.id}).catch(() => [])
+    if (mine.length) await removeContainers(mine.map((c) => c.id))
+  }
+}
+

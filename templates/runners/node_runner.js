@@ -1,0 +1,130 @@
+// sandbox Node.js runner. Passed to the container as `node -e`, it waits for ONE job
+// (a JSON line on stdin), runs `await main(arguments)` from the user's code, reports, and exits.
+// CommonJS (module.exports / a top-level function main) and ES modules (export function main) both work.
+'use strict'
+const fs = require('fs')
+const path = require('path')
+const vm = require('vm')
+const {pathToFileURL} = require('url')
+
+function readLine() {
+  const chunks = []
+  const buf = Buffer.alloc(65536)
+  for (;;) {
+    let n
+    try {
+      n = fs.readSync(0, buf, 0, buf.length, null)
+    } catch (error) {
+      if (error.code === 'EAGAIN') continue
+      if (error.code === 'EOF') break
+      throw error
+    }
+    if (n === 0) break
+    const nl = buf.subarray(0, n).indexOf(10)
+    if (nl >= 0) {
+      chunks.push(Buffer.from(buf.subarray(0, nl)))
+      break
+    }
+    chunks.push(Buffer.from(buf.subarray(0, n)))
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+function isModuleSource(code) {
+  try {
+    new vm.Script(code, {filename: 'main.js'})
+    return false
+  } catch (error) {
+    return /import statement|Unexpected token 'export'|await is only valid|Cannot use 'import\.meta'/.test(String(error && error.message))
+  }
+}
+
+async function run() {
+  const job = JSON.parse(readLine())
+  const prefix = '__SANDBOX_CONTROL_' + job.nonce + '__:'
+  const workdir = job.workdir || '/workspace'
+  const limits = job.artifacts || {}
+  const maxFiles = limits.max_files ?? 10
+  const maxBytes = limits.max_bytes ?? 10 * 1024 * 1024
+  const allowed = new Set(limits.extensions || ['png', 'jpg', 'jpeg', 'svg', 'pdf', 'csv', 'json', 'html'])
+  process.chdir(workdir)
+  fs.mkdirSync('artifacts', {recursive: true})
+  const esm = isModuleSource(job.code)
+  const file = path.join(workdir, esm ? 'main.mjs' : 'main.js')
+  // CommonJS: make a top-level `function main` reachable without changing line numbers
+  const source = esm
+    ? job.code
+    : job.code + '\n;if (typeof main === "function" && (module.exports == null || typeof module.exports !== "function" && typeof module.exports.main !== "function")) module.exports.main = main;\n'
+  fs.writeFileSync(file, source)
+  process.argv = [process.argv[0], file]
+
+  const control = {ok: false, result: null, error: null, artifacts: [], notes: []}
+  const started = performance.now()
+  let exitCode = 1
+  try {
+    let main
+    if (esm) {
+      const mod = await import(pathToFileURL(file).href)
+      main = typeof mod.main === 'function' ? mod.main : mod.default && typeof mod.default.main === 'function' ? mod.default.main : typeof mod.default === 'function' ? mod.default : undefined
+    } else {
+      const mod = require(file)
+      main = typeof mod === 'function' ? mod : mod && typeof mod.main === 'function' ? mod.main : mod && mod.default && typeof mod.default.main === 'function' ? mod.default.main : undefined
+    }
+    if (typeof main !== 'function') throw new Error('main() is not defined: define a function named main (or export it)')
+    const args = job.arguments == null ? {} : job.arguments
+    const value = await Promise.resolve(main(args))
+    if (value === undefined) throw new Error('main() must return a value. Use null for an empty result.')
+    let encoded
+    try {
+      encoded = JSON.stringify(value)
+    } catch (error) {
+      throw new Error('main() returned a non-JSON-serializable value: ' + error.message)
+    }
+    if (encoded === undefined) throw new Error('main() returned a non-JSON-serializable value.')
+    control.ok = true
+    control.result = {present: true, value: JSON.parse(encoded), type: 'json'}
+    exitCode = 0
+  } catch (error) {
+    const text = error && error.stack ? String(error.stack) : String(error)
+    // keep the user's frames, drop the runner's (evaluated as [eval])
+    const lines = text.split('\n').filter((l) => !/\[eval\]|node:internal|evalScript/.test(l))
+    try { fs.writeSync(2, lines.join('\n') + '\n') } catch {}
+    control.error = String(error && error.message ? error.message : error)
+  }
+  control.time_used_ms = Math.round((performance.now() - started) * 1000) / 1000
+
+  if (control.ok) {
+    let names = []
+    try { names = fs.readdirSync('artifacts').sort() } catch {}
+    for (const name of names) {
+      const ext = name.includes('.') ? name.split('.').pop().toLowerCase() : ''
+      const full = path.join(workdir, 'artifacts', name)
+      if (name.startsWith('.') || name.includes('/') || name.includes('\\') || name.includes('..')) { control.notes.push(`artifact ${name} skipped: invalid name`); continue }
+      let st
+      try { st = fs.lstatSync(full) } catch { continue }
+      if (st.isSymbolicLink()) { control.notes.push(`artifact ${name} skipped: symbolic links are not allowed`); continue }
+      if (!st.isFile()) { control.notes.push(`artifact ${name} skipped: not a regular file`); continue }
+      if (!allowed.has(ext)) { control.notes.push(`artifact ${name} skipped: type .${ext} is not allowed (${[...allowed].sort().join(', ')})`); continue }
+      if (st.size === 0) { control.notes.push(`artifact ${name} skipped: empty`); continue }
+      if (st.size > maxBytes) { control.notes.push(`artifact ${name} skipped: ${st.size} bytes is over the ${maxBytes} byte limit`); continue }
+      if (control.artifacts.length >= maxFiles) { control.notes.push(`artifact ${name} skipped: at most ${maxFiles} artifacts are returned`); continue }
+      const fd = fs.openSync(full, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
+      const data = fs.readFileSync(fd)
+      fs.closeSync(fd)
+      control.artifacts.push({name, size: data.length, content_b64: data.toString('base64')})
+    }
+  }
+  control.memory_used_kb = process.resourceUsage().maxRSS
+  const payload = Buffer.from(JSON.stringify(control), 'utf8').toString('base64')
+  const flushAndExit = () => {
+    fs.writeSync(1, '\n' + prefix + payload + '\n')
+    process.exit(exitCode)
+  }
+  if (process.stdout.writableLength > 0) process.stdout.once('drain', flushAndExit)
+  else flushAndExit()
+}
+
+run().catch((error) => {
+  try { fs.writeSync(2, 'sandbox runner failed: ' + (error && error.stack ? error.stack : error) + '\n') } catch {}
+  process.exit(70)
+})

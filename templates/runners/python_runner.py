@@ -1,0 +1,121 @@
+# sandbox Python runner. Passed to the container as `python3 -c`, it waits for ONE job
+# (a JSON line on stdin), runs main(**arguments) from the user's code, reports, and exits.
+# Protocol: user stdout/stderr pass through; at the end the runner writes
+# "\n" + CONTROL_PREFIX + base64(JSON) + "\n" to stdout (prefix carries the job's nonce).
+import base64, json, sys, time, traceback
+
+
+def _runner():
+    import os, resource, importlib.util
+
+    raw = sys.stdin.buffer.readline()
+    job = json.loads(raw.decode("utf-8"))
+    prefix = "__SANDBOX_CONTROL_" + job["nonce"] + "__:"
+    workdir = job.get("workdir", "/workspace")
+    limits = job.get("artifacts", {})
+    max_files = int(limits.get("max_files", 10))
+    max_bytes = int(limits.get("max_bytes", 10 * 1024 * 1024))
+    allowed = set(limits.get("extensions", ["png", "jpg", "jpeg", "svg", "pdf", "csv", "json", "html"]))
+    os.chdir(workdir)
+    os.makedirs("artifacts", exist_ok=True)
+    path = os.path.join(workdir, "main.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(job["code"])
+    sys.path.insert(0, workdir)
+    sys.argv = [path]
+    real_stdout = os.dup(1)
+
+    control = {"ok": False, "result": None, "error": None, "artifacts": [], "notes": []}
+    started = time.perf_counter()
+    try:
+        spec = importlib.util.spec_from_file_location("main", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["main"] = module
+        spec.loader.exec_module(module)
+        fn = getattr(module, "main", None)
+        if not callable(fn):
+            raise NameError("main() is not defined: define a function named main in your code")
+        args = job.get("arguments") or {}
+        value = fn(**args)
+        if hasattr(value, "__await__"):
+            import asyncio
+            value = asyncio.run(_await(value))
+        elapsed = (time.perf_counter() - started) * 1000.0
+        try:
+            encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise TypeError("main() returned a value that is not JSON-serializable: %s" % exc) from None
+        control["ok"] = True
+        control["result"] = {"present": True, "value": json.loads(encoded), "type": "json"}
+    except SystemExit as exc:
+        elapsed = (time.perf_counter() - started) * 1000.0
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        control["error"] = "SystemExit(%r)" % (exc.code,)
+        control["exit_code"] = code
+        if code != 0 and exc.code is not None and not isinstance(exc.code, int):
+            sys.stderr.write(str(exc.code) + "\n")
+    except BaseException:
+        elapsed = (time.perf_counter() - started) * 1000.0
+        etype, evalue, tb = sys.exc_info()
+        # drop the runner's own frames so the traceback starts in the user's code
+        while tb is not None and tb.tb_frame.f_code.co_filename != path:
+            tb = tb.tb_next
+        sys.stderr.write("".join(traceback.format_exception(etype, evalue, tb)))
+        control["error"] = "%s: %s" % (etype.__name__, evalue)
+    control["time_used_ms"] = round(elapsed, 3)
+    try:
+        sys.stdout.flush()
+    except Exception:
+        pass
+    try:
+        sys.stderr.flush()
+    except Exception:
+        pass
+
+    if control["ok"]:
+        root = os.path.join(workdir, "artifacts")
+        try:
+            entries = sorted(os.scandir(root), key=lambda e: e.name)
+        except OSError:
+            entries = []
+        for entry in entries:
+            name = entry.name
+            ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+            if name.startswith(".") or "/" in name or "\\" in name or ".." in name:
+                control["notes"].append("artifact %s skipped: invalid name" % name)
+                continue
+            if entry.is_symlink():
+                control["notes"].append("artifact %s skipped: symbolic links are not allowed" % name)
+                continue
+            if not entry.is_file(follow_symlinks=False):
+                control["notes"].append("artifact %s skipped: not a regular file" % name)
+                continue
+            if ext not in allowed:
+                control["notes"].append("artifact %s skipped: type .%s is not allowed (%s)" % (name, ext, ", ".join(sorted(allowed))))
+                continue
+            size = entry.stat(follow_symlinks=False).st_size
+            if size == 0:
+                control["notes"].append("artifact %s skipped: empty" % name)
+                continue
+            if size > max_bytes:
+                control["notes"].append("artifact %s skipped: %d bytes is over the %d byte limit" % (name, size, max_bytes))
+                continue
+            if len(control["artifacts"]) >= max_files:
+                control["notes"].append("artifact %s skipped: at most %d artifacts are returned" % (name, max_files))
+                continue
+            fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as fh:
+                data = fh.read(max_bytes + 1)
+            control["artifacts"].append({"name": name, "size": len(data), "content_b64": base64.b64encode(data).decode("ascii")})
+
+    control["memory_used_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    payload = base64.b64encode(json.dumps(control, ensure_ascii=False).encode("utf-8"))
+    os.write(real_stdout, b"\n" + prefix.encode("ascii") + payload + b"\n")
+    os._exit(0 if control["ok"] else int(control.get("exit_code") or 1) or 1)
+
+
+async def _await(value):
+    return await value
+
+
+_runner()

@@ -1,0 +1,90 @@
+import {describe, expect, it} from 'vitest'
+
+import type {RunnerContainer} from '../../src/docker/containers.js'
+import {PoolBusyError, RunnerPool} from '../../src/engine/pool.js'
+
+/** Logic-only fake: the real container class is covered by the integration tests. */
+function fakeContainer(id: number) {
+  let exit: (v: {exitCode: number; oomKilled: boolean}) => void = () => {}
+  const exited = new Promise<{exitCode: number; oomKilled: boolean}>((r) => (exit = r))
+  const c = {id: String(id), removed: false, isExited: false, waitExit: () => exited, remove: async () => void (c.removed = true), die: () => exit({exitCode: 1, oomKilled: false})}
+  return c
+}
+
+function deferred<T>() {
+  let resolve!: (v: T) => void
+  let reject!: (e: Error) => void
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)))
+  return {promise, resolve, reject}
+}
+
+describe('RunnerPool', () => {
+  it('fills to its size, hands out each container once, and replaces used ones', async () => {
+    let n = 0
+    const made: ReturnType<typeof fakeContainer>[] = []
+    const pool = new RunnerPool({language: 'python', size: 2, create: async () => {
+      const c = fakeContainer(++n)
+      made.push(c)
+      return c as unknown as RunnerContainer
+    }})
+    await pool.fill()
+    expect(pool.stats()).toMatchObject({ready: 2, creating: 0})
+    const a = await pool.acquire(1000)
+    const b = await pool.acquire(1000)
+    expect(a).not.toBe(b)
+    await pool.release(a)
+    expect(made[0].removed).toBe(true)
+    await pool.close()
+  })
+
+  it('serves waiters in FIFO order', async () => {
+    const pending: Array<ReturnType<typeof deferred<RunnerContainer>>> = []
+    const pool = new RunnerPool({language: 'python', size: 0, maxCreating: 2, create: () => {
+      const d = deferred<RunnerContainer>()
+      pending.push(d)
+      return d.promise
+    }})
+    const order: string[] = []
+    const first = pool.acquire(5000).then((c) => order.push(`first:${c.id}`))
+    const second = pool.acquire(5000).then((c) => order.push(`second:${c.id}`))
+    expect(pending).toHaveLength(2)
+    pending[1].resolve(fakeContainer(1) as unknown as RunnerContainer)
+    pending[0].resolve(fakeContainer(2) as unknown as RunnerContainer)
+    await Promise.all([first, second])
+    expect(order).toEqual(['first:1', 'second:2'])
+    await pool.close()
+  })
+
+  it('a waiter gives up after the bounded wait with "Container pool is busy"', async () => {
+    const pool = new RunnerPool({language: 'python', size: 0, create: () => new Promise(() => {})})
+    await expect(pool.acquire(20)).rejects.toThrow('Container pool is busy')
+    await pool.close()
+  })
+
+  it('creation failures reject waiters at once with the reason, and are reported as unhealthy', async () => {
+    const pool = new RunnerPool({language: 'nodejs', size: 1, create: async () => {
+      throw new Error('No such image: sandbox-base-nodejs:latest')
+    }})
+    const waiting = pool.acquire(60_000)
+    await expect(waiting).rejects.toBeInstanceOf(PoolBusyError)
+    await expect(pool.acquire(60_000)).rejects.toThrow(/No such image/)
+    expect(pool.healthy).toBe(false)
+    expect(pool.stats().lastError).toMatch(/No such image/)
+    await pool.close()
+  })
+
+  it('drops a ready container that dies on its own', async () => {
+    const made: ReturnType<typeof fakeContainer>[] = []
+    const pool = new RunnerPool({language: 'python', size: 1, create: async () => {
+      const c = fakeContainer(made.length + 1)
+      made.push(c)
+      return c as unknown as RunnerContainer
+    }})
+    await pool.fill()
+    made[0].die()
+    await new Promise((r) => setImmediate(r))
+    expect(made[0].removed).toBe(true)
+    expect(made.length).toBe(2)
+    await pool.close()
+  })
+})
