@@ -217,15 +217,18 @@ export class Engine {
       timedOut = true
       void container.kill()
     }, timeoutSeconds * 1000)
-    let exit
+    let exit: {exitCode: number; oomKilled: boolean}
     try {
       container.send(job, {stdout: (b) => collector.stdout(b), stderr: (b) => collector.stderr(b)})
-      exit = await container.waitExit()
+      // the runner's frames arrive before the container has exited: do not wait for teardown
+      const first = await Promise.race([collector.complete.then(() => 'frames' as const), container.waitExit()])
+      exit = first === 'frames' ? {exitCode: -1, oomKilled: false} : first
     } finally {
       clearTimeout(timer)
     }
     const wallMs = performance.now() - started
     const {stdout: rawStdout, stderr, control} = collector.finish()
+    if (exit.exitCode === -1) exit = {exitCode: control?.ok ? 0 : control?.exit_code || 1, oomKilled: false}
     const {stdout, result: markerResult} = extractResultMarker(rawStdout)
     return classify({
       stdout,

@@ -1,10 +1,12 @@
 /**
- * Splits a runner's stdout into the user's output and the runner's control frame,
- * and enforces the output cap while streaming.
+ * Splits a runner's output into the user's output and the runner's own frames, and
+ * enforces the output cap while streaming.
  *
- * The runner ends with "\n" + prefix + base64(JSON) + "\n" on stdout. The prefix carries
- * a per-job nonce. Everything else is the user's output, capped at `maxOutputBytes`
- * (stdout and stderr together).
+ * At the end of a job the runner writes "\n" + END prefix + "\n" to stderr, then
+ * "\n" + CONTROL prefix + base64(JSON) + "\n" to stdout. Both prefixes carry a per-job
+ * nonce. When both frames have arrived, everything the program wrote has been received
+ * (each pipe is ordered), so the result is final without waiting for the container to exit.
+ * Everything else is the user's output, capped at `maxOutputBytes` (stdout and stderr together).
  */
 export interface ControlFrame {
   ok: boolean
@@ -17,79 +19,42 @@ export interface ControlFrame {
   memory_used_kb?: number
 }
 
-export class OutputCollector {
-  private readonly prefix: Buffer
-  private readonly stdoutChunks: Buffer[] = []
-  private readonly stderrChunks: Buffer[] = []
-  private userBytes = 0
-  private readonly controlChunks: Buffer[] = []
-  private controlBytes = 0
+type Sink = (data: Buffer) => void
+
+/** One stream: passes user bytes to `user`, collects the frame line after `prefix`. */
+class FrameSplitter {
   private atLineStart = true
-  private inControl = false
+  private inFrame = false
   private pending = Buffer.alloc(0)
-  /** set when user output went over the cap */
-  overflowed = false
-  /** set when the control frame went over its cap */
-  controlOverflowed = false
-
+  readonly frame: Buffer[] = []
+  frameBytes = 0
+  complete = false
+  /** the user's output ended with the "\n" the runner wrote before its frame */
   constructor(
-    nonce: string,
-    private readonly maxOutputBytes: number,
-    private readonly maxControlBytes: number,
-    private readonly onOverflow: () => void = () => {},
-  ) {
-    this.prefix = Buffer.from(`__SANDBOX_CONTROL_${nonce}__:`, 'ascii')
-  }
+    private readonly prefix: Buffer,
+    private readonly user: Sink,
+    private readonly maxFrameBytes: number,
+    private readonly onFrameOverflow: () => void,
+    private readonly onComplete: () => void,
+  ) {}
 
-  private keepUser(target: Buffer[], data: Buffer): void {
-    if (data.length === 0) return
-    const room = this.maxOutputBytes - this.userBytes
-    if (room <= 0) {
-      this.flagOverflow()
-      return
-    }
-    const part = data.length > room ? data.subarray(0, room) : data
-    target.push(Buffer.from(part))
-    this.userBytes += part.length
-    if (data.length > room) this.flagOverflow()
-  }
-
-  private flagOverflow(): void {
-    if (!this.overflowed) {
-      this.overflowed = true
-      this.onOverflow()
-    }
-  }
-
-  private keepControl(data: Buffer): void {
-    if (this.controlBytes + data.length > this.maxControlBytes) {
-      if (!this.controlOverflowed) {
-        this.controlOverflowed = true
-        this.onOverflow()
-      }
-      return
-    }
-    this.controlChunks.push(Buffer.from(data))
-    this.controlBytes += data.length
-  }
-
-  stderr(data: Buffer): void {
-    this.keepUser(this.stderrChunks, data)
-  }
-
-  stdout(chunk: Buffer): void {
+  push(chunk: Buffer): void {
     let data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk
     this.pending = Buffer.alloc(0)
     while (data.length) {
-      if (this.inControl) {
+      if (this.inFrame) {
         const nl = data.indexOf(10)
-        if (nl < 0) {
-          this.keepControl(data)
-          return
+        const part = nl < 0 ? data : data.subarray(0, nl)
+        if (this.frameBytes + part.length > this.maxFrameBytes) this.onFrameOverflow()
+        else {
+          this.frame.push(Buffer.from(part))
+          this.frameBytes += part.length
         }
-        this.keepControl(data.subarray(0, nl))
-        this.inControl = false
+        if (nl < 0) return
+        this.inFrame = false
         this.atLineStart = true
+        this.complete = true
+        this.onComplete()
         data = data.subarray(nl + 1)
         continue
       }
@@ -100,39 +65,104 @@ export class OutputCollector {
             this.pending = Buffer.from(data)
             return
           }
-          this.inControl = true
-          this.controlChunks.length = 0
-          this.controlBytes = 0
+          this.inFrame = true
+          this.complete = false
+          this.frame.length = 0
+          this.frameBytes = 0
           data = data.subarray(this.prefix.length)
           continue
         }
       }
       const nl = data.indexOf(10)
       if (nl < 0) {
-        this.keepUser(this.stdoutChunks, data)
+        this.user(data)
         this.atLineStart = false
         return
       }
-      this.keepUser(this.stdoutChunks, data.subarray(0, nl + 1))
+      this.user(data.subarray(0, nl + 1))
       this.atLineStart = true
       data = data.subarray(nl + 1)
     }
   }
 
-  /** Call at end of stream. */
+  flush(): void {
+    if (this.pending.length) this.user(this.pending)
+    this.pending = Buffer.alloc(0)
+  }
+}
+
+export class OutputCollector {
+  private readonly stdoutChunks: Buffer[] = []
+  private readonly stderrChunks: Buffer[] = []
+  private userBytes = 0
+  private readonly out: FrameSplitter
+  private readonly err: FrameSplitter
+  private resolveComplete!: () => void
+  /** resolves when both the stderr end frame and the stdout control frame have arrived */
+  readonly complete: Promise<void> = new Promise((resolve) => (this.resolveComplete = resolve))
+  /** set when user output went over the cap */
+  overflowed = false
+  /** set when the control frame went over its cap */
+  controlOverflowed = false
+
+  constructor(
+    nonce: string,
+    private readonly maxOutputBytes: number,
+    maxControlBytes: number,
+    private readonly onOverflow: () => void = () => {},
+  ) {
+    const frameOverflow = () => {
+      if (!this.controlOverflowed) {
+        this.controlOverflowed = true
+        this.onOverflow()
+      }
+    }
+    const check = () => {
+      if (this.out.complete && this.err.complete) this.resolveComplete()
+    }
+    this.out = new FrameSplitter(Buffer.from(`__SANDBOX_CONTROL_${nonce}__:`), (b) => this.keep(this.stdoutChunks, b), maxControlBytes, frameOverflow, check)
+    this.err = new FrameSplitter(Buffer.from(`__SANDBOX_END_${nonce}__`), (b) => this.keep(this.stderrChunks, b), 1024, frameOverflow, check)
+  }
+
+  private keep(target: Buffer[], data: Buffer): void {
+    if (data.length === 0) return
+    const room = this.maxOutputBytes - this.userBytes
+    if (room > 0) {
+      const part = data.length > room ? data.subarray(0, room) : data
+      target.push(Buffer.from(part))
+      this.userBytes += part.length
+    }
+    if (data.length > room && !this.overflowed) {
+      this.overflowed = true
+      this.onOverflow()
+    }
+  }
+
+  stdout(chunk: Buffer): void {
+    this.out.push(chunk)
+  }
+
+  stderr(chunk: Buffer): void {
+    this.err.push(chunk)
+  }
+
+  /** Call when the result is complete or the stream has ended. */
   finish(): {stdout: string; stderr: string; control: ControlFrame | undefined} {
-    if (this.pending.length) this.keepUser(this.stdoutChunks, this.pending)
+    this.out.flush()
+    this.err.flush()
     let stdout = Buffer.concat(this.stdoutChunks).toString('utf8')
+    let stderr = Buffer.concat(this.stderrChunks).toString('utf8')
     let control: ControlFrame | undefined
-    if (this.controlChunks.length && !this.controlOverflowed) {
+    if (this.out.complete && !this.controlOverflowed) {
       try {
-        control = JSON.parse(Buffer.from(Buffer.concat(this.controlChunks).toString('ascii'), 'base64').toString('utf8')) as ControlFrame
-        // the runner wrote "\n" before its frame: drop it
+        control = JSON.parse(Buffer.from(Buffer.concat(this.out.frame).toString('ascii'), 'base64').toString('utf8')) as ControlFrame
+        // the runner wrote "\n" before each frame: drop it
         if (stdout.endsWith('\n')) stdout = stdout.slice(0, -1)
       } catch {
         control = undefined
       }
     }
-    return {stdout, stderr: Buffer.concat(this.stderrChunks).toString('utf8'), control}
+    if (this.err.complete && stderr.endsWith('\n')) stderr = stderr.slice(0, -1)
+    return {stdout, stderr, control}
   }
 }

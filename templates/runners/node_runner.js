@@ -117,7 +117,12 @@ async function run() {
   control.memory_used_kb = process.resourceUsage().maxRSS
   const payload = Buffer.from(JSON.stringify(control), 'utf8').toString('base64')
   const flushAndExit = () => {
-    fs.writeSync(1, '\n' + prefix + payload + '\n')
+    // end of stderr first, then the control frame: when both have arrived, all output has
+    fs.writeSync(2, '\n__SANDBOX_END_' + job.nonce + '__\n')
+    const frame = Buffer.from('\n' + prefix + payload + '\n')
+    for (let off = 0; off < frame.length; ) {
+      try { off += fs.writeSync(1, frame, off) } catch (error) { if (error.code !== 'EAGAIN') throw error }
+    }
     process.exit(exitCode)
   }
   if (process.stdout.writableLength > 0) process.stdout.once('drain', flushAndExit)

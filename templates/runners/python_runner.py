@@ -24,6 +24,7 @@ def _runner():
     sys.path.insert(0, workdir)
     sys.argv = [path]
     real_stdout = os.dup(1)
+    real_stderr = os.dup(2)
 
     control = {"ok": False, "result": None, "error": None, "artifacts": [], "notes": []}
     started = time.perf_counter()
@@ -110,8 +111,18 @@ def _runner():
 
     control["memory_used_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     payload = base64.b64encode(json.dumps(control, ensure_ascii=False).encode("utf-8"))
-    os.write(real_stdout, b"\n" + prefix.encode("ascii") + payload + b"\n")
+    # end of stderr first, then the control frame: when both have arrived, all output has
+    os.write(real_stderr, ("\n__SANDBOX_END_" + job["nonce"] + "__\n").encode("ascii"))
+    _write_all(real_stdout, b"\n" + prefix.encode("ascii") + payload + b"\n")
     os._exit(0 if control["ok"] else int(control.get("exit_code") or 1) or 1)
+
+
+def _write_all(fd, data):
+    import os
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
 
 
 async def _await(value):

@@ -6,18 +6,31 @@ import {encodeResultMarker, EXIT, extractResultMarker, RESULT_MARKER} from '../.
 
 const frame = (nonce: string, control: object) =>
   `\n__SANDBOX_CONTROL_${nonce}__:${Buffer.from(JSON.stringify(control)).toString('base64')}\n`
+const end = (nonce: string) => `\n__SANDBOX_END_${nonce}__\n`
 
 describe('OutputCollector', () => {
   it('separates user output from the control frame, even when split across chunks', () => {
     const c = new OutputCollector('n1', 1000, 10_000)
     const stream = Buffer.from('hello\nworld\n' + frame('n1', {ok: true, result: {present: true, value: 1, type: 'json'}, artifacts: [], notes: []}))
     for (let i = 0; i < stream.length; i += 3) c.stdout(stream.subarray(i, i + 3))
-    c.stderr(Buffer.from('warn\n'))
+    c.stderr(Buffer.from('warn\n' + end('n1')))
     const out = c.finish()
     expect(out.stdout).toBe('hello\nworld\n')
     expect(out.stderr).toBe('warn\n')
     expect(out.control?.ok).toBe(true)
     expect(out.control?.result?.value).toBe(1)
+  })
+
+  it('is complete only when both the stderr end frame and the control frame arrived', async () => {
+    const c = new OutputCollector('n', 1000, 10_000)
+    let done = false
+    void c.complete.then(() => (done = true))
+    c.stdout(Buffer.from(frame('n', {ok: true, result: null, artifacts: [], notes: []})))
+    await Promise.resolve()
+    expect(done).toBe(false)
+    c.stderr(Buffer.from('late stderr' + end('n')))
+    await c.complete
+    expect(c.finish().stderr).toBe('late stderr')
   })
 
   it('keeps output without a trailing newline intact', () => {
