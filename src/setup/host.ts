@@ -1,0 +1,184 @@
+/**
+ * The real machine behind SetupHost: processes, files, /proc, and the Docker layer.
+ */
+import {execFile, spawn} from 'node:child_process'
+import {constants, promises as fs, openSync, closeSync, mkdirSync} from 'node:fs'
+import {release} from 'node:os'
+import {delimiter, dirname, join} from 'node:path'
+
+import {daemonInfo, dockerEndpoint, pingDaemon} from '../docker/client.js'
+import {runProbe} from '../docker/probe.js'
+import type {ImageBuildOptions, ImageState, RunOptions, RunResult, SetupDocker, SetupHost} from './types.js'
+
+/** sbin directories are often missing from a non-login root PATH; dockerd lives there */
+const EXTRA_PATH = ['/usr/local/sbin', '/usr/sbin', '/sbin']
+
+async function which(command: string): Promise<string | undefined> {
+  if (command.includes('/')) return (await isExecutable(command)) ? command : undefined
+  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_PATH]
+  for (const dir of dirs) {
+    const candidate = join(dir, command)
+    if (await isExecutable(candidate)) return candidate
+  }
+  return undefined
+}
+
+async function isExecutable(path: string): Promise<boolean> {
+  try {
+    const st = await fs.stat(path)
+    if (!st.isFile()) return false
+    await fs.access(path, constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    execFile(
+      command,
+      args,
+      {
+        env: {...process.env, ...options.env},
+        timeout: options.timeoutMs ?? 0,
+        maxBuffer: 64 * 1024 * 1024,
+        encoding: 'utf8',
+      },
+      (error, stdout, stderr) => {
+        if (!error) return resolve({code: 0, stdout, stderr})
+        const e = error as NodeJS.ErrnoException & {code?: number | string; killed?: boolean}
+        if (e.code === 'ENOENT') return resolve({code: 127, stdout, stderr: `${command}: command not found`})
+        const code = typeof e.code === 'number' ? e.code : 1
+        resolve({code, stdout, stderr: stderr || e.message})
+      },
+    )
+  })
+}
+
+async function readFile(path: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(path, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
+async function processName(pid: number): Promise<string | undefined> {
+  try {
+    return (await fs.readFile(`/proc/${pid}/comm`, 'utf8')).trim()
+  } catch {
+    return undefined
+  }
+}
+
+async function findProcesses(name: string): Promise<number[]> {
+  let entries: string[]
+  try {
+    entries = await fs.readdir('/proc')
+  } catch {
+    return []
+  }
+  const pids = entries.filter((e) => /^\d+$/.test(e)).map(Number)
+  const names = await Promise.all(pids.map((pid) => processName(pid)))
+  return pids.filter((_, i) => names[i] === name)
+}
+
+async function spawnDetached(command: string, args: string[], logFile: string): Promise<number> {
+  mkdirSync(dirname(logFile), {recursive: true})
+  const fd = openSync(logFile, 'a')
+  try {
+    const child = spawn(command, args, {detached: true, stdio: ['ignore', fd, fd]})
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve)
+      child.once('error', reject)
+    })
+    child.unref()
+    return child.pid ?? -1
+  } finally {
+    closeSync(fd)
+  }
+}
+
+async function freeBytes(path: string): Promise<number | undefined> {
+  try {
+    const st = await fs.statfs(path)
+    return st.bavail * st.bsize
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw error
+  }
+}
+
+async function distro(): Promise<string | undefined> {
+  const text = await readFile('/etc/os-release').catch(() => undefined)
+  const m = text ? /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(text) : null
+  return m?.[1]
+}
+
+/**
+ * src/docker/images.ts is loaded on first use, so that the rest of setup (and its unit
+ * tests) never depends on the image builder being importable.
+ */
+type ImagesModule = {
+  imageStatus(config: ImageBuildOptions['config'], languages?: string[]): Promise<ImageState[]>
+  buildImages(options: ImageBuildOptions): Promise<unknown[]>
+}
+const loadImages = async (): Promise<ImagesModule> => (await import('../docker/images.js')) as unknown as ImagesModule
+
+export const realDocker: SetupDocker = {
+  endpoint: dockerEndpoint,
+  ping: (timeoutMs) => pingDaemon(timeoutMs),
+  info: daemonInfo,
+  probe: runProbe,
+  async imageStatus(config, languages) {
+    return (await loadImages()).imageStatus(config, languages)
+  },
+  async buildImages(options) {
+    return (await loadImages()).buildImages(options)
+  },
+}
+
+export function realHost(): SetupHost {
+  return {
+    platform: () => process.platform,
+    kernelRelease: () => release(),
+    distro,
+    isRoot: () => typeof process.getuid === 'function' && process.getuid() === 0,
+    which,
+    run,
+    readFile,
+    async writeFile(path, text, mode = 0o644) {
+      await fs.mkdir(dirname(path), {recursive: true})
+      // an existing file keeps its permissions
+      const existingMode = await fs.stat(path).then((st) => st.mode & 0o7777, () => undefined)
+      // write next to the target and rename: a crash never leaves a half-written file
+      const tmp = `${path}.sandbox-${process.pid}.tmp`
+      await fs.writeFile(tmp, text, {mode: existingMode ?? mode})
+      await fs.chmod(tmp, existingMode ?? mode)
+      await fs.rename(tmp, path)
+    },
+    async removeFile(path) {
+      await fs.rm(path, {force: true})
+    },
+    async exists(path) {
+      try {
+        await fs.access(path)
+        return true
+      } catch {
+        return false
+      }
+    },
+    processName,
+    findProcesses,
+    async signal(pid, sig) {
+      process.kill(pid, sig)
+    },
+    spawnDetached,
+    freeBytes,
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+    now: () => Date.now(),
+    docker: realDocker,
+  }
+}

@@ -1,0 +1,7 @@
+export {runSetup, checkLine, setupIncomplete} from './service.js'
+export {CHECK_ORDER, CHECK_TITLES} from './checks.js'
+export {mergeRuntime, DAEMON_JSON, RUNSC_RUNTIME_ARGS} from './daemon-json.js'
+export {inspectPidFile, clearStalePidFile, DOCKER_PID_FILE} from './pid-file.js'
+export {renderEnvTemplate, defaultEnvText} from './env-file.js'
+export {realHost} from './host.js'
+export type * from './types.js'
