@@ -17,6 +17,7 @@ import type {Language} from './languages.js'
 import {OutputCollector} from './output.js'
 import {PoolBusyError, RunnerPool, type PoolStats} from './pool.js'
 import {classify} from './classify.js'
+import {chooseRuntime, RUNC_WARNING} from './runtime.js'
 import {busyResult, EXIT, extractResultMarker, internalErrorResult, MIME_TYPES, runnerError, type RunResult} from './result.js'
 
 export interface EngineEvent {
@@ -137,18 +138,11 @@ export class Engine {
   }
 
   private chooseRuntime(runtimes: string[]): 'runsc' | 'runc' {
-    const {config} = this.options
-    if (this.options.runtime === 'runc' || (!runtimes.includes('runsc') && config.allowRunc)) {
-      this.emit('warn', 'WARNING: running WITHOUT gVisor (runtime runc): user code shares the host kernel. Only the seccomp profile, dropped capabilities and no network separate it from the host.', {runtime: 'runc'})
-      return 'runc'
+    const runtime = chooseRuntime(runtimes, {allowRunc: this.options.config.allowRunc, forced: this.options.runtime})
+    if (runtime === 'runc') {
+      this.emit('warn', RUNC_WARNING, {runtime: 'runc'})
     }
-    if (!runtimes.includes('runsc')) {
-      throw prerequisiteError('gVisor (runsc) is not registered as a Docker runtime, refusing to run untrusted code without it', 'RUNSC_MISSING', [
-        'run `sandbox setup --yes` to install and register runsc',
-        'or accept weaker isolation explicitly: --allow-runc (SANDBOX_ALLOW_RUNC=true)',
-      ])
-    }
-    return 'runsc'
+    return runtime
   }
 
   status(): EngineStatus {
@@ -259,4 +253,5 @@ export class Engine {
     if (mine.length) await removeContainers(mine.map((c) => c.id))
   }
 }
+
 

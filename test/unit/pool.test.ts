@@ -2,6 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import type {RunnerContainer} from '../../src/docker/containers.js'
 import {PoolBusyError, RunnerPool} from '../../src/engine/pool.js'
+import {chooseRuntime} from '../../src/engine/runtime.js'
 
 /** Logic-only fake: the real container class is covered by the integration tests. */
 function fakeContainer(id: number) {
@@ -86,5 +87,14 @@ describe('RunnerPool', () => {
     expect(made[0].removed).toBe(true)
     expect(made.length).toBe(2)
     await pool.close()
+  })
+})
+
+describe('runtime choice', () => {
+  it('prefers runsc, refuses without it, uses runc only when allowed', () => {
+    expect(chooseRuntime(['runc', 'runsc'], {allowRunc: false})).toBe('runsc')
+    expect(() => chooseRuntime(['runc'], {allowRunc: false})).toThrow(/refusing to run untrusted code/)
+    expect(chooseRuntime(['runc'], {allowRunc: true})).toBe('runc')
+    expect(chooseRuntime(['runc', 'runsc'], {allowRunc: false, forced: 'runc'})).toBe('runc')
   })
 })
