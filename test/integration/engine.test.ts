@@ -1,0 +1,201 @@
+/**
+ * The engine against the real Docker daemon and real gVisor (issue 3's "must show").
+ */
+import {createServer, type Server} from 'node:net'
+import {readFileSync} from 'node:fs'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {loadConfig} from '../../src/config.js'
+import {listManagedContainers, LABELS} from '../../src/docker/containers.js'
+import {Engine} from '../../src/engine/engine.js'
+import {EXIT} from '../../src/engine/result.js'
+
+const config = loadConfig({env: {...process.env, SANDBOX_TIMEOUT: '20s'}})
+let engine: Engine
+let listener: Server
+let listenerPort = 0
+let connections = 0
+
+beforeAll(async () => {
+  listener = createServer((socket) => {
+    connections++
+    socket.end('hello from the host\n')
+  })
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve))
+  listenerPort = (listener.address() as {port: number}).port
+  engine = new Engine({config, poolSize: 2})
+  await engine.start()
+})
+
+afterAll(async () => {
+  await engine?.stop()
+  listener?.close()
+})
+
+const py = (code: string, args: Record<string, unknown> = {}, extra: {timeoutSeconds?: number; policy?: 'on' | 'off'} = {}) =>
+  engine.run({language: 'python', code, arguments: args, policy: 'off', ...extra})
+const js = (code: string, args: Record<string, unknown> = {}, extra: {timeoutSeconds?: number; policy?: 'on' | 'off'} = {}) =>
+  engine.run({language: 'nodejs', code, arguments: args, policy: 'off', ...extra})
+
+describe('engine: results', () => {
+  it('runs examples/hello.py and returns main’s value', async () => {
+    const r = await py(readFileSync('examples/hello.py', 'utf8'), {name: 'World'}, {policy: 'on'})
+    expect(r.status).toBe('success')
+    expect(r.exit_code).toBe(0)
+    expect(r.stdout).toBe('Hello from Python, World!\n')
+    expect(r.result).toEqual({present: true, value: {greeting: 'Hello, World!', length: 5}, type: 'json'})
+    expect(r.time_used_ms).toBeGreaterThan(0)
+    expect(r.memory_used_kb).toBeGreaterThan(1000)
+  })
+
+  it('runs examples/hello.js (CommonJS) and an ES module with an async main', async () => {
+    const cjs = await js(readFileSync('examples/hello.js', 'utf8'), {name: 'World'}, {policy: 'on'})
+    expect(cjs).toMatchObject({status: 'success', stdout: 'Hello from Node.js, World!\n', result: {value: {greeting: 'Hello, World!', length: 5}}})
+    const esm = await js('export async function main(args) {\n  await new Promise((r) => setTimeout(r, 5))\n  return {n: args.n + 1}\n}\n', {n: 41})
+    expect(esm).toMatchObject({status: 'success', result: {value: {n: 42}}})
+    const global = await js('function main(a) { return a.x }', {x: [1, 'two']})
+    expect(global.result?.value).toEqual([1, 'two'])
+  })
+
+  it('passes arguments as data: booleans, null, nested, unicode, 1 MB', async () => {
+    const big = 'x'.repeat(1024 * 1024)
+    const args = {t: true, f: false, n: null, nested: {a: [1, {b: 'ü 漢字 🎉'}]}, big}
+    const r = await py('def main(t, f, n, nested, big):\n    return {"t": t, "f": f, "n": n, "nested": nested, "len": len(big)}\n', args)
+    expect(r.status).toBe('success')
+    expect(r.result?.value).toEqual({t: true, f: false, n: null, nested: args.nested, len: big.length})
+    const j = await js('module.exports.main = (a) => ({t: a.t, n: a.n, s: a.nested.a[1].b, len: a.big.length})', args)
+    expect(j.result?.value).toEqual({t: true, n: null, s: 'ü 漢字 🎉', len: big.length})
+  })
+
+  it('a forged result marker printed by the code does not override main’s return value', async () => {
+    const forged = '__RAGFLOW_RESULT__:' + Buffer.from(JSON.stringify({present: true, value: 'forged', type: 'json'})).toString('base64')
+    const r = await py(`def main():\n    print(${JSON.stringify(forged)})\n    print("after")\n    return "real"\n`)
+    expect(r.result?.value).toBe('real')
+    expect(r.stdout).toBe('after\n')
+  })
+})
+
+describe('engine: user errors', () => {
+  it('no main → program_error saying so', async () => {
+    const r = await py('x = 1\n')
+    expect(r.status).toBe('program_error')
+    expect(r.stderr).toMatch(/main\(\) is not defined/)
+    const j = await js('const x = 1\n')
+    expect(j.status).toBe('program_error')
+    expect(j.stderr).toMatch(/main\(\) is not defined/)
+  })
+
+  it('syntax error → program_error with the line', async () => {
+    const r = await py('def main():\n    return 1 +\n')
+    expect(r.status).toBe('program_error')
+    expect(r.stderr).toMatch(/line 2/)
+    expect(r.stderr).toMatch(/SyntaxError/)
+    const j = await js('function main() {\n  return 1 +\n}\n')
+    expect(j.status).toBe('program_error')
+    expect(j.stderr).toMatch(/main\.js:3/)
+    expect(j.stderr).toMatch(/SyntaxError/)
+  })
+
+  it('an exception → program_error with the traceback of the user code only', async () => {
+    const r = await py('def main():\n    return 1 / 0\n')
+    expect(r).toMatchObject({status: 'program_error', exit_code: 1, runtime_error_type: 'nonzero_exit'})
+    expect(r.stderr).toMatch(/main\.py", line 2, in main/)
+    expect(r.stderr).toMatch(/ZeroDivisionError/)
+    expect(r.stderr).not.toMatch(/python_runner|<string>/)
+  })
+
+  it('a return value that is not JSON-serialisable → program_error', async () => {
+    const r = await py('def main():\n    return {1, 2}\n')
+    expect(r.status).toBe('program_error')
+    expect(r.stderr).toMatch(/not JSON-serializable/)
+    const j = await js('module.exports.main = () => undefined')
+    expect(j.stderr).toMatch(/must return a value/)
+  })
+
+  it('the static policy refuses unsafe code with RAGFlow’s answer', async () => {
+    const r = await py('import os\ndef main():\n    return os.getcwd()\n', {}, {policy: 'on'})
+    expect(r).toMatchObject({status: 'program_runner_error', exit_code: EXIT.UNSAFE_CODE, detail: 'Code is unsafe'})
+    expect(r.stderr).toMatch(/^Line 1: /)
+  })
+})
+
+describe('engine: limits and isolation', () => {
+  it('an infinite loop ends as -124 after the timeout', async () => {
+    const r = await py('def main():\n    while True:\n        pass\n', {}, {timeoutSeconds: 2})
+    expect(r).toMatchObject({status: 'resource_limit_exceeded', exit_code: EXIT.TIMEOUT, resource_limit_type: 'time'})
+    expect(r.stderr).toContain('Execution timeout')
+  })
+
+  it('a memory bomb ends as -137', async () => {
+    const r = await py('def main():\n    chunks = []\n    while True:\n        chunks.append(bytearray(16 * 1024 * 1024))\n')
+    expect(r.status).toBe('resource_limit_exceeded')
+    expect(r.resource_limit_type).toBe('memory')
+    expect([EXIT.OUT_OF_MEMORY, 1]).toContain(r.exit_code)
+  })
+
+  it('a print flood is capped and stopped', async () => {
+    const r = await py('def main():\n    while True:\n        print("x" * 1000)\n')
+    expect(r).toMatchObject({status: 'resource_limit_exceeded', resource_limit_type: 'output', exit_code: EXIT.OUTPUT_LIMIT})
+    expect(r.stdout.length).toBeLessThanOrEqual(1024 * 1024)
+    expect(r.stderr).toMatch(/output truncated/)
+  })
+
+  it('a chart comes back as an artifact', async () => {
+    const r = await py(readFileSync('examples/chart.py', 'utf8'), {title: 'Test'}, {policy: 'on'})
+    expect(r.status).toBe('success')
+    expect(r.artifacts).toHaveLength(1)
+    expect(r.artifacts[0]).toMatchObject({name: 'chart.png', mime_type: 'image/png'})
+    const png = Buffer.from(r.artifacts[0].content_b64, 'base64')
+    expect(png.subarray(1, 4).toString()).toBe('PNG')
+    expect(r.artifacts[0].size).toBe(png.length)
+  })
+
+  it('artifacts: symlinks, wrong types and traversal are refused', async () => {
+    const r = await py('import os\ndef main():\n    os.symlink("/etc/passwd", "artifacts/passwd.csv")\n    open("artifacts/run.exe", "w").write("x")\n    open("artifacts/ok.json", "w").write("{}")\n    return 1\n')
+    expect(r.status).toBe('success')
+    expect(r.artifacts.map((a) => a.name)).toEqual(['ok.json'])
+    expect(r.stderr).toMatch(/passwd\.csv skipped: symbolic links/)
+    expect(r.stderr).toMatch(/run\.exe skipped: type \.exe is not allowed/)
+  })
+
+  it('a file written by one run is not visible to the next', async () => {
+    const w = await py('def main():\n    with open("/workspace/secret.txt", "w") as f:\n        f.write("s3cret")\n    with open("/tmp/secret.txt", "w") as f:\n        f.write("s3cret")\n    return "written"\n')
+    expect(w.result?.value).toBe('written')
+    const r = await py('import os\ndef main():\n    return [os.path.exists("/workspace/secret.txt"), os.path.exists("/tmp/secret.txt")]\n')
+    expect(r.result?.value).toEqual([false, false])
+  })
+
+  it('a TCP connect to a listener on the host’s 127.0.0.1 fails', async () => {
+    const before = connections
+    const r = await py(`import socket\ndef main():\n    s = socket.socket()\n    s.settimeout(3)\n    try:\n        s.connect(("127.0.0.1", ${listenerPort}))\n        return "connected: " + s.recv(100).decode()\n    except OSError as e:\n        return "blocked: " + type(e).__name__\n`)
+    expect(r.status).toBe('success')
+    expect(String(r.result?.value)).toMatch(/^blocked/)
+    expect(connections).toBe(before)
+  })
+
+  it('runs under gVisor, as nobody, with a read-only root', async () => {
+    const r = await py('import os, platform\ndef main():\n    try:\n        open("/etc/x", "w")\n        ro = False\n    except OSError:\n        ro = True\n    return {"uid": os.getuid(), "release": platform.release(), "ro": ro}\n')
+    const host = (await import('node:os')).release()
+    expect(r.result?.value).toMatchObject({uid: 65534, ro: true})
+    expect((r.result?.value as {release: string}).release).not.toBe(host)
+  })
+
+  it('each run gets a fresh container that is removed afterwards', async () => {
+    const ids = await Promise.all([py('import socket\ndef main():\n    return socket.gethostname()\n'), py('import socket\ndef main():\n    return socket.gethostname()\n')])
+    expect(ids[0].result?.value).not.toBe(ids[1].result?.value)
+    const mine = await listManagedContainers({[LABELS.owner]: engine.id})
+    const status = engine.status()
+    const live = status.pools.reduce((n, p) => n + p.ready + p.busy + p.creating, 0)
+    expect(mine.length).toBeLessThanOrEqual(live + 2)
+  })
+})
+
+describe('engine: bad setup', () => {
+  it('missing images → a clear error telling to run sandbox build', async () => {
+    const broken = new Engine({config: {...config, pythonImage: 'sandbox-no-such-image:1'}, languages: ['python'], poolSize: 0})
+    await expect(broken.start()).rejects.toThrow(/sandbox-no-such-image:1[\s\S]*/)
+    await expect(broken.start()).rejects.toMatchObject({code: 'IMAGES_MISSING', exit: 3, suggestions: ['run `sandbox build`']})
+    await broken.stop()
+  })
+})
