@@ -90,7 +90,7 @@ export function checkLine(check: SetupCheck, width = 18): string {
 export function setupIncomplete(report: SetupReport) {
   const failed = report.checks.filter((c) => !c.ok)
   return prerequisiteError(
-    `Setup incomplete: ${failed.map((c) => `${c.title} (${c.detail})`).join('; ')}`,
+    `Setup incomplete: ${failed.map((c) => `${c.title} failed${c.fix ? ` (fix: ${c.fix})` : ''}`).join('; ')}`,
     'SETUP_INCOMPLETE',
     failed.map((c) => `${c.title}: ${c.fix ?? 'see the detail above'}`),
   )

@@ -8,6 +8,7 @@ import {compareVersions} from '../../src/setup/checks.js'
 import {mergeRuntime} from '../../src/setup/daemon-json.js'
 import {ENV_TEMPLATE, renderEnvTemplate} from '../../src/setup/env-file.js'
 import {checkLine, setupIncomplete} from '../../src/setup/service.js'
+import {cliFilters} from '../global-setup.js'
 
 const entry = {path: '/usr/bin/runsc', runtimeArgs: ['--network=none']}
 
@@ -127,6 +128,7 @@ describe('report formatting', () => {
     expect(error.code).toBe('SETUP_INCOMPLETE')
     expect(error.exit).toBe(3)
     expect(error.message).toContain('Docker daemon')
+    expect(error.message).toContain('fix: start it')
     expect(error.message).not.toContain('Linux kernel')
     expect(error.suggestions).toEqual(['Docker daemon: start it'])
   })
@@ -135,5 +137,18 @@ describe('report formatting', () => {
     expect(compareVersions('1.41', '1.40')).toBeGreaterThan(0)
     expect(compareVersions('1.9', '1.40')).toBeLessThan(0)
     expect(compareVersions('1.40', '1.40')).toBe(0)
+  })
+})
+
+describe('global setup: which files did vitest select', () => {
+  it('reads the positional filters of the vitest command line', () => {
+    expect(cliFilters(['/usr/bin/node', '/w/node_modules/.bin/vitest', 'run'])).toEqual([])
+    expect(cliFilters(['/usr/bin/node', '/w/node_modules/vitest/vitest.mjs', 'run', 'test/unit'])).toEqual(['test/unit'])
+    expect(cliFilters(['node', '/w/node_modules/.bin/vitest', 'run', 'test/unit/a.test.ts', '--reporter=dot', 'test/unit/b.test.ts'])).toEqual([
+      'test/unit/a.test.ts',
+      'test/unit/b.test.ts',
+    ])
+    // not started by the vitest CLI: no filters, so every file counts (setup runs)
+    expect(cliFilters(['node', 'script.js', 'test/unit'])).toEqual([])
   })
 })
