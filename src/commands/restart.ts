@@ -1,0 +1,44 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../base-command.js'
+import {startInBackground, startInDocker, stopManager, type StartResult, type StopResult} from '../server/control.js'
+import {readState} from '../server/state.js'
+import {configFromFlags, forwardedArgs, managerFlags, RUNC_WARNING} from './start.js'
+
+export default class Restart extends BaseCommand<typeof Restart> {
+  static description = `stop the executor manager (graceful) and start it again in the background
+
+Takes the same settings as \`sandbox start\`. A manager that ran with --docker is started in Docker again
+(on the same network) unless flags say otherwise. Use it after changing .env or rebuilding images.`
+
+  static examples = [
+    {command: '<%= config.bin %> <%= command.id %>', description: 'restart with the settings from .env'},
+    {command: '<%= config.bin %> <%= command.id %> --pool-size 4', description: 'restart with a bigger pool'},
+    {command: '<%= config.bin %> <%= command.id %> --json', description: 'stop and start results as JSON'},
+  ]
+
+  static flags = {
+    'stop-timeout': Flags.integer({description: 'seconds to let runs in flight finish before the old manager is killed', default: 20, min: 0}),
+    ...managerFlags,
+  }
+
+  async run(): Promise<{stop: StopResult; start: StartResult}> {
+    const {flags} = this
+    const config = configFromFlags(flags)
+    const previous = readState()
+    const docker = flags.docker || previous?.mode === 'docker'
+    const network = flags.network ?? (previous?.mode === 'docker' ? previous.network : undefined)
+    const stop = await stopManager({deadlineMs: flags['stop-timeout'] * 1000, onProgress: (m) => this.progress(m)})
+    if (!this.jsonEnabled()) this.log(stop.wasRunning ? `Stopped the manager in ${(stop.stoppedInMs / 1000).toFixed(1)} s` : 'The manager was not running')
+    if (flags['allow-runc'] && !this.jsonEnabled()) process.stderr.write(`${RUNC_WARNING}\n`)
+    const start = docker
+      ? await startInDocker({config, network, image: flags.image ?? process.env.SANDBOX_EXECUTOR_MANAGER_IMAGE, waitMs: flags.wait * 1000, onProgress: (m) => this.progress(m)})
+      : await startInBackground({args: forwardedArgs(flags), waitMs: flags.wait * 1000, env: {...process.env, SANDBOX_MANAGER_BACKGROUND: '1'}})
+    if (!this.jsonEnabled()) {
+      const took = start.startedInMs === null ? '' : ` in ${(start.startedInMs / 1000).toFixed(1)} s`
+      this.log(`Manager ready at ${start.endpoint} (${start.mode === 'docker' ? 'container sandbox-executor-manager' : `pid ${start.pid}`})${took}`)
+      for (const w of start.warnings) process.stderr.write(`${w}\n`)
+    }
+    return {stop, start}
+  }
+}

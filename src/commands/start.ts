@@ -1,0 +1,173 @@
+import {isAbsolute, resolve} from 'node:path'
+
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../base-command.js'
+import {loadConfig, parseDuration, parseMemory, type SandboxConfig} from '../config.js'
+import {configError} from '../errors.js'
+import {exposureWarnings} from '../server/auth.js'
+import {startInBackground, startInDocker, type StartResult} from '../server/control.js'
+import {createLogger, parseLogLevel} from '../server/logger.js'
+import {runManager} from '../server/manager.js'
+
+/** Flags shared by `start` and `restart`. */
+export const managerFlags = {
+  host: Flags.string({description: 'address to listen on (default SANDBOX_EXECUTOR_MANAGER_HOST or 127.0.0.1); other than loopback, set SANDBOX_API_TOKEN'}),
+  port: Flags.integer({char: 'p', description: 'port to listen on (default SANDBOX_EXECUTOR_MANAGER_PORT or 9385)', min: 0, max: 65_535}),
+  'pool-size': Flags.integer({description: 'warm containers kept per language (default SANDBOX_EXECUTOR_MANAGER_POOL_SIZE or 2)', min: 1, max: 64}),
+  timeout: Flags.string({char: 't', description: 'wall-clock limit per run: 10, 10s, 2m, 1m30s (default SANDBOX_TIMEOUT or 10s)'}),
+  memory: Flags.string({char: 'm', description: 'memory limit per run, e.g. 256m, 1g (default SANDBOX_MAX_MEMORY or 256m)'}),
+  'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
+  'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, loud warning)', default: false}),
+  policy: Flags.string({description: 'static code policy (on: RAGFlow-compatible checks; off: rely on the sandbox alone)', options: ['on', 'off']}),
+  wait: Flags.integer({description: 'seconds to wait for the manager to become healthy', default: 90, min: 1}),
+  docker: Flags.boolean({description: 'run the manager as the container sandbox-executor-manager (image from `sandbox build --manager`)', default: false}),
+  network: Flags.string({description: 'with --docker: Docker network to join, e.g. docker_ragflow (RAGFlow\'s compose network)', dependsOn: ['docker']}),
+  image: Flags.string({description: 'with --docker: manager image (default SANDBOX_EXECUTOR_MANAGER_IMAGE or sandbox-executor-manager:latest)', dependsOn: ['docker']}),
+}
+
+type ManagerFlagValues = {
+  host?: string
+  port?: number
+  'pool-size'?: number
+  timeout?: string
+  memory?: string
+  'env-file'?: string
+  'allow-runc': boolean
+  policy?: string
+  wait: number
+  docker: boolean
+  network?: string
+  image?: string
+  verbose: boolean
+}
+
+export function configFromFlags(flags: ManagerFlagValues): SandboxConfig {
+  const config = loadConfig({
+    envFile: flags['env-file'],
+    overrides: {
+      host: flags.host,
+      port: flags.port,
+      poolSize: flags['pool-size'],
+      timeoutSeconds: flags.timeout === undefined ? undefined : parseDuration(flags.timeout, '--timeout'),
+      memory: flags.memory,
+      allowRunc: flags['allow-runc'] || undefined,
+      codePolicy: flags.policy,
+    },
+  })
+  if (flags.memory) config.memoryBytes = parseMemory(flags.memory, '--memory')
+  if (!config.host.trim()) throw configError('--host must not be empty', 'INVALID_HOST')
+  return config
+}
+
+/** The flags a background child gets (its own parse applies the same .env and environment). */
+export function forwardedArgs(flags: ManagerFlagValues): string[] {
+  const out: string[] = []
+  const add = (name: string, value: string | number | undefined) => {
+    if (value !== undefined) out.push(`--${name}`, String(value))
+  }
+  add('host', flags.host)
+  add('port', flags.port)
+  add('pool-size', flags['pool-size'])
+  add('timeout', flags.timeout)
+  add('memory', flags.memory)
+  if (flags['env-file']) add('env-file', isAbsolute(flags['env-file']) ? flags['env-file'] : resolve(flags['env-file']))
+  add('policy', flags.policy)
+  if (flags['allow-runc']) out.push('--allow-runc')
+  if (flags.verbose) out.push('--verbose')
+  return out
+}
+
+export const RUNC_WARNING =
+  'WARNING: --allow-runc: when gVisor (runsc) is missing, user code runs under runc and shares the host kernel; only seccomp, dropped capabilities and no network separate it from this host.'
+
+export type StartOutput = StartResult & {foreground?: boolean}
+
+export default class Start extends BaseCommand<typeof Start> {
+  static description = `start the executor manager: RAGFlow's HTTP API (POST /run, GET /healthz) plus GET /metrics
+
+By default the manager runs in the background: pid and log file go to the state directory
+($SANDBOX_STATE_DIR, or ~/.local/state/sandbox), start waits until GET /healthz answers ok and
+prints the endpoint, or fails with the last lines of the log (exit code 3). Already running: says so.
+--foreground runs it in this process (for systemd and containers; logs are JSON lines on stdout,
+SIGTERM or Ctrl-C stops it gracefully). --docker runs it as the container sandbox-executor-manager.
+
+Settings come from .env and SANDBOX_* variables; flags override them. With SANDBOX_API_TOKEN set,
+/run and /metrics need "Authorization: Bearer <token>"; /healthz stays open.`
+
+  static examples = [
+    {command: '<%= config.bin %> <%= command.id %>', description: 'start on 127.0.0.1:9385 in the background'},
+    {command: '<%= config.bin %> <%= command.id %> --port 9400 --pool-size 4 --timeout 30s', description: 'another port, a bigger pool, longer runs'},
+    {command: 'SANDBOX_API_TOKEN=s3cret <%= config.bin %> <%= command.id %> --host 0.0.0.0', description: 'listen on every address, with a token'},
+    {command: '<%= config.bin %> <%= command.id %> --foreground', description: 'in the foreground (systemd, containers)'},
+    {command: '<%= config.bin %> <%= command.id %> --docker --network docker_ragflow', description: 'as a container on RAGFlow\'s network'},
+    {command: '<%= config.bin %> <%= command.id %> --json', description: 'endpoint, pid and start time as JSON'},
+  ]
+
+  static flags = {
+    foreground: Flags.boolean({description: 'run in this process until SIGTERM/SIGINT instead of in the background', default: false, exclusive: ['docker']}),
+    ...managerFlags,
+  }
+
+  async run(): Promise<StartOutput> {
+    const {flags} = this
+    const config = configFromFlags(flags)
+    const human = !this.jsonEnabled()
+    const background = process.env.SANDBOX_MANAGER_BACKGROUND === '1'
+    const loud = (line: string) => {
+      if (!background) process.stderr.write(`${line}\n`)
+    }
+    if (flags['allow-runc']) loud(RUNC_WARNING)
+
+    if (flags.foreground) {
+      for (const w of exposureWarnings(config.host, config.apiToken)) loud(w)
+      const logger = createLogger({level: flags.verbose ? 'debug' : parseLogLevel(process.env.SANDBOX_LOG_LEVEL)})
+      const manager = await runManager({config, logger})
+      if (!background) process.stderr.write(`manager ready at ${manager.endpoint} (pid ${process.pid}); Ctrl-C or SIGTERM stops it\n`)
+      await manager.done
+      return {
+        already: false,
+        mode: 'process',
+        pid: process.pid,
+        endpoint: manager.endpoint,
+        logFile: '-',
+        startedInMs: manager.readyAfterMs,
+        warnings: manager.warnings,
+        runtime: manager.engine.status().runtime,
+        staleRemoved: false,
+        foreground: true,
+      }
+    }
+
+    const result = flags.docker
+      ? await startInDocker({
+          config,
+          image: flags.image ?? process.env.SANDBOX_EXECUTOR_MANAGER_IMAGE,
+          network: flags.network,
+          waitMs: flags.wait * 1000,
+          onProgress: (m) => this.progress(m),
+        })
+      : await startInBackground({
+          args: forwardedArgs(flags),
+          waitMs: flags.wait * 1000,
+          env: {...process.env, SANDBOX_MANAGER_BACKGROUND: '1'},
+          onProgress: (m) => {
+            if (flags.verbose) this.progress(m)
+          },
+        })
+    if (human) {
+      if (result.already) {
+        this.log(`The manager is already running at ${result.endpoint}${result.pid ? ` (pid ${result.pid})` : ''}`)
+      } else {
+        const took = result.startedInMs === null ? '' : ` in ${(result.startedInMs / 1000).toFixed(1)} s`
+        const where = result.mode === 'docker' ? 'container sandbox-executor-manager' : `pid ${result.pid}`
+        this.log(`Manager ready at ${result.endpoint} (${where}, runtime ${result.runtime ?? '?'})${took}`)
+        this.log(`  try:  curl -s ${result.endpoint}/healthz`)
+        this.log(`  logs: sandbox logs -f    status: sandbox status    stop: sandbox stop`)
+      }
+      for (const w of result.warnings) process.stderr.write(`${w}\n`)
+      if (result.runtime === 'runc') process.stderr.write('WARNING: the manager runs sandbox containers WITHOUT gVisor (runtime runc): weaker isolation\n')
+    }
+    return result
+  }
+}

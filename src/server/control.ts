@@ -1,0 +1,612 @@
+/**
+ * Controlling the manager from the CLI: start it in the background (detached child
+ * `start --foreground`, pid and log file in the state directory), stop it, ask it how it
+ * is doing, read its log, and clean everything of ours away.
+ * Nothing here prints: results are returned, progress goes to the optional callback.
+ */
+import {spawn} from 'node:child_process'
+import {closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeSync} from 'node:fs'
+import {hostname} from 'node:os'
+import {fileURLToPath} from 'node:url'
+
+import {LABELS, isProcessAlive, listManagedContainers, removeContainers} from '../docker/containers.js'
+import {isDaemonDown} from '../docker/client.js'
+import {errorMessage, ExitCode, SandboxError, type ExitCodeValue} from '../errors.js'
+import type {SandboxConfig} from '../config.js'
+import {packagePath, TOOLKIT_VERSION} from '../paths.js'
+import {exposureWarnings} from './auth.js'
+import {parseMetrics, sumMetric, type Sample} from './metrics.js'
+import {clientEndpoint, isSameProcess, managerFiles, readState, recordedManager, removeStateFiles, writeState, type ManagerFiles, type ManagerState} from './state.js'
+
+export type Progress = (message: string) => void
+
+/** argv that runs this CLI again: compiled bin/run.js, or bin/dev.js through tsx in development */
+export function cliInvocation(): {command: string; args: string[]} {
+  const dev = fileURLToPath(import.meta.url).endsWith('.ts')
+  return dev
+    ? {command: process.execPath, args: ['--import', 'tsx', packagePath('bin', 'dev.js')]}
+    : {command: process.execPath, args: [packagePath('bin', 'run.js')]}
+}
+
+export interface HealthAnswer {
+  reachable: boolean
+  healthy: boolean
+  httpStatus: number | null
+  body: {status?: string; reason?: string; phase?: string} | null
+  error?: string
+}
+
+export async function fetchHealth(endpoint: string, timeoutMs = 2000): Promise<HealthAnswer> {
+  try {
+    const res = await fetch(`${endpoint}/healthz`, {signal: AbortSignal.timeout(timeoutMs)})
+    const body = (await res.json().catch(() => null)) as HealthAnswer['body']
+    return {reachable: true, healthy: res.status === 200 && body?.status === 'ok', httpStatus: res.status, body}
+  } catch (error) {
+    return {reachable: false, healthy: false, httpStatus: null, body: null, error: errorMessage((error as {cause?: unknown}).cause ?? error)}
+  }
+}
+
+export async function fetchMetrics(endpoint: string, token?: string, timeoutMs = 3000): Promise<{status: number; samples: Sample[]} | {status: number | null; error: string}> {
+  try {
+    const res = await fetch(`${endpoint}/metrics`, {signal: AbortSignal.timeout(timeoutMs), headers: token ? {authorization: `Bearer ${token}`} : {}})
+    const text = await res.text()
+    if (res.status !== 200) return {status: res.status, error: res.status === 401 ? 'the manager requires an API token (set SANDBOX_API_TOKEN)' : `HTTP ${res.status}`}
+    return {status: 200, samples: parseMetrics(text)}
+  } catch (error) {
+    return {status: null, error: errorMessage((error as {cause?: unknown}).cause ?? error)}
+  }
+}
+
+/** The last `n` lines of a file, read from its end. */
+export function tailFile(path: string, n: number): string[] {
+  if (n <= 0 || !existsSync(path)) return []
+  const size = statSync(path).size
+  const fd = openSync(path, 'r')
+  try {
+    let pos = size
+    let text = ''
+    const chunk = Buffer.alloc(64 * 1024)
+    while (pos > 0) {
+      const len = Math.min(chunk.length, pos)
+      pos -= len
+      readSync(fd, chunk, 0, len, pos)
+      text = chunk.subarray(0, len).toString('utf8') + text
+      if (text.split('\n').length > n + 1) break
+    }
+    const lines = text.split('\n')
+    if (lines.at(-1) === '') lines.pop()
+    return lines.slice(-n)
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/**
+ * Follow a log file from its current end: calls onLine for each new line until the signal
+ * aborts. Survives truncation and re-creation (e.g. `sandbox clean`, a new start).
+ */
+export async function followFile(path: string, onLine: (line: string) => void, signal: AbortSignal, intervalMs = 200): Promise<void> {
+  let offset = existsSync(path) ? statSync(path).size : 0
+  let partial = ''
+  while (!signal.aborted) {
+    await new Promise((r) => setTimeout(r, intervalMs))
+    if (!existsSync(path)) continue
+    const size = statSync(path).size
+    if (size < offset) offset = 0
+    if (size === offset) continue
+    const fd = openSync(path, 'r')
+    try {
+      const buf = Buffer.alloc(size - offset)
+      readSync(fd, buf, 0, buf.length, offset)
+      offset = size
+      const lines = (partial + buf.toString('utf8')).split('\n')
+      partial = lines.pop() ?? ''
+      for (const l of lines) onLine(l)
+    } finally {
+      closeSync(fd)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// start
+
+export interface StartBackgroundOptions {
+  /** flags forwarded to `start --foreground` */
+  args: string[]
+  /** endpoint to expect (used while the manager has not written its state yet) */
+  waitMs?: number
+  files?: ManagerFiles
+  env?: NodeJS.ProcessEnv
+  cwd?: string
+  onProgress?: Progress
+}
+
+export interface StartResult {
+  already: boolean
+  mode: 'process' | 'docker'
+  pid: number | null
+  endpoint: string
+  logFile: string
+  /** ms from spawning the manager until /healthz answered ok */
+  startedInMs: number | null
+  warnings: string[]
+  runtime: string | null
+  staleRemoved: boolean
+}
+
+/** Start the manager as a detached background process and wait until it is healthy. */
+export async function startInBackground(options: StartBackgroundOptions): Promise<StartResult> {
+  const files = options.files ?? managerFiles()
+  const progress = options.onProgress ?? (() => {})
+  const rec = recordedManager(files)
+  if (rec.state === 'running') {
+    const info = rec.info ?? readState(files)
+    return {
+      already: true,
+      mode: 'process',
+      pid: rec.pid,
+      endpoint: info?.endpoint ?? '(unknown)',
+      logFile: files.logFile,
+      startedInMs: null,
+      warnings: info?.warnings ?? [],
+      runtime: info?.runtime ?? null,
+      staleRemoved: false,
+    }
+  }
+  let staleRemoved = false
+  if (rec.state === 'stale') {
+    removeStateFiles(files)
+    staleRemoved = true
+    progress(`removed stale manager files (pid ${rec.pid ?? '?'} is gone)`)
+  }
+
+  const {command, args} = cliInvocation()
+  const log = openSync(files.logFile, 'a', 0o600)
+  writeSync(log, JSON.stringify({time: new Date().toISOString(), level: 'info', msg: 'starting manager in the background', by_pid: process.pid}) + '\n')
+  const started = performance.now()
+  const child = spawn(command, [...args, 'start', '--foreground', ...options.args], {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: {...(options.env ?? process.env), SANDBOX_STATE_DIR: files.dir},
+    cwd: options.cwd ?? process.cwd(),
+  })
+  closeSync(log)
+  let exited: {code: number | null; signal: NodeJS.Signals | null} | undefined
+  child.on('exit', (code, signal) => (exited = {code, signal}))
+  child.on('error', (error) => (exited = {code: 1, signal: null, ...{error}}))
+  child.unref()
+  const pid = child.pid ?? -1
+  progress(`manager process ${pid} started, waiting until it is healthy`)
+
+  const deadline = Date.now() + (options.waitMs ?? 90_000)
+  let lastReason = 'starting'
+  for (;;) {
+    if (exited) {
+      const code = exited.code ?? 1
+      const exit: ExitCodeValue = code === ExitCode.CONFIG || code === ExitCode.POLICY ? code : ExitCode.PREREQUISITE
+      throw failure(`The manager exited during start (exit code ${exited.code ?? exited.signal})`, 'MANAGER_START_FAILED', files, exit)
+    }
+    const state = readState(files)
+    if (state && state.pid === pid) {
+      const health = await fetchHealth(state.endpoint, 1000)
+      if (health.healthy) {
+        return {
+          already: false,
+          mode: 'process',
+          pid,
+          endpoint: state.endpoint,
+          logFile: files.logFile,
+          startedInMs: Math.round(performance.now() - started),
+          warnings: state.warnings,
+          runtime: readState(files)?.runtime ?? null,
+          staleRemoved,
+        }
+      }
+      if (health.body?.reason) lastReason = health.body.reason
+      // started, but the pools cannot create containers: waiting will not help
+      if (health.body?.phase === 'serving' && !health.healthy) {
+        await terminate(pid, 15_000)
+        throw failure(`The manager started but cannot serve: ${lastReason}`, 'MANAGER_UNHEALTHY', files, ExitCode.PREREQUISITE)
+      }
+    }
+    if (Date.now() > deadline) {
+      await terminate(pid, 15_000)
+      throw failure(`The manager did not become healthy within ${Math.round((options.waitMs ?? 90_000) / 1000)} s (${lastReason})`, 'MANAGER_START_TIMEOUT', files, ExitCode.PREREQUISITE)
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+function failure(message: string, code: string, files: ManagerFiles, exit: ExitCodeValue): SandboxError {
+  const lines = tailFile(files.logFile, 15)
+  const text = lines.length ? `${message}. Last lines of ${files.logFile}:\n${lines.map((l) => `  ${l}`).join('\n')}` : message
+  return new SandboxError(text, {code, exit, suggestions: ['see the whole log with `sandbox logs -n 100`', 'check the host with `sandbox setup`']})
+}
+
+/** SIGTERM, wait up to deadlineMs, then SIGKILL. Returns the signal that ended it (or null when it was gone). */
+export async function terminate(pid: number, deadlineMs: number, startTicks?: number): Promise<'SIGTERM' | 'SIGKILL' | null> {
+  if (!isSameProcess(pid, startTicks)) return null
+  try {
+    process.kill(pid, 'SIGTERM')
+  } catch {
+    return null
+  }
+  if (await waitGone(pid, deadlineMs, startTicks)) return 'SIGTERM'
+  try {
+    process.kill(pid, 'SIGKILL')
+  } catch {
+    return 'SIGTERM'
+  }
+  await waitGone(pid, 5000, startTicks)
+  return 'SIGKILL'
+}
+
+async function waitGone(pid: number, ms: number, startTicks?: number): Promise<boolean> {
+  const until = Date.now() + ms
+  while (Date.now() < until) {
+    if (!isSameProcess(pid, startTicks) || isZombie(pid)) return true
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return !isSameProcess(pid, startTicks)
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
+  } catch {
+    return false
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// stop
+
+export interface StopResult {
+  wasRunning: boolean
+  mode: 'process' | 'docker' | null
+  pid: number | null
+  signal: 'SIGTERM' | 'SIGKILL' | null
+  stoppedInMs: number
+  staleRemoved: boolean
+  /** containers of this manager removed after it stopped (leftovers of a forced stop) */
+  containersRemoved: number
+  /** containers of this manager still present (should be 0) */
+  containersRemaining: number
+  /** null when Docker could not be asked */
+  dockerChecked: boolean
+  warnings: string[]
+}
+
+export async function stopManager(options: {deadlineMs?: number; files?: ManagerFiles; onProgress?: Progress} = {}): Promise<StopResult> {
+  const files = options.files ?? managerFiles()
+  const progress = options.onProgress ?? (() => {})
+  const deadlineMs = options.deadlineMs ?? 20_000
+  const t0 = performance.now()
+  const rec = recordedManager(files)
+  const result: StopResult = {
+    wasRunning: false,
+    mode: null,
+    pid: null,
+    signal: null,
+    stoppedInMs: 0,
+    staleRemoved: false,
+    containersRemoved: 0,
+    containersRemaining: 0,
+    dockerChecked: false,
+    warnings: [],
+  }
+  if (rec.state === 'docker') {
+    const {managerContainerInfo, removeManagerContainer} = await import('../docker/manager-container.js')
+    result.mode = 'docker'
+    const info = await managerContainerInfo()
+    result.wasRunning = Boolean(info?.running)
+    progress(`stopping the manager container (up to ${Math.round(deadlineMs / 1000)} s)`)
+    const removed = await removeManagerContainer(Math.ceil(deadlineMs / 1000))
+    result.containersRemoved = removed.runnersRemoved
+    result.dockerChecked = true
+    removeStateFiles(files)
+    result.stoppedInMs = Math.round(performance.now() - t0)
+    return result
+  }
+  let pid: number | undefined
+  if (rec.state === 'running') {
+    pid = rec.pid
+    result.wasRunning = true
+    result.mode = 'process'
+    result.pid = pid
+    progress(`stopping manager ${pid} (SIGTERM, up to ${Math.round(deadlineMs / 1000)} s for runs in flight)`)
+    result.signal = await terminate(pid, deadlineMs, rec.info?.startTicks)
+    if (result.signal === 'SIGKILL') result.warnings.push(`the manager did not stop within ${Math.round(deadlineMs / 1000)} s and was killed`)
+  } else if (rec.state === 'stale') {
+    pid = rec.pid ?? rec.info?.pid
+    result.staleRemoved = true
+  }
+  if (recordedManager(files).state !== 'running') removeStateFiles(files)
+
+  // what is left of this manager in Docker: nothing after a graceful stop
+  if (pid !== undefined) {
+    try {
+      const filter = {[LABELS.ownerHost]: hostname(), [LABELS.ownerPid]: String(pid)}
+      const left = await listManagedContainers(filter)
+      if (left.length) {
+        progress(`removing ${left.length} container(s) the manager left`)
+        result.containersRemoved = await removeContainers(left.map((c) => c.id))
+      }
+      result.containersRemaining = (await listManagedContainers(filter)).length
+      result.dockerChecked = true
+    } catch (error) {
+      result.warnings.push(`could not check for leftover containers: ${errorMessage(error)}`)
+    }
+  }
+  result.stoppedInMs = Math.round(performance.now() - t0)
+  return result
+}
+
+// ---------------------------------------------------------------------------------------
+// status
+
+export interface PoolFigures {
+  language: string
+  size: number
+  ready: number
+  busy: number
+  creating: number
+  waiting: number
+  created: number
+  failures: number
+}
+
+export interface StatusReport {
+  running: boolean
+  healthy: boolean
+  mode: 'process' | 'docker' | null
+  pid: number | null
+  endpoint: string | null
+  startedAt: string | null
+  uptimeSeconds: number | null
+  version: string | null
+  runtime: string | null
+  health: HealthAnswer | null
+  tokenRequired: boolean | null
+  pools: PoolFigures[]
+  runs: {total: number; byStatus: Record<string, number>; byLanguage: Record<string, number>; busy: number}
+  rejected: number
+  inFlight: number | null
+  rssBytes: number | null
+  logFile: string
+  warnings: string[]
+  staleFiles: boolean
+  container?: {id: string; state: string; health: string | null; networks: string[]} | null
+}
+
+export async function managerStatus(options: {token?: string; files?: ManagerFiles} = {}): Promise<StatusReport> {
+  const files = options.files ?? managerFiles()
+  const rec = recordedManager(files)
+  const info: ManagerState | undefined = rec.state === 'none' ? undefined : rec.info
+  const report: StatusReport = {
+    running: false,
+    healthy: false,
+    mode: info?.mode ?? null,
+    pid: rec.state === 'running' ? rec.pid : null,
+    endpoint: info?.endpoint ?? null,
+    startedAt: info?.startedAt ?? null,
+    uptimeSeconds: null,
+    version: info?.version ?? null,
+    runtime: info?.runtime ?? null,
+    health: null,
+    tokenRequired: info?.tokenRequired ?? null,
+    pools: [],
+    runs: {total: 0, byStatus: {}, byLanguage: {}, busy: 0},
+    rejected: 0,
+    inFlight: null,
+    rssBytes: null,
+    logFile: files.logFile,
+    warnings: [...(info?.warnings ?? [])],
+    staleFiles: rec.state === 'stale',
+  }
+  if (rec.state === 'stale') report.warnings.push(`stale manager files from pid ${rec.pid ?? '?'} (it is gone); \`sandbox start\` or \`sandbox clean\` removes them`)
+  if (rec.state === 'docker') {
+    try {
+      const {managerContainerInfo} = await import('../docker/manager-container.js')
+      const c = await managerContainerInfo()
+      report.container = c ? {id: c.id.slice(0, 12), state: c.state, health: c.health, networks: c.networks} : null
+      report.running = Boolean(c?.running)
+    } catch (error) {
+      report.warnings.push(`cannot ask Docker about the manager container: ${errorMessage(error)}`)
+    }
+  } else report.running = rec.state === 'running'
+  if (!report.running || !info) return report
+
+  report.uptimeSeconds = Math.max(0, Math.round((Date.now() - Date.parse(info.startedAt)) / 1000))
+  report.health = await fetchHealth(info.endpoint)
+  report.healthy = report.health.healthy
+  if (!report.health.reachable) report.warnings.push(`the manager does not answer at ${info.endpoint}: ${report.health.error}`)
+  else if (!report.healthy) report.warnings.push(`unhealthy: ${report.health.body?.reason ?? `HTTP ${report.health.httpStatus}`}`)
+  const metrics = await fetchMetrics(info.endpoint, options.token)
+  if ('samples' in metrics) {
+    const s = metrics.samples
+    const langs = [...new Set(s.filter((x) => x.name === 'sandbox_pool_size').map((x) => x.labels.language))]
+    report.pools = langs.map((language) => ({
+      language,
+      size: sumMetric(s, 'sandbox_pool_size', {language}),
+      ready: sumMetric(s, 'sandbox_pool_ready', {language}),
+      busy: sumMetric(s, 'sandbox_pool_busy', {language}),
+      creating: sumMetric(s, 'sandbox_pool_creating', {language}),
+      waiting: sumMetric(s, 'sandbox_queue_depth', {language}),
+      created: sumMetric(s, 'sandbox_containers_created_total', {language}),
+      failures: sumMetric(s, 'sandbox_container_failures_total', {language}),
+    }))
+    for (const x of s.filter((x) => x.name === 'sandbox_runs_total')) {
+      report.runs.total += x.value
+      report.runs.byStatus[x.labels.status] = (report.runs.byStatus[x.labels.status] ?? 0) + x.value
+      report.runs.byLanguage[x.labels.language] = (report.runs.byLanguage[x.labels.language] ?? 0) + x.value
+    }
+    report.runs.busy = sumMetric(s, 'sandbox_runner_errors_total', {exit_code: '-10'})
+    report.rejected = s.filter((x) => x.name === 'sandbox_http_requests_total' && Number(x.labels.code) >= 400 && Number(x.labels.code) < 500).reduce((a, x) => a + x.value, 0)
+    report.inFlight = sumMetric(s, 'sandbox_runs_in_flight')
+    report.rssBytes = sumMetric(s, 'process_resident_memory_bytes')
+    report.runtime = s.find((x) => x.name === 'sandbox_info')?.labels.runtime ?? report.runtime
+  } else report.warnings.push(`metrics unavailable: ${metrics.error}`)
+  if (report.runtime === 'runc') report.warnings.push('WARNING: sandbox containers run WITHOUT gVisor (runtime runc): weaker isolation')
+  if (!report.warnings.some((w) => w.includes('WITHOUT an API token'))) report.warnings.push(...exposureWarnings(info.host, info.tokenRequired ? 'set' : undefined))
+  return report
+}
+
+// ---------------------------------------------------------------------------------------
+// clean
+
+export interface CleanResult {
+  stopped: StopResult | null
+  containersRemoved: number
+  containersKept: Array<{id: string; ownerPid: string; reason: string}>
+  filesRemoved: string[]
+  images: {removed: string[]; missing: string[]; failed: Array<{image: string; error: string}>} | null
+  warnings: string[]
+}
+
+/**
+ * Stop the manager, remove every container of ours (all with the managed label whose owner
+ * is gone; with `all`, also those of other live sandbox processes on this host), the state
+ * files and the log; with `images`, also our images.
+ */
+export async function cleanEverything(options: {images?: string[] | false; all?: boolean; files?: ManagerFiles; onProgress?: Progress} = {}): Promise<CleanResult> {
+  const files = options.files ?? managerFiles()
+  const progress = options.onProgress ?? (() => {})
+  const result: CleanResult = {stopped: null, containersRemoved: 0, containersKept: [], filesRemoved: [], images: null, warnings: []}
+  const rec = recordedManager(files)
+  if (rec.state === 'running' || rec.state === 'docker') {
+    progress('stopping the manager')
+    result.stopped = await stopManager({files, onProgress: progress})
+    result.warnings.push(...result.stopped.warnings)
+  }
+  try {
+    const {managerContainerInfo, removeManagerContainer} = await import('../docker/manager-container.js')
+    if (await managerContainerInfo()) {
+      progress('removing the manager container')
+      const r = await removeManagerContainer(10)
+      result.containersRemoved += (r.removed ? 1 : 0) + r.runnersRemoved
+    }
+    const me = hostname()
+    const all = await listManagedContainers()
+    const remove: string[] = []
+    for (const c of all) {
+      const pid = Number(c.labels[LABELS.ownerPid])
+      const live = c.labels[LABELS.ownerHost] === me && Number.isInteger(pid) && pid !== process.pid && isProcessAlive(pid)
+      if (live && !options.all) result.containersKept.push({id: c.id.slice(0, 12), ownerPid: String(pid), reason: 'its sandbox process is still running (use --all)'})
+      else remove.push(c.id)
+    }
+    if (remove.length) {
+      progress(`removing ${remove.length} container(s)`)
+      result.containersRemoved += await removeContainers(remove)
+    }
+    if (options.images) {
+      progress('removing images')
+      const {removeImages} = await import('../docker/manager-image.js')
+      result.images = await removeImages(options.images)
+    }
+  } catch (error) {
+    if (!(error instanceof SandboxError) && !isDaemonDown(error)) throw error
+    result.warnings.push(`Docker could not be cleaned: ${errorMessage(error)}`)
+  }
+  result.filesRemoved = removeStateFiles(files, {log: true})
+  return result
+}
+
+// ---------------------------------------------------------------------------------------
+// docker mode
+
+export interface StartInDockerOptions {
+  config: SandboxConfig
+  image?: string
+  network?: string
+  waitMs?: number
+  files?: ManagerFiles
+  onProgress?: Progress
+}
+
+/** Environment handed to the manager container (its own settings, not the host's paths). */
+export function managerContainerEnv(config: SandboxConfig): Record<string, string> {
+  const env: Record<string, string> = {
+    SANDBOX_EXECUTOR_MANAGER_POOL_SIZE: String(config.poolSize),
+    SANDBOX_BASE_PYTHON_IMAGE: config.pythonImage,
+    SANDBOX_BASE_NODEJS_IMAGE: config.nodejsImage,
+    SANDBOX_TIMEOUT: `${config.timeoutSeconds}`,
+    SANDBOX_MAX_MEMORY: config.memory,
+    SANDBOX_ENABLE_SECCOMP: String(config.enableSeccomp),
+    SANDBOX_ALLOW_RUNC: String(config.allowRunc),
+    SANDBOX_CODE_POLICY: config.codePolicy,
+    SANDBOX_QUEUE_TIMEOUT: `${config.queueTimeoutSeconds}`,
+  }
+  if (config.apiToken) env.SANDBOX_API_TOKEN = config.apiToken
+  if (process.env.SANDBOX_LOG_LEVEL) env.SANDBOX_LOG_LEVEL = process.env.SANDBOX_LOG_LEVEL
+  return env
+}
+
+/** Run the manager as the container sandbox-executor-manager and wait until it is healthy. */
+export async function startInDocker(options: StartInDockerOptions): Promise<StartResult> {
+  const {config} = options
+  const files = options.files ?? managerFiles()
+  const progress = options.onProgress ?? (() => {})
+  const mc = await import('../docker/manager-container.js')
+  const image = options.image ?? mc.MANAGER_IMAGE
+  const rec = recordedManager(files)
+  if (rec.state === 'running') {
+    throw new SandboxError(`A manager process is already running (pid ${rec.pid}); stop it before starting one in Docker`, {
+      code: 'MANAGER_RUNNING',
+      exit: ExitCode.PREREQUISITE,
+      suggestions: ['sandbox stop && sandbox start --docker'],
+    })
+  }
+  const endpoint = clientEndpoint(config.host, config.port)
+  const existing = await mc.managerContainerInfo()
+  if (existing?.running && rec.state === 'docker' && (await fetchHealth(endpoint, 1000)).healthy) {
+    return {already: true, mode: 'docker', pid: null, endpoint, logFile: 'docker logs sandbox-executor-manager', startedInMs: null, warnings: rec.info.warnings, runtime: rec.info.runtime ?? null, staleRemoved: false}
+  }
+  const started = performance.now()
+  progress(`starting container ${mc.MANAGER_CONTAINER_NAME} from ${image}${options.network ? ` on network ${options.network}` : ''}`)
+  const id = await mc.runManagerContainer({image, network: options.network, hostIp: config.host, hostPort: config.port, env: managerContainerEnv(config)})
+  const warnings = exposureWarnings(config.host, config.apiToken)
+  const state: ManagerState = {
+    mode: 'docker',
+    containerId: id,
+    containerName: mc.MANAGER_CONTAINER_NAME,
+    network: options.network,
+    host: config.host,
+    port: config.port,
+    endpoint,
+    startedAt: new Date().toISOString(),
+    version: TOOLKIT_VERSION,
+    tokenRequired: Boolean(config.apiToken),
+    warnings,
+    runtime: null,
+  }
+  removeStateFiles(files)
+  writeState(state, files)
+  const deadline = Date.now() + (options.waitMs ?? 90_000)
+  let reason = 'starting'
+  for (;;) {
+    const health = await fetchHealth(endpoint, 1000)
+    if (health.healthy) break
+    if (health.body?.reason) reason = health.body.reason
+    const info = await mc.managerContainerInfo()
+    const serving = health.body?.phase === 'serving'
+    if (!info?.running || serving || Date.now() > deadline) {
+      const lines = await mc.managerContainerLogs(15).catch(() => [] as string[])
+      await mc.removeManagerContainer(10).catch(() => {})
+      removeStateFiles(files)
+      const why = !info?.running ? `the container exited (code ${info?.exitCode ?? '?'})` : serving ? `it cannot serve: ${reason}` : `not healthy within ${Math.round((options.waitMs ?? 90_000) / 1000)} s (${reason})`
+      throw new SandboxError(`The manager container did not start: ${why}${lines.length ? `. Last log lines:\n${lines.map((l) => `  ${l}`).join('\n')}` : ''}`, {
+        code: 'MANAGER_START_FAILED',
+        exit: ExitCode.PREREQUISITE,
+        suggestions: ['build the images with `sandbox build` and `sandbox build --manager`', 'check the host with `sandbox setup`'],
+      })
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  const metrics = await fetchMetrics(endpoint, config.apiToken)
+  state.runtime = 'samples' in metrics ? metrics.samples.find((x) => x.name === 'sandbox_info')?.labels.runtime ?? null : null
+  writeState(state, files)
+  return {already: false, mode: 'docker', pid: null, endpoint, logFile: 'docker logs sandbox-executor-manager', startedInMs: Math.round(performance.now() - started), warnings, runtime: state.runtime ?? null, staleRemoved: false}
+}

@@ -1,0 +1,46 @@
+/**
+ * Entry point of the manager image (and of anyone who wants the service without the CLI):
+ * `node dist/server/main.js`. Settings come from the environment and an optional .env
+ * (SANDBOX_ENV_FILE); exits 0 after a graceful stop, or with the error's exit code
+ * (3 prerequisite, 4 configuration). It does not load the oclif command tree, so the
+ * CLI's other commands and their native modules are never imported here.
+ */
+import {realpathSync} from 'node:fs'
+import {fileURLToPath} from 'node:url'
+
+import {loadConfig} from '../config.js'
+import {errorMessage, isSandboxError} from '../errors.js'
+import {createLogger, parseLogLevel} from './logger.js'
+import {runManager} from './manager.js'
+
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const logger = createLogger({level: parseLogLevel(env.SANDBOX_LOG_LEVEL)})
+  try {
+    const config = loadConfig({envFile: env.SANDBOX_ENV_FILE, env})
+    const manager = await runManager({config, logger, mode: env.SANDBOX_MANAGER_MODE === 'docker' ? 'docker' : 'process'})
+    await manager.done
+    return 0
+  } catch (error) {
+    const code = isSandboxError(error) ? error.code : 'UNEXPECTED'
+    logger.error(errorMessage(error), {code, suggestions: isSandboxError(error) ? error.suggestions : undefined})
+    return isSandboxError(error) ? error.exit : 1
+  }
+}
+
+const invokedDirectly = (() => {
+  try {
+    return Boolean(process.argv[1]) && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+})()
+
+if (invokedDirectly) {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`${errorMessage(error)}\n`)
+      process.exit(1)
+    },
+  )
+}

@@ -1,0 +1,198 @@
+/**
+ * The executor manager in the foreground: engine + HTTP server + state files + signals.
+ * `sandbox start --foreground` calls runManager(); the background mode is that same command
+ * in a detached child process.
+ */
+import {hostname} from 'node:os'
+
+import type {SandboxConfig} from '../config.js'
+import {LABELS, listManagedContainers, removeContainers} from '../docker/containers.js'
+import {Engine, type EngineEvent, type EngineOptions} from '../engine/engine.js'
+import type {Language} from '../engine/languages.js'
+import {errorMessage, prerequisiteError} from '../errors.js'
+import {TOOLKIT_VERSION} from '../paths.js'
+import {exposureWarnings} from './auth.js'
+import {createManagerServer, type ManagerServer} from './http.js'
+import {createLogger, type Logger} from './logger.js'
+import {acquirePidFile, clientEndpoint, managerFiles, processStartTicks, writeState, type ManagerFiles, type ManagerState} from './state.js'
+
+export {clientEndpoint} from './state.js'
+
+export interface ManagerOptions {
+  config: SandboxConfig
+  logger?: Logger
+  /** engine options beyond the config (tests: runtime, network, poolSize) */
+  engine?: Partial<Pick<EngineOptions, 'runtime' | 'network' | 'poolSize' | 'allowStaleImages'>> & {languages?: Language[]}
+  /** write manager.pid / manager.json in the state directory (default true) */
+  stateFiles?: boolean
+  files?: ManagerFiles
+  /** how long in-flight runs may finish at shutdown, ms (default 15 s) */
+  shutdownDeadlineMs?: number
+  /** install SIGTERM/SIGINT handlers (default true) */
+  handleSignals?: boolean
+  /** bound on waiting for the first warm container of each language, ms (default 60 s) */
+  warmupTimeoutMs?: number
+  mode?: 'process' | 'docker'
+}
+
+export interface RunningManager {
+  host: string
+  port: number
+  endpoint: string
+  engine: Engine
+  server: ManagerServer
+  warnings: string[]
+  /** ms from process start until the manager answered healthy */
+  readyAfterMs: number
+  /** graceful stop: stop accepting, let runs finish (deadline), remove every container */
+  stop(reason?: string): Promise<void>
+  /** resolves when the manager has stopped */
+  done: Promise<void>
+}
+
+export async function runManager(options: ManagerOptions): Promise<RunningManager> {
+  const {config} = options
+  const logger = options.logger ?? createLogger()
+  const files = options.files ?? managerFiles()
+  const deadline = options.shutdownDeadlineMs ?? 15_000
+  let phase: 'starting' | 'serving' | 'stopping' = 'starting'
+
+  const engine = new Engine({
+    config,
+    languages: options.engine?.languages,
+    poolSize: options.engine?.poolSize,
+    runtime: options.engine?.runtime,
+    network: options.engine?.network,
+    allowStaleImages: options.engine?.allowStaleImages,
+    onEvent: (e: EngineEvent) => {
+      const {level, message, ...rest} = e
+      logger[level](message, rest)
+    },
+  })
+  const server = createManagerServer({engine, logger, token: config.apiToken, phase: () => phase})
+  const release = options.stateFiles === false ? () => {} : acquirePidFile(files)
+  const warnings = exposureWarnings(config.host, config.apiToken)
+  for (const w of warnings) logger.warn(w, {host: config.host})
+
+  let address: {host: string; port: number}
+  try {
+    address = await server.listen(config.host, config.port)
+  } catch (error) {
+    release()
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE') {
+      throw prerequisiteError(`Port ${config.port} on ${config.host} is already in use`, 'PORT_IN_USE', [
+        'stop whatever listens there, or choose another port with --port (SANDBOX_EXECUTOR_MANAGER_PORT)',
+      ], error)
+    }
+    throw prerequisiteError(`Cannot listen on ${config.host}:${config.port}: ${errorMessage(error)}`, 'LISTEN_FAILED', [], error)
+  }
+  const endpoint = clientEndpoint(address.host, address.port)
+  const state: ManagerState = {
+    mode: options.mode ?? 'process',
+    pid: process.pid,
+    startTicks: processStartTicks(process.pid),
+    host: address.host,
+    port: address.port,
+    endpoint,
+    startedAt: new Date().toISOString(),
+    version: TOOLKIT_VERSION,
+    tokenRequired: Boolean(config.apiToken),
+    warnings,
+    runtime: null,
+  }
+  if (options.stateFiles !== false) writeState(state, files)
+  logger.info('listening', {endpoint, host: address.host, port: address.port, pid: process.pid, token_required: Boolean(config.apiToken), version: TOOLKIT_VERSION})
+
+  try {
+    if (options.mode === 'docker') await removeOwnPidLeftovers(logger)
+    await engine.start({waitReady: false})
+    await firstContainers(engine, options.warmupTimeoutMs ?? 60_000)
+  } catch (error) {
+    phase = 'stopping'
+    logger.error('cannot start the engine', {error, code: (error as {code?: string}).code})
+    await engine.stop(0).catch(() => {})
+    await server.close(0)
+    release()
+    throw error
+  }
+  const status = engine.status()
+  state.runtime = status.runtime
+  if (options.stateFiles !== false) writeState(state, files)
+  phase = 'serving'
+  const readyAfterMs = Math.round(process.uptime() * 1000)
+  logger.info('ready', {
+    endpoint,
+    runtime: status.runtime,
+    pools: status.pools.map((p) => ({language: p.language, size: p.size, ready: p.ready})),
+    healthy: status.healthy,
+    reason: status.reason ?? undefined,
+    ready_after_ms: readyAfterMs,
+  })
+
+  let finished!: () => void
+  const done = new Promise<void>((r) => (finished = r))
+  let stopping: Promise<void> | undefined
+  const stop = (reason = 'stop requested') => {
+    stopping ??= (async () => {
+      phase = 'stopping'
+      logger.info('shutting down', {reason, in_flight: server.activeRequests, deadline_ms: deadline})
+      const t0 = performance.now()
+      const closing = server.close(deadline + 2000)
+      await engine.stop(deadline).catch((error: unknown) => logger.error('engine stop failed', {error}))
+      await closing
+      release()
+      logger.info('stopped', {ms: Math.round(performance.now() - t0)})
+      removeSignals()
+      finished()
+    })()
+    return stopping
+  }
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (phase === 'stopping') {
+      logger.warn(`second ${signal}: exiting now; leftover containers are removed by the next start or \`sandbox clean\``)
+      process.exit(130)
+    }
+    void stop(signal)
+  }
+  const removeSignals = () => {
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
+  }
+  if (options.handleSignals !== false) {
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  }
+
+  return {host: address.host, port: address.port, endpoint, engine, server, warnings, readyAfterMs, stop, done}
+}
+
+/**
+ * Containers labelled with this host and this very pid cannot belong to a live engine
+ * (none has started in this process yet): they were left by an earlier manager that had the
+ * same pid — the usual case for a restarted manager container (docker mode), where pids repeat.
+ * (findLeftovers skips our own pid, so it cannot see them.)
+ */
+async function removeOwnPidLeftovers(logger: Logger): Promise<void> {
+  try {
+    const mine = await listManagedContainers({[LABELS.ownerHost]: hostname(), [LABELS.ownerPid]: String(process.pid)})
+    if (mine.length) {
+      await removeContainers(mine.map((c) => c.id))
+      logger.info(`removed ${mine.length} leftover container(s) of an earlier manager with the same pid`, {count: mine.length})
+    }
+  } catch {
+    // daemon problems surface in engine.start with a proper error
+  }
+}
+
+/** Wait until every pool has a warm container, or has failed once (then /healthz says why). */
+async function firstContainers(engine: Engine, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const {pools} = engine.status()
+    if (pools.every((p) => p.ready > 0 || p.size === 0 || p.failures > 0)) return
+    if (Date.now() > until) return
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * Validation of POST /run bodies (RAGFlow's CodeExecutionRequest): `code_b64` (strict
+ * base64 of UTF-8 source), `language` (python | nodejs, alias javascript; default python),
+ * `arguments` (object or null; default {}). Extra fields are ignored, as RAGFlow does.
+ * Malformed requests are answered 422/413 and never run.
+ */
+import {normalizeLanguage, type Language} from '../engine/languages.js'
+
+export const LIMITS = {
+  /** largest request body read, bytes */
+  maxBodyBytes: 8 * 1024 * 1024,
+  /** largest decoded source, bytes */
+  maxCodeBytes: 2 * 1024 * 1024,
+} as const
+
+export interface RunRequestBody {
+  language: Language
+  code: string
+  arguments: Record<string, unknown>
+  codeBytes: number
+}
+
+export class RequestError extends Error {
+  constructor(
+    readonly status: 400 | 401 | 404 | 405 | 413 | 415 | 422,
+    message: string,
+    /** which field was wrong, RAGFlow/FastAPI style location */
+    readonly field?: string,
+  ) {
+    super(message)
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {error: HTTP_REASONS[this.status] ?? 'error', message: this.message, ...(this.field ? {field: this.field} : {})}
+  }
+}
+
+export const HTTP_REASONS: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  422: 'unprocessable_entity',
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
+
+/** Python's base64.b64decode(s, validate=True): alphabet only, correct padding. */
+export function decodeStrictBase64(input: string): Buffer | undefined {
+  if (input.length % 4 !== 0 || !BASE64.test(input)) return undefined
+  return Buffer.from(input, 'base64')
+}
+
+const utf8 = new TextDecoder('utf-8', {fatal: true})
+
+/** Parse and validate one /run body. Throws RequestError (never runs anything). */
+export function parseRunRequest(body: Buffer | string, limits: {maxCodeBytes: number} = LIMITS): RunRequestBody {
+  const text = typeof body === 'string' ? body : decodeUtf8(body, 'Request body is not valid UTF-8')
+  if (!text.trim()) throw new RequestError(422, 'Request body is empty: send a JSON object {"code_b64": ..., "language": ..., "arguments": ...}')
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    // the parser's own message quotes the body: never echo or log user input
+    throw new RequestError(422, 'Request body is not valid JSON')
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new RequestError(422, 'Request body must be a JSON object {"code_b64": ..., "language": ..., "arguments": ...}')
+  }
+  const obj = parsed as Record<string, unknown>
+
+  const rawLanguage = obj.language
+  let language: Language = 'python'
+  if (rawLanguage !== undefined && rawLanguage !== null) {
+    if (typeof rawLanguage !== 'string') throw new RequestError(422, 'language must be a string: python or nodejs (alias javascript)', 'language')
+    const lang = normalizeLanguage(rawLanguage)
+    if (!lang) throw new RequestError(422, `Unsupported language "${rawLanguage.slice(0, 40)}": use python or nodejs (alias javascript)`, 'language')
+    language = lang
+  }
+
+  const b64 = obj.code_b64
+  if (b64 === undefined || b64 === null) throw new RequestError(422, 'code_b64 is required: the base64 of the UTF-8 source', 'code_b64')
+  if (typeof b64 !== 'string') throw new RequestError(422, 'code_b64 must be a string: the base64 of the UTF-8 source', 'code_b64')
+  if (b64.length > Math.ceil(limits.maxCodeBytes / 3) * 4) {
+    throw new RequestError(413, `Code is too large: at most ${limits.maxCodeBytes} bytes after base64 decoding`, 'code_b64')
+  }
+  const bytes = decodeStrictBase64(b64)
+  if (!bytes) throw new RequestError(422, 'Invalid base64 encoding in code_b64 (standard alphabet, padded, no whitespace)', 'code_b64')
+  if (bytes.length > limits.maxCodeBytes) {
+    throw new RequestError(413, `Code is too large: at most ${limits.maxCodeBytes} bytes after base64 decoding`, 'code_b64')
+  }
+  const code = decodeUtf8(bytes, 'code_b64 does not decode to UTF-8 text', 'code_b64')
+  if (!code.trim()) throw new RequestError(422, 'code_b64 decodes to empty code: the code must define main', 'code_b64')
+
+  const args = obj.arguments
+  if (args !== undefined && args !== null && (typeof args !== 'object' || Array.isArray(args))) {
+    throw new RequestError(422, 'arguments must be a JSON object (or null)', 'arguments')
+  }
+  return {language, code, arguments: (args ?? {}) as Record<string, unknown>, codeBytes: bytes.length}
+}
+
+function decodeUtf8(buf: Uint8Array, message: string, field?: string): string {
+  try {
+    return utf8.decode(buf)
+  } catch {
+    throw new RequestError(422, message, field)
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * The HTTP contract of the manager with a recording stand-in engine (logic only: routes,
+ * status codes, token, limits, "nothing ran"). The real engine behind the real server is
+ * covered by test/integration/manager.test.ts.
+ */
+import {request} from 'node:http'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import type {EngineStatus, RunRequest} from '../../src/engine/engine.js'
+import {emptyResult, type RunResult} from '../../src/engine/result.js'
+import {createManagerServer, type ManagerServer} from '../../src/server/http.js'
+import {createLogger} from '../../src/server/logger.js'
+import {parseMetrics, sumMetric} from '../../src/server/metrics.js'
+
+class RecordingEngine {
+  calls: RunRequest[] = []
+  healthy = true
+  reason: string | null = null
+  async run(req: RunRequest): Promise<RunResult> {
+    this.calls.push(req)
+    return emptyResult({stdout: 'ok\n', result: {present: true, value: req.arguments ?? null, type: 'json'}})
+  }
+
+  status(): EngineStatus {
+    return {runtime: 'runsc', healthy: this.healthy, reason: this.reason, pools: [{language: 'python', size: 1, ready: 1, busy: 0, creating: 0, waiting: 0, created: 1, failures: 0, lastError: null}]}
+  }
+}
+
+interface Answer {
+  status: number
+  headers: Record<string, string | string[] | undefined>
+  text: string
+  json: () => Record<string, unknown>
+}
+
+function call(port: number, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({host: '127.0.0.1', port, method, path, headers: {...(body === undefined ? {} : {'content-type': 'application/json'}), ...headers}}, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        resolve({status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) as Record<string, unknown>})
+      })
+    })
+    req.on('error', reject)
+    if (body !== undefined) req.write(body)
+    req.end()
+  })
+}
+
+const b64 = (s: string) => Buffer.from(s).toString('base64')
+const runBody = (o: Record<string, unknown>) => JSON.stringify(o)
+
+describe('manager HTTP surface', () => {
+  const logs: string[] = []
+  const engine = new RecordingEngine()
+  let server: ManagerServer
+  let port: number
+  let phase: 'starting' | 'serving' | 'stopping' = 'serving'
+
+  beforeAll(async () => {
+    server = createManagerServer({engine, logger: createLogger({write: (l) => logs.push(l)}), phase: () => phase, limits: {maxBodyBytes: 64 * 1024, maxCodeBytes: 16 * 1024}})
+    port = (await server.listen('127.0.0.1', 0)).port
+  })
+  afterAll(() => server.close(1000))
+
+  it('POST /run answers 200 with the engine result and passes language and arguments', async () => {
+    const res = await call(port, 'POST', '/run', runBody({code_b64: b64('def main(a, b): pass'), language: 'javascript', arguments: {a: true, b: null, c: 'ü'}}))
+    expect(res.status).toBe(200)
+    expect(res.headers['content-type']).toBe('application/json')
+    expect(res.json()).toMatchObject({status: 'success', stdout: 'ok\n', result: {present: true, value: {a: true, b: null, c: 'ü'}}})
+    expect(engine.calls.at(-1)).toMatchObject({language: 'nodejs', code: 'def main(a, b): pass'})
+  })
+
+  it('malformed requests get 4xx JSON and nothing runs', async () => {
+    const before = engine.calls.length
+    const cases: Array<[string, string, string | undefined, number]> = [
+      ['POST', '/run', 'not json', 422],
+      ['POST', '/run', runBody({code_b64: '***'}), 422],
+      ['POST', '/run', runBody({code_b64: b64('x'), language: 'cobol'}), 422],
+      ['POST', '/run', runBody({code_b64: b64('x'), arguments: [1]}), 422],
+      ['POST', '/run', runBody({code_b64: b64('x'.repeat(17 * 1024))}), 413],
+      ['POST', '/run', 'x'.repeat(65 * 1024), 413],
+      ['GET', '/run', undefined, 405],
+      ['POST', '/healthz', '{}', 405],
+      ['GET', '/nope', undefined, 404],
+    ]
+    for (const [method, path, body, status] of cases) {
+      const res = await call(port, method, path, body)
+      expect(res.status, `${method} ${path} ${String(body).slice(0, 30)}`).toBe(status)
+      expect(res.json()).toHaveProperty('message')
+    }
+    expect(engine.calls.length).toBe(before)
+    const allow = await call(port, 'GET', '/run')
+    expect(allow.headers.allow).toBe('POST')
+  })
+
+  it('healthz is {"status":"ok"} only when serving and healthy', async () => {
+    expect((await call(port, 'GET', '/healthz')).json()).toEqual({status: 'ok'})
+    expect((await call(port, 'GET', '/')).status).toBe(200)
+    engine.healthy = false
+    engine.reason = 'python: runsc is broken'
+    const sick = await call(port, 'GET', '/healthz')
+    expect(sick.status).toBe(503)
+    expect(sick.json()).toMatchObject({status: 'unhealthy', reason: 'python: runsc is broken'})
+    engine.healthy = true
+    engine.reason = null
+    phase = 'starting'
+    expect((await call(port, 'GET', '/healthz')).json()).toMatchObject({status: 'unhealthy', phase: 'starting'})
+    phase = 'serving'
+  })
+
+  it('metrics count runs and rejections', async () => {
+    const res = await call(port, 'GET', '/metrics')
+    expect(res.status).toBe(200)
+    expect(res.headers['content-type']).toMatch(/^text\/plain; version=0.0.4/)
+    const s = parseMetrics(res.text)
+    expect(sumMetric(s, 'sandbox_runs_total', {language: 'nodejs', status: 'success'})).toBe(1)
+    expect(sumMetric(s, 'sandbox_http_requests_total', {route: '/run', code: '422'})).toBeGreaterThanOrEqual(4)
+    expect(sumMetric(s, 'sandbox_pool_ready', {language: 'python'})).toBe(1)
+  })
+
+  it('logs requests without code, arguments or output', async () => {
+    await call(port, 'POST', '/run', runBody({code_b64: b64('SECRET_CODE = 1'), arguments: {password: 'SECRET_ARG'}}))
+    const text = logs.join('')
+    expect(text).toContain('"msg":"run"')
+    expect(text).not.toContain('SECRET')
+    expect(text).not.toContain(b64('SECRET_CODE = 1'))
+    for (const line of logs) expect(() => JSON.parse(line)).not.toThrow()
+  })
+})
+
+describe('manager HTTP surface with a token', () => {
+  const engine = new RecordingEngine()
+  let server: ManagerServer
+  let port: number
+
+  beforeAll(async () => {
+    server = createManagerServer({engine, logger: createLogger({write: () => {}}), token: 't0ken'})
+    port = (await server.listen('127.0.0.1', 0)).port
+  })
+  afterAll(() => server.close(1000))
+
+  it('401 for /run and /metrics without the token, and nothing runs; /healthz stays open', async () => {
+    const body = runBody({code_b64: b64('x')})
+    const none = await call(port, 'POST', '/run', body)
+    expect(none.status).toBe(401)
+    expect(none.headers['www-authenticate']).toMatch(/^Bearer/)
+    expect((await call(port, 'POST', '/run', body, {authorization: 'Bearer wrong'})).status).toBe(401)
+    expect((await call(port, 'GET', '/metrics')).status).toBe(401)
+    expect(engine.calls).toHaveLength(0)
+    expect((await call(port, 'GET', '/healthz')).status).toBe(200)
+    expect((await call(port, 'POST', '/run', body, {authorization: 'Bearer t0ken'})).status).toBe(200)
+    expect((await call(port, 'GET', '/metrics', undefined, {authorization: 'Bearer t0ken'})).status).toBe(200)
+    expect(engine.calls).toHaveLength(1)
+  })
+})
