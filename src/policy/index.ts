@@ -1,0 +1,80 @@
+/**
+ * Static code policy: a RAGFlow-compatible "is this code safe to run" check.
+ *
+ * Defence in depth only. The isolation boundary is gVisor, no network, a read-only root,
+ * a non-root user and the resource limits; this check refuses the obvious ways to reach the
+ * OS (and RAGFlow's published bypasses) early, with a clear message. See docs/policy.md.
+ *
+ * Callers turn an unsafe result into status `program_runner_error`, exit code -999,
+ * detail UNSAFE_CODE_DETAIL and stderr `formatPolicyIssues(result.issues)`.
+ */
+import {configError} from '../errors.js'
+import {inspectJavaScript} from './javascript.js'
+import {inspectPython} from './python.js'
+import type {PolicyIssue, PolicyLanguage, PolicyMode, PolicyResult} from './types.js'
+
+export type {PolicyIssue, PolicyLanguage, PolicyMode, PolicyResult} from './types.js'
+export {pythonParser} from './python.js'
+
+export const UNSAFE_CODE_DETAIL = 'Code is unsafe'
+
+/** More findings than this are summarised in one last issue (a 1 MB paste of `import os`…). */
+export const MAX_POLICY_ISSUES = 100
+
+const SAFE: PolicyResult = Object.freeze({safe: true, issues: []}) as PolicyResult
+
+/**
+ * Inspect `code`. Mode 'off' returns safe without parsing. Code that does not parse is not
+ * refused for that reason (the runtime reports the syntax error with its line); forbidden
+ * constructs found in the parts that do parse are still refused.
+ *
+ * Throws SandboxError POLICY_PARSER_UNAVAILABLE (exit 3) if the Python parser cannot load
+ * (fail closed), and POLICY_UNSUPPORTED_LANGUAGE (exit 4) for another language.
+ */
+export async function inspectCode(code: string, language: PolicyLanguage, mode: PolicyMode = 'on'): Promise<PolicyResult> {
+  if (mode === 'off') return {safe: true, issues: []}
+  let issues: PolicyIssue[]
+  switch (language as string) {
+    case 'python': {
+      issues = await inspectPython(code)
+      break
+    }
+    case 'nodejs':
+    case 'javascript': {
+      issues = inspectJavaScript(code)
+      break
+    }
+    default: {
+      throw configError(`Unsupported language for security analysis: ${String(language)}`, 'POLICY_UNSUPPORTED_LANGUAGE', [
+        'Use python or nodejs',
+      ])
+    }
+  }
+  if (issues.length === 0) return {...SAFE, issues: []}
+  return {safe: false, issues: tidy(issues)}
+}
+
+/** Sort by line (stable), drop exact duplicates, cap the count. */
+function tidy(issues: PolicyIssue[]): PolicyIssue[] {
+  const seen = new Set<string>()
+  const unique = issues
+    .map((issue, index) => ({issue, index}))
+    .sort((a, b) => a.issue.line - b.issue.line || a.index - b.index)
+    .map(({issue}) => issue)
+    .filter((issue) => {
+      const key = `${issue.line}\u0000${issue.message}`
+      if (seen.has(key)) return false
+      seen.add(key)
+      return true
+    })
+  if (unique.length <= MAX_POLICY_ISSUES) return unique
+  const kept = unique.slice(0, MAX_POLICY_ISSUES)
+  const rest = unique.length - MAX_POLICY_ISSUES
+  kept.push({line: unique[MAX_POLICY_ISSUES].line, message: `${rest} more issue${rest === 1 ? '' : 's'} not shown`})
+  return kept
+}
+
+/** RAGFlow's stderr text: one `Line N: <issue>` per issue, joined by \n. */
+export function formatPolicyIssues(issues: PolicyIssue[]): string {
+  return issues.map((issue) => `Line ${issue.line}: ${issue.message}`).join('\n')
+}
