@@ -149,7 +149,7 @@ export async function runChecks(
 
   // --- docker-installed
   if (facts.dockerdPath) add('docker-installed', true, facts.dockerdPath)
-  else if (facts.info && !ctx.localDaemon) add('docker-installed', true, `no local dockerd; using the daemon at ${ctx.endpoint}`)
+  else if (facts.info) add('docker-installed', true, `dockerd not in PATH; the daemon at ${ctx.endpoint} answers`)
   else
     add(
       'docker-installed',
@@ -227,7 +227,7 @@ export async function runChecks(
         bad.length === 0,
         bad.length === 0
           ? facts.images.map((s) => `${s.image}`).join(', ') + ' current'
-          : bad.map((s) => `${s.image} ${s.present ? 'stale' : 'missing'}${s.reason ? ` (${s.reason})` : ''}`).join('; '),
+          : bad.map((s) => (s.present ? `${s.image} stale${s.reason ? ` (${s.reason})` : ''}` : `${s.image} missing`)).join('; '),
         'run `sandbox setup --yes` (builds them) or `sandbox build`',
       )
     } catch (error) {

@@ -302,13 +302,15 @@ async function buildMissingImages(fx: FixContext): Promise<void> {
   if (todo.length === 0) return
   const languages = todo.map((s) => s.language)
   fx.progress({kind: 'fix', message: `building ${todo.map((s) => s.image).join(', ')}`})
-  await host.docker.buildImages({
+  const results = await host.docker.buildImages({
     config,
     languages,
     source: fx.buildSource,
     onProgress: (e) => fx.progress({kind: e.kind === 'log' ? 'log' : 'step', message: `${e.language}: ${e.message}`}),
   })
-  fx.changed(`built ${todo.map((s) => s.image).join(', ')}`)
+  // an image someone else built meanwhile is reported by the builder as skipped
+  const built = results.filter((r) => !r.skipped).map((r) => r.image)
+  if (built.length > 0) fx.changed(`built ${built.join(', ')}`)
 }
 
 function tail(text: string, lines = 5): string {

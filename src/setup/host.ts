@@ -118,25 +118,25 @@ async function distro(): Promise<string | undefined> {
 }
 
 /**
- * src/docker/images.ts is loaded on first use, so that the rest of setup (and its unit
- * tests) never depends on the image builder being importable.
+ * src/docker/images.ts is loaded on first use: the image builder (and what it imports)
+ * is only needed when images are checked or built.
  */
-type ImagesModule = {
-  imageStatus(config: ImageBuildOptions['config'], languages?: string[]): Promise<ImageState[]>
-  buildImages(options: ImageBuildOptions): Promise<unknown[]>
-}
-const loadImages = async (): Promise<ImagesModule> => (await import('../docker/images.js')) as unknown as ImagesModule
+type ImagesModule = typeof import('../docker/images.js')
+type ImageLanguage = Parameters<ImagesModule['imageStatus']>[1] extends (infer L)[] | undefined ? L : never
+const loadImages = (): Promise<ImagesModule> => import('../docker/images.js')
+const asLanguages = (languages?: string[]) => languages as ImageLanguage[] | undefined
 
 export const realDocker: SetupDocker = {
   endpoint: dockerEndpoint,
   ping: (timeoutMs) => pingDaemon(timeoutMs),
   info: daemonInfo,
   probe: runProbe,
-  async imageStatus(config, languages) {
-    return (await loadImages()).imageStatus(config, languages)
+  async imageStatus(config, languages): Promise<ImageState[]> {
+    return (await loadImages()).imageStatus(config, asLanguages(languages))
   },
-  async buildImages(options) {
-    return (await loadImages()).buildImages(options)
+  async buildImages(options: ImageBuildOptions) {
+    const {onProgress, ...rest} = options
+    return (await loadImages()).buildImages({...rest, languages: asLanguages(options.languages), onProgress})
   },
 }
 

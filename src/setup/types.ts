@@ -72,6 +72,14 @@ export interface ImageBuildEvent {
   message: string
 }
 
+/** What src/docker/images.ts `buildImages` returns per language (the fields setup reads). */
+export interface ImageBuildResult {
+  language: string
+  image: string
+  /** already current: nothing was built */
+  skipped: boolean
+}
+
 export interface ImageBuildOptions {
   config: SandboxConfig
   languages?: string[]
@@ -87,7 +95,7 @@ export interface SetupDocker {
   info(): Promise<DaemonInfo>
   probe(options: ProbeOptions): Promise<ProbeResult>
   imageStatus(config: SandboxConfig, languages?: string[]): Promise<ImageState[]>
-  buildImages(options: ImageBuildOptions): Promise<unknown[]>
+  buildImages(options: ImageBuildOptions): Promise<ImageBuildResult[]>
 }
 
 /**

@@ -203,11 +203,11 @@ class FakeHost implements SetupHost {
       })),
     buildImages: async (o: ImageBuildOptions) => {
       this.calls.push(`build ${(o.languages ?? []).join(',')}`)
-      for (const language of o.languages ?? []) {
+      return (o.languages ?? []).map((language) => {
         o.onProgress?.({language, kind: 'step', message: 'building'})
         this.s.images[language] = 'current'
-      }
-      return []
+        return {language, image: `sandbox-base-${language}:latest`, skipped: false}
+      })
     },
   }
 }
@@ -417,6 +417,17 @@ describe('runSetup with fixes on a fresh Debian host (root, no systemd)', () => 
     const report = await setup(host, {fix: true})
     expect(host.calls.filter((c) => c.startsWith('build'))).toEqual(['build nodejs'])
     expect(check(report, 'images').fixed).toBe(true)
+  })
+
+  it('does not claim a build when the builder found the image current (built meanwhile by someone else)', async () => {
+    const host = new FakeHost({images: {python: 'missing', nodejs: 'current'}})
+    host.docker.buildImages = async (o: ImageBuildOptions) => {
+      host.s.images.python = 'current'
+      return (o.languages ?? []).map((language) => ({language, image: `sandbox-base-${language}:latest`, skipped: true}))
+    }
+    const report = await setup(host, {fix: true})
+    expect(report.ok).toBe(true)
+    expect(report.changed).toEqual([])
   })
 
   it('never overwrites an existing .env', async () => {
