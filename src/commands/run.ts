@@ -6,10 +6,10 @@ import {Args, Flags} from '@oclif/core'
 import {buildArguments} from '../arguments.js'
 import {BaseCommand} from '../base-command.js'
 import {loadConfig, parseDuration, parseMemory} from '../config.js'
-import {runOneShot} from '../engine/oneshot.js'
 import {languageForFile, requireLanguage} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, ExitCode, SandboxError} from '../errors.js'
+import {runSelected} from '../providers/execute.js'
 
 const MAX_CODE_BYTES = 1024 * 1024
 
@@ -23,13 +23,17 @@ export default class Run extends BaseCommand<typeof Run> {
 The file must define main. Python calls main(**arguments); Node.js calls await main(arguments).
 Each run gets a fresh gVisor container with no network, a read-only root, and time and memory limits.
 Files the code writes to artifacts/ (png jpg svg pdf csv json html) come back as artifacts.
-Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 5 refused by the code policy.`
+The code runs through a provider: --provider, else the active one set with \`sandbox configure\`,
+else docker (this host's engine). Providers: docker, self_managed, aliyun_codeinterpreter, e2b.
+Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 bad provider settings,
+5 refused by the code policy, 6 the remote provider failed.`
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %> examples/hello.py --arg name=World', description: 'run a Python file with one argument'},
     {command: '<%= config.bin %> <%= command.id %> examples/hello.js --args-json \'{"name": "World"}\' --json', description: 'Node.js, arguments as JSON, RAGFlow-shaped JSON result'},
     {command: '<%= config.bin %> <%= command.id %> examples/chart.py --save-artifacts out/', description: 'save the chart the code writes to artifacts/'},
     {command: '<%= config.bin %> <%= command.id %> slow.py --timeout 1m30s --memory 512m', description: 'raise the limits for one run'},
+    {command: '<%= config.bin %> <%= command.id %> examples/hello.py --provider self_managed', description: 'run through the executor manager configured with `sandbox configure self-managed`'},
   ]
 
   static flags = {
@@ -42,6 +46,11 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 5 r
     policy: Flags.string({description: 'static code policy (on: RAGFlow-compatible checks; off: rely on the sandbox alone)', options: ['on', 'off']}),
     'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, prints a warning)', default: false}),
     'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
+    provider: Flags.string({
+      char: 'p',
+      description: 'docker, self_managed, aliyun_codeinterpreter or e2b (aliases: self-managed, aliyun); default: the active provider from `sandbox configure`, else docker',
+    }),
+    db: Flags.string({description: 'settings database URL to read the provider from (sqlite:///path.db, mysql://…, postgres://…); default SANDBOX_DB_URL or the local SQLite file'}),
   }
 
   async run(): Promise<RunResult> {
@@ -67,12 +76,14 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 5 r
     })
     if (flags.memory) config.memoryBytes = parseMemory(flags.memory, '--memory')
 
-    const run = await runOneShot({
-      config,
+    const run = await runSelected({
+      provider: flags.provider,
+      db: flags.db,
+      sandboxConfig: config,
       language,
       code,
       arguments: args,
-      policy: config.codePolicy,
+      timeoutSeconds: flags.timeout === undefined ? undefined : config.timeoutSeconds,
       onEvent: (e) => {
         if (e.level === 'warn' || e.level === 'error') process.stderr.write(`${e.message}\n`)
         else if (flags.verbose) process.stderr.write(`${e.message}\n`)
@@ -107,7 +118,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 5 r
       `exit ${result.exit_code}`,
       result.time_used_ms === null ? undefined : `${result.time_used_ms.toFixed(1)} ms`,
       result.memory_used_kb === null ? undefined : `${(result.memory_used_kb / 1024).toFixed(1)} MB`,
-      runtime === 'runc' ? 'runtime runc (NO gVisor)' : runtime ? 'gVisor' : undefined,
+      runtime ?? undefined,
       result.detail && result.status !== 'success' ? result.detail : undefined,
     ].filter(Boolean)
     this.logToStderr(parts.join(' · '))

@@ -1,0 +1,75 @@
+/**
+ * One run through a provider, RAGFlow's lifecycle: policy check, create instance, execute,
+ * destroy (always). The caller shows the result first and then calls dispose(), so cleanup
+ * (container removal, remote sandbox deletion) does not delay the answer.
+ */
+import type {RunResult} from '../engine/result.js'
+import {policyRefusal} from './policy.js'
+import type {ExecuteRequest, ProviderId, SandboxProvider} from './types.js'
+
+export interface ProviderRun {
+  result: RunResult
+  provider: ProviderId
+  runtime: string
+  dispose(): Promise<void>
+}
+
+export async function runWithProvider(provider: SandboxProvider, request: ExecuteRequest & {policy: 'on' | 'off'}): Promise<ProviderRun> {
+  // the docker provider's engine applies the policy itself; every other provider checks here,
+  // before the code leaves this process
+  if (provider.id !== 'docker') {
+    const refused = await policyRefusal(request.code, request.language, request.policy)
+    if (refused) return {result: refused, provider: provider.id, runtime: provider.runtimeLabel(), dispose: () => provider.close()}
+  }
+  const instance = await provider.createInstance(request.language)
+  let result: RunResult
+  try {
+    result = await provider.executeCode(instance, request)
+  } catch (error) {
+    await provider.destroyInstance(instance)
+    await provider.close()
+    throw error
+  }
+  let disposed = false
+  return {
+    result,
+    provider: provider.id,
+    runtime: provider.runtimeLabel(),
+    async dispose() {
+      if (disposed) return
+      disposed = true
+      await provider.destroyInstance(instance)
+      await provider.close()
+    },
+  }
+}
+
+/**
+ * `sandbox run`'s path: pick the provider (--provider, else the active one in the settings
+ * database, else docker), build it, run the code through the lifecycle.
+ * timeoutSeconds: an explicit limit (flag); without one the docker provider's configured
+ * timeout applies, else the toolkit's SANDBOX_TIMEOUT.
+ */
+export async function runSelected(options: {
+  provider?: string
+  db?: string
+  sandboxConfig: import('../config.js').SandboxConfig
+  language: import('../engine/languages.js').Language
+  code: string
+  arguments?: Record<string, unknown>
+  timeoutSeconds?: number
+  onEvent?: import('./types.js').ProviderContext['onEvent']
+}): Promise<ProviderRun & {source: 'flag' | 'settings' | 'default'}> {
+  const {selectProvider} = await import('./settings.js')
+  const selection = await selectProvider({provider: options.provider, db: options.db})
+  const provider = selection.definition.create(selection.config, {sandboxConfig: options.sandboxConfig, onEvent: options.onEvent})
+  const configured = selection.definition.id === 'docker' && typeof selection.config.timeout === 'number' ? selection.config.timeout : undefined
+  const run = await runWithProvider(provider, {
+    code: options.code,
+    language: options.language,
+    arguments: options.arguments,
+    timeoutSeconds: options.timeoutSeconds ?? configured ?? options.sandboxConfig.timeoutSeconds,
+    policy: options.sandboxConfig.codePolicy,
+  })
+  return {...run, source: selection.source}
+}

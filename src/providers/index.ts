@@ -1,0 +1,25 @@
+export {aliyunDefinition, ALIYUN_MAX_TIMEOUT, ALIYUN_REGIONS, parseResults} from './aliyun.js'
+export {dockerDefinition} from './docker.js'
+export {e2bDefinition} from './e2b.js'
+export {runWithProvider, type ProviderRun} from './execute.js'
+export {policyRefusal} from './policy.js'
+export {PROBE_CODE, testConnection, type ProbeReport} from './probe.js'
+export {DEFAULT_PROVIDER, findProvider, listProviders, PROVIDER_IDS, PROVIDERS, providerNames, requireProvider} from './registry.js'
+export {remoteResult} from './result.js'
+export {
+  assertValid,
+  coerceField,
+  fieldHints,
+  flagName,
+  maskConfig,
+  maskSecret,
+  ragflowSchema,
+  resolveConfig,
+  schemaErrors,
+  secretValues,
+  validationErrors,
+} from './schema.js'
+export {DEFAULT_MANAGER_ENDPOINT, selfManagedDefinition} from './self-managed.js'
+export {activateProvider, readSettingsSnapshot, saveProviderConfig, selectProvider, settingsInUse, withSettings, type ProviderSelection, type SettingsSnapshot} from './settings.js'
+export type * from './types.js'
+export {ARTIFACTS_MARKER, extractWrapperOutput, wrapCode} from './wrapper.js'

@@ -1,0 +1,119 @@
+/**
+ * Which provider to use and with what config: `--provider`, else the active provider in the
+ * settings database (sandbox.provider_type), else docker. The config is the stored
+ * sandbox.<id> row with environment variables and schema defaults filling the gaps.
+ */
+import {existsSync} from 'node:fs'
+
+import {
+  DB_URL_ENV,
+  defaultSettingsPath,
+  openSettingsStore,
+  PROVIDER_TYPE_KEY,
+  readSandboxSettings,
+  resolveSettingsTarget,
+  writeProviderSettings,
+  type SandboxSettings,
+  type SettingsSource,
+  type SettingsStore,
+} from '../settings/index.js'
+import {DEFAULT_PROVIDER, PROVIDERS, requireProvider} from './registry.js'
+import {assertValid, resolveConfig} from './schema.js'
+import type {ProviderConfig, ProviderDefinition} from './types.js'
+
+/** Whether a settings database is in play: --db, SANDBOX_DB_URL, or the default SQLite file exists. */
+export function settingsInUse(db?: string): boolean {
+  if (db !== undefined && db.trim() !== '') return true
+  const env = process.env[DB_URL_ENV]
+  if (env !== undefined && env.trim() !== '') return true
+  return existsSync(defaultSettingsPath())
+}
+
+export async function withSettings<T>(db: string | undefined, fn: (store: SettingsStore) => Promise<T>): Promise<T> {
+  const store = await openSettingsStore(db)
+  try {
+    return await fn(store)
+  } finally {
+    await store.close()
+  }
+}
+
+export interface SettingsSnapshot {
+  /** masked URL or path */
+  location: string
+  kind: SettingsStore['kind']
+  source: SettingsSource
+  settings: SandboxSettings
+}
+
+/** Read every sandbox.* row. Opens the database (creating the default SQLite file's directory only). */
+export async function readSettingsSnapshot(db?: string): Promise<SettingsSnapshot> {
+  const {source} = resolveSettingsTarget(db)
+  return withSettings(db, async (store) => ({location: store.location, kind: store.kind, source, settings: await readSandboxSettings(store)}))
+}
+
+export interface ProviderSelection {
+  definition: ProviderDefinition
+  config: ProviderConfig
+  /** where the provider choice came from */
+  source: 'flag' | 'settings' | 'default'
+  /** settings database location when one was read */
+  location?: string
+}
+
+/**
+ * Resolve the provider for a run. Throws UNKNOWN_PROVIDER / INVALID_PROVIDER_CONFIG (exit 4)
+ * and DATABASE_UNREACHABLE (exit 3) when an explicitly configured database is down.
+ */
+export async function selectProvider(options: {provider?: string; db?: string; env?: NodeJS.ProcessEnv} = {}): Promise<ProviderSelection> {
+  const explicit = options.provider ? requireProvider(options.provider) : undefined
+  let snapshot: SettingsSnapshot | undefined
+  if (settingsInUse(options.db)) snapshot = await readSettingsSnapshot(options.db)
+  let definition = explicit
+  let source: ProviderSelection['source'] = 'flag'
+  if (!definition) {
+    const stored = snapshot?.settings.providerType
+    if (stored) {
+      definition = requireProvider(stored, ` in sandbox.provider_type (${snapshot!.location})`)
+      source = 'settings'
+    } else {
+      definition = PROVIDERS[DEFAULT_PROVIDER]
+      source = 'default'
+    }
+  }
+  const stored = snapshot?.settings.configs[definition.id]
+  const {config} = resolveConfig(definition.schema, {stored, env: options.env})
+  try {
+    assertValid(definition, config)
+  } catch (error) {
+    const e = error as Error & {suggestions?: string[]}
+    if (e.suggestions) e.suggestions.push(`Fix it with \`sandbox configure ${definition.command}\`${snapshot ? ` (settings: ${snapshot.location})` : ''}`)
+    throw error
+  }
+  return {definition, config, source, location: snapshot?.location}
+}
+
+/**
+ * Validate and write sandbox.<id> (and sandbox.provider_type when activate). Nothing is
+ * written when validation fails or the database cannot be reached.
+ */
+export async function saveProviderConfig(options: {
+  db?: string
+  definition: ProviderDefinition
+  config: ProviderConfig
+  activate: boolean
+}): Promise<{location: string; kind: SettingsStore['kind']}> {
+  assertValid(options.definition, options.config)
+  return withSettings(options.db, async (store) => {
+    await writeProviderSettings(store, options.definition.id, options.config, {activate: options.activate})
+    return {location: store.location, kind: store.kind}
+  })
+}
+
+/** Write only sandbox.provider_type. */
+export async function activateProvider(db: string | undefined, definition: ProviderDefinition): Promise<{location: string}> {
+  return withSettings(db, async (store) => {
+    await store.upsert([{name: PROVIDER_TYPE_KEY, data_type: 'string', value: definition.id}])
+    return {location: store.location}
+  })
+}

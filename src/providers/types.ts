@@ -1,0 +1,113 @@
+/**
+ * The provider abstraction (RAGFlow's agent/sandbox/providers/base.py, in TypeScript):
+ * one lifecycle for every backend — create an instance, execute code with arguments,
+ * destroy the instance — plus a health check, the supported languages, a self-describing
+ * config schema and custom validation that returns RAGFlow's messages.
+ *
+ * Every provider returns the engine's RunResult (RAGFlow's CodeExecutionResult shape).
+ */
+import type {SandboxConfig} from '../config.js'
+import type {Language} from '../engine/languages.js'
+import type {RunResult} from '../engine/result.js'
+
+/** RAGFlow's provider ids plus ours. */
+export type ProviderId = 'docker' | 'self_managed' | 'aliyun_codeinterpreter' | 'e2b'
+
+export type FieldType = 'string' | 'integer' | 'boolean' | 'json'
+
+/** One config field, with RAGFlow's schema keys (type, required, label, placeholder, default, min, max, description, secret, options). */
+export interface FieldSpec {
+  type: FieldType
+  required?: boolean
+  label: string
+  placeholder?: string
+  default?: unknown
+  min?: number
+  max?: number
+  description?: string
+  /** shown masked, typed without echo, never printed */
+  secret?: boolean
+  /** allowed values (RAGFlow: Aliyun region) */
+  options?: string[]
+  /** ours: environment variables that supply the value when the stored config has none (first wins) */
+  env?: string[]
+  /** ours: an identifier that is not secret but is shown partly masked (e.g. AccessKey ID) */
+  partial?: boolean
+  /** ours: not asked in the interactive flow unless already set (endpoint overrides for tests and private deployments) */
+  advanced?: boolean
+}
+
+export type ConfigSchema = Record<string, FieldSpec>
+
+export type ProviderConfig = Record<string, unknown>
+
+export interface SandboxInstance {
+  instanceId: string
+  provider: ProviderId
+  /** "running" (self-managed, e2b, docker) or "READY" (Aliyun) */
+  status: string
+  metadata: Record<string, unknown>
+}
+
+export interface ExecuteRequest {
+  code: string
+  language: Language
+  arguments?: Record<string, unknown>
+  /** wall-clock limit in seconds; providers clamp it to their own hard limits */
+  timeoutSeconds: number
+  /** the static code policy of this run: the docker provider hands it to the engine; for the others it was applied before */
+  policy?: 'on' | 'off'
+}
+
+export interface HealthStatus {
+  healthy: boolean
+  detail: string
+}
+
+export interface ProviderEvent {
+  level: 'debug' | 'info' | 'warn' | 'error'
+  message: string
+  [key: string]: unknown
+}
+
+/** What a provider gets besides its own config. */
+export interface ProviderContext {
+  /** toolkit settings (engine limits, images, policy) — used by the docker provider */
+  sandboxConfig: SandboxConfig
+  onEvent?: (event: ProviderEvent) => void
+  /** test hook: base delay of the retry backoff in ms (self_managed), default 200 */
+  retryBaseDelayMs?: number
+}
+
+/** A configured provider, ready for the lifecycle. */
+export interface SandboxProvider {
+  readonly id: ProviderId
+  /** one instance per run; throws SandboxError (exit 6 for remote failures) */
+  createInstance(language: Language): Promise<SandboxInstance>
+  /** runs code in the instance; program failures are results, infrastructure failures throw */
+  executeCode(instance: SandboxInstance, request: ExecuteRequest): Promise<RunResult>
+  /** best effort; never throws */
+  destroyInstance(instance: SandboxInstance): Promise<boolean>
+  healthCheck(): Promise<HealthStatus>
+  supportedLanguages(): string[]
+  /** a label for the runtime line of `sandbox run` */
+  runtimeLabel(): string
+  /** release resources held across runs (the docker provider's engine); idempotent */
+  close(): Promise<void>
+}
+
+/** Registry entry: the static description of one provider. */
+export interface ProviderDefinition {
+  id: ProviderId
+  /** command-line name: `sandbox configure <name>` */
+  command: string
+  /** other names accepted by --provider and `configure use` */
+  aliases: string[]
+  name: string
+  description: string
+  tags: string[]
+  schema: ConfigSchema
+  /** RAGFlow's validate_config: null when fine, else RAGFlow's message */
+  validate(config: ProviderConfig): string | null
+  create(config: ProviderConfig, context: ProviderContext): SandboxProvider
+}

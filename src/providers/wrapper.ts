@@ -1,0 +1,188 @@
+/**
+ * Code wrappers for providers that run a plain script (Aliyun's code interpreter, E2B):
+ * the user's code, then a block that calls main with the arguments, prints the structured
+ * result marker (RAGFlow's `__RAGFLOW_RESULT__:` + base64 JSON) and the files the code wrote
+ * to artifacts/ (our `__SANDBOX_ARTIFACTS__:` line).
+ *
+ * Arguments travel as DATA: base64 of their JSON, decoded at runtime. They are never spliced
+ * into source as JSON text (RAGFlow's Python wrapper breaks on true/false/null that way).
+ */
+import type {Language} from '../engine/languages.js'
+import {MIME_TYPES, RESULT_MARKER, type Artifact, type StructuredResult} from '../engine/result.js'
+
+export const ARTIFACTS_MARKER = '__SANDBOX_ARTIFACTS__:'
+
+/** The same limits the engine applies, plus a total cap because everything travels in stdout. */
+export const REMOTE_ARTIFACT_LIMITS = {maxFiles: 10, maxFileBytes: 10 * 1024 * 1024, maxTotalBytes: 20 * 1024 * 1024}
+
+const ALLOWED = Object.keys(MIME_TYPES)
+
+const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64')
+
+/** The script to run remotely for `code` (which defines main) with `args`. */
+export function wrapCode(language: Language, code: string, args: Record<string, unknown> = {}): string {
+  const argsB64 = b64(JSON.stringify(args ?? {}))
+  return language === 'python' ? wrapPython(code, argsB64) : wrapJavaScript(code, argsB64)
+}
+
+function wrapPython(code: string, argsB64: string): string {
+  const allowed = JSON.stringify(ALLOWED)
+  const {maxFiles, maxFileBytes, maxTotalBytes} = REMOTE_ARTIFACT_LIMITS
+  return `${code}
+
+
+if __name__ == "__main__":
+    def __sandbox_run_main():
+        import base64 as _b64, json as _json, os as _os, sys as _sys
+        _args = _json.loads(_b64.b64decode("${argsB64}").decode("utf-8"))
+        _fn = globals().get("main")
+        if not callable(_fn):
+            raise NameError("main() must be defined.")
+        _value = _fn(**_args)
+        if hasattr(_value, "__await__"):
+            import asyncio as _asyncio
+
+            async def _wait(v):
+                return await v
+
+            _value = _asyncio.run(_wait(_value))
+        try:
+            _text = _json.dumps({"present": True, "value": _value, "type": "json"}, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as _exc:
+            raise TypeError("main() returned a non-JSON-serializable value: %s" % _exc) from None
+        _found, _total = [], 0
+        try:
+            _names = sorted(_os.listdir("artifacts")) if _os.path.isdir("artifacts") else []
+        except OSError:
+            _names = []
+        for _name in _names:
+            _path = _os.path.join("artifacts", _name)
+            _ext = _name.rsplit(".", 1)[-1].lower() if "." in _name else ""
+            if _name.startswith(".") or _ext not in ${allowed} or _os.path.islink(_path) or not _os.path.isfile(_path):
+                continue
+            _size = _os.path.getsize(_path)
+            if _size == 0 or _size > ${maxFileBytes} or _total + _size > ${maxTotalBytes} or len(_found) >= ${maxFiles}:
+                continue
+            with open(_path, "rb") as _fh:
+                _data = _fh.read()
+            _total += len(_data)
+            _found.append({"name": _name, "size": len(_data), "content_b64": _b64.b64encode(_data).decode("ascii")})
+        _sys.stdout.flush()
+        if _found:
+            print("${ARTIFACTS_MARKER}" + _b64.b64encode(_json.dumps(_found).encode("utf-8")).decode("ascii"), flush=True)
+        print("${RESULT_MARKER}" + _b64.b64encode(_text.encode("utf-8")).decode("ascii"), flush=True)
+
+    __sandbox_run_main()
+`
+}
+
+function wrapJavaScript(code: string, argsB64: string): string {
+  const allowed = JSON.stringify(ALLOWED)
+  const {maxFiles, maxFileBytes, maxTotalBytes} = REMOTE_ARTIFACT_LIMITS
+  // The user's code runs in a function with its own `module`/`exports`, so both a top-level
+  // `function main` and `module.exports = {main}` work in a plain script and in a notebook
+  // kernel. The prefix shares the first line with the user's code: line numbers stay the same.
+  return `const __sandbox_main = (function () { const module = {exports: {}}; let exports = module.exports; ${code}
+;return typeof main === 'function' ? main : module.exports && typeof module.exports.main === 'function' ? module.exports.main : typeof module.exports === 'function' ? module.exports : undefined
+})();
+(async () => {
+  const decode = (s) => typeof Buffer !== 'undefined' ? Buffer.from(s, 'base64').toString('utf8') : new TextDecoder().decode(Uint8Array.from(atob(s), (c) => c.charCodeAt(0)))
+  const encode = (s) => {
+    if (typeof Buffer !== 'undefined') return Buffer.from(s, 'utf8').toString('base64')
+    const bytes = new TextEncoder().encode(s)
+    let bin = ''
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000))
+    return btoa(bin)
+  }
+  const args = JSON.parse(decode('${argsB64}'))
+  if (typeof __sandbox_main !== 'function') throw new Error('main() must be defined or exported.')
+  const value = await Promise.resolve(__sandbox_main(args))
+  if (value === undefined) throw new Error('main() must return a value. Use null for an empty result.')
+  const valueJson = JSON.stringify(value)
+  if (valueJson === undefined) throw new Error('main() returned a non-JSON-serializable value.')
+  const found = []
+  if (typeof require === 'function') {
+    try {
+      const fs = require('fs')
+      const path = require('path')
+      let total = 0
+      const names = fs.existsSync('artifacts') ? fs.readdirSync('artifacts').sort() : []
+      for (const name of names) {
+        const full = path.join('artifacts', name)
+        const ext = name.includes('.') ? name.split('.').pop().toLowerCase() : ''
+        const st = fs.lstatSync(full)
+        if (name.startsWith('.') || !${allowed}.includes(ext) || st.isSymbolicLink() || !st.isFile()) continue
+        if (st.size === 0 || st.size > ${maxFileBytes} || total + st.size > ${maxTotalBytes} || found.length >= ${maxFiles}) continue
+        const data = fs.readFileSync(full)
+        total += data.length
+        found.push({name, size: data.length, content_b64: data.toString('base64')})
+      }
+    } catch (error) {
+      console.error('artifacts not collected: ' + (error && error.message ? error.message : error))
+    }
+  }
+  if (found.length) console.log('${ARTIFACTS_MARKER}' + encode(JSON.stringify(found)))
+  console.log('${RESULT_MARKER}' + encode('{"present":true,"value":' + valueJson + ',"type":"json"}'))
+})()
+`
+}
+
+export interface ExtractedOutput {
+  stdout: string
+  result: StructuredResult | undefined
+  artifacts: Artifact[]
+}
+
+const B64 = /^[A-Za-z0-9+/]*={0,2}$/
+
+function decodeJson(payload: string): unknown {
+  if (!payload || !B64.test(payload) || payload.length % 4 !== 0) return undefined
+  try {
+    return JSON.parse(Buffer.from(payload, 'base64').toString('utf8'))
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Remove the wrapper's marker lines from stdout and decode them (the last valid one of each
+ * kind wins). A marker may follow output that did not end with a newline ("partial__RAGFLOW…"):
+ * the text before it stays in stdout, as the engine's runner would leave it.
+ */
+export function extractWrapperOutput(stdout: string): ExtractedOutput {
+  let result: StructuredResult | undefined
+  let artifacts: Artifact[] = []
+  if (!stdout.includes(RESULT_MARKER) && !stdout.includes(ARTIFACTS_MARKER)) return {stdout, result, artifacts}
+  const pieces = stdout.split(/(?<=\n)/)
+  const kept: string[] = []
+  for (const piece of pieces) {
+    const line = piece.endsWith('\n') ? piece.slice(0, -1) : piece
+    const marker = [RESULT_MARKER, ARTIFACTS_MARKER]
+      .map((m) => ({m, at: line.lastIndexOf(m)}))
+      .filter((x) => x.at >= 0)
+      .sort((a, b) => b.at - a.at)[0]
+    if (marker) {
+      const decoded = decodeJson(line.slice(marker.at + marker.m.length).trim())
+      if (decoded !== undefined) {
+        if (marker.m === RESULT_MARKER && decoded !== null && typeof decoded === 'object' && !Array.isArray(decoded)) {
+          const r = decoded as Partial<StructuredResult>
+          result = {present: r.present !== false, value: r.value ?? null, type: 'json'}
+        } else if (marker.m === ARTIFACTS_MARKER && Array.isArray(decoded)) {
+          artifacts = decoded
+            .filter((a): a is {name: string; size: number; content_b64: string} => !!a && typeof a.name === 'string' && typeof a.content_b64 === 'string')
+            .map((a) => ({
+              name: a.name,
+              mime_type: MIME_TYPES[a.name.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream',
+              size: typeof a.size === 'number' ? a.size : Buffer.from(a.content_b64, 'base64').length,
+              content_b64: a.content_b64,
+            }))
+        }
+        // text before the marker on the same line is the user's (no newline of its own)
+        if (marker.at > 0) kept.push(line.slice(0, marker.at))
+        continue
+      }
+    }
+    kept.push(piece)
+  }
+  return {stdout: kept.join(''), result, artifacts}
+}
