@@ -11,13 +11,13 @@ export type SetupResult = SetupReport & {
 }
 
 export default class Setup extends BaseCommand<typeof Setup> {
-  static description = `check this host for Docker, gVisor (runsc), memory limits, disk and base images, and fix what can be fixed
-
-Every check prints one line, with its fix when it fails. With --yes (or after a confirm in a terminal) setup fixes
-what it can on Debian/Ubuntu as root: installs docker.io and runsc with apt, starts the Docker daemon, registers
-runsc in /etc/docker/daemon.json (keeping other settings), writes .env from the template when it is missing, and
-builds missing base images. Without a terminal and without --yes it only checks. A ready host changes nothing.
-Exit code 3 when a check still fails.`
+  static description = [
+    'check this host for Docker, gVisor (runsc), memory limits, disk and base images, and fix what can be fixed',
+    '',
+    'Every check prints one line, with its fix when it fails. With --yes (or after a confirm in a terminal) setup fixes what it can on Debian/Ubuntu as root: installs docker.io and runsc with apt, starts the Docker daemon (systemd, or dockerd in the background), registers runsc in /etc/docker/daemon.json keeping other settings, writes .env from the template when it is missing, and builds missing base images.',
+    '',
+    'Without a terminal and without --yes it only checks. A ready host changes nothing. Exit code 3 when a check still fails.',
+  ].join('\n')
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'check the host, change nothing'},
@@ -64,7 +64,7 @@ Exit code 3 when a check still fails.`
       }
       for (const note of report.notes) this.log(`note: ${note}`)
       if (report.changed.length > 0) this.log(`changed: ${report.changed.join('; ')}`)
-      else if (report.ok) this.log('no changes needed')
+      else if (report.ok) this.log(report.checks.some((c) => c.warning) ? 'nothing changed' : 'no changes needed')
       if (report.ok) this.log(`host ready (${(report.durationMs / 1000).toFixed(1)} s)`)
     }
 
