@@ -20,12 +20,13 @@ import {clientEndpoint, isSameProcess, managerFiles, readState, recordedManager,
 
 export type Progress = (message: string) => void
 
-/** argv that runs this CLI again: compiled bin/run.js, or bin/dev.js through tsx in development */
+/**
+ * argv that runs this CLI again: compiled bin/run.js, or bin/dev.js in development (oclif
+ * registers tsx itself there; `node --import tsx bin/dev.js` fails to parse the file).
+ */
 export function cliInvocation(): {command: string; args: string[]} {
   const dev = fileURLToPath(import.meta.url).endsWith('.ts')
-  return dev
-    ? {command: process.execPath, args: ['--import', 'tsx', packagePath('bin', 'dev.js')]}
-    : {command: process.execPath, args: [packagePath('bin', 'run.js')]}
+  return {command: process.execPath, args: [packagePath('bin', dev ? 'dev.js' : 'run.js')]}
 }
 
 export interface HealthAnswer {

@@ -33,6 +33,9 @@ export interface ManagerServerOptions {
   limits?: {maxBodyBytes: number; maxCodeBytes: number}
   /** before the engine has started: /healthz answers 503 with this phase */
   phase?: () => 'starting' | 'serving' | 'stopping'
+  /** runs that arrive while starting wait for this (at most startWaitMs), then run */
+  whenStarted?: Promise<void>
+  startWaitMs?: number
 }
 
 export interface ManagerServer {
@@ -55,6 +58,11 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
   const phase = options.phase ?? (() => 'serving' as const)
   let active = 0
   let closing = false
+  let engineStarted = !options.whenStarted
+  options.whenStarted?.then(
+    () => (engineStarted = true),
+    () => {},
+  )
   let idle: (() => void) | undefined
   const sockets = new Set<Socket>()
 
@@ -144,10 +152,15 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
     metrics.inFlight++
     let result: RunResult
     try {
+      if (!engineStarted) {
+        await Promise.race([options.whenStarted!.catch(() => {}), new Promise((r) => setTimeout(r, options.startWaitMs ?? 10_000).unref())])
+      }
       result =
         closing || phase() === 'stopping'
           ? busyResult('the manager is shutting down')
-          : await engine.run({language: parsed.language, code: parsed.code, arguments: parsed.arguments})
+          : !engineStarted
+            ? busyResult('the manager is still starting')
+            : await engine.run({language: parsed.language, code: parsed.code, arguments: parsed.arguments})
     } catch (error) {
       logger.error('engine failed', {req: id, error})
       result = internalErrorResult(`internal error: ${(error as Error).message}`)

@@ -69,7 +69,18 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
       logger[level](message, rest)
     },
   })
-  const server = createManagerServer({engine, logger, token: config.apiToken, phase: () => phase})
+  let engineStarted!: () => void
+  let engineFailed!: (e: unknown) => void
+  const whenStarted = new Promise<void>((resolve, reject) => ((engineStarted = resolve), (engineFailed = reject)))
+  whenStarted.catch(() => {})
+  const server = createManagerServer({
+    engine,
+    logger,
+    token: config.apiToken,
+    phase: () => phase,
+    whenStarted,
+    startWaitMs: config.queueTimeoutSeconds * 1000,
+  })
   const release = options.stateFiles === false ? () => {} : acquirePidFile(files)
   const warnings = exposureWarnings(config.host, config.apiToken)
   for (const w of warnings) logger.warn(w, {host: config.host})
@@ -107,9 +118,12 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
   try {
     if (options.mode === 'docker') await removeOwnPidLeftovers(logger)
     await engine.start({waitReady: false})
+    // runs that arrived meanwhile go ahead: they queue for the first warm containers
+    engineStarted()
     await firstContainers(engine, options.warmupTimeoutMs ?? 60_000)
   } catch (error) {
     phase = 'stopping'
+    engineFailed(error)
     logger.error('cannot start the engine', {error, code: (error as {code?: string}).code})
     await engine.stop(0).catch(() => {})
     await server.close(0)

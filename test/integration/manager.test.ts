@@ -1,0 +1,240 @@
+/**
+ * The executor manager end to end (issue 4's "must show"): `sandbox start` in a temporary
+ * state directory on a free 127.0.0.1 port, real Docker and gVisor behind it.
+ */
+import {existsSync, mkdtempSync, rmSync} from 'node:fs'
+import {Agent, request} from 'node:http'
+import {createServer} from 'node:net'
+import {hostname, tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {Config} from '@oclif/core'
+import {captureOutput} from '@oclif/test'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import Start from '../../src/commands/start.js'
+import Status from '../../src/commands/status.js'
+import Stop from '../../src/commands/stop.js'
+import {isProcessAlive, LABELS, listManagedContainers} from '../../src/docker/containers.js'
+import type {StartOutput} from '../../src/commands/start.js'
+import type {StopResult, StatusReport} from '../../src/server/control.js'
+import {managerFiles, readState} from '../../src/server/state.js'
+
+let config: Config
+let stateDir: string
+let port: number
+let endpoint: string
+const previousStateDir = process.env.SANDBOX_STATE_DIR
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as {port: number}).port
+      s.close(() => resolve(p))
+    })
+  })
+}
+
+async function cli<T>(cmd: {run: (argv: string[], config: Config) => Promise<unknown>}, argv: string[]): Promise<T> {
+  const out = await captureOutput(() => cmd.run([...argv, '--json'], config))
+  process.exitCode = undefined
+  if (out.error) throw out.error
+  return out.result as T
+}
+
+const startArgs = () => ['--port', String(port), '--env-file', '/dev/null', '--pool-size', '1']
+
+interface Answer {
+  status: number
+  text: string
+  json: <T = Record<string, unknown>>() => T
+}
+
+const agent = new Agent({keepAlive: true, maxSockets: 16})
+
+function call(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request({host: '127.0.0.1', port, method, path, agent, headers}, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        resolve({status: res.statusCode ?? 0, text, json: <T>() => JSON.parse(text) as T})
+      })
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
+const run = (code: string, language?: string, args?: unknown, headers: Record<string, string> = {}) =>
+  call('POST', '/run', JSON.stringify({code_b64: b64(code), ...(language ? {language} : {}), ...(args === undefined ? {} : {arguments: args})}), {'content-type': 'application/json', ...headers})
+
+const RESULT_FIELDS = [
+  'status',
+  'stdout',
+  'stderr',
+  'exit_code',
+  'detail',
+  'time_used_ms',
+  'memory_used_kb',
+  'resource_limit_type',
+  'unauthorized_access_type',
+  'runtime_error_type',
+  'result',
+  'artifacts',
+]
+
+const mine = (pid: number) => listManagedContainers({[LABELS.ownerHost]: hostname(), [LABELS.ownerPid]: String(pid)})
+
+beforeAll(async () => {
+  config = await Config.load({root: process.cwd()})
+  stateDir = mkdtempSync(join(tmpdir(), 'sandbox-manager-test-'))
+  process.env.SANDBOX_STATE_DIR = stateDir
+  port = await freePort()
+  endpoint = `http://127.0.0.1:${port}`
+})
+
+afterAll(async () => {
+  agent.destroy()
+  await captureOutput(() => Stop.run(['--json'], config)).catch(() => {})
+  process.exitCode = undefined
+  if (previousStateDir === undefined) delete process.env.SANDBOX_STATE_DIR
+  else process.env.SANDBOX_STATE_DIR = previousStateDir
+  rmSync(stateDir, {recursive: true, force: true})
+})
+
+describe('sandbox start / POST /run / stop', () => {
+  it('start runs the manager in the background and waits until it is healthy', async () => {
+    const started = await cli<StartOutput>(Start, startArgs())
+    expect(started).toMatchObject({already: false, mode: 'process', endpoint, runtime: 'runsc'})
+    expect(isProcessAlive(started.pid!)).toBe(true)
+    const files = managerFiles(stateDir)
+    expect(existsSync(files.pidFile)).toBe(true)
+    expect(existsSync(files.logFile)).toBe(true)
+    expect((await call('GET', '/healthz')).json()).toEqual({status: 'ok'})
+
+    const again = await cli<StartOutput>(Start, startArgs())
+    expect(again).toMatchObject({already: true, pid: started.pid})
+  })
+
+  it('POST /run Python: arguments with booleans, null and unicode → RAGFlow-shaped result', async () => {
+    const code = 'def main(flag, nothing, text, n=1):\n    print(f"héllo {text} ✓")\n    return {"flag": flag, "nothing": nothing, "text": text, "n": n + 1, "type": type(nothing).__name__}\n'
+    const res = await run(code, 'python', {flag: true, nothing: null, text: 'wörld 🌍'})
+    expect(res.status).toBe(200)
+    const r = res.json()
+    expect(Object.keys(r).sort()).toEqual([...RESULT_FIELDS].sort())
+    expect(r).toMatchObject({status: 'success', exit_code: 0, stdout: 'héllo wörld 🌍 ✓\n', artifacts: []})
+    expect(r.result).toEqual({present: true, value: {flag: true, nothing: null, text: 'wörld 🌍', n: 2, type: 'NoneType'}, type: 'json'})
+  })
+
+  it('POST /run Node.js, and javascript as its alias', async () => {
+    const code = 'function main(args) {\n  console.log("ñ", typeof args.nothing)\n  return {flag: !args.flag, nothing: args.nothing}\n}\nmodule.exports = {main}\n'
+    for (const language of ['nodejs', 'javascript']) {
+      const res = await run(code, language, {flag: false, nothing: null})
+      expect(res.status).toBe(200)
+      expect(res.json()).toMatchObject({status: 'success', stdout: 'ñ object\n', result: {present: true, value: {flag: true, nothing: null}, type: 'json'}})
+    }
+  })
+
+  it('failing user code is still HTTP 200 with a program_error result; language defaults to python', async () => {
+    const res = await run('def main():\n    raise ValueError("nope")\n')
+    expect(res.status).toBe(200)
+    expect(res.json()).toMatchObject({status: 'program_error', runtime_error_type: 'nonzero_exit'})
+    expect(res.json<{stderr: string}>().stderr).toContain('ValueError: nope')
+  })
+
+  it('1,000 malformed or random bodies: each a 4xx, nothing runs, the manager keeps serving', async () => {
+    let seed = 7
+    const rnd = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31)
+    const pieces = ['{', '}', '"code_b64"', ':', '"', 'null', '[', ']', ',', '"language"', '"arguments"', '"ruby"', '"=="', 'true', '\u00ff', '"aGk"', '1e400']
+    const bodies: string[] = []
+    for (let i = 0; i < 1000; i++) {
+      const kind = i % 5
+      if (kind === 0) bodies.push(Array.from({length: 1 + Math.floor(rnd() * 10)}, () => pieces[Math.floor(rnd() * pieces.length)]).join(''))
+      else if (kind === 1) bodies.push(Buffer.from(Array.from({length: Math.floor(rnd() * 64)}, () => Math.floor(rnd() * 256))).toString('latin1'))
+      else if (kind === 2) bodies.push(JSON.stringify({code_b64: `${b64('def main(): pass')}${'!*-_ '[i % 5]}`}))
+      else if (kind === 3) bodies.push(JSON.stringify({code_b64: b64('def main(): pass'), language: ['ruby', 5, {}, 'py3', ''][i % 5]}))
+      else bodies.push(JSON.stringify({code_b64: b64('def main(): pass'), arguments: [[1], 'x', 3, true][i % 4]}))
+    }
+    const before = await call('GET', '/metrics')
+    const ran = (text: string) => text.split('\n').filter((l) => l.startsWith('sandbox_runs_total')).reduce((a, l) => a + Number(l.split(' ').pop()), 0)
+    const statuses: number[] = []
+    for (let i = 0; i < bodies.length; i += 20) {
+      const batch = await Promise.all(bodies.slice(i, i + 20).map((b) => call('POST', '/run', b, {'content-type': 'application/json'})))
+      for (const a of batch) {
+        statuses.push(a.status)
+        expect(a.json<{message: string}>().message).toBeTruthy()
+      }
+    }
+    expect(statuses).toHaveLength(1000)
+    expect(statuses.every((s) => s >= 400 && s < 500)).toBe(true)
+    const after = await call('GET', '/metrics')
+    expect(ran(after.text)).toBe(ran(before.text))
+    expect((await call('GET', '/healthz')).status).toBe(200)
+    expect((await run('def main():\n    return 5\n')).json()).toMatchObject({status: 'success', result: {value: 5}})
+  })
+
+  it('status reports the running manager with pools and counts', async () => {
+    const s = await cli<StatusReport>(Status, ['--env-file', '/dev/null'])
+    expect(s).toMatchObject({running: true, healthy: true, mode: 'process', endpoint, runtime: 'runsc'})
+    expect(s.pools.map((p) => p.language).sort()).toEqual(['nodejs', 'python'])
+    expect(s.runs.total).toBeGreaterThanOrEqual(5)
+    expect(s.rejected).toBeGreaterThanOrEqual(1000)
+    expect(s.rssBytes).toBeGreaterThan(0)
+  })
+
+  it('kill -9 of the manager, then start: stale pid file handled, leftovers removed, serves again', async () => {
+    const old = readState(managerFiles(stateDir))!
+    const oldPid = old.pid!
+    expect((await mine(oldPid)).length).toBeGreaterThan(0)
+    process.kill(oldPid, 'SIGKILL')
+    await expect.poll(() => isProcessAlive(oldPid), {timeout: 10_000}).toBe(false)
+    expect((await mine(oldPid)).length).toBeGreaterThan(0)
+
+    const started = await cli<StartOutput>(Start, startArgs())
+    expect(started).toMatchObject({already: false, staleRemoved: true})
+    expect(started.pid).not.toBe(oldPid)
+    expect(await mine(oldPid)).toEqual([])
+    expect((await run('def main():\n    return "back"\n')).json()).toMatchObject({status: 'success', result: {value: 'back'}})
+  })
+
+  it('stop stops it gracefully and leaves zero containers', async () => {
+    const pid = readState(managerFiles(stateDir))!.pid!
+    const stopped = await cli<StopResult>(Stop, [])
+    expect(stopped).toMatchObject({wasRunning: true, pid, signal: 'SIGTERM', containersRemaining: 0, dockerChecked: true, containersRemoved: 0})
+    expect(isProcessAlive(pid)).toBe(false)
+    expect(await mine(pid)).toEqual([])
+    expect(existsSync(managerFiles(stateDir).pidFile)).toBe(false)
+    await expect(call('GET', '/healthz')).rejects.toThrow()
+    const again = await cli<StopResult>(Stop, [])
+    expect(again.wasRunning).toBe(false)
+  })
+})
+
+describe('API token', () => {
+  it('401 for /run and /metrics without the token, nothing runs; /healthz stays open', async () => {
+    process.env.SANDBOX_API_TOKEN = 'integration-t0ken'
+    try {
+      await cli<StartOutput>(Start, startArgs())
+      const auth = {authorization: 'Bearer integration-t0ken'}
+      const noToken = await run('def main():\n    return 1\n')
+      expect(noToken.status).toBe(401)
+      expect((await run('def main():\n    return 1\n', 'python', {}, {authorization: 'Bearer wrong'})).status).toBe(401)
+      expect((await call('GET', '/metrics')).status).toBe(401)
+      expect((await call('GET', '/healthz')).status).toBe(200)
+      const metrics = await call('GET', '/metrics', undefined, auth)
+      expect(metrics.text).not.toMatch(/^sandbox_runs_total/m)
+      expect((await run('def main():\n    return 1\n', 'python', {}, auth)).json()).toMatchObject({status: 'success'})
+      const pid = readState(managerFiles(stateDir))!.pid!
+      const stopped = await cli<StopResult>(Stop, [])
+      expect(stopped.containersRemaining).toBe(0)
+      expect(await mine(pid)).toEqual([])
+    } finally {
+      delete process.env.SANDBOX_API_TOKEN
+    }
+  })
+})
