@@ -20,6 +20,6 @@ export {
   validationErrors,
 } from './schema.js'
 export {DEFAULT_MANAGER_ENDPOINT, selfManagedDefinition} from './self-managed.js'
-export {activateProvider, readSettingsSnapshot, saveProviderConfig, selectProvider, settingsInUse, withSettings, type ProviderSelection, type SettingsSnapshot} from './settings.js'
+export {activateProvider, readSettingsSnapshot, resolveSettingsTargetSafe, saveProviderConfig, selectProvider, settingsInUse, withSettings, type ProviderSelection, type SettingsSnapshot} from './settings.js'
 export type * from './types.js'
 export {ARTIFACTS_MARKER, extractWrapperOutput, wrapCode} from './wrapper.js'

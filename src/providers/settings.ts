@@ -11,6 +11,7 @@ import {
   openSettingsStore,
   PROVIDER_TYPE_KEY,
   readSandboxSettings,
+  describeTarget,
   resolveSettingsTarget,
   writeProviderSettings,
   type SandboxSettings,
@@ -27,6 +28,12 @@ export function settingsInUse(db?: string): boolean {
   const env = process.env[DB_URL_ENV]
   if (env !== undefined && env.trim() !== '') return true
   return existsSync(defaultSettingsPath())
+}
+
+/** Where the settings live (password masked) and why, without connecting. */
+export function resolveSettingsTargetSafe(db?: string): {location: string; source: SettingsSource} {
+  const {target, source} = resolveSettingsTarget(db)
+  return {location: describeTarget(target), source}
 }
 
 export async function withSettings<T>(db: string | undefined, fn: (store: SettingsStore) => Promise<T>): Promise<T> {

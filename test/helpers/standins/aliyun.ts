@@ -66,8 +66,20 @@ function rfc3986(text: string): string {
     .join('')
 }
 
-/** Verify an ACS3-HMAC-SHA256 request as the gateway would; returns an error code or undefined. */
-function verifySignature(req: IncomingMessage, body: Buffer, keyId: string, secret: string): string | undefined {
+export interface SignedRequest {
+  method?: string
+  /** path and query as sent */
+  url?: string
+  /** lower-case names */
+  headers: Record<string, string | string[] | undefined>
+}
+
+/**
+ * Verify an ACS3-HMAC-SHA256 request as the gateway would (written from the V3 signature
+ * documentation, independently of src/providers/aliyun-signature.ts); returns an error code
+ * or undefined when the signature is valid.
+ */
+export function verifyAcs3(req: SignedRequest, body: Buffer, keyId: string, secret: string): string | undefined {
   const auth = String(req.headers.authorization ?? '')
   const m = /^ACS3-HMAC-SHA256 Credential=([^,]+),SignedHeaders=([^,]+),Signature=([0-9a-f]{64})$/.exec(auth)
   if (!m) return 'MissingAuthorization'
@@ -116,7 +128,7 @@ export async function startAliyunStandIn(options: {accessKeyId?: string; accessK
     const body = await readBody(req)
     const url = new URL(req.url ?? '/', 'http://control')
     const action = String(req.headers['x-acs-action'] ?? '')
-    const problem = verifySignature(req, body, accessKeyId, accessKeySecret)
+    const problem = verifyAcs3(req, body, accessKeyId, accessKeySecret)
     if (problem) {
       rejected.push(`${action}: ${problem}`)
       return fail(res, problem.startsWith('InvalidAccessKeyId') ? 404 : 403, problem, `The request signature does not conform to Aliyun standards (${problem})`)
