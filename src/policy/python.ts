@@ -137,11 +137,16 @@ function dottedName(node: Node): string {
     .join('.')
 }
 
+/** Node types the rules inspect. */
+const RULE_NODE_TYPES = ['identifier', 'import_statement', 'import_from_statement', 'exec_statement', 'string_content']
+
+const isField = (parent: Node, field: string, child: Node): boolean => parent.childForFieldName(field)?.id === child.id
+
 class PythonInspector {
   readonly issues: PolicyIssue[] = []
   private readonly seenAttributes = new Set<number>()
 
-  add(node: {startPosition: {row: number}}, message: string): void {
+  add(node: {readonly startPosition: {row: number}}, message: string): void {
     this.issues.push({line: node.startPosition.row + 1, message})
   }
 
@@ -159,27 +164,67 @@ class PythonInspector {
     }
   }
 
-  walk(root: Node): void {
+  /**
+   * The nodes the rules look at are collected by tree-sitter itself (descendantsOfType runs
+   * inside the wasm module, about 2.5x faster than stepping a cursor from JavaScript);
+   * only broken code pays for a full cursor walk, to scan its ERROR regions token by token.
+   */
+  walk(root: Node, code: string): void {
+    for (const node of root.descendantsOfType(RULE_NODE_TYPES)) {
+      if (!node) continue
+      switch (node.type) {
+        case 'identifier': {
+          this.identifier(node, normalise(code.slice(node.startIndex, node.endIndex)))
+          break
+        }
+        case 'import_statement': {
+          this.importStatement(node)
+          break
+        }
+        case 'import_from_statement': {
+          this.importFrom(node)
+          break
+        }
+        case 'exec_statement': {
+          this.add(node, 'Call: exec')
+          break
+        }
+        case 'string_content': {
+          this.stringContent(node, code.slice(node.startIndex, node.endIndex))
+          break
+        }
+      }
+    }
+    if (root.hasError) this.looseScan(root)
+  }
+
+  private stringContent(node: Node, text: string): void {
+    if (PY_ESCAPE_STRINGS.has(text)) this.add(node, `String: ${text}`)
+    else if (text.includes('{')) {
+      // str.format reads attributes: '{0.__init__.__globals__}'.format(f)
+      const field = FORMAT_FIELD_ESCAPE.exec(text)
+      if (field) this.add(node, `Format String: ${field[1]}`)
+    }
+  }
+
+  private looseScan(root: Node): void {
     const cursor = root.walk()
-    const parents: string[] = []
-    const loose = root.hasError ? new LooseScan(this) : undefined
+    const loose = new LooseScan(this)
     let errorDepth = 0
     try {
       for (;;) {
-        this.visit(cursor, parents[parents.length - 1] ?? '')
         const type = cursor.nodeType
         if (cursor.gotoFirstChild()) {
-          parents.push(type)
           if (type === 'ERROR') errorDepth++
           continue
         }
-        if (loose && (errorDepth > 0 || loose.pending)) loose.leaf(cursor, type)
+        if (errorDepth > 0 || loose.pending) loose.leaf(cursor, type)
         while (!cursor.gotoNextSibling()) {
           if (!cursor.gotoParent()) {
-            loose?.finish()
+            loose.finish()
             return
           }
-          if (parents.pop() === 'ERROR') errorDepth--
+          if (cursor.nodeType === 'ERROR') errorDepth--
         }
       }
     } finally {
@@ -187,64 +232,36 @@ class PythonInspector {
     }
   }
 
-  private visit(cursor: TreeCursor, parent: string): void {
-    switch (cursor.nodeType) {
-      case 'identifier': {
-        this.identifier(cursor, parent)
-        break
-      }
-      case 'import_statement': {
-        this.importStatement(cursor.currentNode)
-        break
-      }
-      case 'import_from_statement': {
-        this.importFrom(cursor.currentNode)
-        break
-      }
-      case 'exec_statement': {
-        this.add(cursor.currentNode, 'Call: exec')
-        break
-      }
-      case 'string_content': {
-        const text = cursor.nodeText
-        if (PY_ESCAPE_STRINGS.has(text)) this.add(cursor, `String: ${text}`)
-        else if (text.includes('{')) {
-          // str.format reads attributes: '{0.__init__.__globals__}'.format(f)
-          const field = FORMAT_FIELD_ESCAPE.exec(text)
-          if (field) this.add(cursor, `Format String: ${field[1]}`)
-        }
-        break
-      }
-    }
-  }
-
   /**
-   * Identifiers carry most of the checks. Attribute rules are triggered from the attribute's
-   * name or its object name, so the (frequent) harmless `a.b` costs no node allocation.
+   * Identifiers carry most of the checks; a name that no rule mentions costs one string
+   * slice. Attribute rules are triggered from the attribute's name or its object's name.
    */
-  private identifier(cursor: TreeCursor, parent: string): void {
-    const name = normalise(cursor.nodeText)
-    if (parent === 'attribute') {
-      const field = cursor.currentFieldName
-      if (field === 'attribute') {
-        if (isInterestingAttribute(name)) this.attribute(cursor.currentNode.parent)
+  private identifier(node: Node, name: string): void {
+    if (!PY_DANGEROUS_BUILTINS.has(name) && !PY_ESCAPE_GLOBALS.has(name) && !INTERESTING_OBJECTS.has(name) && !isInterestingAttribute(name)) return
+    const parent = node.parent
+    if (!parent) return
+    const parentType = parent.type
+    if (parentType === 'attribute') {
+      if (isField(parent, 'attribute', node)) {
+        if (isInterestingAttribute(name)) this.attribute(parent)
         return
       }
-      if (INTERESTING_OBJECTS.has(name)) this.attribute(cursor.currentNode.parent)
+      if (INTERESTING_OBJECTS.has(name)) this.attribute(parent)
       if (name === '__builtins__') return // reported by the attribute rule
     }
     if (PY_ESCAPE_GLOBALS.has(name)) {
-      this.add(cursor, `Reference: ${name}`)
+      this.add(node, `Reference: ${name}`)
       return
     }
     if (!PY_DANGEROUS_BUILTINS.has(name)) return
-    const field = cursor.currentFieldName
-    if (parent === 'call' && field === 'function') {
-      this.add(cursor, `Call: ${name}`)
+    if (parentType === 'call' && isField(parent, 'function', node)) {
+      this.add(node, `Call: ${name}`)
       return
     }
-    if (BINDING_PARENTS.has(parent) || BINDING_FIELDS[parent]?.has(field)) return
-    this.add(cursor, `Reference: ${name}`)
+    if (BINDING_PARENTS.has(parentType)) return
+    const fields = BINDING_FIELDS[parentType]
+    if (fields && (fields.has(null) || [...fields].some((field) => field !== null && isField(parent, field, node)))) return
+    this.add(node, `Reference: ${name}`)
   }
 
   private attribute(node: Node | null): void {
@@ -374,7 +391,7 @@ export function inspectPythonWith(parser: Parser, source: string): PolicyIssue[]
   const tree = parser.parse(code)
   if (!tree) return inspector.issues
   try {
-    inspector.walk(tree.rootNode)
+    inspector.walk(tree.rootNode, code)
   } finally {
     tree.delete()
   }
