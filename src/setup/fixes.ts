@@ -172,11 +172,13 @@ async function answers(host: SetupHost, timeoutMs: number): Promise<boolean> {
   }
 }
 
-async function waitForDaemon(host: SetupHost, timeoutMs: number): Promise<boolean> {
+/** Poll until the daemon answers; gives up early when the process we started (pid) has exited. */
+async function waitForDaemon(host: SetupHost, timeoutMs: number, pid?: number): Promise<boolean> {
   const deadline = host.now() + timeoutMs
   for (;;) {
     if (await answers(host, 1000)) return true
     if (host.now() >= deadline) return false
+    if (pid !== undefined && (await host.processName(pid)) === undefined) return answers(host, 1000)
     await host.sleep(250)
   }
 }
@@ -231,16 +233,17 @@ async function restartDaemon(fx: FixContext): Promise<void> {
     const r = await host.run('systemctl', ['restart', 'docker'])
     if (r.code !== 0) throw new Error(`systemctl restart docker failed: ${tail(r.stderr)}`)
   } else {
-    const pid = await dockerdPid(host)
-    if (pid !== undefined) {
-      await host.signal(pid, 'SIGTERM')
+    const old = await dockerdPid(host)
+    if (old !== undefined) {
+      await host.signal(old, 'SIGTERM')
       const deadline = host.now() + 30_000
-      while ((await host.processName(pid)) === 'dockerd') {
-        if (host.now() >= deadline) throw new Error(`dockerd (pid ${pid}) did not stop within 30 s`)
+      while ((await host.processName(old)) === 'dockerd') {
+        if (host.now() >= deadline) throw new Error(`dockerd (pid ${old}) did not stop within 30 s`)
         await host.sleep(250)
       }
     }
-    await spawnDockerd(fx)
+    const pid = await spawnDockerd(fx)
+    if (!(await waitForDaemon(host, DAEMON_START_TIMEOUT_MS, pid))) throw new Error(`the Docker daemon did not come back; see ${fx.dockerdLog}`)
   }
   if (!(await waitForDaemon(host, DAEMON_START_TIMEOUT_MS))) throw new Error(`the Docker daemon did not come back; see ${fx.dockerdLog}`)
   fx.changed('restarted the Docker daemon')
@@ -278,9 +281,10 @@ export async function startDaemon(fx: FixContext): Promise<void> {
     throw new Error(`dockerd (pid ${pid}) runs but does not answer at ${fx.endpoint}; stop it and run \`sandbox setup --yes\` again`)
   }
   const pid = await spawnDockerd(fx)
-  if (!(await waitForDaemon(host, DAEMON_START_TIMEOUT_MS))) {
+  if (!(await waitForDaemon(host, DAEMON_START_TIMEOUT_MS, pid))) {
     const log = (await host.readFile(fx.dockerdLog).catch(() => undefined)) ?? ''
-    throw new Error(`dockerd (pid ${pid}) did not answer within ${DAEMON_START_TIMEOUT_MS / 1000} s: ${tail(log)} (log ${fx.dockerdLog})`)
+    const how = (await host.processName(pid)) === undefined ? 'exited' : `did not answer within ${DAEMON_START_TIMEOUT_MS / 1000} s`
+    throw new Error(`dockerd (pid ${pid}) ${how}: ${tail(log, 3)} (log ${fx.dockerdLog})`)
   }
   fx.changed(`started dockerd in the background (pid ${pid}, log ${fx.dockerdLog})`)
 }

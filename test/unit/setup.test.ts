@@ -34,6 +34,10 @@ interface FakeState {
   /** runtimeArgs of the runsc entry the daemon loaded; without --network=none runsc refuses to start */
   runscArgs: string[]
   freeBytes: number
+  /** dockerd ignores SIGHUP (runtimes only load at start) */
+  hupIgnored?: boolean
+  /** a started dockerd exits at once, writing this to its log */
+  dockerdCrash?: string
   files: Map<string, string>
   procs: Map<number, string>
 }
@@ -135,13 +139,23 @@ class FakeHost implements SetupHost {
 
   async signal(pid: number, signal: NodeJS.Signals) {
     this.calls.push(`kill -${signal} ${pid}`)
-    if (signal === 'SIGHUP' && this.s.procs.get(pid) === 'dockerd') this.loadDaemonJson()
+    if (signal === 'SIGHUP' && this.s.procs.get(pid) === 'dockerd' && !this.s.hupIgnored) this.loadDaemonJson()
+    if (signal === 'SIGTERM' && this.s.procs.get(pid) === 'dockerd') {
+      // a clean exit removes its pid file
+      this.s.procs.delete(pid)
+      this.s.files.delete(PID_FILE)
+      this.s.daemonUp = false
+    }
   }
 
   async spawnDetached(command: string, args: string[], logFile: string) {
     this.calls.push(`spawn ${[command, ...args].join(' ')} > ${logFile}`)
     if (this.s.files.has(PID_FILE)) throw new Error('pid file found, ensure docker is not running')
     const pid = this.nextPid++
+    if (this.s.dockerdCrash) {
+      this.s.files.set(logFile, `${this.s.files.get(logFile) ?? ''}${this.s.dockerdCrash}\n`)
+      return pid
+    }
     this.s.procs.set(pid, 'dockerd')
     this.s.files.set(PID_FILE, String(pid))
     this.loadDaemonJson()
@@ -348,6 +362,15 @@ describe('runSetup with fixes on a fresh Debian host (root, no systemd)', () => 
     expect(host.calls.filter((c) => !c.startsWith('probe'))).toEqual([])
   })
 
+  it('a dockerd that exits at once is reported with the end of its log, without waiting out the timeout', async () => {
+    const host = new FakeHost({daemonUp: false, dockerdCrash: 'failed to start daemon: error initializing graphdriver', files: new Map([['/work/.env', '']])})
+    const report = await setup(host, {fix: true})
+    const daemon = check(report, 'docker-daemon')
+    expect(daemon.ok).toBe(false)
+    expect(daemon.fix).toMatch(/dockerd \(pid \d+\) exited: failed to start daemon: error initializing graphdriver/)
+    expect(host.clock).toBeLessThan(5000)
+  })
+
   it('uses systemctl when systemd runs', async () => {
     const host = new FakeHost({systemd: true, daemonUp: false, runtimes: [], files: new Map([['/work/.env', '']])})
     const report = await setup(host, {fix: true})
@@ -382,6 +405,25 @@ describe('runSetup with fixes on a fresh Debian host (root, no systemd)', () => 
       debug: false,
     })
     expect(check(report, 'runsc-registered').fixed).toBe(true)
+  })
+
+  it('restarts dockerd when a reload does not bring the runtime in', async () => {
+    const host = new FakeHost({
+      hupIgnored: true,
+      runtimes: ['runc'],
+      runscArgs: [],
+      procs: new Map([[2581, 'dockerd']]),
+      files: new Map([['/work/.env', ''], [PID_FILE, '2581']]),
+    })
+    const report = await setup(host, {fix: true})
+    expect(report.ok).toBe(true)
+    expect(host.calls.filter((c) => !c.startsWith('probe'))).toEqual([
+      `write ${DAEMON_JSON}`,
+      'kill -SIGHUP 2581',
+      'kill -SIGTERM 2581',
+      'spawn /usr/bin/dockerd > /var/log/sandbox-dockerd.log',
+    ])
+    expect(report.changed).toContain('restarted the Docker daemon')
   })
 
   it('adds --network=none when runsc is registered without it and refuses to start', async () => {
