@@ -3,7 +3,7 @@
  * data directory), MySQL/MariaDB or PostgreSQL. Rows are read and upserted by exact name;
  * no other row is ever touched, and an existing table is never altered.
  */
-import {mkdirSync} from 'node:fs'
+import {existsSync, mkdirSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
 import {configError} from '../errors.js'
@@ -134,6 +134,21 @@ function upsertParams(row: SettingInput, now: {time: number; date: string}): unk
 
 // ---------------------------------------------------------------- SQLite
 
+/**
+ * mkdir -p without `recursive: true`: Node's recursive mkdir spins forever where mkdir
+ * keeps failing with ENOENT under an existing parent (e.g. below /proc).
+ */
+function ensureDir(dir: string): void {
+  if (existsSync(dir)) return
+  const parent = dirname(dir)
+  if (parent !== dir) ensureDir(parent)
+  try {
+    mkdirSync(dir)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  }
+}
+
 type SqliteDb = import('better-sqlite3').Database
 
 class SqliteStore implements SettingsStore {
@@ -150,7 +165,7 @@ class SqliteStore implements SettingsStore {
   static async open(target: SqliteTarget): Promise<SqliteStore> {
     const {default: Database} = await import('better-sqlite3')
     try {
-      mkdirSync(dirname(target.path), {recursive: true})
+      ensureDir(dirname(target.path))
       const db = new Database(target.path, {timeout: CONNECT_TIMEOUT_MS})
       try {
         // fails here for a file that is not a SQLite database

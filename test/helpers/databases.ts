@@ -61,15 +61,18 @@ function run(
       uid: options.uid,
       gid: options.gid,
       cwd: options.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     })
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()))
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
     child.on('error', reject)
     child.on('close', (code) => resolve({code, stdout, stderr}))
-    child.stdin.end(options.input ?? '')
+    if (child.stdin) {
+      child.stdin.on('error', () => {}) // the child may exit before reading its input
+      child.stdin.end(options.input)
+    }
   })
 }
 
@@ -357,7 +360,7 @@ async function launchPostgres(): Promise<Instance> {
   const pwFile = join(dir, 'superuser.pw')
   writeFileSync(pwFile, `${PASSWORD}\n`, {mode: 0o600})
   for (const p of [dir, socketDir, pwFile]) chownSync(p, uid, gid)
-  const env = {...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8'}
+  const env: NodeJS.ProcessEnv = {...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8'}
   delete env.PGDATA
   await runOk(
     join(binDir, 'initdb'),

@@ -202,6 +202,18 @@ describe('SQLite settings store', () => {
     writeFileSync(file, 'this is not sqlite'.repeat(100))
     await expect(openSettingsStore(`sqlite://${file}`)).rejects.toMatchObject({code: 'DATABASE_UNREACHABLE', exit: 3})
   })
+
+  it('creates missing directories for the file, and reports a path that cannot exist', async () => {
+    const nested = join(root, `dir${++n}`, 'a', 'b', 'settings.db')
+    store = await openSettingsStore(`sqlite://${nested}`)
+    await store.upsert([{name: 'k', data_type: 'string', value: 'v'}])
+    expect(rawRows(nested).map((r) => r.name)).toEqual(['k'])
+    await store.close()
+    writeFileSync(file, 'a regular file')
+    const error = (await openSettingsStore(`sqlite://${file}/sub/settings.db`).catch((e: unknown) => e)) as SandboxError
+    expect(error).toMatchObject({code: 'DATABASE_UNREACHABLE', exit: 3})
+    expect(error.message).toContain(`${file}/sub/settings.db`)
+  })
 })
 
 describe('default location', () => {
