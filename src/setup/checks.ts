@@ -169,7 +169,13 @@ export async function runChecks(
       installFix(ctx, 'docker.io', 'upgrade Docker Engine to 19.03 or newer'),
     )
   } else {
-    add('docker-daemon', false, facts.daemonError ?? `no answer at ${ctx.endpoint}`, daemonFix(ctx))
+    const denied = /EACCES|permission denied/i.test(facts.daemonError ?? '')
+    add(
+      'docker-daemon',
+      false,
+      facts.daemonError ?? `no answer at ${ctx.endpoint}`,
+      denied ? 'run as root, or add this user to the docker group (`usermod -aG docker $USER`, then log in again)' : daemonFix(ctx),
+    )
   }
 
   // --- runsc-installed

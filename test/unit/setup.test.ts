@@ -34,6 +34,8 @@ interface FakeState {
   /** runtimeArgs of the runsc entry the daemon loaded; without --network=none runsc refuses to start */
   runscArgs: string[]
   freeBytes: number
+  /** the socket refuses this user */
+  daemonDenied?: boolean
   /** dockerd ignores SIGHUP (runtimes only load at start) */
   hupIgnored?: boolean
   /** a started dockerd exits at once, writing this to its log */
@@ -176,6 +178,7 @@ class FakeHost implements SetupHost {
   docker = {
     endpoint: () => this.s.endpoint,
     ping: async () => {
+      if (this.s.daemonDenied) throw new Error(`Cannot reach the Docker daemon at ${this.s.endpoint}: connect EACCES /var/run/docker.sock`)
       if (!this.s.daemonUp) throw new Error(`Cannot reach the Docker daemon at ${this.s.endpoint}: connect ENOENT`)
     },
     info: async (): Promise<DaemonInfo> => {
@@ -288,6 +291,11 @@ describe('runSetup without fixes', () => {
   it('a daemon at another DOCKER_HOST gets a fix naming that endpoint', async () => {
     const report = await setup(new FakeHost({daemonUp: false, endpoint: 'unix:///tmp/nothing.sock'}))
     expect(check(report, 'docker-daemon').fix).toContain('unix:///tmp/nothing.sock')
+  })
+
+  it('a socket this user may not open points at the docker group', async () => {
+    const report = await setup(new FakeHost({root: false, daemonDenied: true}))
+    expect(check(report, 'docker-daemon').fix).toContain('docker group')
   })
 
   it('memory limits that are not enforced fail the memory check', async () => {
