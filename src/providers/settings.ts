@@ -6,8 +6,6 @@
 import {existsSync} from 'node:fs'
 
 import {
-  DB_URL_ENV,
-  defaultSettingsPath,
   openSettingsStore,
   PROVIDER_TYPE_KEY,
   readSandboxSettings,
@@ -22,12 +20,13 @@ import {DEFAULT_PROVIDER, PROVIDERS, requireProvider} from './registry.js'
 import {assertValid, resolveConfig} from './schema.js'
 import type {ProviderConfig, ProviderDefinition} from './types.js'
 
-/** Whether a settings database is in play: --db, SANDBOX_DB_URL, or the default SQLite file exists. */
+/**
+ * Whether there are settings to read: a server database (--db / SANDBOX_DB_URL), or a SQLite
+ * file (given or the default one) that exists. Reading never creates a SQLite file.
+ */
 export function settingsInUse(db?: string): boolean {
-  if (db !== undefined && db.trim() !== '') return true
-  const env = process.env[DB_URL_ENV]
-  if (env !== undefined && env.trim() !== '') return true
-  return existsSync(defaultSettingsPath())
+  const {target} = resolveSettingsTarget(db)
+  return target.kind !== 'sqlite' || existsSync(target.path)
 }
 
 /** Where the settings live (password masked) and why, without connecting. */
