@@ -395,19 +395,31 @@ class PostgresStore implements SettingsStore {
     if (rows.length === 0) return
     const now = settingsTimestamp()
     try {
-      await this.client.query('BEGIN')
-      try {
-        // DDL is transactional here: a failed write also leaves no new table behind.
-        const {rows: found} = await this.client.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [TABLE])
-        if (!found[0]?.present) for (const sql of createTableStatements('postgres')) await this.client.query(sql)
-        for (const row of rows) await this.client.query(pgSql(upsertSql('postgres')), upsertParams(row, now))
-        await this.client.query('COMMIT')
-      } catch (error) {
-        await this.client.query('ROLLBACK').catch(() => {})
-        throw error
-      }
+      await this.writeOnce(rows, now)
     } catch (error) {
-      throw databaseError(this.target, error, 'write')
+      // Two writers creating the missing table at once: the loser fails on the catalog's
+      // unique index (23505) or with duplicate_table (42P07); the table exists now, so retry once.
+      const code = (error as {code?: string}).code
+      if (code !== '23505' && code !== '42P07') throw databaseError(this.target, error, 'write')
+      try {
+        await this.writeOnce(rows, now)
+      } catch (retryError) {
+        throw databaseError(this.target, retryError, 'write')
+      }
+    }
+  }
+
+  private async writeOnce(rows: SettingInput[], now: {time: number; date: string}): Promise<void> {
+    await this.client.query('BEGIN')
+    try {
+      // DDL is transactional here: a failed write also leaves no new table behind.
+      const {rows: found} = await this.client.query(`SELECT to_regclass($1) IS NOT NULL AS present`, [TABLE])
+      if (!found[0]?.present) for (const sql of createTableStatements('postgres')) await this.client.query(sql)
+      for (const row of rows) await this.client.query(pgSql(upsertSql('postgres')), upsertParams(row, now))
+      await this.client.query('COMMIT')
+    } catch (error) {
+      await this.client.query('ROLLBACK').catch(() => {})
+      throw error
     }
   }
 

@@ -258,6 +258,23 @@ describe.each(dialects)('$label settings store', (d) => {
     expect((await s.get('sandbox.e2b'))!.value).toBe('{"api_key": "k"}')
   })
 
+  it('two writers creating the missing table at the same time both succeed', async () => {
+    const [a, b] = await Promise.all([openSettingsStore(db.url), openSettingsStore(db.url)])
+    try {
+      await Promise.all([
+        writeProviderSettings(a, 'e2b', {api_key: 'a'}, {activate: false}),
+        writeProviderSettings(b, 'self_managed', {endpoint: 'http://127.0.0.1:9385'}, {activate: false}),
+      ])
+    } finally {
+      await a.close()
+      await b.close()
+    }
+    expect(lines(await db.query('SELECT name, value FROM system_settings ORDER BY name'))).toEqual([
+      'sandbox.e2b\t{"api_key": "a"}',
+      'sandbox.self_managed\t{"endpoint": "http://127.0.0.1:9385"}',
+    ])
+  })
+
   it('takes its URL from SANDBOX_DB_URL', async () => {
     const saved = process.env.SANDBOX_DB_URL
     process.env.SANDBOX_DB_URL = db.url
