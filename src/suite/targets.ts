@@ -1,0 +1,253 @@
+/**
+ * Targets the suite runs against: the in-process engine, a manager endpoint (RAGFlow's
+ * POST /run wire protocol, optional bearer token), or any object with a `run` method
+ * (provider adapters).
+ */
+import type {SandboxConfig} from '../config.js'
+import {Engine, type EngineEvent} from '../engine/engine.js'
+import type {Language} from '../engine/languages.js'
+import {emptyResult, EXIT, runnerError, type RunResult} from '../engine/result.js'
+import {errorMessage, remoteError} from '../errors.js'
+import type {PolicyMode, PolicySupport, RunOptions, SuiteTarget, TargetInfo} from './types.js'
+
+// ------------------------------------------------------------------ engine
+
+export interface EngineTargetOptions {
+  config: SandboxConfig
+  /** test-only weakening: 'runc' runs without gVisor */
+  runtime?: 'runsc' | 'runc'
+  /** test-only weakening: e.g. 'host' or 'bridge' */
+  network?: string
+  /** warm containers per language (default 2) */
+  poolSize?: number
+  onEvent?: (event: EngineEvent) => void
+}
+
+/** Start an engine (both languages) and wrap it as a target. Throws the engine's SandboxErrors (exit 3). */
+export async function startEngineTarget(options: EngineTargetOptions): Promise<SuiteTarget> {
+  const engine = new Engine({
+    config: options.config,
+    languages: ['python', 'nodejs'],
+    poolSize: options.poolSize ?? 2,
+    runtime: options.runtime,
+    network: options.network,
+    onEvent: options.onEvent,
+  })
+  try {
+    await engine.start()
+  } catch (error) {
+    await engine.stop().catch(() => {})
+    throw error
+  }
+  const runtime = engine.status().runtime
+  const weakened = [runtime === 'runc' ? 'NO gVisor' : undefined, options.network && options.network !== 'none' ? `network ${options.network}` : undefined].filter(Boolean)
+  const info: TargetInfo = {
+    kind: 'engine',
+    label: `in-process engine (${runtime ?? 'unknown runtime'}${weakened.length ? `; WEAKENED: ${weakened.join(', ')}` : ''})`,
+    runtime,
+    policy: 'per-request',
+    perRunTimeout: true,
+  }
+  return {
+    info: () => info,
+    run: (language, code, args, opts) =>
+      engine.run({language, code, arguments: args, timeoutSeconds: opts?.timeoutSeconds, policy: opts?.policy}),
+    close: () => engine.stop(),
+  }
+}
+
+// ------------------------------------------------------------------ any runner (providers)
+
+/** The smallest thing a provider adapter has to offer. */
+export interface SimpleRunner {
+  run(language: Language, code: string, args: Record<string, unknown>, options?: RunOptions): Promise<RunResult>
+  close?(): Promise<void>
+}
+
+export function targetFromRunner(runner: SimpleRunner, info: Partial<TargetInfo> & {label: string}): SuiteTarget {
+  const full: TargetInfo = {kind: 'provider', runtime: null, policy: 'on', perRunTimeout: false, ...info}
+  return {info: () => full, run: (l, c, a, o) => runner.run(l, c, a, o), close: async () => runner.close?.()}
+}
+
+// ------------------------------------------------------------------ providers
+
+export interface ProviderTargetOptions {
+  /** provider id or alias (docker, self_managed, aliyun_codeinterpreter, e2b) */
+  provider: string
+  /** settings database (default: SANDBOX_DB_URL / the toolkit's SQLite) */
+  db?: string
+  config: SandboxConfig
+  onEvent?: (event: EngineEvent) => void
+}
+
+/**
+ * A provider from the registry, configured from the settings database. `docker` is the
+ * in-process engine (warm pool). Other providers run RAGFlow's lifecycle per run (create,
+ * execute, destroy); the code policy is applied here, before the code leaves this process,
+ * as `sandbox run --provider` does — a remote side may add its own (detected with two probes).
+ */
+export async function startProviderTarget(options: ProviderTargetOptions): Promise<SuiteTarget> {
+  const {selectProvider} = await import('../providers/settings.js')
+  const {policyRefusal} = await import('../providers/policy.js')
+  const selection = await selectProvider({provider: options.provider, db: options.db})
+  if (selection.definition.id === 'docker') return startEngineTarget({config: options.config, onEvent: options.onEvent})
+  const onEvent = options.onEvent
+  const provider = selection.definition.create(selection.config, {sandboxConfig: options.config, onEvent: onEvent ? (e) => onEvent({...e}) : undefined})
+  const run = async (language: Language, code: string, args: Record<string, unknown>, opts?: RunOptions): Promise<RunResult> => {
+    const refused = await policyRefusal(code, language, opts?.policy ?? options.config.codePolicy)
+    if (refused) return refused
+    const instance = await provider.createInstance(language)
+    try {
+      return await provider.executeCode(instance, {code, language, arguments: args, timeoutSeconds: opts?.timeoutSeconds ?? options.config.timeoutSeconds, policy: opts?.policy})
+    } finally {
+      await provider.destroyInstance(instance)
+    }
+  }
+  let policy: PolicySupport
+  try {
+    policy = await detectPolicySupport((mode) => run('python', POLICY_PROBE, {}, {policy: mode}))
+  } catch (error) {
+    await provider.close().catch(() => {})
+    throw error
+  }
+  const info: TargetInfo = {kind: 'provider', label: `provider ${selection.definition.id} (${provider.runtimeLabel()})`, runtime: provider.runtimeLabel(), policy, perRunTimeout: true}
+  return {info: () => info, run, close: () => provider.close()}
+}
+
+// ------------------------------------------------------------------ endpoint
+
+export interface EndpointTargetOptions {
+  /** base URL of a manager (http://127.0.0.1:9385) or its /run URL */
+  url: string
+  token?: string
+  /** per request; default 120 s */
+  requestTimeoutMs?: number
+}
+
+export function endpointUrls(url: string): {base: string; run: string; health: string} {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw remoteError(`Invalid endpoint URL "${url}"`, 'ENDPOINT_INVALID', ['use the manager address, e.g. http://127.0.0.1:9385'])
+  }
+  if (!/^https?:$/.test(parsed.protocol)) throw remoteError(`Invalid endpoint URL "${url}": only http and https`, 'ENDPOINT_INVALID')
+  const path = parsed.pathname.replace(/\/+$/, '')
+  const basePath = path.endsWith('/run') ? path.slice(0, -4) : path
+  const base = `${parsed.origin}${basePath}`
+  return {base, run: `${base}/run`, health: `${base}/healthz`}
+}
+
+const RESULT_DEFAULTS = emptyResult({})
+
+/** Turn a /run response body into a RunResult (missing fields get RAGFlow's defaults). */
+export function parseRunResponse(body: unknown): RunResult {
+  if (!body || typeof body !== 'object') return runnerError(EXIT.INTERNAL_ERROR, `unexpected response body: ${String(body).slice(0, 200)}`, 'bad_response')
+  const b = body as Partial<RunResult>
+  return {
+    ...RESULT_DEFAULTS,
+    ...b,
+    stdout: String(b.stdout ?? ''),
+    stderr: String(b.stderr ?? ''),
+    artifacts: Array.isArray(b.artifacts) ? b.artifacts : [],
+    result: b.result ?? null,
+  } as RunResult
+}
+
+class EndpointTarget implements SuiteTarget {
+  private policySupport: PolicySupport = 'on'
+  private readonly urls: ReturnType<typeof endpointUrls>
+
+  constructor(private readonly options: EndpointTargetOptions) {
+    this.urls = endpointUrls(options.url)
+  }
+
+  info(): TargetInfo {
+    return {kind: 'endpoint', label: this.urls.base, runtime: null, policy: this.policySupport, perRunTimeout: false}
+  }
+
+  private headers(): Record<string, string> {
+    const h: Record<string, string> = {'content-type': 'application/json'}
+    if (this.options.token) h.authorization = `Bearer ${this.options.token}`
+    return h
+  }
+
+  /** POST /run; throws only for authentication problems, everything else becomes a RunResult. */
+  async post(language: Language, code: string, args: Record<string, unknown>, policy?: PolicyMode): Promise<RunResult> {
+    const body: Record<string, unknown> = {code_b64: Buffer.from(code, 'utf8').toString('base64'), language, arguments: args}
+    // not part of RAGFlow's protocol (extra fields are ignored there); a manager may honour it
+    if (policy) body.policy = policy
+    let response: Response
+    try {
+      response = await fetch(this.urls.run, {
+        method: 'POST',
+        headers: this.headers(),
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 120_000),
+      })
+    } catch (error) {
+      return runnerError(EXIT.INTERNAL_ERROR, `request to ${this.urls.run} failed: ${errorMessage(error)}`, 'request_failed')
+    }
+    const text = await response.text()
+    if (response.status === 401 || response.status === 403) {
+      throw remoteError(`The manager at ${this.urls.base} refused the request (HTTP ${response.status})`, 'ENDPOINT_UNAUTHORIZED', [
+        this.options.token ? 'check the token (--token or SANDBOX_API_TOKEN)' : 'pass the manager\'s token with --token (or SANDBOX_API_TOKEN)',
+      ])
+    }
+    if (response.status !== 200) return runnerError(EXIT.INTERNAL_ERROR, `HTTP ${response.status}: ${text.slice(0, 500)}`, `http_${response.status}`)
+    try {
+      return parseRunResponse(JSON.parse(text))
+    } catch {
+      return runnerError(EXIT.INTERNAL_ERROR, `response is not JSON: ${text.slice(0, 200)}`, 'bad_response')
+    }
+  }
+
+  run(language: Language, code: string, args: Record<string, unknown>, options?: RunOptions): Promise<RunResult> {
+    return this.post(language, code, args, this.policySupport === 'per-request' ? options?.policy : undefined)
+  }
+
+  /** Reachability, then which policy modes the manager offers (two tiny probes). */
+  async connect(): Promise<void> {
+    try {
+      await fetch(this.urls.health, {headers: this.headers(), signal: AbortSignal.timeout(10_000)})
+    } catch (error) {
+      throw remoteError(`Cannot reach the manager at ${this.urls.base}: ${errorMessage(error)}`, 'ENDPOINT_UNREACHABLE', [
+        'start it with `sandbox start`',
+        'check the address and port (--endpoint)',
+      ])
+    }
+    this.policySupport = await detectPolicySupport((policy) => this.post('python', POLICY_PROBE, {}, policy))
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Refused by the policy, harmless when it runs. */
+export const POLICY_PROBE = 'import os\n\ndef main():\n    return os.getuid()\n'
+
+/**
+ * Ask twice, once per mode: a manager that honours a per-request policy answers differently;
+ * one that does not shows its fixed mode. Throws when the probe cannot run at all.
+ */
+export async function detectPolicySupport(run: (policy: PolicyMode) => Promise<RunResult>): Promise<PolicySupport> {
+  const off = await run('off')
+  const on = await run('on')
+  const refused = (r: RunResult) => r.exit_code === EXIT.UNSAFE_CODE
+  const ran = (r: RunResult) => r.status === 'success'
+  for (const r of [off, on]) {
+    if (!refused(r) && !ran(r)) {
+      throw remoteError(`The target cannot run a trivial program: ${r.status} (${r.exit_code}) ${r.stderr.slice(0, 300)}`, 'ENDPOINT_NOT_READY', [
+        'check `sandbox status` and the manager log (`sandbox logs`)',
+      ])
+    }
+  }
+  if (ran(off) && refused(on)) return 'per-request'
+  if (ran(off) && ran(on)) return 'off'
+  return 'on'
+}
+
+export async function connectEndpoint(options: EndpointTargetOptions): Promise<SuiteTarget> {
+  const target = new EndpointTarget(options)
+  await target.connect()
+  return target
+}
