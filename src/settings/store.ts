@@ -3,7 +3,7 @@
  * data directory), MySQL/MariaDB or PostgreSQL. Rows are read and upserted by exact name;
  * no other row is ever touched, and an existing table is never altered.
  */
-import {existsSync, mkdirSync} from 'node:fs'
+import {existsSync, mkdirSync, statSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
 import {configError} from '../errors.js'
@@ -72,7 +72,10 @@ export function resolveSettingsTarget(url?: string): {target: DbTarget; source: 
   return {target: {kind: 'sqlite', path: defaultSettingsPath()}, source: 'default'}
 }
 
-/** Open (and connect to) the settings database. Nothing is created until the first upsert, except the SQLite file. */
+/**
+ * Open (and connect to) the settings database. Nothing is created until the first upsert:
+ * no table, and for SQLite not even the file or its directory.
+ */
 export async function openSettingsStore(url?: string): Promise<SettingsStore> {
   const {target} = resolveSettingsTarget(url)
   return openTarget(target)
@@ -134,6 +137,19 @@ function upsertParams(row: SettingInput, now: {time: number; date: string}): unk
 
 // ---------------------------------------------------------------- SQLite
 
+/** Fail early (ENOTDIR) when the nearest existing ancestor of dir is not a directory. */
+function assertCreatable(dir: string): void {
+  let current = dir
+  while (!existsSync(current)) {
+    const parent = dirname(current)
+    if (parent === current) return
+    current = parent
+  }
+  if (!statSync(current).isDirectory()) {
+    throw Object.assign(new Error(`ENOTDIR: not a directory, ${current}`), {code: 'ENOTDIR'})
+  }
+}
+
 /**
  * mkdir -p without `recursive: true`: Node's recursive mkdir spins forever where mkdir
  * keeps failing with ENOENT under an existing parent (e.g. below /proc).
@@ -157,7 +173,9 @@ class SqliteStore implements SettingsStore {
 
   private constructor(
     private readonly target: SqliteTarget,
-    private readonly db: SqliteDb,
+    private readonly Database: typeof import('better-sqlite3'),
+    /** undefined until the file exists: reads of a missing file create nothing */
+    private db: SqliteDb | undefined,
   ) {
     this.location = describeTarget(target)
   }
@@ -165,19 +183,39 @@ class SqliteStore implements SettingsStore {
   static async open(target: SqliteTarget): Promise<SqliteStore> {
     const {default: Database} = await import('better-sqlite3')
     try {
-      ensureDir(dirname(target.path))
-      const db = new Database(target.path, {timeout: CONNECT_TIMEOUT_MS})
-      try {
-        // fails here for a file that is not a SQLite database
-        db.prepare('SELECT count(*) FROM sqlite_master').get()
-      } catch (error) {
-        db.close()
-        throw error
+      if (!existsSync(target.path)) {
+        assertCreatable(dirname(target.path))
+        return new SqliteStore(target, Database, undefined)
       }
-      return new SqliteStore(target, db)
+      return new SqliteStore(target, Database, SqliteStore.connect(Database, target))
     } catch (error) {
       throw databaseError(target, error, 'connect')
     }
+  }
+
+  private static connect(Database: typeof import('better-sqlite3'), target: SqliteTarget): SqliteDb {
+    ensureDir(dirname(target.path))
+    const db = new Database(target.path, {timeout: CONNECT_TIMEOUT_MS})
+    try {
+      // fails here for a file that is not a SQLite database
+      db.prepare('SELECT count(*) FROM sqlite_master').get()
+    } catch (error) {
+      db.close()
+      throw error
+    }
+    return db
+  }
+
+  /** The open database; with create=false, undefined while the file does not exist. */
+  private handle(create: boolean): SqliteDb | undefined {
+    if (!this.db && (create || existsSync(this.target.path))) {
+      try {
+        this.db = SqliteStore.connect(this.Database, this.target)
+      } catch (error) {
+        throw databaseError(this.target, error, 'connect')
+      }
+    }
+    return this.db
   }
 
   private missingTable(error: unknown): boolean {
@@ -185,8 +223,10 @@ class SqliteStore implements SettingsStore {
   }
 
   private select(sql: string, params: unknown[]): SettingRow[] {
+    const db = this.handle(false)
+    if (!db) return []
     try {
-      return (this.db.prepare(sql).all(...params) as Record<string, unknown>[]).map(toRow)
+      return (db.prepare(sql).all(...params) as Record<string, unknown>[]).map(toRow)
     } catch (error) {
       if (this.missingTable(error)) return []
       throw databaseError(this.target, error, 'read')
@@ -206,11 +246,12 @@ class SqliteStore implements SettingsStore {
     validateRows(rows)
     if (rows.length === 0) return
     const now = settingsTimestamp()
+    const db = this.handle(true)!
     try {
-      const write = this.db.transaction(() => {
-        const exists = this.db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(TABLE)
-        if (!exists) for (const sql of createTableStatements('sqlite')) this.db.prepare(sql).run()
-        const stmt = this.db.prepare(upsertSql('sqlite'))
+      const write = db.transaction(() => {
+        const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(TABLE)
+        if (!exists) for (const sql of createTableStatements('sqlite')) db.prepare(sql).run()
+        const stmt = db.prepare(upsertSql('sqlite'))
         for (const row of rows) stmt.run(...upsertParams(row, now))
       })
       write.immediate()
@@ -220,7 +261,8 @@ class SqliteStore implements SettingsStore {
   }
 
   async close(): Promise<void> {
-    if (this.db.open) this.db.close()
+    if (this.db?.open) this.db.close()
+    this.db = undefined
   }
 }
 

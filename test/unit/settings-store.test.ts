@@ -2,9 +2,9 @@
  * The settings store on SQLite (real better-sqlite3, temp files): RAGFlow's table shape,
  * upsert semantics, exact names, untouched foreign rows, the sandbox.* helpers.
  */
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 
 import Database from 'better-sqlite3'
 import {afterAll, afterEach, beforeEach, describe, expect, it} from 'vitest'
@@ -98,11 +98,18 @@ describe('SQLite settings store', () => {
     ])
   })
 
-  it('reads nothing and creates nothing while the table is missing', async () => {
-    store = await openSettingsStore(`sqlite://${file}`)
+  it('reads nothing and creates nothing while the file or the table is missing', async () => {
+    const missing = join(root, `missing${++n}`, 'settings.db')
+    store = await openSettingsStore(`sqlite://${missing}`)
     expect(await store.get(PROVIDER_TYPE_KEY)).toBeUndefined()
     expect(await store.list()).toEqual([])
     expect(await readSandboxSettings(store)).toEqual({configs: {}, invalid: []})
+    expect(existsSync(dirname(missing))).toBe(false)
+    await store.close()
+
+    new Database(file).close() // an empty database file
+    store = await openSettingsStore(`sqlite://${file}`)
+    expect(await store.list('sandbox.')).toEqual([])
     const db = new Database(file, {readonly: true})
     expect(db.prepare(`SELECT count(*) AS n FROM sqlite_master`).get()).toEqual({n: 0})
     db.close()
