@@ -10,11 +10,18 @@
  */
 import {configError} from '../errors.js'
 import {inspectJavaScript} from './javascript.js'
-import {inspectPython} from './python.js'
+import {inspectPython, pythonParser} from './python.js'
 import type {PolicyIssue, PolicyLanguage, PolicyMode, PolicyResult} from './types.js'
 
 export type {PolicyIssue, PolicyLanguage, PolicyMode, PolicyResult} from './types.js'
-export {pythonParser} from './python.js'
+
+/**
+ * Load the Python parser now (about 50 ms, once per process) instead of on the first
+ * request. Optional: inspectCode loads it lazily. Throws like inspectCode when it cannot.
+ */
+export async function warmUpPolicy(): Promise<void> {
+  await pythonParser()
+}
 
 export const UNSAFE_CODE_DETAIL = 'Code is unsafe'
 

@@ -1,5 +1,5 @@
 /**
- * JavaScript analyser: acorn (module first, then script) + acorn-walk.
+ * JavaScript analyser: acorn (as a CommonJS script and as an ES module) + acorn-walk.
  *
  * When acorn cannot parse the code (a syntax error, or nesting deep enough to exhaust the
  * stack), we do not give up and do not refuse: a token scan (acorn's tokenizer, which knows
@@ -16,11 +16,23 @@ import type {PolicyIssue} from './types.js'
 
 const BASE_OPTIONS: Options = {
   ecmaVersion: 'latest',
-  allowAwaitOutsideFunction: true,
   allowReturnOutsideFunction: true,
   allowHashBang: true,
   locations: true,
 }
+
+/**
+ * How the runner executes the code: as a CommonJS script (sloppy mode, `return` allowed by
+ * the module wrapper, `await` an ordinary identifier at top level) when it compiles as one,
+ * else as an ES module. The two goals do not tokenise alike: HTML-like comments (`<!--`,
+ * `-->`) exist only in scripts, and `await /re/` is a regex in a module but a division in a
+ * sloppy script. Either difference can put code that runs in one goal inside a comment or a
+ * regex of the other, so every goal that parses is inspected and the findings are merged.
+ */
+const GOALS: Options[] = [
+  {...BASE_OPTIONS, sourceType: 'script', allowAwaitOutsideFunction: false},
+  {...BASE_OPTIONS, sourceType: 'module', allowAwaitOutsideFunction: true},
+]
 
 /** `node:fs/promises` -> `fs`. */
 export function coreModuleName(specifier: string): string {
@@ -295,15 +307,16 @@ class JavaScriptInspector {
   }
 }
 
-function parseProgram(code: string): Program | undefined {
-  for (const sourceType of ['module', 'script'] as const) {
+function parsePrograms(code: string): Program[] {
+  const programs: Program[] = []
+  for (const options of GOALS) {
     try {
-      return parse(code, {...BASE_OPTIONS, sourceType})
+      programs.push(parse(code, options))
     } catch {
-      // try the next source type; both failing means a syntax error (or a stack overflow)
+      // not valid in this goal (or a stack overflow on absurd nesting)
     }
   }
-  return undefined
+  return programs
 }
 
 // ---------------------------------------------------------------- tolerant fallback
@@ -355,7 +368,7 @@ export function tokenScan(code: string): PolicyIssue[] {
   const tokens: Token[] = []
   let failedAt = -1
   try {
-    for (const token of tokenizer(code, {...BASE_OPTIONS, sourceType: 'script'})) tokens.push(token)
+    for (const token of tokenizer(code, GOALS[0])) tokens.push(token)
   } catch (error) {
     const pos = (error as {pos?: number}).pos
     failedAt = typeof pos === 'number' ? pos : (tokens.at(-1)?.end ?? 0)
@@ -395,12 +408,12 @@ export function tokenScan(code: string): PolicyIssue[] {
 }
 
 export function inspectJavaScript(code: string): PolicyIssue[] {
-  const program = parseProgram(code)
-  if (program) {
+  const programs = parsePrograms(code)
+  if (programs.length > 0) {
     const inspector = new JavaScriptInspector(code)
     try {
-      inspector.walk(program)
-      return inspector.issues
+      for (const program of programs) inspector.walk(program)
+      return inspector.issues // duplicates across goals are dropped by the caller
     } catch (error) {
       if (!(error instanceof RangeError)) throw error // stack overflow on absurd nesting: scan tokens instead
     }

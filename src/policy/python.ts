@@ -2,10 +2,15 @@
  * Python analyser: tree-sitter-python (wasm) in web-tree-sitter.
  *
  * Tree-sitter is error tolerant: code with a syntax error still yields a tree in which the
- * parts that parsed are real nodes. We walk the whole tree, ERROR nodes included, so a
- * syntax error elsewhere cannot hide a forbidden import; code that merely fails to parse is
- * not refused (Python then reports the SyntaxError with its line, which is more useful than
- * RAGFlow's "Parsing Error").
+ * parts that parsed are real nodes. The rules look at every such node, inside ERROR regions
+ * too, and the ERROR regions are also scanned token by token, so a syntax error elsewhere
+ * cannot hide a forbidden import. Code that merely fails to parse is not refused (Python
+ * then reports the SyntaxError with its line, which is more useful than RAGFlow's
+ * "Parsing Error").
+ *
+ * The runner writes the code to main.py and imports it, so CPython reads it as a file:
+ * a lone CR is a line break and a PEP 263 coding cookie changes how the bytes are decoded.
+ * Both are accounted for before tree-sitter sees the text.
  */
 import {createRequire} from 'node:module'
 import {Language, Parser, type Node, type TreeCursor} from 'web-tree-sitter'

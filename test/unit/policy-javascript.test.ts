@@ -78,6 +78,25 @@ describe('javascript policy: the ways around a regex are closed', () => {
   })
 })
 
+describe('javascript policy: script and module goals are both inspected', () => {
+  // The runner runs code as CommonJS when it compiles as a script, else as an ES module.
+  it('an HTML-like comment hides code from a module parse but not from CommonJS', async () => {
+    // node runs line 3 of this file as CommonJS; a module parse sees it inside a block comment
+    const code = "var a = 1, b = 1\na <!--b /*\nrequire('child_process').execSync('id')\n--> */"
+    expect(await issues(code)).toEqual([{line: 3, message: 'Require: child_process'}])
+  })
+
+  it('`await /re/` is a regex in a module but a division in a CommonJS script', async () => {
+    const code = "var abc = 1, x = 1, g = 1\nawait /abc; require('fs'); x/g"
+    expect(await issues(code)).toEqual([{line: 2, message: 'Require: fs'}])
+  })
+
+  it('code valid only as a module, or only as a script, is inspected', async () => {
+    expect(await messages("const m = await import('fs')")).toEqual(['Import: fs'])
+    expect(await messages("with (obj) { eval('1') }")).toEqual(['Call: eval'])
+  })
+})
+
 describe('javascript policy: no false positives', () => {
   it.each([
     ['axios', "const axios = require('axios')"],

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {isSandboxError} from '../../src/errors.js'
-import {formatPolicyIssues, inspectCode, MAX_POLICY_ISSUES, UNSAFE_CODE_DETAIL, type PolicyLanguage} from '../../src/policy/index.js'
+import {formatPolicyIssues, inspectCode, MAX_POLICY_ISSUES, UNSAFE_CODE_DETAIL, warmUpPolicy, type PolicyLanguage} from '../../src/policy/index.js'
 
 /** RAGFlow's agent/sandbox/tests/sandbox_security_tests_full.py cases, code as sent (dedented, leading newline). */
 const ragflow = {
@@ -97,6 +97,12 @@ describe('policy: RAGFlow suite cases that must pass the policy', () => {
 })
 
 describe('policy: API', () => {
+  it('warmUpPolicy loads the Python parser once; later calls reuse it', async () => {
+    await warmUpPolicy()
+    await warmUpPolicy()
+    expect((await inspectCode('import os', 'python')).safe).toBe(false)
+  })
+
   it('exports the RAGFlow detail text', () => {
     expect(UNSAFE_CODE_DETAIL).toBe('Code is unsafe')
   })
