@@ -204,7 +204,7 @@ class PythonInspector {
   }
 
   private stringContent(node: Node, text: string): void {
-    if (PY_ESCAPE_STRINGS.has(text)) this.add(node, `String: ${text}`)
+    if (PY_ESCAPE_STRINGS.has(text) || (text.startsWith('_') && isModuleAttribute(text))) this.add(node, `String: ${text}`)
     else if (text.includes('{')) {
       // str.format reads attributes: '{0.__init__.__globals__}'.format(f)
       const field = FORMAT_FIELD_ESCAPE.exec(text)
@@ -242,13 +242,22 @@ class PythonInspector {
    * slice. Attribute rules are triggered from the attribute's name or its object's name.
    */
   private identifier(node: Node, name: string): void {
-    if (!PY_DANGEROUS_BUILTINS.has(name) && !PY_ESCAPE_GLOBALS.has(name) && !INTERESTING_OBJECTS.has(name) && !isInterestingAttribute(name)) return
+    if (
+      !PY_DANGEROUS_BUILTINS.has(name) &&
+      !PY_ESCAPE_GLOBALS.has(name) &&
+      !INTERESTING_OBJECTS.has(name) &&
+      !isInterestingAttribute(name) &&
+      name !== '__dict__'
+    ) {
+      return
+    }
     const parent = node.parent
     if (!parent) return
     const parentType = parent.type
     if (parentType === 'attribute') {
       if (isField(parent, 'attribute', node)) {
         if (isInterestingAttribute(name)) this.attribute(parent)
+        else if (name === '__dict__') this.dictLookup(parent)
         return
       }
       if (INTERESTING_OBJECTS.has(name)) this.attribute(parent)
@@ -296,6 +305,30 @@ class PythonInspector {
     }
     if (isInterestingAttribute(attr) || (objectName !== undefined && PY_DANGEROUS_MODULE_ATTRIBUTES.get(objectName)?.has(attr))) {
       this.add(node, `Attribute Access: ${describe(object)}.${attr}`)
+    }
+  }
+
+  /** `x.__dict__['_os']`, `x.__dict__.get('os')`: getattr spelled as a dict lookup. */
+  private dictLookup(dict: Node): void {
+    const parent = dict.parent
+    let key: Node | null | undefined
+    if (parent?.type === 'subscript' && isField(parent, 'value', dict)) {
+      key = parent.childForFieldName('subscript')
+    } else if (parent?.type === 'attribute' && isField(parent, 'object', dict) && parent.childForFieldName('attribute')?.text === 'get') {
+      const call = parent.parent
+      if (call?.type === 'call') key = call.childForFieldName('arguments')?.firstNamedChild
+    }
+    if (key?.type !== 'string' || key.namedChildCount !== 3) return // string_start, string_content, string_end
+    const name = key.namedChild(1)?.text ?? ''
+    if (
+      isModuleAttribute(name) ||
+      PY_MODULE_OBJECT_NAMES.has(name) ||
+      PY_ESCAPE_ATTRIBUTES.has(name) ||
+      PY_ESCAPE_GLOBALS.has(name) ||
+      PY_DANGEROUS_BUILTINS.has(name)
+    ) {
+      const object = dict.childForFieldName('object')
+      this.add(dict, `Attribute Access: ${object ? describe(object) : ''}.__dict__['${name}']`)
     }
   }
 

@@ -18,8 +18,9 @@ export const PY_FORBIDDEN_MODULES: ReadonlySet<string> = new Set([
   'asyncio', 'ftplib', 'telnetlib', 'builtins',
   // RAGFlow's known bypasses (#8472) and their siblings
   'importlib', 'imp', 'pathlib', 'zipimport', 'pkgutil', 'pydoc', 'runpy',
-  // interpreters, debuggers and profilers that execute strings of code
-  'code', 'codeop', 'pdb', 'bdb', 'cProfile', 'profile', 'trace', 'doctest',
+  // interpreters, debuggers and profilers that execute strings of code; inspect is getattr
+  // (getattr_static, getmembers) and frames (currentframe, stack) under another name
+  'code', 'codeop', 'pdb', 'bdb', 'cProfile', 'profile', 'trace', 'doctest', 'inspect',
   // OS-level access under another name
   'posix', 'nt', 'pty', 'distutils', 'webbrowser', 'cffi',
   // serialisers that run code on load
@@ -44,8 +45,13 @@ export const PY_MODULE_OBJECT_NAMES: ReadonlySet<string> = new Set([
 /** As attribute names on other objects: the same, except `socket` (`conn.socket` is common and the network is off). */
 export const PY_MODULE_ATTRIBUTE_NAMES: ReadonlySet<string> = new Set([...PY_MODULE_OBJECT_NAMES].filter((name) => name !== 'socket'))
 
-/** Dotted modules refused as a whole prefix (RAGFlow lists http.client but never matches it). */
-export const PY_FORBIDDEN_DOTTED_MODULES: readonly string[] = ['http.client']
+/**
+ * Dotted modules refused as a whole prefix (RAGFlow lists http.client but never matches it).
+ * logging.config resolves `'()': 'subprocess.getoutput'` factories by name, unittest.mock
+ * hands back the original of whatever it patches by name, numpy.ctypeslib loads libraries
+ * as ctypes does.
+ */
+export const PY_FORBIDDEN_DOTTED_MODULES: readonly string[] = ['http.client', 'logging.config', 'unittest.mock', 'numpy.ctypeslib']
 
 /** Private modules (`_thread`, `_posixsubprocess`, `_io`, `__main__`, …) are refused, except this one. */
 export const PY_ALLOWED_PRIVATE_MODULES: ReadonlySet<string> = new Set(['__future__'])
@@ -80,6 +86,8 @@ export const PY_ESCAPE_GLOBALS: ReadonlySet<string> = new Set(['__builtins__', '
 export const PY_PRIVATE_MODULE_ATTRIBUTES: ReadonlySet<string> = new Set([
   '_thread', '_posixsubprocess', '_io', '_imp', '_frozen_importlib', '_frozen_importlib_external',
   '_ctypes', '_pickle', '_socket', '_bootstrap', '_bootstrap_external',
+  // not private, but as distinctive: numpy's ctypes loader (np.ctypeslib.load_library)
+  'ctypeslib',
 ])
 
 /** `module.attr` pairs refused even though the module itself is fine to import. */
@@ -87,12 +95,18 @@ export const PY_DANGEROUS_MODULE_ATTRIBUTES: ReadonlyMap<string, ReadonlySet<str
   ['io', new Set(['open', 'open_code', 'FileIO'])],
   ['codecs', new Set(['open'])],
   ['gc', new Set(['get_objects', 'get_referrers', 'get_referents'])],
+  // a code object built by hand runs arbitrary bytecode through types.FunctionType
+  ['types', new Set(['CodeType'])],
 ])
 
 /** pathlib-style file I/O methods, refused on any receiver (Path objects come from many places). */
 export const PY_FILE_IO_METHODS: ReadonlySet<string> = new Set(['read_text', 'read_bytes', 'write_text', 'write_bytes'])
 
-/** A string literal that is exactly one of these names is how attribute checks are dodged. */
+/**
+ * A string literal that is exactly one of these names is how attribute checks are dodged
+ * (`operator.attrgetter('__globals__')`, `type.__dict__['__subclasses__']`). So is exactly a
+ * private module alias such as `'_os'`.
+ */
 export const PY_ESCAPE_STRINGS: ReadonlySet<string> = new Set([
   '__subclasses__', '__globals__', '__code__', '__builtins__', '__import__', '__loader__', '__bases__',
   '__mro__', '__getattribute__', 'f_globals', 'f_builtins',

@@ -96,6 +96,14 @@ describe("python policy: RAGFlow's known bypasses are closed", () => {
     // CPython reading this as a file runs `import os` and prints os.name: +AAo- is a newline in utf-7
     ['a coding cookie that re-reads the source (utf-7 hides code in a comment)', '# -*- coding: utf-7 -*-\n# harmless +AAo-import os+AAo-print(os.name)', ['Encoding Declaration: utf-7']],
     ['a lone CR ends a comment for CPython', '# harmless\rimport os', ['Import: os']],
+    ['getattr as a dict lookup', "import random\nrandom.__dict__['_os'].system('id')", ["Attribute Access: random.__dict__['_os']", 'String: _os']],
+    ['getattr as dict.get', "import logging\nlogging.__dict__.get('os')", ["Attribute Access: logging.__dict__['os']"]],
+    ['a private module alias as a string', "import operator, random\noperator.attrgetter('_os')(random)", ['String: _os']],
+    ['inspect (getattr_static, frames)', "import inspect\ninspect.getattr_static(x, 'y')", ['Import: inspect']],
+    ['logging.config resolves factories by name', "import logging.config\nfrom logging import config", ['Import: logging.config', 'From Import: logging.config']],
+    ['unittest.mock returns originals by name', "from unittest import mock\nimport unittest.mock", ['From Import: unittest.mock', 'Import: unittest.mock']],
+    ['numpy.ctypeslib loads libraries', "import numpy as np\nnp.ctypeslib.load_library('libc', '/lib')", ['Attribute Access: np.ctypeslib']],
+    ['types.CodeType', 'import types\ntypes.CodeType(0, 0)', ['Attribute Access: types.CodeType']],
   ])('%s', async (_name, code, expected) => {
     const result = await inspectCode(code, 'python')
     expect(result.safe).toBe(false)
@@ -135,6 +143,7 @@ describe("python policy: RAGFlow's false positives are gone", () => {
     ['variables that shadow nothing dangerous', 'eval_function = 1\nopen_price = 2\ncompiled = 3\nmy_vars = 4'],
     ['user functions with RAGFlow-flagged names', 'def remove(x):\n    return x\n\ndef rename(a):\n    return a\n\nremove(1)\nrename(2)'],
     ['io.StringIO', "import io\nbuf = io.StringIO('x')"],
+    ['__dict__ for serialisation, logging, types', "d = obj.__dict__\nv = obj.__dict__['name']\nimport logging\nlogging.basicConfig(level=logging.INFO)\nimport types\nns = types.SimpleNamespace(a=1)\ncol = df['os']"],
     ['a utf-8 coding cookie', '# -*- coding: utf-8 -*-\nx = 1'],
     ['a cookie below the first two lines is not a cookie', 'x = 1\ny = 2\n# coding: utf-7'],
     ['relative imports', 'from . import os'],
