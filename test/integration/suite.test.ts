@@ -1,0 +1,137 @@
+/**
+ * The security suite against the real thing, and a test of the test:
+ * - the normal engine (gVisor, no network): every case passes;
+ * - a deliberately weakened engine (runc, host network): the gVisor, loopback-listener,
+ *   interface and hostname cases FAIL, while privilege cases that runc also enforces pass;
+ * - a started manager (`sandbox start`, policy off, a canary in its environment) tested
+ *   end to end with `sandbox test --endpoint --token --json`.
+ * The weakened run leaves out name resolution: with host networking it would query the
+ * host's resolver, and network tests here only ever address 127.0.0.1 and ::1.
+ */
+import {execFile} from 'node:child_process'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {createServer} from 'node:net'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {promisify} from 'node:util'
+
+import {afterAll, describe, expect, it} from 'vitest'
+
+import {loadConfig} from '../../src/config.js'
+import {allCases, ensureCanary, runSuite, selectCases, startEngineTarget, type SuiteReport} from '../../src/suite/index.js'
+
+const exec = promisify(execFile)
+const config = () => loadConfig({env: {...process.env, SANDBOX_CODE_POLICY: 'on'}, envFile: '/dev/null'})
+const failures = (report: SuiteReport) => report.results.filter((r) => r.outcome !== 'pass').map((r) => `${r.id} (${r.outcome}): ${r.why}`)
+
+describe('the suite against the normal engine', () => {
+  it('every case passes (RAGFlow\'s 17 and 40+ more)', async () => {
+    const canary = ensureCanary(process.env)
+    const target = await startEngineTarget({config: config()})
+    let report: SuiteReport
+    try {
+      expect(target.info()).toMatchObject({kind: 'engine', runtime: 'runsc', policy: 'per-request'})
+      report = await runSuite({target, canary})
+    } finally {
+      await target.close()
+    }
+    process.stderr.write(`[suite] ${report.passed}/${report.total} passed in ${(report.durationMs / 1000).toFixed(1)} s\n`)
+    expect(failures(report)).toEqual([])
+    expect(report.passed).toBeGreaterThanOrEqual(57)
+    expect(report.total).toBe(allCases().length)
+  }, 400_000)
+})
+
+/** must fail against runc + host network */
+const MUST_FAIL = [
+  'gvisor-kernel-py',
+  'gvisor-kernel-node',
+  'net-tcp4-py',
+  'net-tcp4-node',
+  'net-tcp6-py',
+  'net-tcp6-node',
+  'net-udp4-py',
+  'net-udp4-node',
+  'net-udp6-py',
+  'net-http-node',
+  'net-interfaces-py',
+  'net-interfaces-node',
+  'host-hostname-py',
+  'host-hostname-node',
+]
+/** runc enforces these too: they must still pass, so the failures above are specific */
+const STILL_PASS = ['host-uid-py', 'host-capabilities-py', 'host-no-new-privs-py', 'host-readonly-root-py', 'host-docker-socket-py', 'ragflow-07']
+
+describe('the suite catches a weakened engine', () => {
+  it('runc + host network: gVisor, loopback, interface and hostname cases fail; privilege cases pass', async () => {
+    const {cases} = selectCases(allCases(), [...MUST_FAIL, ...STILL_PASS])
+    expect(cases).toHaveLength(MUST_FAIL.length + STILL_PASS.length)
+    const events: string[] = []
+    const target = await startEngineTarget({config: config(), runtime: 'runc', network: 'host', poolSize: 1, onEvent: (e) => events.push(e.message)})
+    let report: SuiteReport
+    try {
+      expect(target.info().label).toMatch(/WEAKENED: NO gVisor, network host/)
+      report = await runSuite({target, cases, canary: ensureCanary(process.env)})
+    } finally {
+      await target.close()
+    }
+    expect(events.join('\n')).toMatch(/WITHOUT gVisor/)
+    const outcome = Object.fromEntries(report.results.map((r) => [r.id, r]))
+    for (const id of MUST_FAIL) expect(outcome[id].outcome, `${id} should fail on a weakened engine: ${outcome[id].why}`).toBe('fail')
+    for (const id of STILL_PASS) expect(outcome[id].outcome, `${id}: ${outcome[id].why}`).toBe('pass')
+    // the failures are for the right reason: host evidence, not a broken probe
+    expect(outcome['net-tcp4-py'].why).toMatch(/127\.0\.0\.1 TCP listener .* was reached|reached the host/)
+    expect(outcome['net-udp4-py'].why).toMatch(/reached|REACHED-THE-HOST/)
+    expect(outcome['gvisor-kernel-py'].why).toMatch(/kernel release|gVisor/)
+    expect(outcome['net-interfaces-py'].why).toMatch(/interfaces besides lo/)
+  }, 300_000)
+})
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as {port: number}).port
+      s.close(() => resolve(p))
+    })
+  })
+}
+
+describe('sandbox test --endpoint against a started manager', () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'suite-manager-'))
+  const token = `tok-${process.pid}-suite`
+  const canary = `canary-in-manager-env-${process.pid}`
+  const env = {...process.env, SANDBOX_STATE_DIR: stateDir, SANDBOX_API_TOKEN: token, SANDBOX_SUITE_CANARY: canary}
+
+  afterAll(async () => {
+    await exec('node', ['bin/dev.js', 'stop', '--json'], {env}).catch(() => {})
+    rmSync(stateDir, {recursive: true, force: true})
+  })
+
+  it('boundary probes and positive cases pass over HTTP; the canary in the manager\'s environment stays invisible', async () => {
+    const port = await freePort()
+    // policy off: the suite probes the sandbox boundary; the manager ignores per-request policy
+    await exec('node', ['bin/dev.js', 'start', '--port', String(port), '--env-file', '/dev/null', '--policy', 'off', '--timeout', '5', '--json'], {env})
+    let stdout = ''
+    let exitCode = 0
+    try {
+      ;({stdout} = await exec('node', ['bin/dev.js', 'test', '--endpoint', `http://127.0.0.1:${port}`, '--json'], {env, maxBuffer: 256 * 1024 * 1024}))
+    } catch (error) {
+      const e = error as {code?: number; stdout?: string}
+      exitCode = e.code ?? 1
+      stdout = e.stdout ?? ''
+    }
+    const report = JSON.parse(stdout) as SuiteReport
+    expect(report.target).toMatchObject({kind: 'endpoint', policy: 'off'})
+    expect(failures(report).filter((f) => !f.includes('(skip)'))).toEqual([])
+    expect(exitCode).toBe(0)
+    expect(report.passed).toBeGreaterThanOrEqual(57)
+    // only the policy cases are skipped (the manager runs everything with the policy off)
+    const skipped = report.results.filter((r) => r.outcome === 'skip')
+    expect(skipped.every((r) => r.tags.includes('policy'))).toBe(true)
+    const envCase = report.results.find((r) => r.id === 'host-env-py')!
+    expect(envCase).toMatchObject({outcome: 'pass'})
+    expect(envCase.why).toMatch(/value checked/)
+  }, 400_000)
+})
