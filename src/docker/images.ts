@@ -377,6 +377,10 @@ export function compareLabels(labels: Record<string, string> | undefined, plan: 
 // ---------------------------------------------------------------------------------------
 // Build log parsing (pure)
 
+/** The classic builder colours a step's stderr with ANSI escapes. */
+// eslint-disable-next-line no-control-regex
+export const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')
+
 export interface BuildFailure {
   step?: string
   message: string
@@ -394,7 +398,7 @@ export function analyseBuildFailure(error: string, log: string[], step?: string)
     if (!missing.some((m) => m.manager === manager && m.name === name)) missing.push({manager, name})
   }
   for (const line of log) {
-    const l = line.trim()
+    const l = stripAnsi(line).trim()
     let m
     if ((m = /^E: Unable to locate package (\S+)/.exec(l))) addMissing('debian', m[1])
     else if ((m = /^E: (?:Package|Version) '([^']+)'.*(?:has no installation candidate|was not found)/.exec(l))) addMissing('debian', m[1].replace(/=.*$/, ''))
@@ -542,7 +546,7 @@ async function runBuild(plan: ImagePlan, force: boolean, emit: (kind: BuildEvent
   let step: string | undefined
   let pending = ''
   const onLine = (line: string) => {
-    const clean = line.replace(/\s+$/, '')
+    const clean = stripAnsi(line).replace(/\s+$/, '')
     if (!clean.trim()) return
     tail.push(clean)
     if (tail.length > 300) tail.shift()

@@ -216,7 +216,7 @@ describe('staleness', () => {
 
 describe('build failures', () => {
   it('names a missing Debian package', () => {
-    const log = ['Reading package lists...', 'E: Unable to locate package sandbox-no-such-pkg']
+    const log = ['Reading package lists...', '\x1b[91mE: Unable to locate package sandbox-no-such-pkg\x1b[0m']
     const f = analyseBuildFailure("The command '/bin/sh -c apt-get update ...' returned a non-zero code: 100", log, 'step 9/14 (RUN apt-get ...)')
     expect(f.missing).toEqual([{manager: 'debian', name: 'sandbox-no-such-pkg'}])
     const e = buildFailureError('img:latest', f)
