@@ -1,6 +1,7 @@
 /**
  * Code wrappers for providers that run a plain script (Aliyun's code interpreter, E2B):
- * the user's code, then a block that calls main with the arguments, prints the structured
+ * the user's code, then a block that creates artifacts/ (as the engine's runner does), calls
+ * main with the arguments, prints the structured
  * result marker (RAGFlow's `__RAGFLOW_RESULT__:` + base64 JSON) and the files the code wrote
  * to artifacts/ (our `__SANDBOX_ARTIFACTS__:` line).
  *
@@ -35,6 +36,10 @@ if __name__ == "__main__":
     def __sandbox_run_main():
         import base64 as _b64, json as _json, os as _os, sys as _sys
         _args = _json.loads(_b64.b64decode("${argsB64}").decode("utf-8"))
+        try:
+            _os.makedirs("artifacts", exist_ok=True)
+        except OSError:
+            pass
         _fn = globals().get("main")
         if not callable(_fn):
             raise NameError("main() must be defined.")
@@ -95,6 +100,11 @@ function wrapJavaScript(code: string, argsB64: string): string {
     return btoa(bin)
   }
   const args = JSON.parse(decode('${argsB64}'))
+  if (typeof require === 'function') {
+    try {
+      require('fs').mkdirSync('artifacts', {recursive: true})
+    } catch {}
+  }
   if (typeof __sandbox_main !== 'function') throw new Error('main() must be defined or exported.')
   const value = await Promise.resolve(__sandbox_main(args))
   if (value === undefined) throw new Error('main() must return a value. Use null for an empty result.')
