@@ -12,7 +12,7 @@ import {imageStatus} from '../docker/images.js'
 import {loadSeccompProfile} from '../docker/seccomp.js'
 import {prerequisiteError} from '../errors.js'
 import {packagePath} from '../paths.js'
-import {formatPolicyIssues, inspectCode, UNSAFE_CODE_DETAIL} from '../policy/index.js'
+import {formatPolicyIssues, inspectCode, UNSAFE_CODE_DETAIL, warmUpPolicy} from '../policy/index.js'
 import type {Language} from './languages.js'
 import {OutputCollector} from './output.js'
 import {PoolBusyError, RunnerPool, type PoolStats} from './pool.js'
@@ -134,7 +134,9 @@ export class Engine {
       this.pools.set(language, pool)
     }
     const fills = [...this.pools.values()].map((p) => p.fill())
-    if (options.waitReady !== false) await Promise.all(fills)
+    // load the Python parser while containers start, so the first run does not pay for it
+    const warm = config.codePolicy === 'on' && languages.includes('python') ? warmUpPolicy().catch(() => {}) : Promise.resolve()
+    if (options.waitReady !== false) await Promise.all([...fills, warm])
   }
 
   private chooseRuntime(runtimes: string[]): 'runsc' | 'runc' {
