@@ -41,7 +41,10 @@ Debian packages named python3-* go to the Python image, node-* to the Node.js im
     language: Flags.string({char: 'l', description: 'build only this image', options: [...IMAGE_LANGUAGES]}),
     offline: Flags.boolean({description: 'build from Debian packages (debootstrap root filesystem, apt); no registry needed', exclusive: ['online']}),
     online: Flags.boolean({description: 'build from the official python/node slim images with pip/npm', exclusive: ['offline']}),
-    force: Flags.boolean({description: 'rebuild even when the image is up to date, without the layer cache', default: false}),
+    force: Flags.boolean({
+      description: 'rebuild even when the image is up to date, without the layer cache (the Debian root filesystem image is kept; remove sandbox-rootfs-bookworm images to remake it)',
+      default: false,
+    }),
     'python-package': Flags.string({description: 'extra pip package for the Python image, e.g. scipy>=1.11 (online builds); repeatable', multiple: true}),
     requirements: Flags.string({description: 'pip requirements file with extra packages for the Python image (online builds)'}),
     'debian-package': Flags.string({description: 'extra Debian package (apt), e.g. python3-scipy; repeatable', multiple: true}),
@@ -81,7 +84,8 @@ Debian packages named python3-* go to the Python image, node-* to the Node.js im
     if (!this.jsonEnabled()) {
       for (const r of images) {
         const what = r.skipped ? 'up to date' : `built in ${r.seconds.toFixed(1)} s`
-        this.log(`${r.image}  ${what}  (${r.source}, inputs ${r.hash.slice(0, 12)})`)
+        const size = r.bytes === undefined ? '' : `, ${(r.bytes / 1e6).toFixed(0)} MB`
+        this.log(`${r.image}  ${what}  (${r.source}${size}, inputs ${r.hash.slice(0, 12)})`)
       }
     }
     return {images}

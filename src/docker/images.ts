@@ -82,6 +82,8 @@ export interface BuildResult {
   seconds: number
   /** seconds spent creating the Debian root filesystem (offline, first build only) */
   rootfsSeconds?: number
+  /** image size in bytes as the daemon reports it */
+  bytes?: number
 }
 
 // ---------------------------------------------------------------------------------------
@@ -534,7 +536,7 @@ interface BuildStreamEvent {
   aux?: {ID?: string}
 }
 
-async function runBuild(plan: ImagePlan, force: boolean, emit: (kind: BuildEvent['kind'], message: string) => void): Promise<void> {
+async function runBuild(plan: ImagePlan, force: boolean, emit: (kind: BuildEvent['kind'], message: string) => void): Promise<ImageInfo> {
   const labels: Record<string, string> = {
     [IMAGE_LABELS.toolkitVersion]: TOOLKIT_VERSION,
     [IMAGE_LABELS.hash]: plan.hash,
@@ -593,7 +595,9 @@ async function runBuild(plan: ImagePlan, force: boolean, emit: (kind: BuildEvent
   }
   if (pending.trim()) onLine(pending)
   if (failure !== undefined) throw buildFailureError(plan.image, analyseBuildFailure(failure, tail, step))
-  if (!(await inspectImage(plan.image))) throw buildFailureError(plan.image, analyseBuildFailure('the daemon reported success but the image is missing', tail, step))
+  const built = await inspectImage(plan.image)
+  if (built?.labels[IMAGE_LABELS.hash] !== plan.hash) throw buildFailureError(plan.image, analyseBuildFailure('the daemon reported success, but the image is missing or has another input hash (built concurrently?)', tail, step))
+  return built
 }
 
 /**
@@ -620,7 +624,7 @@ export async function buildImages(options: BuildImagesOptions): Promise<BuildRes
       const plan = planFor(config, language, labelSource, mirrors)
       if (compareLabels(existing.labels, plan).current) {
         emit('done', `${image} is up to date (${labelSource}, ${plan.hash.slice(0, 12)})`)
-        results.push({language, image, source: labelSource, skipped: true, hash: plan.hash, seconds: (Date.now() - started) / 1000})
+        results.push({language, image, source: labelSource, skipped: true, hash: plan.hash, seconds: (Date.now() - started) / 1000, bytes: existing.size})
         continue
       }
     }
@@ -671,14 +675,14 @@ export async function buildImages(options: BuildImagesOptions): Promise<BuildRes
     const plan = planImage({language, image, source, baseImage, extras})
     if (!force && existing && compareLabels(existing.labels, plan).current) {
       emit('done', `${image} is up to date (${source}, ${plan.hash.slice(0, 12)})`)
-      results.push({language, image, source, skipped: true, hash: plan.hash, seconds: (Date.now() - started) / 1000, rootfsSeconds})
+      results.push({language, image, source, skipped: true, hash: plan.hash, seconds: (Date.now() - started) / 1000, rootfsSeconds, bytes: existing.size})
       continue
     }
     emit('step', `Building ${image} (${source}${extras.debian.length + extras.npm.length + extras.python.length > 0 ? `, extras: ${describeExtras(extras)}` : ''})`)
-    await runBuild(plan, force, emit)
+    const built = await runBuild(plan, force, emit)
     const seconds = (Date.now() - started) / 1000
-    emit('done', `${image} built (${source}) in ${seconds.toFixed(1)} s`)
-    results.push({language, image, source, skipped: false, hash: plan.hash, seconds, rootfsSeconds})
+    emit('done', `${image} built (${source}) in ${seconds.toFixed(1)} s, ${(built.size / 1e6).toFixed(0)} MB`)
+    results.push({language, image, source, skipped: false, hash: plan.hash, seconds, rootfsSeconds, bytes: built.size})
   }
   return results
 }
