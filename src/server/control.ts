@@ -305,7 +305,9 @@ export async function stopManager(options: {deadlineMs?: number; files?: Manager
     result.wasRunning = Boolean(info?.running)
     progress(`stopping the manager container (up to ${Math.round(deadlineMs / 1000)} s)`)
     const removed = await removeManagerContainer(Math.ceil(deadlineMs / 1000))
+    const {managerContainerRunners} = await import('../docker/manager-container.js')
     result.containersRemoved = removed.runnersRemoved
+    result.containersRemaining = (await managerContainerRunners()).length + ((await managerContainerInfo()) ? 1 : 0)
     result.dockerChecked = true
     removeStateFiles(files)
     result.stoppedInMs = Math.round(performance.now() - t0)

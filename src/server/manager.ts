@@ -134,7 +134,7 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
   state.runtime = status.runtime
   if (options.stateFiles !== false) writeState(state, files)
   phase = 'serving'
-  const readyAfterMs = Math.round(process.uptime() * 1000)
+  const readyAfterMs = Math.round(performance.now())
   logger.info('ready', {
     endpoint,
     runtime: status.runtime,
