@@ -107,11 +107,8 @@ afterAll(async () => {
   await relayDown().catch(() => {})
   if (previous.state === undefined) delete process.env.SANDBOX_STATE_DIR
   else process.env.SANDBOX_STATE_DIR = previous.state
-  require_copy()
   rmSync(dir, {recursive: true, force: true})
 })
-import {copyFileSync} from 'node:fs'
-const require_copy = () => copyFileSync(join(dir, 'manager.log'), '/tmp/outage-manager.log')
 
 describe('Docker daemon outage under load', () => {
   it('answers cleanly while the daemon is gone, turns unhealthy, and recovers by itself', async () => {
