@@ -1,5 +1,5 @@
 import {existsSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
-import {join, resolve} from 'node:path'
+import {dirname, join, resolve} from 'node:path'
 
 import {Args, Flags} from '@oclif/core'
 
@@ -94,7 +94,12 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 b
       if (flags['save-artifacts'] && result.artifacts.length) {
         const dir = resolve(flags['save-artifacts'])
         mkdirSync(dir, {recursive: true})
-        for (const a of result.artifacts) writeFileSync(join(dir, a.name), Buffer.from(a.content_b64, 'base64'))
+        for (const a of result.artifacts) {
+          const target = resolve(dir, a.name)
+          // names are checked by the engine already; never write outside DIR whatever a provider returns
+          if (!isSafeArtifactName(a.name) || dirname(target) !== dir) throw new SandboxError(`Refusing to save artifact ${JSON.stringify(a.name)}: not a plain file name`, {code: 'UNSAFE_ARTIFACT_NAME', exit: ExitCode.CODE_FAILED})
+          writeFileSync(target, Buffer.from(a.content_b64, 'base64'), {flag: 'w', mode: 0o644})
+        }
       }
       if (!this.jsonEnabled()) this.show(result, run.runtime, flags['save-artifacts'])
     } finally {

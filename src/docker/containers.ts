@@ -68,7 +68,9 @@ export function hardenedHostConfig(spec: RunnerContainerSpec): Dockerode.HostCon
     NanoCpus: spec.nanoCpus ?? 1_000_000_000,
     // gVisor's sentry panics when user code exceeds a Docker pids limit; nproc is enforced
     // gracefully inside the sandbox (fork fails with EAGAIN). The pids limit is only a backstop.
-    PidsLimit: maxProcesses * 8,
+    // threads count against the pids cgroup (a Node process has ~10): keep the backstop well above nproc
+    PidsLimit: Math.max(4096, maxProcesses * 64),
+    ShmSize: 16 * 1024 * 1024,
     Ulimits: [
       {Name: 'nproc', Soft: maxProcesses, Hard: maxProcesses},
       {Name: 'fsize', Soft: fsize, Hard: fsize},

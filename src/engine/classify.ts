@@ -33,8 +33,9 @@ export function classify(i: ClassifyInput): RunResult {
   }
   const notes = i.control?.notes?.length ? i.control.notes.join('\n') : ''
   if (i.control?.ok) {
-    const artifacts = i.control.artifacts.map((a) => ({name: a.name, mime_type: MIME_TYPES[a.name.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream', size: a.size, content_b64: a.content_b64}))
-    return emptyResult({...base, status: 'success', exit_code: 0, stderr: joinLines(i.stderr, notes), result: i.control.result ?? i.markerResult ?? null, artifacts})
+    // the control frame comes from inside the sandbox: never trust what it says about files
+    const {artifacts, rejected} = checkArtifacts(i.control.artifacts)
+    return emptyResult({...base, status: 'success', exit_code: 0, stderr: joinLines(i.stderr, [notes, ...rejected].filter(Boolean).join('\n')), result: i.control.result ?? i.markerResult ?? null, artifacts})
   }
   if (!i.control && i.exitCode === 0) {
     return emptyResult({...base, status: 'success', exit_code: 0, stderr: i.stderr, result: i.markerResult ?? null})
@@ -63,4 +64,45 @@ function joinLines(a: string, b: string): string {
   if (!b) return a
   if (!a) return b
   return a.endsWith('\n') ? a + b : `${a}\n${b}`
+}
+
+export const ARTIFACT_LIMITS = {maxFiles: 10, maxBytes: 10 * 1024 * 1024} as const
+
+/** A plain file name with an allowed extension: no path separators, no "..", no leading dot. */
+export function isSafeArtifactName(name: unknown): name is string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 255) return false
+  if (name.startsWith('.') || name.includes('/') || name.includes('\\') || name.includes('..') || name.includes('\0')) return false
+  const ext = name.includes('.') ? name.split('.').pop()!.toLowerCase() : ''
+  return ext in MIME_TYPES
+}
+
+/** Host-side validation of the artifacts a runner reported. */
+export function checkArtifacts(reported: unknown): {artifacts: RunResult['artifacts']; rejected: string[]} {
+  const artifacts: RunResult['artifacts'] = []
+  const rejected: string[] = []
+  const list = Array.isArray(reported) ? reported : []
+  for (const a of list as Array<{name?: unknown; size?: unknown; content_b64?: unknown}>) {
+    const label = typeof a?.name === 'string' ? a.name.slice(0, 100) : '(unnamed)'
+    if (!isSafeArtifactName(a?.name)) {
+      rejected.push(`artifact ${JSON.stringify(label)} rejected: invalid name or type`)
+      continue
+    }
+    if (typeof a.content_b64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(a.content_b64)) {
+      rejected.push(`artifact ${a.name} rejected: invalid content`)
+      continue
+    }
+    const bytes = Buffer.from(a.content_b64, 'base64')
+    if (bytes.length === 0 || bytes.length > ARTIFACT_LIMITS.maxBytes || bytes.length !== a.size) {
+      rejected.push(`artifact ${a.name} rejected: size`)
+      continue
+    }
+    if (artifacts.some((x) => x.name === a.name)) continue
+    if (artifacts.length >= ARTIFACT_LIMITS.maxFiles) {
+      rejected.push(`artifact ${a.name} rejected: at most ${ARTIFACT_LIMITS.maxFiles} artifacts are returned`)
+      continue
+    }
+    const ext = a.name.split('.').pop()!.toLowerCase()
+    artifacts.push({name: a.name, mime_type: MIME_TYPES[ext], size: bytes.length, content_b64: a.content_b64})
+  }
+  return {artifacts, rejected}
 }

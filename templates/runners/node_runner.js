@@ -95,7 +95,10 @@ async function run() {
 
   if (control.ok) {
     let names = []
-    try { names = fs.readdirSync('artifacts').sort() } catch {}
+    let dirIsLink = false
+    try { dirIsLink = fs.lstatSync('artifacts').isSymbolicLink() } catch {}
+    if (dirIsLink) control.notes.push('artifacts/ is a symbolic link: nothing collected')
+    else try { names = fs.readdirSync('artifacts').sort() } catch {}
     for (const name of names) {
       const ext = name.includes('.') ? name.split('.').pop().toLowerCase() : ''
       const full = path.join(workdir, 'artifacts', name)

@@ -75,10 +75,14 @@ def _runner():
 
     if control["ok"]:
         root = os.path.join(workdir, "artifacts")
-        try:
-            entries = sorted(os.scandir(root), key=lambda e: e.name)
-        except OSError:
-            entries = []
+        entries = []
+        if os.path.islink(root):
+            control["notes"].append("artifacts/ is a symbolic link: nothing collected")
+        else:
+            try:
+                entries = sorted(os.scandir(root), key=lambda e: e.name)
+            except OSError:
+                entries = []
         for entry in entries:
             name = entry.name
             ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""

@@ -137,3 +137,23 @@ describe('classify', () => {
     expect(classify({...base, exitCode: 139})).toMatchObject({status: 'runtime_error', runtime_error_type: 'signalled', exit_code: 139})
   })
 })
+
+describe('artifacts reported by a runner are checked on the host', () => {
+  const b64 = (s: string) => Buffer.from(s).toString('base64')
+  it('refuses traversal, separators, hidden names, wrong types, lying sizes; keeps at most 10', async () => {
+    const {checkArtifacts} = await import('../../src/engine/classify.js')
+    const good = Array.from({length: 12}, (_, i) => ({name: `f${i}.csv`, size: 1, content_b64: b64('x')}))
+    const {artifacts, rejected} = checkArtifacts([
+      {name: '../../../../tmp/evil.png', size: 1, content_b64: b64('x')},
+      {name: 'a/b.png', size: 1, content_b64: b64('x')},
+      {name: '.hidden.png', size: 1, content_b64: b64('x')},
+      {name: 'run.exe', size: 1, content_b64: b64('x')},
+      {name: 'liar.png', size: 99, content_b64: b64('x')},
+      ...good,
+    ])
+    expect(artifacts.map((a) => a.name)).toEqual(good.slice(0, 10).map((g) => g.name))
+    expect(artifacts[0].mime_type).toBe('text/csv')
+    expect(rejected).toHaveLength(7)
+    expect(checkArtifacts('not a list').artifacts).toEqual([])
+  })
+})
