@@ -136,6 +136,9 @@ export interface StartResult {
   staleRemoved: boolean
 }
 
+/** how long a started manager may stay unhealthy (pool retrying) before `start` gives up */
+const UNHEALTHY_GRACE_MS = 10_000
+
 /** Start the manager as a detached background process and wait until it is healthy. */
 export async function startInBackground(options: StartBackgroundOptions): Promise<StartResult> {
   const files = options.files ?? managerFiles()
@@ -182,6 +185,7 @@ export async function startInBackground(options: StartBackgroundOptions): Promis
 
   const deadline = Date.now() + (options.waitMs ?? 90_000)
   let lastReason = 'starting'
+  let unhealthySince: number | undefined
   for (;;) {
     if (exited) {
       const code = exited.code ?? 1
@@ -205,8 +209,9 @@ export async function startInBackground(options: StartBackgroundOptions): Promis
         }
       }
       if (health.body?.reason) lastReason = health.body.reason
-      // started, but the pools cannot create containers: waiting will not help
-      if (health.body?.phase === 'serving' && !health.healthy) {
+      // started, but the pools cannot create containers: the pool retries; give it a few seconds
+      if (health.body?.phase === 'serving') unhealthySince ??= Date.now()
+      if (unhealthySince !== undefined && Date.now() - unhealthySince > UNHEALTHY_GRACE_MS) {
         await terminate(pid, 15_000)
         throw failure(`The manager started but cannot serve: ${lastReason}`, 'MANAGER_UNHEALTHY', files, ExitCode.PREREQUISITE)
       }
@@ -497,8 +502,13 @@ export async function cleanEverything(options: {images?: string[] | false; all?:
     for (const c of all) {
       const pid = Number(c.labels[LABELS.ownerPid])
       const live = c.labels[LABELS.ownerHost] === me && Number.isInteger(pid) && pid !== process.pid && isProcessAlive(pid)
-      if (live && !options.all) result.containersKept.push({id: c.id.slice(0, 12), ownerPid: String(pid), reason: 'its sandbox process is still running (use --all)'})
-      else remove.push(c.id)
+      // e.g. benchmark or probe containers: no owner recorded; a running one may be in use
+      const unknownOwner = !c.labels[LABELS.ownerPid] && c.state === 'running'
+      if (options.all || (!live && !unknownOwner)) remove.push(c.id)
+      else {
+        const reason = live ? 'its sandbox process is still running (use --all)' : 'running, owner unknown (use --all)'
+        result.containersKept.push({id: c.id.slice(0, 12), ownerPid: live ? String(pid) : '?', reason})
+      }
     }
     if (remove.length) {
       progress(`removing ${remove.length} container(s)`)
@@ -589,12 +599,14 @@ export async function startInDocker(options: StartInDockerOptions): Promise<Star
   writeState(state, files)
   const deadline = Date.now() + (options.waitMs ?? 90_000)
   let reason = 'starting'
+  let unhealthySince: number | undefined
   for (;;) {
     const health = await fetchHealth(endpoint, 1000)
     if (health.healthy) break
     if (health.body?.reason) reason = health.body.reason
     const info = await mc.managerContainerInfo()
-    const serving = health.body?.phase === 'serving'
+    if (health.body?.phase === 'serving') unhealthySince ??= Date.now()
+    const serving = unhealthySince !== undefined && Date.now() - unhealthySince > UNHEALTHY_GRACE_MS
     if (!info?.running || serving || Date.now() > deadline) {
       const lines = await mc.managerContainerLogs(15).catch(() => [] as string[])
       await mc.removeManagerContainer(10).catch(() => {})

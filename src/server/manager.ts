@@ -82,6 +82,29 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     startWaitMs: config.queueTimeoutSeconds * 1000,
   })
   const release = options.stateFiles === false ? () => {} : acquirePidFile(files)
+
+  // signals: during start, remembered and acted on once the engine has started (so no container leaks)
+  let stopFn: ((reason: string) => Promise<void>) | undefined
+  let pendingSignal: NodeJS.Signals | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    if ((stopFn && phase === 'stopping') || (!stopFn && pendingSignal)) {
+      logger.warn(`second ${signal}: exiting now; leftover containers are removed by the next start or \`sandbox clean\``)
+      process.exit(130)
+    }
+    if (stopFn) void stopFn(signal)
+    else {
+      pendingSignal = signal
+      logger.info(`${signal} while starting: stopping once the engine has started`)
+    }
+  }
+  const removeSignals = () => {
+    process.off('SIGTERM', onSignal)
+    process.off('SIGINT', onSignal)
+  }
+  if (options.handleSignals !== false) {
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  }
   const warnings = exposureWarnings(config.host, config.apiToken)
   for (const w of warnings) logger.warn(w, {host: config.host})
 
@@ -90,6 +113,7 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     address = await server.listen(config.host, config.port)
   } catch (error) {
     release()
+    removeSignals()
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'EADDRINUSE') {
       throw prerequisiteError(`Port ${config.port} on ${config.host} is already in use`, 'PORT_IN_USE', [
@@ -128,6 +152,7 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     await engine.stop(0).catch(() => {})
     await server.close(0)
     release()
+    removeSignals()
     throw error
   }
   const status = engine.status()
@@ -163,21 +188,8 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     return stopping
   }
 
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (phase === 'stopping') {
-      logger.warn(`second ${signal}: exiting now; leftover containers are removed by the next start or \`sandbox clean\``)
-      process.exit(130)
-    }
-    void stop(signal)
-  }
-  const removeSignals = () => {
-    process.off('SIGTERM', onSignal)
-    process.off('SIGINT', onSignal)
-  }
-  if (options.handleSignals !== false) {
-    process.on('SIGTERM', onSignal)
-    process.on('SIGINT', onSignal)
-  }
+  stopFn = stop
+  if (pendingSignal) void stop(pendingSignal)
 
   return {host: address.host, port: address.port, endpoint, engine, server, warnings, readyAfterMs, stop, done}
 }

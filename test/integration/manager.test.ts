@@ -2,7 +2,7 @@
  * The executor manager end to end (issue 4's "must show"): `sandbox start` in a temporary
  * state directory on a free 127.0.0.1 port, real Docker and gVisor behind it.
  */
-import {existsSync, mkdtempSync, rmSync} from 'node:fs'
+import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {Agent, request} from 'node:http'
 import {createServer} from 'node:net'
 import {hostname, tmpdir} from 'node:os'
@@ -12,12 +12,13 @@ import {Config} from '@oclif/core'
 import {captureOutput} from '@oclif/test'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import Clean from '../../src/commands/clean.js'
 import Start from '../../src/commands/start.js'
 import Status from '../../src/commands/status.js'
 import Stop from '../../src/commands/stop.js'
 import {isProcessAlive, LABELS, listManagedContainers} from '../../src/docker/containers.js'
 import type {StartOutput} from '../../src/commands/start.js'
-import type {StopResult, StatusReport} from '../../src/server/control.js'
+import type {CleanResult, StopResult, StatusReport} from '../../src/server/control.js'
 import {managerFiles, readState} from '../../src/server/state.js'
 
 let config: Config
@@ -236,5 +237,34 @@ describe('API token', () => {
     } finally {
       delete process.env.SANDBOX_API_TOKEN
     }
+  })
+})
+
+describe('start failures and clean', () => {
+  it('a port in use: start fails with exit code 3 and the log lines that say why', async () => {
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve))
+    try {
+      const out = await captureOutput(() => Start.run([...startArgs(), '--json'], config))
+      process.exitCode = undefined
+      const error = out.error as Error & {oclif?: {exit?: number}; code?: string}
+      expect(error?.oclif?.exit).toBe(3)
+      expect(error.code).toBe('MANAGER_START_FAILED')
+      expect(error.message).toMatch(/already in use/)
+      expect(existsSync(managerFiles(stateDir).pidFile)).toBe(false)
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve))
+    }
+  })
+
+  it('clean removes the state files (stale pid file, log) and reports what it did', async () => {
+    const files = managerFiles(stateDir)
+    writeFileSync(files.pidFile, '999999999\n')
+    const result = await cli<CleanResult>(Clean, [])
+    expect(result.stopped).toBeNull()
+    expect(result.filesRemoved).toEqual(expect.arrayContaining([files.pidFile, files.logFile]))
+    expect(existsSync(files.pidFile)).toBe(false)
+    expect(existsSync(files.logFile)).toBe(false)
+    expect(result.images).toBeNull()
   })
 })
