@@ -20,6 +20,7 @@ import ConfigureE2B from '../../src/commands/configure/e2b.js'
 import ConfigureSelfManaged from '../../src/commands/configure/self-managed.js'
 import ConfigureShow from '../../src/commands/configure/show.js'
 import ConfigureUse from '../../src/commands/configure/use.js'
+import Run from '../../src/commands/run.js'
 import {createTableStatements} from '../../src/settings/index.js'
 
 let config: Config
@@ -291,5 +292,26 @@ describe('configure show / use / interactive without a terminal', () => {
     expect(r.exit).toBe(4)
     expect(r.json.error.code).toBe('NO_TERMINAL')
     expect(r.json.error.suggestions.join('\n')).toContain('sandbox configure aliyun')
+  })
+
+  it('run: an unknown active provider or a database that is down stops before any code runs', async () => {
+    seed()
+    const db = new Database(dbPath())
+    db.prepare("UPDATE system_settings SET value = 'tenki' WHERE name = 'sandbox.provider_type'").run()
+    db.close()
+    const unknown = await cli(Run, ['examples/hello.py', '--env-file', '/dev/null', '--db', dbUrl()])
+    expect(unknown.exit).toBe(4)
+    expect(unknown.json.error.code).toBe('UNKNOWN_PROVIDER')
+    expect(unknown.json.error.message).toContain('"tenki" in sandbox.provider_type')
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as {port: number}).port
+        s.close(() => resolve(p))
+      })
+    })
+    const down = await cli(Run, ['examples/hello.py', '--env-file', '/dev/null', '--db', `postgres://u:Pw-secret-1@127.0.0.1:${port}/rag_flow`])
+    expect(down.exit).toBe(3)
+    expect(down.json.error.code).toBe('DATABASE_UNREACHABLE')
+    expect(down.stdout).not.toContain('Pw-secret-1')
   })
 })
