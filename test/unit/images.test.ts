@@ -66,6 +66,10 @@ describe('renderDockerfile', () => {
         expect(text).toMatch(/^WORKDIR \/workspace$/m)
         expect(text).not.toMatch(/^CMD|^ENTRYPOINT/m)
         expect(text).not.toMatch(/^(COPY|ADD)\s.*runner/im)
+        if (language === 'python') {
+          // the prebuilt matplotlib font list comes after the extras (which may add fonts)
+          expect(text.indexOf('MPLCONFIGDIR=/etc/sandbox/matplotlib python3')).toBeGreaterThan(text.indexOf('# @EXTRAS@'))
+        }
       }
     }
   })
