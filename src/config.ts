@@ -117,7 +117,8 @@ function parseInteger(input: string, name: string, min: number, max: number): nu
   return n
 }
 
-const list = (v: string | undefined) => (v ?? '').split(/[\s,]+/).map((x) => x.trim()).filter(Boolean)
+/** space- or comma-separated; a comma inside a version range (pandas>=2,<3) does not split */
+export const parseList = (v: string | undefined) => (v ?? '').split(/\s+|,(?![<>=!~])/).map((x) => x.trim()).filter(Boolean)
 
 export interface LoadConfigOptions {
   /** path of the .env file; default ./.env when it exists */
@@ -196,9 +197,9 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
       const v = get('SANDBOX_QUEUE_TIMEOUT')
       return v === undefined ? undefined : parseDuration(v, 'SANDBOX_QUEUE_TIMEOUT')
     }, DEFAULTS.queueTimeoutSeconds as number),
-    extraPythonPackages: pick('extraPythonPackages', () => list(get('SANDBOX_EXTRA_PYTHON_PACKAGES')), [] as string[]),
-    extraDebianPackages: pick('extraDebianPackages', () => list(get('SANDBOX_EXTRA_DEBIAN_PACKAGES')), [] as string[]),
-    extraNpmPackages: pick('extraNpmPackages', () => list(get('SANDBOX_EXTRA_NPM_PACKAGES')), [] as string[]),
+    extraPythonPackages: pick('extraPythonPackages', () => parseList(get('SANDBOX_EXTRA_PYTHON_PACKAGES')), [] as string[]),
+    extraDebianPackages: pick('extraDebianPackages', () => parseList(get('SANDBOX_EXTRA_DEBIAN_PACKAGES')), [] as string[]),
+    extraNpmPackages: pick('extraNpmPackages', () => parseList(get('SANDBOX_EXTRA_NPM_PACKAGES')), [] as string[]),
     envFile,
   }
 }

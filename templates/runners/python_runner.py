@@ -18,6 +18,7 @@ def _runner():
     allowed = set(limits.get("extensions", ["png", "jpg", "jpeg", "svg", "pdf", "csv", "json", "html"]))
     os.chdir(workdir)
     os.makedirs("artifacts", exist_ok=True)
+    _seed_matplotlib_cache()
     path = os.path.join(workdir, "main.py")
     with open(path, "w", encoding="utf-8") as f:
         f.write(job["code"])
@@ -119,6 +120,23 @@ def _runner():
     os.write(real_stderr, ("\n__SANDBOX_END_" + job["nonce"] + "__\n").encode("ascii"))
     _write_all(real_stdout, b"\n" + prefix.encode("ascii") + payload + b"\n")
     os._exit(0 if control["ok"] else int(control.get("exit_code") or 1) or 1)
+
+
+def _seed_matplotlib_cache():
+    # images built by `sandbox build` ship matplotlib's font list; a copy in the (tmpfs)
+    # config dir saves the font scan on the first import of matplotlib
+    import os, shutil
+    src = "/etc/sandbox/matplotlib"
+    dst = os.environ.get("MPLCONFIGDIR")
+    if not dst or not os.path.isdir(src):
+        return
+    try:
+        os.makedirs(dst, exist_ok=True)
+        for name in os.listdir(src):
+            if name.endswith(".json"):
+                shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
+    except OSError:
+        pass
 
 
 def _write_all(fd, data):

@@ -36,3 +36,11 @@ describe('config parsing', () => {
     expect(() => loadConfig({envFile: '/nonexistent/.env', env: {}})).toThrow(/does not exist/)
   })
 })
+
+describe('package lists', async () => {
+  const {parseList} = await import('../../src/config.js')
+  it('split on spaces and commas, but not inside a version range', () => {
+    expect(parseList('numpy, scipy  pandas>=2,<3 x==1')).toEqual(['numpy', 'scipy', 'pandas>=2,<3', 'x==1'])
+    expect(parseList(undefined)).toEqual([])
+  })
+})
