@@ -76,11 +76,6 @@ class DockerProvider implements SandboxProvider {
     }
   }
 
-  /** configured timeout for runs without an explicit one */
-  get defaultTimeoutSeconds(): number | undefined {
-    return typeof this.settings.timeout === 'number' ? this.settings.timeout : undefined
-  }
-
   async createInstance(language: Language): Promise<SandboxInstance> {
     return {instanceId: randomUUID(), provider: 'docker', status: 'running', metadata: {language}}
   }

@@ -23,7 +23,7 @@ function lastLine(text: string): string | null {
 }
 
 export function remoteResult(outcome: RemoteOutcome): RunResult {
-  const {stdout, result, artifacts} = extractWrapperOutput(outcome.stdout)
+  const {stdout, result, artifacts, rejected} = extractWrapperOutput(outcome.stdout)
   const time = Math.round(outcome.wallMs * 1000) / 1000
   const base = {stdout, time_used_ms: time}
   if (outcome.timedOut) {
@@ -37,7 +37,7 @@ export function remoteResult(outcome: RemoteOutcome): RunResult {
     })
   }
   if (outcome.exitCode === 0) {
-    return emptyResult({...base, status: 'success', exit_code: 0, stderr: outcome.stderr, result: result ?? null, artifacts})
+    return emptyResult({...base, status: 'success', exit_code: 0, stderr: joinLines(outcome.stderr, rejected.join('\n')), result: result ?? null, artifacts})
   }
   const exitCode = outcome.exitCode
   const stderr = outcome.stderr

@@ -9,6 +9,7 @@
  */
 import {randomUUID} from 'node:crypto'
 
+import {checkArtifacts} from '../engine/classify.js'
 import {emptyResult, extractResultMarker, type RunResult} from '../engine/result.js'
 import type {Language} from '../engine/languages.js'
 import {remoteError} from '../errors.js'
@@ -86,6 +87,18 @@ export const selfManagedDefinition: ProviderDefinition = {
   create: (config, context) => new SelfManagedProvider(config, context),
 }
 
+/** The endpoint as printed: a password in it (http://user:pw@host) is masked. */
+function safeEndpoint(endpoint: string): string {
+  try {
+    const url = new URL(endpoint)
+    if (!url.password) return endpoint
+    url.password = '****'
+    return url.toString().replace(/\/+$/, '')
+  } catch {
+    return endpoint
+  }
+}
+
 function isUrl(text: string): boolean {
   try {
     new URL(text)
@@ -102,7 +115,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 class SelfManagedProvider implements SandboxProvider {
   readonly id = 'self_managed' as const
+  /** for messages (password masked) */
   private readonly endpoint: string
+  private readonly base: string
   private readonly timeoutSeconds: number
   private readonly maxRetries: number
   private readonly token: string | undefined
@@ -111,14 +126,15 @@ class SelfManagedProvider implements SandboxProvider {
     private readonly config: ProviderConfig,
     private readonly context: ProviderContext,
   ) {
-    this.endpoint = String(config.endpoint ?? DEFAULT_MANAGER_ENDPOINT).replace(/\/+$/, '')
+    this.base = String(config.endpoint ?? DEFAULT_MANAGER_ENDPOINT).replace(/\/+$/, '')
+    this.endpoint = safeEndpoint(String(config.endpoint ?? DEFAULT_MANAGER_ENDPOINT).replace(/\/+$/, ''))
     this.timeoutSeconds = typeof config.timeout === 'number' ? config.timeout : 30
     this.maxRetries = typeof config.max_retries === 'number' ? config.max_retries : 3
     this.token = typeof config.api_token === 'string' && config.api_token ? config.api_token : undefined
   }
 
   private url(path: string): URL {
-    return new URL(this.endpoint + path)
+    return new URL(this.base + path)
   }
 
   private headers(json: boolean): Record<string, string> {
@@ -246,7 +262,8 @@ class SelfManagedProvider implements SandboxProvider {
       unauthorized_access_type: (data.unauthorized_access_type as RunResult['unauthorized_access_type']) ?? null,
       runtime_error_type: (data.runtime_error_type as RunResult['runtime_error_type']) ?? null,
       result,
-      artifacts: Array.isArray(data.artifacts) ? (data.artifacts as RunResult['artifacts']) : [],
+      // never trust names from the wire: plain file names, allowed types, sizes (as the engine checks its runners)
+      artifacts: checkArtifacts(data.artifacts).artifacts,
     })
   }
 

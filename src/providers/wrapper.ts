@@ -9,6 +9,7 @@
  * into source as JSON text (RAGFlow's Python wrapper breaks on true/false/null that way).
  */
 import type {Language} from '../engine/languages.js'
+import {checkArtifacts} from '../engine/classify.js'
 import {MIME_TYPES, RESULT_MARKER, type Artifact, type StructuredResult} from '../engine/result.js'
 
 export const ARTIFACTS_MARKER = '__SANDBOX_ARTIFACTS__:'
@@ -141,6 +142,8 @@ export interface ExtractedOutput {
   stdout: string
   result: StructuredResult | undefined
   artifacts: Artifact[]
+  /** notes about reported artifacts that were dropped (bad name, type or size) */
+  rejected: string[]
 }
 
 const B64 = /^[A-Za-z0-9+/]*={0,2}$/
@@ -162,7 +165,8 @@ function decodeJson(payload: string): unknown {
 export function extractWrapperOutput(stdout: string): ExtractedOutput {
   let result: StructuredResult | undefined
   let artifacts: Artifact[] = []
-  if (!stdout.includes(RESULT_MARKER) && !stdout.includes(ARTIFACTS_MARKER)) return {stdout, result, artifacts}
+  let rejected: string[] = []
+  if (!stdout.includes(RESULT_MARKER) && !stdout.includes(ARTIFACTS_MARKER)) return {stdout, result, artifacts, rejected}
   const pieces = stdout.split(/(?<=\n)/)
   const kept: string[] = []
   for (const piece of pieces) {
@@ -178,14 +182,10 @@ export function extractWrapperOutput(stdout: string): ExtractedOutput {
           const r = decoded as Partial<StructuredResult>
           result = {present: r.present !== false, value: r.value ?? null, type: 'json'}
         } else if (marker.m === ARTIFACTS_MARKER && Array.isArray(decoded)) {
-          artifacts = decoded
-            .filter((a): a is {name: string; size: number; content_b64: string} => !!a && typeof a.name === 'string' && typeof a.content_b64 === 'string')
-            .map((a) => ({
-              name: a.name,
-              mime_type: MIME_TYPES[a.name.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream',
-              size: typeof a.size === 'number' ? a.size : Buffer.from(a.content_b64, 'base64').length,
-              content_b64: a.content_b64,
-            }))
+          // checked like the engine checks its runner's report: plain names, allowed types, sizes
+          const checked = checkArtifacts(decoded)
+          artifacts = checked.artifacts
+          rejected = checked.rejected
         }
         // text before the marker on the same line is the user's (no newline of its own)
         if (marker.at > 0) kept.push(line.slice(0, marker.at))
@@ -194,5 +194,5 @@ export function extractWrapperOutput(stdout: string): ExtractedOutput {
     }
     kept.push(piece)
   }
-  return {stdout: kept.join(''), result, artifacts}
+  return {stdout: kept.join(''), result, artifacts, rejected}
 }

@@ -238,6 +238,19 @@ describe('run --provider: the same result as docker', () => {
   })
 })
 
+describe('health checks', () => {
+  it('manager /healthz, E2B list, AgentRun ListTemplates answer healthy; bad credentials do not', async () => {
+    const sandboxConfig = loadConfig({env: {}, envFile: undefined})
+    const healthy = async (id: keyof typeof PROVIDERS, cfg: Record<string, unknown>) => (await PROVIDERS[id].create(cfg, {sandboxConfig}).healthCheck()).healthy
+    expect(await healthy('self_managed', {endpoint: manager.endpoint})).toBe(true)
+    expect(await healthy('e2b', {api_key: e2b.apiKey, api_url: e2b.apiUrl, sandbox_url: e2b.sandboxUrl})).toBe(true)
+    expect(await healthy('e2b', {api_key: 'e2b_nope', api_url: e2b.apiUrl})).toBe(false)
+    const al = {access_key_id: aliyun.accessKeyId, access_key_secret: aliyun.accessKeySecret, account_id: aliyun.accountId, control_endpoint: aliyun.controlEndpoint, data_endpoint: aliyun.dataEndpoint}
+    expect(await healthy('aliyun_codeinterpreter', al)).toBe(true)
+    expect(await healthy('aliyun_codeinterpreter', {...al, access_key_secret: 'wrong'})).toBe(false)
+  })
+})
+
 describe('provider selection', () => {
   it('without --provider the active provider from the settings runs the code', async () => {
     const use = await cli(ConfigureUse, ['--db', db, '--provider', 'e2b'])

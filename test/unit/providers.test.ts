@@ -223,7 +223,14 @@ describe('remote wrapper', () => {
     expect(out.stdout).toBe(`line\npartial${RESULT_MARKER}not-base64!\n`)
     expect(out.result?.value).toEqual({two: 2})
     expect(out.artifacts).toEqual([{name: 'a.png', mime_type: 'image/png', size: 1, content_b64: 'AA=='}])
-    expect(extractWrapperOutput('plain\n')).toEqual({stdout: 'plain\n', result: undefined, artifacts: []})
+    expect(extractWrapperOutput('plain\n')).toEqual({stdout: 'plain\n', result: undefined, artifacts: [], rejected: []})
+  })
+
+  it('drops reported artifacts with unsafe names or types (user code can print the marker too)', () => {
+    const forged = ARTIFACTS_MARKER + Buffer.from(JSON.stringify([{name: '../evil.png', size: 1, content_b64: 'AA=='}, {name: 'x.exe', size: 1, content_b64: 'AA=='}, {name: 'ok.svg', size: 1, content_b64: 'AA=='}])).toString('base64')
+    const r = remoteResult({stdout: `${forged}\n${encodeResultMarker(null)}\n`, stderr: '', exitCode: 0, timedOut: false, timeoutSeconds: 1, wallMs: 1})
+    expect(r.artifacts.map((a) => a.name)).toEqual(['ok.svg'])
+    expect(r.stderr).toContain('rejected')
   })
 
   it('a timeout is resource_limit_exceeded -124', () => {
