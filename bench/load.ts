@@ -170,17 +170,34 @@ export async function loadBench(opts: LoadOptions): Promise<LoadFigures> {
     try {
       const e: number[] = []
       const h: number[] = []
-      for (let i = 0; i < runs; i++) {
+      // both pools full before every single measurement (a replacement being created costs CPU),
+      // and the order alternates so neither side always goes first
+      const quiet = async () => {
         await waitEngineFull(engine, 'python')
         await waitPoolFull(opts.endpoint, agent, 'python', opts.token)
-        let t0 = performance.now()
+      }
+      const viaEngine = async () => {
+        await quiet()
+        const t0 = performance.now()
         const r = await engine.run({language: 'python', code: TRIVIAL.python})
         e.push(performance.now() - t0)
         if (r.status !== 'success') throw new Error(`engine run failed: ${r.status} ${r.stderr}`)
-        t0 = performance.now()
+      }
+      const viaHttp = async () => {
+        await quiet()
+        const t0 = performance.now()
         const res = await post(opts.endpoint, '/run', runBody('python'), agent, opts.token)
         h.push(performance.now() - t0)
         if (res.status !== 200) throw new Error(`POST /run answered ${res.status}`)
+      }
+      for (let i = 0; i < runs; i++) {
+        if (i % 2) {
+          await viaEngine()
+          await viaHttp()
+        } else {
+          await viaHttp()
+          await viaEngine()
+        }
       }
       figures.engineBaseline = {engine: stats(e), http: stats(h), overheadP50Ms: round(pct(h, 50) - pct(e, 50))}
       log(`  paired Python runs: engine.run p50 ${figures.engineBaseline.engine.p50} ms, POST /run p50 ${figures.engineBaseline.http.p50} ms → HTTP overhead ${figures.engineBaseline.overheadP50Ms} ms`)

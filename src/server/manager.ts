@@ -10,6 +10,7 @@ import {LABELS, listManagedContainers, removeContainers} from '../docker/contain
 import {Engine, type EngineEvent, type EngineOptions} from '../engine/engine.js'
 import type {Language} from '../engine/languages.js'
 import {errorMessage, prerequisiteError} from '../errors.js'
+import {inspectCode} from '../policy/index.js'
 import {TOOLKIT_VERSION} from '../paths.js'
 import {exposureWarnings} from './auth.js'
 import {createManagerServer, type ManagerServer} from './http.js'
@@ -144,7 +145,8 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     await engine.start({waitReady: false})
     // runs that arrived meanwhile go ahead: they queue for the first warm containers
     engineStarted()
-    await firstContainers(engine, options.warmupTimeoutMs ?? 60_000)
+    // load the policy parsers now (tens of ms on first use) while the first containers start
+    await Promise.all([firstContainers(engine, options.warmupTimeoutMs ?? 60_000), warmPolicy(config, options.engine?.languages)])
   } catch (error) {
     phase = 'stopping'
     engineFailed(error)
@@ -210,6 +212,13 @@ async function removeOwnPidLeftovers(logger: Logger): Promise<void> {
   } catch {
     // daemon problems surface in engine.start with a proper error
   }
+}
+
+const WARMUP_CODE: Record<Language, string> = {python: 'def main():\n    return 1\n', nodejs: 'module.exports.main = () => 1\n'}
+
+async function warmPolicy(config: SandboxConfig, languages: Language[] = ['python', 'nodejs']): Promise<void> {
+  if (config.codePolicy !== 'on') return
+  await Promise.all(languages.map((l) => inspectCode(WARMUP_CODE[l], l, 'on').catch(() => undefined)))
 }
 
 /** Wait until every pool has a warm container, or has failed once (then /healthz says why). */
