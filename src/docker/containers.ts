@@ -40,6 +40,8 @@ export interface RunnerContainerSpec {
   env?: string[]
   /** network mode; 'none' unless a test deliberately weakens it */
   network?: string
+  /** the daemon removes the container when it exits (one-shot runs: nobody waits for removal) */
+  autoRemove?: boolean
 }
 
 export interface ContainerExit {
@@ -76,7 +78,7 @@ export function hardenedHostConfig(spec: RunnerContainerSpec): Dockerode.HostCon
       {Name: 'fsize', Soft: fsize, Hard: fsize},
       {Name: 'nofile', Soft: 1024, Hard: 1024},
     ],
-    AutoRemove: false,
+    AutoRemove: spec.autoRemove ?? false,
     Privileged: false,
     IpcMode: 'private',
   }
@@ -97,6 +99,7 @@ export class RunnerContainer {
     readonly id: string,
     private readonly container: Dockerode.Container,
     private readonly stream: Duplex,
+    private readonly autoRemove = false,
   ) {
     let header = Buffer.alloc(0)
     let need = 0
@@ -170,6 +173,16 @@ export class RunnerContainer {
     await this.container.kill({signal: 'SIGKILL'}).catch(() => {})
   }
 
+  /**
+   * Done with this container. Auto-removed containers only need to stop (the runner exits by
+   * itself after its job; a kill covers the rest); others are force-removed.
+   */
+  async retire(): Promise<void> {
+    if (!this.autoRemove) return this.remove()
+    this.stream.destroy()
+    await this.container.kill({signal: 'SIGKILL'}).catch(() => {})
+  }
+
   async remove(): Promise<void> {
     this.stream.destroy()
     await this.container.remove({force: true, v: true}).catch((error: {statusCode?: number}) => {
@@ -206,7 +219,7 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
     })
     try {
       const stream = (await container.attach({stream: true, stdin: true, stdout: true, stderr: true, hijack: true})) as unknown as Duplex
-      const runner = new RunnerContainer(container.id, container, stream)
+      const runner = new RunnerContainer(container.id, container, stream, spec.autoRemove)
       await container.start()
       return runner
     } catch (error) {

@@ -38,6 +38,8 @@ export interface EngineOptions {
   /** skip the image staleness check (images still must exist) */
   allowStaleImages?: boolean
   maxOutputBytes?: number
+  /** let the daemon remove containers when they exit instead of waiting for removal (one-shot runs) */
+  autoRemove?: boolean
   onEvent?: (event: EngineEvent) => void
 }
 
@@ -126,6 +128,7 @@ export class Engine {
             seccompProfile: this.seccompProfile,
             env: RUNNER_ENV,
             network: this.options.network,
+            autoRemove: this.options.autoRemove,
           }),
         onEvent: (e) => {
           if (e.type === 'create_failed') this.emit('warn', `cannot start a ${language} container: ${e.message}`, {language})
@@ -251,8 +254,10 @@ export class Engine {
     await Promise.allSettled([...this.pools.values()].map((p) => p.close()))
     await Promise.allSettled([...this.pendingRemovals])
     const {listManagedContainers, LABELS} = await import('../docker/containers.js')
+    // sweep: anything of ours still running (an exited auto-removed container is on its way out)
     const mine = await listManagedContainers({[LABELS.owner]: this.id}).catch(() => [])
-    if (mine.length) await removeContainers(mine.map((c) => c.id))
+    const left = mine.filter((c) => !(this.options.autoRemove && ['exited', 'dead', 'removing'].includes(c.state)))
+    if (left.length) await removeContainers(left.map((c) => c.id))
   }
 }
 

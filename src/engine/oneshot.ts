@@ -22,7 +22,7 @@ export interface OneShotRun {
 }
 
 export async function runOneShot(request: OneShotRequest): Promise<OneShotRun> {
-  const engine = new Engine({config: request.config, languages: [request.language], poolSize: 0, onEvent: request.onEvent})
+  const engine = new Engine({config: request.config, languages: [request.language], poolSize: 0, autoRemove: true, onEvent: request.onEvent})
   try {
     await engine.start({waitReady: false})
     const result = await engine.run({

@@ -189,7 +189,7 @@ export class RunnerPool {
   release(container: RunnerContainer): Promise<void> {
     this.busy--
     this.replenish()
-    return container.remove().catch(() => {})
+    return container.retire().catch(() => {})
   }
 
   async close(): Promise<void> {
