@@ -5,10 +5,13 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import {loadConfig} from '../config.js'
 import {buildImages, type BuildResult, IMAGE_LANGUAGES, type ImageLanguage, parseRequirements} from '../docker/images.js'
+import {buildManagerImage, MANAGER_IMAGE, type ManagerImageResult} from '../docker/manager-image.js'
 import {configError} from '../errors.js'
 
 export interface BuildOutput {
   images: BuildResult[]
+  /** with --manager: the executor manager image */
+  manager?: ManagerImageResult
 }
 
 const uniq = (xs: string[]) => [...new Set(xs)]
@@ -27,7 +30,11 @@ image is present or pullable within seconds.
 Images are labelled with a hash of their inputs: an unchanged rebuild does nothing (use --force).
 Extra packages: flags below, or SANDBOX_EXTRA_PYTHON_PACKAGES / SANDBOX_EXTRA_DEBIAN_PACKAGES /
 SANDBOX_EXTRA_NPM_PACKAGES in .env (only settings in .env are kept by later setup runs).
-Debian packages named python3-* go to the Python image, node-* to the Node.js image, others to both.`
+Debian packages named python3-* go to the Python image, node-* to the Node.js image, others to both.
+
+--manager also builds the executor manager image (SANDBOX_EXECUTOR_MANAGER_IMAGE, default
+sandbox-executor-manager:latest): this toolkit, compiled, on the Node.js base image, offline. Run it with
+\`sandbox start --docker [--network docker_ragflow]\`, or point RAGFlow's compose file at it.`
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'build both images (or report them up to date)'},
@@ -35,6 +42,7 @@ Debian packages named python3-* go to the Python image, node-* to the Node.js im
     {command: '<%= config.bin %> <%= command.id %> --debian-package python3-scipy --npm-package lodash', description: 'add a Debian Python module and an npm package'},
     {command: '<%= config.bin %> <%= command.id %> --online --requirements requirements.txt', description: 'online build with extra pip packages'},
     {command: '<%= config.bin %> <%= command.id %> --force --json', description: 'rebuild without the layer cache, results as JSON'},
+    {command: '<%= config.bin %> <%= command.id %> --manager', description: 'base images (when needed) and the executor manager image'},
   ]
 
   static flags = {
@@ -51,6 +59,7 @@ Debian packages named python3-* go to the Python image, node-* to the Node.js im
     'npm-package': Flags.string({description: 'extra npm package for the Node.js image, e.g. lodash@4; repeatable', multiple: true}),
     'debian-mirror': Flags.string({description: 'Debian mirror for offline builds (default: the host apt sources, else http://deb.debian.org/debian)'}),
     'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
+    manager: Flags.boolean({description: 'also build the executor manager image (for `sandbox start --docker` and RAGFlow\'s SANDBOX_EXECUTOR_MANAGER_IMAGE)', default: false}),
   }
 
   async run(): Promise<BuildOutput> {
@@ -88,6 +97,17 @@ Debian packages named python3-* go to the Python image, node-* to the Node.js im
         this.log(`${r.image}  ${what}  (${r.source}${size}, inputs ${r.hash.slice(0, 12)})`)
       }
     }
-    return {images}
+    if (!flags.manager) return {images}
+    const manager = await buildManagerImage({
+      tag: process.env.SANDBOX_EXECUTOR_MANAGER_IMAGE ?? MANAGER_IMAGE,
+      baseImage: config.nodejsImage,
+      noCache: flags.force,
+      onProgress: (e) => {
+        if (e.kind === 'log' && !flags.verbose) return
+        this.progress(`[manager] ${e.message}`)
+      },
+    })
+    if (!this.jsonEnabled()) this.log(`${manager.image}  built in ${manager.seconds.toFixed(1)} s  (on ${manager.baseImage}, toolkit ${manager.version})`)
+    return {images, manager}
   }
 }
