@@ -245,7 +245,7 @@ describe('start failures and clean', () => {
     const blocker = createServer()
     await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve))
     try {
-      const out = await captureOutput(() => Start.run([...startArgs(), '--json'], config))
+      const out = await captureOutput(() => Start.run(startArgs(), config))
       process.exitCode = undefined
       const error = out.error as Error & {oclif?: {exit?: number}; code?: string}
       expect(error?.oclif?.exit).toBe(3)
