@@ -130,6 +130,12 @@ interface RunEntry {
   /** substrings that must NOT appear (secrets) */
   absent?: string[]
   check?: (o: Outcome, cwd: string) => void
+  /**
+   * the error code the docs quote next to the message: checked by running the same command
+   * again with --json (`sandbox` here is bin/dev.js, whose human errors print a stack trace
+   * instead of the "Code:" line that the installed command prints)
+   */
+  code?: string
   timeoutMs?: number
 }
 
@@ -179,23 +185,27 @@ const RUN: RunEntry[] = [
   {
     command: 'DOCKER_HOST=tcp://127.0.0.1:1 sandbox run examples/hello.py',
     exit: 3,
-    output: ['Cannot reach the Docker daemon at tcp://127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1', 'DOCKER_UNREACHABLE'],
+    output: ['Cannot reach the Docker daemon at tcp://127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1'],
+    code: 'DOCKER_UNREACHABLE',
   },
   {
     command: 'SANDBOX_BASE_PYTHON_IMAGE=nonexistent:1 sandbox run examples/hello.py',
     exit: 3,
-    output: ['Base images are not ready: nonexistent:1 (python): nonexistent:1 is not built; run `sandbox build --language python`', 'IMAGES_MISSING'],
+    output: ['Base images are not ready: nonexistent:1 (python): nonexistent:1 is not built; run `sandbox build --language python`'],
+    code: 'IMAGES_MISSING',
   },
   {
     command: 'sandbox configure docker --db mysql://root:secretpw@127.0.0.1:1/rag_flow',
     exit: 3,
-    output: ['Cannot connect to the MySQL/MariaDB settings database at 127.0.0.1:1 (mysql://root:****@127.0.0.1:1/rag_flow): connect ECONNREFUSED 127.0.0.1:1', 'DATABASE_UNREACHABLE'],
+    output: ['Cannot connect to the MySQL/MariaDB settings database at 127.0.0.1:1 (mysql://root:****@127.0.0.1:1/rag_flow): connect ECONNREFUSED 127.0.0.1:1'],
+    code: 'DATABASE_UNREACHABLE',
     absent: ['secretpw'],
   },
   {
     command: 'sandbox configure show --db sqlite://settings.db',
     exit: 4,
-    output: ['Invalid database URL "sqlite://settings.db": the SQLite path must be absolute: sqlite:///absolute/path.db (three slashes)', 'INVALID_DB_URL'],
+    output: ['Invalid database URL "sqlite://settings.db": the SQLite path must be absolute: sqlite:///absolute/path.db (three slashes)'],
+    code: 'INVALID_DB_URL',
   },
   // --- the executor manager (on a free port, in a temporary state directory)
   {command: 'sandbox start', output: ['Manager ready at http://127.0.0.1:', 'runtime runsc']},
@@ -354,6 +364,14 @@ describe('shell examples in README.md and docs/*.md', () => {
       for (const want of entry.output ?? []) expect(o.text, context).toContain(fold(want))
       for (const secret of entry.absent ?? []) expect(o.text).not.toContain(secret)
       entry.check?.(o, cwd)
+      if (entry.code) {
+        const j = await sh(`${entry.command} --json`, cwd, timeout - 5000)
+        expect(j.code, j.stdout).toBe(entry.exit ?? 0)
+        const error = (JSON.parse(j.stdout) as {error: {code: string; exit: number; message: string}}).error
+        expect(error.code).toBe(entry.code)
+        expect(error.exit).toBe(entry.exit)
+        for (const want of entry.output ?? []) if (!want.startsWith('✗')) expect(fold(error.message)).toContain(fold(want))
+      }
     }, timeout)
   }
 })
