@@ -217,7 +217,7 @@ const RUN: RunEntry[] = [
   {command: 'sandbox configure show --db sqlite:///tmp/sandbox-settings.db', output: ['Active provider: docker', 'docker — ']},
   // --- the security suite
   {command: 'sandbox test --list', output: ['gvisor-kernel-py', 'ragflow-01', 'cases']},
-  {command: 'sandbox test --only gvisor', output: ['2 passed, 0 failed']},
+  {command: 'sandbox test --only gvisor', output: ['passed, 0 failed', 'in-process engine (runsc)']},
   // --- docs/README.md: an extra Debian package in an image of its own name
   {command: "echo 'SANDBOX_BASE_PYTHON_IMAGE=sandbox-python-tabulate:latest' >> .env", cwd: 'extras'},
   {command: "echo 'SANDBOX_EXTRA_DEBIAN_PACKAGES=python3-tabulate' >> .env", cwd: 'extras'},
