@@ -124,7 +124,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 b
       `exit ${result.exit_code}`,
       result.time_used_ms === null ? undefined : `${result.time_used_ms.toFixed(1)} ms`,
       result.memory_used_kb === null ? undefined : `${(result.memory_used_kb / 1024).toFixed(1)} MB`,
-      runtime ?? undefined,
+      result.status === 'program_runner_error' ? undefined : runtime ?? undefined,
       result.detail && result.status !== 'success' ? result.detail : undefined,
     ].filter(Boolean)
     this.logToStderr(parts.join(' · '))

@@ -64,7 +64,8 @@ const MAX_CONTROL_BYTES = 200 * 1024 * 1024
 
 export function runnerCommand(language: Language): string[] {
   const source = readFileSync(packagePath('templates', 'runners', RUNNER_FILES[language]), 'utf8')
-  return language === 'python' ? ['python3', '-I', '-B', '-c', source] : ['node', '-e', source]
+  // -u: unbuffered, so output printed before a kill (timeout, memory) is not lost
+  return language === 'python' ? ['python3', '-I', '-B', '-u', '-c', source] : ['node', '-e', source]
 }
 
 const RUNNER_ENV = ['HOME=/tmp', 'TMPDIR=/tmp', 'MPLBACKEND=Agg', 'MPLCONFIGDIR=/tmp/matplotlib', 'PYTHONIOENCODING=utf-8', 'LANG=C.UTF-8']
@@ -93,10 +94,9 @@ export class Engine {
   async start(options: {waitReady?: boolean} = {}): Promise<void> {
     const {config} = this.options
     const languages = this.options.languages ?? (['python', 'nodejs'] as Language[])
-    const info = await daemonInfo()
+    const [info, statuses, leftovers] = await Promise.all([daemonInfo(), imageStatus(config, languages), findLeftovers()])
     this.runtime = this.chooseRuntime(info.runtimes)
     if (this.runtime === 'runc' || config.enableSeccomp) this.seccompProfile = loadSeccompProfile()
-    const statuses = await imageStatus(config, languages)
     const missing = statuses.filter((s) => !s.present || (!s.current && !this.options.allowStaleImages))
     if (missing.length) {
       const what = missing.map((s) => `${s.image} (${s.language}): ${s.reason ?? (s.present ? 'stale' : 'missing')}`).join('; ')
@@ -104,7 +104,6 @@ export class Engine {
         'run `sandbox build`',
       ])
     }
-    const leftovers = await findLeftovers()
     if (leftovers.length) {
       await removeContainers(leftovers.map((c) => c.id))
       this.emit('info', `removed ${leftovers.length} leftover container(s) of a previous run`, {count: leftovers.length})
@@ -172,13 +171,19 @@ export class Engine {
     const pool = this.pools.get(request.language)
     if (!pool) return internalErrorResult(`language ${request.language} is not enabled in this engine`)
     const policy = request.policy ?? config.codePolicy
+    // with no warm pool, start the container while the policy looks at the code
+    const early = pool.size === 0 ? pool.acquire(config.queueTimeoutSeconds * 1000) : undefined
+    early?.catch(() => {})
     if (policy === 'on') {
       const verdict = await inspectCode(request.code, request.language, 'on')
-      if (!verdict.safe) return runnerError(EXIT.UNSAFE_CODE, formatPolicyIssues(verdict.issues), UNSAFE_CODE_DETAIL)
+      if (!verdict.safe) {
+        void early?.then((c) => pool.release(c), () => {})
+        return runnerError(EXIT.UNSAFE_CODE, formatPolicyIssues(verdict.issues), UNSAFE_CODE_DETAIL)
+      }
     }
     let container: RunnerContainer
     try {
-      container = await pool.acquire(config.queueTimeoutSeconds * 1000)
+      container = await (early ?? pool.acquire(config.queueTimeoutSeconds * 1000))
     } catch (error) {
       return busyResult(error instanceof PoolBusyError ? error.reason : String(error))
     }

@@ -61,6 +61,11 @@ export class RunnerPool {
     return this.options.language
   }
 
+  /** warm containers kept ready */
+  get size(): number {
+    return this.options.size
+  }
+
   /** Start filling; resolves when the first fill round has finished (ready or failed). */
   async fill(): Promise<void> {
     const rounds: Promise<void>[] = []

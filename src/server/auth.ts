@@ -26,6 +26,6 @@ export function isLoopbackHost(host: string): boolean {
 export function exposureWarnings(host: string, token: string | undefined): string[] {
   if (isLoopbackHost(host) || token) return []
   return [
-    `WARNING: the manager listens on ${host} (not loopback) WITHOUT an API token: anyone who can reach this port can run code on this host's sandbox. Set SANDBOX_API_TOKEN (and configure the same token in RAGFlow's self_managed provider), or bind to 127.0.0.1.`,
+    `WARNING: the manager listens on ${host} (not loopback) WITHOUT an API token: anyone who can reach this port can run code on this host's sandbox. Set SANDBOX_API_TOKEN (our self_managed provider and sandbox test --token send it; RAGFlow itself cannot, so keep a RAGFlow-facing manager on a private Docker network), or bind to 127.0.0.1.`,
   ]
 }
