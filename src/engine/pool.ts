@@ -37,6 +37,12 @@ export interface RunnerPoolOptions {
   create: () => Promise<RunnerContainer>
   /** concurrent creations at most */
   maxCreating?: number
+  /**
+   * a creation that has not settled after this long counts as failed (default 60 s): a daemon
+   * that dies mid-request can leave its HTTP call unsettled forever, which would otherwise hold a
+   * creation slot for good and stop the pool from ever refilling
+   */
+  createTimeoutMs?: number
   onEvent?: (event: {type: 'created' | 'create_failed' | 'discarded'; language: string; message?: string}) => void
 }
 
@@ -105,7 +111,7 @@ export class RunnerPool {
   private async createOne(): Promise<void> {
     this.creating++
     try {
-      const container = await this.options.create()
+      const container = await this.createBounded()
       this.creating--
       this.created++
       this.consecutiveFailures = 0
@@ -147,6 +153,21 @@ export class RunnerPool {
       return
     }
     this.replenish()
+  }
+
+  private createBounded(): Promise<RunnerContainer> {
+    const ms = this.options.createTimeoutMs ?? 60_000
+    const pending = this.options.create()
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        // if it ever arrives, nobody wants it
+        pending.then((c) => c.remove().catch(() => {}), () => {})
+        reject(new Error(`starting a container did not finish within ${Math.round(ms / 1000)} s`))
+      }, ms)
+      timer.unref()
+    })
+    return Promise.race([pending, expired]).finally(() => clearTimeout(timer))
   }
 
   /** a ready container died on its own (daemon restart, OOM at start): drop it */
