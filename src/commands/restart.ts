@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import {startInBackground, startInDocker, stopManager, type StartResult, type StopResult} from '../server/control.js'
 import {readState} from '../server/state.js'
-import {configFromFlags, forwardedArgs, managerFlags, RUNC_WARNING} from './start.js'
+import {configFromFlags, managerFlags, RUNC_WARNING, settingsFromFlags} from './start.js'
 
 export default class Restart extends BaseCommand<typeof Restart> {
   static description = `stop the executor manager (graceful) and start it again in the background
@@ -33,7 +33,7 @@ Takes the same settings as \`sandbox start\`. A manager that ran with --docker i
     if (flags['allow-runc'] && !this.jsonEnabled()) process.stderr.write(`${RUNC_WARNING}\n`)
     const start = docker
       ? await startInDocker({config, network, image: flags.image ?? process.env.SANDBOX_EXECUTOR_MANAGER_IMAGE, waitMs: flags.wait * 1000, onProgress: (m) => this.progress(m)})
-      : await startInBackground({args: forwardedArgs(flags), waitMs: flags.wait * 1000, env: {...process.env, SANDBOX_MANAGER_BACKGROUND: '1'}})
+      : await startInBackground({settings: settingsFromFlags(flags), waitMs: flags.wait * 1000})
     if (!this.jsonEnabled()) {
       const took = start.startedInMs === null ? '' : ` in ${(start.startedInMs / 1000).toFixed(1)} s`
       this.log(`Manager ready at ${start.endpoint} (${start.mode === 'docker' ? 'container sandbox-executor-manager' : `pid ${start.pid}`})${took}`)

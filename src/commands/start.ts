@@ -13,7 +13,7 @@ import {runManager} from '../server/manager.js'
 /** Flags shared by `start` and `restart`. */
 export const managerFlags = {
   host: Flags.string({description: 'address to listen on (default SANDBOX_EXECUTOR_MANAGER_HOST or 127.0.0.1); other than loopback, set SANDBOX_API_TOKEN'}),
-  port: Flags.integer({char: 'p', description: 'port to listen on (default SANDBOX_EXECUTOR_MANAGER_PORT or 9385)', min: 0, max: 65_535}),
+  port: Flags.integer({char: 'p', description: 'port to listen on (default SANDBOX_EXECUTOR_MANAGER_PORT or 9385)', min: 1, max: 65_535}),
   'pool-size': Flags.integer({description: 'warm containers kept per language (default SANDBOX_EXECUTOR_MANAGER_POOL_SIZE or 2)', min: 1, max: 64}),
   timeout: Flags.string({char: 't', description: 'wall-clock limit per run: 10, 10s, 2m, 1m30s (default SANDBOX_TIMEOUT or 10s)'}),
   memory: Flags.string({char: 'm', description: 'memory limit per run, e.g. 256m, 1g (default SANDBOX_MAX_MEMORY or 256m)'}),
@@ -60,21 +60,24 @@ export function configFromFlags(flags: ManagerFlagValues): SandboxConfig {
   return config
 }
 
-/** The flags a background child gets (its own parse applies the same .env and environment). */
-export function forwardedArgs(flags: ManagerFlagValues): string[] {
-  const out: string[] = []
-  const add = (name: string, value: string | number | undefined) => {
-    if (value !== undefined) out.push(`--${name}`, String(value))
+/**
+ * Flags as the environment variables of the background manager process (it reads .env and
+ * the environment like this command does; these override both, as flags do).
+ */
+export function settingsFromFlags(flags: ManagerFlagValues): Record<string, string> {
+  const out: Record<string, string> = {}
+  const set = (name: string, value: string | number | undefined) => {
+    if (value !== undefined) out[name] = String(value)
   }
-  add('host', flags.host)
-  add('port', flags.port)
-  add('pool-size', flags['pool-size'])
-  add('timeout', flags.timeout)
-  add('memory', flags.memory)
-  if (flags['env-file']) add('env-file', isAbsolute(flags['env-file']) ? flags['env-file'] : resolve(flags['env-file']))
-  add('policy', flags.policy)
-  if (flags['allow-runc']) out.push('--allow-runc')
-  if (flags.verbose) out.push('--verbose')
+  set('SANDBOX_EXECUTOR_MANAGER_HOST', flags.host)
+  set('SANDBOX_EXECUTOR_MANAGER_PORT', flags.port)
+  set('SANDBOX_EXECUTOR_MANAGER_POOL_SIZE', flags['pool-size'])
+  set('SANDBOX_TIMEOUT', flags.timeout)
+  set('SANDBOX_MAX_MEMORY', flags.memory)
+  if (flags['env-file']) set('SANDBOX_ENV_FILE', isAbsolute(flags['env-file']) ? flags['env-file'] : resolve(flags['env-file']))
+  set('SANDBOX_CODE_POLICY', flags.policy)
+  if (flags['allow-runc']) set('SANDBOX_ALLOW_RUNC', 'true')
+  if (flags.verbose) set('SANDBOX_LOG_LEVEL', 'debug')
   return out
 }
 
@@ -86,7 +89,7 @@ export type StartOutput = StartResult & {foreground?: boolean}
 export default class Start extends BaseCommand<typeof Start> {
   static description = `start the executor manager: RAGFlow's HTTP API (POST /run, GET /healthz) plus GET /metrics
 
-By default the manager runs in the background: pid and log file go to the state directory
+By default the manager runs in the background (node dist/server/main.js, detached): pid and log file go to the state directory
 ($SANDBOX_STATE_DIR, or ~/.local/state/sandbox), start waits until GET /healthz answers ok and
 prints the endpoint, or fails with the last lines of the log (exit code 3). Already running: says so.
 --foreground runs it in this process (for systemd and containers; logs are JSON lines on stdout,
@@ -113,17 +116,14 @@ Settings come from .env and SANDBOX_* variables; flags override them. With SANDB
     const {flags} = this
     const config = configFromFlags(flags)
     const human = !this.jsonEnabled()
-    const background = process.env.SANDBOX_MANAGER_BACKGROUND === '1'
-    const loud = (line: string) => {
-      if (!background) process.stderr.write(`${line}\n`)
-    }
+    const loud = (line: string) => process.stderr.write(`${line}\n`)
     if (flags['allow-runc']) loud(RUNC_WARNING)
 
     if (flags.foreground) {
       for (const w of exposureWarnings(config.host, config.apiToken)) loud(w)
       const logger = createLogger({level: flags.verbose ? 'debug' : parseLogLevel(process.env.SANDBOX_LOG_LEVEL)})
       const manager = await runManager({config, logger})
-      if (!background) process.stderr.write(`manager ready at ${manager.endpoint} (pid ${process.pid}); Ctrl-C or SIGTERM stops it\n`)
+      process.stderr.write(`manager ready at ${manager.endpoint} (pid ${process.pid}); Ctrl-C or SIGTERM stops it\n`)
       await manager.done
       return {
         already: false,
@@ -148,9 +148,8 @@ Settings come from .env and SANDBOX_* variables; flags override them. With SANDB
           onProgress: (m) => this.progress(m),
         })
       : await startInBackground({
-          args: forwardedArgs(flags),
+          settings: settingsFromFlags(flags),
           waitMs: flags.wait * 1000,
-          env: {...process.env, SANDBOX_MANAGER_BACKGROUND: '1'},
           onProgress: (m) => {
             if (flags.verbose) this.progress(m)
           },

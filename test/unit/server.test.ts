@@ -4,6 +4,8 @@ import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
+import {settingsFromFlags} from '../../src/commands/start.js'
+import {loadConfig} from '../../src/config.js'
 import {emptyResult} from '../../src/engine/result.js'
 import {checkBearer, exposureWarnings, isLoopbackHost} from '../../src/server/auth.js'
 import {tailFile} from '../../src/server/control.js'
@@ -257,5 +259,25 @@ describe('state files', () => {
     expect(tailFile(f, 3)).toEqual(['line 4997', 'line 4998', 'line 4999'])
     expect(tailFile(f, 0)).toEqual([])
     expect(tailFile(join(dir, 'missing'), 3)).toEqual([])
+  })
+})
+
+describe('start flags for the background manager', () => {
+  it('become SANDBOX_* variables that win over .env and the environment, like flags', () => {
+    const settings = settingsFromFlags({host: '0.0.0.0', port: 9400, 'pool-size': 3, timeout: '1m30s', memory: '512m', 'env-file': 'x.env', 'allow-runc': true, policy: 'off', wait: 90, docker: false, verbose: true})
+    expect(settings).toMatchObject({
+      SANDBOX_EXECUTOR_MANAGER_HOST: '0.0.0.0',
+      SANDBOX_EXECUTOR_MANAGER_PORT: '9400',
+      SANDBOX_EXECUTOR_MANAGER_POOL_SIZE: '3',
+      SANDBOX_TIMEOUT: '1m30s',
+      SANDBOX_MAX_MEMORY: '512m',
+      SANDBOX_CODE_POLICY: 'off',
+      SANDBOX_ALLOW_RUNC: 'true',
+      SANDBOX_LOG_LEVEL: 'debug',
+    })
+    expect(settings.SANDBOX_ENV_FILE).toMatch(/^\/.*x\.env$/)
+    const config = loadConfig({envFile: '/dev/null', env: {SANDBOX_TIMEOUT: '5', SANDBOX_EXECUTOR_MANAGER_PORT: '1', ...settings}})
+    expect(config).toMatchObject({host: '0.0.0.0', port: 9400, poolSize: 3, timeoutSeconds: 90, memory: '512m', codePolicy: 'off', allowRunc: true})
+    expect(settingsFromFlags({'allow-runc': false, wait: 90, docker: false, verbose: false})).toEqual({})
   })
 })
