@@ -1,3 +1,3 @@
-#!/usr/bin/env -S node --import tsx
+#!/usr/bin/env node
 const {execute} = await import('@oclif/core')
 await execute({development: true, dir: import.meta.url})

@@ -42,7 +42,12 @@ export interface RunnerContainerSpec {
   network?: string
   /** the daemon removes the container when it exits (one-shot runs: nobody waits for removal) */
   autoRemove?: boolean
+  /** how long the runner may take to boot */
+  readyTimeoutMs?: number
 }
+
+/** What a runner writes to stderr once it has booted and blocks reading its job. */
+export const READY_MARKER = Buffer.from('__SANDBOX_READY__\n')
 
 export interface ContainerExit {
   exitCode: number
@@ -94,6 +99,11 @@ export class RunnerContainer {
   private early: Array<[1 | 2, Buffer]> = []
   private exited = false
   private streamEnded: Promise<void>
+  private preReady = Buffer.alloc(0)
+  private isReady = false
+  private markReady!: () => void
+  /** resolves when the runner has booted and waits for its job on stdin */
+  readonly ready: Promise<void> = new Promise((resolve) => (this.markReady = resolve))
 
   constructor(
     readonly id: string,
@@ -133,12 +143,31 @@ export class RunnerContainer {
   }
 
   private deliver(kind: 1 | 2, data: Buffer): void {
+    if (!this.isReady && kind === 2) {
+      // the runner announces on stderr that it waits for its job; that line is ours, not the user's
+      this.preReady = Buffer.concat([this.preReady, data])
+      const at = this.preReady.indexOf(READY_MARKER)
+      if (at < 0) return
+      const before = this.preReady.subarray(0, at)
+      const after = this.preReady.subarray(at + READY_MARKER.length)
+      this.preReady = Buffer.alloc(0)
+      this.isReady = true
+      this.markReady()
+      if (before.length) this.deliver(2, before)
+      if (after.length) this.deliver(2, after)
+      return
+    }
     if (!this.sink) {
       this.early.push([kind, Buffer.from(data)])
       return
     }
     if (kind === 2) this.sink.stderr(data)
     else this.sink.stdout(data)
+  }
+
+  /** what the runner wrote before it was ready (to explain a runner that never got ready) */
+  get bootOutput(): string {
+    return this.preReady.toString('utf8').trim()
   }
 
   get isExited(): boolean {
@@ -148,7 +177,19 @@ export class RunnerContainer {
   /** Resolves when the container stops (and its output stream has drained). */
   waitExit(): Promise<ContainerExit> {
     this.exitPromise ??= (async () => {
-      const waited = (await this.container.wait()) as {StatusCode: number}
+      // `container.wait()` never settles when its connection breaks mid-response (daemon gone):
+      // once our attach stream has ended, give it 2 s, then ask the daemon directly.
+      const wait = this.container.wait() as Promise<{StatusCode: number}>
+      const lost = this.streamEnded.then(() => new Promise<'lost'>((r) => setTimeout(() => r('lost'), 2000).unref()))
+      let waited = await Promise.race([wait, lost])
+      if (waited === 'lost') {
+        const info = await this.container.inspect()
+        if (info.State.Running) {
+          await this.container.kill({signal: 'SIGKILL'}).catch(() => {})
+          throw new Error('lost the connection to the container')
+        }
+        waited = {StatusCode: info.State.ExitCode}
+      }
       this.exited = true
       await Promise.race([this.streamEnded, new Promise((r) => setTimeout(r, 1000).unref())])
       let oomKilled = false
@@ -221,7 +262,17 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
       const stream = (await container.attach({stream: true, stdin: true, stdout: true, stderr: true, hijack: true})) as unknown as Duplex
       const runner = new RunnerContainer(container.id, container, stream, spec.autoRemove)
       await container.start()
-      return runner
+      // ready = the runner booted and blocks on stdin; a runner that exits first explains why
+      const readyMs = spec.readyTimeoutMs ?? 30_000
+      let timer: NodeJS.Timeout | undefined
+      const outcome = await Promise.race([
+        runner.ready.then(() => 'ready' as const),
+        runner.waitExit().then((e) => e, () => ({exitCode: -1, oomKilled: false})),
+        new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), readyMs))),
+      ]).finally(() => clearTimeout(timer))
+      if (outcome === 'ready') return runner
+      const why = runner.bootOutput ? `: ${runner.bootOutput.slice(0, 500)}` : ''
+      throw new Error(outcome === 'timeout' ? `the runner did not get ready within ${readyMs / 1000} s${why}` : `the runner exited before it was ready (exit code ${outcome.exitCode})${why}`)
     } catch (error) {
       await container.remove({force: true}).catch(() => {})
       throw error

@@ -61,6 +61,7 @@ export interface EngineStatus {
 
 const RUNNER_FILES: Record<Language, string> = {python: 'python_runner.py', nodejs: 'node_runner.js'}
 const MAX_CONTROL_BYTES = 200 * 1024 * 1024
+const KILL_GRACE_MS = 5000
 
 export function runnerCommand(language: Language): string[] {
   const source = readFileSync(packagePath('templates', 'runners', RUNNER_FILES[language]), 'utf8')
@@ -205,9 +206,18 @@ export class Engine {
     const nonce = randomBytes(12).toString('hex')
     let timedOut = false
     let killedForOutput = false
+    // after we kill a container, its exit must be seen within KILL_GRACE_MS (a lost daemon never answers)
+    let abandon!: () => void
+    const abandoned = new Promise<{exitCode: number; oomKilled: boolean}>((resolve) => {
+      abandon = () => setTimeout(() => resolve({exitCode: 137, oomKilled: false}), KILL_GRACE_MS).unref()
+    })
+    const kill = () => {
+      void container.kill()
+      abandon()
+    }
     const collector = new OutputCollector(nonce, maxOutput, MAX_CONTROL_BYTES, () => {
       killedForOutput = true
-      void container.kill()
+      kill()
     })
     const job = JSON.stringify({
       nonce,
@@ -219,13 +229,13 @@ export class Engine {
     const started = performance.now()
     const timer = setTimeout(() => {
       timedOut = true
-      void container.kill()
+      kill()
     }, timeoutSeconds * 1000)
     let exit: {exitCode: number; oomKilled: boolean}
     try {
       container.send(job, {stdout: (b) => collector.stdout(b), stderr: (b) => collector.stderr(b)})
       // the runner's frames arrive before the container has exited: do not wait for teardown
-      const first = await Promise.race([collector.complete.then(() => 'frames' as const), container.waitExit()])
+      const first = await Promise.race([collector.complete.then(() => 'frames' as const), container.waitExit(), abandoned])
       exit = first === 'frames' ? {exitCode: -1, oomKilled: false} : first
     } finally {
       clearTimeout(timer)

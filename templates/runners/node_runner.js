@@ -39,7 +39,17 @@ function isModuleSource(code) {
   }
 }
 
+function boot() {
+  // everything that does not depend on the job happens before we say we are ready
+  try {
+    process.chdir('/workspace')
+    fs.mkdirSync('artifacts', {recursive: true})
+  } catch {}
+  fs.writeSync(2, '__SANDBOX_READY__\n')
+}
+
 async function run() {
+  boot()
   const job = JSON.parse(readLine())
   const prefix = '__SANDBOX_CONTROL_' + job.nonce + '__:'
   const workdir = job.workdir || '/workspace'
@@ -47,7 +57,7 @@ async function run() {
   const maxFiles = limits.max_files ?? 10
   const maxBytes = limits.max_bytes ?? 10 * 1024 * 1024
   const allowed = new Set(limits.extensions || ['png', 'jpg', 'jpeg', 'svg', 'pdf', 'csv', 'json', 'html'])
-  process.chdir(workdir)
+  if (process.cwd() !== workdir) process.chdir(workdir)
   fs.mkdirSync('artifacts', {recursive: true})
   const esm = isModuleSource(job.code)
   const file = path.join(workdir, esm ? 'main.mjs' : 'main.js')

@@ -2,12 +2,21 @@
 # (a JSON line on stdin), runs main(**arguments) from the user's code, reports, and exits.
 # Protocol: user stdout/stderr pass through; at the end the runner writes
 # "\n" + CONTROL_PREFIX + base64(JSON) + "\n" to stdout (prefix carries the job's nonce).
-import base64, json, sys, time, traceback
+import base64, importlib.util, json, os, resource, sys, time, traceback
+
+
+def _boot():
+    # everything that does not depend on the job happens before we say we are ready
+    try:
+        os.chdir("/workspace")
+        os.makedirs("artifacts", exist_ok=True)
+    except OSError:
+        pass
+    _seed_matplotlib_cache()
+    os.write(2, b"__SANDBOX_READY__\n")
 
 
 def _runner():
-    import os, resource, importlib.util
-
     raw = sys.stdin.buffer.readline()
     job = json.loads(raw.decode("utf-8"))
     prefix = "__SANDBOX_CONTROL_" + job["nonce"] + "__:"
@@ -16,9 +25,9 @@ def _runner():
     max_files = int(limits.get("max_files", 10))
     max_bytes = int(limits.get("max_bytes", 10 * 1024 * 1024))
     allowed = set(limits.get("extensions", ["png", "jpg", "jpeg", "svg", "pdf", "csv", "json", "html"]))
-    os.chdir(workdir)
+    if os.getcwd() != workdir:
+        os.chdir(workdir)
     os.makedirs("artifacts", exist_ok=True)
-    _seed_matplotlib_cache()
     path = os.path.join(workdir, "main.py")
     with open(path, "w", encoding="utf-8") as f:
         f.write(job["code"])
@@ -151,4 +160,5 @@ async def _await(value):
     return await value
 
 
+_boot()
 _runner()
