@@ -107,8 +107,8 @@ export async function runManagerContainer(spec: ManagerContainerSpec): Promise<s
       `create it with \`docker network create ${spec.network}\`, or start RAGFlow's compose stack first`,
     ])
   }
-  await removeManagerContainer(10)
   return withDaemon(async (d) => {
+    // check the image before touching a running manager: a typo must not take it down
     try {
       await d.getImage(spec.image).inspect()
     } catch (error) {
@@ -117,6 +117,7 @@ export async function runManagerContainer(spec: ManagerContainerSpec): Promise<s
       }
       throw error
     }
+    await removeManagerContainer(10)
     const port = `${MANAGER_CONTAINER_PORT}/tcp`
     const container = await d.createContainer({
       name: MANAGER_CONTAINER_NAME,

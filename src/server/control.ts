@@ -14,6 +14,7 @@ import {isDaemonDown} from '../docker/client.js'
 import {errorMessage, ExitCode, SandboxError, type ExitCodeValue} from '../errors.js'
 import type {SandboxConfig} from '../config.js'
 import {packagePath, TOOLKIT_VERSION} from '../paths.js'
+import {fetchWithTimeout} from '../net.js'
 import {exposureWarnings} from './auth.js'
 import {parseMetrics, sumMetric, type Sample} from './metrics.js'
 import {clientEndpoint, isSameProcess, managerFiles, readState, recordedManager, removeStateFiles, writeState, type ManagerFiles, type ManagerState} from './state.js'
@@ -43,7 +44,7 @@ export interface HealthAnswer {
 
 export async function fetchHealth(endpoint: string, timeoutMs = 2000): Promise<HealthAnswer> {
   try {
-    const res = await fetch(`${endpoint}/healthz`, {signal: AbortSignal.timeout(timeoutMs)})
+    const res = await fetchWithTimeout(`${endpoint}/healthz`, {}, timeoutMs)
     const body = (await res.json().catch(() => null)) as HealthAnswer['body']
     return {reachable: true, healthy: res.status === 200 && body?.status === 'ok', httpStatus: res.status, body}
   } catch (error) {
@@ -53,7 +54,7 @@ export async function fetchHealth(endpoint: string, timeoutMs = 2000): Promise<H
 
 export async function fetchMetrics(endpoint: string, token?: string, timeoutMs = 3000): Promise<{status: number; samples: Sample[]} | {status: number | null; error: string}> {
   try {
-    const res = await fetch(`${endpoint}/metrics`, {signal: AbortSignal.timeout(timeoutMs), headers: token ? {authorization: `Bearer ${token}`} : {}})
+    const res = await fetchWithTimeout(`${endpoint}/metrics`, {headers: token ? {authorization: `Bearer ${token}`} : {}}, timeoutMs)
     const text = await res.text()
     if (res.status !== 200) return {status: res.status, error: res.status === 401 ? 'the manager requires an API token (set SANDBOX_API_TOKEN)' : `HTTP ${res.status}`}
     return {status: 200, samples: parseMetrics(text)}

@@ -1,0 +1,21 @@
+/**
+ * fetch with a deadline. Unlike AbortSignal.timeout (an unref'd timer), the timer here keeps
+ * the process alive while a request is pending, and is cleared as soon as it settles: a CLI
+ * awaiting a stalled request must not exit with "unsettled top-level await" (code 13).
+ */
+export async function fetchWithTimeout(url: string | URL, init: RequestInit = {}, timeoutMs: number): Promise<Response> {
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs)
+  const outer = init.signal
+  const onOuterAbort = () => controller.abort(outer?.reason)
+  outer?.addEventListener('abort', onOuterAbort, {once: true})
+  try {
+    const response = await fetch(url, {...init, signal: controller.signal})
+    // the body is read later by the caller: keep the deadline until then
+    const body = await response.arrayBuffer()
+    return new Response(body, {status: response.status, statusText: response.statusText, headers: response.headers})
+  } finally {
+    clearTimeout(timer)
+    outer?.removeEventListener('abort', onOuterAbort)
+  }
+}
