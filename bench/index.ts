@@ -124,20 +124,12 @@ async function throughput(config: ReturnType<typeof loadConfig>) {
 }
 
 async function load() {
-  if (!existsSync('bench/load.ts')) {
-    console.log('\n(d) manager load: bench/load.ts not present, skipped')
-    return
-  }
-  const {loadBench} = (await import('./load.js')) as {loadBench?: (o: {endpoint: string; seconds: number}) => Promise<unknown>}
-  const {startManagerForBench} = (await import('./load.js')) as {startManagerForBench?: () => Promise<{endpoint: string; stop: () => Promise<void>}>}
-  if (!loadBench || !startManagerForBench) {
-    console.log('\n(d) manager load: bench/load.ts has no loadBench/startManagerForBench, skipped')
-    return
-  }
-  console.log('\n(d) manager under load')
+  console.log('\n(d) manager under load (sequential POST /run, then 5/10/50 concurrent clients)')
+  const {loadBench, startManagerForBench} = await import('./load.js')
   const manager = await startManagerForBench()
+  console.log(`  sandbox start → healthy: ${manager.startMs.toFixed(0)} ms; start → first run answered: ${manager.startToFirstRunMs.toFixed(0)} ms (target ≤ 1500 ms)`)
   try {
-    figures.load = await loadBench({endpoint: manager.endpoint, seconds: SECONDS})
+    figures.load = {startMs: manager.startMs, startToFirstRunMs: manager.startToFirstRunMs, ...(await loadBench({endpoint: manager.endpoint, seconds: SECONDS, sequentialRuns: RUNS}))}
   } finally {
     await manager.stop()
   }
