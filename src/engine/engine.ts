@@ -116,7 +116,8 @@ export class Engine {
       const pool = new RunnerPool({
         language,
         size,
-        maxCreating: Math.max(2, Math.min(size, 8)),
+        // creations include the runner's boot; 4 at a time keeps up with the daemon's churn rate on 2 cores
+        maxCreating: Math.max(4, Math.min(size, 8)),
         create: () =>
           startRunnerContainer({
             image,
