@@ -21,7 +21,7 @@ const ACCOUNT = '1357924680135792'
 
 let dir: string
 const cleanEnv = () => {
-  const env = {...process.env, SANDBOX_DATA_DIR: join(dir, 'data'), FORCE_COLOR: '0'}
+  const env: NodeJS.ProcessEnv = {...process.env, SANDBOX_DATA_DIR: join(dir, 'data'), FORCE_COLOR: '0'}
   for (const k of Object.keys(env)) if (k === 'SANDBOX_DB_URL' || k.startsWith('AGENTRUN_') || k.startsWith('ALIBABA_CLOUD_') || k.startsWith('FC_')) delete env[k]
   return env
 }

@@ -254,7 +254,7 @@ describe('build context', () => {
     const done = new Promise<void>((resolve, reject) => {
       ex.on('entry', (header, stream, next) => {
         const chunks: Buffer[] = []
-        stream.on('data', (c: Buffer) => chunks.push(c))
+        stream.on('data', (c: unknown) => chunks.push(c as Buffer))
         stream.on('end', () => {
           entries[header.name] = Buffer.concat(chunks).toString()
           next()
