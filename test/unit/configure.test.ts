@@ -174,7 +174,7 @@ describe('configure aliyun (flags, SQLite)', () => {
     it(`${label} → exit 4 with RAGFlow's message; rows unchanged`, async () => {
       seed()
       const before = rows()
-      const flags: Record<string, string> = Object.assign({'--db': dbUrl(), '--access-key-id': KEY_ID, '--access-key-secret': SECRET, '--account-id': '42'}, change)
+      const flags: Record<string, string> = Object.assign({'--db': dbUrl(), '--access-key-id': KEY_ID, '--access-key-secret': SECRET, '--account-id': '42'}, change as Record<string, string>)
       const args = Object.entries(flags).flat()
       const r = await cli(ConfigureAliyun, args)
       expect(r.exit).toBe(4)
