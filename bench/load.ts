@@ -11,7 +11,6 @@
 import {spawn} from 'node:child_process'
 import {existsSync, mkdtempSync, rmSync} from 'node:fs'
 import {Agent, request} from 'node:http'
-import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -21,6 +20,7 @@ import type {Language} from '../src/engine/languages.js'
 import {stopManager} from '../src/server/control.js'
 import {parseMetrics, sumMetric} from '../src/server/metrics.js'
 import {managerFiles} from '../src/server/state.js'
+import {freePort} from '../test/helpers/ports.js'
 
 const TRIVIAL: Record<Language, string> = {
   python: 'def main():\n    return 1\n',
@@ -268,22 +268,13 @@ async function concurrencyPoint(opts: LoadOptions, clients: number, rss: () => P
   return f
 }
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const {port} = s.address() as {port: number}
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 /** argv of the CLI: compiled when dist/ exists (what users run), else through tsx */
 function cli(): string[] {
   return existsSync('dist/commands/start.js') ? ['bin/run.js'] : ['bin/dev.js']
 }
+
+export {freePort}
 
 export interface BenchManager {
   endpoint: string

@@ -133,6 +133,8 @@ export class RunnerPool {
       } else this.ready.push(container)
     } catch (error) {
       this.creating--
+      // a creation cut short by close() is not a failure worth reporting
+      if (this.closed) return
       this.failures++
       this.consecutiveFailures++
       this.lastError = errorMessage(error)

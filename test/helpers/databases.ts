@@ -14,9 +14,9 @@
  */
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {createServer} from 'node:net'
 import {hostname, tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {freePort} from './ports.js'
 
 export interface DatabaseServer {
   kind: 'mysql' | 'postgres'
@@ -105,18 +105,6 @@ async function aptInstall(packages: string[]): Promise<void> {
   if (r.code !== 0) throw new Error(`apt-get install ${packages.join(' ')} failed:\n${r.stderr.slice(-4000)}`)
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.unref()
-    server.on('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /** Poll `probe` until it succeeds; fail early when the server process has exited. */
 async function waitUntilReady(what: string, child: ChildProcess, logFile: string, probe: () => Promise<void>): Promise<void> {
@@ -431,7 +419,5 @@ export function startPostgres(): Promise<DatabaseServer> {
   return acquire('postgres', launchPostgres)
 }
 
-/** A TCP port on 127.0.0.1 that nothing listens on (for "database down" tests). */
-export async function closedPort(): Promise<number> {
-  return freePort()
-}
+
+export {closedPort} from './ports.js'

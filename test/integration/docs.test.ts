@@ -18,11 +18,11 @@
  */
 import {execFile} from 'node:child_process'
 import {cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {freePort} from '../helpers/ports.js'
 
 const ROOT = process.cwd()
 const CLI = join(ROOT, 'bin', 'dev.js')
@@ -265,16 +265,6 @@ const PRELUDE = [
   `npx() { if [ "$1" = sandbox ]; then shift; "${process.execPath}" "${CLI}" "$@"; else command npx "$@"; fi; }`,
 ].join('\n')
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 const fold = (s: string) => s.replace(/\n[ \t]*›[ \t]*/g, ' ').replace(/\s+/g, ' ')
 

@@ -5,7 +5,6 @@
  */
 import {execFileSync} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
-import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -20,6 +19,7 @@ import {LABELS, listManagedContainers} from '../../src/docker/containers.js'
 import {MANAGER_CONTAINER_HOSTNAME, MANAGER_CONTAINER_NAME, managerContainerInfo} from '../../src/docker/manager-container.js'
 import {buildManagerImage, type ManagerImageResult} from '../../src/docker/manager-image.js'
 import type {StopResult} from '../../src/server/control.js'
+import {freePort} from '../helpers/ports.js'
 
 let config: Config
 let dir: string
@@ -27,16 +27,6 @@ let port: number
 let image: ManagerImageResult
 const previousState = process.env.SANDBOX_STATE_DIR
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as {port: number}).port
-      s.close(() => resolve(p))
-    })
-  })
-}
 
 async function cli<T>(cmd: {run: (argv: string[], config: Config) => Promise<unknown>}, argv: string[]): Promise<T> {
   const out = await captureOutput(() => cmd.run([...argv, '--json'], config))

@@ -20,6 +20,7 @@ import {dockerEndpoint} from '../../src/docker/client.js'
 import {LABELS, listManagedContainers} from '../../src/docker/containers.js'
 import {stopManager} from '../../src/server/control.js'
 import {managerFiles} from '../../src/server/state.js'
+import {freePort} from '../helpers/ports.js'
 
 const realSocket = dockerEndpoint().replace(/^unix:\/\//, '')
 let dir: string
@@ -55,16 +56,6 @@ function relayDown(): Promise<void> {
   return closed
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as {port: number}).port
-      s.close(() => resolve(p))
-    })
-  })
-}
 
 interface Answer {
   status: number

@@ -20,6 +20,7 @@ import {isProcessAlive, LABELS, listManagedContainers} from '../../src/docker/co
 import type {StartOutput} from '../../src/commands/start.js'
 import type {CleanResult, StopResult, StatusReport} from '../../src/server/control.js'
 import {managerFiles, readState} from '../../src/server/state.js'
+import {freePort} from '../helpers/ports.js'
 
 let config: Config
 let stateDir: string
@@ -27,16 +28,6 @@ let port: number
 let endpoint: string
 const previousStateDir = process.env.SANDBOX_STATE_DIR
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as {port: number}).port
-      s.close(() => resolve(p))
-    })
-  })
-}
 
 async function cli<T>(cmd: {run: (argv: string[], config: Config) => Promise<unknown>}, argv: string[]): Promise<T> {
   const out = await captureOutput(() => cmd.run([...argv, '--json'], config))

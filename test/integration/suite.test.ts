@@ -10,7 +10,6 @@
  */
 import {execFile} from 'node:child_process'
 import {mkdtempSync, rmSync} from 'node:fs'
-import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
@@ -19,6 +18,7 @@ import {afterAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
 import {allCases, ensureCanary, runSuite, selectCases, startEngineTarget, type SuiteReport} from '../../src/suite/index.js'
+import {freePort} from '../helpers/ports.js'
 
 const exec = promisify(execFile)
 const config = () => loadConfig({env: {...process.env, SANDBOX_CODE_POLICY: 'on'}, envFile: '/dev/null'})
@@ -87,16 +87,6 @@ describe('the suite catches a weakened engine', () => {
   }, 300_000)
 })
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as {port: number}).port
-      s.close(() => resolve(p))
-    })
-  })
-}
 
 describe('sandbox test --endpoint against a started manager', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'suite-manager-'))

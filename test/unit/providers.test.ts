@@ -40,6 +40,7 @@ import {
 import {authorization, canonicalQuery, canonicalRequest, percentEncode, signedHeaders} from '../../src/providers/aliyun-signature.js'
 import {encodeResultMarker, RESULT_MARKER} from '../../src/engine/result.js'
 import {verifyAcs3} from '../helpers/standins/aliyun.js'
+import {closedPort} from '../helpers/ports.js'
 
 const sandboxConfig = loadConfig({env: {}, envFile: undefined})
 
@@ -328,13 +329,6 @@ async function serve(handler: Handler): Promise<{url: string; requests: Array<{h
   return {url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests}
 }
 
-async function closedPort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
-}
 
 afterEach(async () => {
   for (const s of servers.splice(0)) {

@@ -1,0 +1,18 @@
+/** Ports on 127.0.0.1 for tests and the bench. */
+import {createServer} from 'node:net'
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.unref()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as {port: number}
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on (for "server down" tests). */
+export const closedPort = freePort
