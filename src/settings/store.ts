@@ -167,7 +167,25 @@ function ensureDir(dir: string): void {
 
 type SqliteDb = import('better-sqlite3').Database
 
-class SqliteStore implements SettingsStore {
+/** Reads are the same SQL shape everywhere: exact names, escaped prefixes. */
+abstract class SqlStore implements SettingsStore {
+  abstract readonly kind: DbKind
+  abstract readonly location: string
+  protected abstract select(sql: string, params: unknown[]): SettingRow[] | Promise<SettingRow[]>
+  abstract upsert(rows: SettingInput[]): Promise<void>
+  abstract close(): Promise<void>
+
+  async get(name: string): Promise<SettingRow | undefined> {
+    return exactName(await this.select(selectByNameSql(this.kind), [name]), name)
+  }
+
+  async list(prefix?: string): Promise<SettingRow[]> {
+    const rows = prefix ? await this.select(selectByPrefixSql(this.kind), [likePrefix(prefix)]) : await this.select(selectAllSql(this.kind), [])
+    return exactPrefix(rows, prefix)
+  }
+}
+
+class SqliteStore extends SqlStore {
   readonly kind = 'sqlite' as const
   readonly location: string
 
@@ -177,6 +195,7 @@ class SqliteStore implements SettingsStore {
     /** undefined until the file exists: reads of a missing file create nothing */
     private db: SqliteDb | undefined,
   ) {
+    super()
     this.location = describeTarget(target)
   }
 
@@ -222,7 +241,7 @@ class SqliteStore implements SettingsStore {
     return /no such table/i.test(String((error as Error)?.message))
   }
 
-  private select(sql: string, params: unknown[]): SettingRow[] {
+  protected select(sql: string, params: unknown[]): SettingRow[] {
     const db = this.handle(false)
     if (!db) return []
     try {
@@ -231,15 +250,6 @@ class SqliteStore implements SettingsStore {
       if (this.missingTable(error)) return []
       throw databaseError(this.target, error, 'read')
     }
-  }
-
-  async get(name: string): Promise<SettingRow | undefined> {
-    return exactName(this.select(selectByNameSql('sqlite'), [name]), name)
-  }
-
-  async list(prefix?: string): Promise<SettingRow[]> {
-    const rows = prefix ? this.select(selectByPrefixSql('sqlite'), [likePrefix(prefix)]) : this.select(selectAllSql('sqlite'), [])
-    return exactPrefix(rows, prefix)
   }
 
   async upsert(rows: SettingInput[]): Promise<void> {
@@ -270,7 +280,7 @@ class SqliteStore implements SettingsStore {
 
 type MysqlConnection = import('mysql2/promise').Connection
 
-class MysqlStore implements SettingsStore {
+class MysqlStore extends SqlStore {
   readonly kind = 'mysql' as const
   readonly location: string
   private tableReady = false
@@ -279,6 +289,7 @@ class MysqlStore implements SettingsStore {
     private readonly target: ServerTarget,
     private readonly conn: MysqlConnection,
   ) {
+    super()
     this.location = describeTarget(target)
   }
 
@@ -307,7 +318,7 @@ class MysqlStore implements SettingsStore {
     return new MysqlStore(target, conn)
   }
 
-  private async select(sql: string, params: unknown[]): Promise<SettingRow[]> {
+  protected async select(sql: string, params: unknown[]): Promise<SettingRow[]> {
     try {
       const [rows] = await this.conn.query({sql, timeout: QUERY_TIMEOUT_MS}, params)
       return (rows as Record<string, unknown>[]).map(toRow)
@@ -315,15 +326,6 @@ class MysqlStore implements SettingsStore {
       if ((error as {code?: string}).code === 'ER_NO_SUCH_TABLE') return []
       throw databaseError(this.target, error, 'read')
     }
-  }
-
-  async get(name: string): Promise<SettingRow | undefined> {
-    return exactName(await this.select(selectByNameSql('mysql'), [name]), name)
-  }
-
-  async list(prefix?: string): Promise<SettingRow[]> {
-    const rows = prefix ? await this.select(selectByPrefixSql('mysql'), [likePrefix(prefix)]) : await this.select(selectAllSql('mysql'), [])
-    return exactPrefix(rows, prefix)
   }
 
   async upsert(rows: SettingInput[]): Promise<void> {
@@ -368,7 +370,7 @@ const pgSql = (sql: string) => {
   return sql.replace(/\?/g, () => `$${++n}`)
 }
 
-class PostgresStore implements SettingsStore {
+class PostgresStore extends SqlStore {
   readonly kind = 'postgres' as const
   readonly location: string
 
@@ -376,6 +378,7 @@ class PostgresStore implements SettingsStore {
     private readonly target: ServerTarget,
     private readonly client: PgClient,
   ) {
+    super()
     this.location = describeTarget(target)
   }
 
@@ -413,7 +416,7 @@ class PostgresStore implements SettingsStore {
     return new PostgresStore(target, client)
   }
 
-  private async select(sql: string, params: unknown[]): Promise<SettingRow[]> {
+  protected async select(sql: string, params: unknown[]): Promise<SettingRow[]> {
     try {
       const result = await this.client.query(pgSql(sql), params)
       return (result.rows as Record<string, unknown>[]).map(toRow)
@@ -421,15 +424,6 @@ class PostgresStore implements SettingsStore {
       if ((error as {code?: string}).code === '42P01') return [] // undefined_table
       throw databaseError(this.target, error, 'read')
     }
-  }
-
-  async get(name: string): Promise<SettingRow | undefined> {
-    return exactName(await this.select(selectByNameSql('postgres'), [name]), name)
-  }
-
-  async list(prefix?: string): Promise<SettingRow[]> {
-    const rows = prefix ? await this.select(selectByPrefixSql('postgres'), [likePrefix(prefix)]) : await this.select(selectAllSql('postgres'), [])
-    return exactPrefix(rows, prefix)
   }
 
   async upsert(rows: SettingInput[]): Promise<void> {
