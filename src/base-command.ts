@@ -61,9 +61,4 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       },
     }
   }
-
-  protected async finally(err: Error | undefined): Promise<unknown> {
-    const result = await super.finally(err)
-    return result
-  }
 }

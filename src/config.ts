@@ -182,7 +182,7 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
     }, DEFAULTS.port as number),
     timeoutSeconds: parseDuration(timeoutRaw as string | number, 'SANDBOX_TIMEOUT'),
     memory,
-    memoryBytes: parseMemory(memory, 'SANDBOX_MAX_MEMORY'),
+    memoryBytes: parseMemory(memory, o.memory === undefined ? 'SANDBOX_MAX_MEMORY' : '--memory'),
     enableSeccomp: pick('enableSeccomp', () => {
       const v = get('SANDBOX_ENABLE_SECCOMP')
       return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ENABLE_SECCOMP')

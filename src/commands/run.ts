@@ -5,7 +5,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {buildArguments} from '../arguments.js'
 import {BaseCommand} from '../base-command.js'
-import {loadConfig, parseDuration, parseMemory} from '../config.js'
+import {loadConfig, parseDuration} from '../config.js'
 import {isSafeArtifactName} from '../engine/classify.js'
 import {languageForFile, requireLanguage} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
@@ -70,12 +70,10 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 b
       overrides: {
         timeoutSeconds: flags.timeout === undefined ? undefined : parseDuration(flags.timeout, '--timeout'),
         memory: flags.memory,
-        memoryBytes: flags.memory === undefined ? undefined : parseMemory(flags.memory, '--memory'),
         allowRunc: flags['allow-runc'] || undefined,
         codePolicy: flags.policy,
       },
     })
-    if (flags.memory) config.memoryBytes = parseMemory(flags.memory, '--memory')
 
     const run = await runSelected({
       provider: flags.provider,
@@ -85,6 +83,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 b
       code,
       arguments: args,
       timeoutSeconds: flags.timeout === undefined ? undefined : config.timeoutSeconds,
+      explicitMemory: flags.memory !== undefined,
       onEvent: (e) => {
         if (e.level === 'warn' || e.level === 'error') process.stderr.write(`${e.message}\n`)
         else if (flags.verbose) process.stderr.write(`${e.message}\n`)
@@ -106,7 +105,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 b
     } finally {
       await run.dispose()
     }
-    process.exitCode = exitCodeFor(result)
+    process.exitCode = exitCodeFor(result, run.provider)
     return result
   }
 
@@ -131,10 +130,12 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 b
   }
 }
 
-export function exitCodeFor(result: RunResult): number {
+/** 0 success, 1 the code failed, 5 policy; no container / internal error: 3 here, 6 from a remote provider */
+export function exitCodeFor(result: RunResult, provider = 'docker'): number {
   if (result.status === 'success') return ExitCode.OK
-  if (result.status === 'program_runner_error') return result.exit_code === -999 ? ExitCode.POLICY : ExitCode.PREREQUISITE
-  return ExitCode.CODE_FAILED
+  if (result.status !== 'program_runner_error') return ExitCode.CODE_FAILED
+  if (result.exit_code === -999) return ExitCode.POLICY
+  return provider === 'docker' ? ExitCode.PREREQUISITE : ExitCode.REMOTE
 }
 
 function formatBytes(n: number): string {

@@ -3,7 +3,7 @@ import {isAbsolute, resolve} from 'node:path'
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {loadConfig, parseDuration, parseMemory, type SandboxConfig} from '../config.js'
+import {loadConfig, parseDuration, type SandboxConfig} from '../config.js'
 import {configError} from '../errors.js'
 import {exposureWarnings} from '../server/auth.js'
 import {startInBackground, startInDocker, type StartResult} from '../server/control.js'
@@ -55,7 +55,6 @@ export function configFromFlags(flags: ManagerFlagValues): SandboxConfig {
       codePolicy: flags.policy,
     },
   })
-  if (flags.memory) config.memoryBytes = parseMemory(flags.memory, '--memory')
   if (!config.host.trim()) throw configError('--host must not be empty', 'INVALID_HOST')
   return config
 }

@@ -13,10 +13,6 @@ export function docker(): Dockerode {
   return client
 }
 
-/** Forget the memoised client (tests that change DOCKER_HOST). */
-export function resetDockerClient(): void {
-  client = undefined
-}
 
 export function dockerEndpoint(): string {
   return process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock'

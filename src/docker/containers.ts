@@ -324,14 +324,3 @@ export async function findLeftovers(): Promise<ManagedContainer[]> {
   })
 }
 
-export async function imageExists(image: string): Promise<boolean> {
-  return withDaemon(async (d) => {
-    try {
-      await d.getImage(image).inspect()
-      return true
-    } catch (error) {
-      if ((error as {statusCode?: number}).statusCode === 404) return false
-      throw error
-    }
-  })
-}

@@ -452,10 +452,13 @@ export async function inspectImage(name: string): Promise<ImageInfo | undefined>
   })
 }
 
-/** The plan for one image and source without touching the network (rootfs tag is computed, not made). */
+/**
+ * The plan for one image and source without touching the network (rootfs tag is computed, not
+ * made), for its hash: the host's CA file is not part of the hash, so it is not read here.
+ */
 export function planFor(config: SandboxConfig, language: ImageLanguage, source: ImageSource, mirrors?: DebianMirrors): ImagePlan {
   const baseImage = source === 'online' ? ONLINE_BASE_IMAGES[language] : rootfsImageTag(mirrors ?? resolveMirrors())
-  return planImage({language, image: imageNameFor(config, language), source, baseImage, extras: extrasFor(language, config)})
+  return planImage({language, image: imageNameFor(config, language), source, baseImage, extras: extrasFor(language, config), extraCa: Buffer.alloc(0)})
 }
 
 /** Present and current? Cheap: no network, no builds. */

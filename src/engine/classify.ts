@@ -42,25 +42,35 @@ export function classify(i: ClassifyInput): RunResult {
   }
   const exitCode = i.exitCode === 0 ? 1 : i.exitCode
   const stderr = i.control ? i.stderr : joinLines(i.stderr, `The program ended without a result (exit code ${i.exitCode})`)
-  if (/\bMemoryError\b|ERR_OUT_OF_MEMORY|JavaScript heap out of memory/.test(stderr)) {
-    return emptyResult({...base, status: 'resource_limit_exceeded', exit_code: exitCode, stderr, detail: 'Memory limit exceeded', resource_limit_type: 'memory'})
-  }
-  if (/Network is unreachable|ENETUNREACH|EAI_AGAIN|Temporary failure in name resolution|getaddrinfo/.test(stderr)) {
-    return emptyResult({...base, status: 'unauthorized_access', exit_code: exitCode, stderr, detail: 'Network access is not allowed in the sandbox', unauthorized_access_type: 'network_access'})
-  }
-  if (/Permission denied|EACCES|Read-only file system|EROFS/.test(stderr)) {
-    return emptyResult({...base, status: 'unauthorized_access', exit_code: exitCode, stderr, detail: 'File access is not allowed', unauthorized_access_type: 'file_access'})
-  }
-  if (/Operation not permitted|EPERM/.test(stderr)) {
-    return emptyResult({...base, status: 'unauthorized_access', exit_code: exitCode, stderr, detail: 'Operation not permitted in the sandbox', unauthorized_access_type: 'disallowed_syscall'})
-  }
+  const known = classifyStderr(stderr)
+  if (known) return emptyResult({...base, ...known, exit_code: exitCode, stderr})
   if (!i.control && i.exitCode > 128) {
     return emptyResult({...base, status: 'runtime_error', exit_code: exitCode, stderr, detail: `killed by signal ${i.exitCode - 128}`, runtime_error_type: 'signalled'})
   }
   return emptyResult({...base, status: 'program_error', exit_code: exitCode, stderr, detail: i.control?.error ?? null, runtime_error_type: 'nonzero_exit'})
 }
 
-function joinLines(a: string, b: string): string {
+/**
+ * RAGFlow's reading of a failed program's stderr (plus network errors, which RAGFlow never
+ * produced because its sandboxes had a network). Shared by the engine and remote providers.
+ */
+export function classifyStderr(stderr: string): Pick<RunResult, 'status' | 'detail' | 'resource_limit_type' | 'unauthorized_access_type'> | undefined {
+  if (/\bMemoryError\b|ERR_OUT_OF_MEMORY|JavaScript heap out of memory/.test(stderr)) {
+    return {status: 'resource_limit_exceeded', detail: 'Memory limit exceeded', resource_limit_type: 'memory', unauthorized_access_type: null}
+  }
+  if (/Network is unreachable|ENETUNREACH|EAI_AGAIN|Temporary failure in name resolution|getaddrinfo/.test(stderr)) {
+    return {status: 'unauthorized_access', detail: 'Network access is not allowed in the sandbox', resource_limit_type: null, unauthorized_access_type: 'network_access'}
+  }
+  if (/Permission denied|EACCES|Read-only file system|EROFS/.test(stderr)) {
+    return {status: 'unauthorized_access', detail: 'File access is not allowed', resource_limit_type: null, unauthorized_access_type: 'file_access'}
+  }
+  if (/Operation not permitted|EPERM/.test(stderr)) {
+    return {status: 'unauthorized_access', detail: 'Operation not permitted in the sandbox', resource_limit_type: null, unauthorized_access_type: 'disallowed_syscall'}
+  }
+  return undefined
+}
+
+export function joinLines(a: string, b: string): string {
   if (!b) return a
   if (!a) return b
   return a.endsWith('\n') ? a + b : `${a}\n${b}`

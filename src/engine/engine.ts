@@ -7,7 +7,7 @@ import {readFileSync} from 'node:fs'
 
 import type {SandboxConfig} from '../config.js'
 import {daemonInfo} from '../docker/client.js'
-import {findLeftovers, removeContainers, startRunnerContainer, type RunnerContainer} from '../docker/containers.js'
+import {findLeftovers, LABELS, listManagedContainers, removeContainers, startRunnerContainer, type RunnerContainer} from '../docker/containers.js'
 import {imageStatus} from '../docker/images.js'
 import {loadSeccompProfile} from '../docker/seccomp.js'
 import {prerequisiteError} from '../errors.js'
@@ -16,7 +16,7 @@ import {formatPolicyIssues, inspectCode, UNSAFE_CODE_DETAIL, warmUpPolicy} from 
 import type {Language} from './languages.js'
 import {OutputCollector} from './output.js'
 import {PoolBusyError, RunnerPool, type PoolStats} from './pool.js'
-import {classify} from './classify.js'
+import {ARTIFACT_LIMITS, classify} from './classify.js'
 import {chooseRuntime, RUNC_WARNING} from './runtime.js'
 import {busyResult, EXIT, extractResultMarker, internalErrorResult, MIME_TYPES, runnerError, type RunResult} from './result.js'
 
@@ -225,7 +225,7 @@ export class Engine {
       workdir: '/workspace',
       code: request.code,
       arguments: request.arguments ?? {},
-      artifacts: {max_files: 10, max_bytes: 10 * 1024 * 1024, extensions: Object.keys(MIME_TYPES)},
+      artifacts: {max_files: ARTIFACT_LIMITS.maxFiles, max_bytes: ARTIFACT_LIMITS.maxBytes, extensions: Object.keys(MIME_TYPES)},
     })
     const started = performance.now()
     const timer = setTimeout(() => {
@@ -269,7 +269,6 @@ export class Engine {
     }
     await Promise.allSettled([...this.pools.values()].map((p) => p.close()))
     await Promise.allSettled([...this.pendingRemovals])
-    const {listManagedContainers, LABELS} = await import('../docker/containers.js')
     // sweep: anything of ours still running (an exited auto-removed container is on its way out)
     const mine = await listManagedContainers({[LABELS.owner]: this.id}).catch(() => [])
     const left = mine.filter((c) => !(this.options.autoRemove && ['exited', 'dead', 'removing'].includes(c.state)))

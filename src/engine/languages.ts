@@ -17,7 +17,6 @@ export const LANGUAGES: Record<Language, LanguageSpec> = {
   nodejs: {id: 'nodejs', label: 'Node.js', aliases: ['nodejs', 'javascript', 'js', 'node'], extensions: ['.js', '.mjs', '.cjs']},
 }
 
-export const SUPPORTED_LANGUAGE_NAMES = Object.values(LANGUAGES).flatMap((l) => l.aliases)
 
 /** "javascript" → "nodejs"; undefined when unknown. */
 export function normalizeLanguage(name: string | undefined | null): Language | undefined {

@@ -16,6 +16,7 @@
  * Execution is capped at 30 s (RAGFlow's hard limit). The code is wrapped so main(**args)
  * runs and the result marker is printed; the arguments travel as base64 JSON data.
  */
+import {fetchWithTimeout} from '../net.js'
 import type {Language} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
 import {errorMessage, remoteError, SandboxError} from '../errors.js'
@@ -194,7 +195,7 @@ class AliyunProvider implements SandboxProvider {
     delete headers.host
     let response: Response
     try {
-      response = await fetch(url, {method, headers, body: body || undefined, signal: AbortSignal.timeout(options.timeoutMs ?? 30_000)})
+      response = await fetchWithTimeout(url, {method, headers, body: body || undefined}, options.timeoutMs ?? 30_000)
     } catch (error) {
       throw this.unreachable('control', this.controlBase, action, error)
     }
@@ -275,30 +276,32 @@ class AliyunProvider implements SandboxProvider {
     const sandboxId = String(created.data.sandboxId ?? created.data.sandboxID ?? created.data.id ?? '')
     if (!sandboxId) throw remoteError('Aliyun CreateSandbox answered without a sandbox id', 'ALIYUN_BAD_RESPONSE')
     let status = String(created.data.status ?? created.data.state ?? 'READY').toUpperCase()
-    const deadline = Date.now() + 60_000
-    while (status !== 'READY' && status !== 'RUNNING') {
-      if (/FAIL|ERROR|TERMINAT/.test(status)) {
-        await this.destroyInstance({instanceId: sandboxId, provider: this.id, status, metadata: {}})
-        throw remoteError(`Aliyun sandbox ${sandboxId} is ${status}`, 'ALIYUN_SANDBOX_FAILED')
+    let accessToken: string
+    try {
+      const deadline = Date.now() + 60_000
+      while (status !== 'READY' && status !== 'RUNNING') {
+        if (/FAIL|ERROR|TERMINAT/.test(status)) {
+          throw remoteError(`Aliyun sandbox ${sandboxId} is ${status}`, 'ALIYUN_SANDBOX_FAILED')
+        }
+        if (Date.now() > deadline) {
+          throw remoteError(`Aliyun sandbox ${sandboxId} is still ${status} after 60 s`, 'ALIYUN_SANDBOX_NOT_READY')
+        }
+        await sleep(1000)
+        const got = await this.control('GetSandbox', 'GET', `/${ALIYUN_API_VERSION}/sandboxes/${percentEncode(sandboxId)}`)
+        if (!got.ok) throw this.apiError('GetSandbox', got.error)
+        status = String(got.data.status ?? got.data.state ?? '').toUpperCase()
       }
-      if (Date.now() > deadline) {
-        await this.destroyInstance({instanceId: sandboxId, provider: this.id, status, metadata: {}})
-        throw remoteError(`Aliyun sandbox ${sandboxId} is still ${status} after 60 s`, 'ALIYUN_SANDBOX_NOT_READY')
-      }
-      await sleep(1000)
-      const got = await this.control('GetSandbox', 'GET', `/${ALIYUN_API_VERSION}/sandboxes/${percentEncode(sandboxId)}`)
-      if (!got.ok) throw this.apiError('GetSandbox', got.error)
-      status = String(got.data.status ?? got.data.state ?? '').toUpperCase()
+      const token = await this.control('GetAccessToken', 'GET', `/${ALIYUN_API_VERSION}/agents/accessToken`, {
+        query: {resourceId: sandboxId, resourceType: 'sandbox'},
+      })
+      if (!token.ok) throw this.apiError('GetAccessToken', token.error)
+      accessToken = String(token.data.accessToken ?? '')
+      if (!accessToken) throw remoteError('Aliyun GetAccessToken answered without a token', 'ALIYUN_BAD_RESPONSE')
+    } catch (error) {
+      // the sandbox exists (and is billed): never leave it behind
+      await this.destroyInstance({instanceId: sandboxId, provider: this.id, status, metadata: {}}).catch(() => {})
+      throw error
     }
-    const token = await this.control('GetAccessToken', 'GET', `/${ALIYUN_API_VERSION}/agents/accessToken`, {
-      query: {resourceId: sandboxId, resourceType: 'sandbox'},
-    })
-    if (!token.ok) {
-      await this.destroyInstance({instanceId: sandboxId, provider: this.id, status, metadata: {}})
-      throw this.apiError('GetAccessToken', token.error)
-    }
-    const accessToken = String(token.data.accessToken ?? '')
-    if (!accessToken) throw remoteError('Aliyun GetAccessToken answered without a token', 'ALIYUN_BAD_RESPONSE')
     this.tokens.set(sandboxId, accessToken)
     return {
       instanceId: sandboxId,
@@ -315,12 +318,15 @@ class AliyunProvider implements SandboxProvider {
     const started = performance.now()
     let response: Response
     try {
-      response = await fetch(url, {
-        method: 'POST',
-        headers: {'Content-Type': 'application/json', Accept: 'application/json', 'Agentrun-Access-Token': this.tokens.get(instance.instanceId) ?? ''},
-        body: JSON.stringify({code: script, language: aliyunLanguage(request.language), timeout}),
-        signal: AbortSignal.timeout((timeout + 15) * 1000),
-      })
+      response = await fetchWithTimeout(
+        url,
+        {
+          method: 'POST',
+          headers: {'Content-Type': 'application/json', Accept: 'application/json', 'Agentrun-Access-Token': this.tokens.get(instance.instanceId) ?? ''},
+          body: JSON.stringify({code: script, language: aliyunLanguage(request.language), timeout}),
+        },
+        (timeout + 15) * 1000,
+      )
     } catch (error) {
       if ((error as Error)?.name === 'TimeoutError') {
         return remoteResult({stdout: '', stderr: '', exitCode: -1, timedOut: true, timeoutSeconds: timeout, wallMs: performance.now() - started})

@@ -68,7 +68,7 @@ class DockerProvider implements SandboxProvider {
     private readonly context: ProviderContext,
   ) {
     const base = context.sandboxConfig
-    const memory = typeof settings.memory === 'string' && settings.memory ? settings.memory : undefined
+    const memory = !context.explicitMemory && typeof settings.memory === 'string' && settings.memory ? settings.memory : undefined
     this.config = {
       ...base,
       ...(memory ? {memory, memoryBytes: parseMemory(memory, 'memory')} : {}),

@@ -58,11 +58,13 @@ export async function runSelected(options: {
   code: string
   arguments?: Record<string, unknown>
   timeoutSeconds?: number
+  /** sandboxConfig.memory came from a flag and beats the docker provider's stored memory */
+  explicitMemory?: boolean
   onEvent?: import('./types.js').ProviderContext['onEvent']
 }): Promise<ProviderRun & {source: 'flag' | 'settings' | 'default'}> {
   const {selectProvider} = await import('./settings.js')
   const selection = await selectProvider({provider: options.provider, db: options.db})
-  const provider = selection.definition.create(selection.config, {sandboxConfig: options.sandboxConfig, onEvent: options.onEvent})
+  const provider = selection.definition.create(selection.config, {sandboxConfig: options.sandboxConfig, explicitMemory: options.explicitMemory, onEvent: options.onEvent})
   const configured = selection.definition.id === 'docker' && typeof selection.config.timeout === 'number' ? selection.config.timeout : undefined
   const run = await runWithProvider(provider, {
     code: options.code,

@@ -2,6 +2,7 @@
  * Outcome of a script run by a remote provider → RunResult, with the same status rules the
  * engine uses (src/engine/classify.ts) so results compare across providers.
  */
+import {classifyStderr, joinLines} from '../engine/classify.js'
 import {emptyResult, EXIT, type RunResult} from '../engine/result.js'
 import {extractWrapperOutput} from './wrapper.js'
 
@@ -15,7 +16,6 @@ export interface RemoteOutcome {
   wallMs: number
 }
 
-const joinLines = (a: string, b: string) => (!b ? a : !a ? b : a.endsWith('\n') ? a + b : `${a}\n${b}`)
 
 function lastLine(text: string): string | null {
   const lines = text.split('\n').map((l) => l.trim()).filter(Boolean)
@@ -41,22 +41,17 @@ export function remoteResult(outcome: RemoteOutcome): RunResult {
   }
   const exitCode = outcome.exitCode
   const stderr = outcome.stderr
-  if (exitCode === 137 || /\bMemoryError\b|ERR_OUT_OF_MEMORY|JavaScript heap out of memory/.test(stderr)) {
-    const oom = exitCode === 137
+  if (exitCode === 137) {
     return emptyResult({
       ...base,
       status: 'resource_limit_exceeded',
-      exit_code: oom ? EXIT.OUT_OF_MEMORY : exitCode,
-      stderr: oom ? joinLines(stderr, 'Memory limit exceeded (killed by OOM)') : stderr,
+      exit_code: EXIT.OUT_OF_MEMORY,
+      stderr: joinLines(stderr, 'Memory limit exceeded (killed by OOM)'),
       detail: 'Memory limit exceeded',
       resource_limit_type: 'memory',
     })
   }
-  if (/Permission denied|EACCES|Read-only file system|EROFS/.test(stderr)) {
-    return emptyResult({...base, status: 'unauthorized_access', exit_code: exitCode, stderr, detail: 'File access is not allowed', unauthorized_access_type: 'file_access'})
-  }
-  if (/Operation not permitted|EPERM/.test(stderr)) {
-    return emptyResult({...base, status: 'unauthorized_access', exit_code: exitCode, stderr, detail: 'Operation not permitted in the sandbox', unauthorized_access_type: 'disallowed_syscall'})
-  }
+  const known = classifyStderr(stderr)
+  if (known) return emptyResult({...base, ...known, exit_code: exitCode, stderr})
   return emptyResult({...base, status: 'program_error', exit_code: exitCode, stderr, detail: lastLine(stderr), runtime_error_type: 'nonzero_exit'})
 }

@@ -3,6 +3,7 @@
  * validation (SandboxMgr.set_config) with its messages, defaults, and masking for display.
  */
 import {configError} from '../errors.js'
+import {maskDbUrl} from '../settings/url.js'
 import type {ConfigSchema, FieldSpec, ProviderConfig, ProviderDefinition} from './types.js'
 
 export const MASK = '****'
@@ -29,7 +30,8 @@ export function maskConfig(schema: ConfigSchema, config: ProviderConfig): Provid
     if (value === undefined) continue
     if (spec?.secret || (!spec && /secret|token|password|api_key|apikey/i.test(key))) out[key] = value === '' ? '' : maskSecret(value)
     else if (spec?.partial) out[key] = maskPartial(value)
-    else out[key] = value
+    // a password inside a URL (http://user:pw@host) is a secret too
+    else out[key] = typeof value === 'string' && value.includes('@') ? maskDbUrl(value) : value
   }
   return out
 }

@@ -13,6 +13,7 @@ import {checkArtifacts} from '../engine/classify.js'
 import {emptyResult, extractResultMarker, type RunResult} from '../engine/result.js'
 import type {Language} from '../engine/languages.js'
 import {remoteError} from '../errors.js'
+import {maskDbUrl} from '../settings/url.js'
 import {HttpFailure, httpCall, type HttpAnswer} from './http.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 
@@ -77,7 +78,7 @@ export const selfManagedDefinition: ProviderDefinition = {
   validate(config) {
     const endpoint = String(config.endpoint ?? '')
     if (!/^https?:\/\/[^\s/]+/i.test(endpoint) || !isUrl(endpoint)) {
-      return `Invalid endpoint format: ${endpoint}. Must start with http:// or https://`
+      return `Invalid endpoint format: ${maskDbUrl(endpoint)}. Must start with http:// or https://`
     }
     if (config.pool_size !== undefined && Number(config.pool_size) <= 0) return 'Pool size must be greater than 0'
     if (config.timeout !== undefined && (Number(config.timeout) < 1 || Number(config.timeout) > 600)) return 'Timeout must be between 1 and 600 seconds'
@@ -87,17 +88,6 @@ export const selfManagedDefinition: ProviderDefinition = {
   create: (config, context) => new SelfManagedProvider(config, context),
 }
 
-/** The endpoint as printed: a password in it (http://user:pw@host) is masked. */
-function safeEndpoint(endpoint: string): string {
-  try {
-    const url = new URL(endpoint)
-    if (!url.password) return endpoint
-    url.password = '****'
-    return url.toString().replace(/\/+$/, '')
-  } catch {
-    return endpoint
-  }
-}
 
 function isUrl(text: string): boolean {
   try {
@@ -127,7 +117,7 @@ class SelfManagedProvider implements SandboxProvider {
     private readonly context: ProviderContext,
   ) {
     this.base = String(config.endpoint ?? DEFAULT_MANAGER_ENDPOINT).replace(/\/+$/, '')
-    this.endpoint = safeEndpoint(String(config.endpoint ?? DEFAULT_MANAGER_ENDPOINT).replace(/\/+$/, ''))
+    this.endpoint = maskDbUrl(this.base)
     this.timeoutSeconds = typeof config.timeout === 'number' ? config.timeout : 30
     this.maxRetries = typeof config.max_retries === 'number' ? config.max_retries : 3
     this.token = typeof config.api_token === 'string' && config.api_token ? config.api_token : undefined

@@ -75,6 +75,8 @@ export interface ProviderContext {
   /** toolkit settings (engine limits, images, policy) — used by the docker provider */
   sandboxConfig: SandboxConfig
   onEvent?: (event: ProviderEvent) => void
+  /** the memory limit was given explicitly (flag): it beats a stored provider setting */
+  explicitMemory?: boolean
   /** test hook: base delay of the retry backoff in ms (self_managed), default 200 */
   retryBaseDelayMs?: number
 }

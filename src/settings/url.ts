@@ -53,7 +53,7 @@ const EXAMPLES = [
 
 const MASK = '****'
 
-/** Hide the password of a database URL (also for URLs that do not parse). */
+/** Hide the password of a URL, database or HTTP (also for URLs that do not parse). */
 export function maskDbUrl(url: string): string {
   // scheme://user:password@host... -> scheme://user:****@host...
   // The user part cannot contain '/', '@' or ':' unencoded; the password may contain

@@ -117,5 +117,3 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   return deepEqual(ka, kb) && ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
 }
 
-/** Words that say an attempt failed at the OS level (errno names and messages). */
-export const REFUSED = /E(CONNREFUSED|NETUNREACH|HOSTUNREACH|ACCES|PERM|ADDRNOTAVAIL|AFNOSUPPORT|TIMEDOUT|NOENT|ROFS|AGAIN|NOTFOUND)|refused|unreachable|not permitted|denied|timed out|timeout|Errno|Error/i

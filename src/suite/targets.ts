@@ -7,7 +7,8 @@ import type {SandboxConfig} from '../config.js'
 import {Engine, type EngineEvent} from '../engine/engine.js'
 import type {Language} from '../engine/languages.js'
 import {emptyResult, EXIT, runnerError, type RunResult} from '../engine/result.js'
-import {errorMessage, remoteError} from '../errors.js'
+import {fetchWithTimeout} from '../net.js'
+import {configError, errorMessage, remoteError} from '../errors.js'
 import type {PolicyMode, PolicySupport, RunOptions, SuiteTarget, TargetInfo} from './types.js'
 
 // ------------------------------------------------------------------ engine
@@ -129,9 +130,9 @@ export function endpointUrls(url: string): {base: string; run: string; health: s
   try {
     parsed = new URL(url)
   } catch {
-    throw remoteError(`Invalid endpoint URL "${url}"`, 'ENDPOINT_INVALID', ['use the manager address, e.g. http://127.0.0.1:9385'])
+    throw configError(`Invalid endpoint URL "${url}"`, 'ENDPOINT_INVALID', ['use the manager address, e.g. http://127.0.0.1:9385'])
   }
-  if (!/^https?:$/.test(parsed.protocol)) throw remoteError(`Invalid endpoint URL "${url}": only http and https`, 'ENDPOINT_INVALID')
+  if (!/^https?:$/.test(parsed.protocol)) throw configError(`Invalid endpoint URL "${url}": only http and https`, 'ENDPOINT_INVALID')
   const path = parsed.pathname.replace(/\/+$/, '')
   const basePath = path.endsWith('/run') ? path.slice(0, -4) : path
   const base = `${parsed.origin}${basePath}`
@@ -179,12 +180,7 @@ class EndpointTarget implements SuiteTarget {
     if (policy) body.policy = policy
     let response: Response
     try {
-      response = await fetch(this.urls.run, {
-        method: 'POST',
-        headers: this.headers(),
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.options.requestTimeoutMs ?? 120_000),
-      })
+      response = await fetchWithTimeout(this.urls.run, {method: 'POST', headers: this.headers(), body: JSON.stringify(body)}, this.options.requestTimeoutMs ?? 120_000)
     } catch (error) {
       return runnerError(EXIT.INTERNAL_ERROR, `request to ${this.urls.run} failed: ${errorMessage(error)}`, 'request_failed')
     }
@@ -209,7 +205,7 @@ class EndpointTarget implements SuiteTarget {
   /** Reachability, then which policy modes the manager offers (two tiny probes). */
   async connect(): Promise<void> {
     try {
-      await fetch(this.urls.health, {headers: this.headers(), signal: AbortSignal.timeout(10_000)})
+      await fetchWithTimeout(this.urls.health, {headers: this.headers()}, 10_000)
     } catch (error) {
       throw remoteError(`Cannot reach the manager at ${this.urls.base}: ${errorMessage(error)}`, 'ENDPOINT_UNREACHABLE', [
         'start it with `sandbox start`',
