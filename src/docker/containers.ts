@@ -99,6 +99,7 @@ export class RunnerContainer {
   private early: Array<[1 | 2, Buffer]> = []
   private exited = false
   private streamEnded: Promise<void>
+  private streamClosed = false
   private preReady = Buffer.alloc(0)
   private isReady = false
   private markReady!: () => void
@@ -135,10 +136,12 @@ export class RunnerContainer {
         this.deliver(kind, part)
       }
     })
-    this.streamEnded = new Promise((resolve) => {
+    this.streamEnded = new Promise<void>((resolve) => {
       stream.once('end', resolve)
       stream.once('close', resolve)
       stream.once('error', () => resolve())
+    }).then(() => {
+      this.streamClosed = true
     })
   }
 
@@ -170,9 +173,16 @@ export class RunnerContainer {
     return this.preReady.toString('utf8').trim()
   }
 
-  get isExited(): boolean {
-    return this.exited
+  /** resolves when our attach stream has gone: no job can reach this runner any more */
+  get detached(): Promise<void> {
+    return this.streamEnded
   }
+
+  /** exited, or our attach stream is gone (a lost daemon connection): never hand it out */
+  get isUnusable(): boolean {
+    return this.exited || this.streamClosed
+  }
+
 
   /** Resolves when the container stops (and its output stream has drained). */
   waitExit(): Promise<ContainerExit> {

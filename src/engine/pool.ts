@@ -121,10 +121,10 @@ export class RunnerPool {
         void container.remove().catch(() => {})
         return
       }
-      container.waitExit().then(
-        () => this.discardIfReady(container),
-        () => this.discardIfReady(container),
-      )
+      // gone before use: exited, or its attach stream died with the daemon connection
+      const discard = () => this.discardIfReady(container)
+      container.waitExit().then(discard, discard)
+      void container.detached.then(discard)
       const waiter = this.waiters.shift()
       if (waiter) {
         clearTimeout(waiter.timer)
@@ -187,7 +187,7 @@ export class RunnerPool {
     if (this.closed) return Promise.reject(new PoolBusyError('the engine is shutting down'))
     while (this.ready.length) {
       const c = this.ready.shift()!
-      if (c.isExited) {
+      if (c.isUnusable) {
         void c.remove().catch(() => {})
         continue
       }

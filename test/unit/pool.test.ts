@@ -8,7 +8,7 @@ import {chooseRuntime} from '../../src/engine/runtime.js'
 function fakeContainer(id: number) {
   let exit: (v: {exitCode: number; oomKilled: boolean}) => void = () => {}
   const exited = new Promise<{exitCode: number; oomKilled: boolean}>((r) => (exit = r))
-  const c = {id: String(id), removed: false, isExited: false, waitExit: () => exited, remove: async () => void (c.removed = true), retire: async () => void (c.removed = true), die: () => exit({exitCode: 1, oomKilled: false})}
+  const c = {id: String(id), removed: false, isUnusable: false, detached: new Promise<void>(() => {}), waitExit: () => exited, remove: async () => void (c.removed = true), retire: async () => void (c.removed = true), die: () => exit({exitCode: 1, oomKilled: false})}
   return c
 }
 
