@@ -9,7 +9,7 @@ import type {RunnerContainer} from '../../src/docker/containers.js'
 import {RunnerPool} from '../../src/engine/pool.js'
 
 function fakeContainer(id: string) {
-  const c = {id, removed: false, isExited: false, waitExit: () => new Promise(() => {}), remove: async () => void (c.removed = true)}
+  const c = {id, removed: false, isUnusable: false, detached: new Promise<void>(() => {}), waitExit: () => new Promise(() => {}), remove: async () => void (c.removed = true)}
   return c
 }
 
