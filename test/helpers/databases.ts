@@ -153,6 +153,13 @@ process.once('exit', () => {
   }
 })
 
+/** Stop a server we started and remove its data directory. */
+async function retire(live: {child: ChildProcess; dir: string}, signal: NodeJS.Signals): Promise<void> {
+  await stopChild(live.child, signal)
+  liveServers.delete(live)
+  rmSync(live.dir, {recursive: true, force: true})
+}
+
 // ---------------------------------------------------------------- shared instance bookkeeping
 
 interface Instance {
@@ -290,15 +297,11 @@ async function launchMariaDB(): Promise<Instance> {
       startupMs: Date.now() - t0,
       query,
       async shutdown() {
-        await stopChild(child, 'SIGTERM')
-        liveServers.delete(live)
-        rmSync(dir, {recursive: true, force: true})
+        await retire(live, 'SIGTERM')
       },
     }
   } catch (error) {
-    await stopChild(child, 'SIGKILL')
-    liveServers.delete(live)
-    rmSync(dir, {recursive: true, force: true})
+    await retire(live, 'SIGKILL')
     throw error
   }
 }
@@ -402,15 +405,11 @@ async function launchPostgres(): Promise<Instance> {
       startupMs: Date.now() - t0,
       query,
       async shutdown() {
-        await stopChild(child, 'SIGINT') // fast shutdown
-        liveServers.delete(live)
-        rmSync(dir, {recursive: true, force: true})
+        await retire(live, 'SIGINT') // fast shutdown
       },
     }
   } catch (error) {
-    await stopChild(child, 'SIGKILL')
-    liveServers.delete(live)
-    rmSync(dir, {recursive: true, force: true})
+    await retire(live, 'SIGKILL')
     throw error
   }
 }
