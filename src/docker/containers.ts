@@ -8,6 +8,7 @@ import type {Duplex} from 'node:stream'
 
 import Dockerode from 'dockerode'
 
+import {isProcessAlive} from '../process.js'
 import {docker, withDaemon} from './client.js'
 
 export const LABELS = {
@@ -311,14 +312,6 @@ export async function removeContainers(ids: string[]): Promise<number> {
   return results.filter((r) => r.status === 'fulfilled').length
 }
 
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 /**
  * Containers left by engines that are gone: same host, owner process no longer alive.

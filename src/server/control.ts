@@ -9,7 +9,8 @@ import {closeSync, existsSync, openSync, readFileSync, readSync, statSync, write
 import {hostname} from 'node:os'
 import {fileURLToPath} from 'node:url'
 
-import {LABELS, isProcessAlive, listManagedContainers, removeContainers} from '../docker/containers.js'
+import {LABELS, listManagedContainers, removeContainers} from '../docker/containers.js'
+import {isProcessAlive} from '../process.js'
 import {isDaemonDown} from '../docker/client.js'
 import {errorMessage, ExitCode, SandboxError, type ExitCodeValue} from '../errors.js'
 import type {SandboxConfig} from '../config.js'

@@ -8,7 +8,7 @@
 import {closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {isProcessAlive} from '../docker/containers.js'
+import {isProcessAlive, parsePid} from '../process.js'
 import {prerequisiteError} from '../errors.js'
 import {stateDir} from '../paths.js'
 
@@ -67,8 +67,7 @@ export function isSameProcess(pid: number, startTicks?: number): boolean {
 
 export function readPid(files = managerFiles()): number | undefined {
   try {
-    const n = Number(readFileSync(files.pidFile, 'utf8').trim())
-    return Number.isInteger(n) && n > 0 ? n : undefined
+    return parsePid(readFileSync(files.pidFile, 'utf8'))
   } catch {
     return undefined
   }

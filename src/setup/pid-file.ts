@@ -3,6 +3,7 @@
  * /var/run/docker.pid survives a killed daemon. Setup removes such a stale file, and
  * only when no dockerd process is alive.
  */
+import {parsePid} from '../process.js'
 import type {SetupHost} from './types.js'
 
 export const DOCKER_PID_FILE = '/var/run/docker.pid'
@@ -16,12 +17,6 @@ export type PidFileState =
   | {state: 'stale'; pid: number | undefined; livePids: number[]}
   /** the file is stale but some other dockerd runs: leave it alone */
   | {state: 'foreign'; pid: number | undefined; livePids: number[]}
-
-export function parsePid(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined
-  const n = Number(text.trim())
-  return Number.isInteger(n) && n > 0 ? n : undefined
-}
 
 export async function inspectPidFile(host: SetupHost, path = DOCKER_PID_FILE): Promise<PidFileState> {
   const text = await host.readFile(path)
