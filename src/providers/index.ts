@@ -8,6 +8,8 @@ export {DEFAULT_PROVIDER, findProvider, listProviders, PROVIDER_IDS, PROVIDERS, 
 export {remoteResult} from './result.js'
 export {
   assertValid,
+  envOriginHints,
+  type ConfigOrigin,
   coerceField,
   fieldHints,
   flagName,
