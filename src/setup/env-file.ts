@@ -4,10 +4,10 @@
  * spaces, `#`, quotes or line breaks. `sandbox setup` writes the file with mode 0600, since it
  * may come to hold SANDBOX_API_TOKEN and AGENTRUN_* secrets.
  */
-import {readFileSync} from 'node:fs'
+import {readFileSync, statSync} from 'node:fs'
 
 import {DEFAULTS} from '../config.js'
-import {formatEnvValue} from '../dotenv.js'
+import {formatEnvValue, parseEnv} from '../dotenv.js'
 import {packagePath} from '../paths.js'
 
 /** Mode of a `.env` this toolkit writes: owner read/write only. */
@@ -29,4 +29,35 @@ export function renderEnvTemplate(template: string, values: Record<string, strin
 
 export function defaultEnvText(): string {
   return renderEnvTemplate(readFileSync(ENV_TEMPLATE, 'utf8'))
+}
+
+/** Variables whose values are secrets when they stand in a `.env` (tokens, keys, a database URL with its password). */
+export const SECRET_ENV_VARS = [
+  'SANDBOX_API_TOKEN',
+  'SANDBOX_DB_URL',
+  'AGENTRUN_ACCESS_KEY_SECRET',
+  'AGENTRUN_SECURITY_TOKEN',
+  'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+  'ALIBABA_CLOUD_SECURITY_TOKEN',
+  'E2B_API_KEY',
+] as const
+
+/**
+ * Why an existing `.env` exposes secrets: it sets one of SECRET_ENV_VARS and users other than
+ * its owner may read it. undefined when it is private, holds no secret, or cannot be read.
+ * Setup never rewrites an existing `.env`, so this is reported (with `chmod 600` as the fix).
+ */
+export function envFileExposure(path: string): string | undefined {
+  let mode: number
+  let vars: Record<string, string>
+  try {
+    mode = statSync(path).mode & 0o777
+    if ((mode & 0o077) === 0) return undefined
+    vars = parseEnv(readFileSync(path, 'utf8'))
+  } catch {
+    return undefined
+  }
+  const secrets = SECRET_ENV_VARS.filter((name) => (vars[name] ?? '').trim() !== '')
+  if (secrets.length === 0) return undefined
+  return `${path} sets ${secrets.join(', ')} but other users may read it (mode ${mode.toString(8).padStart(4, '0')})`
 }
