@@ -11,6 +11,7 @@ import {
   flagName,
   listProviders,
   maskConfig,
+  mentionedFields,
   PROVIDERS,
   readSettingsSnapshot,
   resolveConfig,
@@ -301,10 +302,12 @@ sandbox configure aliyun | e2b | self-managed | docker, sandbox configure show, 
 
     // current values (shown as the defaults of the questions): environment > stored > defaults
     let {config} = resolveConfig(definition.schema, {stored: configs[definition.id]})
+    // advanced fields are asked when set, or once a validation message is about them (an STS key's token)
+    const askAdvanced = new Set<string>()
     for (let round = 1; ; round++) {
       const next: ProviderConfig = {}
       for (const [name, spec] of Object.entries(definition.schema)) {
-        if (spec.advanced && (config[name] === undefined || config[name] === '')) continue
+        if (spec.advanced && !askAdvanced.has(name) && (config[name] === undefined || config[name] === '')) continue
         const value = await askField(name, spec, config[name])
         if (value !== undefined && value !== '') next[name] = value
       }
@@ -313,6 +316,7 @@ sandbox configure aliyun | e2b | self-managed | docker, sandbox configure show, 
       if (errors.length === 0) break
       this.log(`✗ ${errors.join('\n✗ ')}`)
       for (const hint of fieldHints(definition, errors)) this.log(`  ${hint}`)
+      for (const name of mentionedFields(definition, errors)) askAdvanced.add(name)
       if (round >= 3 || !(await ask(() => confirm({message: 'Edit the settings again?', default: true})))) {
         throw configError(`Invalid ${definition.name} configuration: ${errors.join('; ')}; nothing was saved`, 'INVALID_PROVIDER_CONFIG')
       }

@@ -15,6 +15,7 @@ export {
   flagName,
   maskConfig,
   maskSecret,
+  mentionedFields,
   ragflowSchema,
   resolveConfig,
   schemaErrors,

@@ -131,11 +131,17 @@ export function assertValid(definition: ProviderDefinition, config: ProviderConf
   ])
 }
 
+/** The schema fields that validation messages are about, in schema order. */
+export function mentionedFields(definition: ProviderDefinition, messages: string[]): string[] {
+  return Object.keys(definition.schema).filter((name) => messages.some((m) => m.includes(`'${name}'`) || messageMentions(m, name)))
+}
+
 /** "--access-key-id or AGENTRUN_ACCESS_KEY_ID" lines for the fields named in the messages. */
 export function fieldHints(definition: ProviderDefinition, messages: string[]): string[] {
   const hints: string[] = []
+  const mentioned = new Set(mentionedFields(definition, messages))
   for (const [name, spec] of Object.entries(definition.schema)) {
-    if (!messages.some((m) => m.includes(`'${name}'`) || messageMentions(m, name))) continue
+    if (!mentioned.has(name)) continue
     const sources = [`--${flagName(name)}`, ...(spec.env ?? [])].join(' or ')
     const range = spec.min !== undefined || spec.max !== undefined ? ` (${spec.min ?? '…'}..${spec.max ?? '…'})` : ''
     const options = spec.options ? ` (one of: ${spec.options.join(', ')})` : ''
@@ -222,8 +228,9 @@ export function resolveConfig(
 
 /** "access_key_id came from AGENTRUN_ACCESS_KEY_ID" lines for env-supplied fields that the messages name. */
 export function envOriginHints(definition: ProviderDefinition, messages: string[], envNames: Record<string, string>): string[] {
+  const mentioned = new Set(mentionedFields(definition, messages))
   return Object.entries(envNames)
-    .filter(([name]) => messages.some((m) => m.includes(`'${name}'`) || messageMentions(m, name)))
+    .filter(([name]) => mentioned.has(name))
     .map(([name, variable]) => `${name} came from the environment variable ${variable} (the environment beats the stored settings; flags beat both)`)
 }
 

@@ -23,9 +23,11 @@ import {
   dockerDefinition,
   e2bDefinition,
   extractWrapperOutput,
+  fieldHints,
   findProvider,
   listProviders,
   maskConfig,
+  mentionedFields,
   parseResults,
   PROBE_CODE,
   ragflowSchema,
@@ -112,6 +114,10 @@ describe("RAGFlow's validation messages", () => {
     expect(v({...aliyun, access_key_id: 'STS.NTabcdef0123456789', security_token: '  '})).toMatch(/needs its security token/)
     expect(v({...aliyun, security_token: 'CAIS-token'})).toMatch(/^A security token is only used with a temporary AccessKey ID/)
     expect(v({...aliyun, access_key_id: 'sts.lowercase', security_token: 'CAIS-token'})).toBe("Invalid AccessKey ID format (should start with 'LTAI')")
+    // the interactive configure asks the (advanced) security_token once a message is about it
+    const sts = validationErrors(aliyunDefinition, {...aliyun, access_key_id: 'STS.NTabcdef0123456789'})
+    expect(mentionedFields(aliyunDefinition, sts)).toEqual(['access_key_id', 'security_token'])
+    expect(fieldHints(aliyunDefinition, sts).join('\n')).toContain('--security-token or AGENTRUN_SECURITY_TOKEN or ALIBABA_CLOUD_SECURITY_TOKEN')
     expect(v({...aliyun, account_id: ''})).toBe('Account ID is required')
     expect(v({...aliyun, region: 'us-west-1'})).toBe('Invalid region. Must be one of: cn-hangzhou, cn-beijing, cn-shanghai, cn-shenzhen, cn-guangzhou')
     expect(v({...aliyun, timeout: 60})).toBe('Timeout must be between 1 and 30 seconds')
