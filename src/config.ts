@@ -5,6 +5,7 @@
 import {existsSync, readFileSync} from 'node:fs'
 import {resolve} from 'node:path'
 
+import {parseEnv} from './dotenv.js'
 import {configError} from './errors.js'
 
 export interface SandboxConfig {
@@ -44,20 +45,9 @@ export const DEFAULTS = {
   queueTimeoutSeconds: 10,
 } as const
 
-/** Parse KEY=VALUE lines; `#` comments, optional `export `, optional quotes. */
+/** Parse a `.env` file with dotenv's rules (quotes, inline comments, `export`, multi-line values): see src/dotenv.ts. */
 export function parseEnvFile(text: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim()
-    if (!line || line.startsWith('#')) continue
-    const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line)
-    if (!m) continue
-    let value = m[2]
-    if (/^(['"]).*\1$/.test(value)) value = value.slice(1, -1)
-    else value = value.replace(/\s+#.*$/, '').trim()
-    out[m[1]] = value
-  }
-  return out
+  return parseEnv(text)
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   flagName,
   listProviders,
   maskConfig,
+  mentionedFields,
   PROVIDERS,
   readSettingsSnapshot,
   resolveConfig,
@@ -150,7 +151,8 @@ export const rowNames = (definition: ProviderDefinition, activate: boolean) =>
   [`sandbox.${definition.id}`, ...(activate ? ['sandbox.provider_type'] : [])].join(' and ')
 
 /**
- * Shared flow of `sandbox configure <provider>`: merge flags > stored > environment > defaults,
+ * Shared flow of `sandbox configure <provider>`: resolve flags > environment > stored > defaults
+ * (resolveConfig),
  * prompt for missing required values on a terminal (error listing them otherwise), validate,
  * optionally test, save.
  */
@@ -161,7 +163,8 @@ export async function configureProvider(
 ): Promise<ConfigureResult> {
   const explicit = explicitFromFlags(definition.schema, flags)
   const {stored} = await storedConfig(flags.db, definition)
-  let {config} = resolveConfig(definition.schema, {explicit, stored})
+  const resolved = resolveConfig(definition.schema, {explicit, stored})
+  let config = resolved.config
 
   const missing = Object.entries(definition.schema).filter(([name, spec]) => spec.required && (config[name] === undefined || config[name] === ''))
   if (missing.length) {
@@ -178,7 +181,7 @@ export async function configureProvider(
     for (const [name, spec] of missing) config = {...config, [name]: await askField(name, spec, undefined)}
   }
 
-  assertValid(definition, config)
+  assertValid(definition, config, resolved.envNames)
   return finishConfigure(command, definition, config, flags)
 }
 
@@ -210,6 +213,7 @@ export async function finishConfigure(
     if (!test.success) notes.push('saved although the connection test failed (--force)')
   }
   const saved = await saveProviderConfig({db: flags.db, definition, config, activate: flags.activate})
+  notes.push(...(definition.notes?.(config) ?? []))
   if (definition.id === 'docker' && flags.activate) {
     notes.push('RAGFlow itself does not know the docker provider: for RAGFlow, run `sandbox start` and `sandbox configure self-managed`')
   }
@@ -296,12 +300,14 @@ sandbox configure aliyun | e2b | self-managed | docker, sandbox configure show, 
       definition = PROVIDERS[id]
     }
 
-    // current values: stored > environment > defaults
+    // current values (shown as the defaults of the questions): environment > stored > defaults
     let {config} = resolveConfig(definition.schema, {stored: configs[definition.id]})
+    // advanced fields are asked when set, or once a validation message is about them (an STS key's token)
+    const askAdvanced = new Set<string>()
     for (let round = 1; ; round++) {
       const next: ProviderConfig = {}
       for (const [name, spec] of Object.entries(definition.schema)) {
-        if (spec.advanced && (config[name] === undefined || config[name] === '')) continue
+        if (spec.advanced && !askAdvanced.has(name) && (config[name] === undefined || config[name] === '')) continue
         const value = await askField(name, spec, config[name])
         if (value !== undefined && value !== '') next[name] = value
       }
@@ -310,6 +316,7 @@ sandbox configure aliyun | e2b | self-managed | docker, sandbox configure show, 
       if (errors.length === 0) break
       this.log(`✗ ${errors.join('\n✗ ')}`)
       for (const hint of fieldHints(definition, errors)) this.log(`  ${hint}`)
+      for (const name of mentionedFields(definition, errors)) askAdvanced.add(name)
       if (round >= 3 || !(await ask(() => confirm({message: 'Edit the settings again?', default: true})))) {
         throw configError(`Invalid ${definition.name} configuration: ${errors.join('; ')}; nothing was saved`, 'INVALID_PROVIDER_CONFIG')
       }

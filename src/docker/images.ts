@@ -206,6 +206,8 @@ export function generateDockerfile(language: ImageLanguage, source: ImageSource,
   const parts: Required<DockerfileParts> = {stages: [], deps: [], extras: []}
   const files = new Set<string>()
   const unsupported: string[] = []
+  // every image: an /etc/hosts in which localhost resolves (COPY hosts /etc/hosts)
+  files.add('hosts')
 
   if (language === 'python') {
     files.add('matplotlibrc')

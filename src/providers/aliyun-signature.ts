@@ -74,7 +74,8 @@ export function authorization(input: SignInput): string {
 
 /**
  * Headers of a signed ROA call: host, x-acs-action, x-acs-version, x-acs-date,
- * x-acs-signature-nonce, x-acs-content-sha256 (and x-acs-security-token for STS), then Authorization.
+ * x-acs-signature-nonce, x-acs-content-sha256 (and x-acs-accesskey-id plus x-acs-security-token
+ * for STS credentials), then Authorization.
  */
 export function signedHeaders(options: {
   method: string
@@ -98,7 +99,12 @@ export function signedHeaders(options: {
     accept: 'application/json',
   }
   if (options.body) headers['content-type'] = 'application/json'
-  if (options.securityToken) headers['x-acs-security-token'] = options.securityToken
+  // temporary (STS) credentials, as the official SDKs send them (@alicloud/openapi-client):
+  // both headers are x-acs-* and therefore part of the signed headers
+  if (options.securityToken) {
+    headers['x-acs-accesskey-id'] = options.accessKeyId
+    headers['x-acs-security-token'] = options.securityToken
+  }
   const query: Record<string, string> = {}
   for (const [k, v] of options.url.searchParams) query[k] = v
   headers.authorization = authorization({

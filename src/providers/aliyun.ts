@@ -28,6 +28,21 @@ import {wrapCode} from './wrapper.js'
 export const ALIYUN_API_VERSION = '2025-09-10'
 export const ALIYUN_REGIONS = ['cn-hangzhou', 'cn-beijing', 'cn-shanghai', 'cn-shenzhen', 'cn-guangzhou']
 export const ALIYUN_MAX_TIMEOUT = 30
+/** AccessKey IDs of temporary credentials issued by Aliyun STS (AssumeRole) start with this; permanent ones with LTAI. */
+export const STS_KEY_PREFIX = 'STS.'
+export const STS_WITHOUT_TOKEN =
+  "A temporary AccessKey ID (starting with 'STS.') needs its security token: set --security-token or AGENTRUN_SECURITY_TOKEN (the SecurityToken that AssumeRole returned with the key)"
+export const TOKEN_WITHOUT_STS =
+  "A security token is only used with a temporary AccessKey ID (starting with 'STS.'); this AccessKey ID is permanent (LTAI…): unset AGENTRUN_SECURITY_TOKEN / --security-token or use the STS key it belongs to"
+
+/** What RAGFlow itself does with a stored STS credential (notes shown by `configure aliyun`). */
+export function aliyunSaveNotes(config: ProviderConfig): string[] {
+  if (!String(config.access_key_id ?? '').startsWith(STS_KEY_PREFIX)) return []
+  return [
+    'temporary (STS) credentials expire (AssumeRole: 15 min to 12 h): rotate them before then with `configure aliyun` and new AGENTRUN_* values',
+    "RAGFlow's own admin page refuses AccessKey IDs that do not start with LTAI, and RAGFlow's provider does not pass the stored security_token: for RAGFlow itself, also set AGENTRUN_SECURITY_TOKEN in its environment (its AgentRun SDK reads it from there)",
+  ]
+}
 
 export const aliyunDefinition: ProviderDefinition = {
   id: 'aliyun_codeinterpreter',
@@ -97,7 +112,7 @@ export const aliyunDefinition: ProviderDefinition = {
       label: 'STS Security Token',
       secret: true,
       advanced: true,
-      description: 'Only for temporary (STS) credentials',
+      description: "Only for temporary (STS) credentials, whose AccessKey ID starts with 'STS.': the SecurityToken returned with them",
       env: ['AGENTRUN_SECURITY_TOKEN', 'ALIBABA_CLOUD_SECURITY_TOKEN'],
     },
     control_endpoint: {
@@ -120,8 +135,16 @@ export const aliyunDefinition: ProviderDefinition = {
     },
   },
   validate(config) {
-    const keyId = config.access_key_id
-    if (keyId && !String(keyId).startsWith('LTAI')) return "Invalid AccessKey ID format (should start with 'LTAI')"
+    const keyId = config.access_key_id ? String(config.access_key_id) : ''
+    const token = typeof config.security_token === 'string' ? config.security_token.trim() : ''
+    if (keyId.startsWith(STS_KEY_PREFIX)) {
+      // temporary credentials: the STS AccessKey ID, its secret and the security token belong together
+      if (!token) return STS_WITHOUT_TOKEN
+    } else if (keyId && !keyId.startsWith('LTAI')) {
+      return "Invalid AccessKey ID format (should start with 'LTAI')"
+    } else if (keyId && token) {
+      return TOKEN_WITHOUT_STS
+    }
     if (!config.account_id) return 'Account ID is required'
     const region = config.region ?? 'cn-hangzhou'
     if (!ALIYUN_REGIONS.includes(String(region))) return `Invalid region. Must be one of: ${ALIYUN_REGIONS.join(', ')}`
@@ -133,6 +156,7 @@ export const aliyunDefinition: ProviderDefinition = {
     }
     return null
   },
+  notes: aliyunSaveNotes,
   create: (config, context) => new AliyunProvider(config, context),
 }
 

@@ -2,7 +2,7 @@
  * Config schemas: coercion of text input (flags, environment, prompts), RAGFlow's generic
  * validation (SandboxMgr.set_config) with its messages, defaults, and masking for display.
  */
-import {configError} from '../errors.js'
+import {configError, errorMessage} from '../errors.js'
 import {maskDbUrl} from '../settings/url.js'
 import type {ConfigSchema, FieldSpec, ProviderConfig, ProviderDefinition} from './types.js'
 
@@ -118,18 +118,30 @@ export function validationErrors(definition: ProviderDefinition, config: Provide
   return custom ? [`Provider validation failed: ${custom}`] : []
 }
 
-/** Throw INVALID_PROVIDER_CONFIG (exit 4) listing every problem, with the flags/variables that fix them. */
-export function assertValid(definition: ProviderDefinition, config: ProviderConfig): void {
+/**
+ * Throw INVALID_PROVIDER_CONFIG (exit 4) listing every problem, with the flags/variables that
+ * fix them; `envNames` (from resolveConfig) adds which variable supplied a wrong value.
+ */
+export function assertValid(definition: ProviderDefinition, config: ProviderConfig, envNames: Record<string, string> = {}): void {
   const errors = validationErrors(definition, config)
   if (errors.length === 0) return
-  throw configError(`Invalid ${definition.name} configuration: ${errors.join('; ')}`, 'INVALID_PROVIDER_CONFIG', fieldHints(definition, errors))
+  throw configError(`Invalid ${definition.name} configuration: ${errors.join('; ')}`, 'INVALID_PROVIDER_CONFIG', [
+    ...envOriginHints(definition, errors, envNames),
+    ...fieldHints(definition, errors),
+  ])
+}
+
+/** The schema fields that validation messages are about, in schema order. */
+export function mentionedFields(definition: ProviderDefinition, messages: string[]): string[] {
+  return Object.keys(definition.schema).filter((name) => messages.some((m) => m.includes(`'${name}'`) || messageMentions(m, name)))
 }
 
 /** "--access-key-id or AGENTRUN_ACCESS_KEY_ID" lines for the fields named in the messages. */
 export function fieldHints(definition: ProviderDefinition, messages: string[]): string[] {
   const hints: string[] = []
+  const mentioned = new Set(mentionedFields(definition, messages))
   for (const [name, spec] of Object.entries(definition.schema)) {
-    if (!messages.some((m) => m.includes(`'${name}'`) || messageMentions(m, name))) continue
+    if (!mentioned.has(name)) continue
     const sources = [`--${flagName(name)}`, ...(spec.env ?? [])].join(' or ')
     const range = spec.min !== undefined || spec.max !== undefined ? ` (${spec.min ?? '…'}..${spec.max ?? '…'})` : ''
     const options = spec.options ? ` (one of: ${spec.options.join(', ')})` : ''
@@ -148,6 +160,7 @@ function messageMentions(message: string, field: string): boolean {
     endpoint: /endpoint/i,
     pool_size: /Pool size/i,
     max_retries: /retries/i,
+    security_token: /security token/i,
   }
   return words[field]?.test(message) ?? false
 }
@@ -155,18 +168,29 @@ function messageMentions(message: string, field: string): boolean {
 /** field_name → flag-name */
 export const flagName = (field: string) => field.replace(/_/g, '-')
 
+/** Where a resolved value came from: a flag or prompt, an environment variable, the stored row, the schema default. */
+export type ConfigOrigin = 'explicit' | 'env' | 'stored' | 'default'
+
 /**
- * The config a provider runs with: explicit values (flags, prompts) first, then the stored
- * config, then the field's environment variables, then the schema default. Only schema
- * fields are kept, in schema order; empty optional values are left out.
+ * The one resolution of a provider config, used by every command that reads provider
+ * settings (`configure <provider>`, `configure`, `configure show`, `configure use`, `run`,
+ * `test`): explicit values (flags, prompt answers) first, then the field's environment
+ * variables (first set one wins), then the stored sandbox.<id> row, then the schema default.
+ * The stored value is only the default for what neither flags nor the environment give, so
+ * a rotated AGENTRUN_ACCESS_KEY_ID replaces the stored key (and a bad one is refused, not
+ * silently shadowed). Only schema fields are kept, in schema order; empty values count as
+ * not given. `envNames` says which variable supplied each env value (for error messages).
+ * Throws INVALID_PROVIDER_CONFIG (exit 4) when a flag or variable does not have the field's
+ * type, naming the variable.
  */
 export function resolveConfig(
   schema: ConfigSchema,
   sources: {explicit?: ProviderConfig; stored?: ProviderConfig; env?: NodeJS.ProcessEnv; defaults?: boolean},
-): {config: ProviderConfig; origin: Record<string, 'explicit' | 'stored' | 'env' | 'default'>} {
+): {config: ProviderConfig; origin: Record<string, ConfigOrigin>; envNames: Record<string, string>} {
   const env = sources.env ?? process.env
   const config: ProviderConfig = {}
-  const origin: Record<string, 'explicit' | 'stored' | 'env' | 'default'> = {}
+  const origin: Record<string, ConfigOrigin> = {}
+  const envNames: Record<string, string> = {}
   const present = (v: unknown) => v !== undefined && v !== null && !(typeof v === 'string' && v.trim() === '')
   for (const [name, spec] of Object.entries(schema)) {
     const explicit = sources.explicit?.[name]
@@ -175,16 +199,23 @@ export function resolveConfig(
       origin[name] = 'explicit'
       continue
     }
+    const envName = (spec.env ?? []).find((k) => present(env[k]))
+    if (envName !== undefined) {
+      try {
+        config[name] = coerceField(name, spec, env[envName])
+      } catch (error) {
+        throw configError(`${errorMessage(error)} (from the environment variable ${envName})`, 'INVALID_PROVIDER_CONFIG', [
+          `Fix or unset ${envName}, or pass --${flagName(name)} (a flag beats the environment)`,
+        ])
+      }
+      origin[name] = 'env'
+      envNames[name] = envName
+      continue
+    }
     const stored = sources.stored?.[name]
     if (present(stored)) {
       config[name] = coerceStored(name, spec, stored)
       origin[name] = 'stored'
-      continue
-    }
-    const fromEnv = (spec.env ?? []).map((k) => env[k]).find((v) => present(v))
-    if (fromEnv !== undefined) {
-      config[name] = coerceField(name, spec, fromEnv)
-      origin[name] = 'env'
       continue
     }
     if (sources.defaults !== false && spec.default !== undefined) {
@@ -192,7 +223,15 @@ export function resolveConfig(
       origin[name] = 'default'
     }
   }
-  return {config, origin}
+  return {config, origin, envNames}
+}
+
+/** "access_key_id came from AGENTRUN_ACCESS_KEY_ID" lines for env-supplied fields that the messages name. */
+export function envOriginHints(definition: ProviderDefinition, messages: string[], envNames: Record<string, string>): string[] {
+  const mentioned = new Set(mentionedFields(definition, messages))
+  return Object.entries(envNames)
+    .filter(([name]) => mentioned.has(name))
+    .map(([name, variable]) => `${name} came from the environment variable ${variable} (the environment beats the stored settings; flags beat both)`)
 }
 
 /** Stored JSON may hold "30" where 30 is meant (hand-edited rows); accept it, keep other values as stored. */

@@ -1,7 +1,7 @@
 /**
  * Which provider to use and with what config: `--provider`, else the active provider in the
- * settings database (sandbox.provider_type), else docker. The config is the stored
- * sandbox.<id> row with environment variables and schema defaults filling the gaps.
+ * settings database (sandbox.provider_type), else docker. The config is resolveConfig's:
+ * environment variables beat the stored sandbox.<id> row, schema defaults fill the gaps.
  */
 import {existsSync} from 'node:fs'
 
@@ -88,15 +88,15 @@ export async function selectProvider(options: {provider?: string; db?: string; e
     }
   }
   const stored = snapshot?.settings.configs[definition.id]
-  const {config} = resolveConfig(definition.schema, {stored, env: options.env})
   try {
-    assertValid(definition, config)
+    const {config, envNames} = resolveConfig(definition.schema, {stored, env: options.env})
+    assertValid(definition, config, envNames)
+    return {definition, config, source, location: snapshot?.location}
   } catch (error) {
     const e = error as Error & {suggestions?: string[]}
     if (e.suggestions) e.suggestions.push(`Fix it with \`sandbox configure ${definition.command}\`${snapshot ? ` (settings: ${snapshot.location})` : ''}`)
     throw error
   }
-  return {definition, config, source, location: snapshot?.location}
 }
 
 /**

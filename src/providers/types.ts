@@ -111,5 +111,7 @@ export interface ProviderDefinition {
   schema: ConfigSchema
   /** RAGFlow's validate_config: null when fine, else RAGFlow's message */
   validate(config: ProviderConfig): string | null
+  /** ours: what a person should know about a valid config once it is saved (shown by `configure`) */
+  notes?(config: ProviderConfig): string[]
   create(config: ProviderConfig, context: ProviderContext): SandboxProvider
 }

@@ -76,7 +76,7 @@ export function parseRunRequest(body: Buffer | string, limits: {maxCodeBytes: nu
   if (rawLanguage !== undefined && rawLanguage !== null) {
     if (typeof rawLanguage !== 'string') throw new RequestError(422, 'language must be a string: python or nodejs (alias javascript)', 'language')
     const lang = normalizeLanguage(rawLanguage)
-    if (!lang) throw new RequestError(422, `Unsupported language "${rawLanguage.slice(0, 40)}": use python or nodejs (alias javascript)`, 'language')
+    if (!lang) throw new RequestError(422, `Unsupported language ${quoteInput(rawLanguage)}: use python or nodejs (alias javascript)`, 'language')
     language = lang
   }
 
@@ -99,6 +99,20 @@ export function parseRunRequest(body: Buffer | string, limits: {maxCodeBytes: nu
     throw new RequestError(422, 'arguments must be a JSON object (or null)', 'arguments')
   }
   return {language, code, arguments: (args ?? {}) as Record<string, unknown>, codeBytes: bytes.length}
+}
+
+/** Control characters, and the invisible ones that reorder or hide text (bidi controls, zero-width, line/paragraph separators). */
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/gu
+
+/**
+ * A caller's value, safe to quote in an error message (and so in the 422 body and the log):
+ * unprintable characters removed, at most `max` code points (then "…"), in JSON string
+ * quotes with `"` and `\` escaped.
+ */
+export function quoteInput(value: string, max = 32): string {
+  const chars = [...value.replace(UNPRINTABLE, '')]
+  const shown = chars.length > max ? `${chars.slice(0, max).join('')}…` : chars.join('')
+  return JSON.stringify(shown)
 }
 
 function decodeUtf8(buf: Uint8Array, message: string, field?: string): string {

@@ -3,7 +3,7 @@
  * data directory), MySQL/MariaDB or PostgreSQL. Rows are read and upserted by exact name;
  * no other row is ever touched, and an existing table is never altered.
  */
-import {existsSync, mkdirSync, statSync} from 'node:fs'
+import {chmodSync, closeSync, existsSync, mkdirSync, openSync, statSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 
 import {configError} from '../errors.js'
@@ -152,16 +152,50 @@ function assertCreatable(dir: string): void {
 
 /**
  * mkdir -p without `recursive: true`: Node's recursive mkdir spins forever where mkdir
- * keeps failing with ENOENT under an existing parent (e.g. below /proc).
+ * keeps failing with ENOENT under an existing parent (e.g. below /proc). `mode` applies to
+ * the last directory only, and only when this call creates it.
  */
-function ensureDir(dir: string): void {
+function ensureDir(dir: string, mode?: number): void {
   if (existsSync(dir)) return
   const parent = dirname(dir)
   if (parent !== dir) ensureDir(parent)
   try {
-    mkdirSync(dir)
+    mkdirSync(dir, mode === undefined ? undefined : {mode})
+    if (mode !== undefined) chmodSync(dir, mode) // the umask may have taken bits away
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  }
+}
+
+/**
+ * The settings file holds API keys and tokens: it is created 0600 in a directory created 0700,
+ * and SQLite gives its -journal, -wal and -shm files the database file's permissions.
+ */
+export const SETTINGS_FILE_MODE = 0o600
+export const SETTINGS_DIR_MODE = 0o700
+const SQLITE_SIDE_FILES = ['-journal', '-wal', '-shm']
+
+/** Create an empty database file with SETTINGS_FILE_MODE (an empty file is a valid SQLite database). */
+function createPrivateFile(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', SETTINGS_FILE_MODE))
+    chmodSync(path, SETTINGS_FILE_MODE)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  }
+}
+
+/**
+ * Before a write: a settings file (or side file) readable or writable by others is narrowed
+ * to SETTINGS_FILE_MODE. A file this user may not chmod (another owner) is left as it is.
+ */
+function tightenModes(path: string): void {
+  for (const file of [path, ...SQLITE_SIDE_FILES.map((suffix) => path + suffix)]) {
+    try {
+      if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, SETTINGS_FILE_MODE)
+    } catch {
+      // missing side file, or not ours to change
+    }
   }
 }
 
@@ -213,7 +247,10 @@ class SqliteStore extends SqlStore {
   }
 
   private static connect(Database: typeof import('better-sqlite3'), target: SqliteTarget): SqliteDb {
-    ensureDir(dirname(target.path))
+    if (!existsSync(target.path)) {
+      ensureDir(dirname(target.path), SETTINGS_DIR_MODE)
+      createPrivateFile(target.path)
+    }
     const db = new Database(target.path, {timeout: CONNECT_TIMEOUT_MS})
     try {
       // fails here for a file that is not a SQLite database
@@ -257,6 +294,7 @@ class SqliteStore extends SqlStore {
     if (rows.length === 0) return
     const now = settingsTimestamp()
     const db = this.handle(true)!
+    tightenModes(this.target.path)
     try {
       const write = db.transaction(() => {
         const exists = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`).get(TABLE)

@@ -9,6 +9,7 @@
 import type {SandboxConfig} from '../config.js'
 import type {DaemonInfo} from '../docker/client.js'
 import {errorMessage} from '../errors.js'
+import {envFileExposure} from './env-file.js'
 import type {CheckId, ImageState, SetupCheck, SetupHost} from './types.js'
 
 export const CHECK_TITLES: Record<CheckId, string> = {
@@ -220,7 +221,11 @@ export async function runChecks(
     facts.envMissing = !(await host.exists(ctx.envFile))
     if (facts.envMissing)
       add('env-file', true, `${ctx.envFile} missing; built-in defaults apply`, '`sandbox setup --yes` writes it from templates/env.template', true)
-    else add('env-file', true, ctx.envFile)
+    else {
+      const exposed = envFileExposure(ctx.envFile)
+      if (exposed) add('env-file', true, exposed, `chmod 600 ${ctx.envFile}`, true)
+      else add('env-file', true, ctx.envFile)
+    }
   }
 
   // --- images

@@ -5,7 +5,7 @@
 import {errorMessage} from '../errors.js'
 import type {CheckContext, Facts} from './checks.js'
 import {mergeRuntime, RUNSC_RUNTIME_ARGS} from './daemon-json.js'
-import {defaultEnvText} from './env-file.js'
+import {defaultEnvText, ENV_FILE_MODE} from './env-file.js'
 import {clearStalePidFile, DOCKER_PID_FILE, inspectPidFile} from './pid-file.js'
 import type {CheckId, SetupCheck, SetupHost, SetupProgressEvent} from './types.js'
 
@@ -293,7 +293,7 @@ async function writeEnv(fx: FixContext, path: string): Promise<void> {
   // never overwrite: a file that appeared meanwhile wins
   if (await fx.host.exists(path)) return
   fx.progress({kind: 'fix', message: `writing ${path}`})
-  await fx.host.writeFile(path, defaultEnvText(), 0o600)
+  await fx.host.writeFile(path, defaultEnvText(), ENV_FILE_MODE)
   fx.changed(`wrote ${path} from templates/env.template`)
 }
 

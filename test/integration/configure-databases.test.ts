@@ -226,6 +226,35 @@ describe.each(backends)('configure aliyun into $label', (backend) => {
     expect(await backend.query(ROWS_SQL)).toBe(before)
   })
 
+  it('AGENTRUN_* over an existing row: a rotated key is stored, a bad one fails (exit 4) leaving the row, an STS. key with its token is stored', async () => {
+    await reset()
+    expect((await configureAliyun(backend.url())).code).toBe(0)
+    const rotated = 'LTAI5tRoTaTeDkEy0123456'
+    const newSecret = 'Rotated-Secret/+=_0123456789'
+    const env = {...cleanEnv(), AGENTRUN_ACCESS_KEY_ID: rotated, AGENTRUN_ACCESS_KEY_SECRET: newSecret}
+    const r = await sandbox(['configure', 'aliyun', '--db', backend.url()], env)
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout + r.stderr).not.toContain(newSecret)
+    const stored = async () => JSON.parse(parseRows(await backend.query(ROWS_SQL)).find((x) => x.name === 'sandbox.aliyun_codeinterpreter')!.value)
+    expect(await stored()).toEqual({access_key_id: rotated, access_key_secret: newSecret, account_id: ACCOUNT, region: 'cn-shanghai', timeout: 30})
+
+    const before = await backend.query(ROWS_SQL)
+    const bad = await sandbox(['configure', 'aliyun', '--db', backend.url()], {...env, AGENTRUN_ACCESS_KEY_ID: 'AKIAIOSFODNN7EXAMPLE'})
+    expect(bad.code).toBe(4)
+    expect(bad.json.error.message).toContain("Invalid AccessKey ID format (should start with 'LTAI')")
+    expect(bad.json.error.suggestions.join('\n')).toContain('AGENTRUN_ACCESS_KEY_ID')
+    const noToken = await sandbox(['configure', 'aliyun', '--db', backend.url()], {...env, AGENTRUN_ACCESS_KEY_ID: 'STS.NTaBcDeFgHiJkLmNoP'})
+    expect(noToken.code).toBe(4)
+    expect(noToken.json.error.message).toContain('needs its security token')
+    expect(await backend.query(ROWS_SQL)).toBe(before)
+
+    const token = 'CAIS-Sts-Token/with+odd=chars_0123456789'
+    const sts = await sandbox(['configure', 'aliyun', '--db', backend.url()], {...env, AGENTRUN_ACCESS_KEY_ID: 'STS.NTaBcDeFgHiJkLmNoP', AGENTRUN_SECURITY_TOKEN: token})
+    expect(sts.code, sts.stdout + sts.stderr).toBe(0)
+    expect(sts.stdout + sts.stderr).not.toContain(token)
+    expect(await stored()).toEqual({access_key_id: 'STS.NTaBcDeFgHiJkLmNoP', access_key_secret: newSecret, account_id: ACCOUNT, region: 'cn-shanghai', timeout: 30, security_token: token})
+  })
+
   it('the database down → exit 3 with a clear message, password masked', async () => {
     const url = await backend.downUrl()
     const r = await configureAliyun(url)

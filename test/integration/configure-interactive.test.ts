@@ -44,7 +44,7 @@ const type = (session: string, text: string) => tmux('send-keys', '-t', session,
 
 function startSession(name: string, db: string): void {
   const env = `SANDBOX_DATA_DIR=${join(dir, 'data')} FORCE_COLOR=0 NO_COLOR=1`
-  const unset = 'unset SANDBOX_DB_URL AGENTRUN_ACCESS_KEY_ID AGENTRUN_ACCESS_KEY_SECRET AGENTRUN_ACCOUNT_ID AGENTRUN_REGION SANDBOX_API_TOKEN E2B_API_KEY'
+  const unset = 'unset SANDBOX_DB_URL AGENTRUN_ACCESS_KEY_ID AGENTRUN_ACCESS_KEY_SECRET AGENTRUN_ACCOUNT_ID AGENTRUN_REGION AGENTRUN_SECURITY_TOKEN ALIBABA_CLOUD_SECURITY_TOKEN SANDBOX_API_TOKEN E2B_API_KEY'
   const command = `cd ${process.cwd()} && ${unset}; env ${env} node bin/dev.js configure --db ${db}; echo "EXIT=$?"; exec sleep 3600`
   tmux('new-session', '-d', '-s', name, '-x', '200', '-y', '60', 'sh', '-c', command)
 }
@@ -119,6 +119,56 @@ describe('sandbox configure in a terminal (tmux)', () => {
     expect(saved['sandbox.aliyun_codeinterpreter'].value).toBe(
       `{"access_key_id": "LTAI5tTerminalKey42", "access_key_secret": "${secret}", "account_id": "246813579", "region": "cn-beijing", "timeout": 30}`,
     )
+  })
+
+  it('Aliyun STS: a temporary key without its token is caught, and the next round asks for the security token', async () => {
+    const file = join(dir, 'aliyun-sts.db')
+    const token = 'CAIS-tty-sts-token-0123456789'
+    const s = 'aliyun-sts'
+    startSession(s, `sqlite://${file}`)
+    await waitFor(s, 'Which provider runs the code?')
+    keys(s, 'Down', 'Down')
+    await waitFor(s, /❯ Aliyun Code Interpreter/)
+    keys(s, 'Enter')
+    await waitFor(s, 'Access Key ID')
+    type(s, 'STS.NTterminalKey42')
+    keys(s, 'Enter')
+    await waitFor(s, 'Access Key Secret')
+    type(s, 'tty-sts-secret-value')
+    keys(s, 'Enter')
+    await waitFor(s, 'Account ID')
+    type(s, '246813579')
+    keys(s, 'Enter')
+    await waitFor(s, /Region \(optional\)[\s\S]*cn-hangzhou/)
+    keys(s, 'Enter')
+    await waitFor(s, 'Template Name')
+    keys(s, 'Enter')
+    await waitFor(s, 'Execution Timeout (seconds)')
+    keys(s, 'Enter')
+    const refused = await waitFor(s, 'Edit the settings again?')
+    expect(refused).toContain("A temporary AccessKey ID (starting with 'STS.') needs its security token")
+    keys(s, 'Enter')
+    // second round: the answers so far are the defaults (Enter keeps them), then the token
+    for (const prompt of ['Access Key ID', 'Access Key Secret', 'Account ID', 'Template Name', 'Execution Timeout (seconds)']) {
+      await waitFor(s, new RegExp(`Edit the settings again\\?[\\s\\S]*${prompt.replace(/[()]/g, '\\$&')}`))
+      keys(s, 'Enter')
+      if (prompt === 'Account ID') {
+        await waitFor(s, /Edit the settings again\?[\s\S]*Region \(optional\)/)
+        keys(s, 'Enter')
+      }
+    }
+    await waitFor(s, /Edit the settings again\?[\s\S]*STS Security Token/)
+    type(s, token)
+    keys(s, 'Enter')
+    await waitFor(s, 'Run a connection test now')
+    type(s, 'n')
+    keys(s, 'Enter')
+    await waitFor(s, 'Save and make Aliyun Code Interpreter the active provider?')
+    keys(s, 'Enter')
+    const done = await waitFor(s, /EXIT=\d+/)
+    expect(done).toContain('EXIT=0')
+    expect(done).not.toContain(token)
+    expect(JSON.parse(rows(file)['sandbox.aliyun_codeinterpreter'].value)).toMatchObject({access_key_id: 'STS.NTterminalKey42', security_token: token})
   })
 
   it('Self-managed: a bad endpoint is caught and re-asked, the live test runs against a real manager', async () => {

@@ -26,7 +26,13 @@ import {createTableStatements} from '../../src/settings/index.js'
 let config: Config
 let dir: string
 const saved: Record<string, string | undefined> = {}
-const ENV_KEYS = ['SANDBOX_DATA_DIR', 'SANDBOX_DB_URL', 'AGENTRUN_ACCESS_KEY_ID', 'AGENTRUN_ACCESS_KEY_SECRET', 'AGENTRUN_ACCOUNT_ID', 'AGENTRUN_REGION', 'E2B_API_KEY', 'SANDBOX_API_TOKEN', 'ALIBABA_CLOUD_ACCESS_KEY_ID', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'FC_ACCOUNT_ID', 'FC_REGION']
+const ENV_KEYS = [
+  'SANDBOX_DATA_DIR', 'SANDBOX_DB_URL', 'AGENTRUN_ACCESS_KEY_ID', 'AGENTRUN_ACCESS_KEY_SECRET', 'AGENTRUN_ACCOUNT_ID', 'AGENTRUN_REGION', 'AGENTRUN_TIMEOUT',
+  'AGENTRUN_TEMPLATE_NAME', 'AGENTRUN_SECURITY_TOKEN', 'ALIBABA_CLOUD_SECURITY_TOKEN', 'AGENTRUN_CONTROL_ENDPOINT', 'AGENTRUN_DATA_ENDPOINT',
+  'E2B_API_KEY', 'E2B_TIMEOUT', 'E2B_TEMPLATE', 'E2B_DOMAIN', 'E2B_API_URL', 'E2B_SANDBOX_URL', 'SANDBOX_API_TOKEN', 'SANDBOX_EXECUTOR_MANAGER_URL',
+  'SANDBOX_EXECUTOR_MANAGER_TIMEOUT', 'SANDBOX_EXECUTOR_MANAGER_MAX_RETRIES', 'SANDBOX_EXECUTOR_MANAGER_POOL_SIZE',
+  'ALIBABA_CLOUD_ACCESS_KEY_ID', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'FC_ACCOUNT_ID', 'FC_REGION',
+]
 
 const KEY_ID = 'LTAI5tAbCdEfGhIjKlMn'
 const SECRET = 'aLiYuN-SeCrEt-0123456789abcdef'
@@ -197,6 +203,97 @@ describe('configure aliyun (flags, SQLite)', () => {
     expect(r.json.error.code).toBe('DATABASE_UNREACHABLE')
     expect(r.stdout).not.toContain('Db-Pass-123')
     expect(r.stdout).not.toContain(SECRET)
+  })
+})
+
+describe('precedence: flags > environment > stored > defaults', () => {
+  const NEW_ID = 'LTAI5tNeWkEyRoTaTeD1'
+  const NEW_SECRET = 'rotated-SeCrEt-abcdef0123456789'
+  const store = () => JSON.parse(byName(rows())['sandbox.aliyun_codeinterpreter'].value)
+
+  it('a rotated AGENTRUN_ACCESS_KEY_ID replaces the stored key; the other stored values stay', async () => {
+    expect((await cli(ConfigureAliyun, ['--db', dbUrl(), '--access-key-id', KEY_ID, '--access-key-secret', SECRET, '--account-id', '42', '--timeout', '20'])).exit).toBe(0)
+    process.env.AGENTRUN_ACCESS_KEY_ID = NEW_ID
+    process.env.AGENTRUN_ACCESS_KEY_SECRET = NEW_SECRET
+    const r = await cli(ConfigureAliyun, ['--db', dbUrl()])
+    expect(r.exit, r.stdout).toBe(0)
+    expect(store()).toEqual({access_key_id: NEW_ID, access_key_secret: NEW_SECRET, account_id: '42', region: 'cn-hangzhou', timeout: 20})
+    expect(r.stdout).not.toContain(NEW_SECRET)
+    // a flag still beats the environment
+    expect((await cli(ConfigureAliyun, ['--db', dbUrl(), '--access-key-id', KEY_ID])).exit).toBe(0)
+    expect(store().access_key_id).toBe(KEY_ID)
+  })
+
+  it('a bad key in the environment fails (exit 4), names the variable, and leaves the row unchanged', async () => {
+    seed()
+    expect((await cli(ConfigureAliyun, ['--db', dbUrl(), '--access-key-id', KEY_ID, '--access-key-secret', SECRET, '--account-id', '42'])).exit).toBe(0)
+    const before = rows()
+    process.env.AGENTRUN_ACCESS_KEY_ID = 'AKIAIOSFODNN7EXAMPLE'
+    const r = await cli(ConfigureAliyun, ['--db', dbUrl()])
+    expect(r.exit).toBe(4)
+    expect(r.json.error.message).toContain("Invalid AccessKey ID format (should start with 'LTAI')")
+    expect(r.json.error.suggestions.join('\n')).toContain('access_key_id came from the environment variable AGENTRUN_ACCESS_KEY_ID')
+    expect(rows()).toEqual(before)
+    process.env.AGENTRUN_ACCESS_KEY_ID = NEW_ID
+    process.env.AGENTRUN_TIMEOUT = 'soon'
+    const typed = await cli(ConfigureAliyun, ['--db', dbUrl()])
+    expect(typed.exit).toBe(4)
+    expect(typed.json.error.message).toBe("Field 'timeout' must be an integer (from the environment variable AGENTRUN_TIMEOUT)")
+    expect(rows()).toEqual(before)
+  })
+
+  it('STS credentials: an STS. key with AGENTRUN_SECURITY_TOKEN is stored (token masked); without a token it is refused', async () => {
+    const stsId = 'STS.NTxYzAbCdEfGhIjKlMnOpQr'
+    const token = 'CAIS-sts-security-token-0123456789abcdef'
+    process.env.AGENTRUN_ACCESS_KEY_ID = stsId
+    process.env.AGENTRUN_ACCESS_KEY_SECRET = SECRET
+    process.env.AGENTRUN_ACCOUNT_ID = '42'
+    const refused = await cli(ConfigureAliyun, ['--db', dbUrl()])
+    expect(refused.exit).toBe(4)
+    expect(refused.json.error.message).toContain("A temporary AccessKey ID (starting with 'STS.') needs its security token")
+    expect(refused.json.error.suggestions.join('\n')).toContain('--security-token or AGENTRUN_SECURITY_TOKEN')
+    expect(existsSync(dbPath())).toBe(false)
+
+    process.env.AGENTRUN_SECURITY_TOKEN = token
+    const r = await cli(ConfigureAliyun, ['--db', dbUrl()])
+    expect(r.exit, r.stdout).toBe(0)
+    expect(store()).toEqual({access_key_id: stsId, access_key_secret: SECRET, account_id: '42', region: 'cn-hangzhou', timeout: 30, security_token: token})
+    expect(r.json.config.security_token).toBe('****cdef')
+    expect(r.stdout).not.toContain(token)
+    expect(r.json.notes.join(' ')).toContain('AGENTRUN_SECURITY_TOKEN')
+
+    // back to a permanent key: a leftover token is refused instead of being sent with it
+    process.env.AGENTRUN_ACCESS_KEY_ID = NEW_ID
+    const leftover = await cli(ConfigureAliyun, ['--db', dbUrl()])
+    expect(leftover.exit).toBe(4)
+    expect(leftover.json.error.message).toContain('A security token is only used with a temporary AccessKey ID')
+    expect(store().access_key_id).toBe(stsId)
+  })
+
+  it('e2b and self-managed follow the same rule (E2B_API_KEY, SANDBOX_API_TOKEN, SANDBOX_EXECUTOR_MANAGER_URL)', async () => {
+    expect((await cli(ConfigureE2B, ['--db', dbUrl(), '--api-key', 'e2b_stored_0123456789abcdef0123'])).exit).toBe(0)
+    process.env.E2B_API_KEY = 'e2b_rotated_0123456789abcdef012'
+    expect((await cli(ConfigureE2B, ['--db', dbUrl()])).exit).toBe(0)
+    expect(JSON.parse(byName(rows())['sandbox.e2b'].value).api_key).toBe('e2b_rotated_0123456789abcdef012')
+
+    expect((await cli(ConfigureSelfManaged, ['--db', dbUrl(), '--endpoint', 'http://127.0.0.1:9385', '--api-token', 'stored-token'])).exit).toBe(0)
+    process.env.SANDBOX_API_TOKEN = 'env-token'
+    process.env.SANDBOX_EXECUTOR_MANAGER_URL = 'http://127.0.0.1:9400'
+    expect((await cli(ConfigureSelfManaged, ['--db', dbUrl()])).exit).toBe(0)
+    expect(JSON.parse(byName(rows())['sandbox.self_managed'].value)).toMatchObject({endpoint: 'http://127.0.0.1:9400', api_token: 'env-token'})
+    process.env.SANDBOX_EXECUTOR_MANAGER_URL = 'localhost:9385'
+    const bad = await cli(ConfigureSelfManaged, ['--db', dbUrl()])
+    expect(bad.exit).toBe(4)
+    expect(JSON.parse(byName(rows())['sandbox.self_managed'].value).endpoint).toBe('http://127.0.0.1:9400')
+  })
+
+  it('show says which stored values the environment replaces', async () => {
+    expect((await cli(ConfigureAliyun, ['--db', dbUrl(), '--access-key-id', KEY_ID, '--access-key-secret', SECRET, '--account-id', '42'])).exit).toBe(0)
+    process.env.AGENTRUN_REGION = 'mars-1'
+    const r = await cli(ConfigureShow, ['--db', dbUrl()])
+    const aliyun = r.json.providers.find((p: {id: string}) => p.id === 'aliyun_codeinterpreter')
+    expect(aliyun.env_overrides).toEqual({region: 'AGENTRUN_REGION'})
+    expect(aliyun.problems[0]).toContain('Invalid region')
   })
 })
 

@@ -23,9 +23,11 @@ import {
   dockerDefinition,
   e2bDefinition,
   extractWrapperOutput,
+  fieldHints,
   findProvider,
   listProviders,
   maskConfig,
+  mentionedFields,
   parseResults,
   PROBE_CODE,
   ragflowSchema,
@@ -106,6 +108,16 @@ describe("RAGFlow's validation messages", () => {
     const v = aliyunDefinition.validate
     expect(v(aliyun)).toBeNull()
     expect(v({...aliyun, access_key_id: 'AKIA123'})).toBe("Invalid AccessKey ID format (should start with 'LTAI')")
+    // temporary credentials: an STS. key needs its token; a permanent key takes none
+    expect(v({...aliyun, access_key_id: 'STS.NTabcdef0123456789', security_token: 'CAIS-token'})).toBeNull()
+    expect(v({...aliyun, access_key_id: 'STS.NTabcdef0123456789'})).toMatch(/^A temporary AccessKey ID \(starting with 'STS\.'\) needs its security token: set --security-token or AGENTRUN_SECURITY_TOKEN/)
+    expect(v({...aliyun, access_key_id: 'STS.NTabcdef0123456789', security_token: '  '})).toMatch(/needs its security token/)
+    expect(v({...aliyun, security_token: 'CAIS-token'})).toMatch(/^A security token is only used with a temporary AccessKey ID/)
+    expect(v({...aliyun, access_key_id: 'sts.lowercase', security_token: 'CAIS-token'})).toBe("Invalid AccessKey ID format (should start with 'LTAI')")
+    // the interactive configure asks the (advanced) security_token once a message is about it
+    const sts = validationErrors(aliyunDefinition, {...aliyun, access_key_id: 'STS.NTabcdef0123456789'})
+    expect(mentionedFields(aliyunDefinition, sts)).toEqual(['access_key_id', 'security_token'])
+    expect(fieldHints(aliyunDefinition, sts).join('\n')).toContain('--security-token or AGENTRUN_SECURITY_TOKEN or ALIBABA_CLOUD_SECURITY_TOKEN')
     expect(v({...aliyun, account_id: ''})).toBe('Account ID is required')
     expect(v({...aliyun, region: 'us-west-1'})).toBe('Invalid region. Must be one of: cn-hangzhou, cn-beijing, cn-shanghai, cn-shenzhen, cn-guangzhou')
     expect(v({...aliyun, timeout: 60})).toBe('Timeout must be between 1 and 30 seconds')
@@ -134,17 +146,50 @@ describe("RAGFlow's validation messages", () => {
 })
 
 describe('config precedence and masking', () => {
-  it('explicit > stored > environment (AGENTRUN_*) > default, schema order, only schema keys', () => {
-    const env = {AGENTRUN_ACCESS_KEY_ID: 'LTAIenv', AGENTRUN_ACCESS_KEY_SECRET: 'env-secret', AGENTRUN_ACCOUNT_ID: 'env-account', AGENTRUN_REGION: 'cn-beijing', AGENTRUN_TIMEOUT: '20'}
-    const {config, origin} = resolveConfig(aliyunDefinition.schema, {
-      explicit: {account_id: 'flag-account'},
-      stored: {access_key_id: 'LTAIstored', foreign_key: 'x'},
+  it('explicit > environment (AGENTRUN_*) > stored > default, schema order, only schema keys', () => {
+    const env = {AGENTRUN_ACCESS_KEY_ID: 'LTAIenv', AGENTRUN_ACCESS_KEY_SECRET: 'env-secret', AGENTRUN_REGION: 'cn-beijing', AGENTRUN_TIMEOUT: '20'}
+    const {config, origin, envNames} = resolveConfig(aliyunDefinition.schema, {
+      explicit: {region: 'cn-shenzhen'},
+      stored: {access_key_id: 'LTAIstored', account_id: 'stored-account', region: 'cn-shanghai', foreign_key: 'x'},
       env,
     })
-    expect(config).toEqual({access_key_id: 'LTAIstored', access_key_secret: 'env-secret', account_id: 'flag-account', region: 'cn-beijing', timeout: 20})
+    expect(config).toEqual({access_key_id: 'LTAIenv', access_key_secret: 'env-secret', account_id: 'stored-account', region: 'cn-shenzhen', timeout: 20})
     expect(Object.keys(config)).toEqual(['access_key_id', 'access_key_secret', 'account_id', 'region', 'timeout'])
-    expect(origin).toMatchObject({access_key_id: 'stored', access_key_secret: 'env', account_id: 'explicit', region: 'env', timeout: 'env'})
+    expect(origin).toEqual({access_key_id: 'env', access_key_secret: 'env', account_id: 'stored', region: 'explicit', timeout: 'env'})
+    expect(envNames).toEqual({access_key_id: 'AGENTRUN_ACCESS_KEY_ID', access_key_secret: 'AGENTRUN_ACCESS_KEY_SECRET', timeout: 'AGENTRUN_TIMEOUT'})
     expect(resolveConfig(selfManagedDefinition.schema, {env: {}}).config).toEqual({endpoint: 'http://localhost:9385', timeout: 30, max_retries: 3, pool_size: 10})
+  })
+
+  it('the same order for every provider and field; empty variables count as not set; the first listed variable wins', () => {
+    const cases: Array<[typeof aliyunDefinition, string, string, unknown, unknown]> = [
+      [e2bDefinition, 'api_key', 'E2B_API_KEY', 'e2b_stored', 'e2b_env'],
+      [e2bDefinition, 'timeout', 'E2B_TIMEOUT', 60, '90'],
+      [e2bDefinition, 'domain', 'E2B_DOMAIN', 'stored.example', 'env.example'],
+      [selfManagedDefinition, 'endpoint', 'SANDBOX_EXECUTOR_MANAGER_URL', 'http://stored:9385', 'http://env:9385'],
+      [selfManagedDefinition, 'api_token', 'SANDBOX_API_TOKEN', 'stored-token', 'env-token'],
+      [aliyunDefinition, 'security_token', 'AGENTRUN_SECURITY_TOKEN', 'stored-sts', 'env-sts'],
+      [aliyunDefinition, 'account_id', 'FC_ACCOUNT_ID', 'stored-account', 'env-account'],
+    ]
+    for (const [definition, field, variable, stored, fromEnv] of cases) {
+      const spec = definition.schema[field]
+      const expected = spec.type === 'integer' ? Number(fromEnv) : fromEnv
+      expect(resolveConfig(definition.schema, {stored: {[field]: stored}, env: {[variable]: String(fromEnv)}}).config[field], `${definition.id}.${field}`).toEqual(expected)
+      expect(resolveConfig(definition.schema, {stored: {[field]: stored}, env: {[variable]: ''}}).config[field], `${field} empty env`).toEqual(stored)
+      const flag = spec.type === 'integer' ? 120 : 'from-flag'
+      expect(resolveConfig(definition.schema, {explicit: {[field]: flag}, stored: {[field]: stored}, env: {[variable]: String(fromEnv)}}).config[field]).toEqual(flag)
+    }
+    expect(resolveConfig(aliyunDefinition.schema, {env: {AGENTRUN_ACCOUNT_ID: 'first', FC_ACCOUNT_ID: 'second'}}).config.account_id).toBe('first')
+  })
+
+  it('a variable that does not have the field type is an error that names it (exit 4)', () => {
+    let error: SandboxError | undefined
+    try {
+      resolveConfig(aliyunDefinition.schema, {stored: {timeout: 20}, env: {AGENTRUN_TIMEOUT: 'soon'}})
+    } catch (e) {
+      error = e as SandboxError
+    }
+    expect(error?.exit).toBe(4)
+    expect(error?.message).toBe("Field 'timeout' must be an integer (from the environment variable AGENTRUN_TIMEOUT)")
   })
 
   it('masks secrets and half-masks the AccessKey ID', () => {
@@ -306,6 +351,49 @@ describe('ACS3-HMAC-SHA256', () => {
     expect(verifyAcs3(request, Buffer.from(body), 'LTAIkey', 'other')).toBe('SignatureDoesNotMatch')
     expect(verifyAcs3(request, Buffer.from(`${body} `), 'LTAIkey', 'sec')).toBe('ContentSha256Mismatch')
     expect(verifyAcs3(request, Buffer.from(body), 'LTAIother', 'sec')).toBe('InvalidAccessKeyId.NotFound')
+    expect(request.headers['x-acs-security-token']).toBeUndefined()
+    expect(verifyAcs3(request, Buffer.from(body), 'LTAIkey', 'sec', 'CAIS-token')).toBe('InvalidSecurityToken.Missing')
+  })
+
+  it('STS credentials: x-acs-security-token and x-acs-accesskey-id are sent and signed, as the official SDKs do', () => {
+    const url = new URL('http://127.0.0.1:1/2025-09-10/templates')
+    const body = '{"templateName":"t"}'
+    const sign = (token: string) =>
+      signedHeaders({method: 'POST', url, action: 'CreateTemplate', version: '2025-09-10', body, accessKeyId: 'STS.NTkey', accessKeySecret: 'sec', securityToken: token})
+    const headers = sign('CAIS-token/+=')
+    expect(headers['x-acs-security-token']).toBe('CAIS-token/+=')
+    expect(headers['x-acs-accesskey-id']).toBe('STS.NTkey')
+    expect(headers.authorization).toMatch(/SignedHeaders=content-type;host;x-acs-accesskey-id;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-security-token;x-acs-signature-nonce;x-acs-version,/)
+    const request = {method: 'POST', url: url.pathname, headers}
+    expect(verifyAcs3(request, Buffer.from(body), 'STS.NTkey', 'sec', 'CAIS-token/+=')).toBeUndefined()
+    expect(verifyAcs3(request, Buffer.from(body), 'STS.NTkey', 'sec', 'other-token')).toBe('InvalidSecurityToken.Mismatch')
+    expect(verifyAcs3(request, Buffer.from(body), 'STS.NTkey', 'sec')).toBe('InvalidSecurityToken.Unexpected')
+    // the token is covered by the signature: a changed token with the old signature fails
+    expect(verifyAcs3({...request, headers: {...headers, 'x-acs-security-token': 'other-token'}}, Buffer.from(body), 'STS.NTkey', 'sec', 'other-token')).toBe('SignatureDoesNotMatch')
+  })
+
+  it('an Aliyun provider with STS credentials passes the health check of a stand-in that requires the token', async () => {
+    const {startAliyunStandIn} = await import('../helpers/standins/aliyun.js')
+    const standIn = await startAliyunStandIn({securityToken: 'CAIS-sts-token-0123456789'})
+    try {
+      const config = {
+        access_key_id: standIn.accessKeyId,
+        access_key_secret: standIn.accessKeySecret,
+        account_id: standIn.accountId,
+        security_token: 'CAIS-sts-token-0123456789',
+        control_endpoint: standIn.controlEndpoint,
+        data_endpoint: standIn.dataEndpoint,
+      }
+      expect(standIn.accessKeyId.startsWith('STS.')).toBe(true)
+      expect(validationErrors(aliyunDefinition, config)).toEqual([])
+      const good = aliyunDefinition.create(config, {sandboxConfig})
+      expect(await good.healthCheck()).toMatchObject({healthy: true})
+      const wrong = aliyunDefinition.create({...config, security_token: 'CAIS-expired'}, {sandboxConfig})
+      expect((await wrong.healthCheck()).healthy).toBe(false)
+      expect(standIn.rejected).toEqual(['ListTemplates: InvalidSecurityToken.Mismatch'])
+    } finally {
+      await standIn.close()
+    }
   })
 })
 

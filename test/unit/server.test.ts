@@ -83,6 +83,15 @@ describe('POST /run request validation', () => {
     const e = rejects(body({code_b64: b64('x'), language: 'ruby'}), 422, /Unsupported language "ruby"/)
     expect(e.field).toBe('language')
     rejects(body({code_b64: b64('x'), language: 5}), 422, /language must be a string/)
+    // the echoed value is bounded, escaped and free of control characters
+    const hostile = `ruby"\u001b[31m\r\nFAKE LOG LINE\u202e\u0000${'x'.repeat(5000)}`
+    const h = rejects(body({code_b64: b64('x'), language: hostile}), 422, /^Unsupported language "ruby\\"\[31mFAKE LOG LINEx+…": use python or nodejs/)
+    expect(h.message.length).toBeLessThan(120)
+    expect(h.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/)
+    expect(JSON.parse(h.message.slice('Unsupported language '.length, h.message.indexOf(': use')))).toBe(`ruby"[31mFAKE LOG LINE${'x'.repeat(10)}…`)
+    // a surrogate pair is never cut in half
+    const emoji = rejects(body({code_b64: b64('x'), language: '😀'.repeat(40)}), 422, /Unsupported language/)
+    expect(emoji.message).toContain(`"${'😀'.repeat(32)}…"`)
     rejects(body({code_b64: b64('x'), arguments: [1, 2]}), 422, /arguments must be a JSON object/)
     rejects(body({code_b64: b64('x'), arguments: 'a=1'}), 422, /arguments/)
     rejects(body({code_b64: b64('x'), arguments: 3}), 422, /arguments/)

@@ -2,7 +2,7 @@
  * The settings store on SQLite (real better-sqlite3, temp files): RAGFlow's table shape,
  * upsert semantics, exact names, untouched foreign rows, the sandbox.* helpers.
  */
-import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 
@@ -220,6 +220,58 @@ describe('SQLite settings store', () => {
     const error = (await openSettingsStore(`sqlite://${file}/sub/settings.db`).catch((e: unknown) => e)) as SandboxError
     expect(error).toMatchObject({code: 'DATABASE_UNREACHABLE', exit: 3})
     expect(error.message).toContain(`${file}/sub/settings.db`)
+  })
+})
+
+describe('file modes: the settings file holds API keys', () => {
+  const mode = (path: string) => statSync(path).mode & 0o777
+  let umask: number
+  beforeEach(() => {
+    // a permissive umask must not widen anything
+    umask = process.umask(0o002)
+  })
+  afterEach(() => {
+    process.umask(umask)
+  })
+
+  it('creates the file 0600 and the directory it creates 0700; existing parents are left alone', async () => {
+    const parent = join(root, `modes${++n}`)
+    mkdirSync(parent, {mode: 0o755})
+    chmodSync(parent, 0o755)
+    const path = join(parent, 'data', 'settings.db')
+    store = await openSettingsStore(`sqlite://${path}`)
+    expect(existsSync(path)).toBe(false)
+    await store.upsert([{name: 'sandbox.e2b', data_type: 'json', value: '{"api_key": "e2b_secret"}'}])
+    expect(mode(path)).toBe(0o600)
+    expect(mode(dirname(path))).toBe(0o700)
+    expect(mode(parent)).toBe(0o755)
+  })
+
+  it('SQLite gives its -wal and -shm files the same 0600', async () => {
+    store = await openSettingsStore(`sqlite://${file}`)
+    await store.upsert([{name: 'a', data_type: 'string', value: '1'}])
+    await store.close()
+    const db = new Database(file)
+    try {
+      db.pragma('journal_mode = WAL')
+      db.prepare("UPDATE system_settings SET value = '2' WHERE name = 'a'").run()
+      for (const side of ['-wal', '-shm']) expect(mode(file + side), side).toBe(0o600)
+    } finally {
+      db.close()
+    }
+  })
+
+  it('an existing file readable by others is narrowed to 0600 on the next write, and its side files too', async () => {
+    createRagflowTable(file)
+    chmodSync(file, 0o644)
+    writeFileSync(`${file}-journal`, '')
+    chmodSync(`${file}-journal`, 0o666)
+    store = await openSettingsStore(`sqlite://${file}`)
+    await store.list('sandbox.')
+    expect(mode(file)).toBe(0o644) // reading changes nothing
+    await store.upsert([{name: 'sandbox.e2b', data_type: 'json', value: '{}'}])
+    expect(mode(file)).toBe(0o600)
+    if (existsSync(`${file}-journal`)) expect(mode(`${file}-journal`)).toBe(0o600)
   })
 })
 

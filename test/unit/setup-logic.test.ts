@@ -1,4 +1,6 @@
-import {readFileSync} from 'node:fs'
+import {chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
@@ -6,7 +8,7 @@ import {DEFAULTS, ENV_VARS, loadConfig, parseEnvFile} from '../../src/config.js'
 import {isSandboxError} from '../../src/errors.js'
 import {compareVersions} from '../../src/setup/checks.js'
 import {mergeRuntime} from '../../src/setup/daemon-json.js'
-import {ENV_TEMPLATE, renderEnvTemplate} from '../../src/setup/env-file.js'
+import {ENV_TEMPLATE, envFileExposure, renderEnvTemplate} from '../../src/setup/env-file.js'
 import {checkLine, setupIncomplete} from '../../src/setup/service.js'
 import {cliFilters} from '../global-setup.js'
 
@@ -99,6 +101,26 @@ describe('env template', () => {
 
   it('keeps Aliyun credentials commented out (no secret defaults)', () => {
     expect(template).toMatch(/^# AGENTRUN_ACCESS_KEY_SECRET=$/m)
+  })
+})
+
+describe('.env holding secrets', () => {
+  it('is reported when others may read it and it sets a token or key; private or secret-free files are fine', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'env-exposure-'))
+    try {
+      const file = join(dir, '.env')
+      writeFileSync(file, 'SANDBOX_TIMEOUT=10s\nSANDBOX_API_TOKEN=\n# AGENTRUN_ACCESS_KEY_SECRET=old\n')
+      chmodSync(file, 0o644)
+      expect(envFileExposure(file)).toBeUndefined() // no secret set
+      writeFileSync(file, 'SANDBOX_API_TOKEN="s3cr3t" # token\nE2B_API_KEY=e2b_x\n')
+      chmodSync(file, 0o644)
+      expect(envFileExposure(file)).toBe(`${file} sets SANDBOX_API_TOKEN, E2B_API_KEY but other users may read it (mode 0644)`)
+      chmodSync(file, 0o600)
+      expect(envFileExposure(file)).toBeUndefined()
+      expect(envFileExposure(join(dir, 'missing.env'))).toBeUndefined()
+    } finally {
+      rmSync(dir, {recursive: true, force: true})
+    }
   })
 })
 

@@ -1,4 +1,5 @@
 import {BaseCommand} from '../../base-command.js'
+import {errorMessage} from '../../errors.js'
 import {findProvider, maskConfig, readSettingsSnapshot, resolveSettingsTargetSafe, settingsInUse, validationErrors, resolveConfig, type ProviderConfig} from '../../providers/index.js'
 import {dbFlag} from '../configure.js'
 
@@ -8,8 +9,10 @@ interface ShownProvider {
   active: boolean
   /** stored config, secrets masked */
   config: ProviderConfig
-  /** RAGFlow's validation messages for the stored config (with environment variables and defaults filling gaps) */
+  /** RAGFlow's validation messages for the config a command here would use (flags aside: environment > stored > defaults) */
   problems: string[]
+  /** fields whose value comes from an environment variable of this shell, which beats the stored value: field → variable */
+  env_overrides: Record<string, string>
 }
 
 export interface ShowResult {
@@ -55,9 +58,17 @@ local SQLite file or the database given with --db / SANDBOX_DB_URL. Never create
     const providers: ShownProvider[] = [...ids].sort().map((id) => {
       const definition = findProvider(id)
       const stored = snapshot.settings.configs[id] ?? {}
-      if (!definition) return {id, name: null, active: id === active, config: maskConfig({}, stored), problems: [`unknown provider "${id}" (not supported by this toolkit)`]}
-      const {config} = resolveConfig(definition.schema, {stored})
-      return {id, name: definition.name, active: id === active, config: maskConfig(definition.schema, stored), problems: validationErrors(definition, config)}
+      if (!definition) return {id, name: null, active: id === active, config: maskConfig({}, stored), problems: [`unknown provider "${id}" (not supported by this toolkit)`], env_overrides: {}}
+      let problems: string[]
+      let envNames: Record<string, string> = {}
+      try {
+        const resolved = resolveConfig(definition.schema, {stored})
+        envNames = resolved.envNames
+        problems = validationErrors(definition, resolved.config)
+      } catch (error) {
+        problems = [errorMessage(error)]
+      }
+      return {id, name: definition.name, active: id === active, config: maskConfig(definition.schema, stored), problems, env_overrides: envNames}
     })
     const result: ShowResult = {
       location: snapshot.location,
@@ -79,6 +90,7 @@ local SQLite file or the database given with --db / SANDBOX_DB_URL. Never create
         const width = Math.max(0, ...entries.map(([k]) => k.length))
         if (entries.length === 0) this.log('  (empty: environment variables and defaults apply)')
         for (const [key, value] of entries) this.log(`  ${key.padEnd(width)}  ${typeof value === 'string' ? value : JSON.stringify(value)}`)
+        for (const [field, variable] of Object.entries(p.env_overrides)) this.log(`  (${field}: ${variable} from the environment is used instead of the stored value)`)
         for (const problem of p.problems) this.log(`  ✗ ${problem}`)
       }
       for (const row of snapshot.settings.invalid) this.log(`\n${row}: value is not a JSON object (RAGFlow treats it as {})`)

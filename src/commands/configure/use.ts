@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
 import {configError} from '../../errors.js'
-import {activateProvider, fieldHints, providerNames, requireProvider, resolveConfig, settingsInUse, readSettingsSnapshot, validationErrors} from '../../providers/index.js'
+import {activateProvider, envOriginHints, fieldHints, providerNames, requireProvider, resolveConfig, settingsInUse, readSettingsSnapshot, validationErrors} from '../../providers/index.js'
 import {dbFlag} from '../configure.js'
 
 export interface UseResult {
@@ -45,10 +45,11 @@ environment variables and defaults); --force switches anyway.`
     }
     const definition = requireProvider(name)
     const stored = settingsInUse(this.flags.db) ? (await readSettingsSnapshot(this.flags.db)).settings.configs[definition.id] : undefined
-    const {config} = resolveConfig(definition.schema, {stored})
+    const {config, envNames} = resolveConfig(definition.schema, {stored})
     const problems = validationErrors(definition, config)
     if (problems.length && !this.flags.force) {
       throw configError(`${definition.name} is not configured well enough to be used: ${problems.join('; ')}`, 'INVALID_PROVIDER_CONFIG', [
+        ...envOriginHints(definition, problems, envNames),
         ...fieldHints(definition, problems),
         `Configure it first: sandbox configure ${definition.command}`,
         'Or switch anyway with --force',

@@ -79,15 +79,21 @@ export interface SignedRequest {
  * documentation, independently of src/providers/aliyun-signature.ts); returns an error code
  * or undefined when the signature is valid.
  */
-export function verifyAcs3(req: SignedRequest, body: Buffer, keyId: string, secret: string): string | undefined {
+export function verifyAcs3(req: SignedRequest, body: Buffer, keyId: string, secret: string, securityToken?: string): string | undefined {
   const auth = String(req.headers.authorization ?? '')
   const m = /^ACS3-HMAC-SHA256 Credential=([^,]+),SignedHeaders=([^,]+),Signature=([0-9a-f]{64})$/.exec(auth)
   if (!m) return 'MissingAuthorization'
   if (m[1] !== keyId) return 'InvalidAccessKeyId.NotFound'
   const signed = m[2].split(';')
-  for (const required of ['host', 'x-acs-action', 'x-acs-content-sha256', 'x-acs-date', 'x-acs-signature-nonce', 'x-acs-version']) {
-    if (!signed.includes(required)) return `MissingSignedHeader.${required}`
+  const required = ['host', 'x-acs-action', 'x-acs-content-sha256', 'x-acs-date', 'x-acs-signature-nonce', 'x-acs-version']
+  // temporary (STS) credentials: the token travels in x-acs-security-token, signed like every x-acs-* header
+  if (securityToken !== undefined) required.push('x-acs-security-token')
+  for (const name of required) {
+    if (!signed.includes(name)) return name === 'x-acs-security-token' ? 'InvalidSecurityToken.Missing' : `MissingSignedHeader.${name}`
   }
+  if (securityToken !== undefined && req.headers['x-acs-security-token'] !== securityToken) return 'InvalidSecurityToken.Mismatch'
+  if (securityToken === undefined && req.headers['x-acs-security-token'] !== undefined) return 'InvalidSecurityToken.Unexpected'
+  if (req.headers['x-acs-accesskey-id'] !== undefined && req.headers['x-acs-accesskey-id'] !== keyId) return 'InvalidAccessKeyId.Mismatch'
   // every x-acs-* header that was sent must be signed
   for (const name of Object.keys(req.headers)) if (name.startsWith('x-acs-') && !signed.includes(name)) return `UnsignedHeader.${name}`
   const bodyHash = createHash('sha256').update(body).digest('hex')
@@ -113,8 +119,10 @@ export function verifyAcs3(req: SignedRequest, body: Buffer, keyId: string, secr
   return undefined
 }
 
-export async function startAliyunStandIn(options: {accessKeyId?: string; accessKeySecret?: string; accountId?: string} = {}): Promise<AliyunStandIn> {
-  const accessKeyId = options.accessKeyId ?? `LTAI5t${randomBytes(9).toString('hex')}`
+export async function startAliyunStandIn(
+  options: {accessKeyId?: string; accessKeySecret?: string; accountId?: string; /** temporary credentials: the token every control call must carry */ securityToken?: string} = {},
+): Promise<AliyunStandIn> {
+  const accessKeyId = options.accessKeyId ?? `${options.securityToken === undefined ? 'LTAI5t' : 'STS.NT'}${randomBytes(9).toString('hex')}`
   const accessKeySecret = options.accessKeySecret ?? randomBytes(15).toString('base64')
   const accountId = options.accountId ?? '1234567890123456'
   const templates = new Map<string, Record<string, unknown>>()
@@ -128,7 +136,7 @@ export async function startAliyunStandIn(options: {accessKeyId?: string; accessK
     const body = await readBody(req)
     const url = new URL(req.url ?? '/', 'http://control')
     const action = String(req.headers['x-acs-action'] ?? '')
-    const problem = verifyAcs3(req, body, accessKeyId, accessKeySecret)
+    const problem = verifyAcs3(req, body, accessKeyId, accessKeySecret, options.securityToken)
     if (problem) {
       rejected.push(`${action}: ${problem}`)
       return fail(res, problem.startsWith('InvalidAccessKeyId') ? 404 : 403, problem, `The request signature does not conform to Aliyun standards (${problem})`)
