@@ -191,7 +191,8 @@ async function run() {
         control.ok = true
         control.result = null
       } else {
-        control.error = 'process.exit(' + status + ') was called'
+        // process.exit(n), or an unsettled top-level await (13)
+        control.error = 'the program ended the process with exit status ' + status
         control.error_type = 'ProcessExit'
       }
     }

@@ -103,7 +103,7 @@ def _runner():
             # a deliberate, successful end: no return value (RAGFlow answers success, result null)
             control["ok"] = True
         else:
-            control["error"] = "SystemExit(%s)" % _safe_str(code, repr)
+            control["error"] = ("SystemExit(%s)" % _safe_str(code, repr))[:ERROR_CHARS]
     except BaseException as exc:
         elapsed = (time.perf_counter() - started) * 1000.0
         # the record first: it is what classifies the run, even if formatting fails below

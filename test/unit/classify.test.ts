@@ -111,7 +111,7 @@ describe('the runner-recorded exception type decides, not the words in stderr or
     ['RangeError', 'Array buffer allocation failed', memory],
     ['RangeError', 'Invalid array length', program('Invalid array length')],
     ['Error:ERR_INVALID_ARG_TYPE', 'The "path" argument must be of type string', program('The "path" argument must be of type string')],
-    ['ProcessExit', 'process.exit(4) was called', {...program('process.exit(4) was called'), exit_code: 4}],
+    ['ProcessExit', 'the program ended the process with exit status 4', {...program('the program ended the process with exit status 4'), exit_code: 4}],
     [null, 'plain', program('plain')],
   ]
   for (const [type, message, want] of table) {
