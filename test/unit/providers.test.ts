@@ -20,6 +20,7 @@ import {
   aliyunDefinition,
   ARTIFACTS_MARKER,
   coerceField,
+  ERROR_MARKER,
   dockerDefinition,
   e2bDefinition,
   extractWrapperOutput,
@@ -222,7 +223,17 @@ describe('remote wrapper', () => {
       const out = runScript(language, wrapCode(language, code))
       const r = remoteResult({stdout: out.stdout, stderr: out.stderr, exitCode: out.status!, timedOut: false, timeoutSeconds: 10, wallMs: 1})
       expect(r, code).toMatchObject(want)
+      expect(r.stdout).not.toContain(ERROR_MARKER)
     }
+  })
+
+  it('the error record line is removed from stdout; the last valid one wins; a malformed one stays', () => {
+    const rec = (type: string) => ERROR_MARKER + Buffer.from(JSON.stringify({type, message: 'm'})).toString('base64')
+    const out = extractWrapperOutput(`a\n${rec('Forged')}\npartial${rec('OSError:ECONNREFUSED')}\n${ERROR_MARKER}%%%\n`)
+    expect(out.stdout).toBe(`a\npartial${ERROR_MARKER}%%%\n`)
+    expect(out.error).toEqual({type: 'OSError:ECONNREFUSED', message: 'm'})
+    // a record never turns a completed run into a failure
+    expect(remoteResult({stdout: `${rec('PermissionError:EACCES')}\n`, stderr: '', exitCode: 0, timedOut: false, timeoutSeconds: 1, wallMs: 1}).status).toBe('success')
   })
 
   it('Python: an exception is a program error with the traceback', () => {
