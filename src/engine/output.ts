@@ -12,6 +12,7 @@ export interface ControlFrame {
   ok: boolean
   result: {present: boolean; value: unknown; type: 'json'} | null
   error: string | null
+  error_type: string | null
   exit_code?: number
   artifacts: Array<{name: string; size: number; content_b64: string}>
   notes: string[]

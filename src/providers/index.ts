@@ -25,4 +25,4 @@ export {
 export {DEFAULT_MANAGER_ENDPOINT, selfManagedDefinition} from './self-managed.js'
 export {activateProvider, readSettingsSnapshot, resolveSettingsTargetSafe, saveProviderConfig, selectProvider, settingsInUse, withSettings, type ProviderSelection, type SettingsSnapshot} from './settings.js'
 export type * from './types.js'
-export {ARTIFACTS_MARKER, extractWrapperOutput, wrapCode} from './wrapper.js'
+export {ARTIFACTS_MARKER, ERROR_MARKER, extractWrapperOutput, wrapCode} from './wrapper.js'

@@ -1,9 +1,10 @@
 /**
- * Outcome of a script run by a remote provider → RunResult, with the same status rules the
- * engine uses (src/engine/classify.ts) so results compare across providers.
+ * Outcome of a script run by a remote provider → RunResult, decided by the engine's own rules
+ * (decideOutcome in src/engine/classify.ts) from the facts a remote run has: the time limit,
+ * the exit status, and the wrapper's record of the exception that ended main.
  */
-import {classifyStderr, joinLines} from '../engine/classify.js'
-import {emptyResult, EXIT, type RunResult} from '../engine/result.js'
+import {decideOutcome, joinLines} from '../engine/classify.js'
+import {emptyResult, type RunResult} from '../engine/result.js'
 import {extractWrapperOutput} from './wrapper.js'
 
 export interface RemoteOutcome {
@@ -16,42 +17,21 @@ export interface RemoteOutcome {
   wallMs: number
 }
 
-
-function lastLine(text: string): string | null {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean)
-  return lines.length ? lines[lines.length - 1].slice(0, 500) : null
-}
-
 export function remoteResult(outcome: RemoteOutcome): RunResult {
-  const {stdout, result, artifacts, rejected} = extractWrapperOutput(outcome.stdout)
+  const {stdout, result, artifacts, rejected, error} = extractWrapperOutput(outcome.stdout)
   const time = Math.round(outcome.wallMs * 1000) / 1000
-  const base = {stdout, time_used_ms: time}
-  if (outcome.timedOut) {
-    return emptyResult({
-      ...base,
-      status: 'resource_limit_exceeded',
-      exit_code: EXIT.TIMEOUT,
-      stderr: joinLines(outcome.stderr, 'Execution timeout'),
-      detail: `Execution timeout after ${outcome.timeoutSeconds}s`,
-      resource_limit_type: 'time',
-    })
-  }
-  if (outcome.exitCode === 0) {
-    return emptyResult({...base, status: 'success', exit_code: 0, stderr: joinLines(outcome.stderr, rejected.join('\n')), result: result ?? null, artifacts})
-  }
-  const exitCode = outcome.exitCode
-  const stderr = outcome.stderr
-  if (exitCode === 137) {
-    return emptyResult({
-      ...base,
-      status: 'resource_limit_exceeded',
-      exit_code: EXIT.OUT_OF_MEMORY,
-      stderr: joinLines(stderr, 'Memory limit exceeded (killed by OOM)'),
-      detail: 'Memory limit exceeded',
-      resource_limit_type: 'memory',
-    })
-  }
-  const known = classifyStderr(stderr)
-  if (known) return emptyResult({...base, ...known, exit_code: exitCode, stderr})
-  return emptyResult({...base, status: 'program_error', exit_code: exitCode, stderr, detail: lastLine(stderr), runtime_error_type: 'nonzero_exit'})
+  const decided = decideOutcome({
+    stderr: outcome.stderr,
+    exitCode: outcome.exitCode,
+    completed: !outcome.timedOut && outcome.exitCode === 0,
+    record: error,
+    // remote platforms report no OOM flag: exit 137 reads as the memory limit, as RAGFlow reads it
+    oomKilled: undefined,
+    timedOut: outcome.timedOut,
+    outputOverflow: false,
+    timeoutSeconds: outcome.timeoutSeconds,
+    maxOutputBytes: 0,
+  })
+  if (decided.status !== 'success') return emptyResult({stdout, time_used_ms: time, ...decided})
+  return emptyResult({stdout, time_used_ms: time, ...decided, stderr: joinLines(outcome.stderr, rejected.join('\n')), result: result ?? null, artifacts})
 }

@@ -8,11 +8,35 @@
  * Arguments travel as DATA: base64 of their JSON, decoded at runtime. They are never spliced
  * into source as JSON text (RAGFlow's Python wrapper breaks on true/false/null that way).
  */
+import {readFileSync} from 'node:fs'
+
 import type {Language} from '../engine/languages.js'
-import {checkArtifacts} from '../engine/classify.js'
+import {checkArtifacts, type ErrorRecord} from '../engine/classify.js'
 import {MIME_TYPES, RESULT_MARKER, type Artifact, type StructuredResult} from '../engine/result.js'
+import {packagePath} from '../paths.js'
 
 export const ARTIFACTS_MARKER = '__SANDBOX_ARTIFACTS__:'
+/** the wrapper's record of the exception that ended main: base64 JSON {type, message} */
+export const ERROR_MARKER = '__SANDBOX_ERROR__:'
+
+const errorRecordSources = new Map<Language, string>()
+
+/**
+ * The runner's own "error record" function (the block between its `error record: begin/end`
+ * comments), so that a remote run records exception types exactly as the engine's runner does.
+ */
+export function errorRecordSource(language: Language): string {
+  let source = errorRecordSources.get(language)
+  if (source === undefined) {
+    const file = packagePath('templates', 'runners', language === 'python' ? 'python_runner.py' : 'node_runner.js')
+    const text = readFileSync(file, 'utf8')
+    const match = /^.*--- error record: begin.*\n([\s\S]*?)^.*--- error record: end ---.*$/m.exec(text)
+    if (!match) throw new Error(`${file} lacks its error record block`)
+    source = match[1]
+    errorRecordSources.set(language, source)
+  }
+  return source
+}
 
 /** The same limits the engine applies, plus a total cap because everything travels in stdout. */
 export const REMOTE_ARTIFACT_LIMITS = {maxFiles: 10, maxFileBytes: 10 * 1024 * 1024, maxTotalBytes: 20 * 1024 * 1024}
@@ -32,6 +56,8 @@ function wrapPython(code: string, argsB64: string): string {
   const {maxFiles, maxFileBytes, maxTotalBytes} = REMOTE_ARTIFACT_LIMITS
   return `${code}
 
+
+${errorRecordSource('python')}
 
 if __name__ == "__main__":
     def __sandbox_run_main():
@@ -78,7 +104,31 @@ if __name__ == "__main__":
             print("${ARTIFACTS_MARKER}" + _b64.b64encode(_json.dumps(_found).encode("utf-8")).decode("ascii"), flush=True)
         print("${RESULT_MARKER}" + _b64.b64encode(_text.encode("utf-8")).decode("ascii"), flush=True)
 
-    __sandbox_run_main()
+    def __sandbox_record(_type, _message):
+        import base64 as _b64, json as _json
+        try:
+            _line = _json.dumps({"type": _type, "message": _message[:4000]}, ensure_ascii=False)
+            print("${ERROR_MARKER}" + _b64.b64encode(_line.encode("utf-8")).decode("ascii"), flush=True)
+        except BaseException:
+            pass
+
+    try:
+        __sandbox_run_main()
+    except SystemExit as _exc:
+        if _exc.code is not None and not (isinstance(_exc.code, int) and _exc.code & 0xFF == 0):
+            __sandbox_record("SystemExit", "SystemExit(%r)" % (_exc.code,))
+        raise
+    except BaseException as _exc:
+        try:
+            _type = _sandbox_error_type(_exc)
+        except BaseException:
+            _type = type(_exc).__name__
+        try:
+            _message = "%s: %s" % (type(_exc).__name__, _exc)
+        except BaseException:
+            _message = type(_exc).__name__
+        __sandbox_record(_type, _message)
+        raise
 `
 }
 
@@ -91,6 +141,7 @@ function wrapJavaScript(code: string, argsB64: string): string {
   return `const __sandbox_main = (function () { const module = {exports: {}}; let exports = module.exports; ${code}
 ;return typeof main === 'function' ? main : module.exports && typeof module.exports.main === 'function' ? module.exports.main : typeof module.exports === 'function' ? module.exports : undefined
 })();
+${errorRecordSource('nodejs')}
 (async () => {
   const decode = (s) => typeof Buffer !== 'undefined' ? Buffer.from(s, 'base64').toString('utf8') : new TextDecoder().decode(Uint8Array.from(atob(s), (c) => c.charCodeAt(0)))
   const encode = (s) => {
@@ -100,6 +151,7 @@ function wrapJavaScript(code: string, argsB64: string): string {
     for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000))
     return btoa(bin)
   }
+  try {
   const args = JSON.parse(decode('${argsB64}'))
   if (typeof require === 'function') {
     try {
@@ -107,8 +159,9 @@ function wrapJavaScript(code: string, argsB64: string): string {
     } catch {}
   }
   if (typeof __sandbox_main !== 'function') throw new Error('main() must be defined or exported.')
-  const value = await Promise.resolve(__sandbox_main(args))
-  if (value === undefined) throw new Error('main() must return a value. Use null for an empty result.')
+  let value = await Promise.resolve(__sandbox_main(args))
+  // a main that returns nothing succeeds with null, as under the engine's runner
+  if (value === undefined) value = null
   const valueJson = JSON.stringify(value)
   if (valueJson === undefined) throw new Error('main() returned a non-JSON-serializable value.')
   const found = []
@@ -134,6 +187,15 @@ function wrapJavaScript(code: string, argsB64: string): string {
   }
   if (found.length) console.log('${ARTIFACTS_MARKER}' + encode(JSON.stringify(found)))
   console.log('${RESULT_MARKER}' + encode('{"present":true,"value":' + valueJson + ',"type":"json"}'))
+  } catch (error) {
+    // the record of what ended main, then the error itself (stderr, exit status 1)
+    try {
+      let message
+      try { message = String(error && typeof error === 'object' && 'message' in error ? error.message : error).slice(0, 4000) } catch { message = 'unprintable error' }
+      console.log('${ERROR_MARKER}' + encode(JSON.stringify({type: sandboxErrorType(error), message})))
+    } catch {}
+    throw error
+  }
 })()
 `
 }
@@ -144,6 +206,8 @@ export interface ExtractedOutput {
   artifacts: Artifact[]
   /** notes about reported artifacts that were dropped (bad name, type or size) */
   rejected: string[]
+  /** the wrapper's record of the exception that ended main, when it printed one */
+  error?: ErrorRecord
 }
 
 const B64 = /^[A-Za-z0-9+/]*={0,2}$/
@@ -166,12 +230,13 @@ export function extractWrapperOutput(stdout: string): ExtractedOutput {
   let result: StructuredResult | undefined
   let artifacts: Artifact[] = []
   let rejected: string[] = []
-  if (!stdout.includes(RESULT_MARKER) && !stdout.includes(ARTIFACTS_MARKER)) return {stdout, result, artifacts, rejected}
+  let error: ErrorRecord | undefined
+  if (!stdout.includes(RESULT_MARKER) && !stdout.includes(ARTIFACTS_MARKER) && !stdout.includes(ERROR_MARKER)) return {stdout, result, artifacts, rejected}
   const pieces = stdout.split(/(?<=\n)/)
   const kept: string[] = []
   for (const piece of pieces) {
     const line = piece.endsWith('\n') ? piece.slice(0, -1) : piece
-    const marker = [RESULT_MARKER, ARTIFACTS_MARKER]
+    const marker = [RESULT_MARKER, ARTIFACTS_MARKER, ERROR_MARKER]
       .map((m) => ({m, at: line.lastIndexOf(m)}))
       .filter((x) => x.at >= 0)
       .sort((a, b) => b.at - a.at)[0]
@@ -186,6 +251,9 @@ export function extractWrapperOutput(stdout: string): ExtractedOutput {
           const checked = checkArtifacts(decoded)
           artifacts = checked.artifacts
           rejected = checked.rejected
+        } else if (marker.m === ERROR_MARKER && decoded !== null && typeof decoded === 'object' && !Array.isArray(decoded)) {
+          const e = decoded as {type?: unknown; message?: unknown}
+          error = {type: typeof e.type === 'string' ? e.type.slice(0, 200) : null, message: typeof e.message === 'string' ? e.message.slice(0, 4000) : null}
         }
         // text before the marker on the same line is the user's (no newline of its own)
         if (marker.at > 0) kept.push(line.slice(0, marker.at))
@@ -194,5 +262,5 @@ export function extractWrapperOutput(stdout: string): ExtractedOutput {
     }
     kept.push(piece)
   }
-  return {stdout: kept.join(''), result, artifacts, rejected}
+  return {stdout: kept.join(''), result, artifacts, rejected, ...(error ? {error} : {})}
 }

@@ -54,6 +54,11 @@ const BOOT_DIR = '/workspace'
 
 function boot() {
   // everything that does not depend on the job happens before we say we are ready
+  // Blocking writes to stdout/stderr: a program that prints in a loop waits for the host to read
+  // (which stops it at the output cap) instead of queueing its output in memory until the OOM kill.
+  for (const stream of [process.stdout, process.stderr]) {
+    try { if (stream._handle && typeof stream._handle.setBlocking === 'function') stream._handle.setBlocking(true) } catch {}
+  }
   try {
     process.chdir(BOOT_DIR)
     fs.mkdirSync('artifacts', {recursive: true})
@@ -69,6 +74,59 @@ function boot() {
     Buffer.from('{}').toString('base64')
   } catch {}
   fs.writeSync(2, '__SANDBOX_READY__\n')
+}
+
+// --- error record: begin (also embedded by the remote wrapper, src/providers/wrapper.ts) ---
+function sandboxErrorType(error) {
+  // "Name" or "Name:CODE" of what the program threw. CODE is the system error code (ECONNREFUSED,
+  // EACCES, EAI_AGAIN…) at the root of its cause chain (fetch's TypeError, AggregateError), else
+  // the error's own code. A thrown value that is not an object has no type.
+  if (error === null || (typeof error !== 'object' && typeof error !== 'function')) return null
+  const read = (o, k) => { try { return o[k] } catch { return undefined } }
+  const valid = (c) => typeof c === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(c)
+  const own = read(error, 'code')
+  let root = null
+  const queue = [error]
+  const seen = new Set()
+  while (queue.length && seen.size < 32) {
+    const e = queue.shift()
+    if (e === null || (typeof e !== 'object' && typeof e !== 'function') || seen.has(e)) continue
+    seen.add(e)
+    const c = read(e, 'code')
+    if (valid(c) && /^E(?!RR_)/.test(c)) root = c
+    queue.push(read(e, 'cause'))
+    const errors = read(e, 'errors')
+    if (Array.isArray(errors)) queue.push(...errors.slice(0, 8))
+  }
+  const code = root || (valid(own) ? own : null)
+  const name = read(error, 'name')
+  const label = (typeof name === 'string' && name ? name : 'Error').slice(0, 100)
+  return code ? label + ':' + code : label
+}
+// --- error record: end ---
+
+const ERROR_CHARS = 4000
+
+function describe(error) {
+  // user errors may have throwing getters or toString: never let that take the runner down
+  try {
+    const message = error && typeof error === 'object' && 'message' in error ? error.message : error
+    return String(message).slice(0, ERROR_CHARS)
+  } catch {
+    return '<unprintable error>'
+  }
+}
+
+function writeStack(error) {
+  let text
+  try {
+    text = error && error.stack ? String(error.stack) : String(error)
+  } catch {
+    text = describe(error)
+  }
+  // keep the user's frames, drop the runner's (evaluated as [eval])
+  const lines = text.split('\n').filter((l) => !/\[eval\]|node:internal|evalScript/.test(l))
+  try { fs.writeSync(2, lines.join('\n') + '\n') } catch {}
 }
 
 async function run() {
@@ -93,9 +151,55 @@ async function run() {
   if (esm) fs.writeFileSync(file, source)
   process.argv = [process.argv[0], file]
 
-  const control = {ok: false, result: null, error: null, artifacts: [], notes: []}
+  const control = {ok: false, result: null, error: null, error_type: null, exit_code: 1, artifacts: [], notes: []}
   const started = performance.now()
-  let exitCode = 1
+  let reported = false
+  const record = (error) => {
+    writeStack(error)
+    control.ok = false
+    control.error = describe(error)
+    try { control.error_type = sandboxErrorType(error) } catch { control.error_type = null }
+    control.exit_code = 1
+  }
+
+  const report = () => {
+    reported = true
+    if (control.time_used_ms === undefined) control.time_used_ms = Math.round((performance.now() - started) * 1000) / 1000
+    if (control.ok) collectArtifacts(control, workdir, allowed, maxFiles, maxBytes)
+    control.memory_used_kb = process.resourceUsage().maxRSS
+    const payload = Buffer.from(JSON.stringify(control), 'utf8').toString('base64')
+    // end of stderr first, then the control frame: when both have arrived, all output has
+    fs.writeSync(2, '\n__SANDBOX_END_' + job.nonce + '__\n')
+    const frame = Buffer.from('\n' + prefix + payload + '\n')
+    for (let off = 0; off < frame.length; ) {
+      try { off += fs.writeSync(1, frame, off) } catch (error) { if (error.code !== 'EAGAIN') throw error }
+    }
+  }
+
+  // an error thrown where main's promise cannot see it (a callback, an unhandled rejection)
+  process.on('uncaughtException', (error) => {
+    if (reported) return
+    record(error)
+    process.exit(1)
+  })
+  // the program ended the process itself (process.exit) or left nothing to wait for: report how
+  process.on('exit', (code) => {
+    if (reported) return
+    const status = Number(code) & 0xff
+    if (control.error === null) {
+      if (status === 0) {
+        control.ok = true
+        control.result = null
+      } else {
+        // process.exit(n), or an unsettled top-level await (13)
+        control.error = 'the program ended the process with exit status ' + status
+        control.error_type = 'ProcessExit'
+      }
+    }
+    control.exit_code = status
+    try { report() } catch {}
+  })
+
   try {
     let main
     if (esm) {
@@ -107,8 +211,9 @@ async function run() {
     }
     if (typeof main !== 'function') throw new Error('main() is not defined: define a function named main (or export it)')
     const args = job.arguments == null ? {} : job.arguments
-    const value = await Promise.resolve(main(args))
-    if (value === undefined) throw new Error('main() must return a value. Use null for an empty result.')
+    let value = await Promise.resolve(main(args))
+    // a main that returns nothing succeeds with null, as a Python main that returns None
+    if (value === undefined) value = null
     let encoded
     try {
       encoded = JSON.stringify(value)
@@ -116,58 +221,58 @@ async function run() {
       throw new Error('main() returned a non-JSON-serializable value: ' + error.message)
     }
     if (encoded === undefined) throw new Error('main() returned a non-JSON-serializable value.')
-    control.ok = true
-    control.result = {present: true, value: JSON.parse(encoded), type: 'json'}
-    exitCode = 0
+    // process.exitCode set by the program is its exit status, as when node ends by itself
+    const declared = Number(process.exitCode || 0) & 0xff
+    if (declared) {
+      control.error = 'main() returned, but the program set process.exitCode = ' + declared
+      control.error_type = 'ProcessExit'
+      control.exit_code = declared
+    } else {
+      control.ok = true
+      control.result = {present: true, value: JSON.parse(encoded), type: 'json'}
+      control.exit_code = 0
+    }
   } catch (error) {
-    const text = error && error.stack ? String(error.stack) : String(error)
-    // keep the user's frames, drop the runner's (evaluated as [eval])
-    const lines = text.split('\n').filter((l) => !/\[eval\]|node:internal|evalScript/.test(l))
-    try { fs.writeSync(2, lines.join('\n') + '\n') } catch {}
-    control.error = String(error && error.message ? error.message : error)
+    record(error)
   }
   control.time_used_ms = Math.round((performance.now() - started) * 1000) / 1000
-
-  if (control.ok) {
-    let names = []
-    let dirIsLink = false
-    try { dirIsLink = fs.lstatSync('artifacts').isSymbolicLink() } catch {}
-    if (dirIsLink) control.notes.push('artifacts/ is a symbolic link: nothing collected')
-    else try { names = fs.readdirSync('artifacts').sort() } catch {}
-    for (const name of names) {
-      const ext = name.includes('.') ? name.split('.').pop().toLowerCase() : ''
-      const full = path.join(workdir, 'artifacts', name)
-      if (name.startsWith('.') || name.includes('/') || name.includes('\\') || name.includes('..')) { control.notes.push(`artifact ${name} skipped: invalid name`); continue }
-      let st
-      try { st = fs.lstatSync(full) } catch { continue }
-      if (st.isSymbolicLink()) { control.notes.push(`artifact ${name} skipped: symbolic links are not allowed`); continue }
-      if (!st.isFile()) { control.notes.push(`artifact ${name} skipped: not a regular file`); continue }
-      if (!allowed.has(ext)) { control.notes.push(`artifact ${name} skipped: type .${ext} is not allowed (${[...allowed].sort().join(', ')})`); continue }
-      if (st.size === 0) { control.notes.push(`artifact ${name} skipped: empty`); continue }
-      if (st.size > maxBytes) { control.notes.push(`artifact ${name} skipped: ${st.size} bytes is over the ${maxBytes} byte limit`); continue }
-      if (control.artifacts.length >= maxFiles) { control.notes.push(`artifact ${name} skipped: at most ${maxFiles} artifacts are returned`); continue }
-      const fd = fs.openSync(full, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
-      const data = fs.readFileSync(fd)
-      fs.closeSync(fd)
-      control.artifacts.push({name, size: data.length, content_b64: data.toString('base64')})
-    }
-  }
-  control.memory_used_kb = process.resourceUsage().maxRSS
-  const payload = Buffer.from(JSON.stringify(control), 'utf8').toString('base64')
   const flushAndExit = () => {
-    // end of stderr first, then the control frame: when both have arrived, all output has
-    fs.writeSync(2, '\n__SANDBOX_END_' + job.nonce + '__\n')
-    const frame = Buffer.from('\n' + prefix + payload + '\n')
-    for (let off = 0; off < frame.length; ) {
-      try { off += fs.writeSync(1, frame, off) } catch (error) { if (error.code !== 'EAGAIN') throw error }
-    }
-    process.exit(exitCode)
+    if (reported) return
+    report()
+    process.exit(control.ok ? 0 : control.exit_code || 1)
   }
   if (process.stdout.writableLength > 0) process.stdout.once('drain', flushAndExit)
   else flushAndExit()
 }
 
+function collectArtifacts(control, workdir, allowed, maxFiles, maxBytes) {
+  let names = []
+  let dirIsLink = false
+  try { dirIsLink = fs.lstatSync('artifacts').isSymbolicLink() } catch {}
+  if (dirIsLink) control.notes.push('artifacts/ is a symbolic link: nothing collected')
+  else try { names = fs.readdirSync('artifacts').sort() } catch {}
+  for (const name of names) {
+    const ext = name.includes('.') ? name.split('.').pop().toLowerCase() : ''
+    const full = path.join(workdir, 'artifacts', name)
+    if (name.startsWith('.') || name.includes('/') || name.includes('\\') || name.includes('..')) { control.notes.push(`artifact ${name} skipped: invalid name`); continue }
+    let st
+    try { st = fs.lstatSync(full) } catch { continue }
+    if (st.isSymbolicLink()) { control.notes.push(`artifact ${name} skipped: symbolic links are not allowed`); continue }
+    if (!st.isFile()) { control.notes.push(`artifact ${name} skipped: not a regular file`); continue }
+    if (!allowed.has(ext)) { control.notes.push(`artifact ${name} skipped: type .${ext} is not allowed (${[...allowed].sort().join(', ')})`); continue }
+    if (st.size === 0) { control.notes.push(`artifact ${name} skipped: empty`); continue }
+    if (st.size > maxBytes) { control.notes.push(`artifact ${name} skipped: ${st.size} bytes is over the ${maxBytes} byte limit`); continue }
+    if (control.artifacts.length >= maxFiles) { control.notes.push(`artifact ${name} skipped: at most ${maxFiles} artifacts are returned`); continue }
+    const fd = fs.openSync(full, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
+    const data = fs.readFileSync(fd)
+    fs.closeSync(fd)
+    control.artifacts.push({name, size: data.length, content_b64: data.toString('base64')})
+  }
+}
+
 run().catch((error) => {
+  // the runner itself failed: no frame, the host reports the exit status
+  process.removeAllListeners('exit')
   try { fs.writeSync(2, 'sandbox runner failed: ' + (error && error.stack ? error.stack : error) + '\n') } catch {}
   process.exit(70)
 })

@@ -45,6 +45,7 @@ def _warm_up():
         resource.getrusage(resource.RUSAGE_SELF)
         base64.b64encode(json.dumps({"ok": True}).encode("utf-8"))
         traceback.format_exception(ValueError, ValueError("x"), None)
+        _sandbox_error_type(ValueError("x"))
     except Exception:
         pass
 
@@ -66,7 +67,7 @@ def _runner():
     sys.argv = [path]
     real_stdout, real_stderr = REAL_FDS
 
-    control = {"ok": False, "result": None, "error": None, "artifacts": [], "notes": []}
+    control = {"ok": False, "result": None, "error": None, "error_type": None, "artifacts": [], "notes": []}
     started = time.perf_counter()
     try:
         module = _load_module("main", path, job["code"])
@@ -86,20 +87,46 @@ def _runner():
         control["ok"] = True
         control["result"] = {"present": True, "value": json.loads(encoded), "type": "json"}
     except SystemExit as exc:
+        # sys.exit() inside main ends the program as it would end python3: the status decides
         elapsed = (time.perf_counter() - started) * 1000.0
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        control["error"] = "SystemExit(%r)" % (exc.code,)
-        control["exit_code"] = code
-        if code != 0 and exc.code is not None and not isinstance(exc.code, int):
-            sys.stderr.write(str(exc.code) + "\n")
-    except BaseException:
+        code = exc.code
+        if code is None:
+            status = 0
+        elif isinstance(code, int):
+            status = code & 0xFF
+        else:
+            _safe_write_stderr(_safe_str(code) + "\n")
+            status = 1
+        control["exit_code"] = status
+        control["error_type"] = "SystemExit"
+        if status == 0:
+            # a deliberate, successful end: no return value (RAGFlow answers success, result null)
+            control["ok"] = True
+        else:
+            control["error"] = ("SystemExit(%s)" % _safe_str(code, repr))[:ERROR_CHARS]
+    except BaseException as exc:
         elapsed = (time.perf_counter() - started) * 1000.0
-        etype, evalue, tb = sys.exc_info()
-        # drop the runner's own frames so the traceback starts in the user's code
-        while tb is not None and tb.tb_frame.f_code.co_filename != path:
-            tb = tb.tb_next
-        sys.stderr.write("".join(traceback.format_exception(etype, evalue, tb)))
-        control["error"] = "%s: %s" % (etype.__name__, evalue)
+        # the record first: it is what classifies the run, even if formatting fails below
+        try:
+            control["error_type"] = _sandbox_error_type(exc)
+        except BaseException:
+            control["error_type"] = type(exc).__name__[:100]
+        control["error"] = ("%s: %s" % (type(exc).__name__, _safe_str(exc)))[:ERROR_CHARS]
+        control["exit_code"] = 1
+        try:
+            tb = exc.__traceback__
+            # drop the runner's own frames so the traceback starts in the user's code
+            while tb is not None and tb.tb_frame.f_code.co_filename != path:
+                tb = tb.tb_next
+            text = "".join(traceback.format_exception(type(exc), exc, tb))
+            tb = None
+        except BaseException:
+            # e.g. MemoryError again while formatting under memory pressure
+            text = control["error"] + "\n"
+        _safe_write_stderr(text)
+        text = None
+        # the traceback holds the user's frames (and their memory): let them go now
+        exc.__traceback__ = None
     control["time_used_ms"] = round(elapsed, 3)
     try:
         sys.stdout.flush()
@@ -156,6 +183,62 @@ def _runner():
     os.write(real_stderr, ("\n__SANDBOX_END_" + job["nonce"] + "__\n").encode("ascii"))
     _write_all(real_stdout, b"\n" + prefix.encode("ascii") + payload + b"\n")
     os._exit(0 if control["ok"] else int(control.get("exit_code") or 1) or 1)
+
+
+# --- error record: begin (also embedded by the remote wrapper, src/providers/wrapper.ts) ---
+def _sandbox_errno_name(exc):
+    # the symbolic errno of an OSError (EACCES, ECONNREFUSED; EAI_AGAIN for socket.gaierror)
+    import errno, sys
+    number = getattr(exc, "errno", None)
+    if not isinstance(number, int) or isinstance(number, bool):
+        return None
+    sock = sys.modules.get("socket")
+    if sock is not None and isinstance(exc, sock.herror):
+        return None
+    if sock is not None and isinstance(exc, sock.gaierror):
+        for name in dir(sock):
+            if name.startswith("EAI_") and getattr(sock, name, None) == number:
+                return name
+        return None
+    return errno.errorcode.get(number)
+
+
+def _sandbox_error_type(exc):
+    # "Name" or "Name:ERRNO" of the exception that ended the program; when its chain of causes
+    # (raise ... from, or raised while handling) holds a system error (an OSError with an errno,
+    # or MemoryError), the deepest one: requests' ConnectionError records ConnectionRefusedError
+    chosen, seen, current = None, set(), exc
+    while current is not None and id(current) not in seen and len(seen) < 32:
+        seen.add(id(current))
+        if isinstance(current, MemoryError) or (isinstance(current, OSError) and isinstance(getattr(current, "errno", None), int)):
+            chosen = current
+        following = current.__cause__
+        if following is None and not current.__suppress_context__:
+            following = current.__context__
+        current = following
+    chosen = exc if chosen is None else chosen
+    name = type(chosen).__name__[:100]
+    code = _sandbox_errno_name(chosen) if isinstance(chosen, OSError) else None
+    return name + ":" + code if code else name
+# --- error record: end ---
+
+
+ERROR_CHARS = 4000
+
+
+def _safe_str(value, fn=str):
+    # user exceptions may define a __str__ that fails: never let that take the runner down
+    try:
+        return fn(value)
+    except BaseException:
+        return "<%s: unprintable>" % type(value).__name__
+
+
+def _safe_write_stderr(text):
+    try:
+        sys.stderr.write(text)
+    except BaseException:
+        pass
 
 
 def _seed_matplotlib_cache():

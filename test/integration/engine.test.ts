@@ -109,8 +109,9 @@ describe('engine: user errors', () => {
     const r = await py('def main():\n    return {1, 2}\n')
     expect(r.status).toBe('program_error')
     expect(r.stderr).toMatch(/not JSON-serializable/)
-    const j = await js('module.exports.main = () => undefined')
-    expect(j.stderr).toMatch(/must return a value/)
+    const j = await js('module.exports.main = () => ({toJSON: () => undefined})')
+    expect(j.status).toBe('program_error')
+    expect(j.stderr).toMatch(/non-JSON-serializable/)
   })
 
   it('the static policy refuses unsafe code with RAGFlow’s answer', async () => {

@@ -96,7 +96,7 @@ describe('classify', () => {
     memoryBytes: 256 * 1024 * 1024,
     maxOutputBytes: 1024,
   }
-  const ok = {ok: true, result: {present: true, value: 42, type: 'json' as const}, error: null, artifacts: [{name: 'c.png', size: 3, content_b64: 'AAAA'}], notes: [], time_used_ms: 1.5, memory_used_kb: 9000}
+  const ok = {ok: true, result: {present: true, value: 42, type: 'json' as const}, error: null, error_type: null, artifacts: [{name: 'c.png', size: 3, content_b64: 'AAAA'}], notes: [], time_used_ms: 1.5, memory_used_kb: 9000}
 
   it('success carries the result, artifacts with MIME types, and the runner-measured time', () => {
     const r = classify({...base, control: ok})
@@ -125,8 +125,8 @@ describe('classify', () => {
     expect(r).toMatchObject({status: 'program_error', exit_code: 1, runtime_error_type: 'nonzero_exit', detail: 'ZeroDivisionError: division by zero'})
   })
 
-  it('RAGFlow stderr mappings: MemoryError, Permission denied, Operation not permitted, network', () => {
-    const fail = (stderr: string) => classify({...base, exitCode: 1, stderr, control: {...ok, ok: false}})
+  it('RAGFlow stderr mappings, for a run that failed without a runner record: MemoryError, Permission denied, Operation not permitted, network', () => {
+    const fail = (stderr: string) => classify({...base, exitCode: 1, stderr, control: undefined})
     expect(fail('MemoryError\n')).toMatchObject({status: 'resource_limit_exceeded', resource_limit_type: 'memory'})
     expect(fail("PermissionError: [Errno 13] Permission denied: '/etc/shadow'")).toMatchObject({status: 'unauthorized_access', unauthorized_access_type: 'file_access'})
     expect(fail('PermissionError: [Errno 1] Operation not permitted')).toMatchObject({status: 'unauthorized_access', unauthorized_access_type: 'disallowed_syscall'})

@@ -20,6 +20,7 @@ import {
   aliyunDefinition,
   ARTIFACTS_MARKER,
   coerceField,
+  ERROR_MARKER,
   dockerDefinition,
   e2bDefinition,
   extractWrapperOutput,
@@ -40,7 +41,8 @@ import {
   wrapCode,
 } from '../../src/providers/index.js'
 import {authorization, canonicalQuery, canonicalRequest, percentEncode, signedHeaders} from '../../src/providers/aliyun-signature.js'
-import {encodeResultMarker, RESULT_MARKER} from '../../src/engine/result.js'
+import type {Language} from '../../src/engine/languages.js'
+import {encodeResultMarker, RESULT_MARKER, type RunResult} from '../../src/engine/result.js'
 import {verifyAcs3} from '../helpers/standins/aliyun.js'
 import {closedPort} from '../helpers/ports.js'
 
@@ -243,13 +245,40 @@ describe('remote wrapper', () => {
     expect(r.artifacts).toEqual([{name: 'out.csv', mime_type: 'text/csv', size: 8, content_b64: Buffer.from('a,b\n1,2\n').toString('base64')}])
   })
 
-  it('Node.js: a top-level function main, undefined result is an error (RAGFlow message)', () => {
+  it('Node.js: a top-level function main that returns nothing succeeds with null (as the engine, as RAGFlow answers)', () => {
     const out = runScript('nodejs', wrapCode('nodejs', 'function main() {\n  console.log("x")\n}\n'))
-    expect(out.status).not.toBe(0)
-    expect(out.stderr).toContain('main() must return a value. Use null for an empty result.')
+    expect(out.status, out.stderr).toBe(0)
     const r = remoteResult({stdout: out.stdout, stderr: out.stderr, exitCode: out.status!, timedOut: false, timeoutSeconds: 10, wallMs: 1})
-    expect(r.status).toBe('program_error')
-    expect(r.runtime_error_type).toBe('nonzero_exit')
+    expect(r).toMatchObject({status: 'success', stdout: 'x\n', result: {present: true, value: null, type: 'json'}})
+  })
+
+  it('the wrapper records the exception type: the type decides, not the words in the message', async () => {
+    const CLOSED = String(await closedPort())
+    const cases: Array<[Language, string, Partial<RunResult>]> = [
+      ['python', 'def main():\n    raise ValueError("Permission denied for user bob")\n', {status: 'program_error', unauthorized_access_type: null, detail: 'ValueError: Permission denied for user bob'}],
+      ['python', 'def main():\n    raise PermissionError(13, "Permission denied", "/x")\n', {status: 'unauthorized_access', unauthorized_access_type: 'file_access'}],
+      ['python', 'import socket\ndef main():\n    socket.create_connection(("127.0.0.1", ' + CLOSED + '), timeout=2)\n', {status: 'unauthorized_access', unauthorized_access_type: 'network_access', detail: 'Network access is not allowed in the sandbox'}],
+      ['python', 'import sys\ndef main():\n    sys.exit(0)\n', {status: 'success', exit_code: 0}],
+      ['python', 'import sys\ndef main():\n    sys.exit(3)\n', {status: 'program_error', exit_code: 3}],
+      ['nodejs', "const net = require('net')\nasync function main() {\n  await new Promise((_, reject) => net.connect(" + CLOSED + ", '127.0.0.1').on('error', reject))\n}\n", {status: 'unauthorized_access', unauthorized_access_type: 'network_access'}],
+      ['nodejs', "function main() {\n  throw new Error('EACCES: Permission denied (only words)')\n}\n", {status: 'program_error', unauthorized_access_type: null}],
+      ['nodejs', "async function main() {\n  console.error('Error: connect ECONNREFUSED 127.0.0.1')\n  return 1\n}\n", {status: 'success', result: {present: true, value: 1, type: 'json'}}],
+    ]
+    for (const [language, code, want] of cases) {
+      const out = runScript(language, wrapCode(language, code))
+      const r = remoteResult({stdout: out.stdout, stderr: out.stderr, exitCode: out.status!, timedOut: false, timeoutSeconds: 10, wallMs: 1})
+      expect(r, code).toMatchObject(want)
+      expect(r.stdout).not.toContain(ERROR_MARKER)
+    }
+  })
+
+  it('the error record line is removed from stdout; the last valid one wins; a malformed one stays', () => {
+    const rec = (type: string) => ERROR_MARKER + Buffer.from(JSON.stringify({type, message: 'm'})).toString('base64')
+    const out = extractWrapperOutput(`a\n${rec('Forged')}\npartial${rec('OSError:ECONNREFUSED')}\n${ERROR_MARKER}%%%\n`)
+    expect(out.stdout).toBe(`a\npartial${ERROR_MARKER}%%%\n`)
+    expect(out.error).toEqual({type: 'OSError:ECONNREFUSED', message: 'm'})
+    // a record never turns a completed run into a failure
+    expect(remoteResult({stdout: `${rec('PermissionError:EACCES')}\n`, stderr: '', exitCode: 0, timedOut: false, timeoutSeconds: 1, wallMs: 1}).status).toBe('success')
   })
 
   it('Python: an exception is a program error with the traceback', () => {
