@@ -8,10 +8,11 @@ import {request} from 'node:http'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {EngineStatus, RunRequest} from '../../src/engine/engine.js'
-import {emptyResult, type RunResult} from '../../src/engine/result.js'
+import {emptyResult, EXIT, runnerError, type RunResult} from '../../src/engine/result.js'
 import {createManagerServer, type ManagerServer} from '../../src/server/http.js'
 import {createLogger} from '../../src/server/logger.js'
 import {parseMetrics, sumMetric} from '../../src/server/metrics.js'
+import {connectEndpoint} from '../../src/suite/targets.js'
 
 class RecordingEngine {
   calls: RunRequest[] = []
@@ -242,5 +243,36 @@ describe('GET /status and the per-request policy override', () => {
     } finally {
       await server.close(1000)
     }
+  })
+})
+
+describe('sandbox test --endpoint finds out what a manager offers', () => {
+  /** refuses the policy probe unless the run asked for policy off */
+  class PolicyEngine extends RecordingEngine {
+    constructor(private readonly fixed: 'on' | 'off') {
+      super()
+    }
+    override async run(req: RunRequest): Promise<RunResult> {
+      this.calls.push(req)
+      const policy = req.policy ?? this.fixed
+      return policy === 'on' ? runnerError(EXIT.UNSAFE_CODE, 'Line 1: Import: os', 'Code is unsafe') : emptyResult({status: 'success'})
+    }
+  }
+
+  const probe = async (options: {fixed: 'on' | 'off'; allow: boolean}) => {
+    const server = createManagerServer({engine: new PolicyEngine(options.fixed), logger: createLogger({write: () => {}}), token: 't0ken', allowPolicyOverride: options.allow})
+    const {port} = await server.listen('127.0.0.1', 0)
+    try {
+      const target = await connectEndpoint({url: `http://127.0.0.1:${port}`, token: 't0ken'})
+      return target.info().policy
+    } finally {
+      await server.close(1000)
+    }
+  }
+
+  it('per-request with the override; the fixed policy (from a probe without the field) without it', async () => {
+    expect(await probe({fixed: 'on', allow: true})).toBe('per-request')
+    expect(await probe({fixed: 'on', allow: false})).toBe('on')
+    expect(await probe({fixed: 'off', allow: false})).toBe('off')
   })
 })
