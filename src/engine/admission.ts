@@ -29,7 +29,7 @@ export interface BudgetMember {
   idleCount(): number
   /** start one creation; the slot is already taken for it, the pool gives it back when the container is gone */
   grant(): void
-  /** remove one idle warm container (its slot comes back through release(true)); false when it has none */
+  /** remove one idle warm container (it calls leaving(), then release(true) when gone); false when it has none */
   evict(): boolean
 }
 
@@ -44,7 +44,8 @@ export interface BudgetStats {
 
 export class ContainerBudget {
   private used = 0
-  private evicting = 0
+  /** containers being removed: their slots come back soon */
+  private departing = 0
   private evictions = 0
   private seq = 0
   private turn = 0
@@ -79,10 +80,16 @@ export class ContainerBudget {
     return {limit: this.limit, live: this.used, evictions: this.evictions}
   }
 
+  /** a container is being removed: its slot comes back with release(…, true) */
+  leaving(): void {
+    this.departing++
+  }
+
   /** a container (or a creation that failed) is gone: its slot is free again */
-  release(evicted = false): void {
+  release(evicted = false, departed = false): void {
     this.used = Math.max(0, this.used - 1)
-    if (evicted) this.evicting = Math.max(0, this.evicting - 1)
+    if (departed) this.departing = Math.max(0, this.departing - 1)
+    if (evicted) this.evictions++
     this.pump()
   }
 
@@ -136,13 +143,13 @@ export class ContainerBudget {
 
   /** every slot is taken: when runs wait, remove idle warm containers (most idle first) to free slots for them */
   private makeRoom(): void {
-    // a pool with waiters has nothing idle, so evicting never takes from the pool that needs room
-    let waiting = this.members.reduce((n, m) => n + (m.canCreate() ? m.uncoveredWaiters() : 0), 0) - this.evicting
+    // slots of containers being removed (finished runs, earlier evictions) are on their way:
+    // evict only for waiting runs those will not serve. A pool with waiters has nothing idle,
+    // so evicting never takes from the pool that needs room.
+    let waiting = this.members.reduce((n, m) => n + (m.canCreate() ? m.uncoveredWaiters() : 0), 0) - this.departing
     while (waiting > 0) {
       const donor = this.members.filter((m) => m.idleCount() > 0).sort((a, b) => b.idleCount() - a.idleCount())[0]
       if (!donor || !donor.evict()) return
-      this.evicting++
-      this.evictions++
       waiting--
     }
   }

@@ -152,8 +152,9 @@ export class RunnerPool implements BudgetMember {
 
   /** remove a container of ours; its slot is free once it is gone */
   private dispose(container: RunnerContainer, evicted = false, how: 'remove' | 'retire' = 'remove'): Promise<void> {
+    this.budget.leaving()
     const gone = how === 'retire' ? container.retire() : container.remove()
-    return gone.catch(() => {}).finally(() => this.budget.release(evicted))
+    return gone.catch(() => {}).finally(() => this.budget.release(evicted, true))
   }
 
   private replenish(): void {

@@ -163,6 +163,27 @@ describe('admission control: one container budget for every pool', () => {
     await Promise.all([py.close(), js.close()])
   })
 
+  it('no idle warm container is evicted for a run that a container being removed will serve', async () => {
+    const docker = fakeDocker({manualRemoval: true})
+    const budget = new ContainerBudget(2)
+    const py = new RunnerPool({language: 'python', size: 0, budget, create: docker.create})
+    const js = new RunnerPool({language: 'nodejs', size: 1, budget, create: docker.create})
+    await js.fill()
+    const first = await py.acquire(60_000)
+    void py.release(first)
+    const second = py.acquire(60_000)
+    await tick()
+    expect(budget.stats().evictions).toBe(0)
+    expect(js.stats().ready).toBe(1)
+    docker.finishRemovals()
+    void py.release(await second)
+    docker.finishRemovals()
+    expect(budget.stats().evictions).toBe(0)
+    const closing = Promise.all([py.close(), js.close()])
+    docker.finishRemovals()
+    await closing
+  })
+
   it('waiting runs are served oldest first across languages', async () => {
     const docker = fakeDocker({manualRemoval: true})
     const budget = new ContainerBudget(1)
