@@ -14,11 +14,10 @@ import {isProcessAlive} from '../process.js'
 import {isDaemonDown} from '../docker/client.js'
 import {configError, errorMessage, ExitCode, SandboxError, type ExitCodeValue} from '../errors.js'
 import type {SandboxConfig} from '../config.js'
-import {packagePath, TOOLKIT_VERSION} from '../paths.js'
+import {packagePath} from '../paths.js'
 import {fetchWithTimeout} from '../net.js'
 import {exposureWarnings} from './auth.js'
 import {checkStartAgainstRunning, launchVariables, type LaunchRecord} from './lifecycle.js'
-import {parseMetrics, type Sample} from './metrics.js'
 import {clientEndpoint, isSameProcess, managerFiles, managerState, readState, recordedManager, removeStateFiles, writeState, type ManagerFiles, type ManagerState} from './state.js'
 import {effectiveSettings, type ManagerSettings, type StatusDocument} from './status.js'
 
@@ -66,17 +65,6 @@ export async function fetchStatus(endpoint: string, token?: string, timeoutMs = 
     const body = JSON.parse(text) as StatusDocument
     if (!body || typeof body !== 'object' || !Array.isArray(body.pools)) return {status: res.status, error: 'GET /status did not answer a status document'}
     return {status: 200, body}
-  } catch (error) {
-    return {status: null, error: errorMessage((error as {cause?: unknown}).cause ?? error)}
-  }
-}
-
-export async function fetchMetrics(endpoint: string, token?: string, timeoutMs = 3000): Promise<{status: number; samples: Sample[]} | {status: number | null; error: string}> {
-  try {
-    const res = await fetchWithTimeout(`${endpoint}/metrics`, {headers: token ? {authorization: `Bearer ${token}`} : {}}, timeoutMs)
-    const text = await res.text()
-    if (res.status !== 200) return {status: res.status, error: res.status === 401 ? 'the manager requires an API token (set SANDBOX_API_TOKEN)' : `HTTP ${res.status}`}
-    return {status: 200, samples: parseMetrics(text)}
   } catch (error) {
     return {status: null, error: errorMessage((error as {cause?: unknown}).cause ?? error)}
   }
