@@ -345,7 +345,8 @@ describe('admission control', () => {
     // the queue bound (read at start): long enough for 18 runs through 4 slots on a loaded host
     process.env.SANDBOX_QUEUE_TIMEOUT = '180'
     try {
-      await cli<StartOutput>(Start, ['--port', String(port), '--env-file', '/dev/null', '--pool-size', '1', '--max-concurrent', String(cap), '--timeout', '20'])
+      // a 6 s limit: the later runs wait longer than that in the queue, and must still succeed
+      await cli<StartOutput>(Start, ['--port', String(port), '--env-file', '/dev/null', '--pool-size', '1', '--max-concurrent', String(cap), '--timeout', '6'])
     } finally {
       delete process.env.SANDBOX_QUEUE_TIMEOUT
     }
@@ -360,14 +361,27 @@ describe('admission control', () => {
         samples++
       }
     })()
-    // each holds 64 MiB (a quarter of the memory limit) for 1.5 s
-    const code = 'import time\n\ndef main(i):\n    block = bytearray(64 * 1024 * 1024)\n    for j in range(0, len(block), 4096):\n        block[j] = 1\n    time.sleep(1.5)\n    return i\n'
-    const results = await Promise.all(Array.from({length: 18}, (_, i) => run(code, 'python', {i}).then((a) => a.json<{status: string; result: {value: number}; exit_code: number}>())))
+    // each holds 64 MiB (a quarter of the memory limit) for 2 s
+    const code = 'import time\n\ndef main(i):\n    block = bytearray(64 * 1024 * 1024)\n    for j in range(0, len(block), 4096):\n        block[j] = 1\n    time.sleep(2)\n    return i\n'
+    const t0 = performance.now()
+    let longestWait = 0
+    const results = await Promise.all(
+      Array.from({length: 18}, (_, i) =>
+        run(code, 'python', {i}).then((a) => {
+          longestWait = Math.max(longestWait, performance.now() - t0)
+          return a.json<{status: string; result: {value: number}; exit_code: number; time_used_ms: number}>()
+        }),
+      ),
+    )
     sampling = false
     await sampler
     const metrics = await call('GET', '/metrics')
-    process.stderr.write(`[admission] cap ${cap}: max ${maxLive} live containers over ${samples} samples; statuses ${JSON.stringify(results.map((r) => r.exit_code))}\n`)
+    process.stderr.write(
+      `[admission] cap ${cap}: max ${maxLive} live containers over ${samples} samples; exit codes ${JSON.stringify(results.map((r) => r.exit_code))}; last answer after ${Math.round(longestWait)} ms; longest run ${Math.max(...results.map((r) => r.time_used_ms))} ms\n`,
+    )
+    // every honest run finished within its 6 s limit, however long it queued
     expect(results.map((r) => r.status)).toEqual(Array(18).fill('success'))
+    for (const r of results) expect(r.time_used_ms).toBeLessThan(6000)
     expect(results.map((r) => r.result.value)).toEqual(Array.from({length: 18}, (_, i) => i))
     expect(samples).toBeGreaterThan(3)
     expect(maxLive).toBeLessThanOrEqual(cap)
