@@ -236,12 +236,16 @@ async function warmPolicy(config: SandboxConfig, languages: Language[] = ['pytho
   await Promise.all(languages.map((l) => inspectCode(WARMUP_CODE[l], l, 'on').catch(() => undefined)))
 }
 
-/** Wait until every pool has a warm container, or has failed once (then /healthz says why). */
+/**
+ * Wait until every pool has a warm container, or has failed once (then /healthz says why), or
+ * the admission cap is full (a cap below the number of languages leaves some pools without one).
+ */
 async function firstContainers(engine: Engine, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs
   for (;;) {
-    const {pools} = engine.status()
+    const {pools, admission} = engine.status()
     if (pools.every((p) => p.ready > 0 || p.size === 0 || p.failures > 0)) return
+    if (admission.live >= admission.limit && pools.every((p) => p.creating === 0)) return
     if (Date.now() > until) return
     await new Promise((r) => setTimeout(r, 10))
   }
