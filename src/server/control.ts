@@ -194,7 +194,15 @@ export async function startInBackground(options: StartBackgroundOptions): Promis
   if (already) return already
   const rec = recordedManager(files)
   if (rec.state === 'docker') {
-    // its container is gone or does not answer: those files describe nothing that runs
+    const mc = await import('../docker/manager-container.js')
+    if ((await mc.managerContainerInfo())?.running) {
+      throw new SandboxError(`The manager container of this state directory runs but does not answer at ${rec.info.endpoint}; stop it before starting a manager process`, {
+        code: 'MANAGER_RUNNING_ELSEWHERE',
+        exit: ExitCode.CONFIG,
+        suggestions: ['sandbox stop && sandbox start', 'see `sandbox logs`'],
+      })
+    }
+    // its container is gone: those files describe nothing that runs
     removeStateFiles(files)
   }
   let staleRemoved = false
