@@ -6,6 +6,7 @@ import {existsSync, readFileSync} from 'node:fs'
 import {resolve} from 'node:path'
 
 import {parseEnv} from './dotenv.js'
+import {defaultMaxConcurrentRuns} from './engine/admission.js'
 import {configError} from './errors.js'
 
 export interface SandboxConfig {
@@ -26,6 +27,10 @@ export interface SandboxConfig {
   codePolicy: 'on' | 'off'
   /** how long a caller waits for a free container, seconds */
   queueTimeoutSeconds: number
+  /** admission cap: sandbox containers alive at once (warm, busy, starting, being removed) */
+  maxConcurrentRuns: number
+  /** the manager honours a per-request `policy` field (needs an API token) */
+  allowPolicyOverride: boolean
   /** Extra packages for `sandbox build` */
   extraPythonPackages: string[]
   extraDebianPackages: string[]
@@ -132,6 +137,8 @@ export const ENV_VARS = {
   SANDBOX_API_TOKEN: 'bearer token required by /run and /metrics when set',
   SANDBOX_CODE_POLICY: 'static code policy: on or off',
   SANDBOX_QUEUE_TIMEOUT: 'how long a run waits for a free container',
+  SANDBOX_MAX_CONCURRENT_RUNS: 'admission cap: sandbox containers alive at once (default min(4 x cores, half the memory / memory limit))',
+  SANDBOX_ALLOW_POLICY_OVERRIDE: 'let token holders choose the code policy per request (POST /run "policy"; needs SANDBOX_API_TOKEN)',
   SANDBOX_EXTRA_PYTHON_PACKAGES: 'extra pip packages for online Python builds',
   SANDBOX_EXTRA_DEBIAN_PACKAGES: 'extra Debian packages for offline builds',
   SANDBOX_EXTRA_NPM_PACKAGES: 'extra npm packages for the Node.js image',
@@ -154,6 +161,7 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
     o[key] !== undefined ? (o[key] as T) : fromEnv() ?? fallback
 
   const memory = pick('memory', () => get('SANDBOX_MAX_MEMORY'), DEFAULTS.memory as string)
+  const memoryBytes = parseMemory(memory, o.memory === undefined ? 'SANDBOX_MAX_MEMORY' : '--memory')
   const timeoutRaw = o.timeoutSeconds ?? get('SANDBOX_TIMEOUT') ?? DEFAULTS.timeout
   const policy = pick('codePolicy', () => get('SANDBOX_CODE_POLICY'), 'on') as string
   if (policy !== 'on' && policy !== 'off') throw configError(`Invalid SANDBOX_CODE_POLICY "${policy}": use on or off`, 'INVALID_POLICY')
@@ -172,7 +180,7 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
     }, DEFAULTS.port as number),
     timeoutSeconds: parseDuration(timeoutRaw as string | number, 'SANDBOX_TIMEOUT'),
     memory,
-    memoryBytes: parseMemory(memory, o.memory === undefined ? 'SANDBOX_MAX_MEMORY' : '--memory'),
+    memoryBytes,
     enableSeccomp: pick('enableSeccomp', () => {
       const v = get('SANDBOX_ENABLE_SECCOMP')
       return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ENABLE_SECCOMP')
@@ -187,6 +195,14 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
       const v = get('SANDBOX_QUEUE_TIMEOUT')
       return v === undefined ? undefined : parseDuration(v, 'SANDBOX_QUEUE_TIMEOUT')
     }, DEFAULTS.queueTimeoutSeconds as number),
+    maxConcurrentRuns: pick('maxConcurrentRuns', () => {
+      const v = get('SANDBOX_MAX_CONCURRENT_RUNS')
+      return v === undefined ? undefined : parseInteger(v, 'SANDBOX_MAX_CONCURRENT_RUNS', 1, 1024)
+    }, defaultMaxConcurrentRuns(memoryBytes)),
+    allowPolicyOverride: pick('allowPolicyOverride', () => {
+      const v = get('SANDBOX_ALLOW_POLICY_OVERRIDE')
+      return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ALLOW_POLICY_OVERRIDE')
+    }, false),
     extraPythonPackages: pick('extraPythonPackages', () => parseList(get('SANDBOX_EXTRA_PYTHON_PACKAGES')), [] as string[]),
     extraDebianPackages: pick('extraDebianPackages', () => parseList(get('SANDBOX_EXTRA_DEBIAN_PACKAGES')), [] as string[]),
     extraNpmPackages: pick('extraNpmPackages', () => parseList(get('SANDBOX_EXTRA_NPM_PACKAGES')), [] as string[]),

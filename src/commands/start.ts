@@ -6,9 +6,10 @@ import {BaseCommand} from '../base-command.js'
 import {loadConfig, parseDuration, type SandboxConfig} from '../config.js'
 import {configError} from '../errors.js'
 import {exposureWarnings} from '../server/auth.js'
-import {startInBackground, startInDocker, type StartResult} from '../server/control.js'
+import {alreadyRunning, startInBackground, startInDocker, type StartResult} from '../server/control.js'
+import {launchFromStart} from '../server/lifecycle.js'
 import {createLogger, parseLogLevel} from '../server/logger.js'
-import {runManager} from '../server/manager.js'
+import {checkManagerConfig, runManager} from '../server/manager.js'
 
 /** Flags shared by `start` and `restart`. */
 export const managerFlags = {
@@ -18,8 +19,10 @@ export const managerFlags = {
   timeout: Flags.string({char: 't', description: 'wall-clock limit per run: 10, 10s, 2m, 1m30s (default SANDBOX_TIMEOUT or 10s)'}),
   memory: Flags.string({char: 'm', description: 'memory limit per run, e.g. 256m, 1g (default SANDBOX_MAX_MEMORY or 256m)'}),
   'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
-  'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, loud warning)', default: false}),
+  'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, loud warning)', allowNo: true}),
   policy: Flags.string({description: 'static code policy (on: RAGFlow-compatible checks; off: rely on the sandbox alone)', options: ['on', 'off']}),
+  'max-concurrent': Flags.integer({description: 'admission cap: sandbox containers alive at once, warm ones included; more runs queue (default SANDBOX_MAX_CONCURRENT_RUNS or min(4 x cores, half the memory / --memory))', min: 1, max: 1024}),
+  'allow-policy-override': Flags.boolean({description: 'let holders of the API token choose the code policy per request ("policy" in POST /run, used by `sandbox test --endpoint`); refused without SANDBOX_API_TOKEN', allowNo: true}),
   wait: Flags.integer({description: 'seconds to wait for the manager to become healthy', default: 90, min: 1}),
   docker: Flags.boolean({description: 'run the manager as the container sandbox-executor-manager (image from `sandbox build --manager`)', default: false}),
   network: Flags.string({description: 'with --docker: Docker network to join, e.g. docker_ragflow (RAGFlow\'s compose network)', dependsOn: ['docker']}),
@@ -33,7 +36,9 @@ type ManagerFlagValues = {
   timeout?: string
   memory?: string
   'env-file'?: string
-  'allow-runc': boolean
+  'allow-runc'?: boolean
+  'max-concurrent'?: number
+  'allow-policy-override'?: boolean
   policy?: string
   wait: number
   docker: boolean
@@ -51,8 +56,10 @@ export function configFromFlags(flags: ManagerFlagValues): SandboxConfig {
       poolSize: flags['pool-size'],
       timeoutSeconds: flags.timeout === undefined ? undefined : parseDuration(flags.timeout, '--timeout'),
       memory: flags.memory,
-      allowRunc: flags['allow-runc'] || undefined,
+      allowRunc: flags['allow-runc'],
       codePolicy: flags.policy,
+      maxConcurrentRuns: flags['max-concurrent'],
+      allowPolicyOverride: flags['allow-policy-override'],
     },
   })
   if (!config.host.trim()) throw configError('--host must not be empty', 'INVALID_HOST')
@@ -65,7 +72,7 @@ export function configFromFlags(flags: ManagerFlagValues): SandboxConfig {
  */
 export function settingsFromFlags(flags: ManagerFlagValues): Record<string, string> {
   const out: Record<string, string> = {}
-  const set = (name: string, value: string | number | undefined) => {
+  const set = (name: string, value: string | number | boolean | undefined) => {
     if (value !== undefined) out[name] = String(value)
   }
   set('SANDBOX_EXECUTOR_MANAGER_HOST', flags.host)
@@ -75,7 +82,9 @@ export function settingsFromFlags(flags: ManagerFlagValues): Record<string, stri
   set('SANDBOX_MAX_MEMORY', flags.memory)
   if (flags['env-file']) set('SANDBOX_ENV_FILE', isAbsolute(flags['env-file']) ? flags['env-file'] : resolve(flags['env-file']))
   set('SANDBOX_CODE_POLICY', flags.policy)
-  if (flags['allow-runc']) set('SANDBOX_ALLOW_RUNC', 'true')
+  set('SANDBOX_MAX_CONCURRENT_RUNS', flags['max-concurrent'])
+  set('SANDBOX_ALLOW_POLICY_OVERRIDE', flags['allow-policy-override'])
+  set('SANDBOX_ALLOW_RUNC', flags['allow-runc'])
   if (flags.verbose) set('SANDBOX_LOG_LEVEL', 'debug')
   return out
 }
@@ -90,12 +99,15 @@ export default class Start extends BaseCommand<typeof Start> {
 
 By default the manager runs in the background (node dist/server/main.js, detached): pid and log file go to the state directory
 ($SANDBOX_STATE_DIR, or ~/.local/state/sandbox), start waits until GET /healthz answers ok and
-prints the endpoint, or fails with the last lines of the log (exit code 3). Already running: says so.
+prints the endpoint, or fails with the last lines of the log (exit code 3). Already running with
+what you asked for: says so (exit code 0); on another port or with other settings: an error (exit
+code 4; one state directory holds one manager). The settings are recorded for \`sandbox restart\`.
 --foreground runs it in this process (for systemd and containers; logs are JSON lines on stdout,
 SIGTERM or Ctrl-C stops it gracefully). --docker runs it as the container sandbox-executor-manager.
 
 Settings come from .env and SANDBOX_* variables; flags override them. With SANDBOX_API_TOKEN set,
-/run and /metrics need "Authorization: Bearer <token>"; /healthz stays open.`
+/run, /metrics and /status need "Authorization: Bearer <token>"; /healthz stays open. At most
+--max-concurrent sandbox containers exist at once; further runs wait (SANDBOX_QUEUE_TIMEOUT).`
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'start on 127.0.0.1:9385 in the background'},
@@ -114,14 +126,21 @@ Settings come from .env and SANDBOX_* variables; flags override them. With SANDB
   async run(): Promise<StartOutput> {
     const {flags} = this
     const config = configFromFlags(flags)
+    checkManagerConfig(config)
+    const launch = launchFromStart(settingsFromFlags(flags), process.env, config.envFile)
     const human = !this.jsonEnabled()
     const loud = (line: string) => process.stderr.write(`${line}\n`)
     if (flags['allow-runc']) loud(RUNC_WARNING)
 
     if (flags.foreground) {
+      const already = await alreadyRunning(launch, config)
+      if (already) {
+        if (human) this.log(`The manager is already running at ${already.endpoint}${already.pid ? ` (pid ${already.pid})` : ''}`)
+        return already
+      }
       for (const w of exposureWarnings(config.host, config.apiToken)) loud(w)
       const logger = createLogger({level: flags.verbose ? 'debug' : parseLogLevel(process.env.SANDBOX_LOG_LEVEL)})
-      const manager = await runManager({config, logger})
+      const manager = await runManager({config, logger, launch})
       process.stderr.write(`manager ready at ${manager.endpoint} (pid ${process.pid}); Ctrl-C or SIGTERM stops it\n`)
       await manager.done
       return {
@@ -141,13 +160,15 @@ Settings come from .env and SANDBOX_* variables; flags override them. With SANDB
     const result = flags.docker
       ? await startInDocker({
           config,
+          launch,
           image: flags.image ?? process.env.SANDBOX_EXECUTOR_MANAGER_IMAGE,
           network: flags.network,
           waitMs: flags.wait * 1000,
           onProgress: (m) => this.progress(m),
         })
       : await startInBackground({
-          settings: settingsFromFlags(flags),
+          launch,
+          config,
           waitMs: flags.wait * 1000,
           onProgress: (m) => {
             if (flags.verbose) this.progress(m)

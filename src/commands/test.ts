@@ -105,6 +105,9 @@ Exit code: 0 all passed (skips allowed), 1 a case failed, 3 sandbox not ready, 6
     try {
       const info = target.info()
       this.progress(`Target: ${info.label} · code policy: ${info.policy} · ${cases.length} cases, ${flags.concurrency} at a time`)
+      if (info.kind === 'endpoint' && info.policy !== 'per-request') {
+        this.progress(`The manager runs every request with the code policy ${info.policy}: the ${info.policy === 'on' ? 'sandbox-boundary probes' : 'policy cases'} are skipped. To run all cases, start it with --allow-policy-override and an API token, and pass --token.`)
+      }
       report = await runSuite({
         target,
         cases,

@@ -13,6 +13,7 @@ import {loadSeccompProfile} from '../docker/seccomp.js'
 import {prerequisiteError} from '../errors.js'
 import {packagePath} from '../paths.js'
 import {formatPolicyIssues, inspectCode, UNSAFE_CODE_DETAIL, warmUpPolicy} from '../policy/index.js'
+import {ContainerBudget, type BudgetStats} from './admission.js'
 import type {Language} from './languages.js'
 import {OutputCollector} from './output.js'
 import {PoolBusyError, RunnerPool, type PoolStats} from './pool.js'
@@ -40,6 +41,8 @@ export interface EngineOptions {
   maxOutputBytes?: number
   /** let the daemon remove containers when they exit instead of waiting for removal (one-shot runs) */
   autoRemove?: boolean
+  /** admission cap: containers alive at once; default config.maxConcurrentRuns */
+  maxConcurrentRuns?: number
   onEvent?: (event: EngineEvent) => void
 }
 
@@ -57,6 +60,8 @@ export interface EngineStatus {
   healthy: boolean
   reason: string | null
   pools: PoolStats[]
+  /** the container budget shared by the pools (admission control) */
+  admission: BudgetStats & {executing: number; queued: number; rejected: number}
 }
 
 const RUNNER_FILES: Record<Language, string> = {python: 'python_runner.py', nodejs: 'node_runner.js'}
@@ -74,6 +79,7 @@ const RUNNER_ENV = ['HOME=/tmp', 'TMPDIR=/tmp', 'MPLBACKEND=Agg', 'MPLCONFIGDIR=
 export class Engine {
   readonly id = randomUUID()
   private pools = new Map<Language, RunnerPool>()
+  private budget: ContainerBudget | undefined
   private runtime: 'runsc' | 'runc' | null = null
   private seccompProfile: string | undefined
   private startError: string | null = null
@@ -110,6 +116,10 @@ export class Engine {
       this.emit('info', `removed ${leftovers.length} leftover container(s) of a previous run`, {count: leftovers.length})
     }
     const size = this.options.poolSize ?? config.poolSize
+    const budget = (this.budget = new ContainerBudget(this.options.maxConcurrentRuns ?? config.maxConcurrentRuns))
+    if (size * languages.length > budget.limit) {
+      this.emit('warn', `the warm pools want ${size * languages.length} containers but at most ${budget.limit} may exist at once (SANDBOX_MAX_CONCURRENT_RUNS): the pools share them`, {pool_size: size, max_concurrent_runs: budget.limit})
+    }
     for (const language of languages) {
       const image = language === 'python' ? config.pythonImage : config.nodejsImage
       const cmd = runnerCommand(language)
@@ -118,6 +128,7 @@ export class Engine {
         size,
         // creations include the runner's boot; 4 at a time keeps up with the daemon's churn rate on 2 cores
         maxCreating: Math.max(4, Math.min(size, 8)),
+        budget,
         create: () =>
           startRunnerContainer({
             image,
@@ -155,7 +166,10 @@ export class Engine {
     const pools = [...this.pools.values()].map((p) => p.stats())
     const broken = [...this.pools.values()].filter((p) => !p.healthy)
     const reason = this.startError ?? (broken.length ? broken.map((p) => `${p.language}: ${p.stats().lastError}`).join('; ') : null)
-    return {runtime: this.runtime, healthy: !this.stopped && this.pools.size > 0 && reason === null, reason: this.stopped ? 'stopped' : reason, pools}
+    const budget = this.budget?.stats() ?? {limit: this.options.maxConcurrentRuns ?? this.options.config.maxConcurrentRuns, live: 0, evictions: 0}
+    const sum = (k: 'busy' | 'waiting' | 'rejected') => pools.reduce((n, p) => n + p[k], 0)
+    const admission = {...budget, executing: sum('busy'), queued: sum('waiting'), rejected: sum('rejected')}
+    return {runtime: this.runtime, healthy: !this.stopped && this.pools.size > 0 && reason === null, reason: this.stopped ? 'stopped' : reason, pools, admission}
   }
 
   async run(request: RunRequest): Promise<RunResult> {

@@ -2,9 +2,12 @@
  * A pool of warm, single-use runner containers for one language.
  * Callers wait in FIFO order for a bounded time; every container serves one run and is
  * replaced in the background. Creation failures are retried with backoff and reported.
+ * Every container holds a slot of the engine's ContainerBudget (admission.ts) from the start
+ * of its creation until it has been removed; without a budget the pool is unbounded.
  */
 import type {RunnerContainer} from '../docker/containers.js'
 import {errorMessage} from '../errors.js'
+import {ContainerBudget, type BudgetMember} from './admission.js'
 
 export interface PoolStats {
   language: string
@@ -15,6 +18,8 @@ export interface PoolStats {
   waiting: number
   created: number
   failures: number
+  /** runs that found no container within their queue timeout (answered -10) */
+  rejected: number
   lastError: string | null
 }
 
@@ -28,6 +33,8 @@ interface Waiter {
   resolve: (c: RunnerContainer) => void
   reject: (e: Error) => void
   timer: NodeJS.Timeout
+  /** position in the engine-wide queue */
+  seq: number
 }
 
 export interface RunnerPoolOptions {
@@ -43,24 +50,30 @@ export interface RunnerPoolOptions {
    * creation slot for good and stop the pool from ever refilling
    */
   createTimeoutMs?: number
-  onEvent?: (event: {type: 'created' | 'create_failed' | 'discarded'; language: string; message?: string}) => void
+  /** the engine's cap of live containers, shared by its pools (default: unlimited) */
+  budget?: ContainerBudget
+  onEvent?: (event: {type: 'created' | 'create_failed' | 'discarded' | 'evicted'; language: string; message?: string}) => void
 }
 
-export class RunnerPool {
+export class RunnerPool implements BudgetMember {
   private readonly ready: RunnerContainer[] = []
   private readonly waiters: Waiter[] = []
   private creating = 0
   private busy = 0
   private created = 0
   private failures = 0
+  private rejected = 0
   private consecutiveFailures = 0
   private lastError: string | null = null
   private retryTimer: NodeJS.Timeout | undefined
   private closed = false
   private readonly maxCreating: number
+  private readonly budget: ContainerBudget
 
   constructor(private readonly options: RunnerPoolOptions) {
     this.maxCreating = options.maxCreating ?? Math.max(2, options.size)
+    this.budget = options.budget ?? ContainerBudget.unlimited()
+    this.budget.join(this)
   }
 
   get language(): string {
@@ -74,10 +87,11 @@ export class RunnerPool {
 
   /** Start filling; resolves when the first fill round has finished (ready or failed). */
   async fill(): Promise<void> {
-    const rounds: Promise<void>[] = []
-    while (this.wanted() > 0) rounds.push(this.createOne())
-    await Promise.all(rounds)
+    this.budget.pump()
+    await Promise.all([...this.inProgress])
   }
+
+  private readonly inProgress = new Set<Promise<void>>()
 
   /** True when the pool can serve: something ready, or nothing has failed lately. */
   get healthy(): boolean {
@@ -94,20 +108,60 @@ export class RunnerPool {
       waiting: this.waiters.length,
       created: this.created,
       failures: this.failures,
+      rejected: this.rejected,
       lastError: this.lastError,
     }
   }
 
-  private wanted(): number {
-    if (this.closed || this.retryTimer) return 0
-    const desired = this.options.size + this.waiters.length
-    return Math.min(desired - this.ready.length - this.creating, this.maxCreating - this.creating)
+  // ----- BudgetMember: creations in progress serve the waiters first (FIFO), the rest refill the warm pool
+
+  oldestUncoveredWaiter(): number | undefined {
+    return this.waiters[this.creating]?.seq
+  }
+
+  uncoveredWaiters(): number {
+    return Math.max(0, this.waiters.length - this.creating)
+  }
+
+  warmDeficit(): number {
+    const forWarm = Math.max(0, this.creating - this.waiters.length)
+    return Math.max(0, this.options.size - this.ready.length - forWarm)
+  }
+
+  canCreate(): boolean {
+    return !this.closed && !this.retryTimer && this.creating < this.maxCreating
+  }
+
+  idleCount(): number {
+    return this.ready.length
+  }
+
+  grant(): void {
+    const round = this.createOne()
+    this.inProgress.add(round)
+    void round.finally(() => this.inProgress.delete(round))
+  }
+
+  evict(): boolean {
+    const c = this.ready.shift()
+    if (!c) return false
+    this.options.onEvent?.({type: 'evicted', language: this.options.language})
+    this.dispose(c, true)
+    return true
+  }
+
+  /** remove a container of ours; its slot is free once it is gone */
+  private dispose(container: RunnerContainer, evicted = false, how: 'remove' | 'retire' = 'remove'): Promise<void> {
+    this.budget.leaving()
+    const gone = how === 'retire' ? container.retire() : container.remove()
+    return gone.catch(() => {}).finally(() => this.budget.release(evicted, true))
   }
 
   private replenish(): void {
-    while (this.wanted() > 0) void this.createOne()
+    this.budget.pump()
   }
 
+  /** runs with a budget slot already taken for it */
   private async createOne(): Promise<void> {
     this.creating++
     try {
@@ -118,7 +172,7 @@ export class RunnerPool {
       this.lastError = null
       this.options.onEvent?.({type: 'created', language: this.options.language})
       if (this.closed) {
-        void container.remove().catch(() => {})
+        void this.dispose(container)
         return
       }
       // gone before use: exited, or its attach stream died with the daemon connection
@@ -133,8 +187,10 @@ export class RunnerPool {
       } else this.ready.push(container)
     } catch (error) {
       this.creating--
+      // the slot comes back after the backoff is set, so it is not handed straight back to this pool
+      // (a creation that timed out gives its slot back now; if its container still arrives, it is removed unseen)
       // a creation cut short by close() is not a failure worth reporting
-      if (this.closed) return
+      if (this.closed) return this.budget.release()
       this.failures++
       this.consecutiveFailures++
       this.lastError = errorMessage(error)
@@ -152,6 +208,7 @@ export class RunnerPool {
         }, delay)
         this.retryTimer.unref()
       }
+      this.budget.release()
       return
     }
     this.replenish()
@@ -178,8 +235,7 @@ export class RunnerPool {
     if (i < 0) return
     this.ready.splice(i, 1)
     this.options.onEvent?.({type: 'discarded', language: this.options.language})
-    void container.remove().catch(() => {})
-    this.replenish()
+    void this.dispose(container)
   }
 
   /** Take a container, waiting up to timeoutMs in FIFO order. */
@@ -188,7 +244,7 @@ export class RunnerPool {
     while (this.ready.length) {
       const c = this.ready.shift()!
       if (c.isUnusable) {
-        void c.remove().catch(() => {})
+        void this.dispose(c)
         continue
       }
       this.busy++
@@ -202,9 +258,11 @@ export class RunnerPool {
       const waiter: Waiter = {
         resolve,
         reject,
+        seq: this.budget.nextSeq(),
         timer: setTimeout(() => {
           const i = this.waiters.indexOf(waiter)
           if (i >= 0) this.waiters.splice(i, 1)
+          this.rejected++
           reject(new PoolBusyError())
         }, timeoutMs),
       }
@@ -213,11 +271,13 @@ export class RunnerPool {
     })
   }
 
-  /** A run finished with this container: it is never reused. */
+  /** A run finished with this container: it is never reused; its slot is free once it is removed. */
   release(container: RunnerContainer): Promise<void> {
     this.busy--
+    const removal = this.dispose(container, false, 'retire')
+    // an unlimited budget refills at once; a capped one when the slot comes back
     this.replenish()
-    return container.retire().catch(() => {})
+    return removal
   }
 
   async close(): Promise<void> {
@@ -228,6 +288,7 @@ export class RunnerPool {
       clearTimeout(waiter.timer)
       waiter.reject(new PoolBusyError('the engine is shutting down'))
     }
-    await Promise.allSettled(this.ready.splice(0).map((c) => c.remove()))
+    await Promise.allSettled(this.ready.splice(0).map((c) => this.dispose(c)))
+    this.budget.leave(this)
   }
 }

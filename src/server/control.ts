@@ -12,13 +12,14 @@ import {fileURLToPath} from 'node:url'
 import {LABELS, listManagedContainers, removeContainers} from '../docker/containers.js'
 import {isProcessAlive} from '../process.js'
 import {isDaemonDown} from '../docker/client.js'
-import {errorMessage, ExitCode, SandboxError, type ExitCodeValue} from '../errors.js'
+import {configError, errorMessage, ExitCode, SandboxError, type ExitCodeValue} from '../errors.js'
 import type {SandboxConfig} from '../config.js'
-import {packagePath, TOOLKIT_VERSION} from '../paths.js'
+import {packagePath} from '../paths.js'
 import {fetchWithTimeout} from '../net.js'
 import {exposureWarnings} from './auth.js'
-import {parseMetrics, sumMetric, type Sample} from './metrics.js'
-import {clientEndpoint, isSameProcess, managerFiles, readState, recordedManager, removeStateFiles, writeState, type ManagerFiles, type ManagerState} from './state.js'
+import {checkStartAgainstRunning, launchVariables, type LaunchRecord} from './lifecycle.js'
+import {clientEndpoint, isSameProcess, managerFiles, managerState, readState, recordedManager, removeStateFiles, writeState, type ManagerFiles, type ManagerState} from './state.js'
+import {effectiveSettings, type ManagerSettings, type StatusDocument} from './status.js'
 
 export type Progress = (message: string) => void
 
@@ -53,12 +54,17 @@ export async function fetchHealth(endpoint: string, timeoutMs = 2000): Promise<H
   }
 }
 
-export async function fetchMetrics(endpoint: string, token?: string, timeoutMs = 3000): Promise<{status: number; samples: Sample[]} | {status: number | null; error: string}> {
+/** GET /status: the manager's own JSON description (token-protected). */
+export async function fetchStatus(endpoint: string, token?: string, timeoutMs = 3000): Promise<{status: 200; body: StatusDocument} | {status: number | null; error: string}> {
   try {
-    const res = await fetchWithTimeout(`${endpoint}/metrics`, {headers: token ? {authorization: `Bearer ${token}`} : {}}, timeoutMs)
+    const res = await fetchWithTimeout(`${endpoint}/status`, {headers: token ? {authorization: `Bearer ${token}`} : {}}, timeoutMs)
     const text = await res.text()
-    if (res.status !== 200) return {status: res.status, error: res.status === 401 ? 'the manager requires an API token (set SANDBOX_API_TOKEN)' : `HTTP ${res.status}`}
-    return {status: 200, samples: parseMetrics(text)}
+    if (res.status === 401) return {status: 401, error: token ? 'the manager refused the API token' : 'the manager requires an API token (set SANDBOX_API_TOKEN or --token)'}
+    if (res.status === 404) return {status: 404, error: 'the manager has no GET /status (an older version?)'}
+    if (res.status !== 200) return {status: res.status, error: `HTTP ${res.status}`}
+    const body = JSON.parse(text) as StatusDocument
+    if (!body || typeof body !== 'object' || !Array.isArray(body.pools)) return {status: res.status, error: 'GET /status did not answer a status document'}
+    return {status: 200, body}
   } catch (error) {
     return {status: null, error: errorMessage((error as {cause?: unknown}).cause ?? error)}
   }
@@ -119,8 +125,10 @@ export async function followFile(path: string, onLine: (line: string) => void, s
 // start
 
 export interface StartBackgroundOptions {
-  /** settings for the manager as environment variables (flags already mapped; they win over .env) */
-  settings: Record<string, string>
+  /** what this start was told (flags as variables, manager variables of the environment): recorded for restart */
+  launch: LaunchRecord
+  /** the configuration that launch gives (compared with a manager that already runs) */
+  config: SandboxConfig
   /** endpoint to expect (used while the manager has not written its state yet) */
   waitMs?: number
   files?: ManagerFiles
@@ -145,16 +153,19 @@ export interface StartResult {
 /** how long a started manager may stay unhealthy (pool retrying) before `start` gives up */
 const UNHEALTHY_GRACE_MS = 10_000
 
-/** Start the manager as a detached background process and wait until it is healthy. */
-export async function startInBackground(options: StartBackgroundOptions): Promise<StartResult> {
-  const files = options.files ?? managerFiles()
-  const progress = options.onProgress ?? (() => {})
+/**
+ * A manager of this state directory that already runs, checked against what this start asked
+ * for: the same → its StartResult (already: true); other host/port/settings → throws (exit 4,
+ * lifecycle.ts); none → undefined.
+ */
+export async function alreadyRunning(launch: LaunchRecord, config: SandboxConfig, files: ManagerFiles = managerFiles()): Promise<StartResult | undefined> {
   const rec = recordedManager(files)
   if (rec.state === 'running') {
     const info = rec.info ?? readState(files)
+    if (info) checkStartAgainstRunning(info, launch, config)
     return {
       already: true,
-      mode: 'process',
+      mode: info?.mode ?? 'process',
       pid: rec.pid,
       endpoint: info?.endpoint ?? '(unknown)',
       logFile: files.logFile,
@@ -163,6 +174,36 @@ export async function startInBackground(options: StartBackgroundOptions): Promis
       runtime: info?.runtime ?? null,
       staleRemoved: false,
     }
+  }
+  if (rec.state === 'docker') {
+    const mc = await import('../docker/manager-container.js')
+    const existing = await mc.managerContainerInfo()
+    if (existing?.running && (await fetchHealth(rec.info.endpoint, 1000)).reachable) {
+      checkStartAgainstRunning(rec.info, launch, config)
+      return {already: true, mode: 'docker', pid: null, endpoint: rec.info.endpoint, logFile: 'docker logs sandbox-executor-manager', startedInMs: null, warnings: rec.info.warnings, runtime: rec.info.runtime ?? null, staleRemoved: false}
+    }
+  }
+  return undefined
+}
+
+/** Start the manager as a detached background process and wait until it is healthy. */
+export async function startInBackground(options: StartBackgroundOptions): Promise<StartResult> {
+  const files = options.files ?? managerFiles()
+  const progress = options.onProgress ?? (() => {})
+  const already = await alreadyRunning(options.launch, options.config, files)
+  if (already) return already
+  const rec = recordedManager(files)
+  if (rec.state === 'docker') {
+    const mc = await import('../docker/manager-container.js')
+    if ((await mc.managerContainerInfo())?.running) {
+      throw new SandboxError(`The manager container of this state directory runs but does not answer at ${rec.info.endpoint}; stop it before starting a manager process`, {
+        code: 'MANAGER_RUNNING_ELSEWHERE',
+        exit: ExitCode.CONFIG,
+        suggestions: ['sandbox stop && sandbox start', 'see `sandbox logs`'],
+      })
+    }
+    // its container is gone: those files describe nothing that runs
+    removeStateFiles(files)
   }
   let staleRemoved = false
   if (rec.state === 'stale') {
@@ -178,7 +219,12 @@ export async function startInBackground(options: StartBackgroundOptions): Promis
   const child = spawn(command, args, {
     detached: true,
     stdio: ['ignore', log, log],
-    env: {...(options.env ?? process.env), ...options.settings, SANDBOX_STATE_DIR: files.dir},
+    env: {
+      ...(options.env ?? process.env),
+      ...launchVariables(options.launch),
+      SANDBOX_MANAGER_LAUNCH: JSON.stringify(options.launch),
+      SANDBOX_STATE_DIR: files.dir,
+    },
     cwd: options.cwd ?? process.cwd(),
   })
   closeSync(log)
@@ -370,6 +416,8 @@ export interface PoolFigures {
   waiting: number
   created: number
   failures: number
+  /** runs refused because no container was free within the queue timeout (-10) */
+  rejected: number
 }
 
 export interface StatusReport {
@@ -384,39 +432,67 @@ export interface StatusReport {
   runtime: string | null
   health: HealthAnswer | null
   tokenRequired: boolean | null
+  /** the settings it runs with (from GET /status, else from manager.json) */
+  settings: ManagerSettings | null
   pools: PoolFigures[]
+  /** admission control: the cap of live containers, how many exist, run and wait */
+  admission: StatusDocument['admission'] | null
   runs: {total: number; byStatus: Record<string, number>; byLanguage: Record<string, number>; busy: number}
   rejected: number
   inFlight: number | null
   rssBytes: number | null
-  logFile: string
+  logFile: string | null
   warnings: string[]
   staleFiles: boolean
   container?: {id: string; state: string; health: string | null; networks: string[]} | null
 }
 
-export async function managerStatus(options: {token?: string; files?: ManagerFiles} = {}): Promise<StatusReport> {
-  const files = options.files ?? managerFiles()
-  const rec = recordedManager(files)
-  const info: ManagerState | undefined = rec.state === 'none' ? undefined : rec.info
-  const report: StatusReport = {
+function emptyReport(logFile: string | null): StatusReport {
+  return {
     running: false,
     healthy: false,
-    mode: info?.mode ?? null,
-    pid: rec.state === 'running' ? rec.pid : null,
-    endpoint: info?.endpoint ?? null,
-    startedAt: info?.startedAt ?? null,
+    mode: null,
+    pid: null,
+    endpoint: null,
+    startedAt: null,
     uptimeSeconds: null,
-    version: info?.version ?? null,
-    runtime: info?.runtime ?? null,
+    version: null,
+    runtime: null,
     health: null,
-    tokenRequired: info?.tokenRequired ?? null,
+    tokenRequired: null,
+    settings: null,
     pools: [],
+    admission: null,
     runs: {total: 0, byStatus: {}, byLanguage: {}, busy: 0},
     rejected: 0,
     inFlight: null,
     rssBytes: null,
-    logFile: files.logFile,
+    logFile,
+    warnings: [],
+    staleFiles: false,
+  }
+}
+
+/**
+ * How the manager is doing. Without `endpoint`: the manager of this state directory (pid,
+ * container, files) and what it answers. With `endpoint`: any manager, from what it answers.
+ * Health from GET /healthz, everything else from GET /status (token-protected).
+ */
+export async function managerStatus(options: {token?: string; files?: ManagerFiles; endpoint?: string} = {}): Promise<StatusReport> {
+  if (options.endpoint !== undefined) return remoteStatus(options.endpoint, options.token)
+  const files = options.files ?? managerFiles()
+  const rec = recordedManager(files)
+  const info: ManagerState | undefined = rec.state === 'none' ? undefined : rec.info
+  const report: StatusReport = {
+    ...emptyReport(files.logFile),
+    mode: info?.mode ?? null,
+    pid: rec.state === 'running' ? rec.pid : null,
+    endpoint: info?.endpoint ?? null,
+    startedAt: info?.startedAt ?? null,
+    version: info?.version ?? null,
+    runtime: info?.runtime ?? null,
+    tokenRequired: info?.tokenRequired ?? null,
+    settings: info?.settings ?? null,
     warnings: [...(info?.warnings ?? [])],
     staleFiles: rec.state === 'stale',
   }
@@ -434,38 +510,73 @@ export async function managerStatus(options: {token?: string; files?: ManagerFil
   if (!report.running || !info) return report
 
   report.uptimeSeconds = Math.max(0, Math.round((Date.now() - Date.parse(info.startedAt)) / 1000))
-  report.health = await fetchHealth(info.endpoint)
-  report.healthy = report.health.healthy
-  if (!report.health.reachable) report.warnings.push(`the manager does not answer at ${info.endpoint}: ${report.health.error}`)
-  else if (!report.healthy) report.warnings.push(`unhealthy: ${report.health.body?.reason ?? `HTTP ${report.health.httpStatus}`}`)
-  const metrics = await fetchMetrics(info.endpoint, options.token)
-  if ('samples' in metrics) {
-    const s = metrics.samples
-    const langs = [...new Set(s.filter((x) => x.name === 'sandbox_pool_size').map((x) => x.labels.language))]
-    report.pools = langs.map((language) => ({
-      language,
-      size: sumMetric(s, 'sandbox_pool_size', {language}),
-      ready: sumMetric(s, 'sandbox_pool_ready', {language}),
-      busy: sumMetric(s, 'sandbox_pool_busy', {language}),
-      creating: sumMetric(s, 'sandbox_pool_creating', {language}),
-      waiting: sumMetric(s, 'sandbox_queue_depth', {language}),
-      created: sumMetric(s, 'sandbox_containers_created_total', {language}),
-      failures: sumMetric(s, 'sandbox_container_failures_total', {language}),
-    }))
-    for (const x of s.filter((x) => x.name === 'sandbox_runs_total')) {
-      report.runs.total += x.value
-      report.runs.byStatus[x.labels.status] = (report.runs.byStatus[x.labels.status] ?? 0) + x.value
-      report.runs.byLanguage[x.labels.language] = (report.runs.byLanguage[x.labels.language] ?? 0) + x.value
-    }
-    report.runs.busy = sumMetric(s, 'sandbox_runner_errors_total', {exit_code: '-10'})
-    report.rejected = s.filter((x) => x.name === 'sandbox_http_requests_total' && Number(x.labels.code) >= 400 && Number(x.labels.code) < 500).reduce((a, x) => a + x.value, 0)
-    report.inFlight = sumMetric(s, 'sandbox_runs_in_flight')
-    report.rssBytes = sumMetric(s, 'process_resident_memory_bytes')
-    report.runtime = s.find((x) => x.name === 'sandbox_info')?.labels.runtime ?? report.runtime
-  } else report.warnings.push(`metrics unavailable: ${metrics.error}`)
-  if (report.runtime === 'runc') report.warnings.push('WARNING: sandbox containers run WITHOUT gVisor (runtime runc): weaker isolation')
+  await askManager(report, info.endpoint, options.token)
   if (!report.warnings.some((w) => w.includes('WITHOUT an API token'))) report.warnings.push(...exposureWarnings(info.host, info.tokenRequired ? 'set' : undefined))
   return report
+}
+
+/** status of a manager known only by its address */
+async function remoteStatus(url: string, token?: string): Promise<StatusReport> {
+  const endpoint = managerBase(url)
+  const report: StatusReport = {...emptyReport(null), endpoint}
+  await askManager(report, endpoint, token)
+  report.running = report.health?.reachable ?? false
+  if (report.settings) {
+    report.tokenRequired = report.settings.tokenRequired
+    report.warnings.push(...exposureWarnings(report.settings.host, report.settings.tokenRequired ? 'set' : undefined))
+  }
+  return report
+}
+
+/** GET /healthz and GET /status into the report */
+async function askManager(report: StatusReport, endpoint: string, token?: string): Promise<void> {
+  report.health = await fetchHealth(endpoint)
+  report.healthy = report.health.healthy
+  if (!report.health.reachable) {
+    report.warnings.push(`the manager does not answer at ${endpoint}: ${report.health.error}`)
+    return
+  }
+  if (!report.healthy) report.warnings.push(`unhealthy: ${report.health.body?.reason ?? `HTTP ${report.health.httpStatus}`}`)
+  const answer = await fetchStatus(endpoint, token)
+  if ('body' in answer) {
+    const d = answer.body
+    report.pid ??= d.pid
+    report.startedAt ??= d.startedAt
+    report.uptimeSeconds ??= d.uptimeSeconds
+    report.version = d.version
+    report.runtime = d.runtime ?? report.runtime
+    report.settings = d.settings ?? report.settings
+    report.pools = d.pools.map((p) => ({
+      language: p.language,
+      size: p.size,
+      ready: p.ready,
+      busy: p.busy,
+      creating: p.creating,
+      waiting: p.waiting,
+      created: p.created,
+      failures: p.failures,
+      rejected: p.rejected ?? 0,
+    }))
+    report.admission = d.admission ?? null
+    report.runs = d.runs
+    report.rejected = d.rejected
+    report.inFlight = d.inFlight
+    report.rssBytes = d.rssBytes
+  } else report.warnings.push(`status unavailable: ${answer.error}`)
+  if (report.runtime === 'runc') report.warnings.push('WARNING: sandbox containers run WITHOUT gVisor (runtime runc): weaker isolation')
+}
+
+/** base URL of a manager from what a user typed (http://host:port, with or without a path such as /run) */
+export function managerBase(url: string): string {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw configError(`Invalid endpoint URL "${url}"`, 'ENDPOINT_INVALID', ['use the manager address, e.g. http://127.0.0.1:9385'])
+  }
+  if (!/^https?:$/.test(parsed.protocol)) throw configError(`Invalid endpoint URL "${url}": only http and https`, 'ENDPOINT_INVALID')
+  const path = parsed.pathname.replace(/\/+$/, '').replace(/\/(run|healthz|status|metrics)$/, '')
+  return `${parsed.origin}${path}`
 }
 
 // ---------------------------------------------------------------------------------------
@@ -538,6 +649,8 @@ export async function cleanEverything(options: {images?: string[] | false; all?:
 
 export interface StartInDockerOptions {
   config: SandboxConfig
+  /** what this start was told (recorded for restart) */
+  launch?: LaunchRecord
   image?: string
   network?: string
   waitMs?: number
@@ -557,6 +670,9 @@ export function managerContainerEnv(config: SandboxConfig): Record<string, strin
     SANDBOX_ALLOW_RUNC: String(config.allowRunc),
     SANDBOX_CODE_POLICY: config.codePolicy,
     SANDBOX_QUEUE_TIMEOUT: `${config.queueTimeoutSeconds}`,
+    // the cap as computed here (the host's cores and memory), not from the container's view
+    SANDBOX_MAX_CONCURRENT_RUNS: String(config.maxConcurrentRuns),
+    SANDBOX_ALLOW_POLICY_OVERRIDE: String(config.allowPolicyOverride),
   }
   if (config.apiToken) env.SANDBOX_API_TOKEN = config.apiToken
   if (process.env.SANDBOX_LOG_LEVEL) env.SANDBOX_LOG_LEVEL = process.env.SANDBOX_LOG_LEVEL
@@ -570,37 +686,33 @@ export async function startInDocker(options: StartInDockerOptions): Promise<Star
   const progress = options.onProgress ?? (() => {})
   const mc = await import('../docker/manager-container.js')
   const image = options.image ?? mc.MANAGER_IMAGE
+  const launch = options.launch ?? {flags: {}, environment: {}}
   const rec = recordedManager(files)
   if (rec.state === 'running') {
-    throw new SandboxError(`A manager process is already running (pid ${rec.pid}); stop it before starting one in Docker`, {
-      code: 'MANAGER_RUNNING',
-      exit: ExitCode.PREREQUISITE,
+    throw new SandboxError(`A manager process of this state directory is already running (pid ${rec.pid}); stop it before starting one in Docker`, {
+      code: 'MANAGER_RUNNING_ELSEWHERE',
+      exit: ExitCode.CONFIG,
       suggestions: ['sandbox stop && sandbox start --docker'],
     })
   }
+  const already = await alreadyRunning(launch, config, files)
+  if (already) return already
   const endpoint = clientEndpoint(config.host, config.port)
-  const existing = await mc.managerContainerInfo()
-  if (existing?.running && rec.state === 'docker' && (await fetchHealth(endpoint, 1000)).healthy) {
-    return {already: true, mode: 'docker', pid: null, endpoint, logFile: 'docker logs sandbox-executor-manager', startedInMs: null, warnings: rec.info.warnings, runtime: rec.info.runtime ?? null, staleRemoved: false}
-  }
   const started = performance.now()
   progress(`starting container ${mc.MANAGER_CONTAINER_NAME} from ${image}${options.network ? ` on network ${options.network}` : ''}`)
   const id = await mc.runManagerContainer({image, network: options.network, hostIp: config.host, hostPort: config.port, env: managerContainerEnv(config)})
   const warnings = exposureWarnings(config.host, config.apiToken)
-  const state: ManagerState = {
+  const state = managerState({
     mode: 'docker',
     containerId: id,
     containerName: mc.MANAGER_CONTAINER_NAME,
     network: options.network,
-    host: config.host,
-    port: config.port,
-    endpoint,
-    startedAt: new Date().toISOString(),
-    version: TOOLKIT_VERSION,
-    tokenRequired: Boolean(config.apiToken),
+    image,
+    address: {host: config.host, port: config.port},
+    settings: effectiveSettings(config),
+    launch,
     warnings,
-    runtime: null,
-  }
+  })
   removeStateFiles(files)
   writeState(state, files)
   const deadline = Date.now() + (options.waitMs ?? 90_000)
@@ -626,8 +738,8 @@ export async function startInDocker(options: StartInDockerOptions): Promise<Star
     }
     await new Promise((r) => setTimeout(r, 100))
   }
-  const metrics = await fetchMetrics(endpoint, config.apiToken)
-  state.runtime = 'samples' in metrics ? metrics.samples.find((x) => x.name === 'sandbox_info')?.labels.runtime ?? null : null
+  const answer = await fetchStatus(endpoint, config.apiToken)
+  state.runtime = 'body' in answer ? answer.body.runtime : null
   writeState(state, files)
   return {already: false, mode: 'docker', pid: null, endpoint, logFile: 'docker logs sandbox-executor-manager', startedInMs: Math.round(performance.now() - started), warnings, runtime: state.runtime ?? null, staleRemoved: false}
 }

@@ -4,7 +4,10 @@
  *   GET  /healthz  200 {"status":"ok"} only when the engine can serve, else 503 with the reason
  *   GET  /         same as /healthz (RAGFlow HEAD)
  *   GET  /metrics  Prometheus text
- * Malformed requests get 4xx JSON `{error, message}` and nothing runs.
+ *   GET  /status   the same figures and the manager's settings as JSON (status.ts)
+ * /run, /metrics and /status need the bearer token when one is set.
+ * Malformed requests get 4xx JSON `{error, message}` and nothing runs. A `policy` field in
+ * POST /run is honoured only with allowPolicyOverride (which needs a token); otherwise 403.
  */
 import {randomBytes} from 'node:crypto'
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
@@ -16,7 +19,8 @@ import {TOOLKIT_VERSION} from '../paths.js'
 import {checkBearer} from './auth.js'
 import type {Logger} from './logger.js'
 import {Metrics} from './metrics.js'
-import {LIMITS, parseRunRequest, RequestError} from './request.js'
+import {LIMITS, parseRunRequest, POLICY_OVERRIDES, RequestError} from './request.js'
+import {statusDocument, type ManagerSettings} from './status.js'
 
 /** What the server needs from the engine (the real Engine satisfies it). */
 export interface ManagerEngine {
@@ -27,8 +31,12 @@ export interface ManagerEngine {
 export interface ManagerServerOptions {
   engine: ManagerEngine
   logger: Logger
-  /** bearer token required by /run and /metrics when set */
+  /** bearer token required by /run, /metrics and /status when set */
   token?: string
+  /** honour a per-request `policy` field (POST /run); refused without a token */
+  allowPolicyOverride?: boolean
+  /** settings reported by GET /status */
+  settings?: ManagerSettings
   metrics?: Metrics
   limits?: {maxBodyBytes: number; maxCodeBytes: number}
   /** before the engine has started: /healthz answers 503 with this phase */
@@ -49,10 +57,15 @@ export interface ManagerServer {
   close(deadlineMs?: number): Promise<void>
 }
 
-const ROUTES: Record<string, string[]> = {'/run': ['POST'], '/healthz': ['GET', 'HEAD'], '/': ['GET', 'HEAD'], '/metrics': ['GET', 'HEAD']}
+const ROUTES: Record<string, string[]> = {'/run': ['POST'], '/healthz': ['GET', 'HEAD'], '/': ['GET', 'HEAD'], '/metrics': ['GET', 'HEAD'], '/status': ['GET', 'HEAD']}
+
+export const POLICY_OVERRIDE_NEEDS_TOKEN =
+  'the per-request policy override needs an API token: set SANDBOX_API_TOKEN (only holders of the token may turn the code policy off for their own runs)'
 
 export function createManagerServer(options: ManagerServerOptions): ManagerServer {
   const {engine, logger} = options
+  // never fail open: an override without a token would let anyone turn the policy off
+  if (options.allowPolicyOverride && !options.token) throw new Error(POLICY_OVERRIDE_NEEDS_TOKEN)
   const metrics = options.metrics ?? new Metrics()
   const limits = options.limits ?? LIMITS
   const phase = options.phase ?? (() => 'serving' as const)
@@ -99,7 +112,7 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
     res.setHeader('x-request-id', id)
     const path = (req.url ?? '/').split('?')[0]
     const methods = ROUTES[path]
-    if (!methods) return reject(req, res, 'other', new RequestError(404, `No route ${path}: use POST /run, GET /healthz or GET /metrics`), id)
+    if (!methods) return reject(req, res, 'other', new RequestError(404, `No route ${path}: use POST /run, GET /healthz, GET /metrics or GET /status`), id)
     if (!methods.includes(req.method ?? '')) {
       res.setHeader('allow', methods.join(', '))
       return reject(req, res, path, new RequestError(405, `${req.method} is not allowed on ${path}: use ${methods.join(' or ')}`), id)
@@ -115,6 +128,10 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
       res.writeHead(200, {'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text)})
       res.end(req.method === 'HEAD' ? undefined : text)
       return
+    }
+    if (path === '/status') {
+      metrics.recordHttp(path, 200)
+      return sendJson(res, 200, statusDocument({engine: engine.status(), metrics, phase: phase(), settings: options.settings}), req.method === 'HEAD')
     }
     return run(req, res, id, started)
   }
@@ -149,6 +166,10 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
       if (error instanceof RequestError) return reject(req, res, '/run', error, id)
       throw error
     }
+    if (parsed.policy !== undefined && !options.allowPolicyOverride) {
+      return reject(req, res, '/run', new RequestError(403, 'This manager does not accept a per-request "policy": it runs every request under its own code policy. Leave the field out, or start the manager with --allow-policy-override (SANDBOX_ALLOW_POLICY_OVERRIDE=on) and an API token', 'policy'), id)
+    }
+    if (parsed.policy !== undefined) metrics.recordPolicyOverride(parsed.policy)
     metrics.inFlight++
     let result: RunResult
     try {
@@ -160,7 +181,12 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
           ? busyResult('the manager is shutting down')
           : !engineStarted
             ? busyResult('the manager is still starting')
-            : await engine.run({language: parsed.language, code: parsed.code, arguments: parsed.arguments})
+            : await engine.run({
+                language: parsed.language,
+                code: parsed.code,
+                arguments: parsed.arguments,
+                ...(parsed.policy === undefined ? {} : {policy: POLICY_OVERRIDES[parsed.policy]}),
+              })
     } catch (error) {
       logger.error('engine failed', {req: id, error})
       result = internalErrorResult(`internal error: ${(error as Error).message}`)
@@ -179,6 +205,7 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
       status: result.status,
       exit_code: result.exit_code,
       detail: result.status === 'program_runner_error' ? result.detail : undefined,
+      policy_override: parsed.policy,
       code_bytes: parsed.codeBytes,
       ms: Math.round(seconds * 10_000) / 10,
     })

@@ -10,14 +10,27 @@ import {fileURLToPath} from 'node:url'
 
 import {loadConfig} from '../config.js'
 import {errorMessage, isSandboxError} from '../errors.js'
+import type {LaunchRecord} from './lifecycle.js'
 import {createLogger, parseLogLevel} from './logger.js'
 import {runManager} from './manager.js'
+
+/** SANDBOX_MANAGER_LAUNCH: what `sandbox start` was told (JSON, set by the CLI; no secrets) */
+export function parseLaunch(text: string | undefined): LaunchRecord | undefined {
+  if (!text) return undefined
+  try {
+    const v = JSON.parse(text) as LaunchRecord
+    const strings = (o: unknown) => Boolean(o) && typeof o === 'object' && Object.values(o as object).every((x) => typeof x === 'string')
+    return strings(v?.flags) && strings(v?.environment) ? {flags: v.flags, environment: v.environment} : undefined
+  } catch {
+    return undefined
+  }
+}
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const logger = createLogger({level: parseLogLevel(env.SANDBOX_LOG_LEVEL)})
   try {
     const config = loadConfig({envFile: env.SANDBOX_ENV_FILE, env})
-    const manager = await runManager({config, logger, mode: env.SANDBOX_MANAGER_MODE === 'docker' ? 'docker' : 'process'})
+    const manager = await runManager({config, logger, mode: env.SANDBOX_MANAGER_MODE === 'docker' ? 'docker' : 'process', launch: parseLaunch(env.SANDBOX_MANAGER_LAUNCH)})
     await manager.done
     return 0
   } catch (error) {

@@ -9,13 +9,15 @@ import type {SandboxConfig} from '../config.js'
 import {LABELS, listManagedContainers, removeContainers} from '../docker/containers.js'
 import {Engine, type EngineEvent, type EngineOptions} from '../engine/engine.js'
 import type {Language} from '../engine/languages.js'
-import {errorMessage, prerequisiteError} from '../errors.js'
+import {configError, errorMessage, prerequisiteError} from '../errors.js'
 import {inspectCode} from '../policy/index.js'
 import {TOOLKIT_VERSION} from '../paths.js'
 import {exposureWarnings} from './auth.js'
-import {createManagerServer, type ManagerServer} from './http.js'
+import {createManagerServer, POLICY_OVERRIDE_NEEDS_TOKEN, type ManagerServer} from './http.js'
+import type {LaunchRecord} from './lifecycle.js'
 import {createLogger, type Logger} from './logger.js'
-import {acquirePidFile, clientEndpoint, managerFiles, processStartTicks, writeState, type ManagerFiles, type ManagerState} from './state.js'
+import {acquirePidFile, clientEndpoint, managerFiles, managerState, writeState, type ManagerFiles} from './state.js'
+import {effectiveSettings} from './status.js'
 
 export {clientEndpoint} from './state.js'
 
@@ -34,6 +36,18 @@ export interface ManagerOptions {
   /** bound on waiting for the first warm container of each language, ms (default 60 s) */
   warmupTimeoutMs?: number
   mode?: 'process' | 'docker'
+  /** what the start was told (recorded for `sandbox restart`) */
+  launch?: LaunchRecord
+}
+
+/** Settings a manager refuses to start with (exit 4): checked by runManager and, earlier, by `start`. */
+export function checkManagerConfig(config: SandboxConfig): void {
+  if (config.allowPolicyOverride && !config.apiToken) {
+    throw configError(`Refusing --allow-policy-override (SANDBOX_ALLOW_POLICY_OVERRIDE) without an API token: ${POLICY_OVERRIDE_NEEDS_TOKEN}`, 'POLICY_OVERRIDE_NEEDS_TOKEN', [
+      'set SANDBOX_API_TOKEN (in .env or the environment) and start again',
+      'or leave the override off: RAGFlow never needs it',
+    ])
+  }
 }
 
 export interface RunningManager {
@@ -53,6 +67,7 @@ export interface RunningManager {
 
 export async function runManager(options: ManagerOptions): Promise<RunningManager> {
   const {config} = options
+  checkManagerConfig(config)
   const logger = options.logger ?? createLogger()
   const files = options.files ?? managerFiles()
   const deadline = options.shutdownDeadlineMs ?? 15_000
@@ -78,6 +93,8 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     engine,
     logger,
     token: config.apiToken,
+    allowPolicyOverride: config.allowPolicyOverride,
+    settings: effectiveSettings(config),
     phase: () => phase,
     whenStarted,
     startWaitMs: config.queueTimeoutSeconds * 1000,
@@ -124,21 +141,19 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     throw prerequisiteError(`Cannot listen on ${config.host}:${config.port}: ${errorMessage(error)}`, 'LISTEN_FAILED', [], error)
   }
   const endpoint = clientEndpoint(address.host, address.port)
-  const state: ManagerState = {
-    mode: options.mode ?? 'process',
-    pid: process.pid,
-    startTicks: processStartTicks(process.pid),
+  const settings = effectiveSettings(config)
+  const state = managerState({mode: options.mode ?? 'process', pid: process.pid, address, settings: {...settings, port: address.port}, launch: options.launch, warnings})
+  if (options.stateFiles !== false) writeState(state, files)
+  logger.info('listening', {
+    endpoint,
     host: address.host,
     port: address.port,
-    endpoint,
-    startedAt: new Date().toISOString(),
+    pid: process.pid,
+    token_required: Boolean(config.apiToken),
+    max_concurrent_runs: config.maxConcurrentRuns,
+    policy_override: config.allowPolicyOverride,
     version: TOOLKIT_VERSION,
-    tokenRequired: Boolean(config.apiToken),
-    warnings,
-    runtime: null,
-  }
-  if (options.stateFiles !== false) writeState(state, files)
-  logger.info('listening', {endpoint, host: address.host, port: address.port, pid: process.pid, token_required: Boolean(config.apiToken), version: TOOLKIT_VERSION})
+  })
 
   try {
     if (options.mode === 'docker') await removeOwnPidLeftovers(logger)
@@ -221,12 +236,16 @@ async function warmPolicy(config: SandboxConfig, languages: Language[] = ['pytho
   await Promise.all(languages.map((l) => inspectCode(WARMUP_CODE[l], l, 'on').catch(() => undefined)))
 }
 
-/** Wait until every pool has a warm container, or has failed once (then /healthz says why). */
+/**
+ * Wait until every pool has a warm container, or has failed once (then /healthz says why), or
+ * the admission cap is full (a cap below the number of languages leaves some pools without one).
+ */
 async function firstContainers(engine: Engine, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs
   for (;;) {
-    const {pools} = engine.status()
+    const {pools, admission} = engine.status()
     if (pools.every((p) => p.ready > 0 || p.size === 0 || p.failures > 0)) return
+    if (admission.live >= admission.limit && pools.every((p) => p.creating === 0)) return
     if (Date.now() > until) return
     await new Promise((r) => setTimeout(r, 10))
   }

@@ -39,6 +39,7 @@ export class Metrics {
   private readonly runnerErrors = new Map<string, number>()
   private readonly http = new Map<string, number>()
   private readonly latency = new Map<string, Histogram>()
+  private readonly overrides = new Map<string, number>()
   inFlight = 0
   readonly startTimeSeconds = Date.now() / 1000
 
@@ -55,6 +56,34 @@ export class Metrics {
 
   recordHttp(route: string, code: number): void {
     inc(this.http, `${route}\u0000${code}`)
+  }
+
+  /** a run asked for its own code policy (POST /run "policy"), honoured */
+  recordPolicyOverride(policy: string): void {
+    inc(this.overrides, policy)
+  }
+
+  /** runs answered so far, as data (GET /status) */
+  runSummary(): {total: number; byStatus: Record<string, number>; byLanguage: Record<string, number>; busy: number} {
+    const out = {total: 0, byStatus: {} as Record<string, number>, byLanguage: {} as Record<string, number>, busy: 0}
+    for (const [key, n] of this.runs) {
+      const [language, status] = key.split('\u0000')
+      out.total += n
+      out.byStatus[status] = (out.byStatus[status] ?? 0) + n
+      out.byLanguage[language] = (out.byLanguage[language] ?? 0) + n
+    }
+    for (const [key, n] of this.runnerErrors) if (key.endsWith('\u0000-10')) out.busy += n
+    return out
+  }
+
+  /** HTTP 4xx answers so far (nothing ran for them) */
+  rejectedRequests(): number {
+    let n = 0
+    for (const [key, count] of this.http) {
+      const code = Number(key.split('\u0000')[1])
+      if (code >= 400 && code < 500) n += count
+    }
+    return n
   }
 
   render(engine: EngineStatus, proc: ProcessFigures = processFigures(this.startTimeSeconds), info: Record<string, string> = {}): string {
@@ -88,6 +117,8 @@ export class Metrics {
       const [route, code] = key.split('\u0000')
       out.push(`sandbox_http_requests_total${labels({route, code})} ${n}`)
     }
+    family('sandbox_policy_overrides_total', 'counter', 'Runs that chose their own code policy (POST /run "policy"; only with --allow-policy-override).')
+    for (const [policy, n] of sorted(this.overrides)) out.push(`sandbox_policy_overrides_total${labels({policy})} ${n}`)
     family('sandbox_runs_in_flight', 'gauge', 'POST /run requests being served now.')
     out.push(`sandbox_runs_in_flight ${this.inFlight}`)
 
@@ -97,6 +128,7 @@ export class Metrics {
       ['sandbox_pool_busy', 'gauge', 'Containers running a job.', 'busy'],
       ['sandbox_pool_creating', 'gauge', 'Containers being created.', 'creating'],
       ['sandbox_queue_depth', 'gauge', 'Runs waiting for a free container.', 'waiting'],
+      ['sandbox_queue_rejected_total', 'counter', 'Runs refused because no container was free within the queue timeout (answered -10).', 'rejected'],
       ['sandbox_containers_created_total', 'counter', 'Containers created since start.', 'created'],
       ['sandbox_container_failures_total', 'counter', 'Failed container creations since start.', 'failures'],
     ]
@@ -104,6 +136,16 @@ export class Metrics {
       family(name, type, help)
       for (const p of engine.pools) out.push(`${name}${labels({language: p.language})} ${Number(p[key] ?? 0)}`)
     }
+
+    const a = engine.admission
+    family('sandbox_admission_limit', 'gauge', 'Admission cap: sandbox containers that may exist at once (SANDBOX_MAX_CONCURRENT_RUNS).')
+    out.push(`sandbox_admission_limit ${num(a.limit)}`)
+    family('sandbox_containers_live', 'gauge', 'Sandbox containers that exist now: warm, busy, starting or being removed (never above the cap).')
+    out.push(`sandbox_containers_live ${a.live}`)
+    family('sandbox_runs_executing', 'gauge', 'Runs holding a container now.')
+    out.push(`sandbox_runs_executing ${a.executing}`)
+    family('sandbox_admission_evictions_total', 'counter', 'Idle warm containers removed to make room for waiting runs of another language.')
+    out.push(`sandbox_admission_evictions_total ${a.evictions}`)
 
     family('process_resident_memory_bytes', 'gauge', 'Resident memory size of the manager process in bytes.')
     out.push(`process_resident_memory_bytes ${proc.rssBytes}`)

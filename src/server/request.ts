@@ -1,10 +1,13 @@
 /**
  * Validation of POST /run bodies (RAGFlow's CodeExecutionRequest): `code_b64` (strict
  * base64 of UTF-8 source), `language` (python | nodejs, alias javascript; default python),
- * `arguments` (object or null; default {}). Extra fields are ignored, as RAGFlow does.
+ * `arguments` (object or null; default {}). Extra fields are ignored, as RAGFlow does, except
+ * our own `policy` (a per-request code policy, honoured only by a manager started with
+ * --allow-policy-override; http.ts refuses it otherwise). RAGFlow never sends it.
  * Malformed requests are answered 422/413 and never run.
  */
 import {normalizeLanguage, type Language} from '../engine/languages.js'
+import type {PolicyMode} from '../policy/types.js'
 
 export const LIMITS = {
   /** largest request body read, bytes */
@@ -18,11 +21,21 @@ export interface RunRequestBody {
   code: string
   arguments: Record<string, unknown>
   codeBytes: number
+  /** the `policy` field as sent (validated), undefined when absent or null */
+  policy?: PolicyOverride
 }
+
+/**
+ * Code policy levels a request may ask for, and the engine mode each runs under. `ragflow`
+ * and `standard` are the policy module's level names (`on` is the old name of `ragflow`);
+ * until the engine knows `standard` it runs under the stricter RAGFlow rules, never looser.
+ */
+export const POLICY_OVERRIDES = {off: 'off', on: 'on', ragflow: 'on', standard: 'on'} as const satisfies Record<string, PolicyMode>
+export type PolicyOverride = keyof typeof POLICY_OVERRIDES
 
 export class RequestError extends Error {
   constructor(
-    readonly status: 400 | 401 | 404 | 405 | 413 | 415 | 422,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 415 | 422,
     message: string,
     /** which field was wrong, RAGFlow/FastAPI style location */
     readonly field?: string,
@@ -38,6 +51,7 @@ export class RequestError extends Error {
 export const HTTP_REASONS: Record<number, string> = {
   400: 'bad_request',
   401: 'unauthorized',
+  403: 'forbidden',
   404: 'not_found',
   405: 'method_not_allowed',
   413: 'payload_too_large',
@@ -98,7 +112,16 @@ export function parseRunRequest(body: Buffer | string, limits: {maxCodeBytes: nu
   if (args !== undefined && args !== null && (typeof args !== 'object' || Array.isArray(args))) {
     throw new RequestError(422, 'arguments must be a JSON object (or null)', 'arguments')
   }
-  return {language, code, arguments: (args ?? {}) as Record<string, unknown>, codeBytes: bytes.length}
+  const policy = parsePolicyField(obj.policy)
+  return {language, code, arguments: (args ?? {}) as Record<string, unknown>, codeBytes: bytes.length, ...(policy ? {policy} : {})}
+}
+
+function parsePolicyField(value: unknown): PolicyOverride | undefined {
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string' || !Object.hasOwn(POLICY_OVERRIDES, value)) {
+    throw new RequestError(422, `policy must be one of ${Object.keys(POLICY_OVERRIDES).join(', ')} (or absent: the manager's own policy)`, 'policy')
+  }
+  return value as PolicyOverride
 }
 
 /** Control characters, and the invisible ones that reorder or hide text (bidi controls, zero-width, line/paragraph separators). */

@@ -1,7 +1,8 @@
 /**
  * The manager's files in the state directory (src/paths.ts stateDir()):
  *   manager.pid   pid of the running manager process (exclusive lock)
- *   manager.json  where it listens, when it started, how it runs (process | docker)
+ *   manager.json  where it listens, when it started, how it runs (process | docker), the
+ *                 settings it runs with and what its start was told (lifecycle.ts); never the token
  *   manager.log   JSON log lines of a background manager
  * Stale files (process gone, or pid reused by another program) are detected and replaced.
  */
@@ -9,8 +10,10 @@ import {closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, write
 import {join} from 'node:path'
 
 import {isProcessAlive, parsePid} from '../process.js'
-import {prerequisiteError} from '../errors.js'
-import {stateDir} from '../paths.js'
+import {ExitCode, prerequisiteError, SandboxError} from '../errors.js'
+import {stateDir, TOOLKIT_VERSION} from '../paths.js'
+import type {LaunchRecord} from './lifecycle.js'
+import type {ManagerSettings} from './status.js'
 
 export interface ManagerFiles {
   dir: string
@@ -32,6 +35,8 @@ export interface ManagerState {
   containerId?: string
   containerName?: string
   network?: string
+  image?: string
+  /** the bound address */
   host: string
   port: number
   /** URL clients use (loopback when bound to every address) */
@@ -42,6 +47,38 @@ export interface ManagerState {
   warnings: string[]
   runtime?: string | null
   logFile?: string
+  /** the effective settings (no token) */
+  settings?: ManagerSettings
+  /** what its start was told: reused by `sandbox restart` */
+  launch?: LaunchRecord
+}
+
+/** The one constructor of manager.json contents (process mode: the manager writes it; docker mode: the CLI). */
+export function managerState(fields: {
+  mode: 'process' | 'docker'
+  address: {host: string; port: number}
+  settings: ManagerSettings
+  launch?: LaunchRecord
+  warnings: string[]
+  pid?: number
+  containerId?: string
+  containerName?: string
+  network?: string
+  image?: string
+}): ManagerState {
+  const {address, settings, ...rest} = fields
+  return {
+    ...rest,
+    ...(fields.pid === undefined ? {} : {startTicks: processStartTicks(fields.pid)}),
+    host: address.host,
+    port: address.port,
+    endpoint: clientEndpoint(address.host, address.port),
+    startedAt: new Date().toISOString(),
+    version: TOOLKIT_VERSION,
+    tokenRequired: settings.tokenRequired,
+    settings,
+    runtime: null,
+  }
 }
 
 /** Process start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined off Linux. */
@@ -138,9 +175,11 @@ export function acquirePidFile(files = managerFiles()): () => void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       const rec = recordedManager(files)
       if (rec.state === 'running' && rec.pid !== process.pid) {
-        throw prerequisiteError(`A manager is already running (pid ${rec.pid}${rec.info ? `, ${rec.info.endpoint}` : ''})`, 'MANAGER_RUNNING', [
-          'stop it with `sandbox stop`, or use `sandbox restart`',
-        ])
+        throw new SandboxError(`A manager of this state directory is already running (pid ${rec.pid}${rec.info ? `, ${rec.info.endpoint}` : ''}): one state directory holds one manager`, {
+          code: 'MANAGER_RUNNING_ELSEWHERE',
+          exit: ExitCode.CONFIG,
+          suggestions: ['stop it with `sandbox stop`, or use `sandbox restart`', 'a second manager needs its own state directory (SANDBOX_STATE_DIR)'],
+        })
       }
       rmSync(files.pidFile, {force: true})
     }

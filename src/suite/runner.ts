@@ -46,7 +46,7 @@ export function policyFor(need: CasePolicy, support: PolicySupport): {policy?: P
   if (support === 'per-request') return {policy: need}
   if (support === need) return {}
   return need === 'off'
-    ? {skip: 'sandbox-boundary probe, but the target enforces the code policy on every run (start the manager with SANDBOX_CODE_POLICY=off to run it)'}
+    ? {skip: 'sandbox-boundary probe, but the target enforces the code policy on every run (start the manager with --allow-policy-override and an API token, and pass --token: every case then runs; docs/security.md)'}
     : {skip: 'code-policy case, but the target runs every program with the policy off'}
 }
 

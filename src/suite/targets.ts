@@ -185,6 +185,7 @@ class EndpointTarget implements SuiteTarget {
       return runnerError(EXIT.INTERNAL_ERROR, `request to ${this.urls.run} failed: ${errorMessage(error)}`, 'request_failed')
     }
     const text = await response.text()
+    if (response.status === 403 && policy && isPolicyRefusal(text)) throw new PolicyOverrideRefused()
     if (response.status === 401 || response.status === 403) {
       throw remoteError(`The manager at ${this.urls.base} refused the request (HTTP ${response.status})`, 'ENDPOINT_UNAUTHORIZED', [
         this.options.token ? 'check the token (--token or SANDBOX_API_TOKEN)' : 'pass the manager\'s token with --token (or SANDBOX_API_TOKEN)',
@@ -202,7 +203,11 @@ class EndpointTarget implements SuiteTarget {
     return this.post(language, code, args, this.policySupport === 'per-request' ? options?.policy : undefined)
   }
 
-  /** Reachability, then which policy modes the manager offers (two tiny probes). */
+  /**
+   * Reachability, then which policy modes the manager offers (two tiny probes). A manager
+   * started with --allow-policy-override honours the `policy` field (per-request: every case
+   * runs); one without refuses the field (403), and its fixed policy is probed without it.
+   */
   async connect(): Promise<void> {
     try {
       await fetchWithTimeout(this.urls.health, {headers: this.headers()}, 10_000)
@@ -212,10 +217,40 @@ class EndpointTarget implements SuiteTarget {
         'check the address and port (--endpoint)',
       ])
     }
-    this.policySupport = await detectPolicySupport((policy) => this.post('python', POLICY_PROBE, {}, policy))
+    try {
+      this.policySupport = await detectPolicySupport((policy) => this.post('python', POLICY_PROBE, {}, policy))
+    } catch (error) {
+      if (!(error instanceof PolicyOverrideRefused)) throw error
+      const fixed = await this.post('python', POLICY_PROBE, {})
+      this.policySupport = detectFixedPolicy(fixed)
+    }
   }
 
   async close(): Promise<void> {}
+}
+
+/** The manager refused the `policy` field itself (it was not started with --allow-policy-override). */
+class PolicyOverrideRefused extends Error {
+  constructor() {
+    super('the manager does not accept a per-request policy')
+  }
+}
+
+function isPolicyRefusal(text: string): boolean {
+  try {
+    return (JSON.parse(text) as {field?: unknown}).field === 'policy'
+  } catch {
+    return false
+  }
+}
+
+/** The fixed policy of a manager, from the probe sent without a policy field. */
+export function detectFixedPolicy(r: RunResult): PolicySupport {
+  if (r.exit_code === EXIT.UNSAFE_CODE) return 'on'
+  if (r.status === 'success') return 'off'
+  throw remoteError(`The target cannot run a trivial program: ${r.status} (${r.exit_code}) ${r.stderr.slice(0, 300)}`, 'ENDPOINT_NOT_READY', [
+    'check `sandbox status` and the manager log (`sandbox logs`)',
+  ])
 }
 
 /** Refused by the policy, harmless when it runs. */

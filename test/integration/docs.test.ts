@@ -246,6 +246,8 @@ const NOT_RUN: Record<string, string> = {
     "needs RAGFlow's MySQL on port 5455; writing into MariaDB and PostgreSQL is tested by test/integration/configure-databases.test.ts",
   'sandbox configure show --db mysql://root:infini_rag_flow@127.0.0.1:5455/rag_flow': "needs RAGFlow's MySQL on port 5455 (see test/integration/configure-databases.test.ts)",
   'SANDBOX_API_TOKEN=s3cret sandbox start --host 0.0.0.0': 'would listen on every address of the CI machine; the token is tested by test/integration/manager.test.ts',
+  'SANDBOX_API_TOKEN=s3cret sandbox start --allow-policy-override':
+    'takes port 9385, which CI must not take; a manager started this way is tested by test/integration/suite.test.ts (all cases, 0 skipped) and manager.test.ts',
   'sandbox configure self-managed --endpoint http://10.0.0.5:9385 --api-token s3cret --test': 'an example address; configure --test against a real manager is tested by test/integration/providers.test.ts',
   'npm run bench': 'takes minutes and loads the machine; run by hand (docs/benchmarks.md)',
   'BENCH_RUNS=20 BENCH_SECONDS=3 npm run bench': 'a benchmark (about two minutes); run by hand',

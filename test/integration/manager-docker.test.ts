@@ -19,6 +19,7 @@ import {LABELS, listManagedContainers} from '../../src/docker/containers.js'
 import {MANAGER_CONTAINER_HOSTNAME, MANAGER_CONTAINER_NAME, managerContainerInfo} from '../../src/docker/manager-container.js'
 import {buildManagerImage, type ManagerImageResult} from '../../src/docker/manager-image.js'
 import type {StopResult} from '../../src/server/control.js'
+import {managerFiles, readState} from '../../src/server/state.js'
 import {freePort} from '../helpers/ports.js'
 
 let config: Config
@@ -89,6 +90,18 @@ describe('manager in Docker', () => {
     expect(bad.status).toBe(422)
     // sandbox containers are siblings on the host daemon, labelled with the manager's hostname
     expect((await listManagedContainers({[LABELS.ownerHost]: MANAGER_CONTAINER_HOSTNAME})).length).toBeGreaterThan(0)
+  })
+
+  it('start --docker again: the same port is "already running", another port MANAGER_RUNNING_ELSEWHERE (exit 4); settings recorded', async () => {
+    const again = await cli<StartOutput>(Start, ['--docker', '--image', 'sandbox-executor-manager:test', '--port', String(port), '--env-file', '/dev/null'])
+    expect(again).toMatchObject({already: true, mode: 'docker'})
+    const otherPort = await freePort()
+    const other = await captureOutput(() => Start.run(['--docker', '--image', 'sandbox-executor-manager:test', '--port', String(otherPort), '--env-file', '/dev/null', '--json'], config))
+    expect(process.exitCode).toBe(4)
+    process.exitCode = undefined
+    expect(JSON.parse(other.stdout).error.code).toBe('MANAGER_RUNNING_ELSEWHERE')
+    const state = readState(managerFiles(dir))!
+    expect(state).toMatchObject({mode: 'docker', image: 'sandbox-executor-manager:test', settings: {port, poolSize: 1}})
   })
 
   it('stop removes the manager container and every container it started', async () => {

@@ -13,6 +13,7 @@ import {captureOutput} from '@oclif/test'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import Clean from '../../src/commands/clean.js'
+import Restart from '../../src/commands/restart.js'
 import Start from '../../src/commands/start.js'
 import Status from '../../src/commands/status.js'
 import Stop from '../../src/commands/stop.js'
@@ -30,11 +31,25 @@ let endpoint: string
 const previousStateDir = process.env.SANDBOX_STATE_DIR
 
 
-async function cli<T>(cmd: {run: (argv: string[], config: Config) => Promise<unknown>}, argv: string[]): Promise<T> {
+type Runnable = {run: (argv: string[], config: Config) => Promise<unknown>}
+
+async function cli<T>(cmd: Runnable, argv: string[]): Promise<T> {
   const out = await captureOutput(() => cmd.run([...argv, '--json'], config))
   process.exitCode = undefined
   if (out.error) throw out.error
+  if (out.result === undefined) throw new Error(`the command failed: ${out.stdout}`)
   return out.result as T
+}
+
+/** a command that must fail: its --json error document and exit code */
+async function cliFails(cmd: Runnable, argv: string[]): Promise<{exit: number | undefined; code: string; message: string}> {
+  const out = await captureOutput(() => cmd.run([...argv, '--json'], config))
+  const exit = typeof process.exitCode === 'number' ? process.exitCode : undefined
+  process.exitCode = undefined
+  if (out.result !== undefined) throw new Error(`expected a failure, got ${JSON.stringify(out.result).slice(0, 300)}`)
+  const doc = JSON.parse(out.stdout) as {error: {code: string; message: string; exit: number}}
+  expect(doc.error.exit).toBe(exit)
+  return {exit, code: doc.error.code, message: doc.error.message}
 }
 
 const startArgs = () => ['--port', String(port), '--env-file', '/dev/null', '--pool-size', '1']
@@ -114,6 +129,24 @@ describe('sandbox start / POST /run / stop', () => {
     expect(again).toMatchObject({already: true, pid: started.pid})
   })
 
+  it('start on another port with the same state directory is an error that says so (exit 4); nothing else starts', async () => {
+    const other = await freePort()
+    const error = await cliFails(Start, ['--port', String(other), '--env-file', '/dev/null'])
+    expect(error.exit).toBe(4)
+    expect(error.code).toBe('MANAGER_RUNNING_ELSEWHERE')
+    expect(error.message).toContain(endpoint)
+    expect(error.message).toContain(`port ${other}`)
+    const answer = await fetch(`http://127.0.0.1:${other}/healthz`).then(() => 'answered', () => 'refused')
+    expect(answer).toBe('refused')
+    expect(readState(managerFiles(stateDir))!.port).toBe(port)
+  })
+
+  it('the state file records the effective settings and what start was told, never a token', () => {
+    const state = readState(managerFiles(stateDir))!
+    expect(state.settings).toMatchObject({port, poolSize: 1, tokenRequired: false, allowPolicyOverride: false})
+    expect(state.launch?.flags).toMatchObject({SANDBOX_EXECUTOR_MANAGER_PORT: String(port), SANDBOX_EXECUTOR_MANAGER_POOL_SIZE: '1'})
+  })
+
   it('POST /run Python: arguments with booleans, null and unicode → RAGFlow-shaped result', async () => {
     const code = 'def main(flag, nothing, text, n=1):\n    print(f"héllo {text} ✓")\n    return {"flag": flag, "nothing": nothing, "text": text, "n": n + 1, "type": type(nothing).__name__}\n'
     const res = await run(code, 'python', {flag: true, nothing: null, text: 'wörld 🌍'})
@@ -180,6 +213,46 @@ describe('sandbox start / POST /run / stop', () => {
     expect(s.rssBytes).toBeGreaterThan(0)
   })
 
+  it('status --endpoint reads any manager from its GET /status (no state directory needed)', async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'sandbox-status-elsewhere-'))
+    process.env.SANDBOX_STATE_DIR = elsewhere
+    try {
+      const s = await cli<StatusReport>(Status, ['--endpoint', `${endpoint}/run`, '--env-file', '/dev/null'])
+      expect(s).toMatchObject({running: true, healthy: true, endpoint, runtime: 'runsc', settings: {port, poolSize: 1}})
+      expect(s.pid).toBe(readState(managerFiles(stateDir))!.pid)
+      expect(s.admission?.limit).toBeGreaterThanOrEqual(1)
+      const nobody = await freePort()
+      const gone = await captureOutput(() => Status.run(['--endpoint', `http://127.0.0.1:${nobody}`, '--json'], config))
+      expect(process.exitCode).toBe(6)
+      process.exitCode = undefined
+      expect(JSON.parse(gone.stdout)).toMatchObject({running: false})
+    } finally {
+      process.env.SANDBOX_STATE_DIR = stateDir
+      rmSync(elsewhere, {recursive: true, force: true})
+    }
+  })
+
+  it('restart keeps the flags start was given (port, pool size), whatever the environment says', async () => {
+    const before = readState(managerFiles(stateDir))!
+    process.env.SANDBOX_EXECUTOR_MANAGER_POOL_SIZE = '3'
+    try {
+      const result = await cli<{start: StartOutput}>(Restart, ['--env-file', '/dev/null'])
+      expect(result.start).toMatchObject({already: false, endpoint})
+      expect(result.start.pid).not.toBe(before.pid)
+    } finally {
+      delete process.env.SANDBOX_EXECUTOR_MANAGER_POOL_SIZE
+    }
+    const after = readState(managerFiles(stateDir))!
+    expect(after).toMatchObject({port, settings: {port, poolSize: 1}})
+    const s = await cli<StatusReport>(Status, ['--env-file', '/dev/null'])
+    expect(s.pools.map((p) => p.size)).toEqual([1, 1])
+    // restart's own flags override
+    const bigger = await cli<{start: StartOutput}>(Restart, ['--pool-size', '2'])
+    expect(bigger.start.endpoint).toBe(endpoint)
+    expect(readState(managerFiles(stateDir))!.settings).toMatchObject({port, poolSize: 2})
+    expect((await run('def main():\n    return "restarted"\n')).json()).toMatchObject({status: 'success', result: {value: 'restarted'}})
+  })
+
   it('kill -9 of the manager, then start: stale pid file handled, leftovers removed, serves again', async () => {
     const old = readState(managerFiles(stateDir))!
     const oldPid = old.pid!
@@ -221,7 +294,18 @@ describe('API token', () => {
       expect((await call('GET', '/healthz')).status).toBe(200)
       const metrics = await call('GET', '/metrics', undefined, auth)
       expect(metrics.text).not.toMatch(/^sandbox_runs_total/m)
+      expect((await call('GET', '/status')).status).toBe(401)
+      expect((await call('GET', '/status', undefined, auth)).json()).toMatchObject({status: 'ok', settings: {tokenRequired: true, allowPolicyOverride: false}})
       expect((await run('def main():\n    return 1\n', 'python', {}, auth)).json()).toMatchObject({status: 'success'})
+      // no --allow-policy-override: the policy field is refused, even with the token
+      const overridden = await call('POST', '/run', JSON.stringify({code_b64: b64('import os\ndef main():\n    return 1\n'), policy: 'off'}), {'content-type': 'application/json', ...auth})
+      expect(overridden.status).toBe(403)
+      // a restart from an environment without the token refuses to bring it back open
+      delete process.env.SANDBOX_API_TOKEN
+      const open = await cliFails(Restart, [])
+      expect(open).toMatchObject({exit: 4, code: 'TOKEN_MISSING'})
+      expect((await call('GET', '/metrics')).status).toBe(401)
+      process.env.SANDBOX_API_TOKEN = 'integration-t0ken'
       const pid = readState(managerFiles(stateDir))!.pid!
       const stopped = await cli<StopResult>(Stop, [])
       expect(stopped.containersRemaining).toBe(0)
@@ -230,6 +314,82 @@ describe('API token', () => {
       delete process.env.SANDBOX_API_TOKEN
     }
   })
+})
+
+describe('per-request policy override', () => {
+  it('refused at start without a token (exit 4, nothing starts); with one, token holders choose the policy per run', async () => {
+    const refused = await cliFails(Start, [...startArgs(), '--allow-policy-override'])
+    expect(refused).toMatchObject({exit: 4, code: 'POLICY_OVERRIDE_NEEDS_TOKEN'})
+    expect(existsSync(managerFiles(stateDir).pidFile)).toBe(false)
+
+    process.env.SANDBOX_API_TOKEN = 'override-t0ken'
+    try {
+      await cli<StartOutput>(Start, [...startArgs(), '--allow-policy-override'])
+      const auth = {authorization: 'Bearer override-t0ken', 'content-type': 'application/json'}
+      const code = b64('import os\ndef main():\n    return os.getuid()\n')
+      const asked = (policy?: string, headers: Record<string, string> = auth) => call('POST', '/run', JSON.stringify({code_b64: code, ...(policy ? {policy} : {})}), headers)
+      expect((await asked()).json()).toMatchObject({status: 'program_runner_error', exit_code: -999})
+      expect((await asked('off')).json()).toMatchObject({status: 'success', result: {value: 65534}})
+      expect((await asked('ragflow')).json()).toMatchObject({exit_code: -999})
+      expect((await asked('off', {'content-type': 'application/json'})).status).toBe(401)
+      await cli<StopResult>(Stop, [])
+    } finally {
+      delete process.env.SANDBOX_API_TOKEN
+    }
+  })
+})
+
+describe('admission control', () => {
+  it('18 concurrent memory-holding runs never make more containers live than the cap; every honest run finishes within its limit', async () => {
+    const cap = 4
+    // the queue bound (read at start): long enough for 18 runs through 4 slots on a loaded host
+    process.env.SANDBOX_QUEUE_TIMEOUT = '180'
+    try {
+      // a 6 s limit: the later runs wait longer than that in the queue, and must still succeed
+      await cli<StartOutput>(Start, ['--port', String(port), '--env-file', '/dev/null', '--pool-size', '1', '--max-concurrent', String(cap), '--timeout', '6'])
+    } finally {
+      delete process.env.SANDBOX_QUEUE_TIMEOUT
+    }
+    const pid = readState(managerFiles(stateDir))!.pid!
+    let sampling = true
+    let maxLive = 0
+    let samples = 0
+    const sampler = (async () => {
+      while (sampling) {
+        const live = (await mine(pid)).length
+        maxLive = Math.max(maxLive, live)
+        samples++
+      }
+    })()
+    // each holds 64 MiB (a quarter of the memory limit) for 2 s
+    const code = 'import time\n\ndef main(i):\n    block = bytearray(64 * 1024 * 1024)\n    for j in range(0, len(block), 4096):\n        block[j] = 1\n    time.sleep(2)\n    return i\n'
+    const t0 = performance.now()
+    let longestWait = 0
+    const results = await Promise.all(
+      Array.from({length: 18}, (_, i) =>
+        run(code, 'python', {i}).then((a) => {
+          longestWait = Math.max(longestWait, performance.now() - t0)
+          return a.json<{status: string; result: {value: number}; exit_code: number; time_used_ms: number}>()
+        }),
+      ),
+    )
+    sampling = false
+    await sampler
+    const metrics = await call('GET', '/metrics')
+    process.stderr.write(
+      `[admission] cap ${cap}: max ${maxLive} live containers over ${samples} samples; exit codes ${JSON.stringify(results.map((r) => r.exit_code))}; last answer after ${Math.round(longestWait)} ms; longest run ${Math.max(...results.map((r) => r.time_used_ms))} ms\n`,
+    )
+    // every honest run finished within its 6 s limit, however long it queued
+    expect(results.map((r) => r.status)).toEqual(Array(18).fill('success'))
+    for (const r of results) expect(r.time_used_ms).toBeLessThan(6000)
+    expect(results.map((r) => r.result.value)).toEqual(Array.from({length: 18}, (_, i) => i))
+    expect(samples).toBeGreaterThan(3)
+    expect(maxLive).toBeLessThanOrEqual(cap)
+    expect(maxLive).toBeGreaterThan(1)
+    expect(metrics.text).toMatch(new RegExp(`^sandbox_admission_limit ${cap}$`, 'm'))
+    expect(metrics.text).toMatch(/^sandbox_queue_rejected_total\{language="python"\} 0$/m)
+    await cli<StopResult>(Stop, [])
+  }, 300_000)
 })
 
 describe('start failures and clean', () => {

@@ -3,8 +3,9 @@
  * - the normal engine (gVisor, no network): every case passes;
  * - a deliberately weakened engine (runc, host network): the gVisor, loopback-listener,
  *   interface and hostname cases FAIL, while privilege cases that runc also enforces pass;
- * - a started manager (`sandbox start`, policy off, a canary in its environment) tested
- *   end to end with `sandbox test --endpoint --token --json`.
+ * - a started manager, started as docs/security.md says (default policy, a token,
+ *   --allow-policy-override, a canary in its environment), tested end to end with
+ *   `sandbox test --endpoint --token --json`: every case runs, 0 skipped.
  * The weakened run leaves out name resolution: with host networking it would query the
  * host's resolver, and network tests here only ever address 127.0.0.1 and ::1.
  */
@@ -99,27 +100,29 @@ describe('sandbox test --endpoint against a started manager', () => {
     rmSync(stateDir, {recursive: true, force: true})
   })
 
-  it('boundary probes and positive cases pass over HTTP; the canary in the manager\'s environment stays invisible', async () => {
+  it('every case runs and passes over HTTP, 0 skipped; the canary in the manager\'s environment stays invisible', async () => {
     const port = await freePort()
-    // policy off: the suite probes the sandbox boundary; the manager ignores per-request policy
-    await exec('node', ['bin/dev.js', 'start', '--port', String(port), '--env-file', '/dev/null', '--policy', 'off', '--timeout', '5', '--json'], {env})
+    // as documented: the default policy, a token, and the per-request override for token holders
+    await exec('node', ['bin/dev.js', 'start', '--port', String(port), '--env-file', '/dev/null', '--allow-policy-override', '--timeout', '5', '--json'], {env})
     let stdout = ''
     let exitCode = 0
     try {
-      ;({stdout} = await exec('node', ['bin/dev.js', 'test', '--endpoint', `http://127.0.0.1:${port}`, '--json'], {env, maxBuffer: 256 * 1024 * 1024}))
+      ;({stdout} = await exec('node', ['bin/dev.js', 'test', '--endpoint', `http://127.0.0.1:${port}`, '--token', token, '--json'], {env, maxBuffer: 256 * 1024 * 1024}))
     } catch (error) {
       const e = error as {code?: number; stdout?: string}
       exitCode = e.code ?? 1
       stdout = e.stdout ?? ''
     }
     const report = JSON.parse(stdout) as SuiteReport
-    expect(report.target).toMatchObject({kind: 'endpoint', policy: 'off'})
-    expect(failures(report).filter((f) => !f.includes('(skip)'))).toEqual([])
+    expect(report.target).toMatchObject({kind: 'endpoint', policy: 'per-request'})
+    expect(failures(report)).toEqual([])
     expect(exitCode).toBe(0)
-    expect(report.passed).toBeGreaterThanOrEqual(57)
-    // only the policy cases are skipped (the manager runs everything with the policy off)
-    const skipped = report.results.filter((r) => r.outcome === 'skip')
-    expect(skipped.every((r) => r.tags.includes('policy'))).toBe(true)
+    expect(report.skipped).toBe(0)
+    expect(report.total).toBe(allCases().length)
+    expect(report.passed).toBe(report.total)
+    // RAGFlow's requests (no policy field) still get the manager's policy
+    const status = await fetch(`http://127.0.0.1:${port}/status`, {headers: {authorization: `Bearer ${token}`}}).then((r) => r.json() as Promise<{settings: {codePolicy: string; allowPolicyOverride: boolean}}>)
+    expect(status.settings).toMatchObject({codePolicy: 'on', allowPolicyOverride: true})
     const envCase = report.results.find((r) => r.id === 'host-env-py')!
     expect(envCase).toMatchObject({outcome: 'pass'})
     expect(envCase.why).toMatch(/value checked/)

@@ -8,10 +8,11 @@ import {request} from 'node:http'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {EngineStatus, RunRequest} from '../../src/engine/engine.js'
-import {emptyResult, type RunResult} from '../../src/engine/result.js'
+import {emptyResult, EXIT, runnerError, type RunResult} from '../../src/engine/result.js'
 import {createManagerServer, type ManagerServer} from '../../src/server/http.js'
 import {createLogger} from '../../src/server/logger.js'
 import {parseMetrics, sumMetric} from '../../src/server/metrics.js'
+import {connectEndpoint} from '../../src/suite/targets.js'
 
 class RecordingEngine {
   calls: RunRequest[] = []
@@ -23,7 +24,13 @@ class RecordingEngine {
   }
 
   status(): EngineStatus {
-    return {runtime: 'runsc', healthy: this.healthy, reason: this.reason, pools: [{language: 'python', size: 1, ready: 1, busy: 0, creating: 0, waiting: 0, created: 1, failures: 0, lastError: null}]}
+    return {
+      runtime: 'runsc',
+      healthy: this.healthy,
+      reason: this.reason,
+      pools: [{language: 'python', size: 1, ready: 1, busy: 0, creating: 0, waiting: 0, created: 1, failures: 0, rejected: 0, lastError: null}],
+      admission: {limit: 4, live: 1, evictions: 0, executing: 0, queued: 0, rejected: 0},
+    }
   }
 }
 
@@ -155,5 +162,117 @@ describe('manager HTTP surface with a token', () => {
     expect((await call(port, 'POST', '/run', body, {authorization: 'Bearer t0ken'})).status).toBe(200)
     expect((await call(port, 'GET', '/metrics', undefined, {authorization: 'Bearer t0ken'})).status).toBe(200)
     expect(engine.calls).toHaveLength(1)
+  })
+})
+
+describe('GET /status and the per-request policy override', () => {
+  const settings = {host: '127.0.0.1', port: 1, poolSize: 1, timeoutSeconds: 10, memory: '256m', codePolicy: 'on', maxConcurrentRuns: 4, queueTimeoutSeconds: 10, allowPolicyOverride: true, allowRunc: false, tokenRequired: true, envFile: null}
+  const auth = {authorization: 'Bearer t0ken'}
+
+  it('an override without a token cannot even be configured', () => {
+    expect(() => createManagerServer({engine: new RecordingEngine(), logger: createLogger({write: () => {}}), allowPolicyOverride: true})).toThrow(/needs an API token/)
+  })
+
+  it('without the option: a "policy" field is refused with 403, nothing runs; RAGFlow\'s requests (no field) run', async () => {
+    const engine = new RecordingEngine()
+    const server = createManagerServer({engine, logger: createLogger({write: () => {}}), token: 't0ken'})
+    const {port} = await server.listen('127.0.0.1', 0)
+    try {
+      for (const policy of ['off', 'on', 'ragflow', 'standard']) {
+        const res = await call(port, 'POST', '/run', runBody({code_b64: b64('x'), policy}), auth)
+        expect(res.status, policy).toBe(403)
+        expect(res.json()).toMatchObject({error: 'forbidden', field: 'policy'})
+        expect(String(res.json().message)).toMatch(/--allow-policy-override/)
+      }
+      expect(engine.calls).toHaveLength(0)
+      expect((await call(port, 'POST', '/run', runBody({code_b64: b64('x'), policy: null}), auth)).status).toBe(200)
+      expect(engine.calls.at(-1)?.policy).toBeUndefined()
+    } finally {
+      await server.close(1000)
+    }
+  })
+
+  it('with the option and the token: the level is passed to the engine (ragflow/standard never looser than on), counted and logged', async () => {
+    const engine = new RecordingEngine()
+    const logs: string[] = []
+    const server = createManagerServer({engine, logger: createLogger({write: (l) => logs.push(l)}), token: 't0ken', allowPolicyOverride: true, settings})
+    const {port} = await server.listen('127.0.0.1', 0)
+    try {
+      // still the token first
+      expect((await call(port, 'POST', '/run', runBody({code_b64: b64('x'), policy: 'off'}))).status).toBe(401)
+      expect(engine.calls).toHaveLength(0)
+      const sent: Record<string, string> = {}
+      for (const policy of ['off', 'on', 'ragflow', 'standard']) {
+        expect((await call(port, 'POST', '/run', runBody({code_b64: b64('x'), policy}), auth)).status).toBe(200)
+        sent[policy] = String(engine.calls.at(-1)?.policy)
+      }
+      expect(sent).toEqual({off: 'off', on: 'on', ragflow: 'on', standard: 'on'})
+      expect((await call(port, 'POST', '/run', runBody({code_b64: b64('x'), policy: 'nope'}), auth)).status).toBe(422)
+      const s = parseMetrics((await call(port, 'GET', '/metrics', undefined, auth)).text)
+      expect(sumMetric(s, 'sandbox_policy_overrides_total', {policy: 'off'})).toBe(1)
+      expect(logs.join('')).toContain('"policy_override":"off"')
+    } finally {
+      await server.close(1000)
+    }
+  })
+
+  it('GET /status: the figures and settings as JSON, token-protected like /metrics, never the token', async () => {
+    const engine = new RecordingEngine()
+    const server = createManagerServer({engine, logger: createLogger({write: () => {}}), token: 't0ken', allowPolicyOverride: true, settings})
+    const {port} = await server.listen('127.0.0.1', 0)
+    try {
+      expect((await call(port, 'GET', '/status')).status).toBe(401)
+      await call(port, 'POST', '/run', runBody({code_b64: b64('x')}), auth)
+      await call(port, 'POST', '/run', 'not json', auth)
+      const res = await call(port, 'GET', '/status', undefined, auth)
+      expect(res.status).toBe(200)
+      expect(res.headers['content-type']).toBe('application/json')
+      const doc = res.json()
+      expect(doc).toMatchObject({
+        status: 'ok',
+        phase: 'serving',
+        runtime: 'runsc',
+        pid: process.pid,
+        settings,
+        admission: {limit: 4, live: 1},
+        runs: {total: 1, byStatus: {success: 1}, byLanguage: {python: 1}, busy: 0},
+        rejected: 2,
+      })
+      expect((doc.pools as unknown[])[0]).toMatchObject({language: 'python', ready: 1})
+      expect(res.text).not.toContain('t0ken')
+    } finally {
+      await server.close(1000)
+    }
+  })
+})
+
+describe('sandbox test --endpoint finds out what a manager offers', () => {
+  /** refuses the policy probe unless the run asked for policy off */
+  class PolicyEngine extends RecordingEngine {
+    constructor(private readonly fixed: 'on' | 'off') {
+      super()
+    }
+    override async run(req: RunRequest): Promise<RunResult> {
+      this.calls.push(req)
+      const policy = req.policy ?? this.fixed
+      return policy === 'on' ? runnerError(EXIT.UNSAFE_CODE, 'Line 1: Import: os', 'Code is unsafe') : emptyResult({status: 'success'})
+    }
+  }
+
+  const probe = async (options: {fixed: 'on' | 'off'; allow: boolean}) => {
+    const server = createManagerServer({engine: new PolicyEngine(options.fixed), logger: createLogger({write: () => {}}), token: 't0ken', allowPolicyOverride: options.allow})
+    const {port} = await server.listen('127.0.0.1', 0)
+    try {
+      const target = await connectEndpoint({url: `http://127.0.0.1:${port}`, token: 't0ken'})
+      return target.info().policy
+    } finally {
+      await server.close(1000)
+    }
+  }
+
+  it('per-request with the override; the fixed policy (from a probe without the field) without it', async () => {
+    expect(await probe({fixed: 'on', allow: true})).toBe('per-request')
+    expect(await probe({fixed: 'on', allow: false})).toBe('on')
+    expect(await probe({fixed: 'off', allow: false})).toBe('off')
   })
 })

@@ -6,7 +6,8 @@
 import {describe, expect, it} from 'vitest'
 
 import type {RunnerContainer} from '../../src/docker/containers.js'
-import {RunnerPool} from '../../src/engine/pool.js'
+import {ContainerBudget, defaultMaxConcurrentRuns} from '../../src/engine/admission.js'
+import {PoolBusyError, RunnerPool} from '../../src/engine/pool.js'
 
 function fakeContainer(id: string) {
   const c = {id, removed: false, isUnusable: false, detached: new Promise<void>(() => {}), waitExit: () => new Promise(() => {}), remove: async () => void (c.removed = true)}
@@ -39,5 +40,188 @@ describe('RunnerPool creation timeout', () => {
     const c = await pool.acquire(1000)
     expect(c.id).toBe('fresh')
     await pool.close()
+  })
+})
+
+// ------------------------------------------------------------------ admission control
+
+/**
+ * A fake Docker: counts containers that exist (from the start of their creation until their
+ * removal has finished), the way `docker ps -a` of the manager's label would see them.
+ */
+function fakeDocker(options: {manualRemoval?: boolean} = {}) {
+  const d = {
+    live: 0,
+    maxLive: 0,
+    made: 0,
+    removals: [] as Array<() => void>,
+    create: async (): Promise<RunnerContainer> => {
+      d.live++
+      d.maxLive = Math.max(d.maxLive, d.live)
+      const id = `c${++d.made}`
+      await new Promise((r) => setImmediate(r))
+      const gone = () => new Promise<void>((resolve) => {
+        const finish = () => {
+          d.live--
+          resolve()
+        }
+        if (options.manualRemoval) d.removals.push(finish)
+        else setImmediate(finish)
+      })
+      return {id, isUnusable: false, detached: new Promise<void>(() => {}), waitExit: () => new Promise(() => {}), remove: gone, retire: gone} as unknown as RunnerContainer
+    },
+    /** finish every removal in progress */
+    finishRemovals: () => {
+      for (const f of d.removals.splice(0)) f()
+    },
+  }
+  return d
+}
+
+const tick = () => new Promise((r) => setImmediate(r))
+
+describe('admission control: one container budget for every pool', () => {
+  it('warm pools of both languages share the cap, one language at a time in turn', async () => {
+    const docker = fakeDocker()
+    const budget = new ContainerBudget(3)
+    const py = new RunnerPool({language: 'python', size: 2, budget, create: docker.create})
+    const js = new RunnerPool({language: 'nodejs', size: 2, budget, create: docker.create})
+    await Promise.all([py.fill(), js.fill()])
+    await tick()
+    expect(py.stats().ready + js.stats().ready).toBe(3)
+    expect(py.stats().ready).toBeGreaterThanOrEqual(1)
+    expect(js.stats().ready).toBeGreaterThanOrEqual(1)
+    expect(budget.stats()).toMatchObject({limit: 3, live: 3})
+    expect(docker.maxLive).toBe(3)
+    await Promise.all([py.close(), js.close()])
+    expect(budget.stats().live).toBe(0)
+  })
+
+  it('18 runs at once never make more containers exist than the cap, counting idle, busy, starting and being removed', async () => {
+    const docker = fakeDocker()
+    const budget = new ContainerBudget(4)
+    const py = new RunnerPool({language: 'python', size: 2, budget, create: docker.create})
+    const js = new RunnerPool({language: 'nodejs', size: 2, budget, create: docker.create})
+    await Promise.all([py.fill(), js.fill()])
+    let executing = 0
+    let maxExecuting = 0
+    const runs = Array.from({length: 18}, async (_, i) => {
+      const pool = i % 3 === 0 ? js : py
+      const c = await pool.acquire(60_000)
+      executing++
+      maxExecuting = Math.max(maxExecuting, executing)
+      await tick()
+      await tick()
+      executing--
+      await pool.release(c)
+    })
+    await Promise.all(runs)
+    expect(docker.maxLive).toBeLessThanOrEqual(4)
+    expect(maxExecuting).toBeLessThanOrEqual(4)
+    expect(maxExecuting).toBeGreaterThan(1)
+    await Promise.all([py.close(), js.close()])
+    await tick()
+    expect(docker.live).toBe(0)
+  })
+
+  it('a finished run frees its slot only when its container has been removed', async () => {
+    const docker = fakeDocker({manualRemoval: true})
+    const budget = new ContainerBudget(1)
+    const pool = new RunnerPool({language: 'python', size: 0, budget, create: docker.create})
+    const first = await pool.acquire(60_000)
+    const second = pool.acquire(60_000)
+    let gotSecond = false
+    void second.then(() => (gotSecond = true))
+    void pool.release(first)
+    await tick()
+    await tick()
+    // the first container is still being removed: the second run waits, nothing new is created
+    expect(gotSecond).toBe(false)
+    expect(docker.made).toBe(1)
+    expect(budget.stats().live).toBe(1)
+    docker.finishRemovals()
+    const c = await second
+    expect(docker.made).toBe(2)
+    expect(docker.maxLive).toBe(1)
+    void pool.release(c)
+    docker.finishRemovals()
+    await pool.close()
+  })
+
+  it('a waiting run takes the room of another language\'s idle warm container', async () => {
+    const docker = fakeDocker()
+    const budget = new ContainerBudget(2)
+    const py = new RunnerPool({language: 'python', size: 0, budget, create: docker.create})
+    const js = new RunnerPool({language: 'nodejs', size: 2, budget, create: docker.create})
+    await js.fill()
+    expect(js.stats().ready).toBe(2)
+    const a = await py.acquire(60_000)
+    expect(budget.stats().evictions).toBe(1)
+    expect(js.stats().ready).toBe(1)
+    expect(docker.maxLive).toBe(2)
+    await py.release(a)
+    await Promise.all([py.close(), js.close()])
+  })
+
+  it('no idle warm container is evicted for a run that a container being removed will serve', async () => {
+    const docker = fakeDocker({manualRemoval: true})
+    const budget = new ContainerBudget(2)
+    const py = new RunnerPool({language: 'python', size: 0, budget, create: docker.create})
+    const js = new RunnerPool({language: 'nodejs', size: 1, budget, create: docker.create})
+    await js.fill()
+    const first = await py.acquire(60_000)
+    void py.release(first)
+    const second = py.acquire(60_000)
+    await tick()
+    expect(budget.stats().evictions).toBe(0)
+    expect(js.stats().ready).toBe(1)
+    docker.finishRemovals()
+    void py.release(await second)
+    docker.finishRemovals()
+    expect(budget.stats().evictions).toBe(0)
+    const closing = Promise.all([py.close(), js.close()])
+    docker.finishRemovals()
+    await closing
+  })
+
+  it('waiting runs are served oldest first across languages', async () => {
+    const docker = fakeDocker({manualRemoval: true})
+    const budget = new ContainerBudget(1)
+    const py = new RunnerPool({language: 'python', size: 0, budget, create: docker.create})
+    const js = new RunnerPool({language: 'nodejs', size: 0, budget, create: docker.create})
+    const order: string[] = []
+    const held = await py.acquire(60_000)
+    const w1 = js.acquire(60_000).then((c) => (order.push('nodejs'), c))
+    const w2 = py.acquire(60_000).then((c) => (order.push('python'), c))
+    void py.release(held)
+    docker.finishRemovals()
+    const c1 = await w1
+    void js.release(c1)
+    docker.finishRemovals()
+    const c2 = await w2
+    expect(order).toEqual(['nodejs', 'python'])
+    void py.release(c2)
+    docker.finishRemovals()
+    await Promise.all([py.close(), js.close()])
+  })
+
+  it('over the queue bound a run is refused (-10 path) and counted as rejected', async () => {
+    const docker = fakeDocker({manualRemoval: true})
+    const budget = new ContainerBudget(1)
+    const pool = new RunnerPool({language: 'python', size: 0, budget, create: docker.create})
+    const held = await pool.acquire(60_000)
+    await expect(pool.acquire(10)).rejects.toBeInstanceOf(PoolBusyError)
+    expect(pool.stats()).toMatchObject({rejected: 1, waiting: 0, busy: 1})
+    void pool.release(held)
+    docker.finishRemovals()
+    await pool.close()
+  })
+
+  it('default cap: min(4 x cores, half the memory / the memory limit), at least 1', () => {
+    const g = 1024 ** 3
+    expect(defaultMaxConcurrentRuns(256 * 1024 ** 2, {cores: 2, memoryBytes: 24 * g})).toBe(8)
+    expect(defaultMaxConcurrentRuns(1 * g, {cores: 16, memoryBytes: 8 * g})).toBe(4)
+    expect(defaultMaxConcurrentRuns(4 * g, {cores: 2, memoryBytes: 4 * g})).toBe(1)
+    expect(() => new ContainerBudget(0)).toThrow(RangeError)
   })
 })

@@ -12,7 +12,11 @@ import {tailFile} from '../../src/server/control.js'
 import {createLogger, formatLogLine} from '../../src/server/logger.js'
 import {histogramQuantile, Metrics, parseMetrics, sumMetric} from '../../src/server/metrics.js'
 import {decodeStrictBase64, LIMITS, parseRunRequest, RequestError} from '../../src/server/request.js'
-import {acquirePidFile, clientEndpoint, managerFiles, recordedManager, writeState} from '../../src/server/state.js'
+import {acquirePidFile, clientEndpoint, managerFiles, managerState, recordedManager, writeState} from '../../src/server/state.js'
+import {checkStartAgainstRunning, checkTokenKept, launchConfig, launchForRestart, launchFromStart, MANAGER_VARIABLES, type LaunchRecord} from '../../src/server/lifecycle.js'
+import {parseLaunch} from '../../src/server/main.js'
+import {checkManagerConfig} from '../../src/server/manager.js'
+import {effectiveSettings} from '../../src/server/status.js'
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
 const body = (o: unknown) => Buffer.from(JSON.stringify(o))
@@ -162,7 +166,8 @@ describe('metrics', () => {
     runtime: 'runsc' as const,
     healthy: true,
     reason: null,
-    pools: [{language: 'python', size: 2, ready: 1, busy: 1, creating: 1, waiting: 3, created: 7, failures: 0, lastError: null}],
+    pools: [{language: 'python', size: 2, ready: 1, busy: 1, creating: 1, waiting: 3, created: 7, failures: 0, rejected: 2, lastError: null}],
+    admission: {limit: 3, live: 3, evictions: 1, executing: 1, queued: 3, rejected: 2},
   }
 
   it('renders valid Prometheus text that parses back', () => {
@@ -182,6 +187,12 @@ describe('metrics', () => {
     expect(sumMetric(s, 'sandbox_http_requests_total', {code: '422'})).toBe(1)
     expect(sumMetric(s, 'sandbox_pool_ready', {language: 'python'})).toBe(1)
     expect(sumMetric(s, 'sandbox_queue_depth')).toBe(3)
+    // admission control: the cap, what exists, what runs, what was refused
+    expect(sumMetric(s, 'sandbox_admission_limit')).toBe(3)
+    expect(sumMetric(s, 'sandbox_containers_live')).toBe(3)
+    expect(sumMetric(s, 'sandbox_runs_executing')).toBe(1)
+    expect(sumMetric(s, 'sandbox_queue_rejected_total', {language: 'python'})).toBe(2)
+    expect(sumMetric(s, 'sandbox_admission_evictions_total')).toBe(1)
     expect(sumMetric(s, 'process_resident_memory_bytes')).toBe(50e6)
     expect(sumMetric(s, 'sandbox_healthy')).toBe(1)
     expect(s.find((x) => x.name === 'sandbox_info')?.labels).toMatchObject({runtime: 'runsc', version: '0.1.0'})
@@ -287,6 +298,112 @@ describe('start flags for the background manager', () => {
     expect(settings.SANDBOX_ENV_FILE).toMatch(/^\/.*x\.env$/)
     const config = loadConfig({envFile: '/dev/null', env: {SANDBOX_TIMEOUT: '5', SANDBOX_EXECUTOR_MANAGER_PORT: '1', ...settings}})
     expect(config).toMatchObject({host: '0.0.0.0', port: 9400, poolSize: 3, timeoutSeconds: 90, memory: '512m', codePolicy: 'off', allowRunc: true})
-    expect(settingsFromFlags({'allow-runc': false, wait: 90, docker: false, verbose: false})).toEqual({})
+    // flags not given set nothing; --no-allow-runc says false (and restart keeps it)
+    expect(settingsFromFlags({wait: 90, docker: false, verbose: false})).toEqual({})
+    expect(settingsFromFlags({'allow-runc': false, wait: 90, docker: false, verbose: false})).toEqual({SANDBOX_ALLOW_RUNC: 'false'})
+  })
+})
+
+describe('manager lifecycle: what start was told, and what restart and a second start do with it', () => {
+  const base = {...process.env}
+  for (const k of Object.keys(MANAGER_VARIABLES)) delete base[k]
+  delete base.SANDBOX_API_TOKEN
+  const envNone = {...base}
+  const cfg = (launch: LaunchRecord, env: NodeJS.ProcessEnv = envNone) => launchConfig({...launch, environment: {SANDBOX_ENV_FILE: '/dev/null', ...launch.environment}}, env)
+  const flags = (f: Partial<Parameters<typeof settingsFromFlags>[0]>) => settingsFromFlags({wait: 90, docker: false, verbose: false, ...f})
+  const running = (launch: LaunchRecord, env: NodeJS.ProcessEnv = envNone) => {
+    const config = cfg(launch, env)
+    return managerState({mode: 'process', pid: process.pid, address: {host: '127.0.0.1', port: config.port}, settings: effectiveSettings(config), launch, warnings: []})
+  }
+
+  it('records flags and the manager variables of the environment, never the token', () => {
+    const launch = launchFromStart(flags({port: 9426}), {...envNone, SANDBOX_TIMEOUT: '30s', SANDBOX_API_TOKEN: 's3cret', HOME: '/root'}, undefined)
+    expect(launch).toEqual({flags: {SANDBOX_EXECUTOR_MANAGER_PORT: '9426'}, environment: {SANDBOX_TIMEOUT: '30s'}})
+    expect(JSON.stringify(running(launch, {...envNone, SANDBOX_API_TOKEN: 's3cret'}))).not.toContain('s3cret')
+    // a .env found in the working directory is pinned by its absolute path
+    expect(launchFromStart({}, envNone, 'deploy/.env').environment.SANDBOX_ENV_FILE).toMatch(/^\/.*deploy\/\.env$/)
+  })
+
+  it('restart keeps the port start was given; its own flags override; its environment beats only the recorded environment', () => {
+    const started = launchFromStart(flags({port: 9426, 'pool-size': 3}), {...envNone, SANDBOX_TIMEOUT: '30s'}, undefined)
+    // a restart from a shell that sets another port and timeout, with --pool-size 4
+    const relaunch = launchForRestart(started, flags({'pool-size': 4}), {...envNone, SANDBOX_EXECUTOR_MANAGER_PORT: '9999', SANDBOX_TIMEOUT: '45s'})
+    const config = cfg(relaunch)
+    expect(config.port).toBe(9426)
+    expect(config.poolSize).toBe(4)
+    expect(config.timeoutSeconds).toBe(45)
+    // nothing recorded, nothing given: the environment and defaults
+    expect(cfg(launchForRestart(undefined, {}, envNone)).port).toBe(9385)
+  })
+
+  it('a manager that required a token is never restarted without one', () => {
+    const launch = launchFromStart({}, envNone, undefined)
+    const state = running(launch, {...envNone, SANDBOX_API_TOKEN: 't'})
+    expect(state.settings?.tokenRequired).toBe(true)
+    let caught: unknown
+    try {
+      checkTokenKept(state, cfg(launch))
+    } catch (error) {
+      caught = error
+    }
+    expect(caught).toMatchObject({code: 'TOKEN_MISSING', exit: 4})
+    expect(() => checkTokenKept(state, cfg(launch, {...envNone, SANDBOX_API_TOKEN: 'other'}))).not.toThrow()
+  })
+
+  it('start while one runs: same → fine; another port → MANAGER_RUNNING_ELSEWHERE; other settings → MANAGER_RUNNING_DIFFERENT (exit 4)', () => {
+    const state = running(launchFromStart(flags({port: 9426}), envNone, undefined))
+    const attempt = (launch: LaunchRecord, env: NodeJS.ProcessEnv = envNone) => {
+      try {
+        checkStartAgainstRunning(state, launch, cfg(launch, env))
+        return 'already'
+      } catch (error) {
+        return `${(error as {code: string}).code}/${(error as {exit: number}).exit}`
+      }
+    }
+    expect(attempt(launchFromStart(flags({port: 9426}), envNone, undefined))).toBe('already')
+    // said nothing about the port: the running manager is what you get
+    expect(attempt(launchFromStart({}, envNone, undefined))).toBe('already')
+    expect(attempt(launchFromStart(flags({port: 9500}), envNone, undefined))).toBe('MANAGER_RUNNING_ELSEWHERE/4')
+    expect(attempt(launchFromStart({}, {...envNone, SANDBOX_EXECUTOR_MANAGER_PORT: '9500'}, undefined))).toBe('MANAGER_RUNNING_ELSEWHERE/4')
+    expect(attempt(launchFromStart(flags({port: 9426, host: '0.0.0.0'}), envNone, undefined))).toBe('MANAGER_RUNNING_ELSEWHERE/4')
+    expect(attempt(launchFromStart(flags({port: 9426, host: 'localhost'}), envNone, undefined))).toBe('already')
+    expect(attempt(launchFromStart(flags({'pool-size': 5}), envNone, undefined))).toBe('MANAGER_RUNNING_DIFFERENT/4')
+    expect(attempt(launchFromStart(flags({memory: '256M'}), envNone, undefined))).toBe('already')
+    expect(attempt(launchFromStart(flags({'max-concurrent': 2}), envNone, undefined))).toBe('MANAGER_RUNNING_DIFFERENT/4')
+    // asking for a token-protected manager never passes for an open one
+    const tokenLaunch = launchFromStart({}, envNone, undefined)
+    expect(attempt(tokenLaunch, {...envNone, SANDBOX_API_TOKEN: 'x'})).toBe('MANAGER_RUNNING_DIFFERENT/4')
+  })
+
+  it('the override needs a token: refused at start (exit 4)', () => {
+    const config = cfg(launchFromStart(flags({'allow-policy-override': true}), envNone, undefined))
+    expect(config.allowPolicyOverride).toBe(true)
+    expect(() => checkManagerConfig(config)).toThrow(/without an API token/)
+    expect(() => checkManagerConfig({...config, apiToken: 't'})).not.toThrow()
+    expect(loadConfig({env: {...envNone, SANDBOX_ALLOW_POLICY_OVERRIDE: 'on'}, envFile: '/dev/null'}).allowPolicyOverride).toBe(true)
+    expect(() => loadConfig({env: {...envNone, SANDBOX_ALLOW_POLICY_OVERRIDE: 'maybe'}, envFile: '/dev/null'})).toThrow(/SANDBOX_ALLOW_POLICY_OVERRIDE/)
+  })
+
+  it('SANDBOX_MAX_CONCURRENT_RUNS: a whole number from 1, else the computed default', () => {
+    expect(loadConfig({env: {...envNone, SANDBOX_MAX_CONCURRENT_RUNS: '3'}, envFile: '/dev/null'}).maxConcurrentRuns).toBe(3)
+    expect(loadConfig({env: envNone, envFile: '/dev/null'}).maxConcurrentRuns).toBeGreaterThanOrEqual(1)
+    for (const bad of ['0', '-1', '2.5', 'many']) expect(() => loadConfig({env: {...envNone, SANDBOX_MAX_CONCURRENT_RUNS: bad}, envFile: '/dev/null'}), bad).toThrow(/SANDBOX_MAX_CONCURRENT_RUNS/)
+  })
+
+  it('the launch travels to the manager process as JSON and back', () => {
+    const launch = launchFromStart(flags({port: 9426}), {...envNone, SANDBOX_TIMEOUT: '30s'}, undefined)
+    expect(parseLaunch(JSON.stringify(launch))).toEqual(launch)
+    expect(parseLaunch('{"flags": {"a": 1}}')).toBeUndefined()
+    expect(parseLaunch('nope')).toBeUndefined()
+    expect(parseLaunch(undefined)).toBeUndefined()
+  })
+})
+
+describe('POST /run policy field', () => {
+  it('absent or null: the manager\'s policy; a level name: passed on; anything else: 422', () => {
+    expect(parseRunRequest(body({code_b64: b64('x')})).policy).toBeUndefined()
+    expect(parseRunRequest(body({code_b64: b64('x'), policy: null})).policy).toBeUndefined()
+    for (const level of ['off', 'on', 'ragflow', 'standard']) expect(parseRunRequest(body({code_b64: b64('x'), policy: level})).policy).toBe(level)
+    for (const bad of ['OFF', 'none', '', 0, false, {}, 'toString', '__proto__']) rejects(body({code_b64: b64('x'), policy: bad}), 422, /policy must be one of/)
   })
 })

@@ -261,7 +261,7 @@ describe('helpers', () => {
     expect(policyFor('on', 'per-request')).toEqual({policy: 'on'})
     expect(policyFor('any', 'on')).toEqual({})
     expect(policyFor('off', 'off')).toEqual({})
-    expect(policyFor('off', 'on').skip).toMatch(/SANDBOX_CODE_POLICY=off/)
+    expect(policyFor('off', 'on').skip).toMatch(/--allow-policy-override/)
     expect(policyFor('on', 'off').skip).toMatch(/policy off/)
   })
 
@@ -392,7 +392,7 @@ describe('runSuite', () => {
       host: HOST,
     })
     expect(report.results.map((r) => r.outcome)).toEqual(['skip', 'skip', 'fail', 'fail'])
-    expect(report.results[0].why).toMatch(/SANDBOX_CODE_POLICY=off/)
+    expect(report.results[0].why).toMatch(/--allow-policy-override/)
     expect(report.results[3].why).toMatch(/boom/)
     expect(s.calls.map((c) => c.code)).toEqual(['# bad\n', '# throws\n'])
   })

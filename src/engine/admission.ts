@@ -1,0 +1,163 @@
+/**
+ * Admission control: one budget of sandbox containers for the whole engine.
+ *
+ * At most `limit` containers exist at once, whatever state they are in: being created,
+ * warm and idle in a pool, running a job, or being removed after it. A pool takes a slot
+ * before it creates a container and gives it back only when that container is gone, so the
+ * number of live containers a `docker ps` shows never exceeds the limit — and neither do the
+ * runs executing at once nor the memory they can hold (limit × the per-run memory limit).
+ *
+ * Runs that find no container wait in their pool's FIFO queue, bounded by the queue timeout
+ * (then the -10 "Container pool is busy" answer). Free slots go first to the oldest waiting
+ * run across languages, then to warm refills, one language at a time in turn. When runs wait,
+ * no slot is free and another language holds idle warm containers, one of those is removed
+ * to make room: idle capacity never blocks work.
+ */
+import {availableParallelism, totalmem} from 'node:os'
+
+/** What the budget needs from a pool (RunnerPool implements it). */
+export interface BudgetMember {
+  /** queue position (see ContainerBudget.nextSeq) of the oldest waiting run that no creation in progress will serve */
+  oldestUncoveredWaiter(): number | undefined
+  /** how many waiting runs no creation in progress will serve */
+  uncoveredWaiters(): number
+  /** warm containers this pool still wants */
+  warmDeficit(): number
+  /** false while the pool cannot start a creation (closed, backing off after a failure, at its creation cap) */
+  canCreate(): boolean
+  /** idle warm containers it holds */
+  idleCount(): number
+  /** start one creation; the slot is already taken for it, the pool gives it back when the container is gone */
+  grant(): void
+  /** remove one idle warm container (it calls leaving(), then release(true) when gone); false when it has none */
+  evict(): boolean
+}
+
+export interface BudgetStats {
+  /** the cap: containers that may exist at once */
+  limit: number
+  /** containers that exist now (creating, idle, busy, being removed) */
+  live: number
+  /** idle warm containers removed to make room for waiting runs of another language */
+  evictions: number
+}
+
+export class ContainerBudget {
+  private used = 0
+  /** containers being removed: their slots come back soon */
+  private departing = 0
+  private evictions = 0
+  private seq = 0
+  private turn = 0
+  private pumping = false
+  private again = false
+  private readonly members: BudgetMember[] = []
+
+  constructor(readonly limit: number) {
+    if (!(limit >= 1)) throw new RangeError(`container budget must be at least 1, got ${limit}`)
+  }
+
+  /** an unlimited budget (a pool on its own, tests) */
+  static unlimited(): ContainerBudget {
+    return new ContainerBudget(Number.POSITIVE_INFINITY)
+  }
+
+  join(member: BudgetMember): void {
+    this.members.push(member)
+  }
+
+  leave(member: BudgetMember): void {
+    const i = this.members.indexOf(member)
+    if (i >= 0) this.members.splice(i, 1)
+  }
+
+  /** a global, increasing queue position: waiting runs of every language are served in this order */
+  nextSeq(): number {
+    return ++this.seq
+  }
+
+  stats(): BudgetStats {
+    return {limit: this.limit, live: this.used, evictions: this.evictions}
+  }
+
+  /** a container is being removed: its slot comes back with release(…, true) */
+  leaving(): void {
+    this.departing++
+  }
+
+  /** a container (or a creation that failed) is gone: its slot is free again */
+  release(evicted = false, departed = false): void {
+    this.used = Math.max(0, this.used - 1)
+    if (departed) this.departing = Math.max(0, this.departing - 1)
+    if (evicted) this.evictions++
+    this.pump()
+  }
+
+  /** Hand free slots out (waiting runs first, then warm refills) or make room for waiting runs. */
+  pump(): void {
+    if (this.pumping) {
+      this.again = true
+      return
+    }
+    this.pumping = true
+    try {
+      do {
+        this.again = false
+        while (this.used < this.limit && this.grantOne()) {
+          // granted one; look again
+        }
+        if (this.used >= this.limit) this.makeRoom()
+      } while (this.again)
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  private grantOne(): boolean {
+    // the oldest waiting run first, whatever its language
+    let best: BudgetMember | undefined
+    let bestSeq = Number.POSITIVE_INFINITY
+    for (const m of this.members) {
+      const s = m.oldestUncoveredWaiter()
+      if (s !== undefined && s < bestSeq && m.canCreate()) {
+        best = m
+        bestSeq = s
+      }
+    }
+    if (!best) {
+      // then warm refills, one language at a time in turn
+      for (let i = 0; i < this.members.length; i++) {
+        const m = this.members[(this.turn + i) % this.members.length]
+        if (m.warmDeficit() > 0 && m.canCreate()) {
+          this.turn = (this.turn + i + 1) % this.members.length
+          best = m
+          break
+        }
+      }
+    }
+    if (!best) return false
+    this.used++
+    best.grant()
+    return true
+  }
+
+  /** every slot is taken: when runs wait, remove idle warm containers (most idle first) to free slots for them */
+  private makeRoom(): void {
+    // slots of containers being removed (finished runs, earlier evictions) are on their way:
+    // evict only for waiting runs those will not serve. A pool with waiters has nothing idle,
+    // so evicting never takes from the pool that needs room.
+    let waiting = this.members.reduce((n, m) => n + (m.canCreate() ? m.uncoveredWaiters() : 0), 0) - this.departing
+    while (waiting > 0) {
+      const donor = this.members.filter((m) => m.idleCount() > 0).sort((a, b) => b.idleCount() - a.idleCount())[0]
+      if (!donor || !donor.evict()) return
+      waiting--
+    }
+  }
+}
+
+/** Default cap of live sandbox containers: min(4 × CPU cores, half of the host's memory / the per-run memory limit), at least 1. */
+export function defaultMaxConcurrentRuns(memoryBytes: number, host: {cores?: number; memoryBytes?: number} = {}): number {
+  const cores = host.cores ?? availableParallelism()
+  const mem = host.memoryBytes ?? totalmem()
+  return Math.max(1, Math.min(4 * cores, Math.floor((0.5 * mem) / memoryBytes)))
+}
