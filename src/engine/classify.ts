@@ -1,5 +1,5 @@
 /** Map what happened in a run to RAGFlow's status / exit code / detail fields. */
-import type {ControlFrame} from './output.js'
+import {ARTIFACT_CAPS, type ControlFrame} from './frame.js'
 import {emptyResult, EXIT, MIME_TYPES, type RunResult} from './result.js'
 
 export interface ClassifyInput {
@@ -11,7 +11,13 @@ export interface ClassifyInput {
   oomKilled: boolean
   timedOut: boolean
   outputOverflow: boolean
+  /** which cap stopped the run (default: the stdout+stderr cap) and the line appended to stderr ('' for none) */
+  outputLimitDetail?: string
+  outputLimitNote?: string
+  /** the host's wall clock for the job */
   wallMs: number
+  /** the container's peak memory measured from outside (cgroup), null when unavailable */
+  memoryKb: number | null
   timeoutSeconds: number
   memoryBytes: number
   maxOutputBytes: number
@@ -19,8 +25,9 @@ export interface ClassifyInput {
 
 /** Map what happened to RAGFlow's status / exit code / detail fields. */
 export function classify(i: ClassifyInput): RunResult {
-  const time = i.control?.time_used_ms ?? Math.round(i.wallMs * 1000) / 1000
-  const memory = i.control?.memory_used_kb ?? null
+  // measured by the host, never taken from the runner's report
+  const time = Math.round(i.wallMs * 1000) / 1000
+  const memory = i.memoryKb
   const base = {stdout: i.stdout, time_used_ms: time, memory_used_kb: memory}
   if (i.timedOut) {
     return emptyResult({...base, status: 'resource_limit_exceeded', exit_code: EXIT.TIMEOUT, stderr: joinLines(i.stderr, 'Execution timeout'), detail: `Execution timeout after ${i.timeoutSeconds}s`, resource_limit_type: 'time', time_used_ms: Math.round(i.wallMs)})
@@ -29,7 +36,7 @@ export function classify(i: ClassifyInput): RunResult {
     return emptyResult({...base, status: 'resource_limit_exceeded', exit_code: EXIT.OUT_OF_MEMORY, stderr: joinLines(i.stderr, 'Memory limit exceeded (killed by OOM)'), detail: 'Memory limit exceeded', resource_limit_type: 'memory', memory_used_kb: Math.round(i.memoryBytes / 1024)})
   }
   if (i.outputOverflow) {
-    return emptyResult({...base, status: 'resource_limit_exceeded', exit_code: EXIT.OUTPUT_LIMIT, stderr: joinLines(i.stderr, `[output truncated: more than ${i.maxOutputBytes} bytes; the run was stopped]`), detail: 'Output limit exceeded', resource_limit_type: 'output'})
+    return emptyResult({...base, status: 'resource_limit_exceeded', exit_code: EXIT.OUTPUT_LIMIT, stderr: joinLines(i.stderr, i.outputLimitNote ?? `[output truncated: more than ${i.maxOutputBytes} bytes; the run was stopped]`), detail: i.outputLimitDetail ?? 'Output limit exceeded', resource_limit_type: 'output'})
   }
   const notes = i.control?.notes?.length ? i.control.notes.join('\n') : ''
   if (i.control?.ok) {
@@ -76,7 +83,7 @@ export function joinLines(a: string, b: string): string {
   return a.endsWith('\n') ? a + b : `${a}\n${b}`
 }
 
-export const ARTIFACT_LIMITS = {maxFiles: 10, maxBytes: 10 * 1024 * 1024} as const
+export const ARTIFACT_LIMITS = {maxFiles: ARTIFACT_CAPS.files, maxBytes: ARTIFACT_CAPS.fileBytes} as const
 
 /** A plain file name with an allowed extension: no path separators, no "..", no leading dot. */
 export function isSafeArtifactName(name: unknown): name is string {

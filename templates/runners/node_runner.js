@@ -1,6 +1,9 @@
 // sandbox Node.js runner. Passed to the container as `node -e`, it waits for ONE job
 // (a JSON line on stdin), runs `await main(arguments)` from the user's code, reports, and exits.
 // CommonJS (module.exports / a top-level function main) and ES modules (export function main) both work.
+// Protocol: user stdout/stderr pass through; at the end the runner writes END_PREFIX + "\n" to
+// stderr, then CONTROL_PREFIX + base64(JSON) + "\n" to stdout (both prefixes carry the job's
+// nonce), and waits to be removed: the host measures the container from outside first.
 'use strict'
 const fs = require('fs')
 const path = require('path')
@@ -51,6 +54,9 @@ function loadCommonJS(file, source) {
 }
 
 const BOOT_DIR = '/workspace'
+// after its report the runner waits this long for the host to remove the container (a safety
+// net: the host removes it at once; this only ends a runner whose host went away)
+const LINGER_MS = 30000
 
 function boot() {
   // everything that does not depend on the job happens before we say we are ready
@@ -79,6 +85,9 @@ async function run() {
   const limits = job.artifacts || {}
   const maxFiles = limits.max_files ?? 10
   const maxBytes = limits.max_bytes ?? 10 * 1024 * 1024
+  const maxTotal = limits.max_total_bytes ?? 16 * 1024 * 1024
+  const frameLimits = job.limits || {}
+  let total = 0
   const allowed = new Set(limits.extensions || ['png', 'jpg', 'jpeg', 'svg', 'pdf', 'csv', 'json', 'html'])
   if (workdir !== BOOT_DIR) {
     process.chdir(workdir)
@@ -126,7 +135,7 @@ async function run() {
     try { fs.writeSync(2, lines.join('\n') + '\n') } catch {}
     control.error = String(error && error.message ? error.message : error)
   }
-  control.time_used_ms = Math.round((performance.now() - started) * 1000) / 1000
+  refuseLargeResult(control, frameLimits.max_result_bytes ?? 4 * 1024 * 1024)
 
   if (control.ok) {
     let names = []
@@ -146,25 +155,61 @@ async function run() {
       if (st.size === 0) { control.notes.push(`artifact ${name} skipped: empty`); continue }
       if (st.size > maxBytes) { control.notes.push(`artifact ${name} skipped: ${st.size} bytes is over the ${maxBytes} byte limit`); continue }
       if (control.artifacts.length >= maxFiles) { control.notes.push(`artifact ${name} skipped: at most ${maxFiles} artifacts are returned`); continue }
+      if (total + st.size > maxTotal) { control.notes.push(`artifact ${name} skipped: the artifacts together would be over the ${maxTotal}-byte total limit`); continue }
       const fd = fs.openSync(full, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
       const data = fs.readFileSync(fd)
       fs.closeSync(fd)
+      if (data.length > maxBytes || total + data.length > maxTotal) { control.notes.push(`artifact ${name} skipped: it grew while it was read`); continue }
+      total += data.length
       control.artifacts.push({name, size: data.length, content_b64: data.toString('base64')})
     }
   }
-  control.memory_used_kb = process.resourceUsage().maxRSS
-  const payload = Buffer.from(JSON.stringify(control), 'utf8').toString('base64')
-  const flushAndExit = () => {
-    // end of stderr first, then the control frame: when both have arrived, all output has
-    fs.writeSync(2, '\n__SANDBOX_END_' + job.nonce + '__\n')
-    const frame = Buffer.from('\n' + prefix + payload + '\n')
-    for (let off = 0; off < frame.length; ) {
-      try { off += fs.writeSync(1, frame, off) } catch (error) { if (error.code !== 'EAGAIN') throw error }
-    }
-    process.exit(exitCode)
+  if (!control.ok && exitCode === 0) exitCode = 1
+  report(job, prefix, control, frameLimits, exitCode)
+}
+
+/** the host enforces the cap too; refusing here says why, and saves building a huge frame */
+function refuseLargeResult(control, maxBytes) {
+  if (!control.ok || control.result === null) return
+  const size = Buffer.byteLength(JSON.stringify(control.result.value), 'utf8')
+  if (size <= maxBytes) return
+  const message = `main() returned ${size} bytes, over the ${maxBytes}-byte result limit`
+  try { fs.writeSync(2, message + '\n') } catch {}
+  Object.assign(control, {ok: false, result: null, error: message, error_type: 'ResultLimitExceeded'})
+}
+
+function clip(text, max) {
+  return text.length <= max ? text : text.slice(0, max - 1) + '\u2026'
+}
+
+function writeAll(fd, data) {
+  for (let off = 0; off < data.length; ) {
+    try { off += fs.writeSync(fd, data, off) } catch (error) { if (error.code !== 'EAGAIN') throw error }
   }
-  if (process.stdout.writableLength > 0) process.stdout.once('drain', flushAndExit)
-  else flushAndExit()
+}
+
+function report(job, prefix, control, limits, exitCode) {
+  if (typeof control.error === 'string') control.error = clip(control.error, limits.max_error_chars ?? 8192)
+  if (typeof control.error_type === 'string') control.error_type = clip(control.error_type, limits.max_error_type_chars ?? 256)
+  const maxNotes = limits.max_notes ?? 64
+  let notes = control.notes.map((n) => clip(String(n), limits.max_note_chars ?? 1024))
+  if (notes.length > maxNotes) notes = [...notes.slice(0, maxNotes - 1), `${notes.length - maxNotes + 1} more notes left out`]
+  control.notes = notes
+  const payload = Buffer.from(JSON.stringify(control), 'utf8').toString('base64')
+  const send = () => {
+    // end of stderr first, then the control frame: when both have arrived, all output has
+    writeAll(2, Buffer.from('__SANDBOX_END_' + job.nonce + '__\n'))
+    writeAll(1, Buffer.from(prefix + payload + '\n'))
+    // wait to be removed: the host reads the container's memory from its cgroup, which goes
+    // away when the container exits
+    setTimeout(() => process.exit(exitCode), LINGER_MS)
+  }
+  // under gVisor a large write to a pipe can be partial: Node then queues the rest. Send the
+  // frames only when both streams have written everything, or the tail of the output is lost.
+  const drained = (stream) => (stream.writableLength > 0 ? new Promise((resolve) => stream.once('drain', resolve)) : undefined)
+  const pending = [drained(process.stdout), drained(process.stderr)].filter(Boolean)
+  if (pending.length) Promise.all(pending).then(send)
+  else send()
 }
 
 run().catch((error) => {

@@ -1,17 +1,54 @@
 # sandbox Python runner. Passed to the container as `python3 -c`, it waits for ONE job
 # (a JSON line on stdin), runs main(**arguments) from the user's code, reports, and exits.
-# Protocol: user stdout/stderr pass through; at the end the runner writes
-# "\n" + CONTROL_PREFIX + base64(JSON) + "\n" to stdout (prefix carries the job's nonce).
-import base64, json, linecache, os, resource, sys, time, traceback, types
+# Protocol: user stdout/stderr pass through; at the end the runner writes END_PREFIX + "\n" to
+# stderr, then CONTROL_PREFIX + base64(JSON) + "\n" to stdout (both prefixes carry the job's
+# nonce), and waits to be removed: the host measures the container from outside first.
+import base64, io, json, linecache, os, resource, select, sys, time, traceback, types
 
 
 BOOT_DIR = "/workspace"
 # the runner's own copies of stdout/stderr: its frames get through even if user code closes 1 or 2
 REAL_FDS = (os.dup(1), os.dup(2))
+# after its report the runner waits this long for the host to remove the container (a safety net:
+# the host removes it at once; this only ends a runner whose host went away)
+LINGER_SECONDS = 30
+
+
+class _WholeWriter(io.RawIOBase):
+    """stdout/stderr that write every byte they are given. Under gVisor one write of more than
+    64 KiB to a pipe can be partial, and a TextIOWrapper over a plain FileIO drops what the
+    write did not take (5 prints of 150,000 characters delivered 327,685 of 750,005 bytes)."""
+
+    def __init__(self, fd):
+        super().__init__()
+        self._fd = fd
+
+    def writable(self):
+        return True
+
+    def fileno(self):
+        return self._fd
+
+    def isatty(self):
+        return False
+
+    def write(self, data):
+        view = memoryview(data).cast("B")
+        _write_all(self._fd, view)
+        return len(view)
+
+
+def _install_streams():
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        old = getattr(sys, name)
+        stream = io.TextIOWrapper(_WholeWriter(fd), encoding=old.encoding, errors=old.errors, line_buffering=True, write_through=True)
+        setattr(sys, name, stream)
+        setattr(sys, "__%s__" % name, stream)
 
 
 def _boot():
     # everything that does not depend on the job happens before we say we are ready
+    _install_streams()
     try:
         os.chdir(BOOT_DIR)
         os.makedirs("artifacts", exist_ok=True)
@@ -57,6 +94,8 @@ def _runner():
     limits = job.get("artifacts", {})
     max_files = int(limits.get("max_files", 10))
     max_bytes = int(limits.get("max_bytes", 10 * 1024 * 1024))
+    max_total = int(limits.get("max_total_bytes", 16 * 1024 * 1024))
+    total = 0
     allowed = set(limits.get("extensions", ["png", "jpg", "jpeg", "svg", "pdf", "csv", "json", "html"]))
     if workdir != BOOT_DIR:
         os.chdir(workdir)
@@ -100,7 +139,6 @@ def _runner():
             tb = tb.tb_next
         sys.stderr.write("".join(traceback.format_exception(etype, evalue, tb)))
         control["error"] = "%s: %s" % (etype.__name__, evalue)
-    control["time_used_ms"] = round(elapsed, 3)
     try:
         sys.stdout.flush()
     except Exception:
@@ -109,6 +147,7 @@ def _runner():
         sys.stderr.flush()
     except Exception:
         pass
+    _refuse_large_result(control, int((job.get("limits") or {}).get("max_result_bytes", 4 * 1024 * 1024)))
 
     if control["ok"]:
         root = os.path.join(workdir, "artifacts")
@@ -145,17 +184,65 @@ def _runner():
             if len(control["artifacts"]) >= max_files:
                 control["notes"].append("artifact %s skipped: at most %d artifacts are returned" % (name, max_files))
                 continue
+            if total + size > max_total:
+                control["notes"].append("artifact %s skipped: the artifacts together would be over the %d-byte total limit" % (name, max_total))
+                continue
             fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
             with os.fdopen(fd, "rb") as fh:
                 data = fh.read(max_bytes + 1)
+            if len(data) > max_bytes or total + len(data) > max_total:
+                control["notes"].append("artifact %s skipped: it grew while it was read" % name)
+                continue
+            total += len(data)
             control["artifacts"].append({"name": name, "size": len(data), "content_b64": base64.b64encode(data).decode("ascii")})
 
-    control["memory_used_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    payload = base64.b64encode(json.dumps(control, ensure_ascii=False).encode("utf-8"))
+    _report(job, prefix, control, real_stdout, real_stderr)
+
+
+def _json_size(value):
+    # compact JSON in UTF-8, as the host measures it
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+
+
+def _refuse_large_result(control, max_bytes):
+    # the host enforces the cap too; refusing here says why, and saves building a huge frame
+    if not control["ok"] or control["result"] is None:
+        return
+    size = _json_size(control["result"]["value"])
+    if size > max_bytes:
+        message = "main() returned %d bytes, over the %d-byte result limit" % (size, max_bytes)
+        sys.stderr.write(message + "\n")
+        control.update(ok=False, result=None, error=message, error_type="ResultLimitExceeded")
+
+
+def _clip(text, max_chars):
+    # the host counts UTF-16 code units (JavaScript string length)
+    if len(text.encode("utf-16-le", "surrogatepass")) // 2 <= max_chars:
+        return text
+    return text[: max_chars // 2 - 1] + "\u2026"
+
+
+def _report(job, prefix, control, out_fd, err_fd):
+    limits = job.get("limits") or {}
+    for key, cap in (("error", int(limits.get("max_error_chars", 8192))), ("error_type", int(limits.get("max_error_type_chars", 256)))):
+        if isinstance(control.get(key), str):
+            control[key] = _clip(control[key], cap)
+    max_notes, max_note = int(limits.get("max_notes", 64)), int(limits.get("max_note_chars", 1024))
+    notes = [_clip(str(n), max_note) for n in control["notes"]]
+    if len(notes) > max_notes:
+        notes = notes[: max_notes - 1] + ["%d more notes left out" % (len(notes) - max_notes + 1)]
+    control["notes"] = notes
+    payload = base64.b64encode(json.dumps(control, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+    code = 0 if control["ok"] else int(control.get("exit_code") or 1) or 1
     # end of stderr first, then the control frame: when both have arrived, all output has
-    os.write(real_stderr, ("\n__SANDBOX_END_" + job["nonce"] + "__\n").encode("ascii"))
-    _write_all(real_stdout, b"\n" + prefix.encode("ascii") + payload + b"\n")
-    os._exit(0 if control["ok"] else int(control.get("exit_code") or 1) or 1)
+    _write_all(err_fd, ("__SANDBOX_END_" + job["nonce"] + "__\n").encode("ascii"))
+    _write_all(out_fd, prefix.encode("ascii") + payload + b"\n")
+    # wait to be removed: the host reads the container's memory from its cgroup, which goes
+    # away when the container exits
+    try:
+        time.sleep(LINGER_SECONDS)
+    finally:
+        os._exit(code)
 
 
 def _seed_matplotlib_cache():
@@ -176,10 +263,16 @@ def _seed_matplotlib_cache():
 
 
 def _write_all(fd, data):
-    import os
-    view = memoryview(data)
+    # a write may take only part of the data (gVisor pipes, more than 64 KiB): loop until all of it went
+    view = memoryview(data).cast("B")
     while view:
-        n = os.write(fd, view)
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            select.select([], [fd], [])
+            continue
+        except InterruptedError:
+            continue
         view = view[n:]
 
 
