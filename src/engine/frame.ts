@@ -47,14 +47,14 @@ const base64Length = (bytes: number) => Math.ceil(bytes / 3) * 4
 
 /**
  * Largest control frame (its base64 text) a runner can honestly produce under these limits:
- * the result (twice, for the runner's and the host's JSON encodings differing in escapes and
- * number formats), the artifacts' base64, every bounded string at 6 bytes a character (a JSON
- * escape), and the frame's own keys. The host stops reading a frame at this size.
+ * the result (the runner measures it in the encoding it writes), the artifacts' base64, every
+ * bounded string at 6 bytes a character (a JSON escape), and the frame's own keys. The host
+ * stops reading a frame at this size (about 36 MB with the defaults).
  */
 export function maxFrameBytes(l: FrameLimits): number {
   const artifacts = base64Length(l.maxArtifactTotalBytes) + l.maxArtifacts * (l.maxNameChars * 6 + 64)
   const strings = (l.maxErrorChars + l.maxErrorTypeChars + l.maxNotes * (l.maxNoteChars + 2)) * 6
-  return base64Length(2 * l.maxResultBytes + artifacts + strings + 4096)
+  return base64Length(l.maxResultBytes + artifacts + strings + 4096)
 }
 
 /** What the runner writes to the job: the same limits, in the runner's words. */
