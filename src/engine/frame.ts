@@ -138,11 +138,11 @@ export function checkControlFrame(raw: unknown, l: FrameLimits): FrameCheck {
     if (typeof a.size !== 'number' || !Number.isSafeInteger(a.size) || a.size < 0) return bad('an artifact size must be a whole number')
     if (typeof a.content_b64 !== 'string' || a.content_b64.length % 4 !== 0 || !BASE64.test(a.content_b64)) return bad('an artifact content must be base64')
     const bytes = (a.content_b64.length / 4) * 3 - (a.content_b64.endsWith('==') ? 2 : a.content_b64.endsWith('=') ? 1 : 0)
-    if (bytes > l.maxArtifactBytes) return {kind: 'limit', detail: `artifact cap: a file of ${bytes} bytes is over the ${l.maxArtifactBytes}-byte limit per artifact`}
+    if (bytes > l.maxArtifactBytes) return {kind: 'limit', detail: `an artifact of ${bytes} bytes is over the ${l.maxArtifactBytes}-byte limit per artifact`}
     total += bytes
   }
-  if (artifacts.length > l.maxArtifacts) return {kind: 'limit', detail: `artifact cap: ${artifacts.length} artifacts, over the limit of ${l.maxArtifacts}`}
-  if (total > l.maxArtifactTotalBytes) return {kind: 'limit', detail: `artifact cap: ${total} bytes of artifacts, over the ${l.maxArtifactTotalBytes}-byte total limit`}
+  if (artifacts.length > l.maxArtifacts) return {kind: 'limit', detail: `${artifacts.length} artifacts, over the limit of ${l.maxArtifacts}`}
+  if (total > l.maxArtifactTotalBytes) return {kind: 'limit', detail: `${total} bytes of artifacts, over the ${l.maxArtifactTotalBytes}-byte total limit`}
   if (result !== null) {
     const size = Buffer.byteLength(JSON.stringify(result.value) ?? 'null', 'utf8')
     if (size > l.maxResultBytes) return {kind: 'limit', detail: resultLimitDetail(size, l.maxResultBytes)}
@@ -160,7 +160,7 @@ export function checkControlFrame(raw: unknown, l: FrameLimits): FrameCheck {
 }
 
 export const resultLimitDetail = (size: number, max: number) =>
-  `result cap: main() returned ${size} bytes, over the ${max}-byte result limit (SANDBOX_MAX_RESULT_BYTES)`
+  `main() returned ${size} bytes, over the ${max}-byte result limit (SANDBOX_MAX_RESULT_BYTES)`
 
 /**
  * Collects one frame's base64 text as it streams in, decoding it in 4-character groups

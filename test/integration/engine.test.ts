@@ -260,6 +260,23 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
     expect(r.memory_used_kb).toBeGreaterThan(1000)
   })
 
+  it('the host enforces the result cap itself: a forged frame with an over-cap value is an output limit', async () => {
+    const cap = config.maxResultBytes
+    const code =
+      'import base64, json, os, sys\n' +
+      'def main():\n' +
+      '    runner = sys._getframe(1).f_locals\n' +
+      '    os.write(2, ("__SANDBOX_END_" + runner["job"]["nonce"] + "__\\n").encode())\n' +
+      `    c = {"ok": True, "result": {"present": True, "value": "x" * ${cap}, "type": "json"}, "error": None, "artifacts": [], "notes": []}\n` +
+      '    view = memoryview((runner["prefix"] + base64.b64encode(json.dumps(c).encode()).decode() + "\\n").encode())\n' +
+      '    while view:\n' +
+      '        view = view[os.write(1, view):]\n' +
+      '    os._exit(0)\n'
+    const r = await py(code)
+    expect(r).toMatchObject({status: 'resource_limit_exceeded', resource_limit_type: 'output', exit_code: EXIT.OUTPUT_LIMIT, result: null})
+    expect(r.detail).toBe(`Output limit exceeded: main() returned ${cap + 2} bytes, over the ${cap}-byte result limit (SANDBOX_MAX_RESULT_BYTES)`)
+  })
+
   it('memory_used_kb is the container’s peak from its cgroup, not the runner’s claim', async () => {
     const small = await py('def main():\n    return 1\n')
     const big = await py('def main():\n    x = bytearray(100 * 1024 * 1024)\n    return len(x)\n')

@@ -326,7 +326,7 @@ describe('checkControlFrame: every field of every frame', () => {
 
   it('over a cap is a limit that names the cap', async () => {
     const big = Buffer.alloc(10 * 1024 * 1024 + 1).toString('base64')
-    expect(await check({result: {present: true, value: 'x'.repeat(1000), type: 'json'}})).toEqual({kind: 'limit', detail: 'result cap: main() returned 1002 bytes, over the 1000-byte result limit (SANDBOX_MAX_RESULT_BYTES)'})
+    expect(await check({result: {present: true, value: 'x'.repeat(1000), type: 'json'}})).toEqual({kind: 'limit', detail: 'main() returned 1002 bytes, over the 1000-byte result limit (SANDBOX_MAX_RESULT_BYTES)'})
     expect(await check({artifacts: Array.from({length: 11}, (_, i) => ({name: `f${i}.csv`, size: 1, content_b64: 'YQ=='}))})).toMatchObject({kind: 'limit', detail: expect.stringMatching(/11 artifacts, over the limit of 10/)})
     expect(await check({artifacts: [{name: 'a.csv', size: 1, content_b64: big}]})).toMatchObject({kind: 'limit', detail: expect.stringMatching(/per artifact/)})
     const nine = Buffer.alloc(9 * 1024 * 1024).toString('base64')
