@@ -375,3 +375,12 @@ describe('SANDBOX_MAX_RESULT_BYTES', () => {
     }
   })
 })
+
+describe('runner containers and Docker’s log store', () => {
+  it('every runner container uses the none log driver', async () => {
+    const {hardenedHostConfig} = await import('../../src/docker/containers.js')
+    const spec = {image: 'i', cmd: ['python3'], language: 'python', owner: 'o', runtime: 'runsc' as const, memoryBytes: 256 << 20}
+    expect(hardenedHostConfig(spec).LogConfig).toEqual({Type: 'none', Config: {}})
+    expect(hardenedHostConfig({...spec, runtime: 'runc', autoRemove: true}).LogConfig?.Type).toBe('none')
+  })
+})
