@@ -195,6 +195,11 @@ function report(job, prefix, control, limits, exitCode) {
   let notes = control.notes.map((n) => clip(String(n), limits.max_note_chars ?? 1024))
   if (notes.length > maxNotes) notes = [...notes.slice(0, maxNotes - 1), `${notes.length - maxNotes + 1} more notes left out`]
   control.notes = notes
+  if ('exit_code' in control) {
+    // what the OS makes of an exit status: 256 is 0, -1 is 255
+    const code = Math.trunc(Number(control.exit_code))
+    control.exit_code = Number.isFinite(code) ? ((code % 256) + 256) % 256 : 1
+  }
   const payload = Buffer.from(JSON.stringify(control), 'utf8').toString('base64')
   const send = () => {
     // end of stderr first, then the control frame: when both have arrived, all output has

@@ -232,6 +232,12 @@ def _report(job, prefix, control, out_fd, err_fd):
     if len(notes) > max_notes:
         notes = notes[: max_notes - 1] + ["%d more notes left out" % (len(notes) - max_notes + 1)]
     control["notes"] = notes
+    if "exit_code" in control:
+        # what the OS makes of an exit status: sys.exit(256) is 0, sys.exit(-1) is 255
+        try:
+            control["exit_code"] = int(control["exit_code"]) % 256
+        except (TypeError, ValueError):
+            control["exit_code"] = 1
     payload = base64.b64encode(json.dumps(control, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
     code = 0 if control["ok"] else int(control.get("exit_code") or 1) or 1
     # end of stderr first, then the control frame: when both have arrived, all output has

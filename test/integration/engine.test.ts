@@ -277,6 +277,15 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
     expect(r.detail).toBe(`Output limit exceeded: main() returned ${cap + 2} bytes, over the ${cap}-byte result limit (SANDBOX_MAX_RESULT_BYTES)`)
   })
 
+  it('exit statuses outside 0..255 are reported as the OS would, never as a malformed report', async () => {
+    const big = await py('import sys\ndef main():\n    sys.exit(300)\n')
+    expect(big.status).not.toBe('program_runner_error')
+    expect(big.exit_code).toBe(44)
+    const negative = await py('import sys\ndef main():\n    sys.exit(-1)\n')
+    expect(negative.status).not.toBe('program_runner_error')
+    expect(negative.exit_code).toBe(255)
+  })
+
   it('memory_used_kb is the container’s peak from its cgroup, not the runner’s claim', async () => {
     const small = await py('def main():\n    return 1\n')
     const big = await py('def main():\n    x = bytearray(100 * 1024 * 1024)\n    return len(x)\n')
