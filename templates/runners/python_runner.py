@@ -165,6 +165,11 @@ def _runner():
             if name.startswith(".") or "/" in name or "\\" in name or ".." in name:
                 control["notes"].append("artifact %s skipped: invalid name" % name)
                 continue
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                control["notes"].append("artifact %s skipped: the name is not UTF-8" % ascii(name)[:80])
+                continue
             if entry.is_symlink():
                 control["notes"].append("artifact %s skipped: symbolic links are not allowed" % name)
                 continue

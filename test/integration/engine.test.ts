@@ -286,6 +286,16 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
     expect(negative.exit_code).toBe(255)
   })
 
+  it('odd but honest output never makes a malformed report: non-UTF-8 file names, lone surrogates, huge error messages', async () => {
+    const names = await py('import os\ndef main():\n    with open(os.open(b"artifacts/" + b"\\xff\\xfe" * 100 + b".csv", os.O_CREAT | os.O_WRONLY), "w") as f:\n        f.write("x")\n    return "\\ud800 lone"\n')
+    expect(names.status).toBe('success')
+    expect(names.stderr).toMatch(/skipped: the name is not UTF-8/)
+    const long = await py('def main():\n    raise ValueError("\\U0001F600" * 20000)\n')
+    expect(long.status).not.toBe('program_runner_error')
+    const node = await js('function main() { throw new Error("\\u{1F600}".repeat(20000)) }')
+    expect(node.status).not.toBe('program_runner_error')
+  })
+
   it('memory_used_kb is the container’s peak from its cgroup, not the runner’s claim', async () => {
     const small = await py('def main():\n    return 1\n')
     const big = await py('def main():\n    x = bytearray(100 * 1024 * 1024)\n    return len(x)\n')
