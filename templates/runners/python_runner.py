@@ -204,16 +204,18 @@ def _runner():
     _report(job, prefix, control, real_stdout, real_stderr)
 
 
-def _json_size(value):
-    # compact JSON in UTF-8, as the host measures it
-    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+def _json_bytes(value):
+    # compact JSON in UTF-8, as the host measures it. A lone surrogate (possible in a Python str)
+    # cannot be UTF-8: it becomes the JSON escape \udXXX, which is what the host's JSON.stringify
+    # writes for it too (it only ever occurs inside a JSON string)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "backslashreplace")
 
 
 def _refuse_large_result(control, max_bytes):
     # the host enforces the cap too; refusing here says why, and saves building a huge frame
     if not control["ok"] or control["result"] is None:
         return
-    size = _json_size(control["result"]["value"])
+    size = len(_json_bytes(control["result"]["value"]))
     if size > max_bytes:
         message = "main() returned %d bytes, over the %d-byte result limit" % (size, max_bytes)
         sys.stderr.write(message + "\n")
@@ -243,7 +245,7 @@ def _report(job, prefix, control, out_fd, err_fd):
             control["exit_code"] = int(control["exit_code"]) % 256
         except (TypeError, ValueError):
             control["exit_code"] = 1
-    payload = base64.b64encode(json.dumps(control, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+    payload = base64.b64encode(_json_bytes(control))
     code = 0 if control["ok"] else int(control.get("exit_code") or 1) or 1
     # end of stderr first, then the control frame: when both have arrived, all output has
     _write_all(err_fd, ("__SANDBOX_END_" + job["nonce"] + "__\n").encode("ascii"))
