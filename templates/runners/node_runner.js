@@ -58,8 +58,28 @@ const BOOT_DIR = '/workspace'
 // net: the host removes it at once; this only ends a runner whose host went away)
 const LINGER_MS = 30000
 
+/**
+ * process.stdout/stderr write every byte synchronously. Under gVisor a large write to a pipe can
+ * be partial; Node then queues the rest, and a program that calls process.exit() (or is killed)
+ * loses it silently (five 150,000-character lines delivered 65,536 bytes).
+ */
+function wholeWrites(stream, fd) {
+  stream._writev = null
+  stream._write = (chunk, encoding, callback) => {
+    try {
+      writeAll(fd, typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk)
+    } catch (error) {
+      callback(error)
+      return
+    }
+    callback()
+  }
+}
+
 function boot() {
   // everything that does not depend on the job happens before we say we are ready
+  wholeWrites(process.stdout, 1)
+  wholeWrites(process.stderr, 2)
   try {
     process.chdir(BOOT_DIR)
     fs.mkdirSync('artifacts', {recursive: true})
@@ -182,9 +202,18 @@ function clip(text, max) {
   return text.length <= max ? text : text.slice(0, max - 1) + '\u2026'
 }
 
+const pause = new Int32Array(new SharedArrayBuffer(4))
+
+/** write all of data to fd, whatever a single write takes (partial writes, a full non-blocking pipe) */
 function writeAll(fd, data) {
   for (let off = 0; off < data.length; ) {
-    try { off += fs.writeSync(fd, data, off) } catch (error) { if (error.code !== 'EAGAIN') throw error }
+    try {
+      off += fs.writeSync(fd, data, off)
+    } catch (error) {
+      if (error.code !== 'EAGAIN') throw error
+      // the reader is behind: wait 1 ms instead of spinning
+      Atomics.wait(pause, 0, 0, 1)
+    }
   }
 }
 

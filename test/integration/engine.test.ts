@@ -221,6 +221,17 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
     expect(Buffer.byteLength(jErr.stderr)).toBe(whole)
   })
 
+  it('output written just before the program ends itself arrives whole (Node process.exit, Python os._exit)', async () => {
+    const line = 150_000
+    const whole = 5 * (line + 1)
+    const node = await js(`function main() {\n  for (let i = 0; i < 5; i++) console.log('x'.repeat(${line}))\n  console.error('y'.repeat(${line}))\n  process.exit(0)\n}\n`)
+    expect(Buffer.byteLength(node.stdout)).toBe(whole)
+    expect(Buffer.byteLength(node.stderr)).toBe(line + 1)
+    const python = await py(`import os, sys\ndef main():\n    for i in range(5):\n        print("x" * ${line})\n    sys.stderr.write("y" * ${line})\n    os._exit(0)\n`)
+    expect(Buffer.byteLength(python.stdout)).toBe(whole)
+    expect(Buffer.byteLength(python.stderr)).toBe(line)
+  })
+
   it('a 150 MB frame is stopped at the frame cap as an output limit, with the engine’s RSS under 250 MB', async () => {
     const r = await py(`def main():\n    import os, sys\n    os.write(1, sys._getframe(1).f_locals["prefix"].encode())\n    chunk = memoryview(b"A" * (1 << 20))\n    for i in range(150):\n        view = chunk\n        while view:\n            view = view[os.write(1, view):]\n    return 1\n`)
     expect(r).toMatchObject({status: 'resource_limit_exceeded', resource_limit_type: 'output', exit_code: EXIT.OUTPUT_LIMIT})
