@@ -272,10 +272,11 @@ export class Engine {
     const wallMs = Math.round((performance.now() - started) * 1000) / 1000
     const {stdout: rawStdout, stderr, frame} = collector.finish()
     const {stdout, result: markerResult} = extractResultMarker(rawStdout)
-    const measured = {time_used_ms: wallMs, memory_used_kb: memoryKb ?? null}
     if (frame?.kind === 'malformed' && !timedOut) {
+      // the report cannot be used (only code that forges one gets here): say so, with what was measured
       return emptyResult({
-        ...measured,
+        time_used_ms: wallMs,
+        memory_used_kb: memoryKb ?? null,
         status: 'program_runner_error',
         exit_code: EXIT.MALFORMED_REPORT,
         stdout,
@@ -293,7 +294,7 @@ export class Engine {
       (control && !control.ok && control.error_type === RESULT_LIMIT_ERROR_TYPE && control.error
         ? {detail: `Output limit exceeded: ${control.error.slice(0, 200)} (SANDBOX_MAX_RESULT_BYTES)`, note: ''}
         : undefined)
-    const result = classify({
+    return classify({
       stdout,
       stderr,
       control: cap ? undefined : control,
@@ -310,7 +311,6 @@ export class Engine {
       memoryBytes: config.memoryBytes,
       maxOutputBytes: maxOutput,
     })
-    return result
   }
 
   /** Stop accepting runs, let in-flight runs finish up to deadlineMs, remove every container. */
