@@ -313,6 +313,16 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
     expect(node.status).not.toBe('program_runner_error')
   })
 
+  it('long error records stay valid reports and keep their meaning: a 150-character exception name, a 64-character code, a 10,000-character message (clipped to 4,000)', async () => {
+    const name = 'N'.repeat(150)
+    const python = await py(`import errno\nclass ${name}(PermissionError):\n    pass\ndef main():\n    raise ${name}(errno.EACCES, "m" * 10000)\n`)
+    expect(python).toMatchObject({status: 'unauthorized_access', unauthorized_access_type: 'file_access', exit_code: 1})
+    const code = 'E' + 'A'.repeat(63)
+    const node = await js(`function main() { const e = new Error('m'.repeat(10000)); e.name = '${name}'; e.code = '${code}'; throw e }`)
+    expect(node).toMatchObject({status: 'program_error', exit_code: 1, runtime_error_type: 'nonzero_exit'})
+    expect(node.detail).toHaveLength(4000)
+  })
+
   it('memory_used_kb is the container’s peak from its cgroup, not the runner’s claim', async () => {
     const small = await py('def main():\n    return 1\n')
     const big = await py('def main():\n    x = bytearray(100 * 1024 * 1024)\n    return len(x)\n')
