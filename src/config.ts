@@ -31,6 +31,8 @@ export interface SandboxConfig {
   maxConcurrentRuns: number
   /** the manager honours a per-request `policy` field (needs an API token) */
   allowPolicyOverride: boolean
+  /** largest return value of main, bytes of compact JSON */
+  maxResultBytes: number
   /** Extra packages for `sandbox build` */
   extraPythonPackages: string[]
   extraDebianPackages: string[]
@@ -48,6 +50,7 @@ export const DEFAULTS = {
   timeout: '10s',
   memory: '256m',
   queueTimeoutSeconds: 10,
+  maxResultBytes: '4m',
 } as const
 
 /** Parse a `.env` file with dotenv's rules (quotes, inline comments, `export`, multi-line values): see src/dotenv.ts. */
@@ -95,6 +98,16 @@ export function parseMemory(input: string, name = 'memory'): number {
   return bytes
 }
 
+/** A byte count: a whole number of bytes, or with a unit (512k, 4m; b k m g, powers of 1024), within [min, max]. */
+export function parseByteSize(input: string, name: string, min: number, max: number): number {
+  const m = /^(\d+)([bkmg]?)$/.exec(String(input).trim().toLowerCase())
+  const bytes = m ? Number(m[1]) * MEMORY_UNITS[m[2] || 'b'] : Number.NaN
+  if (!Number.isSafeInteger(bytes) || bytes < min || bytes > max) {
+    throw configError(`Invalid ${name} "${input}": use a whole number of bytes or a size like 512k or 4m, from ${min} to ${max} bytes`, 'INVALID_SIZE')
+  }
+  return bytes
+}
+
 const TRUTHY = new Set(['1', 'true', 'yes', 'on'])
 const FALSY = new Set(['0', 'false', 'no', 'off', ''])
 export function parseBoolean(input: string, name: string): boolean {
@@ -139,6 +152,7 @@ export const ENV_VARS = {
   SANDBOX_QUEUE_TIMEOUT: 'how long a run waits for a free container',
   SANDBOX_MAX_CONCURRENT_RUNS: 'admission cap: sandbox containers alive at once (default min(4 x cores, half the memory / memory limit))',
   SANDBOX_ALLOW_POLICY_OVERRIDE: 'let token holders choose the code policy per request (POST /run "policy"; needs SANDBOX_API_TOKEN)',
+  SANDBOX_MAX_RESULT_BYTES: "largest return value of main, as JSON (bytes, or 512k, 4m; at most 64m)",
   SANDBOX_EXTRA_PYTHON_PACKAGES: 'extra pip packages for online Python builds',
   SANDBOX_EXTRA_DEBIAN_PACKAGES: 'extra Debian packages for offline builds',
   SANDBOX_EXTRA_NPM_PACKAGES: 'extra npm packages for the Node.js image',
@@ -203,6 +217,10 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
       const v = get('SANDBOX_ALLOW_POLICY_OVERRIDE')
       return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ALLOW_POLICY_OVERRIDE')
     }, false),
+    maxResultBytes: pick('maxResultBytes', () => {
+      const v = get('SANDBOX_MAX_RESULT_BYTES')
+      return v === undefined ? undefined : parseByteSize(v, 'SANDBOX_MAX_RESULT_BYTES', 1, 64 * 1024 ** 2)
+    }, parseByteSize(DEFAULTS.maxResultBytes, 'maxResultBytes', 1, 64 * 1024 ** 2)),
     extraPythonPackages: pick('extraPythonPackages', () => parseList(get('SANDBOX_EXTRA_PYTHON_PACKAGES')), [] as string[]),
     extraDebianPackages: pick('extraDebianPackages', () => parseList(get('SANDBOX_EXTRA_DEBIAN_PACKAGES')), [] as string[]),
     extraNpmPackages: pick('extraNpmPackages', () => parseList(get('SANDBOX_EXTRA_NPM_PACKAGES')), [] as string[]),

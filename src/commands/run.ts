@@ -109,6 +109,16 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 b
     return result
   }
 
+  /**
+   * --json output. oclif's logJson colours the text with a regular-expression tokenizer that
+   * overflows the stack on a long string (a 10 MB result: "Maximum call stack size exceeded",
+   * no JSON at all); a result is data, so it is written as plain JSON, the same text without
+   * colour.
+   */
+  logJson(json: unknown): void {
+    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+  }
+
   private show(result: RunResult, runtime: string | null, saveDir?: string): void {
     if (result.stdout) process.stdout.write(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`)
     if (result.stderr) process.stderr.write(result.stderr.endsWith('\n') ? result.stderr : `${result.stderr}\n`)

@@ -3,6 +3,7 @@
  * language runner blocked on stdin; hand it one job; watch it exit; remove it.
  * Also: find and remove containers carrying our labels.
  */
+import {readFileSync} from 'node:fs'
 import {hostname} from 'node:os'
 import type {Duplex} from 'node:stream'
 
@@ -85,6 +86,9 @@ export function hardenedHostConfig(spec: RunnerContainerSpec): Dockerode.HostCon
       {Name: 'nofile', Soft: 1024, Hard: 1024},
     ],
     AutoRemove: spec.autoRemove ?? false,
+    // what a runner writes is the user's (and may be large): never into Docker's log store on
+    // the host's disk. The attach stream, which the engine reads, does not depend on it.
+    LogConfig: {Type: 'none', Config: {}},
     Privileged: false,
     IpcMode: 'private',
   }
@@ -213,6 +217,23 @@ export class RunnerContainer {
     return this.exitPromise
   }
 
+  /**
+   * The container's peak memory in KiB, as the host's memory cgroup accounts it (user code,
+   * gVisor's own use and files in its tmpfs), or null when this host does not expose the
+   * container's cgroup (e.g. the engine itself runs in a container). Read it before the
+   * container exits: its cgroup goes with it.
+   */
+  peakMemoryKb(): number | null {
+    return readPeakMemoryKb(this.id)
+  }
+
+  /** Stop receiving: drop whatever the container still writes (a cap was hit; it is being killed). */
+  stopOutput(): void {
+    this.sink = {stdout: () => {}, stderr: () => {}}
+    this.early = []
+    this.stream.destroy()
+  }
+
   /** Hand the runner its job (one JSON line) and route output to the sink. */
   send(job: string, sink: {stdout: (b: Buffer) => void; stderr: (b: Buffer) => void}): void {
     this.sink = sink
@@ -241,6 +262,32 @@ export class RunnerContainer {
       if (error.statusCode !== 404 && error.statusCode !== 409) throw error
     })
   }
+}
+
+/** Where Docker puts a container's memory cgroup: v1 (cgroupfs, systemd), then v2. */
+export function memoryCgroupFiles(id: string, root = '/sys/fs/cgroup'): string[] {
+  return [
+    `${root}/memory/docker/${id}/memory.max_usage_in_bytes`,
+    `${root}/memory/system.slice/docker-${id}.scope/memory.max_usage_in_bytes`,
+    `${root}/system.slice/docker-${id}.scope/memory.peak`,
+    `${root}/docker/${id}/memory.peak`,
+  ]
+}
+
+/** Peak memory of a running container from its cgroup, in KiB; null when unavailable. */
+export function readPeakMemoryKb(id: string, root?: string): number | null {
+  if (!/^[0-9a-f]{12,64}$/.test(id)) return null
+  for (const file of memoryCgroupFiles(id, root)) {
+    let text: string
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      continue
+    }
+    const bytes = Number(text.trim())
+    if (Number.isSafeInteger(bytes) && bytes > 0) return Math.round(bytes / 1024)
+  }
+  return null
 }
 
 /** Create, attach and start a runner container. */

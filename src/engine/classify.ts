@@ -11,7 +11,7 @@
  */
 import {constants} from 'node:os'
 
-import type {ControlFrame} from './output.js'
+import {ARTIFACT_CAPS, type ControlFrame} from './frame.js'
 import {emptyResult, EXIT, MIME_TYPES, type RunResult} from './result.js'
 
 export interface ClassifyInput {
@@ -23,7 +23,13 @@ export interface ClassifyInput {
   oomKilled: boolean
   timedOut: boolean
   outputOverflow: boolean
+  /** which cap stopped the run (default: the stdout+stderr cap) and the line appended to stderr ('' for none) */
+  outputLimitDetail?: string
+  outputLimitNote?: string
+  /** the host's wall clock for the job */
   wallMs: number
+  /** the container's peak memory measured from outside (cgroup), null when unavailable */
+  memoryKb: number | null
   timeoutSeconds: number
   memoryBytes: number
   maxOutputBytes: number
@@ -54,6 +60,9 @@ export interface OutcomeFacts {
   oomKilled: boolean | undefined
   timedOut: boolean
   outputOverflow: boolean
+  /** which cap stopped the run (default: the stdout+stderr cap) and the line appended to stderr ('' for none) */
+  outputLimitDetail?: string
+  outputLimitNote?: string
   timeoutSeconds: number
   maxOutputBytes: number
   /** a runner was expected to report: say so when it did not */
@@ -144,7 +153,7 @@ export function decideOutcome(f: OutcomeFacts): Outcome {
   }
   // we stopped it for its output: an OOM flag raised while it flooded is a consequence, not the cause
   if (f.outputOverflow) {
-    return {...NONE, status: 'resource_limit_exceeded', exit_code: EXIT.OUTPUT_LIMIT, stderr: joinLines(f.stderr, `[output truncated: more than ${f.maxOutputBytes} bytes; the run was stopped]`), detail: 'Output limit exceeded', resource_limit_type: 'output'}
+    return {...NONE, status: 'resource_limit_exceeded', exit_code: EXIT.OUTPUT_LIMIT, stderr: joinLines(f.stderr, f.outputLimitNote ?? `[output truncated: more than ${f.maxOutputBytes} bytes; the run was stopped]`), detail: f.outputLimitDetail ?? 'Output limit exceeded', resource_limit_type: 'output'}
   }
   const oom = () => ({...NONE, status: 'resource_limit_exceeded' as const, exit_code: EXIT.OUT_OF_MEMORY, stderr: joinLines(f.stderr, 'Memory limit exceeded (killed by OOM)'), detail: 'Memory limit exceeded', resource_limit_type: 'memory' as const})
   if (f.oomKilled === true) return oom()
@@ -172,26 +181,29 @@ export function decideOutcome(f: OutcomeFacts): Outcome {
 
 /** Map what happened in an engine run (the runner's control frame and the container's exit) to a RunResult. */
 export function classify(i: ClassifyInput): RunResult {
-  const time = i.control?.time_used_ms ?? Math.round(i.wallMs * 1000) / 1000
-  const memory = i.control?.memory_used_kb ?? null
-  const base = {stdout: i.stdout, time_used_ms: time, memory_used_kb: memory}
+  // measured by the host, never taken from the runner's report
+  const base = {stdout: i.stdout, time_used_ms: Math.round(i.wallMs * 1000) / 1000, memory_used_kb: i.memoryKb}
   const c = i.control
-  // the runner's frame is the record when it arrived; the container's exit status otherwise
-  const exitCode = c ? (c.ok ? 0 : normaliseExitCode(c.exit_code)) : i.exitCode
+  // the runner's frame is the record when it arrived (its exit_code checked to be 0..255 by the
+  // schema, frame.ts); the container's exit status otherwise
+  const exitCode = c ? (c.ok ? 0 : c.exit_code) : i.exitCode
   const outcome = decideOutcome({
     stderr: i.stderr,
     exitCode,
     completed: exitCode === 0,
-    record: c && !c.ok ? {type: c.error_type ?? null, message: c.error ?? null} : undefined,
+    record: c && !c.ok ? {type: c.error_type, message: c.error} : undefined,
     oomKilled: i.oomKilled,
     timedOut: i.timedOut,
     outputOverflow: i.outputOverflow,
+    outputLimitDetail: i.outputLimitDetail,
+    outputLimitNote: i.outputLimitNote,
     timeoutSeconds: i.timeoutSeconds,
     maxOutputBytes: i.maxOutputBytes,
     expectRecord: true,
   })
   if (outcome.resource_limit_type === 'time') return emptyResult({...base, ...outcome, time_used_ms: Math.round(i.wallMs)})
-  if (outcome.exit_code === EXIT.OUT_OF_MEMORY) return emptyResult({...base, ...outcome, memory_used_kb: Math.round(i.memoryBytes / 1024)})
+  // killed at the memory limit: the peak the cgroup measured when it could be read, else the limit
+  if (outcome.exit_code === EXIT.OUT_OF_MEMORY) return emptyResult({...base, ...outcome, memory_used_kb: i.memoryKb ?? Math.round(i.memoryBytes / 1024)})
   if (outcome.status !== 'success') return emptyResult({...base, ...outcome})
   if (!c) return emptyResult({...base, ...outcome, result: i.markerResult ?? null})
   // the control frame comes from inside the sandbox: never trust what it says about files
@@ -200,19 +212,13 @@ export function classify(i: ClassifyInput): RunResult {
   return emptyResult({...base, ...outcome, stderr: joinLines(i.stderr, [notes, ...rejected].filter(Boolean).join('\n')), result: c.result ?? i.markerResult ?? null, artifacts})
 }
 
-/** A recorded exit status as the OS would report it; a failure without one is 1. */
-function normaliseExitCode(code: unknown): number {
-  if (typeof code !== 'number' || !Number.isInteger(code)) return 1
-  return code & 0xff
-}
-
 export function joinLines(a: string, b: string): string {
   if (!b) return a
   if (!a) return b
   return a.endsWith('\n') ? a + b : `${a}\n${b}`
 }
 
-export const ARTIFACT_LIMITS = {maxFiles: 10, maxBytes: 10 * 1024 * 1024} as const
+export const ARTIFACT_LIMITS = {maxFiles: ARTIFACT_CAPS.files, maxBytes: ARTIFACT_CAPS.fileBytes} as const
 
 /** A plain file name with an allowed extension: no path separators, no "..", no leading dot. */
 export function isSafeArtifactName(name: unknown): name is string {

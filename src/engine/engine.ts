@@ -17,9 +17,10 @@ import {ContainerBudget, type BudgetStats} from './admission.js'
 import type {Language} from './languages.js'
 import {OutputCollector} from './output.js'
 import {PoolBusyError, RunnerPool, type PoolStats} from './pool.js'
-import {ARTIFACT_LIMITS, classify} from './classify.js'
+import {classify, joinLines} from './classify.js'
+import {ARTIFACT_CAPS, frameLimits, RESULT_LIMIT_ERROR_TYPE, runnerLimits} from './frame.js'
 import {chooseRuntime, RUNC_WARNING} from './runtime.js'
-import {busyResult, EXIT, extractResultMarker, internalErrorResult, MIME_TYPES, runnerError, type RunResult} from './result.js'
+import {busyResult, emptyResult, EXIT, extractResultMarker, internalErrorResult, MIME_TYPES, runnerError, type RunResult} from './result.js'
 
 export interface EngineEvent {
   level: 'debug' | 'info' | 'warn' | 'error'
@@ -53,6 +54,11 @@ export interface RunRequest {
   /** seconds; default config.timeoutSeconds */
   timeoutSeconds?: number
   policy?: 'on' | 'off'
+  /**
+   * The user's output as it arrives: stdout and stderr bytes in order per stream, never the
+   * runner's frames, never past the output cap. The same bytes end up in the result.
+   */
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void
 }
 
 export interface EngineStatus {
@@ -65,7 +71,6 @@ export interface EngineStatus {
 }
 
 const RUNNER_FILES: Record<Language, string> = {python: 'python_runner.py', nodejs: 'node_runner.js'}
-const MAX_CONTROL_BYTES = 200 * 1024 * 1024
 const KILL_GRACE_MS = 5000
 
 export function runnerCommand(language: Language): string[] {
@@ -218,28 +223,49 @@ export class Engine {
     const {config} = this.options
     const timeoutSeconds = request.timeoutSeconds ?? config.timeoutSeconds
     const maxOutput = this.options.maxOutputBytes ?? 1024 * 1024
+    const limits = frameLimits(config.maxResultBytes)
     const nonce = randomBytes(12).toString('hex')
     let timedOut = false
-    let killedForOutput = false
+    // measured from outside, never taken from the runner: the container's peak memory, read from
+    // its cgroup while it still exists (before any kill, and before the runner, which waits once
+    // it has reported, is removed)
+    let memoryKb: number | null | undefined
+    const measureMemory = () => {
+      memoryKb ??= container.peakMemoryKb()
+    }
     // after we kill a container, its exit must be seen within KILL_GRACE_MS (a lost daemon never answers)
     let abandon!: () => void
     const abandoned = new Promise<{exitCode: number; oomKilled: boolean}>((resolve) => {
       abandon = () => setTimeout(() => resolve({exitCode: 137, oomKilled: false}), KILL_GRACE_MS).unref()
     })
     const kill = () => {
+      measureMemory()
       void container.kill()
       abandon()
     }
-    const collector = new OutputCollector(nonce, maxOutput, MAX_CONTROL_BYTES, () => {
-      killedForOutput = true
-      kill()
+    const collector = new OutputCollector({
+      nonce,
+      maxOutputBytes: maxOutput,
+      limits,
+      onLimit: () => {
+        kill()
+        // stop reading: nothing past a cap is wanted
+        container.stopOutput()
+      },
+      onOutput: request.onOutput,
     })
     const job = JSON.stringify({
       nonce,
       workdir: '/workspace',
       code: request.code,
       arguments: request.arguments ?? {},
-      artifacts: {max_files: ARTIFACT_LIMITS.maxFiles, max_bytes: ARTIFACT_LIMITS.maxBytes, extensions: Object.keys(MIME_TYPES)},
+      artifacts: {
+        max_files: ARTIFACT_CAPS.files,
+        max_bytes: ARTIFACT_CAPS.fileBytes,
+        max_total_bytes: ARTIFACT_CAPS.totalBytes,
+        extensions: Object.keys(MIME_TYPES),
+      },
+      limits: runnerLimits(limits),
     })
     const started = performance.now()
     const timer = setTimeout(() => {
@@ -251,24 +277,50 @@ export class Engine {
       container.send(job, {stdout: (b) => collector.stdout(b), stderr: (b) => collector.stderr(b)})
       // the runner's frames arrive before the container has exited: do not wait for teardown
       const first = await Promise.race([collector.complete.then(() => 'frames' as const), container.waitExit(), abandoned])
+      if (first === 'frames') measureMemory()
       exit = first === 'frames' ? {exitCode: -1, oomKilled: false} : first
     } finally {
       clearTimeout(timer)
     }
-    const wallMs = performance.now() - started
-    const {stdout: rawStdout, stderr, control} = collector.finish()
-    if (exit.exitCode === -1) exit = {exitCode: control?.ok ? 0 : control?.exit_code || 1, oomKilled: false}
+    // the host's clock: from handing over the job to the runner's report (or the container's end)
+    const wallMs = Math.round((performance.now() - started) * 1000) / 1000
+    const {stdout: rawStdout, stderr, frame} = collector.finish()
     const {stdout, result: markerResult} = extractResultMarker(rawStdout)
+    if (frame?.kind === 'malformed' && !timedOut) {
+      // the report cannot be used (only code that forges one gets here): say so, with what was measured
+      return emptyResult({
+        time_used_ms: wallMs,
+        memory_used_kb: memoryKb ?? null,
+        status: 'program_runner_error',
+        exit_code: EXIT.MALFORMED_REPORT,
+        stdout,
+        stderr: joinLines(stderr, `[the runner's report was malformed: ${frame.reason}]`),
+        detail: `malformed runner report: ${frame.reason}`,
+      })
+    }
+    const control = frame?.kind === 'ok' ? frame.frame : undefined
+    if (exit.exitCode === -1) exit = {exitCode: control?.ok ? 0 : control?.exit_code || 1, oomKilled: false}
+    // a cap on what leaves the sandbox: the stream (collector), the frame's contents, or the
+    // runner's own refusal of an over-cap result
+    const cap =
+      collector.limit ??
+      (frame?.kind === 'limit' ? {detail: `Output limit exceeded: ${frame.detail}`, note: `[${frame.detail}]`} : undefined) ??
+      (control && !control.ok && control.error_type === RESULT_LIMIT_ERROR_TYPE && control.error
+        ? {detail: `Output limit exceeded: ${control.error.slice(0, 200)} (SANDBOX_MAX_RESULT_BYTES)`, note: ''}
+        : undefined)
     return classify({
       stdout,
       stderr,
-      control,
+      control: cap ? undefined : control,
       markerResult,
       exitCode: exit.exitCode,
       oomKilled: exit.oomKilled,
       timedOut,
-      outputOverflow: killedForOutput && !timedOut,
+      outputOverflow: cap !== undefined && !timedOut,
+      outputLimitDetail: cap?.detail,
+      outputLimitNote: cap?.note,
       wallMs,
+      memoryKb: memoryKb ?? null,
       timeoutSeconds,
       memoryBytes: config.memoryBytes,
       maxOutputBytes: maxOutput,

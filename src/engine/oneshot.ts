@@ -1,6 +1,6 @@
 /** One run on a fresh engine (used by `sandbox run` with the docker provider). */
 import type {SandboxConfig} from '../config.js'
-import {Engine, type EngineEvent} from './engine.js'
+import {Engine, type EngineEvent, type RunRequest} from './engine.js'
 import type {Language} from './languages.js'
 import type {RunResult} from './result.js'
 
@@ -12,6 +12,8 @@ export interface OneShotRequest {
   timeoutSeconds?: number
   policy?: 'on' | 'off'
   onEvent?: (e: EngineEvent) => void
+  /** the user's output as it arrives (see RunRequest.onOutput) */
+  onOutput?: RunRequest['onOutput']
 }
 
 export interface OneShotRun {
@@ -31,6 +33,7 @@ export async function runOneShot(request: OneShotRequest): Promise<OneShotRun> {
       arguments: request.arguments,
       timeoutSeconds: request.timeoutSeconds,
       policy: request.policy,
+      onOutput: request.onOutput,
     })
     return {result, runtime: engine.status().runtime, dispose: () => engine.stop()}
   } catch (error) {

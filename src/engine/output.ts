@@ -1,43 +1,61 @@
 /**
- * Splits a runner's output into the user's output and the runner's own frames, and
- * enforces the output cap while streaming.
+ * Splits a runner's output into the user's output and the runner's own frames, and enforces
+ * every cap on what leaves the sandbox while streaming.
  *
- * At the end of a job the runner writes "\n" + END prefix + "\n" to stderr, then
- * "\n" + CONTROL prefix + base64(JSON) + "\n" to stdout. Both prefixes carry a per-job
- * nonce. When both frames have arrived, everything the program wrote has been received
- * (each pipe is ordered), so the result is final without waiting for the container to exit.
- * Everything else is the user's output, capped at `maxOutputBytes` (stdout and stderr together).
+ * At the end of a job the runner writes END prefix + "\n" to stderr, then CONTROL prefix +
+ * base64(JSON) + "\n" to stdout. Both prefixes carry a per-job nonce and may start anywhere
+ * in a line (the user's last line need not end with a newline). When both frames have
+ * arrived, everything the program wrote has been received (each pipe is ordered), so the
+ * result is final without waiting for the container to exit.
+ *
+ * Caps: the user's output (stdout and stderr together) at `maxOutputBytes`; the bytes inside
+ * control frames at maxFrameBytes(limits) in total, decoded as they arrive; end frames at 1 KiB.
+ * The first cap hit calls `onLimit` once; nothing past a cap is kept.
  */
-export interface ControlFrame {
-  ok: boolean
-  result: {present: boolean; value: unknown; type: 'json'} | null
-  error: string | null
-  error_type: string | null
-  exit_code?: number
-  artifacts: Array<{name: string; size: number; content_b64: string}>
-  notes: string[]
-  time_used_ms?: number
-  memory_used_kb?: number
+import {FrameDecoder, type FrameCheck, type FrameLimits, maxFrameBytes, parseControlFrame} from './frame.js'
+
+export type {ControlFrame} from './frame.js'
+
+export type OutputStream = 'stdout' | 'stderr'
+
+export interface OutputLimitHit {
+  /** output: the user's stdout+stderr; frame: the runner's report */
+  cap: 'output' | 'frame'
+  detail: string
+  /** the line appended to stderr */
+  note: string
 }
 
-type Sink = (data: Buffer) => void
+export interface OutputCollectorOptions {
+  nonce: string
+  maxOutputBytes: number
+  limits: FrameLimits
+  /** called once, when the first cap is hit: stop the producer */
+  onLimit?: (hit: OutputLimitHit) => void
+  /** the user's bytes as they arrive (never frame bytes, never past the output cap) */
+  onOutput?: (stream: OutputStream, chunk: Buffer) => void
+}
 
-/** One stream: passes user bytes to `user`, collects the frame line after `prefix`. */
+/** One stream: passes user bytes to `user`, feeds the bytes of frames after `prefix` to a decoder. */
 class FrameSplitter {
-  private atLineStart = true
-  private inFrame = false
   private pending = Buffer.alloc(0)
-  readonly frame: Buffer[] = []
-  frameBytes = 0
-  complete = false
-  /** the user's output ended with the "\n" the runner wrote before its frame */
+  private inFrame = false
+  private decoder: FrameDecoder | undefined
+  /** the decoder of the last frame that ended with its newline */
+  completed: FrameDecoder | undefined
+  private frameBytes = 0
+
   constructor(
     private readonly prefix: Buffer,
-    private readonly user: Sink,
+    private readonly user: (data: Buffer) => void,
     private readonly maxFrameBytes: number,
     private readonly onFrameOverflow: () => void,
     private readonly onComplete: () => void,
   ) {}
+
+  get complete(): boolean {
+    return this.completed !== undefined
+  }
 
   push(chunk: Buffer): void {
     let data = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk
@@ -46,124 +64,125 @@ class FrameSplitter {
       if (this.inFrame) {
         const nl = data.indexOf(10)
         const part = nl < 0 ? data : data.subarray(0, nl)
-        if (this.frameBytes + part.length > this.maxFrameBytes) this.onFrameOverflow()
-        else {
-          this.frame.push(Buffer.from(part))
-          this.frameBytes += part.length
+        this.frameBytes += part.length
+        if (this.frameBytes > this.maxFrameBytes) {
+          // nothing more of this stream is kept: the run is being stopped
+          this.inFrame = false
+          this.decoder = undefined
+          this.onFrameOverflow()
+          return
         }
+        this.decoder!.push(part)
         if (nl < 0) return
         this.inFrame = false
-        this.atLineStart = true
-        this.complete = true
+        this.completed = this.decoder
+        this.decoder = undefined
         this.onComplete()
         data = data.subarray(nl + 1)
         continue
       }
-      if (this.atLineStart) {
-        const n = Math.min(data.length, this.prefix.length)
-        if (data.subarray(0, n).equals(this.prefix.subarray(0, n))) {
-          if (n < this.prefix.length) {
-            this.pending = Buffer.from(data)
-            return
-          }
-          this.inFrame = true
-          this.complete = false
-          this.frame.length = 0
-          this.frameBytes = 0
-          data = data.subarray(this.prefix.length)
-          continue
-        }
+      const at = data.indexOf(this.prefix)
+      if (at >= 0) {
+        if (at > 0) this.user(data.subarray(0, at))
+        this.inFrame = true
+        this.decoder = new FrameDecoder()
+        data = data.subarray(at + this.prefix.length)
+        continue
       }
-      const nl = data.indexOf(10)
-      if (nl < 0) {
-        this.user(data)
-        this.atLineStart = false
-        return
-      }
-      this.user(data.subarray(0, nl + 1))
-      this.atLineStart = true
-      data = data.subarray(nl + 1)
+      // hold back a tail that may be the start of a prefix split across chunks
+      const keep = partialPrefixAtEnd(data, this.prefix)
+      if (data.length > keep) this.user(data.subarray(0, data.length - keep))
+      if (keep) this.pending = Buffer.from(data.subarray(data.length - keep))
+      return
     }
   }
 
+  /** end of the stream: a held-back tail was the user's after all */
   flush(): void {
     if (this.pending.length) this.user(this.pending)
     this.pending = Buffer.alloc(0)
   }
 }
 
+/** length of the longest proper prefix of `prefix` that `data` ends with */
+function partialPrefixAtEnd(data: Buffer, prefix: Buffer): number {
+  for (let k = Math.min(data.length, prefix.length - 1); k > 0; k--) {
+    if (data[data.length - k] === prefix[0] && data.subarray(data.length - k).equals(prefix.subarray(0, k))) return k
+  }
+  return 0
+}
+
+const END_FRAME_BYTES = 1024
+
 export class OutputCollector {
-  private readonly stdoutChunks: Buffer[] = []
-  private readonly stderrChunks: Buffer[] = []
+  private readonly chunks: Record<OutputStream, Buffer[]> = {stdout: [], stderr: []}
   private userBytes = 0
   private readonly out: FrameSplitter
   private readonly err: FrameSplitter
+  private closed = false
   private resolveComplete!: () => void
   /** resolves when both the stderr end frame and the stdout control frame have arrived */
   readonly complete: Promise<void> = new Promise((resolve) => (this.resolveComplete = resolve))
-  /** set when user output went over the cap */
-  overflowed = false
-  /** set when the control frame went over its cap */
-  controlOverflowed = false
+  /** the first cap that was hit */
+  limit: OutputLimitHit | undefined
+  readonly maxFrameBytes: number
 
-  constructor(
-    nonce: string,
-    private readonly maxOutputBytes: number,
-    maxControlBytes: number,
-    private readonly onOverflow: () => void = () => {},
-  ) {
-    const frameOverflow = () => {
-      if (!this.controlOverflowed) {
-        this.controlOverflowed = true
-        this.onOverflow()
-      }
-    }
+  constructor(private readonly options: OutputCollectorOptions) {
+    const {nonce, limits} = options
+    this.maxFrameBytes = maxFrameBytes(limits)
     const check = () => {
       if (this.out.complete && this.err.complete) this.resolveComplete()
     }
-    this.out = new FrameSplitter(Buffer.from(`__SANDBOX_CONTROL_${nonce}__:`), (b) => this.keep(this.stdoutChunks, b), maxControlBytes, frameOverflow, check)
-    this.err = new FrameSplitter(Buffer.from(`__SANDBOX_END_${nonce}__`), (b) => this.keep(this.stderrChunks, b), 1024, frameOverflow, check)
+    const frameOverflow = (max: number) => () =>
+      this.hit({cap: 'frame', detail: `Output limit exceeded: the runner's report is over the ${max}-byte frame limit`, note: `[the runner's report is over the ${max}-byte frame limit; the run was stopped]`})
+    this.out = new FrameSplitter(Buffer.from(`__SANDBOX_CONTROL_${nonce}__:`), (b) => this.keep('stdout', b), this.maxFrameBytes, frameOverflow(this.maxFrameBytes), check)
+    this.err = new FrameSplitter(Buffer.from(`__SANDBOX_END_${nonce}__`), (b) => this.keep('stderr', b), END_FRAME_BYTES, frameOverflow(END_FRAME_BYTES), check)
   }
 
-  private keep(target: Buffer[], data: Buffer): void {
-    if (data.length === 0) return
-    const room = this.maxOutputBytes - this.userBytes
-    if (room > 0) {
-      const part = data.length > room ? data.subarray(0, room) : data
-      target.push(Buffer.from(part))
-      this.userBytes += part.length
+  private hit(limit: OutputLimitHit): void {
+    if (this.limit) return
+    this.limit = limit
+    this.options.onLimit?.(limit)
+  }
+
+  private keep(stream: OutputStream, data: Buffer): void {
+    if (data.length === 0 || this.limit) return
+    const room = this.options.maxOutputBytes - this.userBytes
+    const part = data.length > room ? data.subarray(0, Math.max(0, room)) : data
+    if (part.length) {
+      const copy = Buffer.from(part)
+      this.chunks[stream].push(copy)
+      this.userBytes += copy.length
+      this.options.onOutput?.(stream, copy)
     }
-    if (data.length > room && !this.overflowed) {
-      this.overflowed = true
-      this.onOverflow()
+    if (data.length > room) {
+      const max = this.options.maxOutputBytes
+      this.hit({cap: 'output', detail: `Output limit exceeded: more than ${max} bytes of stdout and stderr`, note: `[output truncated: more than ${max} bytes; the run was stopped]`})
     }
   }
 
   stdout(chunk: Buffer): void {
-    this.out.push(chunk)
+    if (!this.closed && !this.limit) this.out.push(chunk)
   }
 
   stderr(chunk: Buffer): void {
-    this.err.push(chunk)
+    if (!this.closed && !this.limit) this.err.push(chunk)
   }
 
-  /** Call when the result is complete or the stream has ended. */
-  finish(): {stdout: string; stderr: string; control: ControlFrame | undefined} {
-    this.out.flush()
-    this.err.flush()
-    let stdout = Buffer.concat(this.stdoutChunks).toString('utf8')
-    let stderr = Buffer.concat(this.stderrChunks).toString('utf8')
-    let control: ControlFrame | undefined
-    if (this.out.complete && !this.controlOverflowed) {
-      try {
-        control = JSON.parse(Buffer.from(Buffer.concat(this.out.frame).toString('ascii'), 'base64').toString('utf8')) as ControlFrame
-        // the runner wrote "\n" before each frame: drop it
-        if (stdout.endsWith('\n')) stdout = stdout.slice(0, -1)
-      } catch {
-        control = undefined
-      }
+  /**
+   * Call when the frames are complete or the stream has ended; later bytes are ignored.
+   * `frame` is undefined when no complete control frame arrived (or a cap was hit).
+   */
+  finish(): {stdout: string; stderr: string; frame: FrameCheck | undefined} {
+    if (!this.closed && !this.limit) {
+      this.out.flush()
+      this.err.flush()
     }
-    if (this.err.complete && stderr.endsWith('\n')) stderr = stderr.slice(0, -1)
-    return {stdout, stderr, control}
+    this.closed = true
+    const stdout = Buffer.concat(this.chunks.stdout).toString('utf8')
+    const stderr = Buffer.concat(this.chunks.stderr).toString('utf8')
+    const decoder = this.limit ? undefined : this.out.completed
+    const frame = decoder ? parseControlFrame(decoder.finish(), this.options.limits) : undefined
+    return {stdout, stderr, frame}
   }
 }

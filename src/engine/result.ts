@@ -46,6 +46,8 @@ export const EXIT = {
   TIMEOUT: -124,
   OUT_OF_MEMORY: -137,
   OUTPUT_LIMIT: -25,
+  /** the runner's end-of-run report did not match its schema (program_runner_error) */
+  MALFORMED_REPORT: -70,
 } as const
 
 export const RESULT_MARKER = '__RAGFLOW_RESULT__:'

@@ -1,6 +1,9 @@
 // sandbox Node.js runner. Passed to the container as `node -e`, it waits for ONE job
 // (a JSON line on stdin), runs `await main(arguments)` from the user's code, reports, and exits.
 // CommonJS (module.exports / a top-level function main) and ES modules (export function main) both work.
+// Protocol: user stdout/stderr pass through; at the end the runner writes END_PREFIX + "\n" to
+// stderr, then CONTROL_PREFIX + base64(JSON) + "\n" to stdout (both prefixes carry the job's
+// nonce), and waits to be removed: the host measures the container from outside first.
 'use strict'
 const fs = require('fs')
 const path = require('path')
@@ -51,14 +54,34 @@ function loadCommonJS(file, source) {
 }
 
 const BOOT_DIR = '/workspace'
+// after its report the runner waits this long for the host to remove the container (a safety
+// net: the host removes it at once; this only ends a runner whose host went away)
+const LINGER_MS = 30000
+
+/**
+ * process.stdout/stderr write every byte synchronously. Under gVisor a large write to a pipe can
+ * be partial; Node then queues the rest, and a program that calls process.exit() (or is killed)
+ * loses it silently (five 150,000-character lines delivered 65,536 bytes). Writing synchronously
+ * also makes a program that prints in a loop wait for the host to read (which stops it at the
+ * output cap) instead of queueing its output in memory until the OOM kill.
+ */
+function wholeWrites(stream, fd) {
+  stream._writev = null
+  stream._write = (chunk, encoding, callback) => {
+    try {
+      writeAll(fd, typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk)
+    } catch (error) {
+      callback(error)
+      return
+    }
+    callback()
+  }
+}
 
 function boot() {
   // everything that does not depend on the job happens before we say we are ready
-  // Blocking writes to stdout/stderr: a program that prints in a loop waits for the host to read
-  // (which stops it at the output cap) instead of queueing its output in memory until the OOM kill.
-  for (const stream of [process.stdout, process.stderr]) {
-    try { if (stream._handle && typeof stream._handle.setBlocking === 'function') stream._handle.setBlocking(true) } catch {}
-  }
+  wholeWrites(process.stdout, 1)
+  wholeWrites(process.stderr, 2)
   try {
     process.chdir(BOOT_DIR)
     fs.mkdirSync('artifacts', {recursive: true})
@@ -70,7 +93,6 @@ function boot() {
     const exported = loadCommonJS(path.join(BOOT_DIR, '_sandbox_warm_up.js'), code + '\n;module.exports.main = main\n')
     JSON.stringify(exported.main({}))
     fs.readdirSync('artifacts')
-    process.resourceUsage()
     Buffer.from('{}').toString('base64')
   } catch {}
   fs.writeSync(2, '__SANDBOX_READY__\n')
@@ -105,13 +127,12 @@ function sandboxErrorType(error) {
 }
 // --- error record: end ---
 
-const ERROR_CHARS = 4000
-
 function describe(error) {
   // user errors may have throwing getters or toString: never let that take the runner down
+  // (the report bounds its length)
   try {
     const message = error && typeof error === 'object' && 'message' in error ? error.message : error
-    return String(message).slice(0, ERROR_CHARS)
+    return String(message)
   } catch {
     return '<unprintable error>'
   }
@@ -126,7 +147,7 @@ function writeStack(error) {
   }
   // keep the user's frames, drop the runner's (evaluated as [eval])
   const lines = text.split('\n').filter((l) => !/\[eval\]|node:internal|evalScript/.test(l))
-  try { fs.writeSync(2, lines.join('\n') + '\n') } catch {}
+  try { writeAll(2, Buffer.from(lines.join('\n') + '\n')) } catch {}
 }
 
 async function run() {
@@ -135,9 +156,13 @@ async function run() {
   const prefix = '__SANDBOX_CONTROL_' + job.nonce + '__:'
   const workdir = job.workdir || '/workspace'
   const limits = job.artifacts || {}
-  const maxFiles = limits.max_files ?? 10
-  const maxBytes = limits.max_bytes ?? 10 * 1024 * 1024
-  const allowed = new Set(limits.extensions || ['png', 'jpg', 'jpeg', 'svg', 'pdf', 'csv', 'json', 'html'])
+  const artifactLimits = {
+    maxFiles: limits.max_files ?? 10,
+    maxBytes: limits.max_bytes ?? 10 * 1024 * 1024,
+    maxTotal: limits.max_total_bytes ?? 16 * 1024 * 1024,
+    allowed: new Set(limits.extensions || ['png', 'jpg', 'jpeg', 'svg', 'pdf', 'csv', 'json', 'html']),
+  }
+  const frameLimits = job.limits || {}
   if (workdir !== BOOT_DIR) {
     process.chdir(workdir)
     fs.mkdirSync('artifacts', {recursive: true})
@@ -151,8 +176,8 @@ async function run() {
   if (esm) fs.writeFileSync(file, source)
   process.argv = [process.argv[0], file]
 
+  // the frame's fields, all of them always (the host's schema: src/engine/frame.ts)
   const control = {ok: false, result: null, error: null, error_type: null, exit_code: 1, artifacts: [], notes: []}
-  const started = performance.now()
   let reported = false
   const record = (error) => {
     writeStack(error)
@@ -164,16 +189,9 @@ async function run() {
 
   const report = () => {
     reported = true
-    if (control.time_used_ms === undefined) control.time_used_ms = Math.round((performance.now() - started) * 1000) / 1000
-    if (control.ok) collectArtifacts(control, workdir, allowed, maxFiles, maxBytes)
-    control.memory_used_kb = process.resourceUsage().maxRSS
-    const payload = Buffer.from(JSON.stringify(control), 'utf8').toString('base64')
-    // end of stderr first, then the control frame: when both have arrived, all output has
-    fs.writeSync(2, '\n__SANDBOX_END_' + job.nonce + '__\n')
-    const frame = Buffer.from('\n' + prefix + payload + '\n')
-    for (let off = 0; off < frame.length; ) {
-      try { off += fs.writeSync(1, frame, off) } catch (error) { if (error.code !== 'EAGAIN') throw error }
-    }
+    refuseLargeResult(control, frameLimits.max_result_bytes ?? 4 * 1024 * 1024)
+    if (control.ok) collectArtifacts(control, workdir, artifactLimits)
+    sendReport(job, prefix, control, frameLimits)
   }
 
   // an error thrown where main's promise cannot see it (a callback, an unhandled rejection)
@@ -198,6 +216,8 @@ async function run() {
     }
     control.exit_code = status
     try { report() } catch {}
+    // the process ends when this handler returns: wait here
+    linger()
   })
 
   try {
@@ -235,19 +255,70 @@ async function run() {
   } catch (error) {
     record(error)
   }
-  control.time_used_ms = Math.round((performance.now() - started) * 1000) / 1000
-  const flushAndExit = () => {
-    if (reported) return
-    report()
-    process.exit(control.ok ? 0 : control.exit_code || 1)
-  }
-  if (process.stdout.writableLength > 0) process.stdout.once('drain', flushAndExit)
-  else flushAndExit()
+  // stdout and stderr are written synchronously (wholeWrites): all output is out before the report
+  report()
+  linger()
+  process.exit(control.ok ? 0 : control.exit_code || 1)
 }
 
-function collectArtifacts(control, workdir, allowed, maxFiles, maxBytes) {
+/** the host enforces the cap too; refusing here says why, and saves building a huge frame */
+function refuseLargeResult(control, maxBytes) {
+  if (!control.ok || control.result === null) return
+  const size = Buffer.byteLength(JSON.stringify(control.result.value), 'utf8')
+  if (size <= maxBytes) return
+  const message = `main() returned ${size} bytes, over the ${maxBytes}-byte result limit`
+  try { writeAll(2, Buffer.from(message + '\n')) } catch {}
+  Object.assign(control, {ok: false, result: null, error: message, error_type: 'ResultLimitExceeded', exit_code: 1})
+}
+
+function clip(text, max) {
+  return text.length <= max ? text : text.slice(0, max - 1) + '\u2026'
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4))
+
+/** write all of data to fd, whatever a single write takes (partial writes, a full non-blocking pipe) */
+function writeAll(fd, data) {
+  for (let off = 0; off < data.length; ) {
+    try {
+      off += fs.writeSync(fd, data, off)
+    } catch (error) {
+      if (error.code !== 'EAGAIN') throw error
+      // the reader is behind: wait 1 ms instead of spinning
+      Atomics.wait(pause, 0, 0, 1)
+    }
+  }
+}
+
+/**
+ * Wait to be removed: the host reads the container's memory from its cgroup, which goes away when
+ * the container exits. Synchronous, so that it also holds in an 'exit' handler and nothing of the
+ * program runs after its report.
+ */
+function linger() {
+  Atomics.wait(pause, 0, 0, LINGER_MS)
+}
+
+function sendReport(job, prefix, control, limits) {
+  if (typeof control.error === 'string') control.error = clip(control.error, limits.max_error_chars ?? 4000)
+  if (typeof control.error_type === 'string') control.error_type = clip(control.error_type, limits.max_error_type_chars ?? 165)
+  const maxNotes = limits.max_notes ?? 64
+  let notes = control.notes.map((n) => clip(String(n), limits.max_note_chars ?? 1024))
+  if (notes.length > maxNotes) notes = [...notes.slice(0, maxNotes - 1), `${notes.length - maxNotes + 1} more notes left out`]
+  control.notes = notes
+  // what the OS makes of an exit status: 256 is 0, -1 is 255
+  const code = Math.trunc(Number(control.exit_code))
+  control.exit_code = Number.isFinite(code) ? ((code % 256) + 256) % 256 : 1
+  const payload = Buffer.from(JSON.stringify(control), 'utf8').toString('base64')
+  // end of stderr first, then the control frame: when both have arrived, all output has
+  writeAll(2, Buffer.from('__SANDBOX_END_' + job.nonce + '__\n'))
+  writeAll(1, Buffer.from(prefix + payload + '\n'))
+}
+
+function collectArtifacts(control, workdir, {maxFiles, maxBytes, maxTotal, allowed}) {
   let names = []
   let dirIsLink = false
+  let total = 0
   try { dirIsLink = fs.lstatSync('artifacts').isSymbolicLink() } catch {}
   if (dirIsLink) control.notes.push('artifacts/ is a symbolic link: nothing collected')
   else try { names = fs.readdirSync('artifacts').sort() } catch {}
@@ -263,9 +334,12 @@ function collectArtifacts(control, workdir, allowed, maxFiles, maxBytes) {
     if (st.size === 0) { control.notes.push(`artifact ${name} skipped: empty`); continue }
     if (st.size > maxBytes) { control.notes.push(`artifact ${name} skipped: ${st.size} bytes is over the ${maxBytes} byte limit`); continue }
     if (control.artifacts.length >= maxFiles) { control.notes.push(`artifact ${name} skipped: at most ${maxFiles} artifacts are returned`); continue }
+    if (total + st.size > maxTotal) { control.notes.push(`artifact ${name} skipped: the artifacts together would be over the ${maxTotal}-byte total limit`); continue }
     const fd = fs.openSync(full, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
     const data = fs.readFileSync(fd)
     fs.closeSync(fd)
+    if (data.length > maxBytes || total + data.length > maxTotal) { control.notes.push(`artifact ${name} skipped: it grew while it was read`); continue }
+    total += data.length
     control.artifacts.push({name, size: data.length, content_b64: data.toString('base64')})
   }
 }

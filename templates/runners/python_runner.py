@@ -1,17 +1,54 @@
 # sandbox Python runner. Passed to the container as `python3 -c`, it waits for ONE job
 # (a JSON line on stdin), runs main(**arguments) from the user's code, reports, and exits.
-# Protocol: user stdout/stderr pass through; at the end the runner writes
-# "\n" + CONTROL_PREFIX + base64(JSON) + "\n" to stdout (prefix carries the job's nonce).
-import base64, json, linecache, os, resource, sys, time, traceback, types
+# Protocol: user stdout/stderr pass through; at the end the runner writes END_PREFIX + "\n" to
+# stderr, then CONTROL_PREFIX + base64(JSON) + "\n" to stdout (both prefixes carry the job's
+# nonce), and waits to be removed: the host measures the container from outside first.
+import base64, io, json, linecache, os, select, sys, time, traceback, types
 
 
 BOOT_DIR = "/workspace"
 # the runner's own copies of stdout/stderr: its frames get through even if user code closes 1 or 2
 REAL_FDS = (os.dup(1), os.dup(2))
+# after its report the runner waits this long for the host to remove the container (a safety net:
+# the host removes it at once; this only ends a runner whose host went away)
+LINGER_SECONDS = 30
+
+
+class _WholeWriter(io.RawIOBase):
+    """stdout/stderr that write every byte they are given. Under gVisor one write of more than
+    64 KiB to a pipe can be partial, and a TextIOWrapper over a plain FileIO drops what the
+    write did not take (5 prints of 150,000 characters delivered 327,685 of 750,005 bytes)."""
+
+    def __init__(self, fd):
+        super().__init__()
+        self._fd = fd
+
+    def writable(self):
+        return True
+
+    def fileno(self):
+        return self._fd
+
+    def isatty(self):
+        return False
+
+    def write(self, data):
+        view = memoryview(data).cast("B")
+        _write_all(self._fd, view)
+        return len(view)
+
+
+def _install_streams():
+    for name, fd in (("stdout", 1), ("stderr", 2)):
+        old = getattr(sys, name)
+        stream = io.TextIOWrapper(_WholeWriter(fd), encoding=old.encoding, errors=old.errors, line_buffering=True, write_through=True)
+        setattr(sys, name, stream)
+        setattr(sys, "__%s__" % name, stream)
 
 
 def _boot():
     # everything that does not depend on the job happens before we say we are ready
+    _install_streams()
     try:
         os.chdir(BOOT_DIR)
         os.makedirs("artifacts", exist_ok=True)
@@ -33,7 +70,7 @@ def _load_module(name, path, code):
 
 
 def _warm_up():
-    # walk the job's code path once (json, file write, import machinery, scandir, rusage)
+    # walk the job's code path once (json, file write, import machinery, scandir)
     # so that the user's run does not pay for first-use costs
     try:
         job = json.loads(json.dumps({"code": "def main():\n    return None\n", "arguments": {}}))
@@ -42,7 +79,6 @@ def _warm_up():
         del sys.modules["_sandbox_warm_up"]
         linecache.cache.pop("/workspace/_sandbox_warm_up.py", None)
         list(os.scandir("artifacts"))
-        resource.getrusage(resource.RUSAGE_SELF)
         base64.b64encode(json.dumps({"ok": True}).encode("utf-8"))
         traceback.format_exception(ValueError, ValueError("x"), None)
         _sandbox_error_type(ValueError("x"))
@@ -58,6 +94,8 @@ def _runner():
     limits = job.get("artifacts", {})
     max_files = int(limits.get("max_files", 10))
     max_bytes = int(limits.get("max_bytes", 10 * 1024 * 1024))
+    max_total = int(limits.get("max_total_bytes", 16 * 1024 * 1024))
+    total = 0
     allowed = set(limits.get("extensions", ["png", "jpg", "jpeg", "svg", "pdf", "csv", "json", "html"]))
     if workdir != BOOT_DIR:
         os.chdir(workdir)
@@ -67,8 +105,8 @@ def _runner():
     sys.argv = [path]
     real_stdout, real_stderr = REAL_FDS
 
-    control = {"ok": False, "result": None, "error": None, "error_type": None, "artifacts": [], "notes": []}
-    started = time.perf_counter()
+    # the frame's fields, all of them always (the host's schema: src/engine/frame.ts)
+    control = {"ok": False, "result": None, "error": None, "error_type": None, "exit_code": 1, "artifacts": [], "notes": []}
     try:
         module = _load_module("main", path, job["code"])
         fn = getattr(module, "main", None)
@@ -79,16 +117,15 @@ def _runner():
         if hasattr(value, "__await__"):
             import asyncio
             value = asyncio.run(_await(value))
-        elapsed = (time.perf_counter() - started) * 1000.0
         try:
             encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise TypeError("main() returned a value that is not JSON-serializable: %s" % exc) from None
         control["ok"] = True
         control["result"] = {"present": True, "value": json.loads(encoded), "type": "json"}
+        control["exit_code"] = 0
     except SystemExit as exc:
         # sys.exit() inside main ends the program as it would end python3: the status decides
-        elapsed = (time.perf_counter() - started) * 1000.0
         code = exc.code
         if code is None:
             status = 0
@@ -103,15 +140,14 @@ def _runner():
             # a deliberate, successful end: no return value (RAGFlow answers success, result null)
             control["ok"] = True
         else:
-            control["error"] = ("SystemExit(%s)" % _safe_str(code, repr))[:ERROR_CHARS]
+            control["error"] = "SystemExit(%s)" % _safe_str(code, repr)
     except BaseException as exc:
-        elapsed = (time.perf_counter() - started) * 1000.0
         # the record first: it is what classifies the run, even if formatting fails below
         try:
             control["error_type"] = _sandbox_error_type(exc)
         except BaseException:
             control["error_type"] = type(exc).__name__[:100]
-        control["error"] = ("%s: %s" % (type(exc).__name__, _safe_str(exc)))[:ERROR_CHARS]
+        control["error"] = "%s: %s" % (type(exc).__name__, _safe_str(exc))
         control["exit_code"] = 1
         try:
             tb = exc.__traceback__
@@ -127,7 +163,6 @@ def _runner():
         text = None
         # the traceback holds the user's frames (and their memory): let them go now
         exc.__traceback__ = None
-    control["time_used_ms"] = round(elapsed, 3)
     try:
         sys.stdout.flush()
     except Exception:
@@ -136,6 +171,7 @@ def _runner():
         sys.stderr.flush()
     except Exception:
         pass
+    _refuse_large_result(control, int((job.get("limits") or {}).get("max_result_bytes", 4 * 1024 * 1024)))
 
     if control["ok"]:
         root = os.path.join(workdir, "artifacts")
@@ -152,6 +188,11 @@ def _runner():
             ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
             if name.startswith(".") or "/" in name or "\\" in name or ".." in name:
                 control["notes"].append("artifact %s skipped: invalid name" % name)
+                continue
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                control["notes"].append("artifact %s skipped: the name is not UTF-8" % ascii(name)[:80])
                 continue
             if entry.is_symlink():
                 control["notes"].append("artifact %s skipped: symbolic links are not allowed" % name)
@@ -172,17 +213,77 @@ def _runner():
             if len(control["artifacts"]) >= max_files:
                 control["notes"].append("artifact %s skipped: at most %d artifacts are returned" % (name, max_files))
                 continue
+            if total + size > max_total:
+                control["notes"].append("artifact %s skipped: the artifacts together would be over the %d-byte total limit" % (name, max_total))
+                continue
             fd = os.open(entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
             with os.fdopen(fd, "rb") as fh:
                 data = fh.read(max_bytes + 1)
+            if len(data) > max_bytes or total + len(data) > max_total:
+                control["notes"].append("artifact %s skipped: it grew while it was read" % name)
+                continue
+            total += len(data)
             control["artifacts"].append({"name": name, "size": len(data), "content_b64": base64.b64encode(data).decode("ascii")})
 
-    control["memory_used_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    payload = base64.b64encode(json.dumps(control, ensure_ascii=False).encode("utf-8"))
+    _report(job, prefix, control, real_stdout, real_stderr)
+
+
+def _json_bytes(value):
+    # compact JSON in UTF-8, as the host measures it. A lone surrogate (possible in a Python str)
+    # cannot be UTF-8: it becomes the JSON escape \udXXX, which is what the host's JSON.stringify
+    # writes for it too (it only ever occurs inside a JSON string)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "backslashreplace")
+
+
+def _refuse_large_result(control, max_bytes):
+    # the host enforces the cap too; refusing here says why, and saves building a huge frame
+    if not control["ok"] or control["result"] is None:
+        return
+    size = len(_json_bytes(control["result"]["value"]))
+    if size > max_bytes:
+        message = "main() returned %d bytes, over the %d-byte result limit" % (size, max_bytes)
+        sys.stderr.write(message + "\n")
+        control.update(ok=False, result=None, error=message, error_type="ResultLimitExceeded", exit_code=1)
+
+
+def _clip(text, max_chars):
+    # the host counts UTF-16 code units (JavaScript string length)
+    units = text.encode("utf-16-le", "surrogatepass")
+    if len(units) // 2 <= max_chars:
+        return text
+    head = units[: 2 * (max_chars - 1)]
+    if 0xD800 <= int.from_bytes(head[-2:], "little") <= 0xDBFF:
+        # do not split a surrogate pair
+        head = head[:-2]
+    return head.decode("utf-16-le", "surrogatepass") + "\u2026"
+
+
+def _report(job, prefix, control, out_fd, err_fd):
+    limits = job.get("limits") or {}
+    for key, cap in (("error", int(limits.get("max_error_chars", 4000))), ("error_type", int(limits.get("max_error_type_chars", 165)))):
+        if isinstance(control.get(key), str):
+            control[key] = _clip(control[key], cap)
+    max_notes, max_note = int(limits.get("max_notes", 64)), int(limits.get("max_note_chars", 1024))
+    notes = [_clip(str(n), max_note) for n in control["notes"]]
+    if len(notes) > max_notes:
+        notes = notes[: max_notes - 1] + ["%d more notes left out" % (len(notes) - max_notes + 1)]
+    control["notes"] = notes
+    # what the OS makes of an exit status: sys.exit(256) is 0, sys.exit(-1) is 255
+    try:
+        control["exit_code"] = int(control["exit_code"]) % 256
+    except (TypeError, ValueError):
+        control["exit_code"] = 1
+    payload = base64.b64encode(_json_bytes(control))
+    code = 0 if control["ok"] else control["exit_code"] or 1
     # end of stderr first, then the control frame: when both have arrived, all output has
-    os.write(real_stderr, ("\n__SANDBOX_END_" + job["nonce"] + "__\n").encode("ascii"))
-    _write_all(real_stdout, b"\n" + prefix.encode("ascii") + payload + b"\n")
-    os._exit(0 if control["ok"] else int(control.get("exit_code") or 1) or 1)
+    _write_all(err_fd, ("__SANDBOX_END_" + job["nonce"] + "__\n").encode("ascii"))
+    _write_all(out_fd, prefix.encode("ascii") + payload + b"\n")
+    # wait to be removed: the host reads the container's memory from its cgroup, which goes
+    # away when the container exits
+    try:
+        time.sleep(LINGER_SECONDS)
+    finally:
+        os._exit(code)
 
 
 # --- error record: begin (also embedded by the remote wrapper, src/providers/wrapper.ts) ---
@@ -223,9 +324,6 @@ def _sandbox_error_type(exc):
 # --- error record: end ---
 
 
-ERROR_CHARS = 4000
-
-
 def _safe_str(value, fn=str):
     # user exceptions may define a __str__ that fails: never let that take the runner down
     try:
@@ -259,10 +357,16 @@ def _seed_matplotlib_cache():
 
 
 def _write_all(fd, data):
-    import os
-    view = memoryview(data)
+    # a write may take only part of the data (gVisor pipes, more than 64 KiB): loop until all of it went
+    view = memoryview(data).cast("B")
     while view:
-        n = os.write(fd, view)
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            select.select([], [fd], [])
+            continue
+        except InterruptedError:
+            continue
         view = view[n:]
 
 

@@ -2,11 +2,12 @@
  * The engine against the real Docker daemon and real gVisor (issue 3's "must show").
  */
 import {createServer, type Server} from 'node:net'
-import {readFileSync} from 'node:fs'
+import {existsSync, readFileSync} from 'node:fs'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
+import {docker} from '../../src/docker/client.js'
 import {listManagedContainers, LABELS} from '../../src/docker/containers.js'
 import {Engine} from '../../src/engine/engine.js'
 import {EXIT} from '../../src/engine/result.js'
@@ -189,6 +190,182 @@ describe('engine: limits and isolation', () => {
     const status = engine.status()
     const live = status.pools.reduce((n, p) => n + p.ready + p.busy + p.creating, 0)
     expect(mine.length).toBeLessThanOrEqual(live + 2)
+  })
+})
+
+describe('engine: what leaves the sandbox is bounded, checked and measured from outside (issue 11)', () => {
+  // user code can learn the runner's nonce: Python by walking to the runner's frame
+  // it then waits to be removed, as the runner does after its report: its memory is measured
+  // from the cgroup, which a container that exits on its own takes with it (memory null)
+  const forge = (control: object) =>
+    'import base64, json, os, sys, time\n' +
+    'def main():\n' +
+    '    runner = sys._getframe(1).f_locals\n' +
+    '    os.write(2, ("__SANDBOX_END_" + runner["job"]["nonce"] + "__\\n").encode())\n' +
+    `    payload = base64.b64encode(${JSON.stringify(JSON.stringify(control))}.encode()).decode()\n` +
+    '    os.write(1, (runner["prefix"] + payload + "\\n").encode())\n' +
+    '    time.sleep(60)\n'
+
+  it('750,005 bytes printed in 5 writes arrive whole, on stdout and on stderr, in Python and Node.js', async () => {
+    // 750,005 bytes on each stream, one stream per run (the cap, 1 MiB, is for both together)
+    const line = 150_000
+    const whole = 5 * (line + 1)
+    const pOut = await py(`def main():\n    for i in range(5):\n        print("x" * ${line})\n    return 1\n`)
+    expect(pOut.status).toBe('success')
+    expect(Buffer.byteLength(pOut.stdout)).toBe(whole)
+    const pErr = await py(`import sys\ndef main():\n    for i in range(5):\n        sys.stderr.write("y" * ${line} + "\\n")\n    return 1\n`)
+    expect(pErr.status).toBe('success')
+    expect(Buffer.byteLength(pErr.stderr)).toBe(whole)
+    const jOut = await js(`function main() {\n  for (let i = 0; i < 5; i++) console.log('x'.repeat(${line}))\n  return 1\n}\n`)
+    expect(jOut.status).toBe('success')
+    expect(Buffer.byteLength(jOut.stdout)).toBe(whole)
+    const jErr = await js(`function main() {\n  for (let i = 0; i < 5; i++) console.error('y'.repeat(${line}))\n  return 1\n}\n`)
+    expect(jErr.status).toBe('success')
+    expect(Buffer.byteLength(jErr.stderr)).toBe(whole)
+  })
+
+  it('output written just before the program ends itself arrives whole (Node process.exit, Python os._exit)', async () => {
+    const line = 150_000
+    const whole = 5 * (line + 1)
+    const node = await js(`function main() {\n  for (let i = 0; i < 5; i++) console.log('x'.repeat(${line}))\n  console.error('y'.repeat(${line}))\n  process.exit(0)\n}\n`)
+    expect(Buffer.byteLength(node.stdout)).toBe(whole)
+    expect(Buffer.byteLength(node.stderr)).toBe(line + 1)
+    const python = await py(`import os, sys\ndef main():\n    for i in range(5):\n        print("x" * ${line})\n    sys.stderr.write("y" * ${line})\n    os._exit(0)\n`)
+    expect(Buffer.byteLength(python.stdout)).toBe(whole)
+    expect(Buffer.byteLength(python.stderr)).toBe(line)
+  })
+
+  it('a 150 MB frame is stopped at the frame cap as an output limit, with the engine’s RSS under 250 MB', async () => {
+    const r = await py(`def main():\n    import os, sys\n    os.write(1, sys._getframe(1).f_locals["prefix"].encode())\n    chunk = memoryview(b"A" * (1 << 20))\n    for i in range(150):\n        view = chunk\n        while view:\n            view = view[os.write(1, view):]\n    return 1\n`)
+    expect(r).toMatchObject({status: 'resource_limit_exceeded', resource_limit_type: 'output', exit_code: EXIT.OUTPUT_LIMIT})
+    expect(r.detail).toMatch(/^Output limit exceeded: the runner's report is over the \d+-byte frame limit$/)
+    expect(r.stderr).toMatch(/frame limit; the run was stopped/)
+    expect(process.resourceUsage().maxRSS).toBeLessThan(250 * 1024)
+  })
+
+  it('a return value over SANDBOX_MAX_RESULT_BYTES is refused by the runner with a clear error; one at the cap comes back', async () => {
+    const cap = config.maxResultBytes
+    // a JSON string of n characters is n + 2 bytes
+    const at = await py(`def main():\n    return "x" * ${cap - 2}\n`)
+    expect(at.status).toBe('success')
+    expect((at.result?.value as string).length).toBe(cap - 2)
+    const over = await py(`def main():\n    return "x" * ${cap - 1}\n`)
+    expect(over).toMatchObject({status: 'resource_limit_exceeded', resource_limit_type: 'output', exit_code: EXIT.OUTPUT_LIMIT, result: null})
+    expect(over.stderr).toContain(`main() returned ${cap + 1} bytes, over the ${cap}-byte result limit`)
+    expect(over.detail).toMatch(/result limit \(SANDBOX_MAX_RESULT_BYTES\)$/)
+    const node = await js(`function main() { return 'x'.repeat(${cap - 1}) }`)
+    expect(node).toMatchObject({status: 'resource_limit_exceeded', resource_limit_type: 'output', exit_code: EXIT.OUTPUT_LIMIT})
+    expect(node.stderr).toContain(`main() returned ${cap + 1} bytes, over the ${cap}-byte result limit`)
+  })
+
+  it('a forged frame (nonce known) with guest time, guest memory and wrong types is a program_runner_error; time and memory stay the host’s', async () => {
+    const r = await py(forge({ok: true, result: 'forged', error: null, artifacts: [], notes: [], time_used_ms: 'soon', memory_used_kb: {}}))
+    expect(r).toMatchObject({status: 'program_runner_error', exit_code: EXIT.MALFORMED_REPORT, result: null})
+    expect(r.detail).toMatch(/^malformed runner report: /)
+    expect(typeof r.time_used_ms).toBe('number')
+    expect(typeof r.memory_used_kb).toBe('number')
+    expect(r.memory_used_kb).toBeGreaterThan(1000)
+  })
+
+  it('a well-formed forged frame is only what main could have returned: the types are checked and time and memory are measured outside', async () => {
+    const r = await py(forge({ok: true, result: {present: true, value: {claimed: 1}, type: 'json'}, error: null, error_type: null, exit_code: 0, artifacts: [], notes: []}))
+    expect(r).toMatchObject({status: 'success', result: {present: true, value: {claimed: 1}, type: 'json'}})
+    expect(typeof r.time_used_ms).toBe('number')
+    expect(r.memory_used_kb).toBeGreaterThan(1000)
+  })
+
+  it('the host enforces the result cap itself: a forged frame with an over-cap value is an output limit', async () => {
+    const cap = config.maxResultBytes
+    const code =
+      'import base64, json, os, sys\n' +
+      'def main():\n' +
+      '    runner = sys._getframe(1).f_locals\n' +
+      '    os.write(2, ("__SANDBOX_END_" + runner["job"]["nonce"] + "__\\n").encode())\n' +
+      `    c = {"ok": True, "result": {"present": True, "value": "x" * ${cap}, "type": "json"}, "error": None, "error_type": None, "exit_code": 0, "artifacts": [], "notes": []}\n` +
+      '    view = memoryview((runner["prefix"] + base64.b64encode(json.dumps(c).encode()).decode() + "\\n").encode())\n' +
+      '    while view:\n' +
+      '        view = view[os.write(1, view):]\n' +
+      '    os._exit(0)\n'
+    const r = await py(code)
+    expect(r).toMatchObject({status: 'resource_limit_exceeded', resource_limit_type: 'output', exit_code: EXIT.OUTPUT_LIMIT, result: null})
+    expect(r.detail).toBe(`Output limit exceeded: main() returned ${cap + 2} bytes, over the ${cap}-byte result limit (SANDBOX_MAX_RESULT_BYTES)`)
+  })
+
+  it('exit statuses outside 0..255 are reported as the OS would, never as a malformed report', async () => {
+    const big = await py('import sys\ndef main():\n    sys.exit(300)\n')
+    expect(big.status).not.toBe('program_runner_error')
+    expect(big.exit_code).toBe(44)
+    const negative = await py('import sys\ndef main():\n    sys.exit(-1)\n')
+    expect(negative.status).not.toBe('program_runner_error')
+    expect(negative.exit_code).toBe(255)
+  })
+
+  it('odd but honest output never makes a malformed report: non-UTF-8 file names, lone surrogates, huge error messages', async () => {
+    const names = await py('import os\ndef main():\n    with open(os.open(b"artifacts/" + b"\\xff\\xfe" * 100 + b".csv", os.O_CREAT | os.O_WRONLY), "w") as f:\n        f.write("x")\n    return "\\ud800 lone"\n')
+    expect(names.status).toBe('success')
+    expect(names.stderr).toMatch(/skipped: the name is not UTF-8/)
+    expect(names.result?.value).toBe('\ud800 lone')
+    const surrogates = await py('def main():\n    raise ValueError("\\ud800" * 5000)\n')
+    expect(surrogates.status).not.toBe('program_runner_error')
+    const long = await py('def main():\n    raise ValueError("\\U0001F600" * 20000)\n')
+    expect(long.status).not.toBe('program_runner_error')
+    const node = await js('function main() { throw new Error("\\u{1F600}".repeat(20000)) }')
+    expect(node.status).not.toBe('program_runner_error')
+  })
+
+  it('long error records stay valid reports and keep their meaning: a 150-character exception name, a 64-character code, a 10,000-character message (clipped to 4,000)', async () => {
+    const name = 'N'.repeat(150)
+    const python = await py(`import errno\nclass ${name}(PermissionError):\n    pass\ndef main():\n    raise ${name}(errno.EACCES, "m" * 10000)\n`)
+    expect(python).toMatchObject({status: 'unauthorized_access', unauthorized_access_type: 'file_access', exit_code: 1})
+    const code = 'E' + 'A'.repeat(63)
+    const node = await js(`function main() { const e = new Error('m'.repeat(10000)); e.name = '${name}'; e.code = '${code}'; throw e }`)
+    expect(node).toMatchObject({status: 'program_error', exit_code: 1, runtime_error_type: 'nonzero_exit'})
+    expect(node.detail).toHaveLength(4000)
+  })
+
+  it('memory_used_kb is the container’s peak from its cgroup, not the runner’s claim', async () => {
+    const small = await py('def main():\n    return 1\n')
+    const big = await py('def main():\n    x = bytearray(100 * 1024 * 1024)\n    return len(x)\n')
+    expect(big.status).toBe('success')
+    expect(big.memory_used_kb).toBeGreaterThan(100 * 1024)
+    expect(small.memory_used_kb).toBeLessThan(big.memory_used_kb!)
+  })
+
+  it('onOutput streams exactly the user’s bytes, never the frames', async () => {
+    const seen = {stdout: [] as Buffer[], stderr: [] as Buffer[]}
+    const r = await engine.run({
+      language: 'python',
+      policy: 'off',
+      code: 'import sys\ndef main():\n    print("one")\n    sys.stderr.write("two")\n    print("three", end="")\n    return {"x": "a-result"}\n',
+      onOutput: (s, b) => seen[s].push(b),
+    })
+    expect(r.status).toBe('success')
+    expect(Buffer.concat(seen.stdout).toString()).toBe('one\nthree')
+    expect(Buffer.concat(seen.stderr).toString()).toBe('two')
+    expect(r.stdout).toBe('one\nthree')
+    const j: string[] = []
+    const n = await engine.run({language: 'nodejs', policy: 'off', code: 'function main() { console.log("hi"); return 2 }', onOutput: (_, b) => j.push(b.toString())})
+    expect(n.result?.value).toBe(2)
+    expect(j.join('')).toBe('hi\n')
+  })
+
+  it('artifacts: the total cap holds and a flood of skipped files keeps the report valid', async () => {
+    const r = await py('def main():\n    for n in ("a.csv", "b.csv"):\n        with open("artifacts/" + n, "wb") as f:\n            f.write(b"x" * (9 * 1024 * 1024))\n    for i in range(100):\n        open("artifacts/f%d.exe" % i, "w").write("x")\n    return 1\n')
+    expect(r.status).toBe('success')
+    expect(r.artifacts.map((a) => a.name)).toEqual(['a.csv'])
+    expect(r.stderr).toMatch(/b\.csv skipped: the artifacts together would be over the 16777216-byte total limit/)
+    expect(r.stderr).toMatch(/more notes left out/)
+  })
+
+  it('runner containers keep nothing in Docker’s log store', async () => {
+    const mine = await listManagedContainers({[LABELS.owner]: engine.id})
+    expect(mine.length).toBeGreaterThan(0)
+    for (const c of mine) {
+      const info = await docker().getContainer(c.id).inspect().catch(() => undefined)
+      if (!info) continue
+      expect(info.HostConfig.LogConfig?.Type).toBe('none')
+      expect(existsSync(`/var/lib/docker/containers/${c.id}/${c.id}-json.log`)).toBe(false)
+    }
   })
 })
 

@@ -22,9 +22,10 @@ const base: ClassifyInput = {
   timeoutSeconds: 10,
   memoryBytes: 256 * 1024 * 1024,
   maxOutputBytes: 1024,
+  memoryKb: 9000,
 }
 
-const frame = (over: Partial<ControlFrame>): ControlFrame => ({ok: false, result: null, error: null, error_type: null, artifacts: [], notes: [], ...over})
+const frame = (over: Partial<ControlFrame>): ControlFrame => ({ok: false, result: null, error: null, error_type: null, exit_code: 1, artifacts: [], notes: [], ...over})
 const returned = (value: unknown) => frame({ok: true, result: {present: true, value, type: 'json'}, exit_code: 0})
 const raised = (type: string | null, message: string, exit_code = 1) => frame({error_type: type, error: message, exit_code})
 
@@ -126,7 +127,7 @@ describe('the runner-recorded exception type decides, not the words in stderr or
     })
   }
 
-  it('a recorded failure keeps the recorded exit status, or 1 when none was recorded', () => {
+  it('a recorded failure keeps the recorded exit status', () => {
     expect(classify({...base, exitCode: 1, control: raised('ValueError', 'x', 5)}).exit_code).toBe(5)
     expect(classify({...base, exitCode: 1, control: frame({error: 'x'})}).exit_code).toBe(1)
   })
@@ -151,6 +152,30 @@ describe('limits enforced by the host come first', () => {
     const r = classify({...base, oomKilled: true, exitCode: 137})
     expect(r).toMatchObject({status: 'resource_limit_exceeded', exit_code: EXIT.OUT_OF_MEMORY, resource_limit_type: 'memory'})
     expect(r.stderr).toContain('Memory limit exceeded (killed by OOM)')
+  })
+
+  it('an output cap names itself in the detail and the stderr note', () => {
+    const r = classify({...base, outputOverflow: true, exitCode: 137, outputLimitDetail: 'Output limit exceeded: 11 artifacts, over the limit of 10', outputLimitNote: '[11 artifacts, over the limit of 10]'})
+    expect(r).toMatchObject({exit_code: EXIT.OUTPUT_LIMIT, resource_limit_type: 'output', detail: 'Output limit exceeded: 11 artifacts, over the limit of 10'})
+    expect(r.stderr).toBe('[11 artifacts, over the limit of 10]')
+  })
+})
+
+describe('time and memory are the host’s measurements, never the runner’s', () => {
+  it('time is the host’s wall clock and memory the cgroup’s peak (null when unreadable), whatever the outcome', () => {
+    for (const control of [returned(1), raised('ValueError', 'x'), undefined]) {
+      expect(classify({...base, control, exitCode: control ? 0 : 3, wallMs: 12.3456, memoryKb: 4321})).toMatchObject({time_used_ms: 12.346, memory_used_kb: 4321})
+      expect(classify({...base, control, exitCode: control ? 0 : 3, memoryKb: null}).memory_used_kb).toBeNull()
+    }
+  })
+
+  it('killed at the memory limit: the measured peak when the cgroup was read, else the limit', () => {
+    expect(classify({...base, oomKilled: true, exitCode: 137, memoryKb: 250_000}).memory_used_kb).toBe(250_000)
+    expect(classify({...base, oomKilled: true, exitCode: 137, memoryKb: null}).memory_used_kb).toBe(262_144)
+  })
+
+  it('a timeout reports the wall clock in whole milliseconds', () => {
+    expect(classify({...base, timedOut: true, exitCode: 137, wallMs: 10_000.7}).time_used_ms).toBe(10_001)
   })
 })
 
