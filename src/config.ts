@@ -6,6 +6,7 @@ import {existsSync, readFileSync} from 'node:fs'
 import {resolve} from 'node:path'
 
 import {configError} from './errors.js'
+import {DEFAULT_POLICY_LEVEL, isPolicyMode, policyLevel, POLICY_MODES, type PolicyLevel} from './policy/types.js'
 
 export interface SandboxConfig {
   poolSize: number
@@ -22,7 +23,8 @@ export interface SandboxConfig {
   /** allow runc (weaker isolation) when runsc is missing */
   allowRunc: boolean
   apiToken: string | undefined
-  codePolicy: 'on' | 'off'
+  /** static code policy level (`on` is read as `ragflow`) */
+  codePolicy: PolicyLevel
   /** how long a caller waits for a free container, seconds */
   queueTimeoutSeconds: number
   /** Extra packages for `sandbox build` */
@@ -140,7 +142,7 @@ export const ENV_VARS = {
   SANDBOX_ENABLE_SECCOMP: 'apply seccomp/default.json (only matters under runc)',
   SANDBOX_ALLOW_RUNC: 'run with runc when runsc is missing (weaker isolation)',
   SANDBOX_API_TOKEN: 'bearer token required by /run and /metrics when set',
-  SANDBOX_CODE_POLICY: 'static code policy: on or off',
+  SANDBOX_CODE_POLICY: 'static code policy: ragflow (default; on is the same), standard or off',
   SANDBOX_QUEUE_TIMEOUT: 'how long a run waits for a free container',
   SANDBOX_EXTRA_PYTHON_PACKAGES: 'extra pip packages for online Python builds',
   SANDBOX_EXTRA_DEBIAN_PACKAGES: 'extra Debian packages for offline builds',
@@ -165,8 +167,14 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
 
   const memory = pick('memory', () => get('SANDBOX_MAX_MEMORY'), DEFAULTS.memory as string)
   const timeoutRaw = o.timeoutSeconds ?? get('SANDBOX_TIMEOUT') ?? DEFAULTS.timeout
-  const policy = pick('codePolicy', () => get('SANDBOX_CODE_POLICY'), 'on') as string
-  if (policy !== 'on' && policy !== 'off') throw configError(`Invalid SANDBOX_CODE_POLICY "${policy}": use on or off`, 'INVALID_POLICY')
+  const policyRaw = pick('codePolicy', () => get('SANDBOX_CODE_POLICY'), DEFAULT_POLICY_LEVEL as string)
+  const policyName = String(policyRaw).trim().toLowerCase()
+  if (!isPolicyMode(policyName)) {
+    throw configError(`Invalid SANDBOX_CODE_POLICY "${String(policyRaw)}": use ${POLICY_MODES.join(', ')}`, 'INVALID_POLICY', [
+      'ragflow is the default (RAGFlow\'s rules; on is the same), standard suits agent-written code, off relies on the sandbox alone',
+    ])
+  }
+  const policy = policyLevel(policyName)
 
   return {
     poolSize: pick('poolSize', () => {

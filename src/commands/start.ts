@@ -5,6 +5,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import {loadConfig, parseDuration, type SandboxConfig} from '../config.js'
 import {configError} from '../errors.js'
+import {POLICY_FLAG_DESCRIPTION, POLICY_MODES} from '../policy/types.js'
 import {exposureWarnings} from '../server/auth.js'
 import {startInBackground, startInDocker, type StartResult} from '../server/control.js'
 import {createLogger, parseLogLevel} from '../server/logger.js'
@@ -19,7 +20,7 @@ export const managerFlags = {
   memory: Flags.string({char: 'm', description: 'memory limit per run, e.g. 256m, 1g (default SANDBOX_MAX_MEMORY or 256m)'}),
   'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
   'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, loud warning)', default: false}),
-  policy: Flags.string({description: 'static code policy (on: RAGFlow-compatible checks; off: rely on the sandbox alone)', options: ['on', 'off']}),
+  policy: Flags.string({description: POLICY_FLAG_DESCRIPTION, options: [...POLICY_MODES]}),
   wait: Flags.integer({description: 'seconds to wait for the manager to become healthy', default: 90, min: 1}),
   docker: Flags.boolean({description: 'run the manager as the container sandbox-executor-manager (image from `sandbox build --manager`)', default: false}),
   network: Flags.string({description: 'with --docker: Docker network to join, e.g. docker_ragflow (RAGFlow\'s compose network)', dependsOn: ['docker']}),

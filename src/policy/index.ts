@@ -11,9 +11,10 @@
 import {configError} from '../errors.js'
 import {inspectJavaScript} from './javascript.js'
 import {inspectPython, pythonParser} from './python.js'
-import type {PolicyIssue, PolicyLanguage, PolicyMode, PolicyResult} from './types.js'
+import {policyLevel, type PolicyIssue, type PolicyLanguage, type PolicyMode, type PolicyResult} from './types.js'
 
-export type {PolicyIssue, PolicyLanguage, PolicyMode, PolicyResult} from './types.js'
+export {DEFAULT_POLICY_LEVEL, isPolicyMode, POLICY_LEVELS, POLICY_MODES, policyLevel} from './types.js'
+export type {PolicyIssue, PolicyLanguage, PolicyLevel, PolicyMode, PolicyResult} from './types.js'
 
 /**
  * Load the Python parser now (about 50 ms, once per process) instead of on the first
@@ -38,17 +39,18 @@ const SAFE: PolicyResult = Object.freeze({safe: true, issues: []}) as PolicyResu
  * Throws SandboxError POLICY_PARSER_UNAVAILABLE (exit 3) if the Python parser cannot load
  * (fail closed), and POLICY_UNSUPPORTED_LANGUAGE (exit 4) for another language.
  */
-export async function inspectCode(code: string, language: PolicyLanguage, mode: PolicyMode = 'on'): Promise<PolicyResult> {
-  if (mode === 'off') return {safe: true, issues: []}
+export async function inspectCode(code: string, language: PolicyLanguage, mode: PolicyMode = 'ragflow'): Promise<PolicyResult> {
+  const level = policyLevel(mode)
+  if (level === 'off') return {safe: true, issues: []}
   let issues: PolicyIssue[]
   switch (language as string) {
     case 'python': {
-      issues = await inspectPython(code)
+      issues = await inspectPython(code, level)
       break
     }
     case 'nodejs':
     case 'javascript': {
-      issues = inspectJavaScript(code)
+      issues = inspectJavaScript(code, level)
       break
     }
     default: {
@@ -81,7 +83,19 @@ function tidy(issues: PolicyIssue[]): PolicyIssue[] {
   return kept
 }
 
-/** RAGFlow's stderr text: one `Line N: <issue>` per issue, joined by \n. */
+/**
+ * RAGFlow's stderr text: one `Line N: <issue>` per issue, joined by \n. The first finding of
+ * each kind also says which rule refused it and how to proceed: `Line 3: Call: open (open() is
+ * refused by the ragflow policy: …)`; later findings of the same kind are the bare line.
+ */
 export function formatPolicyIssues(issues: PolicyIssue[]): string {
-  return issues.map((issue) => `Line ${issue.line}: ${issue.message}`).join('\n')
+  const explained = new Set<string>()
+  return issues
+    .map((issue) => {
+      const line = `Line ${issue.line}: ${issue.message}`
+      if (!issue.hint || explained.has(issue.hint)) return line
+      explained.add(issue.hint)
+      return `${line} (${issue.hint})`
+    })
+    .join('\n')
 }

@@ -217,8 +217,8 @@ async function removeOwnPidLeftovers(logger: Logger): Promise<void> {
 const WARMUP_CODE: Record<Language, string> = {python: 'def main():\n    return 1\n', nodejs: 'module.exports.main = () => 1\n'}
 
 async function warmPolicy(config: SandboxConfig, languages: Language[] = ['python', 'nodejs']): Promise<void> {
-  if (config.codePolicy !== 'on') return
-  await Promise.all(languages.map((l) => inspectCode(WARMUP_CODE[l], l, 'on').catch(() => undefined)))
+  if (config.codePolicy === 'off') return
+  await Promise.all(languages.map((l) => inspectCode(WARMUP_CODE[l], l, config.codePolicy).catch(() => undefined)))
 }
 
 /** Wait until every pool has a warm container, or has failed once (then /healthz says why). */

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {isSandboxError} from '../../src/errors.js'
-import {formatPolicyIssues, inspectCode, MAX_POLICY_ISSUES, UNSAFE_CODE_DETAIL, warmUpPolicy, type PolicyLanguage} from '../../src/policy/index.js'
+import {formatPolicyIssues, inspectCode, MAX_POLICY_ISSUES, UNSAFE_CODE_DETAIL, warmUpPolicy, type PolicyLanguage, type PolicyResult} from '../../src/policy/index.js'
 
 /** RAGFlow's agent/sandbox/tests/sandbox_security_tests_full.py cases, code as sent (dedented, leading newline). */
 const ragflow = {
@@ -41,7 +41,9 @@ module.exports = { main };
   memory: "\ndef main():\n    x = ['a' * 1024 * 1024] * 300  # 300MB\n",
 }
 
-const run = (code: string, language: PolicyLanguage = 'python') => inspectCode(code, language)
+/** The verdict without the hints (RAGFlow's line and message are what these tests compare). */
+const strip = (result: PolicyResult): PolicyResult => ({safe: result.safe, issues: result.issues.map(({line, message}) => ({line, message}))})
+const run = async (code: string, language: PolicyLanguage = 'python') => strip(await inspectCode(code, language))
 
 describe('policy: RAGFlow security suite, unsafe cases #11-#16 (line numbers shifted by the leading newline)', () => {
   it('#11 dangerous import', async () => {
@@ -134,7 +136,7 @@ describe('policy: API', () => {
   })
 
   it('javascript is accepted as an alias of nodejs', async () => {
-    expect(await inspectCode("require('fs')", 'javascript' as PolicyLanguage)).toEqual({safe: false, issues: [{line: 1, message: 'Require: fs'}]})
+    expect(strip(await inspectCode("require('fs')", 'javascript' as PolicyLanguage))).toEqual({safe: false, issues: [{line: 1, message: 'Require: fs'}]})
   })
 
   it('another language is a clear error, not a silent pass', async () => {
