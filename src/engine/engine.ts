@@ -139,7 +139,7 @@ export class Engine {
     }
     const fills = [...this.pools.values()].map((p) => p.fill())
     // load the Python parser while containers start, so the first run does not pay for it
-    const warm = config.codePolicy !== 'off' ? warmUpPolicy().catch(() => {}) : Promise.resolve()
+    const warm = config.codePolicy !== 'off' && languages.includes('python') ? warmUpPolicy().catch(() => {}) : Promise.resolve()
     if (options.waitReady !== false) await Promise.all([...fills, warm])
   }
 

@@ -229,7 +229,13 @@ function chainRoot(node: Node | null): Node | undefined {
 }
 
 /** Node types the rules inspect. */
-const RULE_NODE_TYPES = ['identifier', 'import_statement', 'import_from_statement', 'exec_statement', 'string', 'concatenated_string', 'binary_operator']
+const RULE_NODE_TYPES = ['identifier', 'import_statement', 'import_from_statement', 'exec_statement', 'string']
+
+/** Expressions a string can be part of and still have a value known before running. */
+const STRING_EXPRESSIONS: ReadonlySet<string> = new Set(['concatenated_string', 'binary_operator', 'parenthesized_expression'])
+
+/** Only a literal with one of these can name an escape or a private module alias. */
+const MAYBE_ESCAPE = /[_\\]|ctypeslib/
 
 const isField = (parent: Node, field: string, child: Node): boolean => parent.childForFieldName(field)?.id === child.id
 
@@ -251,6 +257,8 @@ class Profile {
   /** `m.X` refused on a chain from an imported module */
   readonly chainModules: ReadonlySet<string>
   readonly interestingObjects: ReadonlySet<string>
+  /** every identifier some rule looks at; the others cost one lookup */
+  readonly interesting: ReadonlySet<string>
 
   constructor(rules: PythonRules) {
     this.rules = rules
@@ -265,6 +273,22 @@ class Profile {
       '__builtins__',
       ...rules.moduleAttributes.keys(),
       ...rules.forbiddenDotted.map((m) => m.split('.', 1)[0]),
+    ])
+    this.interesting = new Set([
+      ...rules.builtins,
+      ...PY_ESCAPE_GLOBALS,
+      ...this.interestingObjects,
+      ...PY_ESCAPE_ATTRIBUTES,
+      ...PY_PRIVATE_MODULE_ATTRIBUTES,
+      ...[...PY_DISTINCTIVE].map((name) => `_${name}`),
+      ...this.anyObjectModules,
+      ...(rules.fileIoMethods ? PY_FILE_IO_METHODS : []),
+      ...rules.dangerousAttributes,
+      ...this.chainModules,
+      '__dict__',
+      'vars',
+      ...PY_PATH_RESOLVERS,
+      ...(rules.attributeBuiltins ? PY_ATTRIBUTE_BUILTINS : []),
     ])
   }
 
@@ -290,6 +314,7 @@ const PROFILES = {ragflow: new Profile(PYTHON_RULES.ragflow), standard: new Prof
 class PythonInspector {
   readonly issues: PolicyIssue[] = []
   private readonly seenAttributes = new Set<number>()
+  private readonly seenStrings = new Set<number>()
   /** names bound to modules: by import, or by assignment from another one (`m = random`) */
   private readonly modules = new Set<string>()
   /** names bound to a restricted module (`os`, `sys`, `import os as o`) -> its name */
@@ -386,25 +411,49 @@ class PythonInspector {
           this.add(node, 'Call: exec', 'code')
           break
         }
-        case 'binary_operator': {
-          if (node.childForFieldName('operator')?.type !== '+' || node.parent?.type === 'binary_operator') break
-          this.staticString(node)
-          break
-        }
         default: {
-          // string, concatenated_string: checked where the value is complete
-          if (node.parent?.type === 'concatenated_string') break
-          this.staticString(node)
+          this.stringLiteral(node, code)
         }
       }
     }
     if (root.hasError) this.looseScan(root)
   }
 
+  /**
+   * A string literal on its own (fast: most literals hold no `_` or `\\` and are done with one
+   * regex test), and the whole concatenation it is part of (`'_' 'os'`, `'__glo' + 'bals__'`).
+   */
+  private stringLiteral(node: Node, code: string): void {
+    const parent = node.parent
+    if (parent && STRING_EXPRESSIONS.has(parent.type)) {
+      let top = parent
+      while (top.parent && STRING_EXPRESSIONS.has(top.parent.type)) top = top.parent
+      if (!this.seenStrings.has(top.id)) {
+        this.seenStrings.add(top.id)
+        this.staticString(top)
+      }
+    }
+    const raw = code.slice(node.startIndex, node.endIndex)
+    if (!MAYBE_ESCAPE.test(raw)) return
+    const prefix = /^[A-Za-z]*/.exec(raw)?.[0].toLowerCase() ?? ''
+    if (prefix.includes('f') && raw.includes('{')) {
+      this.staticString(node)
+      return
+    }
+    const rest = raw.slice(prefix.length)
+    const quote = rest.startsWith('"""') || rest.startsWith("'''") ? 3 : 1
+    const body = rest.slice(quote, Math.max(quote, rest.length - quote))
+    this.checkString(node, prefix.includes('r') ? body : decodePythonEscapes(body, prefix.includes('b')))
+  }
+
   /** A string (or a concatenation of strings) whose value names an escape or a private module alias. */
   private staticString(node: Node): void {
     const value = pythonStaticString(node)
-    if (value === undefined || value.length === 0) return
+    if (value !== undefined) this.checkString(node, value)
+  }
+
+  private checkString(node: Node, value: string): void {
+    if (value.length === 0) return
     // a name or a path ('__globals__', 'x.__globals__', '_os.system') is checked word by word;
     // in prose only the str.format fields are ('{0.__globals__}' reads the attribute)
     const words = /\s/.test(value) ? (value.match(FORMAT_FIELDS) ?? []).flatMap((field) => field.match(WORDS) ?? []) : (value.match(WORDS) ?? [])
@@ -440,19 +489,7 @@ class PythonInspector {
   }
 
   private isInteresting(name: string): boolean {
-    const rules = this.profile.rules
-    return (
-      rules.builtins.has(name) ||
-      PY_ESCAPE_GLOBALS.has(name) ||
-      this.profile.interestingObjects.has(name) ||
-      this.restricted.has(name) ||
-      this.profile.anyObjectAttribute(name) !== undefined ||
-      this.profile.chainModules.has(name) ||
-      name === '__dict__' ||
-      name === 'vars' ||
-      PY_PATH_RESOLVERS.has(name) ||
-      (rules.attributeBuiltins && PY_ATTRIBUTE_BUILTINS.has(name))
-    )
+    return this.profile.interesting.has(name) || this.restricted.has(name)
   }
 
   /**

@@ -10,7 +10,7 @@ import {LABELS, listManagedContainers, removeContainers} from '../docker/contain
 import {Engine, type EngineEvent, type EngineOptions} from '../engine/engine.js'
 import type {Language} from '../engine/languages.js'
 import {errorMessage, prerequisiteError} from '../errors.js'
-import {inspectCode} from '../policy/index.js'
+import {closePolicyWorkers, inspectCode, warmUpPolicy} from '../policy/index.js'
 import {TOOLKIT_VERSION} from '../paths.js'
 import {exposureWarnings} from './auth.js'
 import {createManagerServer, type ManagerServer} from './http.js'
@@ -182,6 +182,7 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
       const closing = server.close(deadline + 2000)
       await engine.stop(deadline).catch((error: unknown) => logger.error('engine stop failed', {error}))
       await closing
+      await closePolicyWorkers()
       release()
       logger.info('stopped', {ms: Math.round(performance.now() - t0)})
       removeSignals()
@@ -218,7 +219,8 @@ const WARMUP_CODE: Record<Language, string> = {python: 'def main():\n    return 
 
 async function warmPolicy(config: SandboxConfig, languages: Language[] = ['python', 'nodejs']): Promise<void> {
   if (config.codePolicy === 'off') return
-  await Promise.all(languages.map((l) => inspectCode(WARMUP_CODE[l], l, config.codePolicy).catch(() => undefined)))
+  // the workers that inspect big programs off the event loop, and the parsers on it
+  await Promise.all([warmUpPolicy({workers: true}).catch(() => undefined), ...languages.map((l) => inspectCode(WARMUP_CODE[l], l, config.codePolicy).catch(() => undefined))])
 }
 
 /** Wait until every pool has a warm container, or has failed once (then /healthz says why). */
