@@ -443,7 +443,7 @@ class JavaScriptInspector {
       return
     }
     if (JS_DANGEROUS_PROPERTIES.has(name) || (JS_DANGEROUS_PROCESS_PROPERTIES.has(name) && this.isProcess(object))) {
-      this.add(node, `Attribute Access: ${this.describe(object)}.${name}`, name === 'setFlagsFromString' ? 'escape' : 'native')
+      this.add(node, `Attribute Access: ${this.describe(object)}.${name}`, 'native')
       return
     }
     if ((name === 'eval' || name === 'Function') && this.isGlobalObject(object)) {

@@ -292,6 +292,11 @@ class Profile {
     ])
   }
 
+  /** The module a finding is about, as its hint names it: `os` for os.path, `logging.config` for a dotted rule. */
+  subject(dotted: string): string {
+    return this.rules.forbiddenDotted.find((m) => dotted === m || dotted.startsWith(m + '.')) ?? dotted.split('.', 1)[0]
+  }
+
   isForbiddenModule(dotted: string): boolean {
     const first = dotted.split('.', 1)[0]
     if (this.rules.forbiddenModules.has(first)) return true
@@ -698,7 +703,7 @@ class PythonInspector {
   private importStatement(node: Node): void {
     for (const child of node.childrenForFieldName('name')) {
       const name = dottedName(child)
-      if (name && this.profile.isForbiddenModule(name)) this.add(node, `Import: ${name}`, moduleKind(name, this.level), `import ${name}`)
+      if (name && this.profile.isForbiddenModule(name)) this.add(node, `Import: ${name}`, moduleKind(name, this.level), this.profile.subject(name))
     }
   }
 
@@ -707,7 +712,7 @@ class PythonInspector {
     if (!moduleNode || moduleNode.type !== 'dotted_name') return // relative imports cannot reach the stdlib
     const module = dottedName(moduleNode)
     if (this.profile.isForbiddenModule(module)) {
-      this.add(node, `From Import: ${module}`, moduleKind(module, this.level), `from ${module} import`)
+      this.add(node, `From Import: ${module}`, moduleKind(module, this.level), this.profile.subject(module))
       return
     }
     const rules = this.profile.rules
@@ -796,7 +801,7 @@ class LooseScan {
     if (!pending || pending.parts.length === 0) return
     const name = pending.parts.join('.')
     if (this.profile.isForbiddenModule(name)) {
-      this.inspector.add({startPosition: {row: pending.line}}, `${pending.keyword === 'from' ? 'From Import' : 'Import'}: ${name}`, moduleKind(name, this.profile.rules.level), name)
+      this.inspector.add({startPosition: {row: pending.line}}, `${pending.keyword === 'from' ? 'From Import' : 'Import'}: ${name}`, moduleKind(name, this.profile.rules.level), this.profile.subject(name))
     }
   }
 

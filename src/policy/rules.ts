@@ -231,7 +231,7 @@ export const JS_STANDARD_FORBIDDEN_MODULES: ReadonlySet<string> = new Set([
 
 /** Properties refused on any object: how a `require` or native bindings are reached without require. */
 export const JS_DANGEROUS_PROPERTIES: ReadonlySet<string> = new Set([
-  'mainModule', '_linkedBinding', 'dlopen', '_load', '_resolveFilename', 'getBuiltinModule', 'setFlagsFromString',
+  'mainModule', '_linkedBinding', 'dlopen', '_load', '_resolveFilename', 'getBuiltinModule',
 ])
 
 /** Properties refused on `process` (and `globalThis.process`, aliases of process…). */

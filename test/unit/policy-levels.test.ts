@@ -3,6 +3,8 @@
  * RAGFlow's own rules accept, or that agents write every day) and what it refuses (RAGFlow's
  * rules, processes, native code, sockets, the escapes, and the bypass classes of issue 11.8).
  */
+import {readFileSync} from 'node:fs'
+
 import {describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
@@ -209,7 +211,6 @@ const everyLevelRefusesJs: Array<[string, string, string[]]> = [
   ['new x.constructor(arg) with an argument that may be a string', 'new this.constructor(n)', ['Call: this.constructor']],
   ['Reflect.get(f, "constructor")', "Reflect.get(f, 'constructor')('return 1')", ["Attribute Access: Reflect.get(…, 'constructor')"]],
   ['destructured constructor', 'const {constructor: C} = f', ['Attribute Access: f.constructor']],
-  ['v8 flags', "require('v8').setFlagsFromString('--allow-natives-syntax')", ["Attribute Access: require('v8').setFlagsFromString"]],
 ]
 
 describe('policy levels (JavaScript)', () => {
@@ -322,5 +323,14 @@ next`, 'linenext'],
 
   it('raw strings are not unescaped', async () => {
     expect(await messages(String.raw`x = r'\x5fos'`, 'python', 'ragflow')).toEqual([])
+  })
+})
+
+describe('docs/policy.md', () => {
+  it("the answer it quotes is what the policy prints for that code", async () => {
+    const docs = readFileSync('docs/policy.md', 'utf8')
+    const quoted = /## The answer[\s\S]*?```\n([\s\S]*?)```/.exec(docs)?.[1].trimEnd()
+    const code = "import json\nimport shutil\n\ndef main():\n    shutil.rmtree('/x')\n\n    open('y')\n"
+    expect(formatPolicyIssues((await inspectCode(code, 'python')).issues)).toBe(quoted)
   })
 })
