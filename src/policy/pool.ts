@@ -101,6 +101,9 @@ export function threadCpuMs(tid: number): number | undefined {
 /** However slow the host, a check that has had this many times its CPU budget of wall-clock time is ended. */
 const WALL_FACTOR = 10
 
+/** A worker that has not loaded its parsers by then is given up (its check is refused). */
+const START_TIMEOUT_MS = 60_000
+
 const slots: Slot[] = []
 const queue: Job[] = []
 let nextId = 1
@@ -145,6 +148,14 @@ function startSlot(): Slot {
   let readyReject!: (error: unknown) => void
   const slot: Slot = {worker, job: undefined, timer: undefined, tid: undefined, ready: new Promise<void>((resolve, reject) => ((readyResolve = resolve), (readyReject = reject)))}
   slot.ready.catch(() => {})
+  // a worker that never gets its parsers loaded must not leave a check waiting forever
+  const startTimer = setTimeout(() => {
+    const error = prerequisiteError(`A policy worker did not start within ${START_TIMEOUT_MS / 1000} s`, 'POLICY_WORKER_FAILED')
+    readyReject(error)
+    fail(slot, error)
+  }, START_TIMEOUT_MS)
+  startTimer.unref()
+  void slot.ready.finally(() => clearTimeout(startTimer)).catch(() => {})
   worker.on('message', (reply: WorkerReply) => {
     if ('ready' in reply) {
       if (reply.ready) {
