@@ -322,6 +322,8 @@ class PythonInspector {
   private readonly seenStrings = new Set<number>()
   /** names bound to modules: by import, or by assignment from another one (`m = random`) */
   private readonly modules = new Set<string>()
+  /** classes the code defines (and never rebinds): `Base.__subclasses__()` lists only the code's own classes */
+  private readonly classes = new Set<string>()
   /** names bound to a restricted module (`os`, `sys`, `import os as o`) -> its name */
   private readonly restricted = new Map<string, string>()
   private readonly level: 'ragflow' | 'standard'
@@ -354,11 +356,18 @@ class PythonInspector {
   /** Names bound to modules (imports, and assignments of those), before the rules look at uses. */
   private bindModules(root: Node): void {
     const assignments: Array<[string, Node]> = []
-    for (const node of root.descendantsOfType(['import_statement', 'import_from_statement', 'assignment'])) {
+    const reassigned = new Set<string>()
+    for (const node of root.descendantsOfType(['import_statement', 'import_from_statement', 'assignment', 'class_definition'])) {
       if (!node) continue
+      if (node.type === 'class_definition') {
+        const name = node.childForFieldName('name')
+        if (name) this.classes.add(normalise(name.text))
+        continue
+      }
       if (node.type === 'assignment') {
         const left = node.childForFieldName('left')
         const right = node.childForFieldName('right')
+        if (left?.type === 'identifier') reassigned.add(normalise(left.text))
         if (left?.type === 'identifier' && right && (right.type === 'identifier' || right.type === 'attribute')) assignments.push([normalise(left.text), right])
         continue
       }
@@ -377,6 +386,7 @@ class PythonInspector {
         }
       }
     }
+    for (const name of reassigned) this.classes.delete(name)
     for (let round = 0; round < 3; round++) {
       let grew = false
       for (const [name, right] of assignments) {
@@ -395,7 +405,10 @@ class PythonInspector {
    * inside the wasm module, about 2.5x faster than stepping a cursor from JavaScript);
    * only broken code pays for a full cursor walk, to scan its ERROR regions token by token.
    */
+  private root: Node | undefined
+
   walk(root: Node, code: string): void {
+    this.root = root
     this.bindModules(root)
     for (const node of root.descendantsOfType(RULE_NODE_TYPES)) {
       if (!node) continue
@@ -543,6 +556,25 @@ class PythonInspector {
     this.add(node, `Reference: ${name}`, kind, name)
   }
 
+  /**
+   * Names bound anywhere other than by their class statement (a parameter, a loop target,
+   * `with … as`, `:=`, an import, `global`): such a name may hold `object` at run time.
+   * Computed once, and only for code that asks for a class's subclasses.
+   */
+  private reboundNames: Set<string> | undefined
+  private rebound(): Set<string> {
+    if (this.reboundNames) return this.reboundNames
+    const names = new Set<string>()
+    for (const node of this.root?.descendantsOfType('identifier') ?? []) {
+      if (!node) continue
+      const parent = node.parent
+      if (!parent || (parent.type === 'class_definition' && isField(parent, 'name', node))) continue
+      if (BINDING_PARENTS.has(parent.type) || this.isBinding(parent, node) || parent.type === 'as_pattern' || parent.type === 'with_item') names.add(normalise(node.text))
+    }
+    this.reboundNames = names
+    return names
+  }
+
   private isBinding(parent: Node, node: Node): boolean {
     const fields = BINDING_FIELDS[parent.type]
     return Boolean(fields && (fields.has(null) || [...fields].some((field) => field !== null && isField(parent, field, node))))
@@ -558,6 +590,8 @@ class PythonInspector {
     const object = attribute.childForFieldName('object')
     if (!object) return
     const kind = this.profile.anyObjectAttribute(attr)
+    // the plugin-registry idiom: the subclasses of a class defined right here reach nothing else
+    if (attr === '__subclasses__' && object.type === 'identifier' && this.classes.has(normalise(object.text)) && !this.rebound().has(normalise(object.text))) return
     if (kind) {
       this.report(attribute, `Attribute Access: ${describe(object)}.${attr}`, kind)
       return

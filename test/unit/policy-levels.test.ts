@@ -36,6 +36,7 @@ const ragflowAcceptsPython: Array<[string, string]> = [
   ['prose mentioning internals', "x = 'eval child_process os.system __import__ __globals__'"],
   ['matplotlib to artifacts', "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nfig.savefig('artifacts/a.png')"],
   ['a variable named like a module, assigned', 'os = 1\nsys_info = {}'],
+  ['the plugin registry: subclasses of a class defined here', 'class Base:\n    pass\n\nclass A(Base):\n    pass\n\nnames = [c.__name__ for c in Base.__subclasses__()]'],
 ]
 
 /** What agents write every day: the standard level accepts it (ragflow refuses most of it, as RAGFlow does). */
@@ -104,6 +105,9 @@ const everyLevelRefusesPython: Array<[string, string, string[]]> = [
   ['traceback.walk_tb yields frames', 'import traceback\nfor f, _ in traceback.walk_tb(e.__traceback__):\n    f.f_locals', ['Attribute Access: traceback.walk_tb', 'Attribute Access: f.f_locals']],
   ['a frame from a traceback', 'e.__traceback__.tb_frame.f_back', ['Attribute Access: e.__traceback__.tb_frame', 'Attribute Access: e.__traceback__.tb_frame.f_back']],
   ['a utf-7 coding cookie', '# -*- coding: utf-7 -*-\nx = 1', ['Encoding Declaration: utf-7']],
+  ['subclasses of a class name that is rebound (a parameter)', 'class Base:\n    pass\n\ndef f(Base):\n    return Base.__subclasses__()', ['Attribute Access: Base.__subclasses__']],
+  ['subclasses of a class name that is rebound (a loop)', 'class Base:\n    pass\n\nfor Base in [object]:\n    Base.__subclasses__()', ['Attribute Access: Base.__subclasses__']],
+  ['subclasses of a class name that is reassigned', 'class Base:\n    pass\n\nBase = object\nBase.__subclasses__()', ['Attribute Access: Base.__subclasses__']],
 ]
 
 /** Refused by ragflow only (RAGFlow's rules and the bypasses of them that standard does not need). */
