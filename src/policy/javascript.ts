@@ -154,6 +154,33 @@ function harmlessConstructorUse(member: N, parent: N | undefined): boolean {
   }
 }
 
+/** `c ? a : b`, `a || b`, `(x, a)`: the value may be any of the branches. */
+function eitherBranch(node: N, test: (n: N) => boolean, depth = 0): boolean {
+  if (test(node)) return true
+  if (depth > 20) return false
+  if (node.type === 'ConditionalExpression') return eitherBranch(node.consequent as N, test, depth + 1) || eitherBranch(node.alternate as N, test, depth + 1)
+  if (node.type === 'LogicalExpression') return eitherBranch(node.left as N, test, depth + 1) || eitherBranch(node.right as N, test, depth + 1)
+  if (node.type === 'ParenthesizedExpression') return eitherBranch(node.expression as N, test, depth + 1)
+  return false
+}
+
+/**
+ * What holds the value of `node`: its parent, or, through the branches of `?:` and `||`/`&&`
+ * (`typeof globalThis !== 'undefined' ? globalThis : global`), the expression around those.
+ * The test of a `?:` is not a branch: it is a use of its own.
+ */
+function valueHolder(node: N, ancestors: N[]): N | undefined {
+  let child = node
+  for (let index = ancestors.length - 2; index >= 0; index--) {
+    const parent = ancestors[index]
+    const branch =
+      (parent.type === 'ConditionalExpression' && parent.test !== child) || parent.type === 'LogicalExpression' || parent.type === 'ParenthesizedExpression'
+    if (!branch) return parent
+    child = parent
+  }
+  return undefined
+}
+
 /** Names the program binds to process, the global object or module: `const p = process`, `g = globalThis`. */
 interface Aliases {
   process: Set<string>
@@ -282,7 +309,7 @@ class JavaScriptInspector {
           [this.aliases.global, (n: N) => this.isGlobalObject(n)],
           [this.aliases.module, (n: N) => this.isModuleLike(n)],
         ] as const) {
-          if (!set.has(name) && test(value)) {
+          if (!set.has(name) && eitherBranch(value, test)) {
             set.add(name)
             grew = true
           }
@@ -320,7 +347,7 @@ class JavaScriptInspector {
         break
       }
       case 'Identifier': {
-        if (type === 'Identifier') this.identifier(node, parent)
+        if (type === 'Identifier') this.identifier(node, valueHolder(node, ancestors))
         break
       }
       case 'MemberExpression': {
@@ -379,10 +406,18 @@ class JavaScriptInspector {
         return parent.object !== node
       }
       case 'UnaryExpression': {
-        return parent.operator !== 'typeof'
+        return !['typeof', '!', 'void'].includes(parent.operator)
       }
       case 'BinaryExpression': {
         return !COMPARISONS.has(parent.operator)
+      }
+      // a truth test: `if (process)`, `process ? a : b`, `while (process && …)`
+      case 'IfStatement':
+      case 'WhileStatement':
+      case 'DoWhileStatement':
+      case 'ForStatement':
+      case 'ConditionalExpression': {
+        return false
       }
       case 'VariableDeclarator': {
         return false // an alias: its uses are judged like the original's; destructuring is checked

@@ -188,6 +188,8 @@ const ragflowAcceptsJs: Array<[string, string]> = [
   ['Reflect.get in a proxy', 'const handler = { get(target, prop) { return Reflect.get(target, prop) } }'],
   ['fetch, axios, http(s), os, path, crypto', "const axios = require('axios')\nconst https = require('https')\nconst os = require('os')\nconst path = require('path')\nrequire('crypto').randomUUID()\nconst r = await fetch('https://x')"],
   ['net and dgram (RAGFlow does not refuse them; the sandbox has no network)', "const net = require('net')"],
+  ['the global object picked portably', "const root = typeof globalThis !== 'undefined' ? globalThis : global\nconst g2 = (typeof globalThis !== 'undefined' && globalThis) || global\nconsole.log(typeof root.fetch)"],
+  ['process tested for truth', "if (process && process.env) {}\nconst isNode = typeof process !== 'undefined' && !!process.versions"],
 ]
 
 const everyLevelRefusesJs: Array<[string, string, string[]]> = [
@@ -202,6 +204,9 @@ const everyLevelRefusesJs: Array<[string, string, string[]]> = [
   ['an alias of globalThis.process, destructured', 'const p = globalThis.process\nconst {binding} = p', ['Attribute Access: p.binding']],
   ['an alias assigned later, computed key', "let q\nq = process\nq['binding']('fs')", ['Call: process.binding']],
   ['process handed to a function', 'f(process)', ['Reference: process']],
+  ['process handed over through a branch', 'f(cond ? process : null)', ['Reference: process']],
+  ['an alias through ||', "const p = x || process\np.binding('fs')", ['Call: process.binding']],
+  ['an alias of the global object through ?:', "const g = typeof globalThis !== 'undefined' ? globalThis : global\ng.process.binding('x')", ['Call: process.binding']],
   ['an alias of the global object', "const g = globalThis\ng.process.binding('x')", ['Call: process.binding']],
   // 11.8: module.require.call, [...].map(module.require)
   ['module.require.call', "module.require.call(module, 'child_process')", ['Reference: module.require', 'Reference: module']],
