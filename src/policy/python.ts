@@ -287,6 +287,7 @@ class Profile {
       ...this.chainModules,
       '__dict__',
       'vars',
+      'capture_locals',
       ...PY_PATH_RESOLVERS,
       ...(rules.attributeBuiltins ? PY_ATTRIBUTE_BUILTINS : []),
     ])
@@ -529,6 +530,11 @@ class PythonInspector {
     }
     if (PY_ESCAPE_GLOBALS.has(name)) {
       this.add(node, `Reference: ${name}`, 'escape')
+      return
+    }
+    if (name === 'capture_locals') {
+      // traceback's capture_locals=True copies every frame's locals, the runner's included
+      if (parentType === 'keyword_argument' && isField(parent, 'name', node)) this.add(node, 'Keyword: capture_locals', 'escape')
       return
     }
     if (PY_PATH_RESOLVERS.has(name) && isCallee(node)) this.pathResolver(parent)

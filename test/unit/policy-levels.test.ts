@@ -103,6 +103,7 @@ const everyLevelRefusesPython: Array<[string, string, string[]]> = [
   // 11.8: traceback locals and frames
   ['traceback.walk_stack yields frames', 'import traceback\nfor f, _ in traceback.walk_stack(None):\n    f.f_globals', ['Attribute Access: traceback.walk_stack', 'Attribute Access: f.f_globals']],
   ['traceback.walk_tb yields frames', 'import traceback\nfor f, _ in traceback.walk_tb(e.__traceback__):\n    f.f_locals', ['Attribute Access: traceback.walk_tb', 'Attribute Access: f.f_locals']],
+  ['traceback locals', 'import traceback\ntraceback.TracebackException.from_exception(e, capture_locals=True).stack[0].locals', ['Keyword: capture_locals']],
   ['a frame from a traceback', 'e.__traceback__.tb_frame.f_back', ['Attribute Access: e.__traceback__.tb_frame', 'Attribute Access: e.__traceback__.tb_frame.f_back']],
   ['a utf-7 coding cookie', '# -*- coding: utf-7 -*-\nx = 1', ['Encoding Declaration: utf-7']],
   ['subclasses of a class name that is rebound (a parameter)', 'class Base:\n    pass\n\ndef f(Base):\n    return Base.__subclasses__()', ['Attribute Access: Base.__subclasses__']],
