@@ -55,7 +55,9 @@ describe('policy budget: time', () => {
     await warmUpPolicy({workers: true})
     const result = await inspectCode(python(1_000_000, 'import os\n'), 'python')
     expect(result.safe).toBe(false)
-    expect(result.issues.map((issue) => issue.message)).toEqual(['Policy Budget: the inspection took more than 0.02 s of CPU time'])
+    expect(result.issues).toHaveLength(1)
+    // 20 ms of the worker's CPU, or (on a host too busy to give it that) the 10x wall-clock backstop
+    expect(result.issues[0].message).toMatch(/^Policy Budget: the inspection took more than (0\.02 s of CPU time|0\.2 s)$/)
     expect(result.issues[0].hint).toMatch(/time budget was exceeded, so the code is refused/)
 
     setPolicyBudget({timeMs: 110_000})
