@@ -10,7 +10,8 @@
  *   per check (2 s of the worker's time; the worker is terminated when it is over and a fresh
  *   one takes its place). Big programs (over 128 KiB) may occupy all workers but one, so a
  *   check of ordinary size never waits behind them;
- * - code over `maxBytes` (1 MiB) is not inspected at all.
+ * - code over `maxBytes` (1 MiB) is not inspected at all;
+ * - a check that no worker has taken within `queueMs` (30 s) is refused.
  * Over a budget, a crashed worker or a worker that cannot start: the code is refused with a
  * finding that says so and how to proceed. The policy never fails open.
  *
@@ -38,6 +39,8 @@ export interface PolicyBudget {
   inlineMaxBytes: number
   /** code over this size is "big": big checks may hold all workers but one, bytes (UTF-8) */
   bigBytes: number
+  /** a check that no worker has taken after this long is refused, ms */
+  queueMs: number
 }
 
 export const DEFAULT_POLICY_BUDGET: Readonly<PolicyBudget> = Object.freeze({
@@ -46,6 +49,7 @@ export const DEFAULT_POLICY_BUDGET: Readonly<PolicyBudget> = Object.freeze({
   maxBytes: 1024 * 1024,
   inlineMaxBytes: 16 * 1024,
   bigBytes: 128 * 1024,
+  queueMs: 30_000,
 })
 
 let budget: PolicyBudget = {...DEFAULT_POLICY_BUDGET}
@@ -59,7 +63,10 @@ export function setPolicyBudget(change: Partial<PolicyBudget>): PolicyBudget {
 
 export const policyBudget = (): Readonly<PolicyBudget> => budget
 
-const budgetHint = (what: string) => `the policy check's ${what} budget was exceeded, so the code is refused: send smaller code (move data into arguments), or run with --policy off (the sandbox still contains the code)`
+const budgetHint = (what: string) =>
+  what === 'waiting'
+    ? 'the policy workers are busy with other big programs, so the code is refused: send it again later, send smaller code (up to 16 KiB is checked at once), or run with --policy off (the sandbox still contains the code)'
+    : `the policy check's ${what} budget was exceeded, so the code is refused: send smaller code (move data into arguments), or run with --policy off (the sandbox still contains the code)`
 
 function refusal(message: string, hint: string): PolicyIssue[] {
   return [{line: 1, message, hint}]
@@ -69,6 +76,8 @@ function refusal(message: string, hint: string): PolicyIssue[] {
 
 interface Job extends WorkerJob {
   big: boolean
+  /** refuses the check if no worker has taken it in time */
+  waiting?: NodeJS.Timeout
   resolve: (issues: PolicyIssue[]) => void
   reject: (error: unknown) => void
 }
@@ -223,6 +232,7 @@ function dispatch(): void {
       slot = startSlot()
     }
     const [job] = queue.splice(index, 1)
+    if (job.waiting) clearTimeout(job.waiting)
     run(slot, job)
   }
 }
@@ -275,7 +285,14 @@ function watch(slot: Slot, job: Job): void {
 
 function inWorker(code: string, language: PolicyLanguage, level: InspectedLevel, big: boolean): Promise<PolicyIssue[]> {
   return new Promise<PolicyIssue[]>((resolve, reject) => {
-    queue.push({id: nextId++, code, language, level, big, resolve, reject})
+    const job: Job = {id: nextId++, code, language, level, big, resolve, reject}
+    job.waiting = setTimeout(() => {
+      const index = queue.indexOf(job)
+      if (index === -1) return
+      queue.splice(index, 1)
+      resolve(refusal(`Policy Budget: the check waited more than ${budget.queueMs / 1000} s for a policy worker`, budgetHint('waiting')))
+    }, budget.queueMs)
+    queue.push(job)
     dispatch()
   })
 }
@@ -302,7 +319,10 @@ export async function warmUpPolicyWorkers(): Promise<void> {
 /** End every policy worker; queued checks are refused. The next big check starts workers again. */
 export async function closePolicyWorkers(): Promise<void> {
   const closing = slots.splice(0)
-  for (const job of queue.splice(0)) job.resolve(refusal('Policy Check Failed: the policy workers were stopped', 'the service is shutting down: send the code again'))
+  for (const job of queue.splice(0)) {
+    if (job.waiting) clearTimeout(job.waiting)
+    job.resolve(refusal('Policy Check Failed: the policy workers were stopped', 'the service is shutting down: send the code again'))
+  }
   await Promise.all(
     closing.map(async (slot) => {
       const job = slot.job

@@ -116,3 +116,17 @@ describe('policy workers: off the event loop', () => {
     expect(stdout.trim()).toBe('["Import: os"]')
   })
 })
+
+describe('policy budget: waiting', () => {
+  it('a big check that no worker takes in time is refused, not left waiting', async () => {
+    setPolicyBudget({poolSize: 1, queueMs: 1, maxBytes: 4 * 1024 * 1024, timeMs: 110_000})
+    await closePolicyWorkers()
+    // one worker, busy with the first program: the second waits, and is refused after queueMs
+    const first = inspectCode(python(400_000, 'import os\n'), 'python')
+    const second = await inspectCode(python(400_000, 'import os\n'), 'python')
+    expect(second.issues.map((issue) => issue.message)).toEqual(['Policy Budget: the check waited more than 0.001 s for a policy worker'])
+    expect(second.issues[0].hint).toMatch(/workers are busy/)
+    expect((await first).issues.map((issue) => issue.message)).toEqual(['Import: os'])
+    await closePolicyWorkers()
+  })
+})
