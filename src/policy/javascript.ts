@@ -12,7 +12,15 @@ import {parse, tokenizer, type AnyNode, type Node as AcornNode, type Options, ty
 import {fullAncestor, simple} from 'acorn-walk'
 
 import {hint, type HintKind} from './hints.js'
-import {JAVASCRIPT_RULES, JS_DANGEROUS_PROCESS_PROPERTIES, JS_DANGEROUS_PROPERTIES, JS_GLOBAL_OBJECTS, JS_MODULE_OBJECTS, type JavaScriptRules} from './rules.js'
+import {
+  JAVASCRIPT_RULES,
+  JS_DANGEROUS_PROCESS_PROPERTIES,
+  JS_DANGEROUS_PROPERTIES,
+  JS_ESCAPE_PROPERTIES,
+  JS_GLOBAL_OBJECTS,
+  JS_MODULE_OBJECTS,
+  type JavaScriptRules,
+} from './rules.js'
 import type {PolicyIssue} from './types.js'
 
 const BASE_OPTIONS: Options = {
@@ -121,7 +129,7 @@ const COMPARISONS: ReadonlySet<string> = new Set(['===', '!==', '==', '!=', 'ins
 
 /** Property names that, as strings handed to Reflect/Object, reach what the member rules refuse. */
 const REFLECTED_PROPERTIES: ReadonlySet<string> = new Set([
-  'constructor', 'require', 'process', 'eval', 'Function', 'binding', ...JS_DANGEROUS_PROPERTIES,
+  'constructor', 'require', 'process', 'eval', 'Function', 'binding', ...JS_DANGEROUS_PROPERTIES, ...JS_ESCAPE_PROPERTIES,
 ])
 const REFLECTORS: ReadonlySet<string> = new Set(['get', 'getOwnPropertyDescriptor', 'getOwnPropertyDescriptors', 'apply', 'construct'])
 
@@ -485,6 +493,10 @@ class JavaScriptInspector {
       this.add(node, `Reference: ${name}`, 'code')
       return
     }
+    if (JS_ESCAPE_PROPERTIES.has(name)) {
+      this.add(node, `Attribute Access: ${this.describe(object)}.${name}`, 'escape')
+      return
+    }
     if (isIdentifier(object, 'require') && (name === 'call' || name === 'apply' || name === 'bind')) {
       this.add(node, `Require: (indirect ${name})`, 'escape')
       return
@@ -513,8 +525,8 @@ class JavaScriptInspector {
       }
       if (JS_DANGEROUS_PROPERTIES.has(key) || (source && JS_DANGEROUS_PROCESS_PROPERTIES.has(key) && this.isProcess(source))) {
         this.add(property, `Attribute Access: ${source ? this.describe(source) : '{…}'}.${key}`, 'native')
-      } else if (key === 'constructor') {
-        this.add(property, `Attribute Access: ${source ? this.describe(source) : '{…}'}.constructor`, 'code')
+      } else if (key === 'constructor' || JS_ESCAPE_PROPERTIES.has(key)) {
+        this.add(property, `Attribute Access: ${source ? this.describe(source) : '{…}'}.${key}`, key === 'constructor' ? 'code' : 'escape')
       } else if (source && this.isGlobalObject(source) && (key === 'eval' || key === 'Function')) {
         this.add(property, `Reference: ${key}`, 'code')
       } else if (source && key === 'require' && this.isModuleLike(source)) {

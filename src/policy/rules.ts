@@ -234,6 +234,14 @@ export const JS_DANGEROUS_PROPERTIES: ReadonlySet<string> = new Set([
   'mainModule', '_linkedBinding', 'dlopen', '_load', '_resolveFilename', 'getBuiltinModule',
 ])
 
+/**
+ * Properties refused on any object because they hand out the callers' functions and their
+ * arguments (the `require` of the module wrapper among them): V8's stack-trace API
+ * (`Error.prepareStackTrace = (e, s) => s`, then `getFunction()`/`getThis()`) and sloppy-mode
+ * `f.caller` / `arguments.callee`.
+ */
+export const JS_ESCAPE_PROPERTIES: ReadonlySet<string> = new Set(['prepareStackTrace', 'getFunction', 'getThis', 'caller', 'callee'])
+
 /** Properties refused on `process` (and `globalThis.process`, aliases of process…). */
 export const JS_DANGEROUS_PROCESS_PROPERTIES: ReadonlySet<string> = new Set(['binding', '_linkedBinding', 'dlopen', 'mainModule', 'execve'])
 

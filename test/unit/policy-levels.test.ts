@@ -190,6 +190,7 @@ const ragflowAcceptsJs: Array<[string, string]> = [
   ['fetch, axios, http(s), os, path, crypto', "const axios = require('axios')\nconst https = require('https')\nconst os = require('os')\nconst path = require('path')\nrequire('crypto').randomUUID()\nconst r = await fetch('https://x')"],
   ['net and dgram (RAGFlow does not refuse them; the sandbox has no network)', "const net = require('net')"],
   ['the global object picked portably', "const root = typeof globalThis !== 'undefined' ? globalThis : global\nconst g2 = (typeof globalThis !== 'undefined' && globalThis) || global\nconsole.log(typeof root.fetch)"],
+  ['stack traces as text', "console.log(err.stack)\nError.captureStackTrace(this, Foo)"],
   ['process tested for truth', "if (process && process.env) {}\nconst isNode = typeof process !== 'undefined' && !!process.versions"],
 ]
 
@@ -221,6 +222,9 @@ const everyLevelRefusesJs: Array<[string, string, string[]]> = [
   ['new x.constructor(arg) with an argument that may be a string', 'new this.constructor(n)', ['Call: this.constructor']],
   ['Reflect.get(f, "constructor")', "Reflect.get(f, 'constructor')('return 1')", ["Attribute Access: Reflect.get(…, 'constructor')"]],
   ['destructured constructor', 'const {constructor: C} = f', ['Attribute Access: f.constructor']],
+  ["V8's stack-trace API hands out the callers' functions", "Error.prepareStackTrace = (e, s) => s\nconst st = new Error().stack\nst[1].getFunction().arguments[1]('child_process')", ['Attribute Access: Error.prepareStackTrace', 'Attribute Access: st[1].getFunction']],
+  ['f.caller and arguments.callee', 'function f() { return f.caller || arguments.callee }', ['Attribute Access: f.caller', 'Attribute Access: arguments.callee']],
+  ['a destructured getThis', 'const {getThis} = site', ['Attribute Access: site.getThis']],
 ]
 
 describe('policy levels (JavaScript)', () => {
