@@ -180,6 +180,13 @@ function startSlot(): Slot {
     const job = slot.job
     if (!job || job.id !== reply.id) return
     finish(slot)
+    if (job.big) {
+      // the parser's wasm memory grows with the program and is never given back: after a big
+      // program the worker is retired (about 100 MB for 700 KB of Python), and a fresh one
+      // starts when the next check needs it
+      slots.splice(slots.indexOf(slot), 1)
+      void slot.worker.terminate().catch(() => {})
+    }
     if ('issues' in reply) job.resolve(reply.issues)
     else job.reject(prerequisiteError(reply.error.message, reply.error.code ?? 'POLICY_CHECK_FAILED', reply.error.suggestions ?? []))
     dispatch()
