@@ -180,10 +180,11 @@ function startSlot(): Slot {
     const job = slot.job
     if (!job || job.id !== reply.id) return
     finish(slot)
-    if (job.big) {
+    if (job.big && !queue.some((waiting) => waiting.big)) {
       // the parser's wasm memory grows with the program and is never given back: after a big
-      // program the worker is retired (about 100 MB for 700 KB of Python), and a fresh one
-      // starts when the next check needs it
+      // program the worker is retired (about 100 MB for 700 KB of Python) once no other big
+      // program waits (a burst reuses it, instead of paying a worker start per program), and a
+      // fresh one starts when the next check needs it
       slots.splice(slots.indexOf(slot), 1)
       void slot.worker.terminate().catch(() => {})
     }
