@@ -127,6 +127,9 @@ const isIdentifier = (node: N, name: string): boolean => node.type === 'Identifi
 
 const COMPARISONS: ReadonlySet<string> = new Set(['===', '!==', '==', '!=', 'instanceof'])
 
+/** Identifiers the identifier rule looks at (besides aliases); any other name costs one lookup. */
+const SPECIAL_NAMES: ReadonlySet<string> = new Set(['process', 'module', 'globalThis', 'global', 'window', 'self', 'eval', 'Function', 'require'])
+
 /** Property names that, as strings handed to Reflect/Object, reach what the member rules refuse. */
 const REFLECTED_PROPERTIES: ReadonlySet<string> = new Set([
   'constructor', 'require', 'process', 'eval', 'Function', 'binding', ...JS_DANGEROUS_PROPERTIES, ...JS_ESCAPE_PROPERTIES,
@@ -283,6 +286,9 @@ class JavaScriptInspector {
    */
   collectAliases(programs: Program[]): void {
     const pairs: Array<[string, N]> = []
+    // nothing to alias or shadow in code that never names process, module or the global object
+    // (identifiers may be spelled with \u escapes: `\u0070rocess` is process)
+    if (!/\b(?:process|module|globalThis|global|window|self|require)\b|\\u/.test(this.code)) return
     for (const program of programs) {
       simple(program, {
         VariableDeclarator: (node) => {
@@ -444,6 +450,7 @@ class JavaScriptInspector {
 
   private identifier(node: N & {type: 'Identifier'}, parent: N | undefined): void {
     const {name} = node
+    if (!SPECIAL_NAMES.has(name) && !this.aliases.process.has(name) && !this.aliases.module.has(name) && !this.aliases.global.has(name)) return
     const special =
       this.isProcess(node) ? 'process' : this.isModuleLike(node) ? 'module' : (this.isGlobalObject(node) && (name === 'globalThis' || name === 'global' || this.aliases.global.has(name))) ? 'the global object' : undefined
     if (special !== undefined) {

@@ -234,8 +234,8 @@ const RULE_NODE_TYPES = ['identifier', 'import_statement', 'import_from_statemen
 /** Expressions a string can be part of and still have a value known before running. */
 const STRING_EXPRESSIONS: ReadonlySet<string> = new Set(['concatenated_string', 'binary_operator', 'parenthesized_expression'])
 
-/** Only a literal with one of these can name an escape or a private module alias. */
-const MAYBE_ESCAPE = /[_\\]|ctypeslib/
+/** Only a literal with one of these can name an escape or a private module alias, alone or in a concatenation. */
+const MAYBE_ESCAPE = /[_\\]|ctypes|lib/
 
 const isField = (parent: Node, field: string, child: Node): boolean => parent.childForFieldName(field)?.id === child.id
 
@@ -443,6 +443,9 @@ class PythonInspector {
    * regex test), and the whole concatenation it is part of (`'_' 'os'`, `'__glo' + 'bals__'`).
    */
   private stringLiteral(node: Node, code: string): void {
+    const raw = code.slice(node.startIndex, node.endIndex)
+    // an escape name needs a `_` or a `\` in some piece (`ctypeslib` may come as 'ctypes' + 'lib')
+    if (!MAYBE_ESCAPE.test(raw)) return
     const parent = node.parent
     if (parent && STRING_EXPRESSIONS.has(parent.type)) {
       let top = parent
@@ -452,8 +455,7 @@ class PythonInspector {
         this.staticString(top)
       }
     }
-    const raw = code.slice(node.startIndex, node.endIndex)
-    if (!MAYBE_ESCAPE.test(raw)) return
+    if (!/[_\\]|ctypeslib/.test(raw)) return
     const prefix = /^[A-Za-z]*/.exec(raw)?.[0].toLowerCase() ?? ''
     if (prefix.includes('f') && raw.includes('{')) {
       this.staticString(node)

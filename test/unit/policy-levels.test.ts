@@ -348,3 +348,14 @@ describe('docs/policy.md', () => {
     expect(formatPolicyIssues((await inspectCode(code, 'python')).issues)).toBe(quoted)
   })
 })
+
+describe('bypass spellings that the fast paths must not skip', () => {
+  it.each([
+    ['python', "import operator\nimport numpy as np\noperator.attrgetter('ctypes' + 'lib')(np)", ['Attribute Path: ctypeslib', 'String: ctypeslib']],
+    ['python', "x = '__glo' 'bals__'", ['String: __globals__']],
+    ['nodejs', 'const p = \\u0070rocess\np.binding("fs")', ['Call: process.binding']],
+  ] as const)('%s: %s', async (language, code, expected) => {
+    expect(await messages(code, language, 'ragflow')).toEqual(expected)
+    expect(await messages(code, language, 'standard')).toEqual(expected)
+  })
+})
