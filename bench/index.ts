@@ -43,7 +43,7 @@ async function waitPoolReady(engine: Engine): Promise<void> {
 
 async function warm(config: ReturnType<typeof loadConfig>) {
   console.log(`\n(a) warm engine run of a trivial main, ${RUNS} sequential runs per language (pool refilled between runs)`)
-  const engine = new Engine({config: {...config, codePolicy: 'on'}, poolSize: 2})
+  const engine = new Engine({config: {...config, codePolicy: 'ragflow'}, poolSize: 2})
   await engine.start()
   const result: Record<string, unknown> = {}
   try {

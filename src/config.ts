@@ -8,6 +8,7 @@ import {resolve} from 'node:path'
 import {parseEnv} from './dotenv.js'
 import {defaultMaxConcurrentRuns} from './engine/admission.js'
 import {configError} from './errors.js'
+import {DEFAULT_POLICY_LEVEL, isPolicyMode, policyLevel, POLICY_MODES, type PolicyLevel} from './policy/types.js'
 
 export interface SandboxConfig {
   poolSize: number
@@ -24,7 +25,8 @@ export interface SandboxConfig {
   /** allow runc (weaker isolation) when runsc is missing */
   allowRunc: boolean
   apiToken: string | undefined
-  codePolicy: 'on' | 'off'
+  /** static code policy level (`on` is read as `ragflow`) */
+  codePolicy: PolicyLevel
   /** how long a caller waits for a free container, seconds */
   queueTimeoutSeconds: number
   /** admission cap: sandbox containers alive at once (warm, busy, starting, being removed) */
@@ -148,7 +150,7 @@ export const ENV_VARS = {
   SANDBOX_ENABLE_SECCOMP: 'apply seccomp/default.json (only matters under runc)',
   SANDBOX_ALLOW_RUNC: 'run with runc when runsc is missing (weaker isolation)',
   SANDBOX_API_TOKEN: 'bearer token required by /run and /metrics when set',
-  SANDBOX_CODE_POLICY: 'static code policy: on or off',
+  SANDBOX_CODE_POLICY: 'static code policy: ragflow (default; on is the same), standard or off',
   SANDBOX_QUEUE_TIMEOUT: 'how long a run waits for a free container',
   SANDBOX_MAX_CONCURRENT_RUNS: 'admission cap: sandbox containers alive at once (default min(4 x cores, half the memory / memory limit))',
   SANDBOX_ALLOW_POLICY_OVERRIDE: 'let token holders choose the code policy per request (POST /run "policy"; needs SANDBOX_API_TOKEN)',
@@ -177,8 +179,14 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
   const memory = pick('memory', () => get('SANDBOX_MAX_MEMORY'), DEFAULTS.memory as string)
   const memoryBytes = parseMemory(memory, o.memory === undefined ? 'SANDBOX_MAX_MEMORY' : '--memory')
   const timeoutRaw = o.timeoutSeconds ?? get('SANDBOX_TIMEOUT') ?? DEFAULTS.timeout
-  const policy = pick('codePolicy', () => get('SANDBOX_CODE_POLICY'), 'on') as string
-  if (policy !== 'on' && policy !== 'off') throw configError(`Invalid SANDBOX_CODE_POLICY "${policy}": use on or off`, 'INVALID_POLICY')
+  const policyRaw = pick('codePolicy', () => get('SANDBOX_CODE_POLICY'), DEFAULT_POLICY_LEVEL as string)
+  const policyName = String(policyRaw).trim().toLowerCase()
+  if (!isPolicyMode(policyName)) {
+    throw configError(`Invalid SANDBOX_CODE_POLICY "${String(policyRaw)}": use ${POLICY_MODES.join(', ')}`, 'INVALID_POLICY', [
+      'ragflow is the default (RAGFlow\'s rules; on is the same), standard suits agent-written code, off relies on the sandbox alone',
+    ])
+  }
+  const policy = policyLevel(policyName)
 
   return {
     poolSize: pick('poolSize', () => {

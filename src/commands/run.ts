@@ -10,6 +10,7 @@ import {isSafeArtifactName} from '../engine/classify.js'
 import {languageForFile, requireLanguage} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, ExitCode, SandboxError} from '../errors.js'
+import {POLICY_FLAG_DESCRIPTION, POLICY_MODES} from '../policy/types.js'
 import {runSelected} from '../providers/execute.js'
 
 const MAX_CODE_BYTES = 1024 * 1024
@@ -44,7 +45,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 b
     timeout: Flags.string({char: 't', description: 'wall-clock limit: 10, 10s, 2m, 1m30s (default SANDBOX_TIMEOUT or 10s)'}),
     memory: Flags.string({char: 'm', description: 'memory limit, e.g. 256m, 1g (default SANDBOX_MAX_MEMORY or 256m)'}),
     'save-artifacts': Flags.string({description: 'directory to write the returned artifacts into'}),
-    policy: Flags.string({description: 'static code policy (on: RAGFlow-compatible checks; off: rely on the sandbox alone)', options: ['on', 'off']}),
+    policy: Flags.string({description: POLICY_FLAG_DESCRIPTION, options: [...POLICY_MODES]}),
     'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, prints a warning)', default: false}),
     'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
     provider: Flags.string({

@@ -5,6 +5,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import {loadConfig, parseDuration, type SandboxConfig} from '../config.js'
 import {configError} from '../errors.js'
+import {POLICY_FLAG_DESCRIPTION, POLICY_MODES} from '../policy/types.js'
 import {exposureWarnings} from '../server/auth.js'
 import {alreadyRunning, startInBackground, startInDocker, type StartResult} from '../server/control.js'
 import {launchFromStart} from '../server/lifecycle.js'
@@ -20,7 +21,7 @@ export const managerFlags = {
   memory: Flags.string({char: 'm', description: 'memory limit per run, e.g. 256m, 1g (default SANDBOX_MAX_MEMORY or 256m)'}),
   'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
   'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, loud warning)', allowNo: true}),
-  policy: Flags.string({description: 'static code policy (on: RAGFlow-compatible checks; off: rely on the sandbox alone)', options: ['on', 'off']}),
+  policy: Flags.string({description: POLICY_FLAG_DESCRIPTION, options: [...POLICY_MODES]}),
   'max-concurrent': Flags.integer({description: 'admission cap: sandbox containers alive at once, warm ones included; more runs queue (default SANDBOX_MAX_CONCURRENT_RUNS or min(4 x cores, half the memory / --memory))', min: 1, max: 1024}),
   'allow-policy-override': Flags.boolean({description: 'let holders of the API token choose the code policy per request ("policy" in POST /run, used by `sandbox test --endpoint`); refused without SANDBOX_API_TOKEN', allowNo: true}),
   wait: Flags.integer({description: 'seconds to wait for the manager to become healthy', default: 90, min: 1}),

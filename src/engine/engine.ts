@@ -12,7 +12,7 @@ import {imageStatus} from '../docker/images.js'
 import {loadSeccompProfile} from '../docker/seccomp.js'
 import {prerequisiteError} from '../errors.js'
 import {packagePath} from '../paths.js'
-import {formatPolicyIssues, inspectCode, UNSAFE_CODE_DETAIL, warmUpPolicy} from '../policy/index.js'
+import {formatPolicyIssues, inspectCode, UNSAFE_CODE_DETAIL, warmUpPolicy, type PolicyMode} from '../policy/index.js'
 import {ContainerBudget, type BudgetStats} from './admission.js'
 import type {Language} from './languages.js'
 import {OutputCollector} from './output.js'
@@ -53,7 +53,7 @@ export interface RunRequest {
   arguments?: Record<string, unknown> | null
   /** seconds; default config.timeoutSeconds */
   timeoutSeconds?: number
-  policy?: 'on' | 'off'
+  policy?: PolicyMode
   /**
    * The user's output as it arrives: stdout and stderr bytes in order per stream, never the
    * runner's frames, never past the output cap. The same bytes end up in the result.
@@ -155,7 +155,7 @@ export class Engine {
     }
     const fills = [...this.pools.values()].map((p) => p.fill())
     // load the Python parser while containers start, so the first run does not pay for it
-    const warm = config.codePolicy === 'on' && languages.includes('python') ? warmUpPolicy().catch(() => {}) : Promise.resolve()
+    const warm = config.codePolicy !== 'off' && languages.includes('python') ? warmUpPolicy().catch(() => {}) : Promise.resolve()
     if (options.waitReady !== false) await Promise.all([...fills, warm])
   }
 
@@ -195,8 +195,8 @@ export class Engine {
     // with no warm pool, start the container while the policy looks at the code
     const early = pool.size === 0 ? pool.acquire(config.queueTimeoutSeconds * 1000) : undefined
     early?.catch(() => {})
-    if (policy === 'on') {
-      const verdict = await inspectCode(request.code, request.language, 'on')
+    if (policy !== 'off') {
+      const verdict = await inspectCode(request.code, request.language, policy)
       if (!verdict.safe) {
         void early?.then((c) => pool.release(c), () => {})
         return runnerError(EXIT.UNSAFE_CODE, formatPolicyIssues(verdict.issues), UNSAFE_CODE_DETAIL)

@@ -1,5 +1,6 @@
 /** One run on a fresh engine (used by `sandbox run` with the docker provider). */
 import type {SandboxConfig} from '../config.js'
+import type {PolicyMode} from '../policy/types.js'
 import {Engine, type EngineEvent, type RunRequest} from './engine.js'
 import type {Language} from './languages.js'
 import type {RunResult} from './result.js'
@@ -10,7 +11,7 @@ export interface OneShotRequest {
   code: string
   arguments?: Record<string, unknown>
   timeoutSeconds?: number
-  policy?: 'on' | 'off'
+  policy?: PolicyMode
   onEvent?: (e: EngineEvent) => void
   /** the user's output as it arrives (see RunRequest.onOutput) */
   onOutput?: RunRequest['onOutput']

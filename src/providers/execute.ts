@@ -4,6 +4,7 @@
  * (container removal, remote sandbox deletion) does not delay the answer.
  */
 import type {RunResult} from '../engine/result.js'
+import type {PolicyMode} from '../policy/types.js'
 import {policyRefusal} from './policy.js'
 import type {ExecuteRequest, ProviderId, SandboxProvider} from './types.js'
 
@@ -14,7 +15,7 @@ export interface ProviderRun {
   dispose(): Promise<void>
 }
 
-export async function runWithProvider(provider: SandboxProvider, request: ExecuteRequest & {policy: 'on' | 'off'}): Promise<ProviderRun> {
+export async function runWithProvider(provider: SandboxProvider, request: ExecuteRequest & {policy: PolicyMode}): Promise<ProviderRun> {
   // the docker provider's engine applies the policy itself; every other provider checks here,
   // before the code leaves this process
   if (provider.id !== 'docker') {

@@ -1,10 +1,10 @@
 /** The static code policy, applied by every provider before code leaves this process. */
 import type {Language} from '../engine/languages.js'
 import {EXIT, runnerError, type RunResult} from '../engine/result.js'
-import {formatPolicyIssues, inspectCode, UNSAFE_CODE_DETAIL} from '../policy/index.js'
+import {formatPolicyIssues, inspectCode, UNSAFE_CODE_DETAIL, type PolicyMode} from '../policy/index.js'
 
 /** RAGFlow's -999 "Code is unsafe" result when the policy refuses the code, else undefined. */
-export async function policyRefusal(code: string, language: Language, mode: 'on' | 'off'): Promise<RunResult | undefined> {
+export async function policyRefusal(code: string, language: Language, mode: PolicyMode): Promise<RunResult | undefined> {
   if (mode === 'off') return undefined
   const verdict = await inspectCode(code, language, mode)
   if (verdict.safe) return undefined

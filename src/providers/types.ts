@@ -9,6 +9,7 @@
 import type {SandboxConfig} from '../config.js'
 import type {Language} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
+import type {PolicyMode} from '../policy/types.js'
 
 /** RAGFlow's provider ids plus ours. */
 export type ProviderId = 'docker' | 'self_managed' | 'aliyun_codeinterpreter' | 'e2b'
@@ -56,7 +57,7 @@ export interface ExecuteRequest {
   /** wall-clock limit in seconds; providers clamp it to their own hard limits */
   timeoutSeconds: number
   /** the static code policy of this run: the docker provider hands it to the engine; for the others it was applied before */
-  policy?: 'on' | 'off'
+  policy?: PolicyMode
 }
 
 export interface HealthStatus {

@@ -10,7 +10,7 @@ import {LABELS, listManagedContainers, removeContainers} from '../docker/contain
 import {Engine, type EngineEvent, type EngineOptions} from '../engine/engine.js'
 import type {Language} from '../engine/languages.js'
 import {configError, errorMessage, prerequisiteError} from '../errors.js'
-import {inspectCode} from '../policy/index.js'
+import {closePolicyWorkers, inspectCode, warmUpPolicy} from '../policy/index.js'
 import {TOOLKIT_VERSION} from '../paths.js'
 import {exposureWarnings} from './auth.js'
 import {createManagerServer, POLICY_OVERRIDE_NEEDS_TOKEN, type ManagerServer} from './http.js'
@@ -197,6 +197,7 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
       const closing = server.close(deadline + 2000)
       await engine.stop(deadline).catch((error: unknown) => logger.error('engine stop failed', {error}))
       await closing
+      await closePolicyWorkers()
       release()
       logger.info('stopped', {ms: Math.round(performance.now() - t0)})
       removeSignals()
@@ -232,8 +233,9 @@ async function removeOwnPidLeftovers(logger: Logger): Promise<void> {
 const WARMUP_CODE: Record<Language, string> = {python: 'def main():\n    return 1\n', nodejs: 'module.exports.main = () => 1\n'}
 
 async function warmPolicy(config: SandboxConfig, languages: Language[] = ['python', 'nodejs']): Promise<void> {
-  if (config.codePolicy !== 'on') return
-  await Promise.all(languages.map((l) => inspectCode(WARMUP_CODE[l], l, 'on').catch(() => undefined)))
+  if (config.codePolicy === 'off') return
+  // the workers that inspect big programs off the event loop, and the parsers on it
+  await Promise.all([warmUpPolicy({workers: true}).catch(() => undefined), ...languages.map((l) => inspectCode(WARMUP_CODE[l], l, config.codePolicy).catch(() => undefined))])
 }
 
 /**

@@ -7,7 +7,7 @@
  * Malformed requests are answered 422/413 and never run.
  */
 import {normalizeLanguage, type Language} from '../engine/languages.js'
-import type {PolicyMode} from '../policy/types.js'
+import type {PolicyLevel, PolicyMode} from '../policy/types.js'
 
 export const LIMITS = {
   /** largest request body read, bytes */
@@ -30,7 +30,7 @@ export interface RunRequestBody {
  * and `standard` are the policy module's level names (`on` is the old name of `ragflow`);
  * until the engine knows `standard` it runs under the stricter RAGFlow rules, never looser.
  */
-export const POLICY_OVERRIDES = {off: 'off', on: 'on', ragflow: 'on', standard: 'on'} as const satisfies Record<string, PolicyMode>
+export const POLICY_OVERRIDES = {off: 'off', on: 'ragflow', ragflow: 'ragflow', standard: 'standard'} as const satisfies Record<PolicyMode, PolicyLevel>
 export type PolicyOverride = keyof typeof POLICY_OVERRIDES
 
 export class RequestError extends Error {

@@ -89,7 +89,8 @@ export function expectUnsafe(r: RunResult, lines: Array<string | RegExp> = []): 
   const got = r.stderr.split('\n')
   if (!got.every((l) => /^Line -?\d+: \S/.test(l))) return fail(`stderr is not RAGFlow's "Line N: issue" lines: ${JSON.stringify(clip(r.stderr))}`)
   for (const want of lines) {
-    const found = typeof want === 'string' ? got.includes(want) : got.some((l) => want.test(l))
+    // a finding may carry the rule and how to proceed after it: `Line 2: Import: os (… refused by the ragflow policy …)`
+    const found = typeof want === 'string' ? got.some((l) => l === want || l.startsWith(`${want} (`)) : got.some((l) => want.test(l))
     if (!found) return fail(`stderr lacks ${JSON.stringify(String(want))}: ${JSON.stringify(clip(r.stderr))}`)
   }
   return pass(`refused (-999): ${clip(got.join(' | '), 160)}`)

@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import {coreModuleName, tokenScan} from '../../src/policy/javascript.js'
 import {inspectCode} from '../../src/policy/index.js'
 
-const issues = async (code: string) => (await inspectCode(code, 'nodejs')).issues
+const issues = async (code: string) => (await inspectCode(code, 'nodejs')).issues.map(({line, message}) => ({line, message}))
 const messages = async (code: string) => (await issues(code)).map((issue) => issue.message)
 
 describe('javascript policy: what RAGFlow blocks stays blocked, with its messages', () => {
@@ -17,7 +17,7 @@ describe('javascript policy: what RAGFlow blocks stays blocked, with its message
     expect(await messages("Function('return 1')()")).toEqual(['Call: Function'])
     expect(await messages("new Function('return 1')()")).toEqual(['Call: Function'])
     expect(await messages("process.binding('spawn_sync')")).toEqual(['Call: process.binding'])
-    expect(await messages('process.dlopen(module, "x.node")')).toEqual(['Call: process.dlopen'])
+    expect(await messages('process.dlopen(module, "x.node")')).toEqual(['Reference: module', 'Call: process.dlopen'])
   })
 })
 
@@ -46,12 +46,11 @@ describe('javascript policy: the ways around a regex are closed', () => {
     ['module.require', "module.require('child_process')", ['Require: child_process']],
     ['require.main.require', "require.main.require('fs')", ['Require: fs']],
     ['process.getBuiltinModule (Node 22+)', "process.getBuiltinModule('child_process')", ['Require: child_process']],
-    ['other dangerous core modules', "require('vm'); require('cluster'); require('net'); require('inspector'); require('module')", ['Require: vm', 'Require: cluster', 'Require: net', 'Require: inspector', 'Require: module']],
+    ['other ways to run code or a process', "require('vm'); require('cluster'); require('repl'); require('inspector'); require('module')", ['Require: vm', 'Require: cluster', 'Require: repl', 'Require: inspector', 'Require: module']],
     ['eval unicode-escaped', "\\u0065val('1')", ['Call: eval']],
     ['indirect eval', "(0, eval)('1')", ['Reference: eval']],
     ['globalThis.eval', "globalThis.eval('1')", ['Call: eval']],
     ['computed global eval', "globalThis['ev' + 'al']('1')", ['Call: eval']],
-    ['dynamic global lookup', "globalThis[name]('1')", ['Attribute Access: globalThis[(dynamic)]']],
     ['eval as a value', 'const e = eval', ['Reference: eval']],
     ['globalThis.process.mainModule', "globalThis.process.mainModule.require('child_process')", ['Attribute Access: globalThis.process.mainModule', 'Require: child_process']],
     ['process.mainModule', 'const m = process.mainModule', ['Attribute Access: process.mainModule']],
@@ -62,8 +61,8 @@ describe('javascript policy: the ways around a regex are closed', () => {
     ['destructured mainModule', 'const { mainModule } = process', ['Attribute Access: process.mainModule']],
     ['_linkedBinding', "process._linkedBinding('x')", ['Call: process._linkedBinding']],
     ['module.constructor._load', "module.constructor._load('child_process')", ['Attribute Access: module.constructor', 'Attribute Access: module.constructor._load']],
-    ['constructor.constructor', "this.constructor.constructor('return process')()", ['Call: this.constructor.constructor']],
-    ['function literal constructor', "(() => {}).constructor('return process')()", ['Call: (() => {}).constructor']],
+    ['constructor.constructor', "this.constructor.constructor('return process')()", ['Attribute Access: this.constructor', 'Call: this.constructor.constructor']],
+    ['function literal constructor', "(() => {}).constructor('return process')()", ['Call: () => {}.constructor']],
     ['AsyncFunction via getPrototypeOf', "Object.getPrototypeOf(async function () {}).constructor('return process')", ['Call: Object.getPrototypeOf(async function () {}).constructor']],
     ['AsyncFunction kept in a variable', "const AF = (async () => {}).constructor\nnew AF('return 1')", ['Attribute Access: async () => {}.constructor']],
     ['Function.prototype.constructor', "Function.prototype.constructor('return 1')", ['Call: Function.prototype.constructor']],
@@ -110,7 +109,8 @@ describe('javascript policy: no false positives', () => {
     ['object keys and properties named like globals', "const o = { eval: 1, require: 2, Function: 3 }\no.eval\no.require\nmodel.eval()\nconst { eval: e2 } = o"],
     ['instanceof Function and typeof checks', "if (x instanceof Function || typeof x === 'function' || x === Function) {}\nconst r = typeof require !== 'undefined'"],
     ['Function.prototype', 'const call = Function.prototype.call'],
-    ['constructor name and cloning idioms', 'const n = x.constructor.name\nconst y = new x.constructor(8)\nclass A extends B { clone() { return new this.constructor() } }\nt.equal(a.constructor, Buffer)'],
+    ['constructor name, comparisons and argument-less cloning', 'const n = x.constructor.name\nconst y = new x.constructor(8)\nclass A extends B { clone() { return new this.constructor() } }\nif (a.constructor === Object || b.constructor !== Array) {}\nFoo.prototype.constructor = Foo'],
+    ['a global looked up with a computed key', "const fn = globalThis[name]\nconst v = global[key]"],
     ['require.resolve', "require.resolve('axios')"],
     ['top-level await and return', 'await main()\nreturn 1'],
     ['hashbang', '#!/usr/bin/env node\nconsole.log(1)'],

@@ -1,7 +1,17 @@
-import {describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {isSandboxError} from '../../src/errors.js'
-import {formatPolicyIssues, inspectCode, MAX_POLICY_ISSUES, UNSAFE_CODE_DETAIL, warmUpPolicy, type PolicyLanguage} from '../../src/policy/index.js'
+import {
+  formatPolicyIssues,
+  inspectCode,
+  MAX_POLICY_ISSUES,
+  setPolicyBudget,
+  UNSAFE_CODE_DETAIL,
+  warmUpPolicy,
+  type PolicyBudget,
+  type PolicyLanguage,
+  type PolicyResult,
+} from '../../src/policy/index.js'
 
 /** RAGFlow's agent/sandbox/tests/sandbox_security_tests_full.py cases, code as sent (dedented, leading newline). */
 const ragflow = {
@@ -41,7 +51,9 @@ module.exports = { main };
   memory: "\ndef main():\n    x = ['a' * 1024 * 1024] * 300  # 300MB\n",
 }
 
-const run = (code: string, language: PolicyLanguage = 'python') => inspectCode(code, language)
+/** The verdict without the hints (RAGFlow's line and message are what these tests compare). */
+const strip = (result: PolicyResult): PolicyResult => ({safe: result.safe, issues: result.issues.map(({line, message}) => ({line, message}))})
+const run = async (code: string, language: PolicyLanguage = 'python') => strip(await inspectCode(code, language))
 
 describe('policy: RAGFlow security suite, unsafe cases #11-#16 (line numbers shifted by the leading newline)', () => {
   it('#11 dangerous import', async () => {
@@ -128,13 +140,13 @@ describe('policy: API', () => {
     }
   })
 
-  it("mode defaults to 'on'", async () => {
+  it("mode defaults to 'ragflow' (on is the same)", async () => {
     expect((await inspectCode('import os', 'python')).safe).toBe(false)
     expect((await inspectCode('import os', 'python', 'on')).safe).toBe(false)
   })
 
   it('javascript is accepted as an alias of nodejs', async () => {
-    expect(await inspectCode("require('fs')", 'javascript' as PolicyLanguage)).toEqual({safe: false, issues: [{line: 1, message: 'Require: fs'}]})
+    expect(strip(await inspectCode("require('fs')", 'javascript' as PolicyLanguage))).toEqual({safe: false, issues: [{line: 1, message: 'Require: fs'}]})
   })
 
   it('another language is a clear error, not a silent pass', async () => {
@@ -181,7 +193,15 @@ describe('policy: line numbers are 1-based lines of the user code', () => {
   })
 })
 
-describe('policy: large inputs', () => {
+describe('policy: large inputs (in the policy workers, with the budget raised: these check verdicts, not the budget)', () => {
+  let previous: PolicyBudget
+  beforeAll(() => {
+    previous = setPolicyBudget({maxBytes: 4 * 1024 * 1024, timeMs: 110_000})
+  })
+  afterAll(() => {
+    setPolicyBudget(previous)
+  })
+
   const pythonChunk = 'import json\n\ndef f(x):\n    return json.dumps({"x": x * 2, "s": "a" * 10})\n\n'
   const jsChunk = "function f(x) {\n  return JSON.stringify({ x: x * 2, s: 'a'.repeat(10) })\n}\n"
 

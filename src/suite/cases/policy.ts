@@ -1,6 +1,7 @@
 /**
- * The static code policy (defence in depth, on by default): RAGFlow's published bypasses are
- * refused, and RAGFlow's false positives run. These cases need the policy ON.
+ * The static code policy (defence in depth, level ragflow by default): RAGFlow's published
+ * bypasses and the bypass classes of issue 11.8 are refused, and ordinary code that RAGFlow
+ * accepts (or refused by mistake) runs. These cases need the policy on (`on` = `ragflow`).
  */
 import {code, deepEqual, expectSuccess, expectUnsafe} from '../expect.js'
 import type {SuiteCase} from '../types.js'
@@ -77,6 +78,79 @@ export const policyCases: SuiteCase[] = [
       return typeof process.binding('spawn_sync')
     }
   `, /^Line 2: /),
+  refused('policy-py-module-dict-alias', "Policy refuses a module's __dict__ through an alias (11.8)", 'python', code`
+    import glob
+
+    def main():
+        namespace = glob.__dict__
+        return namespace["os"].system("id")
+  `, /^Line 4: /),
+  refused('policy-py-attrgetter-path', 'Policy refuses operator.attrgetter with a dotted path through a module (11.8)', 'python', code`
+    import glob
+    import operator
+
+    def main():
+        return operator.attrgetter("os.system")(glob)("id")
+  `, /^Line 5: /),
+  refused('policy-py-escaped-name', 'Policy refuses escaped identifiers in strings (11.8)', 'python', code`
+    import operator
+    import random
+
+    def main():
+        return operator.attrgetter("\x5fos")(random).system("id")
+  `, /^Line 5: /),
+  refused('policy-py-formatter-get-field', 'Policy refuses string.Formatter().get_field through a module (11.8)', 'python', code`
+    import glob
+    import string
+
+    def main():
+        return string.Formatter().get_field("0.os.system", [glob], {})[0]("id")
+  `, /^Line 5: /),
+  refused('policy-py-traceback-frames', 'Policy refuses frames from traceback.walk_stack (11.8)', 'python', code`
+    import traceback
+
+    def main():
+        return [sorted(frame.f_globals) for frame, _ in traceback.walk_stack(None)]
+  `, /^Line 4: /),
+  refused('policy-js-process-alias', 'Policy refuses process.binding through an alias of process (11.8)', 'nodejs', code`
+    function main() {
+      const p = process
+      return typeof p.binding('spawn_sync')
+    }
+  `, /^Line 3: /),
+  refused('policy-js-module-require-call', 'Policy refuses module.require.call and [...].map(module.require) (11.8)', 'nodejs', code`
+    function main() {
+      const cp = module.require.call(module, 'child_process')
+      const [fs] = ['fs'].map(module.require)
+      return typeof cp.execSync + typeof fs.readFileSync
+    }
+  `, /^Line 2: /),
+  refused('policy-js-constructor-spread', 'Policy refuses f.constructor with spread arguments (11.8)', 'nodejs', code`
+    function main() {
+      const f = () => 0
+      return typeof new f.constructor(...['return process'])()
+    }
+  `, /^Line 3: /),
+  {
+    id: 'policy-fp-ragflow-accepts-py',
+    title: 'Policy lets code that RAGFlow accepts run: df.os, vars(ns), cls.__mro__, a column named os',
+    tags: ['policy', 'false-positive'],
+    language: 'python',
+    policy: 'on',
+    code: code`
+      import argparse
+      import pandas as pd
+
+      def main():
+          df = pd.DataFrame({"os": ["linux", "linux", "mac"]})
+          ns = argparse.Namespace(a=1)
+          return {"os": df.os.value_counts().to_dict(), "vars": vars(ns), "mro": [c.__name__ for c in int.__mro__], "column": list(df["os"])}
+    `,
+    expect: (r) =>
+      expectSuccess(r, (v) =>
+        deepEqual(v, {os: {linux: 2, mac: 1}, vars: {a: 1}, mro: ['int', 'object'], column: ['linux', 'linux', 'mac']}) ? true : `returned ${JSON.stringify(v)}`,
+      ),
+  },
   {
     id: 'policy-fp-arithmetic-py',
     title: "Policy lets constant arithmetic run (RAGFlow's false positives 2 + 2, 'a' * 10)",
@@ -107,6 +181,21 @@ export const policyCases: SuiteCase[] = [
           return {"digits": pattern.findall("a1b22"), "columns": list(df.columns), "items": items}
     `,
     expect: (r) => expectSuccess(r, (v) => (deepEqual(v, {digits: ['1', '22'], columns: ['b'], items: [1, 3]}) ? true : `returned ${JSON.stringify(v)}`)),
+  },
+  {
+    id: 'policy-fp-node-global-key',
+    title: 'Policy lets globalThis[key], constructor names and comparisons run',
+    tags: ['policy', 'false-positive'],
+    language: 'nodejs',
+    policy: 'on',
+    code: code`
+      function main() {
+        const key = ['JS', 'ON'].join('')
+        const o = {a: 1}
+        return {json: typeof globalThis[key].stringify, name: o.constructor.name, plain: o.constructor === Object}
+      }
+    `,
+    expect: (r) => expectSuccess(r, (v) => (deepEqual(v, {json: 'function', name: 'Object', plain: true}) ? true : `returned ${JSON.stringify(v)}`)),
   },
   {
     id: 'policy-fp-node',
