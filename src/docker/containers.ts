@@ -53,7 +53,8 @@ export const READY_MARKER = Buffer.from('__SANDBOX_READY__\n')
 
 export interface ContainerExit {
   exitCode: number
-  oomKilled: boolean
+  /** the daemon's OOM flag; undefined when the daemon could not be asked */
+  oomKilled: boolean | undefined
 }
 
 /** The HostConfig every sandbox container gets (see ARCHITECTURE.md "Isolation defaults"). */
@@ -207,10 +208,19 @@ export class RunnerContainer {
       }
       this.exited = true
       await Promise.race([this.streamEnded, new Promise((r) => setTimeout(r, 1000).unref())])
-      let oomKilled = false
+      let oomKilled: boolean | undefined = false
       if (waited.StatusCode !== 0) {
-        const info = await this.container.inspect().catch(() => undefined)
-        oomKilled = Boolean(info?.State?.OOMKilled)
+        const oomFlag = async () => {
+          const info = await this.container.inspect().catch(() => undefined)
+          return info ? Boolean(info.State?.OOMKilled) : undefined
+        }
+        oomKilled = await oomFlag()
+        // a SIGKILL we may not have sent: the daemon records the cgroup's OOM event on its own
+        // path, so under load the flag can trail the exit; ask once more before calling it a signal
+        if (oomKilled === false && waited.StatusCode === 137) {
+          await new Promise((r) => setTimeout(r, 250).unref())
+          oomKilled = await oomFlag()
+        }
       }
       return {exitCode: waited.StatusCode, oomKilled}
     })()

@@ -20,7 +20,8 @@ export interface ClassifyInput {
   control: ControlFrame | undefined
   markerResult: RunResult['result'] | undefined
   exitCode: number
-  oomKilled: boolean
+  /** the daemon's OOM flag; undefined when it could not be asked */
+  oomKilled: boolean | undefined
   timedOut: boolean
   outputOverflow: boolean
   /** which cap stopped the run (default: the stdout+stderr cap) and the line appended to stderr ('' for none) */

@@ -272,7 +272,7 @@ export class Engine {
       timedOut = true
       kill()
     }, timeoutSeconds * 1000)
-    let exit: {exitCode: number; oomKilled: boolean}
+    let exit: {exitCode: number; oomKilled: boolean | undefined}
     try {
       container.send(job, {stdout: (b) => collector.stdout(b), stderr: (b) => collector.stderr(b)})
       // the runner's frames arrive before the container has exited: do not wait for teardown

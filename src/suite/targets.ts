@@ -253,8 +253,8 @@ export function detectFixedPolicy(r: RunResult): PolicySupport {
   ])
 }
 
-/** Refused by the policy, harmless when it runs. */
-export const POLICY_PROBE = 'import os\n\ndef main():\n    return os.getuid()\n'
+/** Refused by every policy level but off (ragflow and standard both refuse subprocess), harmless when it runs. */
+export const POLICY_PROBE = 'import subprocess\n\ndef main():\n    return subprocess.__name__\n'
 
 /**
  * Ask twice, once per mode: a manager that honours a per-request policy answers differently;

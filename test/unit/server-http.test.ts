@@ -206,7 +206,7 @@ describe('GET /status and the per-request policy override', () => {
         expect((await call(port, 'POST', '/run', runBody({code_b64: b64('x'), policy}), auth)).status).toBe(200)
         sent[policy] = String(engine.calls.at(-1)?.policy)
       }
-      expect(sent).toEqual({off: 'off', on: 'on', ragflow: 'on', standard: 'on'})
+      expect(sent).toEqual({off: 'off', on: 'ragflow', ragflow: 'ragflow', standard: 'standard'})
       expect((await call(port, 'POST', '/run', runBody({code_b64: b64('x'), policy: 'nope'}), auth)).status).toBe(422)
       const s = parseMetrics((await call(port, 'GET', '/metrics', undefined, auth)).text)
       expect(sumMetric(s, 'sandbox_policy_overrides_total', {policy: 'off'})).toBe(1)
@@ -255,7 +255,7 @@ describe('sandbox test --endpoint finds out what a manager offers', () => {
     override async run(req: RunRequest): Promise<RunResult> {
       this.calls.push(req)
       const policy = req.policy ?? this.fixed
-      return policy === 'on' ? runnerError(EXIT.UNSAFE_CODE, 'Line 1: Import: os', 'Code is unsafe') : emptyResult({status: 'success'})
+      return policy !== 'off' ? runnerError(EXIT.UNSAFE_CODE, 'Line 1: Import: os', 'Code is unsafe') : emptyResult({status: 'success'})
     }
   }
 

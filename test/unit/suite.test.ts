@@ -453,8 +453,8 @@ describe('endpoint target against a stand-in manager on 127.0.0.1', () => {
         const source = Buffer.from(String(parsed.code_b64), 'base64').toString()
         const policy = honourPolicy ? parsed.policy : 'on'
         res.setHeader('content-type', 'application/json')
-        if (source.includes('import os') && policy !== 'off') {
-          res.end(JSON.stringify(emptyResult({status: 'program_runner_error', exit_code: -999, detail: 'Code is unsafe', stderr: 'Line 1: Import: os'})))
+        if (source.includes('import subprocess') && policy !== 'off') {
+          res.end(JSON.stringify(emptyResult({status: 'program_runner_error', exit_code: -999, detail: 'Code is unsafe', stderr: 'Line 1: Import: subprocess'})))
         } else if (source.includes('HTTP500')) {
           res.statusCode = 500
           res.end('boom')
