@@ -1,4 +1,5 @@
 /** Facts about local processes (pid files, liveness). No Docker here: cheap to import. */
+import {readFileSync} from 'node:fs'
 
 /** A positive whole pid from a pid file's text, or undefined. */
 export function parsePid(text: string | undefined): number | undefined {
@@ -16,3 +17,16 @@ export function isProcessAlive(pid: number): boolean {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
+
+/** Whether the process has exited and only waits for its parent to reap it (Linux /proc). */
+export function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
+  } catch {
+    return false
+  }
+}
+
+/** Alive and not a zombie: the process still runs. */
+export const isProcessRunning = (pid: number): boolean => isProcessAlive(pid) && !isZombie(pid)

@@ -10,7 +10,7 @@ import {hostname} from 'node:os'
 import {fileURLToPath} from 'node:url'
 
 import {LABELS, listManagedContainers, removeContainers} from '../docker/containers.js'
-import {isProcessAlive} from '../process.js'
+import {isProcessAlive, isZombie} from '../process.js'
 import {isDaemonDown} from '../docker/client.js'
 import {configError, errorMessage, ExitCode, SandboxError, type ExitCodeValue} from '../errors.js'
 import type {SandboxConfig} from '../config.js'
@@ -307,15 +307,6 @@ async function waitGone(pid: number, ms: number, startTicks?: number): Promise<b
     await new Promise((r) => setTimeout(r, 50))
   }
   return !isSameProcess(pid, startTicks)
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
-  } catch {
-    return false
-  }
 }
 
 // ---------------------------------------------------------------------------------------

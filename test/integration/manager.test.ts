@@ -18,7 +18,7 @@ import Start from '../../src/commands/start.js'
 import Status from '../../src/commands/status.js'
 import Stop from '../../src/commands/stop.js'
 import {LABELS, listManagedContainers} from '../../src/docker/containers.js'
-import {isProcessAlive} from '../../src/process.js'
+import {isProcessAlive, isProcessRunning} from '../../src/process.js'
 import type {StartOutput} from '../../src/commands/start.js'
 import type {CleanResult, StopResult, StatusReport} from '../../src/server/control.js'
 import {managerFiles, readState} from '../../src/server/state.js'
@@ -272,7 +272,7 @@ describe('sandbox start / POST /run / stop', () => {
     const pid = readState(managerFiles(stateDir))!.pid!
     const stopped = await cli<StopResult>(Stop, [])
     expect(stopped).toMatchObject({wasRunning: true, pid, signal: 'SIGTERM', containersRemaining: 0, dockerChecked: true, containersRemoved: 0})
-    expect(isProcessAlive(pid)).toBe(false)
+    expect(isProcessRunning(pid)).toBe(false)
     expect(await mine(pid)).toEqual([])
     expect(existsSync(managerFiles(stateDir).pidFile)).toBe(false)
     await expect(call('GET', '/healthz')).rejects.toThrow()
