@@ -269,8 +269,9 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
       },
       HostConfig: hardenedHostConfig(spec),
     })
+    let stream: Duplex | undefined
     try {
-      const stream = (await container.attach({stream: true, stdin: true, stdout: true, stderr: true, hijack: true})) as unknown as Duplex
+      stream = (await container.attach({stream: true, stdin: true, stdout: true, stderr: true, hijack: true})) as unknown as Duplex
       const runner = new RunnerContainer(container.id, container, stream, spec.autoRemove)
       await container.start()
       // ready = the runner booted and blocks on stdin; a runner that exits first explains why
@@ -285,6 +286,9 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
       const why = runner.bootOutput ? `: ${runner.bootOutput.slice(0, 500)}` : ''
       throw new Error(outcome === 'timeout' ? `the runner did not get ready within ${readyMs / 1000} s${why}` : `the runner exited before it was ready (exit code ${outcome.exitCode})${why}`)
     } catch (error) {
+      // the hijacked attach socket is ours to close: when the container is removed before it
+      // started, the daemon never closes it, and it would keep this process alive for good
+      stream?.destroy()
       await container.remove({force: true}).catch(() => {})
       throw error
     }

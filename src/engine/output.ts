@@ -21,6 +21,38 @@ export interface ControlFrame {
 
 type Sink = (data: Buffer) => void
 
+const NEWLINE = Buffer.from('\n')
+
+/**
+ * Passes the user's bytes on as they arrive, except a trailing newline, which is held until
+ * more output follows: the runner writes one newline of its own before each frame, and that
+ * one is not the user's.
+ */
+class OutputTap {
+  private held = false
+
+  constructor(private readonly emit: Sink) {}
+
+  push(data: Buffer): void {
+    if (data.length === 0) return
+    if (this.held) {
+      this.held = false
+      this.emit(NEWLINE)
+    }
+    if (data[data.length - 1] === 10) {
+      this.held = true
+      data = data.subarray(0, -1)
+    }
+    if (data.length) this.emit(data)
+  }
+
+  /** the stream is over: a held newline was the user's unless the runner's frame followed it */
+  end(frameFollowed: boolean): void {
+    if (this.held && !frameFollowed) this.emit(NEWLINE)
+    this.held = false
+  }
+}
+
 /** One stream: passes user bytes to `user`, collects the frame line after `prefix`. */
 class FrameSplitter {
   private atLineStart = true
@@ -105,12 +137,20 @@ export class OutputCollector {
   /** set when the control frame went over its cap */
   controlOverflowed = false
 
+  private readonly taps: {stdout?: OutputTap; stderr?: OutputTap} = {}
+
   constructor(
     nonce: string,
     private readonly maxOutputBytes: number,
     maxControlBytes: number,
     private readonly onOverflow: () => void = () => {},
+    /** the user's bytes as they arrive (within the cap, without the runner's frames) */
+    onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void,
   ) {
+    if (onOutput) {
+      this.taps.stdout = new OutputTap((b) => onOutput('stdout', b))
+      this.taps.stderr = new OutputTap((b) => onOutput('stderr', b))
+    }
     const frameOverflow = () => {
       if (!this.controlOverflowed) {
         this.controlOverflowed = true
@@ -120,17 +160,18 @@ export class OutputCollector {
     const check = () => {
       if (this.out.complete && this.err.complete) this.resolveComplete()
     }
-    this.out = new FrameSplitter(Buffer.from(`__SANDBOX_CONTROL_${nonce}__:`), (b) => this.keep(this.stdoutChunks, b), maxControlBytes, frameOverflow, check)
-    this.err = new FrameSplitter(Buffer.from(`__SANDBOX_END_${nonce}__`), (b) => this.keep(this.stderrChunks, b), 1024, frameOverflow, check)
+    this.out = new FrameSplitter(Buffer.from(`__SANDBOX_CONTROL_${nonce}__:`), (b) => this.keep(this.stdoutChunks, b, this.taps.stdout), maxControlBytes, frameOverflow, check)
+    this.err = new FrameSplitter(Buffer.from(`__SANDBOX_END_${nonce}__`), (b) => this.keep(this.stderrChunks, b, this.taps.stderr), 1024, frameOverflow, check)
   }
 
-  private keep(target: Buffer[], data: Buffer): void {
+  private keep(target: Buffer[], data: Buffer, tap?: OutputTap): void {
     if (data.length === 0) return
     const room = this.maxOutputBytes - this.userBytes
     if (room > 0) {
       const part = data.length > room ? data.subarray(0, room) : data
       target.push(Buffer.from(part))
       this.userBytes += part.length
+      tap?.push(part)
     }
     if (data.length > room && !this.overflowed) {
       this.overflowed = true
@@ -150,6 +191,8 @@ export class OutputCollector {
   finish(): {stdout: string; stderr: string; control: ControlFrame | undefined} {
     this.out.flush()
     this.err.flush()
+    this.taps.stdout?.end(this.out.complete)
+    this.taps.stderr?.end(this.err.complete)
     let stdout = Buffer.concat(this.stdoutChunks).toString('utf8')
     let stderr = Buffer.concat(this.stderrChunks).toString('utf8')
     let control: ControlFrame | undefined

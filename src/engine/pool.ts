@@ -57,6 +57,8 @@ export class RunnerPool {
   private lastError: string | null = null
   private retryTimer: NodeJS.Timeout | undefined
   private closed = false
+  /** creations in flight, including the removal of a container that arrives after close() */
+  private readonly creations = new Set<Promise<void>>()
   private readonly maxCreating: number
 
   constructor(private readonly options: RunnerPoolOptions) {
@@ -108,7 +110,14 @@ export class RunnerPool {
     while (this.wanted() > 0) void this.createOne()
   }
 
-  private async createOne(): Promise<void> {
+  private createOne(): Promise<void> {
+    const creation = this.createOneInner()
+    this.creations.add(creation)
+    void creation.finally(() => this.creations.delete(creation))
+    return creation
+  }
+
+  private async createOneInner(): Promise<void> {
     this.creating++
     try {
       const container = await this.createBounded()
@@ -118,7 +127,8 @@ export class RunnerPool {
       this.lastError = null
       this.options.onEvent?.({type: 'created', language: this.options.language})
       if (this.closed) {
-        void container.remove().catch(() => {})
+        // nobody wants it any more; drained() waits for this removal
+        await container.remove().catch(() => {})
         return
       }
       // gone before use: exited, or its attach stream died with the daemon connection
@@ -229,5 +239,13 @@ export class RunnerPool {
       waiter.reject(new PoolBusyError('the engine is shutting down'))
     }
     await Promise.allSettled(this.ready.splice(0).map((c) => c.remove()))
+  }
+
+  /**
+   * After close(): resolves when every creation that was in flight has settled and a container
+   * it produced late has been removed (so nothing of this pool outlives its engine's stop()).
+   */
+  async drained(): Promise<void> {
+    while (this.creations.size) await Promise.allSettled([...this.creations])
   }
 }
