@@ -1,6 +1,7 @@
 /** Map what happened in a run to RAGFlow's status / exit code / detail fields. */
 import type {ControlFrame} from './output.js'
 import {emptyResult, EXIT, MIME_TYPES, type RunResult} from './result.js'
+import {UNPRINTABLE} from '../text.js'
 
 export interface ClassifyInput {
   stdout: string
@@ -78,10 +79,10 @@ export function joinLines(a: string, b: string): string {
 
 export const ARTIFACT_LIMITS = {maxFiles: 10, maxBytes: 10 * 1024 * 1024} as const
 
-/** A plain file name with an allowed extension: no path separators, no "..", no leading dot. */
+/** A plain file name with an allowed extension: no path separators, no "..", no leading dot, no control characters. */
 export function isSafeArtifactName(name: unknown): name is string {
   if (typeof name !== 'string' || name.length === 0 || name.length > 255) return false
-  if (name.startsWith('.') || name.includes('/') || name.includes('\\') || name.includes('..') || name.includes('\0')) return false
+  if (name.startsWith('.') || name.includes('/') || name.includes('\\') || name.includes('..') || UNPRINTABLE.test(name)) return false
   const ext = name.includes('.') ? name.split('.').pop()!.toLowerCase() : ''
   return ext in MIME_TYPES
 }
