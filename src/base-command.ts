@@ -4,6 +4,7 @@ import {buildArguments, parseArgPair} from './arguments.js'
 import {parseDuration, parseMemory} from './config.js'
 import {requireLanguage} from './engine/languages.js'
 import {ExitCode, isSandboxError, SandboxError} from './errors.js'
+import {parseDbUrl} from './settings/url.js'
 import {closest} from './suggest.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -40,6 +41,13 @@ export const ValueFlags = {
   argument: Flags.custom<string>({
     async parse(input) {
       parseArgPair(input)
+      return input
+    },
+  }),
+  /** a settings database URL: sqlite:///abs/path.db, mysql://…, postgres://… */
+  dbUrl: Flags.custom<string>({
+    async parse(input) {
+      parseDbUrl(input)
       return input
     },
   }),
@@ -160,11 +168,33 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     throw new Errors.ExitError(report.exit)
   }
 
+  /** --json output: one case for every field name of every command (snake_case, as RAGFlow's result fields). */
+  protected toSuccessJson(result: unknown): unknown {
+    return snakeCaseKeys(result)
+  }
+
   /** `{"error": {"code", "message", "suggestions", "exit"}}` — nothing else (no parse context, no stack). */
   protected toErrorJson(err: unknown): unknown {
     const {code, message, suggestions, exit} = this.errorReport(err)
     return {error: {code, message, suggestions, exit}}
   }
+}
+
+const snake = (key: string) => (/^[a-z][a-zA-Z0-9]*$/.test(key) ? key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : key)
+
+/**
+ * The keys of our own output objects in snake_case (startedInMs → started_in_ms). Data that
+ * is not ours keeps its keys: the value main() returned (a RAGFlow result {present, value,
+ * type}) and provider settings (`config`).
+ */
+export function snakeCaseKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map((v) => snakeCaseKeys(v))
+  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value) || value instanceof Date) return value
+  const object = value as Record<string, unknown>
+  const isResult = 'present' in object && object.type === 'json'
+  return Object.fromEntries(
+    Object.entries(object).map(([key, v]) => [snake(key), (isResult && key === 'value') || key === 'config' ? v : snakeCaseKeys(v)]),
+  )
 }
 
 /** The human form of an error: message, code, what to try (and the stack with --verbose). */

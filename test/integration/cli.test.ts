@@ -189,6 +189,21 @@ describe('sandbox run always exits and leaves no container', () => {
   }, 300_000)
 })
 
+describe('--json', () => {
+  it('field names are snake_case in every command\'s output', async () => {
+    const camel = (value: unknown, path = ''): string[] =>
+      Array.isArray(value)
+        ? value.flatMap((v, i) => camel(v, `${path}[${i}]`))
+        : value && typeof value === 'object'
+          ? Object.entries(value).flatMap(([k, v]) => [...(/^[a-z]+[A-Z]/.test(k) ? [`${path}.${k}`] : []), ...camel(v, `${path}.${k}`)])
+          : []
+    for (const argv of [['status'], ['stop'], ['configure', 'show'], ['test', '--list'], ['run', 'refused.py']]) {
+      const o = await cli([...argv, '--json'])
+      expect(camel(JSON.parse(o.stdout)), argv.join(' ')).toEqual([])
+    }
+  }, 300_000)
+})
+
 describe('--save-artifacts', () => {
   it('never replaces a file and never prints a raw control character', async () => {
     const out = join(dir, 'out')

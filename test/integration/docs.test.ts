@@ -222,7 +222,7 @@ const RUN: RunEntry[] = [
   },
   {
     command: 'sandbox configure show --db sqlite://settings.db',
-    exit: 4,
+    exit: 2,
     output: ['Invalid database URL "sqlite://settings.db": the SQLite path must be absolute: sqlite:///absolute/path.db (three slashes)'],
     code: 'INVALID_DB_URL',
   },

@@ -11,7 +11,7 @@ import {Config} from '@oclif/core'
 import {afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {saveArtifacts} from '../../src/artifacts.js'
-import {renderError} from '../../src/base-command.js'
+import {renderError, snakeCaseKeys} from '../../src/base-command.js'
 import {isSafeArtifactName} from '../../src/engine/classify.js'
 import {OutputCollector} from '../../src/engine/output.js'
 import type {Artifact} from '../../src/engine/result.js'
@@ -71,6 +71,31 @@ describe('errors in one shape', () => {
     // exactly the documented fields: no oclif parse context, no stack
     expect(Object.keys((json as {error: object}).error)).toEqual(['code', 'message', 'suggestions', 'exit'])
     expect(JSON.stringify(json).length).toBeLessThan(2000)
+  })
+})
+
+describe('--json field names: one case (snake_case) for every command', () => {
+  it('converts our keys, at any depth, and leaves data that is not ours alone', () => {
+    const out = snakeCaseKeys({
+      wasRunning: true,
+      containersKept: [{ownerPid: '1', reason: 'alive'}],
+      byStatus: {success: 1, program_error: 2},
+      exit_code: 0,
+      SANDBOX_TIMEOUT: '10s',
+      'io.sandbox.owner': 'x',
+      result: {present: true, type: 'json', value: {camelCase: {deepKey: 1}}},
+      config: {accessKeyId: 'stored as given'},
+    })
+    expect(out).toEqual({
+      was_running: true,
+      containers_kept: [{owner_pid: '1', reason: 'alive'}],
+      by_status: {success: 1, program_error: 2},
+      exit_code: 0,
+      SANDBOX_TIMEOUT: '10s',
+      'io.sandbox.owner': 'x',
+      result: {present: true, type: 'json', value: {camelCase: {deepKey: 1}}},
+      config: {accessKeyId: 'stored as given'},
+    })
   })
 })
 
