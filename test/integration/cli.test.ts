@@ -126,14 +126,30 @@ afterAll(() => {
 })
 
 describe('sandbox run always exits and leaves no container', () => {
-  it('a file the policy refuses: exit 5, 20 of 20 tries', async () => {
-    const outcomes = await tries(20, 2, () => cli(['run', 'refused.py']))
+  it('a file the policy refuses: exit 5, 20 of 20 tries (half of them with --json)', async () => {
+    let n = 0
+    const outcomes = await tries(20, 2, () => cli(['run', 'refused.py', ...(n++ % 2 ? ['--json'] : [])]))
     record('refused', outcomes)
     for (const o of outcomes) {
       await expectClean(o, 5)
-      expect(o.stderr).toContain('Code is unsafe')
+      expect(o.stdout + o.stderr).toContain('Code is unsafe')
     }
   }, 600_000)
+
+  it('the daemon cannot be reached: exit 3 at once', async () => {
+    const saved = env.DOCKER_HOST
+    env.DOCKER_HOST = 'tcp://127.0.0.1:1'
+    try {
+      const o = await cli(['run', 'refused.py'])
+      expect(o.hung).toBe(false)
+      expect(o.code, o.stderr).toBe(3)
+      expect(o.stderr).toContain('Code: DOCKER_UNREACHABLE')
+      expect(o.stderr).not.toMatch(BACKSTOP)
+    } finally {
+      if (saved === undefined) delete env.DOCKER_HOST
+      else env.DOCKER_HOST = saved
+    }
+  })
 
   it('a missing file: exit 2, 20 of 20 tries, with --json exactly the documented error', async () => {
     const outcomes = await tries(20, 2, () => cli(['run', 'missing.py', ...(Math.random() < 0.5 ? ['--json'] : [])]))
