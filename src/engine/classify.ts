@@ -1,7 +1,7 @@
 /** Map what happened in a run to RAGFlow's status / exit code / detail fields. */
 import type {ControlFrame} from './output.js'
 import {emptyResult, EXIT, MIME_TYPES, type RunResult} from './result.js'
-import {UNPRINTABLE} from '../text.js'
+import {quote, UNPRINTABLE} from '../text.js'
 
 export interface ClassifyInput {
   stdout: string
@@ -95,7 +95,7 @@ export function checkArtifacts(reported: unknown): {artifacts: RunResult['artifa
   for (const a of list as Array<{name?: unknown; size?: unknown; content_b64?: unknown}>) {
     const label = typeof a?.name === 'string' ? a.name.slice(0, 100) : '(unnamed)'
     if (!isSafeArtifactName(a?.name)) {
-      rejected.push(`artifact ${JSON.stringify(label)} rejected: invalid name or type`)
+      rejected.push(`artifact ${quote(label)} rejected: invalid name or type`)
       continue
     }
     if (typeof a.content_b64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(a.content_b64)) {

@@ -12,7 +12,7 @@ import {afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {saveArtifacts} from '../../src/artifacts.js'
 import {renderError, snakeCaseKeys} from '../../src/base-command.js'
-import {isSafeArtifactName} from '../../src/engine/classify.js'
+import {checkArtifacts, isSafeArtifactName} from '../../src/engine/classify.js'
 import {OutputCollector} from '../../src/engine/output.js'
 import type {Artifact} from '../../src/engine/result.js'
 import {closest, editDistance} from '../../src/suggest.js'
@@ -139,6 +139,12 @@ describe('artifact names from a sandbox', () => {
       expect(isSafeArtifactName(bad), JSON.stringify(bad)).toBe(false)
     }
     for (const good of ['chart.png', 'data (1).csv', 'résumé.pdf', '图表.svg']) expect(isSafeArtifactName(good), good).toBe(true)
+  })
+
+  it('a refused name is reported escaped', () => {
+    const {artifacts, rejected} = checkArtifacts([{name: 'x\u202e\u001b[2J\u0085.csv', size: 1, content_b64: 'eA=='}])
+    expect(artifacts).toEqual([])
+    expect(rejected).toEqual(['artifact "x\\u202e\\u001b[2J\\u0085.csv" rejected: invalid name or type'])
   })
 
   it('are printed escaped, never raw', () => {
