@@ -310,6 +310,22 @@ export async function listManagedContainers(filter: Record<string, string> = {})
   })
 }
 
+/**
+ * Resolves when each container is gone (an auto-removed container on its way out), or after
+ * timeoutMs; the wait requests are cancelled then, so none is left open.
+ */
+export async function waitRemoved(ids: string[], timeoutMs = 10_000): Promise<void> {
+  const d = docker()
+  const abort = new AbortController()
+  const timer = setTimeout(() => abort.abort(), timeoutMs)
+  try {
+    await Promise.allSettled(ids.map((id) => d.getContainer(id).wait({condition: 'removed', abortSignal: abort.signal})))
+  } finally {
+    clearTimeout(timer)
+    abort.abort()
+  }
+}
+
 export async function removeContainers(ids: string[]): Promise<number> {
   const d = docker()
   const results = await Promise.allSettled(ids.map((id) => d.getContainer(id).remove({force: true, v: true})))

@@ -7,7 +7,7 @@ import {readFileSync} from 'node:fs'
 
 import type {SandboxConfig} from '../config.js'
 import {daemonInfo} from '../docker/client.js'
-import {findLeftovers, LABELS, listManagedContainers, removeContainers, startRunnerContainer, type RunnerContainer} from '../docker/containers.js'
+import {findLeftovers, LABELS, listManagedContainers, removeContainers, startRunnerContainer, waitRemoved, type RunnerContainer} from '../docker/containers.js'
 import {imageStatus} from '../docker/images.js'
 import {loadSeccompProfile} from '../docker/seccomp.js'
 import {prerequisiteError} from '../errors.js'
@@ -296,8 +296,10 @@ export class Engine {
 
   private async sweep(): Promise<void> {
     const mine = await listManagedContainers({[LABELS.owner]: this.id}).catch(() => [])
-    const left = mine.filter((c) => !(this.options.autoRemove && ['exited', 'dead', 'removing'].includes(c.state)))
-    if (left.length) await removeContainers(left.map((c) => c.id))
+    // an exited auto-removed container is on its way out: wait until the daemon has removed it
+    const leaving = mine.filter((c) => this.options.autoRemove && ['exited', 'dead', 'removing'].includes(c.state))
+    const left = mine.filter((c) => !leaving.includes(c))
+    await Promise.all([left.length ? removeContainers(left.map((c) => c.id)) : undefined, leaving.length ? waitRemoved(leaving.map((c) => c.id)) : undefined])
   }
 }
 

@@ -1,5 +1,6 @@
 /** One run on a fresh engine (used by `sandbox run` with the docker provider). */
 import type {SandboxConfig} from '../config.js'
+import {policyRefusal} from '../providers/policy.js'
 import {Engine, type EngineEvent, type RunRequest} from './engine.js'
 import type {Language} from './languages.js'
 import type {RunResult} from './result.js'
@@ -41,15 +42,25 @@ export async function runOneShot(request: OneShotRequest): Promise<OneShotRun> {
   }
   signal?.addEventListener('abort', onAbort, {once: true})
   try {
+    // the policy looks at the code while the engine checks the daemon and the images; code it
+    // refuses never gets a container (a refusal changes nothing)
+    const verdict = policyRefusal(request.code, request.language, request.policy ?? request.config.codePolicy)
+    verdict.catch(() => {})
     await engine.start({waitReady: false})
     started = true
     signal?.throwIfAborted()
+    const refused = await verdict
+    if (refused) {
+      await engine.stop(0)
+      return {result: refused, runtime: engine.status().runtime, dispose: async () => {}}
+    }
     const result = await engine.run({
       language: request.language,
       code: request.code,
       arguments: request.arguments,
       timeoutSeconds: request.timeoutSeconds,
-      policy: request.policy,
+      // checked above
+      policy: 'off',
       onOutput: request.onOutput,
     })
     if (stopping) await stopping
