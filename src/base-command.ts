@@ -60,6 +60,26 @@ export const ValueFlags = {
   }),
 }
 
+/**
+ * The error a failed command ends with once it has been printed: oclif prints nothing more
+ * (skipOclifErrorHandling) and exits with `oclif.exit`; `code`, `message` and `suggestions`
+ * are the report's.
+ */
+export class ReportedError extends Error {
+  readonly skipOclifErrorHandling = true
+  readonly code: string
+  readonly suggestions: string[]
+  readonly oclif: {exit: number}
+
+  constructor(report: ErrorReport, cause?: unknown) {
+    super(report.message, {cause})
+    this.name = 'ReportedError'
+    this.code = report.code
+    this.suggestions = report.suggestions
+    this.oclif = {exit: report.exit}
+  }
+}
+
 /** What every failing command reports: the same fields with and without --json. */
 export interface ErrorReport {
   /** stable machine-readable code, e.g. DOCKER_UNREACHABLE */
@@ -153,7 +173,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
     // `this.exit(n)`: not an error to print
-    if (err instanceof Errors.ExitError) {
+    if (err instanceof Errors.ExitError || err instanceof ReportedError) {
       process.exitCode = err.oclif.exit
       throw err
     }
@@ -164,8 +184,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     } else {
       process.stderr.write(renderError(report, this.flags?.verbose || process.env.DEBUG ? (err.stack ?? '') : undefined))
     }
-    // printed: oclif only has to exit with the code
-    throw new Errors.ExitError(report.exit)
+    // printed: oclif only has to exit with the code; a caller that runs the command class
+    // (tests, scripts) still gets what failed
+    throw new ReportedError(report, err)
   }
 
   /**
