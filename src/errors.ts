@@ -10,6 +10,10 @@ export const ExitCode = {
   CONFIG: 4,
   POLICY: 5,
   REMOTE: 6,
+  /** stopped by Ctrl-C (SIGINT): 128 + 2, as shells report it */
+  INTERRUPTED: 130,
+  /** stopped by SIGTERM: 128 + 15 */
+  TERMINATED: 143,
 } as const
 
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode]
@@ -35,6 +39,9 @@ export class SandboxError extends Error {
     this.suggestions = options.suggestions ?? []
   }
 }
+
+export const usageError = (message: string, code: string, suggestions: string[] = [], cause?: unknown) =>
+  new SandboxError(message, {code, exit: ExitCode.USAGE, suggestions, cause})
 
 export const prerequisiteError = (message: string, code: string, suggestions: string[] = [], cause?: unknown) =>
   new SandboxError(message, {code, exit: ExitCode.PREREQUISITE, suggestions, cause})

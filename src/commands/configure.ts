@@ -1,6 +1,6 @@
 import {Flags, type Interfaces} from '@oclif/core'
 
-import {BaseCommand} from '../base-command.js'
+import {BaseCommand, ValueFlags} from '../base-command.js'
 import {loadConfig} from '../config.js'
 import {ExitCode, SandboxError, configError, errorMessage} from '../errors.js'
 import {
@@ -43,7 +43,7 @@ export interface ConfigureResult {
   notes: string[]
 }
 
-export const dbFlag = Flags.string({
+export const dbFlag = ValueFlags.dbUrl({
   description: 'settings database: sqlite:///abs/path.db, mysql://user:pass@host:port/db or postgres://user:pass@host:port/db (default SANDBOX_DB_URL, else a SQLite file in the data directory)',
 })
 

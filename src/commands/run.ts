@@ -1,17 +1,18 @@
-import {existsSync, mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
-import {dirname, join, resolve} from 'node:path'
+import {existsSync, readFileSync, statSync} from 'node:fs'
+import {resolve} from 'node:path'
 
 import {Args, Flags} from '@oclif/core'
 
 import {buildArguments} from '../arguments.js'
-import {BaseCommand} from '../base-command.js'
+import {saveArtifacts, type SavedArtifact} from '../artifacts.js'
+import {BaseCommand, ValueFlags} from '../base-command.js'
 import {loadConfig, parseDuration} from '../config.js'
-import {isSafeArtifactName} from '../engine/classify.js'
 import {languageForFile, requireLanguage} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, ExitCode, SandboxError} from '../errors.js'
 import {POLICY_FLAG_DESCRIPTION, POLICY_MODES} from '../policy/types.js'
 import {runSelected} from '../providers/execute.js'
+import {printable} from '../text.js'
 
 const MAX_CODE_BYTES = 1024 * 1024
 
@@ -24,11 +25,11 @@ export default class Run extends BaseCommand<typeof Run> {
 
 The file must define main. Python calls main(**arguments); Node.js calls await main(arguments).
 Each run gets a fresh gVisor container with no network, a read-only root, and time and memory limits.
-Files the code writes to artifacts/ (png jpg svg pdf csv json html) come back as artifacts.
-The code runs through a provider: --provider, else the active one set with \`sandbox configure\`,
-else docker (this host's engine). Providers: docker, self_managed, aliyun_codeinterpreter, e2b.
-Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 bad provider settings,
-5 refused by the code policy, 6 the remote provider failed.`
+Output is shown as the code prints it (with the docker provider; other providers deliver it at the end), then a summary line with the runner's time and the wall time of the whole command.
+Files the code writes to artifacts/ (png jpg svg pdf csv json html) come back as artifacts. --save-artifacts DIR writes them into DIR, but never replaces a file: when a name is taken, nothing is saved.
+The code runs through a provider: --provider, else the active one set with \`sandbox configure\`, else docker (this host's engine). Providers: docker, self_managed, aliyun_codeinterpreter, e2b.
+Ctrl-C (or SIGTERM) stops the run and removes its container.
+Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox not ready, 4 bad provider settings, 5 refused by the code policy, 6 the remote provider failed, 130/143 stopped by SIGINT/SIGTERM.`
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %> examples/hello.py --arg name=World', description: 'run a Python file with one argument'},
@@ -39,25 +40,25 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 b
   ]
 
   static flags = {
-    arg: Flags.string({char: 'a', description: 'argument for main as name=value (JSON when it parses: count=3, flag=true); repeatable', multiple: true}),
-    'args-json': Flags.string({description: 'all arguments as a JSON object, or @file.json'}),
-    language: Flags.string({char: 'l', description: 'python or nodejs (alias javascript); default from the file extension'}),
-    timeout: Flags.string({char: 't', description: 'wall-clock limit: 10, 10s, 2m, 1m30s (default SANDBOX_TIMEOUT or 10s)'}),
-    memory: Flags.string({char: 'm', description: 'memory limit, e.g. 256m, 1g (default SANDBOX_MAX_MEMORY or 256m)'}),
-    'save-artifacts': Flags.string({description: 'directory to write the returned artifacts into'}),
+    arg: ValueFlags.argument({char: 'a', description: 'argument for main as name=value (JSON when it parses: count=3, flag=true); repeatable', multiple: true}),
+    'args-json': ValueFlags.jsonObject({description: 'all arguments as a JSON object, or @file.json'}),
+    language: ValueFlags.language({char: 'l', description: 'python or nodejs (alias javascript); default from the file extension'}),
+    timeout: ValueFlags.duration({char: 't', description: 'wall-clock limit: 10, 10s, 2m, 1m30s (default SANDBOX_TIMEOUT or 10s)'}),
+    memory: ValueFlags.memory({char: 'm', description: 'memory limit, e.g. 256m, 1g (default SANDBOX_MAX_MEMORY or 256m)'}),
+    'save-artifacts': Flags.string({description: 'directory to write the returned artifacts into (existing files are never replaced)'}),
     policy: Flags.string({description: POLICY_FLAG_DESCRIPTION, options: [...POLICY_MODES]}),
     'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, prints a warning)', default: false}),
     'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
     provider: Flags.string({
-      char: 'p',
       description: 'docker, self_managed, aliyun_codeinterpreter or e2b (aliases: self-managed, aliyun); default: the active provider from `sandbox configure`, else docker',
     }),
-    db: Flags.string({description: 'settings database URL to read the provider from (sqlite:///path.db, mysql://…, postgres://…); default SANDBOX_DB_URL or the local SQLite file'}),
+    db: ValueFlags.dbUrl({description: 'settings database URL to read the provider from (sqlite:///path.db, mysql://…, postgres://…); default SANDBOX_DB_URL or the local SQLite file'}),
   }
 
   async run(): Promise<RunResult> {
     const {file} = this.args
     const flags = this.flags
+    const json = this.jsonEnabled()
     const path = resolve(file)
     if (!existsSync(path) || !statSync(path).isFile()) {
       throw new SandboxError(`File not found: ${file}`, {code: 'FILE_NOT_FOUND', exit: ExitCode.USAGE})
@@ -76,68 +77,120 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 b
       },
     })
 
-    const run = await runSelected({
-      provider: flags.provider,
-      db: flags.db,
-      sandboxConfig: config,
-      language,
-      code,
-      arguments: args,
-      timeoutSeconds: flags.timeout === undefined ? undefined : config.timeoutSeconds,
-      explicitMemory: flags.memory !== undefined,
-      onEvent: (e) => {
-        if (e.level === 'warn' || e.level === 'error') process.stderr.write(`${e.message}\n`)
-        else if (flags.verbose) process.stderr.write(`${e.message}\n`)
-      },
-    })
-    const {result} = run
+    const echo = json ? undefined : new Echo()
+    const interrupt = onInterrupt((signal) => this.progress(`${signal === 'SIGINT' ? 'Ctrl-C' : signal}: stopping the run and removing its container…`))
     try {
-      if (flags['save-artifacts'] && result.artifacts.length) {
-        const dir = resolve(flags['save-artifacts'])
-        mkdirSync(dir, {recursive: true})
-        for (const a of result.artifacts) {
-          const target = resolve(dir, a.name)
-          // names are checked by the engine already; never write outside DIR whatever a provider returns
-          if (!isSafeArtifactName(a.name) || dirname(target) !== dir) throw new SandboxError(`Refusing to save artifact ${JSON.stringify(a.name)}: not a plain file name`, {code: 'UNSAFE_ARTIFACT_NAME', exit: ExitCode.CODE_FAILED})
-          writeFileSync(target, Buffer.from(a.content_b64, 'base64'), {flag: 'w', mode: 0o644})
+      const started = performance.now()
+      const run = await runSelected({
+        provider: flags.provider,
+        db: flags.db,
+        sandboxConfig: config,
+        language,
+        code,
+        arguments: args,
+        timeoutSeconds: flags.timeout === undefined ? undefined : config.timeoutSeconds,
+        explicitMemory: flags.memory !== undefined,
+        onEvent: (e) => {
+          if (e.level === 'warn' || e.level === 'error') process.stderr.write(`${e.message}\n`)
+          else if (flags.verbose) process.stderr.write(`${e.message}\n`)
+        },
+        onOutput: echo?.write,
+        signal: interrupt.signal,
+      })
+      const wallMs = performance.now() - started
+      const {result} = run
+      let saved: SavedArtifact[] | undefined
+      let saveError: unknown
+      try {
+        if (interrupt.signal.aborted) throw interrupt.signal.reason
+        if (flags['save-artifacts'] && result.artifacts.length) {
+          try {
+            saved = saveArtifacts(flags['save-artifacts'], result.artifacts)
+          } catch (error) {
+            saveError = error
+          }
         }
+        if (!json) this.show(result, {runtime: run.runtime, streamed: run.streamed, echo, saved, saveDir: flags['save-artifacts'], wallMs})
+      } finally {
+        await run.dispose()
       }
-      if (!this.jsonEnabled()) this.show(result, run.runtime, flags['save-artifacts'])
+      if (interrupt.signal.aborted) throw interrupt.signal.reason
+      if (saveError) throw saveError
+      process.exitCode = exitCodeFor(result, run.provider)
+      return result
     } finally {
-      await run.dispose()
+      interrupt.dispose()
     }
-    process.exitCode = exitCodeFor(result, run.provider)
-    return result
   }
 
-  /**
-   * --json output. oclif's logJson colours the text with a regular-expression tokenizer that
-   * overflows the stack on a long string (a 10 MB result: "Maximum call stack size exceeded",
-   * no JSON at all); a result is data, so it is written as plain JSON, the same text without
-   * colour.
-   */
-  logJson(json: unknown): void {
-    process.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
-  }
-
-  private show(result: RunResult, runtime: string | null, saveDir?: string): void {
-    if (result.stdout) process.stdout.write(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`)
-    if (result.stderr) process.stderr.write(result.stderr.endsWith('\n') ? result.stderr : `${result.stderr}\n`)
+  private show(result: RunResult, o: {runtime: string | null; streamed: boolean; echo?: Echo; saved?: SavedArtifact[]; saveDir?: string; wallMs: number}): void {
+    if (o.streamed) o.echo?.endLines()
+    else {
+      if (result.stdout) process.stdout.write(result.stdout.endsWith('\n') ? result.stdout : `${result.stdout}\n`)
+      if (result.stderr) process.stderr.write(result.stderr.endsWith('\n') ? result.stderr : `${result.stderr}\n`)
+    }
     if (result.result?.present) this.log(`Result: ${JSON.stringify(result.result.value, null, 2)}`)
     for (const a of result.artifacts) {
-      const where = saveDir ? ` → ${join(saveDir, a.name)}` : ''
-      this.log(`Artifact: ${a.name} (${a.mime_type}, ${formatBytes(a.size)})${where}`)
+      const to = o.saved?.find((s) => s.name === a.name)
+      this.log(`Artifact: ${printable(a.name)} (${printable(a.mime_type)}, ${formatBytes(a.size)})${to ? ` → ${printable(to.path)}` : ''}`)
     }
-    if (result.artifacts.length && !saveDir) this.log('  (use --save-artifacts DIR to save them)')
-    const parts = [
-      result.status === 'success' ? '✓ success' : `✗ ${result.status}`,
-      `exit ${result.exit_code}`,
-      result.time_used_ms === null ? undefined : `${result.time_used_ms.toFixed(1)} ms`,
-      result.memory_used_kb === null ? undefined : `${(result.memory_used_kb / 1024).toFixed(1)} MB`,
-      result.status === 'program_runner_error' ? undefined : runtime ?? undefined,
-      result.detail && result.status !== 'success' ? result.detail : undefined,
-    ].filter(Boolean)
-    this.logToStderr(parts.join(' · '))
+    if (result.artifacts.length && !o.saveDir) this.log('  (use --save-artifacts DIR to save them)')
+    this.logToStderr(summaryLine(result, o.runtime, o.wallMs))
+  }
+}
+
+/** "✓ success · exit 0 · 12.3 ms run · 0.61 s wall · 17.9 MB · gVisor" */
+export function summaryLine(result: RunResult, runtime: string | null, wallMs: number): string {
+  return [
+    result.status === 'success' ? '✓ success' : `✗ ${result.status}`,
+    `exit ${result.exit_code}`,
+    result.time_used_ms === null ? undefined : `${result.time_used_ms.toFixed(1)} ms run`,
+    `${(wallMs / 1000).toFixed(2)} s wall`,
+    result.memory_used_kb === null ? undefined : `${(result.memory_used_kb / 1024).toFixed(1)} MB`,
+    result.status === 'program_runner_error' ? undefined : runtime ?? undefined,
+    result.detail && result.status !== 'success' ? result.detail : undefined,
+  ]
+    .filter(Boolean)
+    .join(' · ')
+}
+
+/** The user's output, written through as it arrives. */
+class Echo {
+  private readonly last: Record<'stdout' | 'stderr', number | undefined> = {stdout: undefined, stderr: undefined}
+
+  readonly write = (stream: 'stdout' | 'stderr', chunk: Buffer): void => {
+    if (chunk.length === 0) return
+    process[stream].write(chunk)
+    this.last[stream] = chunk[chunk.length - 1]
+  }
+
+  /** end an unterminated last line, so that what follows starts on its own line */
+  endLines(): void {
+    for (const stream of ['stdout', 'stderr'] as const) if (this.last[stream] !== undefined && this.last[stream] !== 10) process[stream].write('\n')
+  }
+}
+
+/**
+ * SIGINT/SIGTERM while a run is in flight: abort it (the run stops and removes its container),
+ * then the command fails with 130/143. A second signal leaves at once.
+ */
+function onInterrupt(notify: (signal: NodeJS.Signals) => void): {signal: AbortSignal; dispose: () => void} {
+  const controller = new AbortController()
+  const handler = (signal: NodeJS.Signals) => {
+    const exit = signal === 'SIGINT' ? ExitCode.INTERRUPTED : ExitCode.TERMINATED
+    // eslint-disable-next-line n/no-process-exit, unicorn/no-process-exit
+    if (controller.signal.aborted) process.exit(exit)
+    notify(signal)
+    controller.abort(new SandboxError(`Stopped by ${signal}: the run was cut short and its container removed`, {code: 'INTERRUPTED', exit}))
+  }
+  process.on('SIGINT', handler)
+  process.on('SIGTERM', handler)
+  return {
+    signal: controller.signal,
+    dispose() {
+      process.off('SIGINT', handler)
+      process.off('SIGTERM', handler)
+    },
   }
 }
 

@@ -2,7 +2,7 @@ import {isAbsolute, resolve} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../base-command.js'
+import {BaseCommand, ValueFlags} from '../base-command.js'
 import {loadConfig, parseDuration, type SandboxConfig} from '../config.js'
 import {configError} from '../errors.js'
 import {POLICY_FLAG_DESCRIPTION, POLICY_MODES} from '../policy/types.js'
@@ -17,8 +17,8 @@ export const managerFlags = {
   host: Flags.string({description: 'address to listen on (default SANDBOX_EXECUTOR_MANAGER_HOST or 127.0.0.1); other than loopback, set SANDBOX_API_TOKEN'}),
   port: Flags.integer({char: 'p', description: 'port to listen on (default SANDBOX_EXECUTOR_MANAGER_PORT or 9385)', min: 1, max: 65_535}),
   'pool-size': Flags.integer({description: 'warm containers kept per language (default SANDBOX_EXECUTOR_MANAGER_POOL_SIZE or 2)', min: 1, max: 64}),
-  timeout: Flags.string({char: 't', description: 'wall-clock limit per run: 10, 10s, 2m, 1m30s (default SANDBOX_TIMEOUT or 10s)'}),
-  memory: Flags.string({char: 'm', description: 'memory limit per run, e.g. 256m, 1g (default SANDBOX_MAX_MEMORY or 256m)'}),
+  timeout: ValueFlags.duration({char: 't', description: 'wall-clock limit per run: 10, 10s, 2m, 1m30s (default SANDBOX_TIMEOUT or 10s)'}),
+  memory: ValueFlags.memory({char: 'm', description: 'memory limit per run, e.g. 256m, 1g (default SANDBOX_MAX_MEMORY or 256m)'}),
   'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
   'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, loud warning)', allowNo: true}),
   policy: Flags.string({description: POLICY_FLAG_DESCRIPTION, options: [...POLICY_MODES]}),

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../base-command.js'
+import {BaseCommand, ValueFlags} from '../base-command.js'
 import {loadConfig} from '../config.js'
 import type {RunResult} from '../engine/result.js'
 import {configError} from '../errors.js'
@@ -68,7 +68,7 @@ Exit code: 0 all passed (skips allowed), 1 a case failed, 3 sandbox not ready, 6
     only: Flags.string({description: 'run only cases with this tag or id (repeatable, comma lists; an id prefix ending in - or * matches many)', multiple: true}),
     list: Flags.boolean({description: 'list the cases and exit', default: false}),
     concurrency: Flags.integer({description: 'runs in flight at once', default: 2, min: 1, max: 16}),
-    db: Flags.string({description: 'settings database URL for --provider (default SANDBOX_DB_URL or the local SQLite file)'}),
+    db: ValueFlags.dbUrl({description: 'settings database URL for --provider (default SANDBOX_DB_URL or the local SQLite file)'}),
     'allow-runc': Flags.boolean({description: 'let the local engine run without gVisor when runsc is missing (the gVisor cases will then fail)', default: false}),
     'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
   }

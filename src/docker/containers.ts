@@ -326,8 +326,9 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
       },
       HostConfig: hardenedHostConfig(spec),
     })
+    let stream: Duplex | undefined
     try {
-      const stream = (await container.attach({stream: true, stdin: true, stdout: true, stderr: true, hijack: true})) as unknown as Duplex
+      stream = (await container.attach({stream: true, stdin: true, stdout: true, stderr: true, hijack: true})) as unknown as Duplex
       const runner = new RunnerContainer(container.id, container, stream, spec.autoRemove)
       await container.start()
       // ready = the runner booted and blocks on stdin; a runner that exits first explains why
@@ -342,6 +343,9 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
       const why = runner.bootOutput ? `: ${runner.bootOutput.slice(0, 500)}` : ''
       throw new Error(outcome === 'timeout' ? `the runner did not get ready within ${readyMs / 1000} s${why}` : `the runner exited before it was ready (exit code ${outcome.exitCode})${why}`)
     } catch (error) {
+      // the hijacked attach socket is ours to close: when the container is removed before it
+      // started, the daemon never closes it, and it would keep this process alive for good
+      stream?.destroy()
       await container.remove({force: true}).catch(() => {})
       throw error
     }
@@ -361,6 +365,22 @@ export async function listManagedContainers(filter: Record<string, string> = {})
     const list = await d.listContainers({all: true, filters: {label: labels}})
     return list.map((c) => ({id: c.Id, name: (c.Names?.[0] ?? '').replace(/^\//, ''), state: c.State, labels: c.Labels ?? {}}))
   })
+}
+
+/**
+ * Resolves when each container is gone (an auto-removed container on its way out), or after
+ * timeoutMs; the wait requests are cancelled then, so none is left open.
+ */
+export async function waitRemoved(ids: string[], timeoutMs = 10_000): Promise<void> {
+  const d = docker()
+  const abort = new AbortController()
+  const timer = setTimeout(() => abort.abort(), timeoutMs)
+  try {
+    await Promise.allSettled(ids.map((id) => d.getContainer(id).wait({condition: 'removed', abortSignal: abort.signal})))
+  } finally {
+    clearTimeout(timer)
+    abort.abort()
+  }
 }
 
 export async function removeContainers(ids: string[]): Promise<number> {

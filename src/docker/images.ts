@@ -641,7 +641,7 @@ export async function buildImages(options: BuildImagesOptions): Promise<BuildRes
       const base = ONLINE_BASE_IMAGES[language]
       if (await inspectImage(base)) source = 'online'
       else {
-        emit('step', `Pulling ${base}`)
+        emit('step', requested === 'auto' ? `Looking for the official image ${base} (online build); without a registry the image is built offline from Debian packages` : `Pulling ${base}`)
         try {
           await pullImage(base, requested === 'auto', (line) => emit('log', line))
           source = 'online'
@@ -653,7 +653,7 @@ export async function buildImages(options: BuildImagesOptions): Promise<BuildRes
               `or load the image first (docker load) so that \`docker image inspect ${base}\` finds it`,
             ])
           }
-          emit('step', `${base} is not available (${errorMessage(error)}); building offline from Debian packages`)
+          emit('step', `No registry here (${errorMessage(error)}): building offline from Debian packages`)
           source = 'offline'
         }
       }

@@ -13,6 +13,7 @@ import {constants} from 'node:os'
 
 import {ARTIFACT_CAPS, type ControlFrame} from './frame.js'
 import {emptyResult, EXIT, MIME_TYPES, type RunResult} from './result.js'
+import {quote, UNPRINTABLE} from '../text.js'
 
 export interface ClassifyInput {
   stdout: string
@@ -221,10 +222,10 @@ export function joinLines(a: string, b: string): string {
 
 export const ARTIFACT_LIMITS = {maxFiles: ARTIFACT_CAPS.files, maxBytes: ARTIFACT_CAPS.fileBytes} as const
 
-/** A plain file name with an allowed extension: no path separators, no "..", no leading dot. */
+/** A plain file name with an allowed extension: no path separators, no "..", no leading dot, no control characters. */
 export function isSafeArtifactName(name: unknown): name is string {
   if (typeof name !== 'string' || name.length === 0 || name.length > 255) return false
-  if (name.startsWith('.') || name.includes('/') || name.includes('\\') || name.includes('..') || name.includes('\0')) return false
+  if (name.startsWith('.') || name.includes('/') || name.includes('\\') || name.includes('..') || UNPRINTABLE.test(name)) return false
   const ext = name.includes('.') ? name.split('.').pop()!.toLowerCase() : ''
   return ext in MIME_TYPES
 }
@@ -237,7 +238,7 @@ export function checkArtifacts(reported: unknown): {artifacts: RunResult['artifa
   for (const a of list as Array<{name?: unknown; size?: unknown; content_b64?: unknown}>) {
     const label = typeof a?.name === 'string' ? a.name.slice(0, 100) : '(unnamed)'
     if (!isSafeArtifactName(a?.name)) {
-      rejected.push(`artifact ${JSON.stringify(label)} rejected: invalid name or type`)
+      rejected.push(`artifact ${quote(label)} rejected: invalid name or type`)
       continue
     }
     if (typeof a.content_b64 !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(a.content_b64)) {

@@ -7,12 +7,13 @@ import {readFileSync} from 'node:fs'
 
 import type {SandboxConfig} from '../config.js'
 import {daemonInfo} from '../docker/client.js'
-import {findLeftovers, LABELS, listManagedContainers, removeContainers, startRunnerContainer, type RunnerContainer} from '../docker/containers.js'
+import {findLeftovers, LABELS, listManagedContainers, removeContainers, startRunnerContainer, waitRemoved, type RunnerContainer} from '../docker/containers.js'
 import {imageStatus} from '../docker/images.js'
 import {loadSeccompProfile} from '../docker/seccomp.js'
 import {prerequisiteError} from '../errors.js'
 import {packagePath} from '../paths.js'
-import {formatPolicyIssues, inspectCode, UNSAFE_CODE_DETAIL, warmUpPolicy, type PolicyMode} from '../policy/index.js'
+import {warmUpPolicy, type PolicyMode} from '../policy/index.js'
+import {policyRefusal} from './policy-gate.js'
 import {ContainerBudget, type BudgetStats} from './admission.js'
 import type {Language} from './languages.js'
 import {OutputCollector} from './output.js'
@@ -195,12 +196,11 @@ export class Engine {
     // with no warm pool, start the container while the policy looks at the code
     const early = pool.size === 0 ? pool.acquire(config.queueTimeoutSeconds * 1000) : undefined
     early?.catch(() => {})
-    if (policy !== 'off') {
-      const verdict = await inspectCode(request.code, request.language, policy)
-      if (!verdict.safe) {
-        void early?.then((c) => pool.release(c), () => {})
-        return runnerError(EXIT.UNSAFE_CODE, formatPolicyIssues(verdict.issues), UNSAFE_CODE_DETAIL)
-      }
+    const refused = await policyRefusal(request.code, request.language, policy)
+    if (refused) {
+      // the container started for this run is not needed: its removal is tracked like any other (stop() waits for it)
+      if (early) this.track(early.then((c) => pool.release(c), () => {}))
+      return refused
     }
     let container: RunnerContainer
     try {
@@ -213,10 +213,13 @@ export class Engine {
     } catch (error) {
       return internalErrorResult(`internal error: ${(error as Error).message}`)
     } finally {
-      const removal = pool.release(container)
-      this.pendingRemovals.add(removal)
-      void removal.finally(() => this.pendingRemovals.delete(removal))
+      this.track(pool.release(container))
     }
+  }
+
+  private track(removal: Promise<void>): void {
+    this.pendingRemovals.add(removal)
+    void removal.finally(() => this.pendingRemovals.delete(removal))
   }
 
   private async execute(container: RunnerContainer, request: RunRequest): Promise<RunResult> {
@@ -327,18 +330,39 @@ export class Engine {
     })
   }
 
-  /** Stop accepting runs, let in-flight runs finish up to deadlineMs, remove every container. */
+  /**
+   * Stop accepting runs, let in-flight runs finish up to deadlineMs, remove every container.
+   * When it resolves nothing of this engine is left: no container (also none whose creation was
+   * still in flight) and no open connection to the daemon, so a one-shot process can exit.
+   */
   async stop(deadlineMs = 10_000): Promise<void> {
     this.stopped = true
     if (this.inFlight.size) {
       await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, deadlineMs).unref())])
     }
-    await Promise.allSettled([...this.pools.values()].map((p) => p.close()))
+    const pools = [...this.pools.values()]
+    await Promise.allSettled(pools.map((p) => p.close()))
     await Promise.allSettled([...this.pendingRemovals])
-    // sweep: anything of ours still running (an exited auto-removed container is on its way out)
+    // sweep: anything of ours still running (an exited auto-removed container is on its way out).
+    // This also cuts short creations in flight: their start or boot fails at once.
+    await this.sweep()
+    // a creation in flight may still produce a container after the sweep: wait until each has
+    // settled and removed what it made, then sweep once more
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([
+      Promise.allSettled(pools.map((p) => p.drained())),
+      new Promise((r) => (timer = setTimeout(r, Math.max(deadlineMs, 5000)))),
+    ]).finally(() => clearTimeout(timer))
+    await Promise.allSettled([...this.pendingRemovals])
+    await this.sweep()
+  }
+
+  private async sweep(): Promise<void> {
     const mine = await listManagedContainers({[LABELS.owner]: this.id}).catch(() => [])
-    const left = mine.filter((c) => !(this.options.autoRemove && ['exited', 'dead', 'removing'].includes(c.state)))
-    if (left.length) await removeContainers(left.map((c) => c.id))
+    // an exited auto-removed container is on its way out: wait until the daemon has removed it
+    const leaving = mine.filter((c) => this.options.autoRemove && ['exited', 'dead', 'removing'].includes(c.state))
+    const left = mine.filter((c) => !leaving.includes(c))
+    await Promise.all([left.length ? removeContainers(left.map((c) => c.id)) : undefined, leaving.length ? waitRemoved(leaving.map((c) => c.id)) : undefined])
   }
 }
 

@@ -91,7 +91,13 @@ export class RunnerPool implements BudgetMember {
     await Promise.all([...this.inProgress])
   }
 
+  /** creations in flight, including the removal of a container that arrives after close() or too late */
   private readonly inProgress = new Set<Promise<void>>()
+
+  private track(work: Promise<void>): void {
+    this.inProgress.add(work)
+    void work.finally(() => this.inProgress.delete(work))
+  }
 
   /** True when the pool can serve: something ready, or nothing has failed lately. */
   get healthy(): boolean {
@@ -137,9 +143,7 @@ export class RunnerPool implements BudgetMember {
   }
 
   grant(): void {
-    const round = this.createOne()
-    this.inProgress.add(round)
-    void round.finally(() => this.inProgress.delete(round))
+    this.track(this.createOne())
   }
 
   evict(): boolean {
@@ -172,7 +176,8 @@ export class RunnerPool implements BudgetMember {
       this.lastError = null
       this.options.onEvent?.({type: 'created', language: this.options.language})
       if (this.closed) {
-        void this.dispose(container)
+        // nobody wants it any more; drained() waits for this removal
+        await this.dispose(container)
         return
       }
       // gone before use: exited, or its attach stream died with the daemon connection
@@ -220,8 +225,8 @@ export class RunnerPool implements BudgetMember {
     let timer: NodeJS.Timeout | undefined
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        // if it ever arrives, nobody wants it
-        pending.then((c) => c.remove().catch(() => {}), () => {})
+        // if it ever arrives, nobody wants it (drained() waits for that removal too)
+        this.track(pending.then((c) => c.remove().catch(() => {}), () => {}))
         reject(new Error(`starting a container did not finish within ${Math.round(ms / 1000)} s`))
       }, ms)
       timer.unref()
@@ -290,5 +295,13 @@ export class RunnerPool implements BudgetMember {
     }
     await Promise.allSettled(this.ready.splice(0).map((c) => this.dispose(c)))
     this.budget.leave(this)
+  }
+
+  /**
+   * After close(): resolves when every creation that was in flight has settled and a container
+   * it produced late has been removed (so nothing of this pool outlives its engine's stop()).
+   */
+  async drained(): Promise<void> {
+    while (this.inProgress.size) await Promise.allSettled([...this.inProgress])
   }
 }

@@ -89,6 +89,8 @@ class DockerProvider implements SandboxProvider {
       timeoutSeconds: request.timeoutSeconds,
       policy: request.policy ?? this.config.codePolicy,
       onEvent: (e) => this.context.onEvent?.({level: e.level, message: e.message}),
+      onOutput: request.onOutput,
+      signal: request.signal,
     })
     this.runtime = run.runtime
     ;(instance as DockerInstance).metadata.dispose = run.dispose

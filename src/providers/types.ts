@@ -58,7 +58,13 @@ export interface ExecuteRequest {
   timeoutSeconds: number
   /** the static code policy of this run: the docker provider hands it to the engine; for the others it was applied before */
   policy?: PolicyMode
+  /** the user's output as it arrives (providers that cannot stream deliver it in the result only) */
+  onOutput?: OutputListener
+  /** aborted (Ctrl-C): stop the run and remove what it created; the run then rejects or returns what it has */
+  signal?: AbortSignal
 }
+
+export type OutputListener = (stream: 'stdout' | 'stderr', chunk: Buffer) => void
 
 export interface HealthStatus {
   healthy: boolean

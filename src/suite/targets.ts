@@ -89,7 +89,7 @@ export interface ProviderTargetOptions {
  */
 export async function startProviderTarget(options: ProviderTargetOptions): Promise<SuiteTarget> {
   const {selectProvider} = await import('../providers/settings.js')
-  const {policyRefusal} = await import('../providers/policy.js')
+  const {policyRefusal} = await import('../engine/policy-gate.js')
   const selection = await selectProvider({provider: options.provider, db: options.db})
   if (selection.definition.id === 'docker') return startEngineTarget({config: options.config, onEvent: options.onEvent})
   const onEvent = options.onEvent

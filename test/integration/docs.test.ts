@@ -18,6 +18,7 @@
  */
 import {execFile} from 'node:child_process'
 import {cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -131,12 +132,14 @@ interface RunEntry {
   absent?: string[]
   check?: (o: Outcome, cwd: string) => void
   /**
-   * the error code the docs quote next to the message: checked by running the same command
-   * again with --json (`sandbox` here is bin/dev.js, whose human errors print a stack trace
-   * instead of the "Code:" line that the installed command prints)
+   * the error code the docs quote next to the message: checked in the text ("Code: X") and by
+   * running the same command again with --json, whose error must have exactly the documented
+   * fields {code, message, suggestions, exit}
    */
   code?: string
   timeoutMs?: number
+  /** another program listens on the manager's port while the command runs */
+  portTaken?: boolean
 }
 
 const json = (o: Outcome) => JSON.parse(o.stdout) as Record<string, unknown>
@@ -148,7 +151,7 @@ const RUN: RunEntry[] = [
   {command: 'sandbox setup --yes', output: ['host ready'], check: (_o, cwd) => expect(existsSync(join(cwd, '.env')), '.env written').toBe(true)},
   {command: 'sandbox build', output: ['sandbox-base-python:latest', 'sandbox-base-nodejs:latest']},
   // --- running code
-  {command: 'sandbox run examples/hello.py --arg name=World', output: ['Hello from Python, World!', '"greeting": "Hello, World!"', '✓ success']},
+  {command: 'sandbox run examples/hello.py --arg name=World', output: ['Hello from Python, World!', '"greeting": "Hello, World!"', '✓ success', ' s wall']},
   {command: 'sandbox run hello.py --arg name=World', output: ['Hello, World!', '✓ success']},
   {
     command: 'sandbox run hello.py --arg name=World --json',
@@ -168,6 +171,12 @@ const RUN: RunEntry[] = [
       expect((r.result as {value: unknown}).value).toEqual({greeting: 'Hello, World!', length: 5})
     },
   },
+  // README: the artifacts example, under the default policy, as printed
+  {
+    command: 'sandbox run squares.py --arg rows=5 --save-artifacts out/',
+    output: ['Artifact: squares.csv (text/csv', '→ out/squares.csv', '"total": 30', '✓ success'],
+    check: (_o, cwd) => expect(readFileSync(join(cwd, 'out', 'squares.csv'), 'utf8')).toBe('n,square\n0,0\n1,1\n2,4\n3,9\n4,16\n'),
+  },
   {
     command: 'sandbox run examples/chart.py --save-artifacts out/',
     output: ['Artifact: chart.png (image/png'],
@@ -175,6 +184,16 @@ const RUN: RunEntry[] = [
       const png = readFileSync(join(cwd, 'out', 'chart.png'))
       expect(png.subarray(1, 4).toString('ascii')).toBe('PNG')
     },
+  },
+  // README "Exit codes": the shape of every error
+  {command: 'sandbox run missing.py', exit: 2, output: ['Error: File not found: missing.py'], code: 'FILE_NOT_FOUND'},
+  // troubleshooting: typos, network
+  {command: 'sandbox rnu examples/hello.py', exit: 2, output: ['Error: rnu is not a sandbox command: did you mean `sandbox run`?', 'Try this: `sandbox --help` lists every command'], code: 'UNKNOWN_COMMAND'},
+  {command: 'sandbox run examples/hello.py --tiemout 5', exit: 2, output: ['Error: Unknown flag --tiemout: did you mean --timeout?', 'Try this: see `sandbox run --help` for every flag'], code: 'UNKNOWN_FLAG'},
+  {
+    command: 'sandbox run fetch.py',
+    exit: 1,
+    output: ['requests.exceptions.ConnectionError', '[Errno 111] Connection refused', '✗ unauthorized_access · exit 1 ·', 'Network access is not allowed in the sandbox'],
   },
   // --- failures the troubleshooting page shows, with its exact messages
   {
@@ -203,11 +222,17 @@ const RUN: RunEntry[] = [
   },
   {
     command: 'sandbox configure show --db sqlite://settings.db',
-    exit: 4,
+    exit: 2,
     output: ['Invalid database URL "sqlite://settings.db": the SQLite path must be absolute: sqlite:///absolute/path.db (three slashes)'],
     code: 'INVALID_DB_URL',
   },
   // --- the executor manager (on a free port, in a temporary state directory)
+  {
+    command: 'sandbox start',
+    portTaken: true,
+    exit: 3,
+    output: ['Error: The manager exited during start (exit code 3). Last lines of', 'on 127.0.0.1 is already in use","code":"PORT_IN_USE"', 'Code: MANAGER_START_FAILED', '* see the whole log with `sandbox logs -n 100`'],
+  },
   {command: 'sandbox start', output: ['Manager ready at http://127.0.0.1:', 'runtime runsc']},
   {command: 'sandbox status', output: ['Manager: running (healthy)', 'python  pool:', 'nodejs  pool:']},
   {command: 'sandbox logs -n 20', output: ['ready']},
@@ -268,6 +293,15 @@ const PRELUDE = [
 ].join('\n')
 
 
+/** a TCP listener on 127.0.0.1:port, for "the port is taken" */
+function listen(port: number): Promise<{close: () => void}> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(port, '127.0.0.1', () => resolve({close: () => server.close()}))
+  })
+}
+
 const fold = (s: string) => s.replace(/\n[ \t]*›[ \t]*/g, ' ').replace(/\s+/g, ' ')
 
 function sh(command: string, cwd: string, timeoutMs: number): Promise<Outcome> {
@@ -299,8 +333,12 @@ beforeAll(async () => {
   }
   // README "What you write": the hello.py the reader saves, run as `sandbox run hello.py`
   writeFileSync(join(dirs.main, 'hello.py'), blockFile('README.md', '## What you write', 'python'))
+  // README: squares.py, the artifacts example
+  writeFileSync(join(dirs.main, 'squares.py'), blockFile('README.md', 'Files written to `artifacts/`', 'python'))
   // docs/README.md: table.py for the extra-package example
   writeFileSync(join(dirs.extras, 'table.py'), blockFile('docs/README.md', 'where `table.py` is', 'python'))
+  // troubleshooting: fetch.py, the network failure
+  writeFileSync(join(dirs.main, 'fetch.py'), blockFile('docs/troubleshooting.md', '### Network access fails', 'python'))
 
   env = {}
   for (const [k, v] of Object.entries(process.env)) {
@@ -348,21 +386,28 @@ describe('shell examples in README.md and docs/*.md', () => {
 
   for (const entry of RUN) {
     const timeout = entry.timeoutMs ?? 120_000
-    it(`runs: ${entry.command}`, async () => {
+    it(`runs: ${entry.command}${entry.portTaken ? ' (port taken)' : ''}`, async () => {
       const cwd = dirs[entry.cwd ?? 'main']
-      const o = await sh(entry.command, cwd, timeout - 5000)
+      const squatter = entry.portTaken ? await listen(Number(env.SANDBOX_EXECUTOR_MANAGER_PORT)) : undefined
+      const o = await sh(entry.command, cwd, timeout - 5000).finally(() => squatter?.close())
       const context = `exit ${o.code}\n--- stdout\n${o.stdout.slice(-4000)}\n--- stderr\n${o.stderr.slice(-4000)}`
       expect(o.code, context).toBe(entry.exit ?? 0)
       for (const want of entry.output ?? []) expect(o.text, context).toContain(fold(want))
       for (const secret of entry.absent ?? []) expect(o.text).not.toContain(secret)
       entry.check?.(o, cwd)
       if (entry.code) {
+        expect(o.text, context).toContain(`Code: ${entry.code}`)
         const j = await sh(`${entry.command} --json`, cwd, timeout - 5000)
         expect(j.code, j.stdout).toBe(entry.exit ?? 0)
         const error = (JSON.parse(j.stdout) as {error: {code: string; exit: number; message: string}}).error
+        expect(Object.keys(error)).toEqual(['code', 'message', 'suggestions', 'exit'])
         expect(error.code).toBe(entry.code)
         expect(error.exit).toBe(entry.exit)
-        for (const want of entry.output ?? []) if (!want.startsWith('✗')) expect(fold(error.message)).toContain(fold(want))
+        // the message lines (the text form adds "Error: ", "Code:" and "Try this" around them)
+        for (const want of entry.output ?? []) {
+          if (/^(✗|Try this|Code:|\* )/.test(want)) continue
+          expect(fold(error.message)).toContain(fold(want.replace(/^Error: /, '')))
+        }
       }
     }, timeout)
   }

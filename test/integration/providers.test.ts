@@ -37,6 +37,9 @@ let e2b: E2BStandIn
 let aliyun: AliyunStandIn
 const TOKEN = 'manager-token-0123456789'
 const previous: Record<string, string | undefined> = {}
+/** the images global setup built (private tags when SANDBOX_BASE_*_IMAGE are set); nothing else of the environment */
+const imageEnv = (): Record<string, string> =>
+  Object.fromEntries(['SANDBOX_BASE_PYTHON_IMAGE', 'SANDBOX_BASE_NODEJS_IMAGE'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])))
 const ENV = ['SANDBOX_DATA_DIR', 'SANDBOX_DB_URL', 'SANDBOX_API_TOKEN', 'E2B_API_KEY', 'AGENTRUN_ACCESS_KEY_ID', 'AGENTRUN_ACCESS_KEY_SECRET', 'AGENTRUN_ACCOUNT_ID', 'AGENTRUN_REGION']
 const live = {
   e2b: process.env.E2B_API_KEY,
@@ -77,7 +80,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'providers-'))
   process.env.SANDBOX_DATA_DIR = join(dir, 'data')
   db = `sqlite://${join(dir, 'settings.db')}`
-  const base = loadConfig({env: {}, envFile: undefined})
+  const base = loadConfig({env: imageEnv(), envFile: undefined})
   manager = await runManager({
     config: {...base, host: '127.0.0.1', port: 0, apiToken: TOKEN, poolSize: 1},
     logger: silentLogger(),
@@ -240,7 +243,7 @@ describe('run --provider: the same result as docker', () => {
 
 describe('health checks', () => {
   it('manager /healthz, E2B list, AgentRun ListTemplates answer healthy; bad credentials do not', async () => {
-    const sandboxConfig = loadConfig({env: {}, envFile: undefined})
+    const sandboxConfig = loadConfig({env: imageEnv(), envFile: undefined})
     const healthy = async (id: keyof typeof PROVIDERS, cfg: Record<string, unknown>) => (await PROVIDERS[id].create(cfg, {sandboxConfig}).healthCheck()).healthy
     expect(await healthy('self_managed', {endpoint: manager.endpoint})).toBe(true)
     expect(await healthy('e2b', {api_key: e2b.apiKey, api_url: e2b.apiUrl, sandbox_url: e2b.sandboxUrl})).toBe(true)
@@ -289,7 +292,7 @@ describe('provider selection', () => {
 })
 
 describe('live SaaS (only with real credentials)', () => {
-  const sandboxConfig = loadConfig({env: {}, envFile: undefined})
+  const sandboxConfig = loadConfig({env: imageEnv(), envFile: undefined})
 
   // skipped visibly (vitest lists them as skipped, with the variables to set in the name)
   it.skipIf(!live.e2b)('E2B: hello.py through the real service (needs E2B_API_KEY)', async () => {

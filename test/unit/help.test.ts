@@ -7,8 +7,10 @@
 import {readdirSync} from 'node:fs'
 import {join, relative} from 'node:path'
 
-import {type Command, Config, Help} from '@oclif/core'
+import {type Command, Config} from '@oclif/core'
 import {beforeAll, describe, expect, it} from 'vitest'
+
+import SandboxHelp, {unwrap} from '../../src/help.js'
 
 let config: Config
 
@@ -51,8 +53,8 @@ const EXPECTED = [
   'test',
 ]
 
-/** oclif's Help with its text renderer exposed (formatCommand is protected) */
-class RenderHelp extends Help {
+/** our Help (package.json oclif.helpClass) with its text renderer exposed (formatCommand is protected) */
+class RenderHelp extends SandboxHelp {
   commandText(command: Command.Loadable): string {
     return this.formatCommand(command)
   }
@@ -138,5 +140,46 @@ describe('command help', () => {
       const bin = `${config.bin} ${loadable.id.split(':').join(' ')}`
       expect(rendered, `${loadable.id}: examples use the command's own name`).toContain(bin)
     }
+  })
+
+  it('--help is what package.json configures: our Help class', () => {
+    expect(config.pjson.oclif.helpClass).toBe('./dist/help')
+  })
+
+  it('no line break inside a sentence: with room enough, every paragraph of every description is one line', () => {
+    const help = new RenderHelp(config, {stripAnsi: true, maxWidth: 100_000})
+    const problems: string[] = []
+    for (const loadable of own()) {
+      const rendered = help.commandText(loadable)
+      const description = rendered.split('\nDESCRIPTION\n')[1]?.split('\nEXAMPLES\n')[0] ?? ''
+      const lines = description.split('\n').map((l) => l.replace(/^ {2}/, ''))
+      for (let i = 0; i + 1 < lines.length; i++) {
+        const [a, b] = [lines[i], lines[i + 1]]
+        if (a.trim() && b.trim() && !/:\s*$/.test(a) && !/^\s|^([-*•]|\d+[.)])\s/.test(b)) problems.push(`${loadable.id}: ${JSON.stringify(a.slice(-30))} ⏎ ${JSON.stringify(b.slice(0, 30))}`)
+      }
+      for (const [name, flag] of Object.entries(loadable.flags)) {
+        if (flag.description && unwrap(flag.description).includes('\n')) problems.push(`${loadable.id} --${name}: line break in its description`)
+      }
+    }
+    expect(problems).toEqual([])
+  })
+
+  it('unwrap joins the lines of a paragraph and keeps paragraphs, lists and indented lines', () => {
+    expect(unwrap('One sentence that goes\non here.\nAnother.\n\nNext paragraph:\n- item one\n- item two\n  indented')).toBe(
+      'One sentence that goes on here. Another.\n\nNext paragraph:\n- item one\n- item two\n  indented',
+    )
+  })
+
+  it('one long name per short flag across all commands (-t is always --timeout)', async () => {
+    const names = new Map<string, Set<string>>()
+    for (const loadable of own()) {
+      for (const [name, flag] of Object.entries(loadable.flags)) {
+        if (!flag.char) continue
+        names.set(flag.char, (names.get(flag.char) ?? new Set()).add(name))
+      }
+    }
+    const clashes = [...names].filter(([, n]) => n.size > 1).map(([c, n]) => `-${c}: ${[...n].join(', ')}`)
+    expect(clashes).toEqual([])
+    expect([...(names.get('t') ?? [])]).toEqual(['timeout'])
   })
 })

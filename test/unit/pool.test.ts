@@ -88,6 +88,24 @@ describe('RunnerPool', () => {
     expect(made.length).toBe(2)
     await pool.close()
   })
+
+  it('after close, drained() waits for a creation in flight and the removal of what it produced', async () => {
+    const pending = deferred<RunnerContainer>()
+    const removal = deferred<void>()
+    const late = {...fakeContainer(1), remove: () => removal.promise}
+    const pool = new RunnerPool({language: 'python', size: 0, create: () => pending.promise})
+    const waiter = pool.acquire(5000).catch((e: Error) => e)
+    await pool.close()
+    expect(await waiter).toBeInstanceOf(PoolBusyError)
+    let drained = false
+    const done = pool.drained().then(() => (drained = true))
+    pending.resolve(late as unknown as RunnerContainer)
+    await new Promise((r) => setImmediate(r))
+    expect(drained, 'still removing the late container').toBe(false)
+    removal.resolve()
+    await done
+    expect(drained).toBe(true)
+  })
 })
 
 describe('runtime choice', () => {

@@ -1,6 +1,9 @@
-/** The static code policy, applied by every provider before code leaves this process. */
-import type {Language} from '../engine/languages.js'
-import {EXIT, runnerError, type RunResult} from '../engine/result.js'
+/**
+ * The policy gate: the one place where the static code policy turns into RAGFlow's -999 answer.
+ * Used by the engine, the one-shot run, every provider (before code leaves this process) and the suite.
+ */
+import type {Language} from './languages.js'
+import {EXIT, runnerError, type RunResult} from './result.js'
 import {formatPolicyIssues, inspectCode, UNSAFE_CODE_DETAIL, type PolicyMode} from '../policy/index.js'
 
 /** RAGFlow's -999 "Code is unsafe" result when the policy refuses the code, else undefined. */
