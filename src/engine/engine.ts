@@ -21,7 +21,7 @@ import {PoolBusyError, RunnerPool, type PoolStats} from './pool.js'
 import {classify, joinLines} from './classify.js'
 import {ARTIFACT_CAPS, frameLimits, RESULT_LIMIT_ERROR_TYPE, runnerLimits} from './frame.js'
 import {chooseRuntime, RUNC_WARNING} from './runtime.js'
-import {busyResult, emptyResult, EXIT, extractResultMarker, internalErrorResult, MIME_TYPES, runnerError, type RunResult} from './result.js'
+import {busyResult, emptyResult, EXIT, extractResultMarker, internalErrorResult, MIME_TYPES, type RunResult} from './result.js'
 
 export interface EngineEvent {
   level: 'debug' | 'info' | 'warn' | 'error'
