@@ -32,8 +32,10 @@ let config: Config
 const previous = {state: process.env.SANDBOX_STATE_DIR, docker: process.env.DOCKER_HOST}
 
 function relayUp(): Promise<void> {
-  relay = createServer((client) => {
-    const upstream = connect(realSocket)
+  // half-close passes through, as on the daemon's own socket: the engine ends its side of the attach
+  // stream after writing the job and then reads the runner's output on the other half
+  relay = createServer({allowHalfOpen: true}, (client) => {
+    const upstream = connect({path: realSocket, allowHalfOpen: true})
     relayed.add(client).add(upstream)
     client.pipe(upstream).pipe(client)
     const drop = () => {
@@ -115,7 +117,10 @@ describe('Docker daemon outage under load', () => {
       else process.env.DOCKER_HOST = previous.docker
     }
     const agent = new Agent({keepAlive: true, maxSockets: 8})
-    expect((await call(agent, 'POST', '/run', RUN)).body.status).toBe('success')
+    {
+      const first = (await call(agent, 'POST', '/run', RUN)).body
+      expect(first.status, JSON.stringify(first)).toBe('success')
+    }
 
     // load: 4 clients, until told to stop
     type Phase = 'before' | 'outage' | 'after'

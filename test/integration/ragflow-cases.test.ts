@@ -23,6 +23,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import Start from '../../src/commands/start.js'
 import Stop from '../../src/commands/stop.js'
 import type {RunResult} from '../../src/engine/result.js'
+import {expectUnsafe} from '../../src/suite/expect.js'
 import {freePort} from '../helpers/ports.js'
 
 interface RagflowCase {
@@ -44,10 +45,8 @@ def main():
             `
 
 const timedOut = (r: RunResult) => expect(r).toMatchObject({status: 'resource_limit_exceeded', exit_code: -124, resource_limit_type: 'time'})
-const refused = (line: string) => (r: RunResult) => {
-  expect(r).toMatchObject({status: 'program_runner_error', exit_code: -999, detail: 'Code is unsafe'})
-  expect(r.stderr.split('\n')).toContain(line)
-}
+// RAGFlow's answer: -999, "Code is unsafe", stderr lines "Line N: finding" (ours may add the rule and how to proceed)
+const refused = (line: string) => (r: RunResult) => expect(expectUnsafe(r, [line])).toMatchObject({ok: true})
 
 export const RAGFLOW_CASES: RagflowCase[] = [
   ...[1, 2, 3, 4, 5, 6].map((n) => ({n, name: `${n} Infinite loop: Should be forcibly terminated`, language: 'python' as const, code: LOOP, shouldFail: true, check: timedOut})),

@@ -122,7 +122,7 @@ describe('sandbox test --endpoint against a started manager', () => {
     expect(report.passed).toBe(report.total)
     // RAGFlow's requests (no policy field) still get the manager's policy
     const status = await fetch(`http://127.0.0.1:${port}/status`, {headers: {authorization: `Bearer ${token}`}}).then((r) => r.json() as Promise<{settings: {codePolicy: string; allowPolicyOverride: boolean}}>)
-    expect(status.settings).toMatchObject({codePolicy: 'on', allowPolicyOverride: true})
+    expect(status.settings).toMatchObject({codePolicy: 'ragflow', allowPolicyOverride: true})
     const envCase = report.results.find((r) => r.id === 'host-env-py')!
     expect(envCase).toMatchObject({outcome: 'pass'})
     expect(envCase.why).toMatch(/value checked/)
