@@ -190,7 +190,7 @@ export async function finishConfigure(
   command: BaseCommand<typeof BaseCommand> & {jsonEnabled(): boolean},
   definition: ProviderDefinition,
   config: ProviderConfig,
-  flags: {db?: string; test: boolean; force: boolean; activate: boolean},
+  flags: {db?: string; test: boolean; force: boolean; activate: boolean; 'allow-unsandboxed'?: boolean},
   options: {report?: ProbeReport} = {},
 ): Promise<ConfigureResult> {
   const log = (line: string) => {
@@ -200,7 +200,7 @@ export async function finishConfigure(
   let test: ProbeReport | null = options.report ?? null
   if (flags.test) {
     if (!command.jsonEnabled()) process.stderr.write(`Testing ${definition.name} with RAGFlow's probe…\n`)
-    test = await testConnection(definition, config, {sandboxConfig: loadConfig({envFile: undefined})})
+    test = await testConnection(definition, config, {sandboxConfig: loadConfig({envFile: undefined}), allowUnsandboxed: flags['allow-unsandboxed']})
     log(`${test.success ? '✓' : '✗'} ${test.message}`)
     if (!test.success && !flags.force) {
       const exit = test.error && test.error.exit !== ExitCode.CONFIG ? test.error.exit : ExitCode.REMOTE
@@ -212,7 +212,7 @@ export async function finishConfigure(
     }
     if (!test.success) notes.push('saved although the connection test failed (--force)')
   }
-  const saved = await saveProviderConfig({db: flags.db, definition, config, activate: flags.activate})
+  const saved = await saveProviderConfig({db: flags.db, definition, config, activate: flags.activate, allowUnsandboxed: flags['allow-unsandboxed']})
   notes.push(...(definition.notes?.(config) ?? []))
   if (definition.id === 'docker' && flags.activate) {
     notes.push('RAGFlow itself does not know the docker provider: for RAGFlow, run `sandbox start` and `sandbox configure self-managed`')
@@ -348,7 +348,7 @@ sandbox configure aliyun | e2b | self-managed | docker, sandbox configure show, 
 }
 
 /**
- * The base of `sandbox configure aliyun|e2b|self-managed|docker`. A subcommand sets
+ * The base of `sandbox configure aliyun|e2b|self-managed|docker|local`. A subcommand sets
  * providerId and `flags = providerFlags(id)` (one flag per schema field plus
  * --db/--test/--force/--activate), a description and examples.
  */

@@ -26,7 +26,8 @@ The file must define main. Python calls main(**arguments); Node.js calls await m
 Each run gets a fresh gVisor container with no network, a read-only root, and time and memory limits.
 Files the code writes to artifacts/ (png jpg svg pdf csv json html) come back as artifacts.
 The code runs through a provider: --provider, else the active one set with \`sandbox configure\`,
-else docker (this host's engine). Providers: docker, self_managed, aliyun_codeinterpreter, e2b.
+else docker (this host's engine). Providers: docker, self_managed, aliyun_codeinterpreter, e2b, local.
+local runs the code on this host WITHOUT a sandbox and needs --allow-unsandboxed or SANDBOX_ALLOW_LOCAL_PROVIDER=on.
 Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 bad provider settings,
 5 refused by the code policy, 6 the remote provider failed.`
 
@@ -47,10 +48,14 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 b
     'save-artifacts': Flags.string({description: 'directory to write the returned artifacts into'}),
     policy: Flags.string({description: POLICY_FLAG_DESCRIPTION, options: [...POLICY_MODES]}),
     'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, prints a warning)', default: false}),
+    'allow-unsandboxed': Flags.boolean({
+      description: 'allow the local provider, which runs the code on this host with NO sandbox (same as SANDBOX_ALLOW_LOCAL_PROVIDER=on)',
+      default: false,
+    }),
     'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
     provider: Flags.string({
       char: 'p',
-      description: 'docker, self_managed, aliyun_codeinterpreter or e2b (aliases: self-managed, aliyun); default: the active provider from `sandbox configure`, else docker',
+      description: 'docker, self_managed, aliyun_codeinterpreter, e2b or local (aliases: self-managed, aliyun); default: the active provider from `sandbox configure`, else docker',
     }),
     db: Flags.string({description: 'settings database URL to read the provider from (sqlite:///path.db, mysql://…, postgres://…); default SANDBOX_DB_URL or the local SQLite file'}),
   }
@@ -85,6 +90,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 b
       arguments: args,
       timeoutSeconds: flags.timeout === undefined ? undefined : config.timeoutSeconds,
       explicitMemory: flags.memory !== undefined,
+      allowUnsandboxed: flags['allow-unsandboxed'],
       onEvent: (e) => {
         if (e.level === 'warn' || e.level === 'error') process.stderr.write(`${e.message}\n`)
         else if (flags.verbose) process.stderr.write(`${e.message}\n`)
@@ -141,12 +147,12 @@ Exit code: 0 success, 1 the code failed or hit a limit, 3 sandbox not ready, 4 b
   }
 }
 
-/** 0 success, 1 the code failed, 5 policy; no container / internal error: 3 here, 6 from a remote provider */
+/** 0 success, 1 the code failed, 5 policy; no container / internal error: 3 on this host (docker, local), 6 from a remote provider */
 export function exitCodeFor(result: RunResult, provider = 'docker'): number {
   if (result.status === 'success') return ExitCode.OK
   if (result.status !== 'program_runner_error') return ExitCode.CODE_FAILED
   if (result.exit_code === -999) return ExitCode.POLICY
-  return provider === 'docker' ? ExitCode.PREREQUISITE : ExitCode.REMOTE
+  return provider === 'docker' || provider === 'local' ? ExitCode.PREREQUISITE : ExitCode.REMOTE
 }
 
 function formatBytes(n: number): string {

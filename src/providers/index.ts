@@ -1,6 +1,7 @@
 export {aliyunDefinition, ALIYUN_MAX_TIMEOUT, ALIYUN_REGIONS, parseResults} from './aliyun.js'
 export {dockerDefinition} from './docker.js'
 export {e2bDefinition} from './e2b.js'
+export {assertLocalAllowed, LOCAL_OPT_IN_ENV, LOCAL_WARNING, localDefinition, localProviderAllowed} from './local.js'
 export {runSelected, runWithProvider, type ProviderRun} from './execute.js'
 export {policyRefusal} from './policy.js'
 export {PROBE_CODE, testConnection, type ProbeReport} from './probe.js'

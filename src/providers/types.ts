@@ -12,7 +12,7 @@ import type {RunResult} from '../engine/result.js'
 import type {PolicyMode} from '../policy/types.js'
 
 /** RAGFlow's provider ids plus ours. */
-export type ProviderId = 'docker' | 'self_managed' | 'aliyun_codeinterpreter' | 'e2b'
+export type ProviderId = 'docker' | 'self_managed' | 'aliyun_codeinterpreter' | 'e2b' | 'local'
 
 export type FieldType = 'string' | 'integer' | 'boolean' | 'json'
 
@@ -78,6 +78,8 @@ export interface ProviderContext {
   onEvent?: (event: ProviderEvent) => void
   /** the memory limit was given explicitly (flag): it beats a stored provider setting */
   explicitMemory?: boolean
+  /** the user opted in to the unsandboxed local provider for this run (`sandbox run --allow-unsandboxed`); SANDBOX_ALLOW_LOCAL_PROVIDER=on does the same */
+  allowUnsandboxed?: boolean
   /** test hook: base delay of the retry backoff in ms (self_managed), default 200 */
   retryBaseDelayMs?: number
 }
