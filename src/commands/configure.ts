@@ -59,6 +59,8 @@ export const saveFlags = {
 export function fieldFlags(schema: ConfigSchema): Interfaces.FlagInput {
   const flags: Interfaces.FlagInput = {}
   for (const [name, spec] of Object.entries(schema)) {
+    // read-only deployment fields come from the environment, never from a flag
+    if (spec.readonly) continue
     const parts = [spec.label + (spec.required ? ' (required)' : '')]
     if (spec.description) parts.push(spec.description)
     if (spec.options) parts.push(`one of ${spec.options.join(', ')}`)
@@ -307,6 +309,10 @@ sandbox configure aliyun | e2b | self-managed | docker, sandbox configure show, 
     for (let round = 1; ; round++) {
       const next: ProviderConfig = {}
       for (const [name, spec] of Object.entries(definition.schema)) {
+        if (spec.readonly) {
+          if (config[name] !== undefined) next[name] = config[name]
+          continue
+        }
         if (spec.advanced && !askAdvanced.has(name) && (config[name] === undefined || config[name] === '')) continue
         const value = await askField(name, spec, config[name])
         if (value !== undefined && value !== '') next[name] = value

@@ -21,6 +21,7 @@ export {
   resolveConfig,
   schemaErrors,
   secretValues,
+  storableConfig,
   validationErrors,
 } from './schema.js'
 export {DEFAULT_MANAGER_ENDPOINT, selfManagedDefinition} from './self-managed.js'

@@ -18,7 +18,7 @@ import {
 } from '../settings/index.js'
 import {assertLocalAllowed} from './local.js'
 import {DEFAULT_PROVIDER, PROVIDERS, requireProvider} from './registry.js'
-import {assertValid, resolveConfig} from './schema.js'
+import {assertValid, resolveConfig, storableConfig} from './schema.js'
 import type {ProviderConfig, ProviderDefinition} from './types.js'
 
 /**
@@ -123,7 +123,7 @@ export async function saveProviderConfig(options: {
   assertValid(options.definition, options.config)
   if (options.activate && options.definition.id === 'local') assertLocalAllowed({allowUnsandboxed: options.allowUnsandboxed, where: ' (making it the active provider)'})
   return withSettings(options.db, async (store) => {
-    await writeProviderSettings(store, options.definition.id, options.config, {activate: options.activate})
+    await writeProviderSettings(store, options.definition.id, storableConfig(options.definition.schema, options.config), {activate: options.activate})
     return {location: store.location, kind: store.kind}
   })
 }

@@ -36,6 +36,15 @@ export interface FieldSpec {
   partial?: boolean
   /** ours: not asked in the interactive flow unless already set (endpoint overrides for tests and private deployments) */
   advanced?: boolean
+  /** RAGFlow HEAD: "runtime" (what the client uses) or "deployment" (how the manager was deployed) */
+  scope?: 'runtime' | 'deployment'
+  /**
+   * RAGFlow HEAD: shown, never edited — a fact of the deployment taken from the environment
+   * (its env variables) or the default. No flag, no prompt, never written to the row by us.
+   */
+  readonly?: boolean
+  /** ours: older names of this field in rows written by older releases (pool_size → executor_manager_pool_size) */
+  legacy?: string[]
 }
 
 export type ConfigSchema = Record<string, FieldSpec>
