@@ -19,7 +19,7 @@
  */
 import {spawn, execFileSync} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
-import {accessSync, constants as fsConstants, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {accessSync, constants as fsConstants, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {constants as osConstants} from 'node:os'
 import {isAbsolute, join, resolve} from 'node:path'
 
@@ -211,8 +211,31 @@ class LocalProvider implements SandboxProvider {
     return resolve(String(this.settings.work_dir))
   }
 
-  async createInstance(language: Language): Promise<SandboxInstance> {
+  /**
+   * Create work_dir (0700) or check the one that exists: a real directory of this user that no
+   * one else may write to. In a shared /tmp another account could otherwise create it first and
+   * swap the script between our write and its run. Throws LOCAL_WORK_DIR_UNSAFE (exit 4).
+   */
+  private ensureWorkDir(): void {
     mkdirSync(this.workDir, {recursive: true, mode: 0o700})
+    const st = lstatSync(this.workDir)
+    const uid = process.getuid?.()
+    const problem = !st.isDirectory()
+      ? 'is not a directory (or is a symbolic link)'
+      : uid !== undefined && st.uid !== uid
+        ? `belongs to uid ${st.uid}, not to this user (uid ${uid})`
+        : (st.mode & 0o022) !== 0
+          ? `is writable by other users (mode ${(st.mode & 0o777).toString(8)})`
+          : undefined
+    if (problem) {
+      throw configError(`The local provider's work_dir ${this.workDir} ${problem}`, 'LOCAL_WORK_DIR_UNSAFE', [
+        'Use a directory of your own that only you can write to: sandbox configure local --work-dir DIR --no-activate',
+      ])
+    }
+  }
+
+  async createInstance(language: Language): Promise<SandboxInstance> {
+    this.ensureWorkDir()
     const instanceId = randomUUID()
     const dir = join(this.workDir, instanceId)
     mkdirSync(dir, {mode: 0o700})
@@ -353,8 +376,7 @@ class LocalProvider implements SandboxProvider {
 
   async healthCheck(): Promise<HealthStatus> {
     try {
-      mkdirSync(this.workDir, {recursive: true, mode: 0o700})
-      if (!statSync(this.workDir).isDirectory()) return {healthy: false, detail: `${this.workDir} is not a directory`}
+      this.ensureWorkDir()
       accessSync(this.workDir, fsConstants.W_OK)
       return {healthy: true, detail: `work directory ${this.workDir} writable (NO sandbox)`}
     } catch (error) {

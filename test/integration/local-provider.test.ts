@@ -6,13 +6,14 @@
  * stderr) with it — never another provider's settings.
  */
 import {execFile} from 'node:child_process'
-import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
+import type {SandboxError} from '../../src/errors.js'
 import type {Language} from '../../src/engine/languages.js'
 import {localDefinition, runWithProvider, type ProviderConfig, type ProviderEvent} from '../../src/providers/index.js'
 import {openSettingsStore, writeProviderSettings} from '../../src/settings/index.js'
@@ -101,6 +102,17 @@ describe('local provider: real child processes', () => {
     const {result} = await runLocal('nodejs', 'function main() { const a = []; for (;;) a.push(Buffer.alloc(1 << 20).fill(1)) }\n', {config: {max_memory_mb: 256}})
     expect(result.status).toBe('resource_limit_exceeded')
     expect(result.resource_limit_type).toBe('memory')
+  })
+
+  it('a work_dir other users may write to is refused (exit 4) before any code is written', async () => {
+    const shared = mkdtempSync(join(dir, 'shared-'))
+    chmodSync(shared, 0o777)
+    const provider = localDefinition.create({work_dir: shared}, {sandboxConfig, allowUnsandboxed: true})
+    const error = await provider.createInstance('python').catch((e: SandboxError) => e)
+    expect((error as SandboxError).code).toBe('LOCAL_WORK_DIR_UNSAFE')
+    expect((error as SandboxError).exit).toBe(4)
+    expect(readdirSync(shared)).toEqual([])
+    expect((await provider.healthCheck()).healthy).toBe(false)
   })
 
   it('output over max_output_bytes stops the run: an output limit', async () => {
