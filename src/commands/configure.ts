@@ -241,13 +241,13 @@ export async function finishConfigure(
 export default class Configure extends BaseCommand<typeof Configure> {
   static description = `Choose and configure the sandbox provider interactively, then save it where RAGFlow reads it.
 
-Asks for the provider (docker, self_managed, aliyun_codeinterpreter, e2b), then for each of its
+Asks for the provider (docker, self_managed, aliyun_codeinterpreter, e2b, local), then for each of its
 settings (defaults shown, secrets typed without echo), validates them with RAGFlow's rules,
 offers RAGFlow's connection test, and saves the sandbox.<provider> and sandbox.provider_type rows
 of the system_settings table (SQLite by default; MySQL/PostgreSQL with --db or SANDBOX_DB_URL).
 
 Needs a terminal. In scripts and CI use the subcommands with flags or environment variables:
-sandbox configure aliyun | e2b | self-managed | docker, sandbox configure show, sandbox configure use.`
+sandbox configure aliyun | e2b | self-managed | docker | local, sandbox configure show, sandbox configure use.`
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'interactive setup, saved in the local SQLite settings file'},
@@ -257,7 +257,7 @@ sandbox configure aliyun | e2b | self-managed | docker, sandbox configure show, 
 
   static flags = {
     db: dbFlag,
-    provider: Flags.string({description: 'skip the first question: docker, self_managed (self-managed), aliyun_codeinterpreter (aliyun) or e2b'}),
+    provider: Flags.string({description: 'skip the first question: docker, self_managed (self-managed), aliyun_codeinterpreter (aliyun), e2b or local (NO sandbox; activating it needs SANDBOX_ALLOW_LOCAL_PROVIDER=on)'}),
   }
 
   async run(): Promise<ConfigureResult> {
