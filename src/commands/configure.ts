@@ -25,6 +25,7 @@ import {
   type ProbeReport,
   type ProviderConfig,
   type ProviderDefinition,
+  type ProviderEvent,
   type ProviderId,
 } from '../providers/index.js'
 
@@ -73,6 +74,11 @@ export function fieldFlags(schema: ConfigSchema): Interfaces.FlagInput {
       spec.type === 'boolean' ? Flags.boolean({description, allowNo: true, helpGroup: 'PROVIDER'}) : Flags.string({description, helpGroup: 'PROVIDER'})
   }
   return flags
+}
+
+/** Provider warnings during a connection test (the local provider's "NO sandbox") go to stderr. */
+const warnOnStderr = (e: ProviderEvent) => {
+  if (e.level === 'warn' || e.level === 'error') process.stderr.write(`${e.message}\n`)
 }
 
 export const interactive = () => Boolean(process.stdin.isTTY && process.stdout.isTTY)
@@ -202,7 +208,7 @@ export async function finishConfigure(
   let test: ProbeReport | null = options.report ?? null
   if (flags.test) {
     if (!command.jsonEnabled()) process.stderr.write(`Testing ${definition.name} with RAGFlow's probe…\n`)
-    test = await testConnection(definition, config, {sandboxConfig: loadConfig({envFile: undefined}), allowUnsandboxed: flags['allow-unsandboxed']})
+    test = await testConnection(definition, config, {sandboxConfig: loadConfig({envFile: undefined}), allowUnsandboxed: flags['allow-unsandboxed'], onEvent: warnOnStderr})
     log(`${test.success ? '✓' : '✗'} ${test.message}`)
     if (!test.success && !flags.force) {
       const exit = test.error && test.error.exit !== ExitCode.CONFIG ? test.error.exit : ExitCode.REMOTE
@@ -333,7 +339,7 @@ sandbox configure aliyun | e2b | self-managed | docker | local, sandbox configur
     let report: ProbeReport | undefined
     if (runTest) {
       this.log(`Testing ${definition.name}…`)
-      report = await testConnection(definition, config, {sandboxConfig: loadConfig({envFile: undefined})})
+      report = await testConnection(definition, config, {sandboxConfig: loadConfig({envFile: undefined}), onEvent: warnOnStderr})
       this.log(`${report.success ? '✓' : '✗'} ${report.message}`)
       for (const s of report.error?.suggestions ?? []) this.log(`  ${s}`)
       if (!report.success) {
