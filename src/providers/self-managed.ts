@@ -283,6 +283,10 @@ class SelfManagedProvider implements SandboxProvider {
       [
         'Start it with `sandbox start` (or check that RAGFlow\'s sandbox-executor-manager is running)',
         `Check the endpoint: \`sandbox configure self-managed --endpoint URL\` (now ${this.endpoint})`,
+        // RAGFlow HEAD's default names the manager on RAGFlow's compose network only
+        ...(new URL(this.base).hostname === 'sandbox-executor-manager'
+          ? ['sandbox-executor-manager resolves only inside RAGFlow\'s Docker network: from this host use `--endpoint http://127.0.0.1:9385` (`sandbox start`)']
+          : []),
         'Or run locally without a manager: `sandbox run --provider docker`',
       ],
       failure,
