@@ -33,6 +33,8 @@ export interface SandboxConfig {
   maxConcurrentRuns: number
   /** the manager honours a per-request `policy` field (needs an API token) */
   allowPolicyOverride: boolean
+  /** also print main's return value on stdout as RAGFlow's old runners did (SANDBOX_RESULT_IN_STDOUT; manager only) */
+  resultInStdout: boolean
   /** largest return value of main, bytes of compact JSON */
   maxResultBytes: number
   /** Extra packages for `sandbox build` */
@@ -154,6 +156,7 @@ export const ENV_VARS = {
   SANDBOX_QUEUE_TIMEOUT: 'how long a run waits for a free container',
   SANDBOX_MAX_CONCURRENT_RUNS: 'admission cap: sandbox containers alive at once (default min(4 x cores, half the memory / memory limit))',
   SANDBOX_ALLOW_POLICY_OVERRIDE: 'let token holders choose the code policy per request (POST /run "policy"; needs SANDBOX_API_TOKEN)',
+  SANDBOX_RESULT_IN_STDOUT: "manager: also print main's return value on stdout as RAGFlow's old runners did (for RAGFlow releases that parse stdout)",
   SANDBOX_MAX_RESULT_BYTES: "largest return value of main, as JSON (bytes, or 512k, 4m; at most 64m)",
   SANDBOX_EXTRA_PYTHON_PACKAGES: 'extra pip packages for online Python builds',
   SANDBOX_EXTRA_DEBIAN_PACKAGES: 'extra Debian packages for offline builds',
@@ -224,6 +227,10 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
     allowPolicyOverride: pick('allowPolicyOverride', () => {
       const v = get('SANDBOX_ALLOW_POLICY_OVERRIDE')
       return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ALLOW_POLICY_OVERRIDE')
+    }, false),
+    resultInStdout: pick('resultInStdout', () => {
+      const v = get('SANDBOX_RESULT_IN_STDOUT')
+      return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_RESULT_IN_STDOUT')
     }, false),
     maxResultBytes: pick('maxResultBytes', () => {
       const v = get('SANDBOX_MAX_RESULT_BYTES')

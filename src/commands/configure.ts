@@ -25,6 +25,7 @@ import {
   type ProbeReport,
   type ProviderConfig,
   type ProviderDefinition,
+  type ProviderEvent,
   type ProviderId,
 } from '../providers/index.js'
 
@@ -59,6 +60,8 @@ export const saveFlags = {
 export function fieldFlags(schema: ConfigSchema): Interfaces.FlagInput {
   const flags: Interfaces.FlagInput = {}
   for (const [name, spec] of Object.entries(schema)) {
+    // read-only deployment fields come from the environment, never from a flag
+    if (spec.readonly) continue
     const parts = [spec.label + (spec.required ? ' (required)' : '')]
     if (spec.description) parts.push(spec.description)
     if (spec.options) parts.push(`one of ${spec.options.join(', ')}`)
@@ -71,6 +74,11 @@ export function fieldFlags(schema: ConfigSchema): Interfaces.FlagInput {
       spec.type === 'boolean' ? Flags.boolean({description, allowNo: true, helpGroup: 'PROVIDER'}) : Flags.string({description, helpGroup: 'PROVIDER'})
   }
   return flags
+}
+
+/** Provider warnings during a connection test (the local provider's "NO sandbox") go to stderr. */
+const warnOnStderr = (e: ProviderEvent) => {
+  if (e.level === 'warn' || e.level === 'error') process.stderr.write(`${e.message}\n`)
 }
 
 export const interactive = () => Boolean(process.stdin.isTTY && process.stdout.isTTY)
@@ -190,7 +198,7 @@ export async function finishConfigure(
   command: BaseCommand<typeof BaseCommand> & {jsonEnabled(): boolean},
   definition: ProviderDefinition,
   config: ProviderConfig,
-  flags: {db?: string; test: boolean; force: boolean; activate: boolean},
+  flags: {db?: string; test: boolean; force: boolean; activate: boolean; 'allow-unsandboxed'?: boolean},
   options: {report?: ProbeReport} = {},
 ): Promise<ConfigureResult> {
   const log = (line: string) => {
@@ -200,7 +208,7 @@ export async function finishConfigure(
   let test: ProbeReport | null = options.report ?? null
   if (flags.test) {
     if (!command.jsonEnabled()) process.stderr.write(`Testing ${definition.name} with RAGFlow's probe…\n`)
-    test = await testConnection(definition, config, {sandboxConfig: loadConfig({envFile: undefined})})
+    test = await testConnection(definition, config, {sandboxConfig: loadConfig({envFile: undefined}), allowUnsandboxed: flags['allow-unsandboxed'], onEvent: warnOnStderr})
     log(`${test.success ? '✓' : '✗'} ${test.message}`)
     if (!test.success && !flags.force) {
       const exit = test.error && test.error.exit !== ExitCode.CONFIG ? test.error.exit : ExitCode.REMOTE
@@ -212,7 +220,7 @@ export async function finishConfigure(
     }
     if (!test.success) notes.push('saved although the connection test failed (--force)')
   }
-  const saved = await saveProviderConfig({db: flags.db, definition, config, activate: flags.activate})
+  const saved = await saveProviderConfig({db: flags.db, definition, config, activate: flags.activate, allowUnsandboxed: flags['allow-unsandboxed']})
   notes.push(...(definition.notes?.(config) ?? []))
   if (definition.id === 'docker' && flags.activate) {
     notes.push('RAGFlow itself does not know the docker provider: for RAGFlow, run `sandbox start` and `sandbox configure self-managed`')
@@ -239,13 +247,13 @@ export async function finishConfigure(
 export default class Configure extends BaseCommand<typeof Configure> {
   static description = `Choose and configure the sandbox provider interactively, then save it where RAGFlow reads it.
 
-Asks for the provider (docker, self_managed, aliyun_codeinterpreter, e2b), then for each of its
+Asks for the provider (docker, self_managed, aliyun_codeinterpreter, e2b, local), then for each of its
 settings (defaults shown, secrets typed without echo), validates them with RAGFlow's rules,
 offers RAGFlow's connection test, and saves the sandbox.<provider> and sandbox.provider_type rows
 of the system_settings table (SQLite by default; MySQL/PostgreSQL with --db or SANDBOX_DB_URL).
 
 Needs a terminal. In scripts and CI use the subcommands with flags or environment variables:
-sandbox configure aliyun | e2b | self-managed | docker, sandbox configure show, sandbox configure use.`
+sandbox configure aliyun | e2b | self-managed | docker | local, sandbox configure show, sandbox configure use.`
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'interactive setup, saved in the local SQLite settings file'},
@@ -255,7 +263,7 @@ sandbox configure aliyun | e2b | self-managed | docker, sandbox configure show, 
 
   static flags = {
     db: dbFlag,
-    provider: Flags.string({description: 'skip the first question: docker, self_managed (self-managed), aliyun_codeinterpreter (aliyun) or e2b'}),
+    provider: Flags.string({description: 'skip the first question: docker, self_managed (self-managed), aliyun_codeinterpreter (aliyun), e2b or local (NO sandbox; activating it needs SANDBOX_ALLOW_LOCAL_PROVIDER=on)'}),
   }
 
   async run(): Promise<ConfigureResult> {
@@ -307,6 +315,10 @@ sandbox configure aliyun | e2b | self-managed | docker, sandbox configure show, 
     for (let round = 1; ; round++) {
       const next: ProviderConfig = {}
       for (const [name, spec] of Object.entries(definition.schema)) {
+        if (spec.readonly) {
+          if (config[name] !== undefined) next[name] = config[name]
+          continue
+        }
         if (spec.advanced && !askAdvanced.has(name) && (config[name] === undefined || config[name] === '')) continue
         const value = await askField(name, spec, config[name])
         if (value !== undefined && value !== '') next[name] = value
@@ -327,7 +339,7 @@ sandbox configure aliyun | e2b | self-managed | docker, sandbox configure show, 
     let report: ProbeReport | undefined
     if (runTest) {
       this.log(`Testing ${definition.name}…`)
-      report = await testConnection(definition, config, {sandboxConfig: loadConfig({envFile: undefined})})
+      report = await testConnection(definition, config, {sandboxConfig: loadConfig({envFile: undefined}), onEvent: warnOnStderr})
       this.log(`${report.success ? '✓' : '✗'} ${report.message}`)
       for (const s of report.error?.suggestions ?? []) this.log(`  ${s}`)
       if (!report.success) {
@@ -348,7 +360,7 @@ sandbox configure aliyun | e2b | self-managed | docker, sandbox configure show, 
 }
 
 /**
- * The base of `sandbox configure aliyun|e2b|self-managed|docker`. A subcommand sets
+ * The base of `sandbox configure aliyun|e2b|self-managed|docker|local`. A subcommand sets
  * providerId and `flags = providerFlags(id)` (one flag per schema field plus
  * --db/--test/--force/--activate), a description and examples.
  */

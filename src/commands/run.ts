@@ -27,7 +27,8 @@ The file must define main. Python calls main(**arguments); Node.js calls await m
 Each run gets a fresh gVisor container with no network, a read-only root, and time and memory limits.
 Output is shown as the code prints it (with the docker provider; other providers deliver it at the end), then a summary line with the runner's time and the wall time of the whole command.
 Files the code writes to artifacts/ (png jpg svg pdf csv json html) come back as artifacts. --save-artifacts DIR writes them into DIR, but never replaces a file: when a name is taken, nothing is saved.
-The code runs through a provider: --provider, else the active one set with \`sandbox configure\`, else docker (this host's engine). Providers: docker, self_managed, aliyun_codeinterpreter, e2b.
+The code runs through a provider: --provider, else the active one set with \`sandbox configure\`, else docker (this host's engine). Providers: docker, self_managed, aliyun_codeinterpreter, e2b, local.
+local runs the code on this host WITHOUT a sandbox and needs --allow-unsandboxed or SANDBOX_ALLOW_LOCAL_PROVIDER=on.
 Ctrl-C (or SIGTERM) stops the run and removes its container.
 Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox not ready, 4 bad provider settings, 5 refused by the code policy, 6 the remote provider failed, 130/143 stopped by SIGINT/SIGTERM.`
 
@@ -48,9 +49,13 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
     'save-artifacts': Flags.string({description: 'directory to write the returned artifacts into (existing files are never replaced)'}),
     policy: Flags.string({description: POLICY_FLAG_DESCRIPTION, options: [...POLICY_MODES]}),
     'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, prints a warning)', default: false}),
+    'allow-unsandboxed': Flags.boolean({
+      description: 'allow the local provider, which runs the code on this host with NO sandbox (same as SANDBOX_ALLOW_LOCAL_PROVIDER=on)',
+      default: false,
+    }),
     'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
     provider: Flags.string({
-      description: 'docker, self_managed, aliyun_codeinterpreter or e2b (aliases: self-managed, aliyun); default: the active provider from `sandbox configure`, else docker',
+      description: 'docker, self_managed, aliyun_codeinterpreter, e2b or local (aliases: self-managed, aliyun); default: the active provider from `sandbox configure`, else docker',
     }),
     db: ValueFlags.dbUrl({description: 'settings database URL to read the provider from (sqlite:///path.db, mysql://…, postgres://…); default SANDBOX_DB_URL or the local SQLite file'}),
   }
@@ -90,6 +95,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
         arguments: args,
         timeoutSeconds: flags.timeout === undefined ? undefined : config.timeoutSeconds,
         explicitMemory: flags.memory !== undefined,
+        allowUnsandboxed: flags['allow-unsandboxed'],
         onEvent: (e) => {
           if (e.level === 'warn' || e.level === 'error') process.stderr.write(`${e.message}\n`)
           else if (flags.verbose) process.stderr.write(`${e.message}\n`)
@@ -194,12 +200,12 @@ function onInterrupt(notify: (signal: NodeJS.Signals) => void): {signal: AbortSi
   }
 }
 
-/** 0 success, 1 the code failed, 5 policy; no container / internal error: 3 here, 6 from a remote provider */
+/** 0 success, 1 the code failed, 5 policy; no container / internal error: 3 on this host (docker, local), 6 from a remote provider */
 export function exitCodeFor(result: RunResult, provider = 'docker'): number {
   if (result.status === 'success') return ExitCode.OK
   if (result.status !== 'program_runner_error') return ExitCode.CODE_FAILED
   if (result.exit_code === -999) return ExitCode.POLICY
-  return provider === 'docker' ? ExitCode.PREREQUISITE : ExitCode.REMOTE
+  return provider === 'docker' || provider === 'local' ? ExitCode.PREREQUISITE : ExitCode.REMOTE
 }
 
 function formatBytes(n: number): string {

@@ -24,6 +24,7 @@ export const managerFlags = {
   policy: Flags.string({description: POLICY_FLAG_DESCRIPTION, options: [...POLICY_MODES]}),
   'max-concurrent': Flags.integer({description: 'admission cap: sandbox containers alive at once, warm ones included; more runs queue (default SANDBOX_MAX_CONCURRENT_RUNS or min(4 x cores, half the memory / --memory))', min: 1, max: 1024}),
   'allow-policy-override': Flags.boolean({description: 'let holders of the API token choose the code policy per request ("policy" in POST /run, used by `sandbox test --endpoint`); refused without SANDBOX_API_TOKEN', allowNo: true}),
+  'result-in-stdout': Flags.boolean({description: "also print main's return value on stdout as RAGFlow's old runners did (Python print(result), Node console.log), for RAGFlow releases that parse stdout (default SANDBOX_RESULT_IN_STDOUT or off)", allowNo: true}),
   wait: Flags.integer({description: 'seconds to wait for the manager to become healthy', default: 90, min: 1}),
   docker: Flags.boolean({description: 'run the manager as the container sandbox-executor-manager (image from `sandbox build --manager`)', default: false}),
   network: Flags.string({description: 'with --docker: Docker network to join, e.g. docker_ragflow (RAGFlow\'s compose network)', dependsOn: ['docker']}),
@@ -40,6 +41,7 @@ type ManagerFlagValues = {
   'allow-runc'?: boolean
   'max-concurrent'?: number
   'allow-policy-override'?: boolean
+  'result-in-stdout'?: boolean
   policy?: string
   wait: number
   docker: boolean
@@ -61,6 +63,7 @@ export function configFromFlags(flags: ManagerFlagValues): SandboxConfig {
       codePolicy: flags.policy,
       maxConcurrentRuns: flags['max-concurrent'],
       allowPolicyOverride: flags['allow-policy-override'],
+      resultInStdout: flags['result-in-stdout'],
     },
   })
   if (!config.host.trim()) throw configError('--host must not be empty', 'INVALID_HOST')
@@ -85,6 +88,7 @@ export function settingsFromFlags(flags: ManagerFlagValues): Record<string, stri
   set('SANDBOX_CODE_POLICY', flags.policy)
   set('SANDBOX_MAX_CONCURRENT_RUNS', flags['max-concurrent'])
   set('SANDBOX_ALLOW_POLICY_OVERRIDE', flags['allow-policy-override'])
+  set('SANDBOX_RESULT_IN_STDOUT', flags['result-in-stdout'])
   set('SANDBOX_ALLOW_RUNC', flags['allow-runc'])
   if (flags.verbose) set('SANDBOX_LOG_LEVEL', 'debug')
   return out

@@ -13,7 +13,7 @@ import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, Prov
 export const dockerDefinition: ProviderDefinition = {
   id: 'docker',
   command: 'docker',
-  aliases: ['local', 'engine'],
+  aliases: ['engine'],
   name: 'Docker (gVisor, this host)',
   description: 'Runs code in throw-away gVisor containers on this host through the in-process engine; no manager needed',
   tags: ['self-hosted', 'local', 'gvisor'],

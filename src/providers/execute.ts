@@ -86,7 +86,7 @@ export async function runWithProvider(provider: SandboxProvider, request: Execut
 /**
  * `sandbox run`'s path: pick the provider (--provider, else the active one in the settings
  * database, else docker), build it, run the code through the lifecycle.
- * timeoutSeconds: an explicit limit (flag); without one the docker provider's configured
+ * timeoutSeconds: an explicit limit (flag); without one the docker or local provider's configured
  * timeout applies, else the toolkit's SANDBOX_TIMEOUT.
  */
 export async function runSelected(options: {
@@ -102,12 +102,21 @@ export async function runSelected(options: {
   onEvent?: import('./types.js').ProviderContext['onEvent']
   onOutput?: ExecuteRequest['onOutput']
   signal?: AbortSignal
+  /** the user opted in to the unsandboxed local provider (`--allow-unsandboxed`) */
+  allowUnsandboxed?: boolean
 }): Promise<ProviderRun & {source: 'flag' | 'settings' | 'default'}> {
   const {selectProvider} = await import('./settings.js')
-  const selection = await selectProvider({provider: options.provider, db: options.db})
+  const selection = await selectProvider({provider: options.provider, db: options.db, allowUnsandboxed: options.allowUnsandboxed})
   options.signal?.throwIfAborted()
-  const provider = selection.definition.create(selection.config, {sandboxConfig: options.sandboxConfig, explicitMemory: options.explicitMemory, onEvent: options.onEvent})
-  const configured = selection.definition.id === 'docker' && typeof selection.config.timeout === 'number' ? selection.config.timeout : undefined
+  const provider = selection.definition.create(selection.config, {
+    sandboxConfig: options.sandboxConfig,
+    explicitMemory: options.explicitMemory,
+    onEvent: options.onEvent,
+    allowUnsandboxed: options.allowUnsandboxed,
+  })
+  // the provider's own timeout setting is the default of a run on this host (docker, local)
+  const local = selection.definition.id === 'docker' || selection.definition.id === 'local'
+  const configured = local && typeof selection.config.timeout === 'number' ? selection.config.timeout : undefined
   const run = await runWithProvider(provider, {
     code: options.code,
     language: options.language,

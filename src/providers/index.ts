@@ -1,6 +1,7 @@
 export {aliyunDefinition, ALIYUN_MAX_TIMEOUT, ALIYUN_REGIONS, parseResults} from './aliyun.js'
 export {dockerDefinition} from './docker.js'
 export {e2bDefinition} from './e2b.js'
+export {assertLocalAllowed, LOCAL_OPT_IN_ENV, LOCAL_WARNING, localDefinition, localProviderAllowed} from './local.js'
 export {runSelected, runWithProvider, type ProviderRun} from './execute.js'
 export {policyRefusal} from '../engine/policy-gate.js'
 export {PROBE_CODE, testConnection, type ProbeReport} from './probe.js'
@@ -20,6 +21,7 @@ export {
   resolveConfig,
   schemaErrors,
   secretValues,
+  storableConfig,
   validationErrors,
 } from './schema.js'
 export {DEFAULT_MANAGER_ENDPOINT, selfManagedDefinition} from './self-managed.js'

@@ -1,8 +1,9 @@
-/** The provider registry, keyed by RAGFlow's ids (self_managed, aliyun_codeinterpreter, e2b) plus ours (docker). */
+/** The provider registry, keyed by RAGFlow's ids (self_managed, aliyun_codeinterpreter, e2b) plus RAGFlow's local and ours (docker). */
 import {configError} from '../errors.js'
 import {aliyunDefinition} from './aliyun.js'
 import {dockerDefinition} from './docker.js'
 import {e2bDefinition} from './e2b.js'
+import {localDefinition} from './local.js'
 import {selfManagedDefinition} from './self-managed.js'
 import type {ProviderDefinition, ProviderId} from './types.js'
 
@@ -11,6 +12,7 @@ export const PROVIDERS: Record<ProviderId, ProviderDefinition> = {
   self_managed: selfManagedDefinition,
   aliyun_codeinterpreter: aliyunDefinition,
   e2b: e2bDefinition,
+  local: localDefinition,
 }
 
 /** Without any settings, `sandbox run` uses the engine on this host. */

@@ -3,7 +3,7 @@
  * (decideOutcome in src/engine/classify.ts) from the facts a remote run has: the time limit,
  * the exit status, and the wrapper's record of the exception that ended main.
  */
-import {decideOutcome, joinLines} from '../engine/classify.js'
+import {checkArtifacts, decideOutcome, joinLines} from '../engine/classify.js'
 import {emptyResult, type RunResult} from '../engine/result.js'
 import {extractWrapperOutput} from './wrapper.js'
 
@@ -15,10 +15,19 @@ export interface RemoteOutcome {
   timedOut: boolean
   timeoutSeconds: number
   wallMs: number
+  /** the host stopped the run for its output (local provider); maxOutputBytes is that cap */
+  outputOverflow?: boolean
+  maxOutputBytes?: number
+  /** artifacts the host collected itself (local provider), checked like a runner's report */
+  artifacts?: unknown[]
 }
 
 export function remoteResult(outcome: RemoteOutcome): RunResult {
-  const {stdout, result, artifacts, rejected, error} = extractWrapperOutput(outcome.stdout)
+  const extracted = extractWrapperOutput(outcome.stdout)
+  const {stdout, result, error} = extracted
+  const host = outcome.artifacts ? checkArtifacts(outcome.artifacts) : undefined
+  const artifacts = host ? host.artifacts : extracted.artifacts
+  const rejected = host ? host.rejected : extracted.rejected
   const time = Math.round(outcome.wallMs * 1000) / 1000
   const decided = decideOutcome({
     stderr: outcome.stderr,
@@ -28,9 +37,9 @@ export function remoteResult(outcome: RemoteOutcome): RunResult {
     // remote platforms report no OOM flag: exit 137 reads as the memory limit, as RAGFlow reads it
     oomKilled: undefined,
     timedOut: outcome.timedOut,
-    outputOverflow: false,
+    outputOverflow: outcome.outputOverflow === true,
     timeoutSeconds: outcome.timeoutSeconds,
-    maxOutputBytes: 0,
+    maxOutputBytes: outcome.maxOutputBytes ?? 0,
   })
   if (decided.status !== 'success') return emptyResult({stdout, time_used_ms: time, ...decided})
   return emptyResult({stdout, time_used_ms: time, ...decided, stderr: joinLines(outcome.stderr, rejected.join('\n')), result: result ?? null, artifacts})

@@ -165,6 +165,11 @@ function messageMentions(message: string, field: string): boolean {
   return words[field]?.test(message) ?? false
 }
 
+/** The config as it is written to sandbox.<id>: read-only deployment fields left out (they are facts of the deployment, read from its environment). */
+export function storableConfig(schema: ConfigSchema, config: ProviderConfig): ProviderConfig {
+  return Object.fromEntries(Object.entries(config).filter(([name]) => !schema[name]?.readonly))
+}
+
 /** field_name → flag-name */
 export const flagName = (field: string) => field.replace(/_/g, '-')
 
@@ -212,7 +217,9 @@ export function resolveConfig(
       envNames[name] = envName
       continue
     }
-    const stored = sources.stored?.[name]
+    // a row written by an older release may hold the field under its older name
+    const storedName = [name, ...(spec.legacy ?? [])].find((n) => present(sources.stored?.[n]))
+    const stored = storedName === undefined ? undefined : sources.stored?.[storedName]
     if (present(stored)) {
       config[name] = coerceStored(name, spec, stored)
       origin[name] = 'stored'
@@ -251,7 +258,7 @@ function coerceStored(name: string, spec: FieldSpec, value: unknown): unknown {
 export function ragflowSchema(schema: ConfigSchema): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {}
   for (const [name, spec] of Object.entries(schema)) {
-    const {env: _env, partial: _partial, advanced: _advanced, ...rest} = spec
+    const {env: _env, partial: _partial, advanced: _advanced, legacy: _legacy, ...rest} = spec
     out[name] = {...rest}
   }
   return out

@@ -17,7 +17,20 @@ import {maskDbUrl} from '../settings/url.js'
 import {HttpFailure, httpCall, type HttpAnswer} from './http.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 
-export const DEFAULT_MANAGER_ENDPOINT = 'http://localhost:9385'
+/** RAGFlow HEAD's default: the manager's name on RAGFlow's compose network (SEED had http://localhost:9385). */
+export const DEFAULT_MANAGER_ENDPOINT = 'http://sandbox-executor-manager:9385'
+
+/** The deployment fields' defaults: what `sandbox start` runs when nothing is set (src/config.ts). */
+const DEPLOYMENT_DEFAULTS = {
+  executor_manager_image: 'sandbox-executor-manager:latest',
+  executor_manager_pool_size: 2,
+  base_python_image: 'sandbox-base-python:latest',
+  base_nodejs_image: 'sandbox-base-nodejs:latest',
+  executor_manager_port: 9385,
+  enable_seccomp: false,
+  max_memory: '256m',
+  sandbox_timeout: '10s',
+} as const
 
 export const selfManagedDefinition: ProviderDefinition = {
   id: 'self_managed',
@@ -26,6 +39,8 @@ export const selfManagedDefinition: ProviderDefinition = {
   name: 'Self-Managed',
   description: 'On-premise executor manager (sandbox start, or RAGFlow\'s sandbox-executor-manager) over HTTP',
   tags: ['self-hosted', 'low-latency', 'secure'],
+  // RAGFlow HEAD's schema: two runtime fields, eight read-only deployment fields whose values come
+  // from the environment; plus ours: max_retries (really used here) and api_token
   schema: {
     endpoint: {
       type: 'string',
@@ -33,7 +48,9 @@ export const selfManagedDefinition: ProviderDefinition = {
       label: 'Executor Manager Endpoint',
       placeholder: DEFAULT_MANAGER_ENDPOINT,
       default: DEFAULT_MANAGER_ENDPOINT,
-      description: 'HTTP endpoint of the executor manager',
+      description: 'HTTP endpoint used by RAGFlow to call sandbox-executor-manager.',
+      scope: 'runtime',
+      readonly: false,
       env: ['SANDBOX_EXECUTOR_MANAGER_URL'],
     },
     timeout: {
@@ -43,7 +60,9 @@ export const selfManagedDefinition: ProviderDefinition = {
       default: 30,
       min: 5,
       max: 300,
-      description: 'HTTP request timeout in seconds',
+      description: 'Maximum request time for a single code execution call. Unit: seconds.',
+      scope: 'runtime',
+      readonly: false,
       env: ['SANDBOX_EXECUTOR_MANAGER_TIMEOUT'],
     },
     max_retries: {
@@ -53,26 +72,102 @@ export const selfManagedDefinition: ProviderDefinition = {
       default: 3,
       min: 0,
       max: 10,
-      description: 'Retries on connection errors and 502/503/504, never after the code may have started',
+      description: 'Retries on connection errors and 502/503/504, never after the code may have started (ours: RAGFlow HEAD dropped the field, it never used it)',
       env: ['SANDBOX_EXECUTOR_MANAGER_MAX_RETRIES'],
-    },
-    pool_size: {
-      type: 'integer',
-      required: false,
-      label: 'Container Pool Size',
-      default: 10,
-      min: 1,
-      max: 100,
-      description: 'Warm containers per language on the manager (informational for the client)',
-      env: ['SANDBOX_EXECUTOR_MANAGER_POOL_SIZE'],
     },
     api_token: {
       type: 'string',
       required: false,
       label: 'API Token',
       secret: true,
-      description: 'Bearer token when the manager requires one (its SANDBOX_API_TOKEN)',
+      description: 'Bearer token when the manager requires one (its SANDBOX_API_TOKEN; ours, RAGFlow sends none)',
       env: ['SANDBOX_API_TOKEN'],
+    },
+    executor_manager_image: {
+      type: 'string',
+      required: false,
+      label: 'Executor Manager Image',
+      default: DEPLOYMENT_DEFAULTS.executor_manager_image,
+      description: 'Docker image used by sandbox-executor-manager.',
+      scope: 'deployment',
+      readonly: true,
+      env: ['SANDBOX_EXECUTOR_MANAGER_IMAGE'],
+    },
+    executor_manager_pool_size: {
+      type: 'integer',
+      required: false,
+      label: 'Container Pool Size',
+      default: DEPLOYMENT_DEFAULTS.executor_manager_pool_size,
+      min: 1,
+      max: 100,
+      description: 'Container pool size used by sandbox-executor-manager.',
+      scope: 'deployment',
+      readonly: true,
+      env: ['SANDBOX_EXECUTOR_MANAGER_POOL_SIZE'],
+      // rows written by RAGFlow before HEAD (and by this toolkit before it followed HEAD)
+      legacy: ['pool_size'],
+    },
+    base_python_image: {
+      type: 'string',
+      required: false,
+      label: 'Base Python Image',
+      default: DEPLOYMENT_DEFAULTS.base_python_image,
+      description: 'Python runtime image used by executor-managed containers.',
+      scope: 'deployment',
+      readonly: true,
+      env: ['SANDBOX_BASE_PYTHON_IMAGE'],
+    },
+    base_nodejs_image: {
+      type: 'string',
+      required: false,
+      label: 'Base Node.js Image',
+      default: DEPLOYMENT_DEFAULTS.base_nodejs_image,
+      description: 'Node.js runtime image used by executor-managed containers.',
+      scope: 'deployment',
+      readonly: true,
+      env: ['SANDBOX_BASE_NODEJS_IMAGE'],
+    },
+    executor_manager_port: {
+      type: 'integer',
+      required: false,
+      label: 'Executor Manager Port',
+      default: DEPLOYMENT_DEFAULTS.executor_manager_port,
+      min: 1,
+      max: 65535,
+      description: 'Host port exposed by sandbox-executor-manager.',
+      scope: 'deployment',
+      readonly: true,
+      env: ['SANDBOX_EXECUTOR_MANAGER_PORT'],
+    },
+    enable_seccomp: {
+      type: 'boolean',
+      required: false,
+      label: 'Enable Seccomp',
+      default: DEPLOYMENT_DEFAULTS.enable_seccomp,
+      description: 'Whether sandbox-executor-manager starts containers with seccomp enabled.',
+      scope: 'deployment',
+      readonly: true,
+      env: ['SANDBOX_ENABLE_SECCOMP'],
+    },
+    max_memory: {
+      type: 'string',
+      required: false,
+      label: 'Max Memory',
+      default: DEPLOYMENT_DEFAULTS.max_memory,
+      description: 'Memory limit applied to each sandbox container. Common format: 256m or 1g.',
+      scope: 'deployment',
+      readonly: true,
+      env: ['SANDBOX_MAX_MEMORY'],
+    },
+    sandbox_timeout: {
+      type: 'string',
+      required: false,
+      label: 'Sandbox Timeout',
+      default: DEPLOYMENT_DEFAULTS.sandbox_timeout,
+      description: 'Executor-manager container timeout for each sandbox run. Common format: 10s or 1m.',
+      scope: 'deployment',
+      readonly: true,
+      env: ['SANDBOX_TIMEOUT'],
     },
   },
   validate(config) {
@@ -80,7 +175,9 @@ export const selfManagedDefinition: ProviderDefinition = {
     if (!/^https?:\/\/[^\s/]+/i.test(endpoint) || !isUrl(endpoint)) {
       return `Invalid endpoint format: ${maskDbUrl(endpoint)}. Must start with http:// or https://`
     }
-    if (config.pool_size !== undefined && Number(config.pool_size) <= 0) return 'Pool size must be greater than 0'
+    // RAGFlow HEAD: executor_manager_pool_size, else an older row's pool_size
+    const poolSize = config.executor_manager_pool_size ?? config.pool_size
+    if (poolSize !== undefined && Number(poolSize) <= 0) return 'Pool size must be greater than 0'
     if (config.timeout !== undefined && (Number(config.timeout) < 1 || Number(config.timeout) > 600)) return 'Timeout must be between 1 and 600 seconds'
     if (config.max_retries !== undefined && (Number(config.max_retries) < 0 || Number(config.max_retries) > 10)) return 'Max retries must be between 0 and 10'
     return null
@@ -139,7 +236,7 @@ class SelfManagedProvider implements SandboxProvider {
       instanceId: randomUUID(),
       provider: 'self_managed',
       status: 'running',
-      metadata: {language, endpoint: this.endpoint, pool_size: this.config.pool_size ?? 10},
+      metadata: {language, endpoint: this.endpoint, pool_size: this.config.executor_manager_pool_size ?? this.config.pool_size ?? DEPLOYMENT_DEFAULTS.executor_manager_pool_size},
     }
   }
 
@@ -186,6 +283,10 @@ class SelfManagedProvider implements SandboxProvider {
       [
         'Start it with `sandbox start` (or check that RAGFlow\'s sandbox-executor-manager is running)',
         `Check the endpoint: \`sandbox configure self-managed --endpoint URL\` (now ${this.endpoint})`,
+        // RAGFlow HEAD's default names the manager on RAGFlow's compose network only
+        ...(new URL(this.base).hostname === 'sandbox-executor-manager'
+          ? ['sandbox-executor-manager resolves only inside RAGFlow\'s Docker network: from this host use `--endpoint http://127.0.0.1:9385` (`sandbox start`)']
+          : []),
         'Or run locally without a manager: `sandbox run --provider docker`',
       ],
       failure,

@@ -16,8 +16,9 @@ import {
   type SettingsSource,
   type SettingsStore,
 } from '../settings/index.js'
+import {assertLocalAllowed} from './local.js'
 import {DEFAULT_PROVIDER, PROVIDERS, requireProvider} from './registry.js'
-import {assertValid, resolveConfig} from './schema.js'
+import {assertValid, resolveConfig, storableConfig} from './schema.js'
 import type {ProviderConfig, ProviderDefinition} from './types.js'
 
 /**
@@ -71,7 +72,7 @@ export interface ProviderSelection {
  * Resolve the provider for a run. Throws UNKNOWN_PROVIDER / INVALID_PROVIDER_CONFIG (exit 4)
  * and DATABASE_UNREACHABLE (exit 3) when an explicitly configured database is down.
  */
-export async function selectProvider(options: {provider?: string; db?: string; env?: NodeJS.ProcessEnv} = {}): Promise<ProviderSelection> {
+export async function selectProvider(options: {provider?: string; db?: string; env?: NodeJS.ProcessEnv; allowUnsandboxed?: boolean} = {}): Promise<ProviderSelection> {
   const explicit = options.provider ? requireProvider(options.provider) : undefined
   let snapshot: SettingsSnapshot | undefined
   if (settingsInUse(options.db)) snapshot = await readSettingsSnapshot(options.db)
@@ -86,6 +87,14 @@ export async function selectProvider(options: {provider?: string; db?: string; e
       definition = PROVIDERS[DEFAULT_PROVIDER]
       source = 'default'
     }
+  }
+  // never a fallback: an active local provider without the opt-in is an error, not another provider
+  if (definition.id === 'local') {
+    assertLocalAllowed({
+      allowUnsandboxed: options.allowUnsandboxed,
+      env: options.env,
+      where: source === 'settings' ? ` (sandbox.provider_type = local in ${snapshot!.location})` : ' (--provider local)',
+    })
   }
   const stored = snapshot?.settings.configs[definition.id]
   try {
@@ -108,16 +117,20 @@ export async function saveProviderConfig(options: {
   definition: ProviderDefinition
   config: ProviderConfig
   activate: boolean
+  /** making local the active provider needs the opt-in (flag or SANDBOX_ALLOW_LOCAL_PROVIDER=on) */
+  allowUnsandboxed?: boolean
 }): Promise<{location: string; kind: SettingsStore['kind']}> {
   assertValid(options.definition, options.config)
+  if (options.activate && options.definition.id === 'local') assertLocalAllowed({allowUnsandboxed: options.allowUnsandboxed, where: ' (making it the active provider)'})
   return withSettings(options.db, async (store) => {
-    await writeProviderSettings(store, options.definition.id, options.config, {activate: options.activate})
+    await writeProviderSettings(store, options.definition.id, storableConfig(options.definition.schema, options.config), {activate: options.activate})
     return {location: store.location, kind: store.kind}
   })
 }
 
-/** Write only sandbox.provider_type. */
-export async function activateProvider(db: string | undefined, definition: ProviderDefinition): Promise<{location: string}> {
+/** Write only sandbox.provider_type. Local needs the opt-in (nothing is written without it). */
+export async function activateProvider(db: string | undefined, definition: ProviderDefinition, options: {allowUnsandboxed?: boolean} = {}): Promise<{location: string}> {
+  if (definition.id === 'local') assertLocalAllowed({allowUnsandboxed: options.allowUnsandboxed, where: ' (making it the active provider)'})
   return withSettings(db, async (store) => {
     await store.upsert([{name: PROVIDER_TYPE_KEY, data_type: 'string', value: definition.id}])
     return {location: store.location}

@@ -12,7 +12,7 @@ import type {RunResult} from '../engine/result.js'
 import type {PolicyMode} from '../policy/types.js'
 
 /** RAGFlow's provider ids plus ours. */
-export type ProviderId = 'docker' | 'self_managed' | 'aliyun_codeinterpreter' | 'e2b'
+export type ProviderId = 'docker' | 'self_managed' | 'aliyun_codeinterpreter' | 'e2b' | 'local'
 
 export type FieldType = 'string' | 'integer' | 'boolean' | 'json'
 
@@ -36,6 +36,15 @@ export interface FieldSpec {
   partial?: boolean
   /** ours: not asked in the interactive flow unless already set (endpoint overrides for tests and private deployments) */
   advanced?: boolean
+  /** RAGFlow HEAD: "runtime" (what the client uses) or "deployment" (how the manager was deployed) */
+  scope?: 'runtime' | 'deployment'
+  /**
+   * RAGFlow HEAD: shown, never edited — a fact of the deployment taken from the environment
+   * (its env variables) or the default. No flag, no prompt, never written to the row by us.
+   */
+  readonly?: boolean
+  /** ours: older names of this field in rows written by older releases (pool_size → executor_manager_pool_size) */
+  legacy?: string[]
 }
 
 export type ConfigSchema = Record<string, FieldSpec>
@@ -84,6 +93,8 @@ export interface ProviderContext {
   onEvent?: (event: ProviderEvent) => void
   /** the memory limit was given explicitly (flag): it beats a stored provider setting */
   explicitMemory?: boolean
+  /** the user opted in to the unsandboxed local provider for this run (`sandbox run --allow-unsandboxed`); SANDBOX_ALLOW_LOCAL_PROVIDER=on does the same */
+  allowUnsandboxed?: boolean
   /** test hook: base delay of the retry backoff in ms (self_managed), default 200 */
   retryBaseDelayMs?: number
 }

@@ -46,12 +46,14 @@ const ALLOWED = Object.keys(MIME_TYPES)
 const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64')
 
 /** The script to run remotely for `code` (which defines main) with `args`. */
-export function wrapCode(language: Language, code: string, args: Record<string, unknown> = {}): string {
+export function wrapCode(language: Language, code: string, args: Record<string, unknown> = {}, options: {collectArtifacts?: boolean} = {}): string {
   const argsB64 = b64(JSON.stringify(args ?? {}))
-  return language === 'python' ? wrapPython(code, argsB64) : wrapJavaScript(code, argsB64)
+  // the local provider reads artifacts/ from the host itself: the script then only creates it
+  const collect = options.collectArtifacts !== false
+  return language === 'python' ? wrapPython(code, argsB64, collect) : wrapJavaScript(code, argsB64, collect)
 }
 
-function wrapPython(code: string, argsB64: string): string {
+function wrapPython(code: string, argsB64: string, collect: boolean): string {
   const allowed = JSON.stringify(ALLOWED)
   const {maxFiles, maxFileBytes, maxTotalBytes} = REMOTE_ARTIFACT_LIMITS
   return `${code}
@@ -84,7 +86,7 @@ if __name__ == "__main__":
             raise TypeError("main() returned a non-JSON-serializable value: %s" % _exc) from None
         _found, _total = [], 0
         try:
-            _names = sorted(_os.listdir("artifacts")) if _os.path.isdir("artifacts") else []
+            _names = sorted(_os.listdir("artifacts")) if ${collect ? 'True' : 'False'} and _os.path.isdir("artifacts") else []
         except OSError:
             _names = []
         for _name in _names:
@@ -132,7 +134,7 @@ if __name__ == "__main__":
 `
 }
 
-function wrapJavaScript(code: string, argsB64: string): string {
+function wrapJavaScript(code: string, argsB64: string, collect: boolean): string {
   const allowed = JSON.stringify(ALLOWED)
   const {maxFiles, maxFileBytes, maxTotalBytes} = REMOTE_ARTIFACT_LIMITS
   // The user's code runs in a function with its own `module`/`exports`, so both a top-level
@@ -170,7 +172,7 @@ ${errorRecordSource('nodejs')}
       const fs = require('fs')
       const path = require('path')
       let total = 0
-      const names = fs.existsSync('artifacts') ? fs.readdirSync('artifacts').sort() : []
+      const names = ${collect} && fs.existsSync('artifacts') ? fs.readdirSync('artifacts').sort() : []
       for (const name of names) {
         const full = path.join('artifacts', name)
         const ext = name.includes('.') ? name.split('.').pop().toLowerCase() : ''

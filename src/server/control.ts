@@ -664,6 +664,7 @@ export function managerContainerEnv(config: SandboxConfig): Record<string, strin
     // the cap as computed here (the host's cores and memory), not from the container's view
     SANDBOX_MAX_CONCURRENT_RUNS: String(config.maxConcurrentRuns),
     SANDBOX_ALLOW_POLICY_OVERRIDE: String(config.allowPolicyOverride),
+    SANDBOX_RESULT_IN_STDOUT: String(config.resultInStdout),
   }
   if (config.apiToken) env.SANDBOX_API_TOKEN = config.apiToken
   if (process.env.SANDBOX_LOG_LEVEL) env.SANDBOX_LOG_LEVEL = process.env.SANDBOX_LOG_LEVEL

@@ -21,6 +21,7 @@ import type {Logger} from './logger.js'
 import {Metrics} from './metrics.js'
 import {LIMITS, parseRunRequest, POLICY_OVERRIDES, RequestError} from './request.js'
 import {statusDocument, type ManagerSettings} from './status.js'
+import {withResultInStdout} from './legacy-stdout.js'
 
 /** What the server needs from the engine (the real Engine satisfies it). */
 export interface ManagerEngine {
@@ -35,6 +36,8 @@ export interface ManagerServerOptions {
   token?: string
   /** honour a per-request `policy` field (POST /run); refused without a token */
   allowPolicyOverride?: boolean
+  /** SANDBOX_RESULT_IN_STDOUT: main's return value also on stdout, as RAGFlow's old runners printed it */
+  resultInStdout?: boolean
   /** settings reported by GET /status */
   settings?: ManagerSettings
   metrics?: Metrics
@@ -193,6 +196,7 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
     } finally {
       metrics.inFlight--
     }
+    if (options.resultInStdout) result = withResultInStdout(parsed.language, result)
     const seconds = (performance.now() - started) / 1000
     metrics.recordRun(parsed.language, result, seconds)
     metrics.recordHttp('/run', 200)

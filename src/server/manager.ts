@@ -94,6 +94,7 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     logger,
     token: config.apiToken,
     allowPolicyOverride: config.allowPolicyOverride,
+    resultInStdout: config.resultInStdout,
     settings: effectiveSettings(config),
     phase: () => phase,
     whenStarted,

@@ -22,6 +22,8 @@ export interface ManagerSettings {
   maxConcurrentRuns: number
   queueTimeoutSeconds: number
   allowPolicyOverride: boolean
+  /** SANDBOX_RESULT_IN_STDOUT */
+  resultInStdout: boolean
   allowRunc: boolean
   /** an API token is required (the token is read from the environment / .env, never recorded) */
   tokenRequired: boolean
@@ -40,6 +42,7 @@ export function effectiveSettings(config: SandboxConfig): ManagerSettings {
     maxConcurrentRuns: config.maxConcurrentRuns,
     queueTimeoutSeconds: config.queueTimeoutSeconds,
     allowPolicyOverride: config.allowPolicyOverride,
+    resultInStdout: config.resultInStdout,
     allowRunc: config.allowRunc,
     tokenRequired: Boolean(config.apiToken),
     envFile: config.envFile ?? null,

@@ -182,7 +182,8 @@ describe('sandbox configure in a terminal (tmux)', () => {
     await waitFor(s, 'Executor Manager Endpoint')
     type(s, 'localhost:9385')
     keys(s, 'Enter')
-    for (const label of ['Request Timeout (seconds)', 'Max Retries', 'Container Pool Size']) {
+    // HEAD's deployment fields (Container Pool Size, images, …) are read-only: not asked
+    for (const label of ['Request Timeout (seconds)', 'Max Retries']) {
       await waitFor(s, label)
       keys(s, 'Enter')
     }
@@ -196,7 +197,7 @@ describe('sandbox configure in a terminal (tmux)', () => {
     await waitFor(s, /Executor Manager Endpoint.*\(localhost:9385\)/)
     type(s, manager.endpoint)
     keys(s, 'Enter')
-    for (const label of ['Request Timeout (seconds) (optional) (30)', 'Max Retries (optional) (3)', 'Container Pool Size (optional) (10)']) {
+    for (const label of ['Request Timeout (seconds) (optional) (30)', 'Max Retries (optional) (3)']) {
       await waitFor(s, label)
       keys(s, 'Enter')
     }
@@ -212,6 +213,6 @@ describe('sandbox configure in a terminal (tmux)', () => {
     expect(done).not.toContain(TOKEN)
     const saved = rows(file)
     expect(saved['sandbox.provider_type'].value).toBe('self_managed')
-    expect(JSON.parse(saved['sandbox.self_managed'].value)).toEqual({endpoint: manager.endpoint, timeout: 30, max_retries: 3, pool_size: 10, api_token: TOKEN})
+    expect(JSON.parse(saved['sandbox.self_managed'].value)).toEqual({endpoint: manager.endpoint, timeout: 30, max_retries: 3, api_token: TOKEN})
   })
 })

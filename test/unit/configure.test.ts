@@ -298,7 +298,7 @@ describe('precedence: flags > environment > stored > defaults', () => {
 })
 
 describe('other providers', () => {
-  it('self-managed: defaults fill the seed shape; an unreachable endpoint fails --test and nothing is written', async () => {
+  it('self-managed: defaults fill the runtime fields (read-only deployment fields are not stored); an unreachable endpoint fails --test and nothing is written', async () => {
     const r = await cli(ConfigureSelfManaged, ['--db', dbUrl(), '--endpoint', 'http://127.0.0.1:9', '--max-retries', '0', '--test'])
     expect(r.exit).toBe(6)
     expect(r.json.error.code).toBe('PROVIDER_TEST_FAILED')
@@ -308,7 +308,12 @@ describe('other providers', () => {
     const forced = await cli(ConfigureSelfManaged, ['--db', dbUrl(), '--endpoint', 'http://127.0.0.1:9', '--max-retries', '0', '--test', '--force'])
     expect(forced.exit).toBe(0)
     expect(forced.json.test.success).toBe(false)
-    expect(byName(rows())['sandbox.self_managed'].value).toBe('{"endpoint": "http://127.0.0.1:9", "timeout": 30, "max_retries": 0, "pool_size": 10}')
+    expect(byName(rows())['sandbox.self_managed'].value).toBe('{"endpoint": "http://127.0.0.1:9", "timeout": 30, "max_retries": 0}')
+    // shown with the row: HEAD's deployment fields, from the environment or their defaults
+    expect(Object.keys(forced.json.config)).toEqual(expect.arrayContaining(['executor_manager_pool_size', 'executor_manager_port', 'sandbox_timeout']))
+    // no flags for read-only fields
+    const readonlyFlag = await cli(ConfigureSelfManaged, ['--db', dbUrl(), '--endpoint', 'http://127.0.0.1:9', '--executor-manager-pool-size', '5'])
+    expect(readonlyFlag.exit).toBe(2)
   })
 
   it('self-managed: an endpoint without http:// is refused', async () => {

@@ -37,6 +37,7 @@ import {
   resolveConfig,
   runWithProvider,
   selfManagedDefinition,
+  storableConfig,
   validationErrors,
   wrapCode,
 } from '../../src/providers/index.js'
@@ -50,12 +51,13 @@ const sandboxConfig = loadConfig({env: {}, envFile: undefined})
 
 describe('registry', () => {
   it("is keyed by RAGFlow's ids plus docker, and finds aliases", () => {
-    expect(listProviders().map((p) => p.id)).toEqual(['docker', 'self_managed', 'aliyun_codeinterpreter', 'e2b'])
+    expect(listProviders().map((p) => p.id)).toEqual(['docker', 'self_managed', 'aliyun_codeinterpreter', 'e2b', 'local'])
     expect(findProvider('aliyun')?.id).toBe('aliyun_codeinterpreter')
     expect(findProvider('self-managed')?.id).toBe('self_managed')
     expect(findProvider('SELF_MANAGED')?.id).toBe('self_managed')
     expect(findProvider('E2B')?.id).toBe('e2b')
-    expect(findProvider('local')?.id).toBe('docker')
+    // RAGFlow's local is its own provider, never an alias of docker
+    expect(findProvider('local')?.id).toBe('local')
     expect(findProvider('tenki')).toBeUndefined()
   })
 
@@ -78,12 +80,19 @@ describe('registry', () => {
         expect(spec.label, `${p.id}.${name}`).toBeTruthy()
       }
     }
-    // RAGFlow's SEED self_managed schema
+    // RAGFlow HEAD's self_managed schema (plus our max_retries and api_token)
     const sm = ragflowSchema(selfManagedDefinition.schema)
-    expect(sm.endpoint).toMatchObject({type: 'string', required: true, default: 'http://localhost:9385', label: 'Executor Manager Endpoint'})
-    expect(sm.timeout).toMatchObject({type: 'integer', default: 30, min: 5, max: 300})
+    expect(sm.endpoint).toMatchObject({type: 'string', required: true, default: 'http://sandbox-executor-manager:9385', label: 'Executor Manager Endpoint', scope: 'runtime', readonly: false})
+    expect(sm.timeout).toMatchObject({type: 'integer', default: 30, min: 5, max: 300, scope: 'runtime', readonly: false})
     expect(sm.max_retries).toMatchObject({type: 'integer', default: 3, min: 0, max: 10})
-    expect(sm.pool_size).toMatchObject({type: 'integer', default: 10, min: 1, max: 100})
+    expect(sm.pool_size).toBeUndefined()
+    expect(sm.executor_manager_pool_size).toMatchObject({type: 'integer', min: 1, max: 100, label: 'Container Pool Size', scope: 'deployment', readonly: true})
+    expect(sm.executor_manager_pool_size).not.toHaveProperty('legacy')
+    const deployment = Object.entries(sm).filter(([, s]) => s.scope === 'deployment')
+    expect(deployment.map(([k]) => k)).toEqual(['executor_manager_image', 'executor_manager_pool_size', 'base_python_image', 'base_nodejs_image', 'executor_manager_port', 'enable_seccomp', 'max_memory', 'sandbox_timeout'])
+    expect(deployment.every(([, s]) => s.readonly === true && s.required === false)).toBe(true)
+    expect(sm.executor_manager_port).toMatchObject({type: 'integer', default: 9385, min: 1, max: 65535})
+    expect(sm.enable_seccomp).toMatchObject({type: 'boolean', default: false})
     expect(sm.api_token).toMatchObject({secret: true})
     // Aliyun
     const al = ragflowSchema(aliyunDefinition.schema)
@@ -131,6 +140,7 @@ describe("RAGFlow's validation messages", () => {
     expect(v({endpoint: 'http://localhost:9385', timeout: 30, max_retries: 3, pool_size: 10})).toBeNull()
     expect(v({endpoint: 'localhost:9385'})).toBe('Invalid endpoint format: localhost:9385. Must start with http:// or https://')
     expect(v({endpoint: 'http://x', pool_size: 0})).toBe('Pool size must be greater than 0')
+    expect(v({endpoint: 'http://x', executor_manager_pool_size: 0})).toBe('Pool size must be greater than 0')
     expect(v({endpoint: 'http://x', timeout: 601})).toBe('Timeout must be between 1 and 600 seconds')
     expect(v({endpoint: 'http://x', max_retries: 11})).toBe('Max retries must be between 0 and 10')
   })
@@ -159,7 +169,33 @@ describe('config precedence and masking', () => {
     expect(Object.keys(config)).toEqual(['access_key_id', 'access_key_secret', 'account_id', 'region', 'timeout'])
     expect(origin).toEqual({access_key_id: 'env', access_key_secret: 'env', account_id: 'stored', region: 'explicit', timeout: 'env'})
     expect(envNames).toEqual({access_key_id: 'AGENTRUN_ACCESS_KEY_ID', access_key_secret: 'AGENTRUN_ACCESS_KEY_SECRET', timeout: 'AGENTRUN_TIMEOUT'})
-    expect(resolveConfig(selfManagedDefinition.schema, {env: {}}).config).toEqual({endpoint: 'http://localhost:9385', timeout: 30, max_retries: 3, pool_size: 10})
+    expect(resolveConfig(selfManagedDefinition.schema, {env: {}}).config).toEqual({
+      endpoint: 'http://sandbox-executor-manager:9385',
+      timeout: 30,
+      max_retries: 3,
+      executor_manager_image: 'sandbox-executor-manager:latest',
+      executor_manager_pool_size: 2,
+      base_python_image: 'sandbox-base-python:latest',
+      base_nodejs_image: 'sandbox-base-nodejs:latest',
+      executor_manager_port: 9385,
+      enable_seccomp: false,
+      max_memory: '256m',
+      sandbox_timeout: '10s',
+    })
+  })
+
+  it("self_managed reads older rows: SEED's pool_size is HEAD's executor_manager_pool_size; deployment fields come from the environment and are never stored", () => {
+    const seedRow = {endpoint: 'http://localhost:9385', timeout: 30, max_retries: 3, pool_size: 10}
+    const {config, origin} = resolveConfig(selfManagedDefinition.schema, {stored: seedRow, env: {SANDBOX_BASE_PYTHON_IMAGE: 'py:test'}})
+    expect(config).toMatchObject({endpoint: 'http://localhost:9385', executor_manager_pool_size: 10, base_python_image: 'py:test'})
+    expect(config).not.toHaveProperty('pool_size')
+    expect(origin).toMatchObject({executor_manager_pool_size: 'stored', base_python_image: 'env', max_memory: 'default'})
+    expect(validationErrors(selfManagedDefinition, config)).toEqual([])
+    // the environment beats an older row here too
+    expect(resolveConfig(selfManagedDefinition.schema, {stored: seedRow, env: {SANDBOX_EXECUTOR_MANAGER_POOL_SIZE: '4'}}).config.executor_manager_pool_size).toBe(4)
+    // a HEAD row (RAGFlow's admin page) is read as it is
+    expect(resolveConfig(selfManagedDefinition.schema, {stored: {endpoint: 'http://m:9385', executor_manager_pool_size: 5}, env: {}}).config.executor_manager_pool_size).toBe(5)
+    expect(storableConfig(selfManagedDefinition.schema, config)).toEqual({endpoint: 'http://localhost:9385', timeout: 30, max_retries: 3})
   })
 
   it('the same order for every provider and field; empty variables count as not set; the first listed variable wins', () => {

@@ -370,6 +370,9 @@ describe('manager lifecycle: what start was told, and what restart and a second 
     expect(attempt(launchFromStart(flags({'pool-size': 5}), envNone, undefined))).toBe('MANAGER_RUNNING_DIFFERENT/4')
     expect(attempt(launchFromStart(flags({memory: '256M'}), envNone, undefined))).toBe('already')
     expect(attempt(launchFromStart(flags({'max-concurrent': 2}), envNone, undefined))).toBe('MANAGER_RUNNING_DIFFERENT/4')
+    // the older-release setting is a setting of the running manager too
+    expect(attempt(launchFromStart(flags({'result-in-stdout': true}), envNone, undefined))).toBe('MANAGER_RUNNING_DIFFERENT/4')
+    expect(attempt(launchFromStart(flags({'result-in-stdout': false}), envNone, undefined))).toBe('already')
     // asking for a token-protected manager never passes for an open one
     const tokenLaunch = launchFromStart({}, envNone, undefined)
     expect(attempt(tokenLaunch, {...envNone, SANDBOX_API_TOKEN: 'x'})).toBe('MANAGER_RUNNING_DIFFERENT/4')
@@ -382,6 +385,13 @@ describe('manager lifecycle: what start was told, and what restart and a second 
     expect(() => checkManagerConfig({...config, apiToken: 't'})).not.toThrow()
     expect(loadConfig({env: {...envNone, SANDBOX_ALLOW_POLICY_OVERRIDE: 'on'}, envFile: '/dev/null'}).allowPolicyOverride).toBe(true)
     expect(() => loadConfig({env: {...envNone, SANDBOX_ALLOW_POLICY_OVERRIDE: 'maybe'}, envFile: '/dev/null'})).toThrow(/SANDBOX_ALLOW_POLICY_OVERRIDE/)
+  })
+
+  it('SANDBOX_RESULT_IN_STDOUT: off by default, a boolean, and given to the manager container and restart', () => {
+    expect(loadConfig({env: envNone, envFile: '/dev/null'}).resultInStdout).toBe(false)
+    expect(loadConfig({env: {...envNone, SANDBOX_RESULT_IN_STDOUT: 'on'}, envFile: '/dev/null'}).resultInStdout).toBe(true)
+    expect(() => loadConfig({env: {...envNone, SANDBOX_RESULT_IN_STDOUT: 'sometimes'}, envFile: '/dev/null'})).toThrow(/SANDBOX_RESULT_IN_STDOUT/)
+    expect(cfg(launchFromStart(flags({'result-in-stdout': true}), envNone, undefined)).resultInStdout).toBe(true)
   })
 
   it('SANDBOX_MAX_CONCURRENT_RUNS: a whole number from 1, else the computed default', () => {

@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
 import {configError} from '../../errors.js'
-import {activateProvider, envOriginHints, fieldHints, providerNames, requireProvider, resolveConfig, settingsInUse, readSettingsSnapshot, validationErrors} from '../../providers/index.js'
+import {activateProvider, assertLocalAllowed, envOriginHints, fieldHints, providerNames, requireProvider, resolveConfig, settingsInUse, readSettingsSnapshot, validationErrors} from '../../providers/index.js'
 import {dbFlag} from '../configure.js'
 
 export interface UseResult {
@@ -33,6 +33,7 @@ environment variables and defaults); --force switches anyway.`
     provider: Flags.string({description: `provider: ${providerNames()}`}),
     db: dbFlag,
     force: Flags.boolean({description: 'switch even when the provider\'s settings do not validate', default: false}),
+    'allow-unsandboxed': Flags.boolean({description: 'allow making local the active provider: it runs code on this host with NO sandbox (same as SANDBOX_ALLOW_LOCAL_PROVIDER=on)', default: false}),
   }
 
   async run(): Promise<UseResult> {
@@ -44,6 +45,7 @@ environment variables and defaults); --force switches anyway.`
       throw configError(`--provider ${this.flags.provider} and the argument ${this.args.provider} disagree`, 'CONFLICTING_PROVIDER')
     }
     const definition = requireProvider(name)
+    if (definition.id === 'local') assertLocalAllowed({allowUnsandboxed: this.flags['allow-unsandboxed'], where: ' (making it the active provider)'})
     const stored = settingsInUse(this.flags.db) ? (await readSettingsSnapshot(this.flags.db)).settings.configs[definition.id] : undefined
     const {config, envNames} = resolveConfig(definition.schema, {stored})
     const problems = validationErrors(definition, config)
@@ -55,8 +57,9 @@ environment variables and defaults); --force switches anyway.`
         'Or switch anyway with --force',
       ])
     }
-    const {location} = await activateProvider(this.flags.db, definition)
+    const {location} = await activateProvider(this.flags.db, definition, {allowUnsandboxed: this.flags['allow-unsandboxed']})
     const notes: string[] = []
+    if (definition.id === 'local') notes.push(...(definition.notes?.(config) ?? []))
     if (definition.id === 'docker') notes.push('RAGFlow itself does not know the docker provider: for RAGFlow, run `sandbox start` and `sandbox configure self-managed`')
     if (!this.jsonEnabled()) {
       this.log(`✓ ${definition.name} (${definition.id}) is now the active provider (sandbox.provider_type in ${location})`)
