@@ -1,3 +1,5 @@
+import {configError} from './errors.js'
+
 /**
  * fetch with a deadline. Unlike AbortSignal.timeout (an unref'd timer), the timer here keeps
  * the process alive while a request is pending, and is cleared as soon as it settles: a CLI
@@ -18,4 +20,17 @@ export async function fetchWithTimeout(url: string | URL, init: RequestInit = {}
     clearTimeout(timer)
     outer?.removeEventListener('abort', onOuterAbort)
   }
+}
+
+/** base URL of a manager from what a user typed (http://host:port, with or without a path such as /run) */
+export function managerBase(url: string): string {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw configError(`Invalid endpoint URL "${url}"`, 'ENDPOINT_INVALID', ['use the manager address, e.g. http://127.0.0.1:9385'])
+  }
+  if (!/^https?:$/.test(parsed.protocol)) throw configError(`Invalid endpoint URL "${url}": only http and https`, 'ENDPOINT_INVALID')
+  const path = parsed.pathname.replace(/\/+$/, '').replace(/\/(run|healthz|status|metrics)$/, '')
+  return `${parsed.origin}${path}`
 }
