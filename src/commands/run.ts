@@ -49,7 +49,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
     policy: Flags.string({description: POLICY_FLAG_DESCRIPTION, options: [...POLICY_MODES]}),
     'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, prints a warning)', default: false}),
     'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
-    provider: Flags.string({
+    provider: ValueFlags.provider({
       description: 'docker, self_managed, aliyun_codeinterpreter or e2b (aliases: self-managed, aliyun); default: the active provider from `sandbox configure`, else docker',
     }),
     db: ValueFlags.dbUrl({description: 'settings database URL to read the provider from (sqlite:///path.db, mysql://…, postgres://…); default SANDBOX_DB_URL or the local SQLite file'}),

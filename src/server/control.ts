@@ -15,7 +15,7 @@ import {isDaemonDown} from '../docker/client.js'
 import {configError, errorMessage, ExitCode, SandboxError, type ExitCodeValue} from '../errors.js'
 import type {SandboxConfig} from '../config.js'
 import {packagePath} from '../paths.js'
-import {fetchWithTimeout} from '../net.js'
+import {fetchWithTimeout, parseEndpointUrl} from '../net.js'
 import {exposureWarnings} from './auth.js'
 import {checkStartAgainstRunning, launchVariables, type LaunchRecord} from './lifecycle.js'
 import {clientEndpoint, isSameProcess, managerFiles, managerState, readState, recordedManager, removeStateFiles, writeState, type ManagerFiles, type ManagerState} from './state.js'
@@ -559,13 +559,7 @@ async function askManager(report: StatusReport, endpoint: string, token?: string
 
 /** base URL of a manager from what a user typed (http://host:port, with or without a path such as /run) */
 export function managerBase(url: string): string {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    throw configError(`Invalid endpoint URL "${url}"`, 'ENDPOINT_INVALID', ['use the manager address, e.g. http://127.0.0.1:9385'])
-  }
-  if (!/^https?:$/.test(parsed.protocol)) throw configError(`Invalid endpoint URL "${url}": only http and https`, 'ENDPOINT_INVALID')
+  const parsed = parseEndpointUrl(url)
   const path = parsed.pathname.replace(/\/+$/, '').replace(/\/(run|healthz|status|metrics)$/, '')
   return `${parsed.origin}${path}`
 }

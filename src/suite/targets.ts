@@ -7,7 +7,7 @@ import type {SandboxConfig} from '../config.js'
 import {Engine, type EngineEvent} from '../engine/engine.js'
 import type {Language} from '../engine/languages.js'
 import {emptyResult, EXIT, runnerError, type RunResult} from '../engine/result.js'
-import {fetchWithTimeout} from '../net.js'
+import {fetchWithTimeout, parseEndpointUrl} from '../net.js'
 import {configError, errorMessage, remoteError} from '../errors.js'
 import type {PolicyMode, PolicySupport, RunOptions, SuiteTarget, TargetInfo} from './types.js'
 
@@ -126,13 +126,7 @@ export interface EndpointTargetOptions {
 }
 
 export function endpointUrls(url: string): {base: string; run: string; health: string} {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    throw configError(`Invalid endpoint URL "${url}"`, 'ENDPOINT_INVALID', ['use the manager address, e.g. http://127.0.0.1:9385'])
-  }
-  if (!/^https?:$/.test(parsed.protocol)) throw configError(`Invalid endpoint URL "${url}": only http and https`, 'ENDPOINT_INVALID')
+  const parsed = parseEndpointUrl(url)
   const path = parsed.pathname.replace(/\/+$/, '')
   const basePath = path.endsWith('/run') ? path.slice(0, -4) : path
   const base = `${parsed.origin}${basePath}`
