@@ -4,6 +4,7 @@ import {buildArguments, parseArgPair} from './arguments.js'
 import {parseDuration, parseMemory} from './config.js'
 import {requireLanguage} from './engine/languages.js'
 import {ExitCode, isSandboxError, SandboxError} from './errors.js'
+import {parseEndpointUrl} from './net.js'
 import {parseDbUrl} from './settings/url.js'
 import {closest} from './suggest.js'
 
@@ -48,6 +49,22 @@ export const ValueFlags = {
   dbUrl: Flags.custom<string>({
     async parse(input) {
       parseDbUrl(input)
+      return input
+    },
+  }),
+  /** the URL of a manager: http(s)://host:port */
+  endpoint: Flags.custom<string>({
+    async parse(input) {
+      parseEndpointUrl(input)
+      return input
+    },
+  }),
+  /** a provider id or alias: docker, self_managed (self-managed), aliyun_codeinterpreter (aliyun), e2b */
+  provider: Flags.custom<string>({
+    async parse(input) {
+      // loaded when the flag is given: the registry brings every provider's module
+      const {requireProvider} = await import('./providers/registry.js')
+      requireProvider(input)
       return input
     },
   }),

@@ -8,7 +8,7 @@ import {saveArtifacts, type SavedArtifact} from '../artifacts.js'
 import {BaseCommand, ValueFlags} from '../base-command.js'
 import {loadConfig, parseDuration} from '../config.js'
 import {languageForFile, requireLanguage} from '../engine/languages.js'
-import type {RunResult} from '../engine/result.js'
+import {EXIT, type RunResult} from '../engine/result.js'
 import {configError, ExitCode, SandboxError} from '../errors.js'
 import {POLICY_FLAG_DESCRIPTION, POLICY_MODES} from '../policy/types.js'
 import {runSelected} from '../providers/execute.js'
@@ -54,7 +54,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
       default: false,
     }),
     'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
-    provider: Flags.string({
+    provider: ValueFlags.provider({
       description: 'docker, self_managed, aliyun_codeinterpreter, e2b or local (aliases: self-managed, aliyun); default: the active provider from `sandbox configure`, else docker',
     }),
     db: ValueFlags.dbUrl({description: 'settings database URL to read the provider from (sqlite:///path.db, mysql://…, postgres://…); default SANDBOX_DB_URL or the local SQLite file'}),
@@ -200,11 +200,16 @@ function onInterrupt(notify: (signal: NodeJS.Signals) => void): {signal: AbortSi
   }
 }
 
-/** 0 success, 1 the code failed, 5 policy; no container / internal error: 3 on this host (docker, local), 6 from a remote provider */
+/**
+ * 0 success, 1 the code failed (a report forged or garbled by the code included), 5 policy;
+ * no container / internal error: 3 on this host (docker, local), 6 from a remote provider
+ */
 export function exitCodeFor(result: RunResult, provider = 'docker'): number {
   if (result.status === 'success') return ExitCode.OK
   if (result.status !== 'program_runner_error') return ExitCode.CODE_FAILED
   if (result.exit_code === -999) return ExitCode.POLICY
+  // only code inside the sandbox can make the runner's report malformed: nothing here is broken
+  if (result.exit_code === EXIT.MALFORMED_REPORT) return ExitCode.CODE_FAILED
   return provider === 'docker' || provider === 'local' ? ExitCode.PREREQUISITE : ExitCode.REMOTE
 }
 

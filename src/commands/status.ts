@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {BaseCommand} from '../base-command.js'
+import {BaseCommand, ValueFlags} from '../base-command.js'
 import {loadConfig} from '../config.js'
 import {ExitCode} from '../errors.js'
 import {managerStatus, type StatusReport} from '../server/control.js'
@@ -25,7 +25,7 @@ running, unreachable or unhealthy.`
 
   static flags = {
     'env-file': Flags.string({description: 'read SANDBOX_API_TOKEN from this .env file (default ./.env when present)'}),
-    endpoint: Flags.string({description: 'ask the manager at this URL (e.g. http://127.0.0.1:9385) instead of the one of this state directory'}),
+    endpoint: ValueFlags.endpoint({description: 'ask the manager at this URL (e.g. http://127.0.0.1:9385) instead of the one of this state directory'}),
     token: Flags.string({description: 'bearer token for GET /status (default SANDBOX_API_TOKEN)'}),
   }
 

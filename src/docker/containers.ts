@@ -196,7 +196,7 @@ export class RunnerContainer {
       // `container.wait()` never settles when its connection breaks mid-response (daemon gone):
       // once our attach stream has ended, give it 2 s, then ask the daemon directly.
       const wait = this.container.wait() as Promise<{StatusCode: number}>
-      const lost = this.streamEnded.then(() => new Promise<'lost'>((r) => setTimeout(() => r('lost'), 2000).unref()))
+      const lost = this.streamEnded.then(() => orAfter(wait, 2000, 'lost' as const))
       let waited = await Promise.race([wait, lost])
       if (waited === 'lost') {
         const info = await this.container.inspect()
@@ -207,7 +207,7 @@ export class RunnerContainer {
         waited = {StatusCode: info.State.ExitCode}
       }
       this.exited = true
-      await Promise.race([this.streamEnded, new Promise((r) => setTimeout(r, 1000).unref())])
+      await orAfter(this.streamEnded, 1000, undefined)
       let oomKilled: boolean | undefined = false
       if (waited.StatusCode !== 0) {
         const oomFlag = async () => {
@@ -218,7 +218,7 @@ export class RunnerContainer {
         // a SIGKILL we may not have sent: the daemon records the cgroup's OOM event on its own
         // path, so under load the flag can trail the exit; ask once more before calling it a signal
         if (oomKilled === false && waited.StatusCode === 137) {
-          await new Promise((r) => setTimeout(r, 250).unref())
+          await orAfter(new Promise(() => {}), 250, undefined)
           oomKilled = await oomFlag()
         }
       }
@@ -272,6 +272,16 @@ export class RunnerContainer {
       if (error.statusCode !== 404 && error.statusCode !== 409) throw error
     })
   }
+}
+
+/**
+ * `promise`, or `fallback` after `ms`. The timer is awaited, so it holds the process (an
+ * unref'd one let `sandbox run` end with Node's exit 13, "unsettled top-level await", while it
+ * waited for a killed container's exit), and it is cleared as soon as the race is decided.
+ */
+export function orAfter<T, U>(promise: Promise<T>, ms: number, fallback: U): Promise<T | U> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([promise, new Promise<U>((resolve) => (timer = setTimeout(() => resolve(fallback), ms)))]).finally(() => clearTimeout(timer))
 }
 
 /** Where Docker puts a container's memory cgroup: v1 (cgroupfs, systemd), then v2. */

@@ -237,9 +237,14 @@ export class Engine {
       memoryKb ??= container.peakMemoryKb()
     }
     // after we kill a container, its exit must be seen within KILL_GRACE_MS (a lost daemon never answers)
+    // (the grace timer is awaited, so it holds the process, and is cleared once the run is decided)
     let abandon!: () => void
+    let graceTimer: NodeJS.Timeout | undefined
+    let decided = false
     const abandoned = new Promise<{exitCode: number; oomKilled: boolean}>((resolve) => {
-      abandon = () => setTimeout(() => resolve({exitCode: 137, oomKilled: false}), KILL_GRACE_MS).unref()
+      abandon = () => {
+        if (!decided) graceTimer ??= setTimeout(() => resolve({exitCode: 137, oomKilled: false}), KILL_GRACE_MS)
+      }
     })
     const kill = () => {
       measureMemory()
@@ -283,7 +288,9 @@ export class Engine {
       if (first === 'frames') measureMemory()
       exit = first === 'frames' ? {exitCode: -1, oomKilled: false} : first
     } finally {
+      decided = true
       clearTimeout(timer)
+      clearTimeout(graceTimer)
     }
     // the host's clock: from handing over the job to the runner's report (or the container's end)
     const wallMs = Math.round((performance.now() - started) * 1000) / 1000

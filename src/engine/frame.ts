@@ -17,6 +17,26 @@ export const DEFAULT_MAX_RESULT_BYTES = 4 * 1024 * 1024
  */
 export const ARTIFACT_CAPS = {files: 10, fileBytes: 10 * 1024 * 1024, totalBytes: 16 * 1024 * 1024} as const
 
+/**
+ * How deep main's return value may nest. The host serialises the value again (the size check,
+ * the HTTP answer, --json) with JSON.stringify, which recurses: 5,000 nested lists overflowed
+ * the host's stack and a successful run came back as an internal error. Python's json cannot
+ * write more than about 1,000 levels under its default recursion limit; deeper is an output limit.
+ */
+export const MAX_RESULT_DEPTH = 1000
+
+/** true when `value` nests containers deeper than `max` levels (walked without recursion) */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!
+    if (typeof v !== 'object' || v === null) continue
+    if (depth > max) return true
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1])
+  }
+  return false
+}
+
 export interface FrameLimits {
   maxResultBytes: number
   maxArtifacts: number
@@ -146,6 +166,7 @@ export function checkControlFrame(raw: unknown, l: FrameLimits): FrameCheck {
   if (artifacts.length > l.maxArtifacts) return {kind: 'limit', detail: `${artifacts.length} artifacts, over the limit of ${l.maxArtifacts}`}
   if (total > l.maxArtifactTotalBytes) return {kind: 'limit', detail: `${total} bytes of artifacts, over the ${l.maxArtifactTotalBytes}-byte total limit`}
   if (result !== null) {
+    if (nestsDeeperThan(result.value, MAX_RESULT_DEPTH)) return {kind: 'limit', detail: `main() returned a value nested deeper than ${MAX_RESULT_DEPTH} levels`}
     const size = Buffer.byteLength(JSON.stringify(result.value) ?? 'null', 'utf8')
     if (size > l.maxResultBytes) return {kind: 'limit', detail: resultLimitDetail(size, l.maxResultBytes)}
   }

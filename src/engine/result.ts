@@ -2,6 +2,8 @@
  * RAGFlow's CodeExecutionResult, the result marker, and the synthetic exit codes.
  * This shape is the wire contract of POST /run and what every provider returns.
  */
+import {MAX_RESULT_DEPTH, nestsDeeperThan} from './frame.js'
+
 export type RunStatus =
   | 'success'
   | 'program_error'
@@ -100,6 +102,8 @@ function decodeMarkerPayload(payload: string): StructuredResult | undefined {
   try {
     const parsed = JSON.parse(Buffer.from(payload, 'base64').toString('utf8')) as Partial<StructuredResult>
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined
+    // a value the host could not serialise again is not a result (see MAX_RESULT_DEPTH)
+    if (nestsDeeperThan(parsed.value, MAX_RESULT_DEPTH)) return undefined
     return {present: parsed.present !== false, value: parsed.value ?? null, type: 'json'}
   } catch {
     return undefined

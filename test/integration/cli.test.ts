@@ -176,6 +176,17 @@ describe('sandbox run always exits and leaves no container', () => {
     expect(typo.stderr).toContain('rnu is not a sandbox command: did you mean `sandbox run`?')
   }, 300_000)
 
+  it('the code hits the time limit: exit 1 with its result, with and without --json', async () => {
+    // the engine kills the container and waits for its exit; every timer it awaits must hold
+    // the process (an unref'd one ended the CLI with Node's 13 and no output at all)
+    for (const json of [true, false]) {
+      const o = await cli(['run', 'sleepy.py', '--policy', 'off', '--timeout', '2', ...(json ? ['--json'] : [])])
+      await expectClean(o, 1)
+      if (json) expect(JSON.parse(o.stdout)).toMatchObject({status: 'resource_limit_exceeded', exit_code: -124, resource_limit_type: 'time', stdout: 'started\n'})
+      else expect(o.stderr).toContain('✗ resource_limit_exceeded · exit -124')
+    }
+  }, 300_000)
+
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],

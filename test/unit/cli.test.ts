@@ -45,10 +45,10 @@ describe('errors in one shape', () => {
     config = await Config.load({root: process.cwd()})
   })
 
-  /** what the run command reports (text is not printed here: only the report and the JSON) */
-  async function parseFailure(argv: string[]) {
-    const {default: Run} = await import('../../src/commands/run.js')
-    const cmd = new Run(argv, config) as unknown as {init(): Promise<void>; errorReport(e: unknown): unknown; toErrorJson(e: unknown): unknown}
+  /** what a command (run unless named) reports (text is not printed here: only the report and the JSON) */
+  async function parseFailure(argv: string[], command = 'run') {
+    const {default: Command} = await import(`../../src/commands/${command}.ts`)
+    const cmd = new Command(argv, config) as unknown as {init(): Promise<void>; errorReport(e: unknown): unknown; toErrorJson(e: unknown): unknown}
     const error = await cmd.init().then(() => undefined, (e: unknown) => e)
     expect(error, argv.join(' ')).toBeDefined()
     return {report: cmd.errorReport(error) as {code: string; exit: number; message: string}, json: cmd.toErrorJson(error)}
@@ -62,6 +62,7 @@ describe('errors in one shape', () => {
     [['x.py', '--language', 'cobol'], 'UNKNOWN_LANGUAGE', /cobol/],
     [['x.py', '--args-json', '[1]'], 'INVALID_ARGUMENT', /JSON object/],
     [['x.py', '--tiemout', '3'], 'UNKNOWN_FLAG', /--tiemout: did you mean --timeout\?/],
+    [['x.py', '--provider', 'nope'], 'UNKNOWN_PROVIDER', /Unknown sandbox provider "nope"/],
     [[], 'MISSING_ARGUMENT', /Missing argument FILE/],
     [['x.py', 'y.py'], 'UNEXPECTED_ARGUMENT', /Unexpected argument/],
   ])('run %j: usage error %s (exit 2) in the documented JSON shape', async (argv, code, message) => {
@@ -72,6 +73,18 @@ describe('errors in one shape', () => {
     // exactly the documented fields: no oclif parse context, no stack
     expect(Object.keys((json as {error: object}).error)).toEqual(['code', 'message', 'suggestions', 'exit'])
     expect(JSON.stringify(json).length).toBeLessThan(2000)
+  })
+
+  it.each([
+    ['status', ['--endpoint', 'notaurl'], 'ENDPOINT_INVALID', /Invalid endpoint URL "notaurl"/],
+    ['status', ['--endpoint', 'ftp://127.0.0.1:9385'], 'ENDPOINT_INVALID', /only http and https/],
+    ['test', ['--endpoint', 'notaurl'], 'ENDPOINT_INVALID', /Invalid endpoint URL "notaurl"/],
+    ['test', ['--provider', 'nope'], 'UNKNOWN_PROVIDER', /Unknown sandbox provider "nope"/],
+  ])('%s %j: a malformed value is a usage error %s (exit 2) in every command, not only run', async (command, argv, code, message) => {
+    const {report, json} = await parseFailure(argv, command)
+    expect(report).toMatchObject({code, exit: 2})
+    expect(report.message).toMatch(message)
+    expect(Object.keys((json as {error: object}).error)).toEqual(['code', 'message', 'suggestions', 'exit'])
   })
 })
 

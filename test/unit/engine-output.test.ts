@@ -284,6 +284,29 @@ describe('checkControlFrame: every field of every frame', () => {
     expect(await check({result: {present: false, value: null, type: 'json'}})).toMatchObject({kind: 'ok'})
   })
 
+  it('a result nested deeper than the host can serialise again is an output limit, not an internal error', async () => {
+    const {checkControlFrame, MAX_RESULT_DEPTH} = await import('../../src/engine/frame.js')
+    const nest = (depth: number, wrap: (x: unknown) => unknown) => {
+      let x: unknown = 1
+      for (let i = 0; i < depth; i++) x = wrap(x)
+      return x
+    }
+    const frame = (value: unknown) => ({...valid, artifacts: [], result: {present: true, value, type: 'json'}})
+    const big = frameLimits(1024 * 1024)
+    // 5,000 nested lists: JSON.stringify on the host overflowed its stack (the guest's Node wrote them)
+    for (const wrap of [(x: unknown) => [x], (x: unknown) => ({aB: x}), (x: unknown) => [0, {k: [x]}]]) {
+      const deep = checkControlFrame(JSON.parse(JSON.stringify(frame(nest(MAX_RESULT_DEPTH, wrap)))), big)
+      expect(deep.kind === 'ok' || deep.kind === 'limit').toBe(true)
+      const raw = Buffer.from(`{"ok":true,"result":{"present":true,"value":${'['.repeat(5000)}${']'.repeat(5000)},"type":"json"},"error":null,"error_type":null,"exit_code":0,"artifacts":[],"notes":[]}`)
+      const {parseControlFrame} = await import('../../src/engine/frame.js')
+      expect(parseControlFrame(raw, big)).toMatchObject({kind: 'limit', detail: expect.stringContaining(`nested deeper than ${MAX_RESULT_DEPTH} levels`)})
+    }
+    expect(checkControlFrame(frame(nest(MAX_RESULT_DEPTH - 1, (x) => [x])), big).kind).toBe('ok')
+    // the result marker on stdout is held to the same bound: too deep, it is not a result
+    const marker = `${RESULT_MARKER}${Buffer.from(`{"present":true,"value":${'['.repeat(5000)}${']'.repeat(5000)},"type":"json"}`).toString('base64')}`
+    expect(extractResultMarker(`${marker}\n`).result).toBeUndefined()
+  })
+
   it.each([
     ['not an object', null],
     ['a list', []],

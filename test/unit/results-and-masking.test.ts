@@ -14,6 +14,9 @@ describe('exit codes of sandbox run', () => {
     expect(exitCodeFor(emptyResult({status: 'program_error', exit_code: 1}), 'docker')).toBe(1)
     expect(exitCodeFor(emptyResult({}), 'aliyun_codeinterpreter')).toBe(0)
   })
+  it('a malformed runner report (only the code can forge one) is the code failing (1), not a broken prerequisite (3)', () => {
+    expect(exitCodeFor(emptyResult({status: 'program_runner_error', exit_code: -70}), 'docker')).toBe(1)
+  })
 })
 
 describe('remote results use the engine’s reading of stderr', () => {
