@@ -104,6 +104,10 @@ export class RunnerContainer {
   private sink: {stdout: (b: Buffer) => void; stderr: (b: Buffer) => void} | undefined
   private early: Array<[1 | 2, Buffer]> = []
   private exited = false
+  /** we sent the SIGKILL (time or output limit, cleanup): its 137 needs no explanation */
+  private killedByUs = false
+  /** when this container was created, in the daemon's event clock (unix seconds) */
+  private readonly createdAt = Math.floor(Date.now() / 1000) - 1
   private streamEnded: Promise<void>
   private streamClosed = false
   private preReady = Buffer.alloc(0)
@@ -215,11 +219,25 @@ export class RunnerContainer {
           return info ? Boolean(info.State?.OOMKilled) : undefined
         }
         oomKilled = await oomFlag()
-        // a SIGKILL we may not have sent: the daemon records the cgroup's OOM event on its own
-        // path, so under load the flag can trail the exit; ask once more before calling it a signal
-        if (oomKilled === false && waited.StatusCode === 137) {
-          await orAfter(new Promise(() => {}), 250, undefined)
-          oomKilled = await oomFlag()
+        // a SIGKILL we did not send: the OOM killer, or the program itself. Two facts say which:
+        // the inspect flag and the daemon's "oom" event for this container (the only one left
+        // when the container removed itself). Both can trail the exit under load: ask for up to 2 s.
+        if (oomKilled !== true && waited.StatusCode === 137 && !this.killedByUs) {
+          for (let i = 0; i < 8; i++) {
+            const event = await this.sawOomEvent()
+            if (event) {
+              oomKilled = true
+              break
+            }
+            await orAfter(new Promise(() => {}), 250, undefined)
+            const flag = await oomFlag()
+            if (flag === true) {
+              oomKilled = true
+              break
+            }
+            // the events answered "none" (the flag may be unknown: the container is gone)
+            if (event === false) oomKilled = false
+          }
         }
       }
       return {exitCode: waited.StatusCode, oomKilled}
@@ -253,7 +271,36 @@ export class RunnerContainer {
   }
 
   async kill(): Promise<void> {
+    this.killedByUs = true
     await this.container.kill({signal: 'SIGKILL'}).catch(() => {})
+  }
+
+  /** Whether the daemon logged an "oom" event for this container; undefined when it cannot be asked. */
+  private async sawOomEvent(): Promise<boolean | undefined> {
+    try {
+      const modem = (this.container as unknown as {modem: Dockerode['modem']}).modem
+      const until = Math.floor(Date.now() / 1000) + 1
+      const filters = JSON.stringify({container: [this.id], event: ['oom'], type: ['container']})
+      // with `until`, the daemon answers the events it already has and closes the stream
+      const text = await orAfter(
+        new Promise<string>((resolve, reject) => {
+          modem.dial({path: '/events?', method: 'GET', options: {since: String(this.createdAt), until: String(until), filters}, statusCodes: {200: true}, isStream: true}, (error, result) => {
+            if (error || !result) return reject(error ?? new Error('no answer'))
+            const stream = result as NodeJS.ReadableStream
+            const chunks: Buffer[] = []
+            stream.on('data', (c: Buffer) => chunks.push(Buffer.from(c)))
+            stream.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+            stream.on('error', reject)
+          })
+        }),
+        3000,
+        undefined,
+      )
+      if (text === undefined) return undefined
+      return text.split('\n').some((line) => line.includes('"oom"'))
+    } catch {
+      return undefined
+    }
   }
 
   /**
