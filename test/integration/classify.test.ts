@@ -106,3 +106,21 @@ describe('Node.js: the recorded error name and code decide', () => {
     }
   })
 })
+
+describe('one-shot runs (the container removes itself, so the inspect flag is gone)', () => {
+  const oneShot = async (code: string) => {
+    const {runOneShot} = await import('../../src/engine/oneshot.js')
+    const run = await runOneShot({config, language: 'python', code, policy: 'off'})
+    await run.dispose()
+    return run.result
+  }
+
+  it("the program's own SIGKILL is a signal, and a memory bomb is -137: told apart by the daemon's oom event", async () => {
+    expect(await oneShot('import os, signal\ndef main():\n    os.kill(os.getpid(), signal.SIGKILL)\n')).toMatchObject({status: 'runtime_error', runtime_error_type: 'signalled', exit_code: 137})
+    expect(await oneShot('def main():\n    x = []\n    while True:\n        x.append(bytearray(16 * 1024 * 1024))\n')).toMatchObject({
+      status: 'resource_limit_exceeded',
+      resource_limit_type: 'memory',
+      exit_code: EXIT.OUT_OF_MEMORY,
+    })
+  })
+})
