@@ -653,7 +653,9 @@ export async function buildImages(options: BuildImagesOptions): Promise<BuildRes
               `or load the image first (docker load) so that \`docker image inspect ${base}\` finds it`,
             ])
           }
-          emit('step', `No registry here (${errorMessage(error)}): building offline from Debian packages`)
+          // the daemon's own words (a DNS or HTTP error) are detail, not news: the offline build is the design
+          emit('log', `pull of ${base} failed: ${errorMessage(error)}`)
+          emit('step', `No registry reachable: building offline from Debian packages`)
           source = 'offline'
         }
       }
