@@ -279,12 +279,13 @@ export class RunnerContainer {
   private async sawOomEvent(): Promise<boolean | undefined> {
     try {
       const modem = (this.container as unknown as {modem: Dockerode['modem']}).modem
-      const until = Math.floor(Date.now() / 1000) + 1
+      // `until` not in the future: the daemon answers at once instead of waiting for that time
+      const until = (Date.now() / 1000).toFixed(3)
       const filters = JSON.stringify({container: [this.id], event: ['oom'], type: ['container']})
       // with `until`, the daemon answers the events it already has and closes the stream
       const text = await orAfter(
         new Promise<string>((resolve, reject) => {
-          modem.dial({path: '/events?', method: 'GET', options: {since: String(this.createdAt), until: String(until), filters}, statusCodes: {200: true}, isStream: true}, (error, result) => {
+          modem.dial({path: '/events?', method: 'GET', options: {since: String(this.createdAt), until, filters}, statusCodes: {200: true}, isStream: true}, (error, result) => {
             if (error || !result) return reject(error ?? new Error('no answer'))
             const stream = result as NodeJS.ReadableStream
             const chunks: Buffer[] = []
@@ -308,12 +309,14 @@ export class RunnerContainer {
    * itself after its job; a kill covers the rest); others are force-removed.
    */
   async retire(): Promise<void> {
+    this.killedByUs = true
     if (!this.autoRemove) return this.remove()
     this.stream.destroy()
     await this.container.kill({signal: 'SIGKILL'}).catch(() => {})
   }
 
   async remove(): Promise<void> {
+    this.killedByUs = true
     this.stream.destroy()
     await this.container.remove({force: true, v: true}).catch((error: {statusCode?: number}) => {
       if (error.statusCode !== 404 && error.statusCode !== 409) throw error
