@@ -313,6 +313,16 @@ export class RunnerContainer {
     if (!this.autoRemove) return this.remove()
     this.stream.destroy()
     await this.container.kill({signal: 'SIGKILL'}).catch(() => {})
+    await this.settleExit()
+  }
+
+  /**
+   * waitExit's request to the daemon stays open until the container has ended (under load,
+   * seconds after a kill): settle it before the container counts as gone, so that nothing of
+   * ours is left in flight when a run's cleanup returns.
+   */
+  private async settleExit(): Promise<void> {
+    if (this.exitPromise) await orAfter(this.exitPromise.catch(() => undefined), 10_000, undefined)
   }
 
   async remove(): Promise<void> {
@@ -321,6 +331,7 @@ export class RunnerContainer {
     await this.container.remove({force: true, v: true}).catch((error: {statusCode?: number}) => {
       if (error.statusCode !== 404 && error.statusCode !== 409) throw error
     })
+    await this.settleExit()
   }
 }
 
