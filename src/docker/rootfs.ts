@@ -9,6 +9,7 @@ import {createHash} from 'node:crypto'
 import {accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {delimiter, join} from 'node:path'
 
+import {runProgram} from '../exec.js'
 import {errorMessage, prerequisiteError, SandboxError} from '../errors.js'
 import {cacheDir} from '../paths.js'
 import {withDaemon} from './client.js'
@@ -145,30 +146,9 @@ export interface EnsureRootfsResult {
 }
 
 /** Run a program, streaming its output lines; resolves with the exit code and the last lines. */
-function run(cmd: string, args: string[], onLine: (line: string) => void, env?: NodeJS.ProcessEnv): Promise<{code: number; tail: string[]}> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env})
-    const tail: string[] = []
-    const feed = (stream: NodeJS.ReadableStream) => {
-      let buf = ''
-      stream.on('data', (chunk: Buffer) => {
-        buf += chunk.toString('utf8')
-        let i
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i).replace(/\r$/, '')
-          buf = buf.slice(i + 1)
-          if (!line) continue
-          tail.push(line)
-          if (tail.length > 30) tail.shift()
-          onLine(line)
-        }
-      })
-    }
-    feed(child.stdout)
-    feed(child.stderr)
-    child.on('error', reject)
-    child.on('close', (code) => resolve({code: code ?? 1, tail}))
-  })
+async function run(cmd: string, args: string[], onLine: (line: string) => void, env?: NodeJS.ProcessEnv): Promise<{code: number; tail: string[]}> {
+  const {code, tail} = await runProgram(cmd, args, {onLine, env})
+  return {code, tail}
 }
 
 async function ensureDebootstrap(progress: RootfsProgress): Promise<string> {

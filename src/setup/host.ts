@@ -1,13 +1,14 @@
 /**
  * The real machine behind SetupHost: processes, files, /proc, and the Docker layer.
  */
-import {execFile, spawn} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {constants, promises as fs, openSync, closeSync, mkdirSync} from 'node:fs'
 import {release} from 'node:os'
 import {delimiter, dirname, join} from 'node:path'
 
 import {daemonInfo, dockerEndpoint, pingDaemon} from '../docker/client.js'
 import {runProbe} from '../docker/probe.js'
+import {runProgram} from '../exec.js'
 import type {ImageBuildOptions, ImageState, RunOptions, RunResult, SetupDocker, SetupHost} from './types.js'
 
 /** sbin directories are often missing from a non-login root PATH; dockerd lives there */
@@ -34,26 +35,9 @@ async function isExecutable(path: string): Promise<boolean> {
   }
 }
 
-function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(
-      command,
-      args,
-      {
-        env: {...process.env, ...options.env},
-        timeout: options.timeoutMs ?? 0,
-        maxBuffer: 64 * 1024 * 1024,
-        encoding: 'utf8',
-      },
-      (error, stdout, stderr) => {
-        if (!error) return resolve({code: 0, stdout, stderr})
-        const e = error as NodeJS.ErrnoException & {code?: number | string; killed?: boolean}
-        if (e.code === 'ENOENT') return resolve({code: 127, stdout, stderr: `${command}: command not found`})
-        const code = typeof e.code === 'number' ? e.code : 1
-        resolve({code, stdout, stderr: stderr || e.message})
-      },
-    )
-  })
+async function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const {code, stdout, stderr} = await runProgram(command, args, {env: options.env, timeoutMs: options.timeoutMs})
+  return {code, stdout, stderr}
 }
 
 async function readFile(path: string): Promise<string | undefined> {

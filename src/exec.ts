@@ -1,0 +1,62 @@
+/**
+ * Running a host program (apt-get, systemctl, debootstrap, tar…) and reading what it prints: the
+ * one place that spawns a program to wait for it (execa). Output is decoded as UTF-8 across
+ * chunk boundaries, a last line without a newline is kept, and a program stopped by the time
+ * limit or a signal says so instead of looking like exit 1.
+ */
+import {execa} from 'execa'
+
+export interface ProgramOptions {
+  env?: Record<string, string | undefined>
+  /** kill the program (SIGTERM, then SIGKILL) after this many ms; 0 or absent: no limit */
+  timeoutMs?: number
+  /** every line of stdout and stderr as it arrives (empty lines skipped), without the newline */
+  onLine?: (line: string) => void
+}
+
+export interface ProgramResult {
+  /** the exit code; 124 when the time limit stopped it, 128+N for signal N, 127 when it does not exist */
+  code: number
+  stdout: string
+  stderr: string
+  timedOut: boolean
+  signal: string | null
+  /** the last 30 non-empty lines of output, both streams in arrival order */
+  tail: string[]
+}
+
+const TAIL_LINES = 30
+const SIGNALS: Record<string, number> = {SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15}
+
+export async function runProgram(command: string, args: string[], options: ProgramOptions = {}): Promise<ProgramResult> {
+  const tail: string[] = []
+  const seen = (line: string) => {
+    if (!line) return
+    tail.push(line)
+    if (tail.length > TAIL_LINES) tail.shift()
+    options.onLine?.(line)
+  }
+  const child = execa(command, args, {
+    env: options.env,
+    extendEnv: true,
+    timeout: options.timeoutMs || undefined,
+    forceKillAfterDelay: 2000,
+    reject: false,
+    stdin: 'ignore',
+    maxBuffer: 64 * 1024 * 1024,
+    stripFinalNewline: true,
+    lines: false,
+    encoding: 'utf8',
+    // line splitting and UTF-8 decoding across chunks: execa's
+    stdout: [function* (line: unknown) { seen(String(line)); yield line }, 'pipe'],
+    stderr: [function* (line: unknown) { seen(String(line)); yield line }, 'pipe'],
+  })
+  const r = await child
+  const stdout = String(r.stdout ?? '')
+  const stderr = String(r.stderr ?? '')
+  if (r.failed && (r as {code?: string}).code === 'ENOENT') return {code: 127, stdout, stderr: `${command}: command not found`, timedOut: false, signal: null, tail}
+  const signal = r.signal ?? null
+  const code = r.timedOut ? 124 : typeof r.exitCode === 'number' ? r.exitCode : signal ? 128 + (SIGNALS[signal] ?? 0) : 1
+  const why = r.timedOut ? `${command} timed out after ${options.timeoutMs} ms` : signal ? `${command} was killed by ${signal}` : undefined
+  return {code, stdout, stderr: why && !stderr ? why : why ? `${stderr}\n${why}` : stderr, timedOut: Boolean(r.timedOut), signal, tail}
+}
