@@ -5,9 +5,8 @@ if (argv.length === 1 && argv[0] === '--version') {
   // answered without loading oclif (most of the CLI's start-up time); the same line oclif prints
   const {readFileSync} = await import('node:fs')
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
-  const bin = pkg.oclif?.bin ?? pkg.name
   const version = pkg.version
-  process.stdout.write(`${bin}/${version} ${process.platform}-${process.arch} node-${process.version}\n`)
+  process.stdout.write(`${pkg.name}/${version} ${process.platform}-${process.arch} node-${process.version}\n`)
 } else {
   const {execute} = await import('@oclif/core')
   const {exitBackstop} = await import('./backstop.js')

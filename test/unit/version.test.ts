@@ -9,7 +9,7 @@ describe('sandbox --version', () => {
   it('answers without oclif the same line oclif prints', () => {
     const fast = run('bin/run.js', ['--version'])
     const pkg = JSON.parse(readFileSync('package.json', 'utf8'))
-    expect(fast).toBe(`${pkg.oclif.bin}/${pkg.version} ${process.platform}-${process.arch} node-${process.version}\n`)
+    expect(fast).toBe(`${pkg.name}/${pkg.version} ${process.platform}-${process.arch} node-${process.version}\n`)
     // bin/dev.js goes through oclif's own version flag
     expect(run('bin/dev.js', ['--version'])).toBe(fast)
   })
