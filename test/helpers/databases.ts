@@ -16,6 +16,7 @@ import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
 import {chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {hostname, tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {aptInstall, which} from './apt.js'
 import {freePort} from './ports.js'
 
 export interface DatabaseServer {
@@ -81,30 +82,6 @@ async function runOk(cmd: string, args: string[], options: Parameters<typeof run
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stderr || r.stdout}`)
   return r.stdout
 }
-
-function which(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {
-    const p = join(dir, name)
-    if (existsSync(p)) return p
-  }
-  return undefined
-}
-
-let aptUpdated = false
-
-/** apt-get install, running apt-get update first only when the install fails. */
-async function aptInstall(packages: string[]): Promise<void> {
-  const env = {...process.env, DEBIAN_FRONTEND: 'noninteractive'}
-  const install = () => run('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '-q', '--no-install-recommends', ...packages], {env})
-  let r = await install()
-  if (r.code !== 0 && !aptUpdated) {
-    aptUpdated = true
-    await runOk('apt-get', ['-o', 'DPkg::Lock::Timeout=600', 'update', '-q'], {env})
-    r = await install()
-  }
-  if (r.code !== 0) throw new Error(`apt-get install ${packages.join(' ')} failed:\n${r.stderr.slice(-4000)}`)
-}
-
 
 /** Poll `probe` until it succeeds; fail early when the server process has exited. */
 async function waitUntilReady(what: string, child: ChildProcess, logFile: string, probe: () => Promise<void>): Promise<void> {
