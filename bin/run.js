@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --
 process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1'
 const argv = process.argv.slice(2)
 if (argv.length === 1 && argv[0] === '--version') {

@@ -18,3 +18,16 @@ describe('sandbox --version', () => {
     expect(() => run('bin/run.js', ['run', '--version'])).toThrow()
   })
 })
+
+describe('bin/run.js as installed (started by its #! line)', () => {
+  it('leaves --env-file to the CLI: Node 20 would take it as its own option and exit 9', () => {
+    let failure: {status: number; stderr: string} | undefined
+    try {
+      execFileSync('./bin/run.js', ['run', 'examples/hello.py', '--env-file', '/nonexistent/sandbox.env'], {encoding: 'utf8', stdio: 'pipe'})
+    } catch (error) {
+      failure = error as {status: number; stderr: string}
+    }
+    expect(failure?.stderr).toContain('The env file /nonexistent/sandbox.env does not exist')
+    expect(failure?.status).toBe(4)
+  })
+})
