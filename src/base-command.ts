@@ -118,6 +118,8 @@ const clean = (message: string) => PARSE_NOISE.reduce((m, re) => m.replace(re, '
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static baseFlags = {
     verbose: Flags.boolean({description: 'show detailed progress and logs', default: false, helpGroup: 'GLOBAL'}),
+    // read by src/style.ts (chalk looks at the command line itself); declared so oclif accepts it
+    color: Flags.boolean({description: 'colour ✓/✗ marks and warnings (default: when printing to a terminal and NO_COLOR is unset)', allowNo: true, helpGroup: 'GLOBAL'}),
   }
 
   static enableJsonFlag = true

@@ -3,6 +3,7 @@ import {Flags, type Interfaces} from '@oclif/core'
 import {BaseCommand, ValueFlags} from '../base-command.js'
 import {loadConfig} from '../config.js'
 import {ExitCode, SandboxError, configError, errorMessage} from '../errors.js'
+import {style} from '../style.js'
 import {
   assertValid,
   coerceField,
@@ -209,7 +210,7 @@ export async function finishConfigure(
   if (flags.test) {
     if (!command.jsonEnabled()) process.stderr.write(`Testing ${definition.name} with RAGFlow's probe…\n`)
     test = await testConnection(definition, config, {sandboxConfig: loadConfig({envFile: undefined}), allowUnsandboxed: flags['allow-unsandboxed'], onEvent: warnOnStderr})
-    log(`${test.success ? '✓' : '✗'} ${test.message}`)
+    log(`${style().mark(test.success ? 'ok' : 'fail')} ${test.message}`)
     if (!test.success && !flags.force) {
       const exit = test.error && test.error.exit !== ExitCode.CONFIG ? test.error.exit : ExitCode.REMOTE
       throw new SandboxError(`The ${definition.name} connection test failed; nothing was saved. ${test.message}`, {
@@ -226,7 +227,7 @@ export async function finishConfigure(
     notes.push('RAGFlow itself does not know the docker provider: for RAGFlow, run `sandbox start` and `sandbox configure self-managed`')
   }
   const masked = maskConfig(definition.schema, config)
-  log(`✓ Saved ${rowNames(definition, flags.activate)} in ${saved.location}`)
+  log(`${style().mark('ok')} Saved ${rowNames(definition, flags.activate)} in ${saved.location}`)
   if (flags.activate) log(`  ${definition.name} (${definition.id}) is now the active provider`)
   const width = Math.max(...Object.keys(masked).map((k) => k.length), 0)
   for (const [key, value] of Object.entries(masked)) log(`  ${key.padEnd(width)}  ${typeof value === 'string' ? value : JSON.stringify(value)}`)
@@ -326,7 +327,7 @@ sandbox configure aliyun | e2b | self-managed | docker | local, sandbox configur
       config = next
       const errors = validationErrors(definition, config)
       if (errors.length === 0) break
-      this.log(`✗ ${errors.join('\n✗ ')}`)
+      this.log(errors.map((e) => `${style().mark('fail')} ${e}`).join('\n'))
       for (const hint of fieldHints(definition, errors)) this.log(`  ${hint}`)
       for (const name of mentionedFields(definition, errors)) askAdvanced.add(name)
       if (round >= 3 || !(await ask(() => confirm({message: 'Edit the settings again?', default: true})))) {
@@ -340,7 +341,7 @@ sandbox configure aliyun | e2b | self-managed | docker | local, sandbox configur
     if (runTest) {
       this.log(`Testing ${definition.name}…`)
       report = await testConnection(definition, config, {sandboxConfig: loadConfig({envFile: undefined}), onEvent: warnOnStderr})
-      this.log(`${report.success ? '✓' : '✗'} ${report.message}`)
+      this.log(`${style().mark(report.success ? 'ok' : 'fail')} ${report.message}`)
       for (const s of report.error?.suggestions ?? []) this.log(`  ${s}`)
       if (!report.success) {
         force = await ask(() => confirm({message: 'The test failed. Save these settings anyway?', default: false}))

@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import {ExitCode} from '../errors.js'
 import {checkLine, runSetup, setupIncomplete} from '../setup/index.js'
+import {style} from '../style.js'
 import type {SetupReport} from '../setup/index.js'
 
 export type SetupResult = SetupReport & {
@@ -47,7 +48,7 @@ export default class Setup extends BaseCommand<typeof Setup> {
         if (!human) return
         if (event.kind === 'check') {
           // the first pass is shown live; after fixes the final report is printed below
-          if (!fixing) this.log(event.message)
+          if (!fixing) this.log(event.check ? checkLine(event.check, undefined, style()) : event.message)
         } else if (event.kind === 'log') {
           if (flags.verbose && event.message.trim()) this.progress(event.message.trimEnd())
         } else {
@@ -60,7 +61,7 @@ export default class Setup extends BaseCommand<typeof Setup> {
     if (human) {
       if (fixing) {
         this.log('')
-        for (const check of report.checks) this.log(checkLine(check))
+        for (const check of report.checks) this.log(checkLine(check, undefined, style()))
       }
       for (const note of report.notes) this.log(`note: ${note}`)
       if (report.changed.length > 0) this.log(`changed: ${report.changed.join('; ')}`)

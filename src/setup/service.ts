@@ -7,6 +7,7 @@ import {resolve} from 'node:path'
 
 import {loadConfig} from '../config.js'
 import {prerequisiteError} from '../errors.js'
+import {Style} from '../style.js'
 import {DEFAULT_MIN_FREE_BYTES, isLocalEndpoint, runChecks, type CheckContext} from './checks.js'
 import {DAEMON_JSON} from './daemon-json.js'
 import {applyFixes, DEFAULT_DOCKERD_LOG, planFixes, type FixContext} from './fixes.js'
@@ -35,7 +36,7 @@ export async function runSetup(options: SetupOptions = {}): Promise<SetupReport>
     daemonJsonPath: options.daemonJsonPath ?? DAEMON_JSON,
   }
 
-  const first = await runChecks(ctx, (c) => progress({kind: 'check', message: checkLine(c)}))
+  const first = await runChecks(ctx, (c) => progress({kind: 'check', message: checkLine(c), check: c}))
   const changed: string[] = []
   const notes: string[] = []
   const needsWork = first.checks.some((c) => !c.ok || c.warning)
@@ -63,7 +64,7 @@ export async function runSetup(options: SetupOptions = {}): Promise<SetupReport>
 
   // check again; a failed action's error is the most useful fix text for what it targeted
   const before = new Map(first.checks.map((c) => [c.id, c]))
-  const second = await runChecks(ctx, (c) => progress({kind: 'check', message: checkLine(c)}))
+  const second = await runChecks(ctx, (c) => progress({kind: 'check', message: checkLine(c), check: c}))
   const checks = second.checks.map((c) => {
     const was = before.get(c.id)
     const out: SetupCheck = {...c}
@@ -79,8 +80,8 @@ function report(checks: SetupCheck[], changed: string[], notes: string[], durati
 }
 
 /** `✓ title  detail` / `! title  detail — fix: …` / `✗ title  detail — fix: …` */
-export function checkLine(check: SetupCheck, width = 18): string {
-  const mark = !check.ok ? '✗' : check.warning ? '!' : '✓'
+export function checkLine(check: SetupCheck, width = 18, look: Style = new Style(false)): string {
+  const mark = look.mark(!check.ok ? 'fail' : check.warning ? 'warn' : 'ok')
   const fixed = check.fixed ? ' (fixed)' : ''
   const fix = check.fix && (!check.ok || check.warning) ? ` — fix: ${check.fix}` : ''
   return `${mark} ${check.title.padEnd(width)}${check.detail}${fixed}${fix}`

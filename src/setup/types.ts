@@ -44,6 +44,8 @@ export type SetupProgressKind = 'check' | 'fix' | 'step' | 'log'
 export interface SetupProgressEvent {
   kind: SetupProgressKind
   message: string
+  /** kind 'check': the check the message renders */
+  check?: SetupCheck
 }
 
 export interface RunResult {
