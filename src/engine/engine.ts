@@ -15,7 +15,7 @@ import {packagePath} from '../paths.js'
 import {warmUpPolicy, type PolicyMode} from '../policy/index.js'
 import {policyRefusal} from './policy-gate.js'
 import {ContainerBudget, type BudgetStats} from './admission.js'
-import type {Language} from './languages.js'
+import {LANGUAGES, RUNTIMES, imageOf, runnableCode, type Language, type RuntimeId} from './languages.js'
 import {OutputCollector} from './output.js'
 import {PoolBusyError, RunnerPool, type PoolStats} from './pool.js'
 import {classify, joinLines} from './classify.js'
@@ -31,6 +31,10 @@ export interface EngineEvent {
 
 export interface EngineOptions {
   config: SandboxConfig
+  /**
+   * languages to serve (default: all): one warm pool per runtime they run on, and every
+   * language on such a runtime runs (TypeScript on Node.js's)
+   */
   languages?: Language[]
   /** warm containers per language; default config.poolSize; 0 = create on demand */
   poolSize?: number
@@ -71,20 +75,20 @@ export interface EngineStatus {
   admission: BudgetStats & {executing: number; queued: number; rejected: number}
 }
 
-const RUNNER_FILES: Record<Language, string> = {python: 'python_runner.py', nodejs: 'node_runner.js'}
 const KILL_GRACE_MS = 5000
 
-export function runnerCommand(language: Language): string[] {
-  const source = readFileSync(packagePath('templates', 'runners', RUNNER_FILES[language]), 'utf8')
-  // -u: unbuffered, so output printed before a kill (timeout, memory) is not lost
-  return language === 'python' ? ['python3', '-I', '-B', '-u', '-c', source] : ['node', '-e', source]
+/** argv of a runtime's runner (its source inline: nothing of ours is in the image) */
+export function runnerCommand(runtime: RuntimeId): string[] {
+  const {runner} = RUNTIMES[runtime]
+  return runner.command(readFileSync(packagePath('templates', 'runners', runner.file), 'utf8'))
 }
 
 const RUNNER_ENV = ['HOME=/tmp', 'TMPDIR=/tmp', 'MPLBACKEND=Agg', 'MPLCONFIGDIR=/tmp/matplotlib', 'PYTHONIOENCODING=utf-8', 'LANG=C.UTF-8']
 
 export class Engine {
   readonly id = randomUUID()
-  private pools = new Map<Language, RunnerPool>()
+  /** one pool per runtime */
+  private pools = new Map<RuntimeId, RunnerPool>()
   private budget: ContainerBudget | undefined
   private runtime: 'runsc' | 'runc' | null = null
   private seccompProfile: string | undefined
@@ -106,8 +110,9 @@ export class Engine {
   /** Preflight (daemon, runtime, images), remove leftovers, start warm pools. */
   async start(options: {waitReady?: boolean} = {}): Promise<void> {
     const {config} = this.options
-    const languages = this.options.languages ?? (['python', 'nodejs'] as Language[])
-    const [info, statuses, leftovers] = await Promise.all([daemonInfo(), imageStatus(config, languages), findLeftovers()])
+    const languages = this.options.languages ?? (Object.keys(LANGUAGES) as Language[])
+    const runtimes = [...new Set(languages.map((l) => LANGUAGES[l].runtime.id))]
+    const [info, statuses, leftovers] = await Promise.all([daemonInfo(), imageStatus(config, runtimes), findLeftovers()])
     this.runtime = this.chooseRuntime(info.runtimes)
     if (this.runtime === 'runc' || config.enableSeccomp) this.seccompProfile = loadSeccompProfile()
     const missing = statuses.filter((s) => !s.present || (!s.current && !this.options.allowStaleImages))
@@ -123,14 +128,14 @@ export class Engine {
     }
     const size = this.options.poolSize ?? config.poolSize
     const budget = (this.budget = new ContainerBudget(this.options.maxConcurrentRuns ?? config.maxConcurrentRuns))
-    if (size * languages.length > budget.limit) {
-      this.emit('warn', `the warm pools want ${size * languages.length} containers but at most ${budget.limit} may exist at once (SANDBOX_MAX_CONCURRENT_RUNS): the pools share them`, {pool_size: size, max_concurrent_runs: budget.limit})
+    if (size * runtimes.length > budget.limit) {
+      this.emit('warn', `the warm pools want ${size * runtimes.length} containers but at most ${budget.limit} may exist at once (SANDBOX_MAX_CONCURRENT_RUNS): the pools share them`, {pool_size: size, max_concurrent_runs: budget.limit})
     }
-    for (const language of languages) {
-      const image = language === 'python' ? config.pythonImage : config.nodejsImage
-      const cmd = runnerCommand(language)
+    for (const runtime of runtimes) {
+      const image = imageOf(config, runtime)
+      const cmd = runnerCommand(runtime)
       const pool = new RunnerPool({
-        language,
+        language: runtime,
         size,
         // creations include the runner's boot; 4 at a time keeps up with the daemon's churn rate on 2 cores
         maxCreating: Math.max(4, Math.min(size, 8)),
@@ -139,7 +144,7 @@ export class Engine {
           startRunnerContainer({
             image,
             cmd,
-            language,
+            language: runtime,
             owner: this.id,
             runtime: this.runtime!,
             memoryBytes: config.memoryBytes,
@@ -149,14 +154,14 @@ export class Engine {
             autoRemove: this.options.autoRemove,
           }),
         onEvent: (e) => {
-          if (e.type === 'create_failed') this.emit('warn', `cannot start a ${language} container: ${e.message}`, {language})
+          if (e.type === 'create_failed') this.emit('warn', `cannot start a ${runtime} container: ${e.message}`, {language: runtime})
         },
       })
-      this.pools.set(language, pool)
+      this.pools.set(runtime, pool)
     }
     const fills = [...this.pools.values()].map((p) => p.fill())
     // load the Python parser while containers start, so the first run does not pay for it
-    const warm = config.codePolicy !== 'off' && languages.includes('python') ? warmUpPolicy().catch(() => {}) : Promise.resolve()
+    const warm = config.codePolicy !== 'off' && languages.some((l) => LANGUAGES[l].policy === 'python') ? warmUpPolicy().catch(() => {}) : Promise.resolve()
     if (options.waitReady !== false) await Promise.all([...fills, warm])
   }
 
@@ -190,7 +195,7 @@ export class Engine {
 
   private async runInner(request: RunRequest): Promise<RunResult> {
     const {config} = this.options
-    const pool = this.pools.get(request.language)
+    const pool = this.pools.get(LANGUAGES[request.language]?.runtime.id)
     if (!pool) return internalErrorResult(`language ${request.language} is not enabled in this engine`)
     const policy = request.policy ?? config.codePolicy
     // with no warm pool, start the container while the policy looks at the code
@@ -265,7 +270,8 @@ export class Engine {
     const job = JSON.stringify({
       nonce,
       workdir: '/workspace',
-      code: request.code,
+      // what actually runs (TypeScript: its JavaScript), the code the policy read
+      code: runnableCode(request.language, request.code),
       arguments: request.arguments ?? {},
       artifacts: {
         max_files: ARTIFACT_CAPS.files,

@@ -42,7 +42,7 @@ import {
   wrapCode,
 } from '../../src/providers/index.js'
 import {authorization, canonicalQuery, canonicalRequest, percentEncode, signedHeaders} from '../../src/providers/aliyun-signature.js'
-import type {Language} from '../../src/engine/languages.js'
+import {LANGUAGES, type Language} from '../../src/engine/languages.js'
 import {encodeResultMarker, RESULT_MARKER, type RunResult} from '../../src/engine/result.js'
 import {verifyAcs3} from '../helpers/standins/aliyun.js'
 import {closedPort} from '../helpers/ports.js'
@@ -244,12 +244,14 @@ describe('config precedence and masking', () => {
 
 
 
-function runScript(language: 'python' | 'nodejs', script: string): {stdout: string; stderr: string; status: number | null} {
+function runScript(language: Language, script: string): {stdout: string; stderr: string; status: number | null} {
   const dir = mkdtempSync(join(tmpdir(), 'wrapper-'))
   try {
-    const file = join(dir, language === 'python' ? 'main.py' : 'main.js')
+    // as a remote provider runs it: the descriptor's file name and interpreter (this process's node for node)
+    const run = LANGUAGES[language].runtime.script
+    const file = join(dir, run.fileName)
     writeFileSync(file, script)
-    const r = spawnSync(language === 'python' ? 'python3' : process.execPath, [file], {cwd: dir, encoding: 'utf8', timeout: 30_000})
+    const r = spawnSync(run.interpreter === 'node' ? process.execPath : run.interpreter, [file], {cwd: dir, encoding: 'utf8', timeout: 30_000})
     return {stdout: r.stdout, stderr: r.stderr, status: r.status}
   } finally {
     rmSync(dir, {recursive: true, force: true})
