@@ -8,10 +8,10 @@ import {extname} from 'node:path'
 import {configError} from '../errors.js'
 import {nodejs, nodejsRuntime} from './nodejs/index.js'
 import {python, pythonRuntime} from './python/index.js'
-import type {Language, LanguageSpec, RuntimeId, RuntimeSpec} from './types.js'
+import type {Language, LanguageSpec, PreparedCode, RuntimeId, RuntimeSpec} from './types.js'
 import {typescript} from './typescript/index.js'
 
-export type {DockerfileContribution, DockerfileKit, ImageExtras, Language, LanguageSpec, PolicyAnalyser, RuntimeId, RuntimeSpec, WrapperKind} from './types.js'
+export type {DockerfileContribution, DockerfileKit, ImageExtras, Language, LanguageSpec, PolicyAnalyser, PreparedCode, RuntimeId, RuntimeSpec, WrapperKind} from './types.js'
 
 export const LANGUAGES: Record<Language, LanguageSpec> = {python, nodejs, typescript}
 
@@ -25,8 +25,11 @@ export const RUNTIME_IDS = Object.keys(RUNTIMES) as RuntimeId[]
 
 export const languageSpec = (language: Language): LanguageSpec => LANGUAGES[language]
 
-/** The source that runs for `code` in `language` (TypeScript: the JavaScript esbuild makes of it). */
-export const runnableCode = (language: Language, code: string): string => LANGUAGES[language].prepare?.(code) ?? code
+/** The source that runs for `code` in `language` (TypeScript: the JavaScript esbuild makes of it), and where its lines came from. */
+export const prepareCode = (language: Language, code: string): PreparedCode => LANGUAGES[language].prepare?.(code) ?? {code, originalLine: (line) => line}
+
+/** The source that runs for `code` in `language`. */
+export const runnableCode = (language: Language, code: string): string => prepareCode(language, code).code
 
 /** The image a runtime (or a language's runtime) runs in, from the configuration. */
 export const imageOf = (config: Pick<import('../config.js').SandboxConfig, 'nodejsImage' | 'pythonImage'>, runtime: RuntimeId): string => config[RUNTIMES[runtime].image.configKey]

@@ -82,6 +82,13 @@ export interface RuntimeSpec {
   }
 }
 
+export interface PreparedCode {
+  /** the source that runs */
+  code: string
+  /** the caller's line (1-based) a line of `code` came from */
+  originalLine: (line: number) => number
+}
+
 export interface LanguageSpec {
   id: Language
   label: string
@@ -96,7 +103,7 @@ export interface LanguageSpec {
    * the code runs as it is. Never throws: code that cannot be converted becomes code that
    * fails at load with the reason (a SyntaxError), so every path reports it the same way.
    */
-  prepare?: (code: string) => string
+  prepare?: (code: string) => PreparedCode
   /** the analyser of the code that runs (after prepare) */
   policy: PolicyAnalyser
   /** the remote wrapper of the code that runs (after prepare) */

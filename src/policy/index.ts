@@ -10,7 +10,7 @@
  * detail UNSAFE_CODE_DETAIL and stderr `formatPolicyIssues(result.issues)`.
  */
 import {configError} from '../errors.js'
-import {LANGUAGES, normalizeLanguage, runnableCode, SUPPORTED_LANGUAGES, type Language} from '../languages/index.js'
+import {LANGUAGES, normalizeLanguage, prepareCode, SUPPORTED_LANGUAGES, type Language} from '../languages/index.js'
 import {inspectWithinBudget, warmUpPolicyWorkers} from './pool.js'
 import {pythonParser} from './python.js'
 import {policyLevel, type PolicyIssue, type PolicyLanguage, type PolicyMode, type PolicyResult} from './types.js'
@@ -55,7 +55,9 @@ export async function inspectCode(code: string, language: Language | PolicyLangu
   if (!lang) {
     throw configError(`Unsupported language for security analysis: ${String(language)}`, 'POLICY_UNSUPPORTED_LANGUAGE', [`Use ${SUPPORTED_LANGUAGES}`])
   }
-  const issues = await inspectWithinBudget(runnableCode(lang, code), LANGUAGES[lang].policy, level)
+  const prepared = prepareCode(lang, code)
+  // findings name the caller's lines (TypeScript: mapped back from the JavaScript that runs)
+  const issues = (await inspectWithinBudget(prepared.code, LANGUAGES[lang].policy, level)).map((issue) => ({...issue, line: prepared.originalLine(issue.line)}))
   if (issues.length === 0) return {safe: true, issues: []}
   return {safe: false, issues: tidy(issues)}
 }

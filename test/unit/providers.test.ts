@@ -261,6 +261,19 @@ function runScript(language: Language, script: string): {stdout: string; stderr:
 describe('remote wrapper', () => {
   const args = {name: 'Wörld "quoted"', flag: true, nothing: null, n: 3, list: [1, {a: false}]}
 
+  it('TypeScript: the remote script is the JavaScript that runs, in the JavaScript wrapper (main.js, node)', () => {
+    expect(LANGUAGES.typescript.runtime.script).toMatchObject({fileName: 'main.js', interpreter: 'node'})
+    const code = 'interface A {name: string}\nexport function main({name}: A): {hi: string} {\n  return {hi: name}\n}\n'
+    const script = wrapCode('typescript', code, {name: 'ts'})
+    expect(script).not.toContain('interface A')
+    const out = runScript('typescript', script)
+    const r = remoteResult({stdout: out.stdout, stderr: out.stderr, exitCode: out.status!, timedOut: false, timeoutSeconds: 10, wallMs: 1})
+    expect(r).toMatchObject({status: 'success', result: {present: true, value: {hi: 'ts'}, type: 'json'}})
+    const bad = runScript('typescript', wrapCode('typescript', 'export function main( {\n'))
+    expect(remoteResult({stdout: bad.stdout, stderr: bad.stderr, exitCode: bad.status!, timedOut: false, timeoutSeconds: 10, wallMs: 1})).toMatchObject({status: 'program_error'})
+    expect(bad.stderr).toContain('TypeScript syntax error: main.ts:2:1')
+  })
+
   it('Python: main(**args) with true/false/null data, marker printed, stdout kept', () => {
     const code = 'def main(name, flag, nothing, n, list):\n    print("hi", name)\n    return {"name": name, "flag": flag, "nothing": nothing, "n": n + 1, "list": list}\n'
     const script = wrapCode('python', code, args)
