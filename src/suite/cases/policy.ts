@@ -124,7 +124,7 @@ export const policyCases: SuiteCase[] = [
   {
     id: 'policy-ts-type-only-import',
     title: 'Policy: a type-only import of child_process runs (it is gone from the JavaScript that runs)',
-    tags: ['policy', 'typescript'],
+    tags: ['policy', 'typescript', 'false-positive'],
     language: 'typescript',
     policy: 'on',
     code: code`
