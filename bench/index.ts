@@ -31,6 +31,7 @@ const line = (label: string, s: {p50: number; p95: number; p99: number}) =>
 const TRIVIAL: Record<Language, string> = {
   python: 'def main():\n    return 1\n',
   nodejs: 'module.exports.main = () => 1\n',
+  typescript: 'export const main = (): number => 1\n',
 }
 
 async function waitPoolReady(engine: Engine): Promise<void> {

@@ -25,6 +25,7 @@ import {freePort} from '../test/helpers/ports.js'
 const TRIVIAL: Record<Language, string> = {
   python: 'def main():\n    return 1\n',
   nodejs: 'module.exports.main = () => 1\n',
+  typescript: 'export const main = (): number => 1\n',
 }
 
 export interface LoadOptions {

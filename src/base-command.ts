@@ -31,7 +31,7 @@ export const ValueFlags = {
       return input
     },
   }),
-  /** a language name or alias: python, nodejs, javascript */
+  /** a language name or alias: python, nodejs, javascript, typescript, ts */
   language: Flags.custom<string>({
     async parse(input) {
       requireLanguage(input)

@@ -8,6 +8,7 @@ import {resolve} from 'node:path'
 import {parseEnv} from './dotenv.js'
 import {defaultMaxConcurrentRuns} from './engine/admission.js'
 import {configError} from './errors.js'
+import {RUNTIMES} from './languages/index.js'
 import {DEFAULT_POLICY_LEVEL, isPolicyMode, policyLevel, POLICY_MODES, type PolicyLevel} from './policy/types.js'
 
 export interface SandboxConfig {
@@ -47,8 +48,8 @@ export interface SandboxConfig {
 
 export const DEFAULTS = {
   poolSize: 2,
-  pythonImage: 'sandbox-base-python:latest',
-  nodejsImage: 'sandbox-base-nodejs:latest',
+  pythonImage: RUNTIMES.python.image.default,
+  nodejsImage: RUNTIMES.nodejs.image.default,
   host: '127.0.0.1',
   port: 9385,
   timeout: '10s',

@@ -43,7 +43,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
   static flags = {
     arg: ValueFlags.argument({char: 'a', description: 'argument for main as name=value (JSON when it parses: count=3, flag=true); repeatable', multiple: true}),
     'args-json': ValueFlags.jsonObject({description: 'all arguments as a JSON object, or @file.json'}),
-    language: ValueFlags.language({char: 'l', description: 'python or nodejs (alias javascript); default from the file extension'}),
+    language: ValueFlags.language({char: 'l', description: 'python, nodejs (alias javascript) or typescript (alias ts); default from the file extension'}),
     timeout: ValueFlags.duration({char: 't', description: 'wall-clock limit: 10, 10s, 2m, 1m30s (default SANDBOX_TIMEOUT or 10s)'}),
     memory: ValueFlags.memory({char: 'm', description: 'memory limit, e.g. 256m, 1g (default SANDBOX_MAX_MEMORY or 256m)'}),
     'save-artifacts': Flags.string({description: 'directory to write the returned artifacts into (existing files are never replaced)'}),

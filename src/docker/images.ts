@@ -17,19 +17,18 @@ import {pack} from 'tar-stream'
 
 import type {SandboxConfig} from '../config.js'
 import {configError, errorMessage, ExitCode, prerequisiteError, SandboxError} from '../errors.js'
+import {imageOf, RUNTIME_IDS, RUNTIMES, type ImageExtras, type RuntimeId} from '../languages/index.js'
 import {packagePath, TOOLKIT_VERSION} from '../paths.js'
 import {withDaemon} from './client.js'
 import {ensureRootfs, resolveMirrors, rootfsImageTag, type DebianMirrors} from './rootfs.js'
 
-export type ImageLanguage = 'python' | 'nodejs'
+/** one base image per runtime (src/languages/: TypeScript runs in Node.js's) */
+export type ImageLanguage = RuntimeId
 export type ImageSource = 'online' | 'offline'
-export const IMAGE_LANGUAGES: readonly ImageLanguage[] = ['python', 'nodejs']
+export const IMAGE_LANGUAGES: readonly ImageLanguage[] = RUNTIME_IDS
 
 /** Bottom layer of online builds. */
-export const ONLINE_BASE_IMAGES: Record<ImageLanguage, string> = {
-  python: 'python:3.11-slim-bookworm',
-  nodejs: 'node:20-bookworm-slim',
-}
+export const ONLINE_BASE_IMAGES = Object.fromEntries(RUNTIME_IDS.map((id) => [id, RUNTIMES[id].image.onlineBase])) as Record<ImageLanguage, string>
 
 /** npm installed into the offline build stage that adds extra npm packages (supports Node 18.17+). */
 export const NPM_VERSION = '10.9.2'
@@ -89,24 +88,16 @@ export interface BuildResult {
 // ---------------------------------------------------------------------------------------
 // Extra packages
 
-export interface ImageExtras {
-  /** pip requirement specifiers (online Python builds) */
-  python: string[]
-  /** Debian packages (apt, either source) */
-  debian: string[]
-  /** npm package specs (Node.js image) */
-  npm: string[]
-}
+export type {ImageExtras} from '../languages/index.js'
 
 const DEBIAN_NAME = /^[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:_-]+|\/[a-z0-9.-]+)?$/
 const NPM_SPEC = /^(?:@[a-z0-9~][a-z0-9._~-]*\/)?[a-z0-9~][a-z0-9._~-]*(?:@[A-Za-z0-9.^~<>=*|+_-]+)?$/
 const PIP_SPEC = /^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,-]+\])?(?:\s*(?:===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+(?:\s*,\s*(?:===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+)*)?(?:\s*;[^\n]*)?$/
 
-/** Which image a Debian package goes to: python3-* to Python, node-* to Node.js, others to both. */
+/** Which image a Debian package goes to: python3-* to Python, node-* to Node.js, others to every image. */
 export function debianPackageTargets(name: string): ImageLanguage[] {
-  if (/^python3?-/.test(name)) return ['python']
-  if (/^(node|nodejs)-/.test(name)) return ['nodejs']
-  return ['python', 'nodejs']
+  const own = RUNTIME_IDS.filter((id) => RUNTIMES[id].image.debianPackages.test(name))
+  return own.length > 0 ? own : [...RUNTIME_IDS]
 }
 
 function checked(kind: string, names: string[], re: RegExp, hint: string): string[] {
@@ -128,10 +119,11 @@ export function extrasFor(
   const debian = checked('Debian', config.extraDebianPackages ?? [], DEBIAN_NAME, 'use a Debian package name such as python3-scipy (optionally =version)')
   const npm = checked('npm', config.extraNpmPackages ?? [], NPM_SPEC, 'use an npm package name such as lodash or @scope/name@^1.2.0')
   const python = checked('Python', config.extraPythonPackages ?? [], PIP_SPEC, 'use a requirement such as scipy or scipy>=1.11')
+  const kind = RUNTIMES[language].image.packageKind
   return {
-    python: language === 'python' ? python : [],
+    python: kind === 'python' ? python : [],
     debian: debian.filter((n) => debianPackageTargets(n.replace(/[=/].*$/, '')).includes(language)),
-    npm: language === 'nodejs' ? npm : [],
+    npm: kind === 'npm' ? npm : [],
   }
 }
 
@@ -209,49 +201,12 @@ export function generateDockerfile(language: ImageLanguage, source: ImageSource,
   // every image: an /etc/hosts in which localhost resolves (COPY hosts /etc/hosts)
   files.add('hosts')
 
-  if (language === 'python') {
-    files.add('matplotlibrc')
-    if (source === 'online') {
-      files.add('requirements.txt')
-      files.add('extra-ca.crt')
-      if (extras.python.length > 0) {
-        files.add('extra-requirements.txt')
-        parts.deps.push(
-          'COPY extra-requirements.txt /tmp/sandbox/',
-          'RUN PIP_CERT=/tmp/sandbox/ca.pem PYTHONPATH="$(python3 -c \'import sysconfig; print(sysconfig.get_path("purelib", vars={"base": "/install"}))\')" \\',
-          '    pip install --no-cache-dir --prefix=/install -r /tmp/sandbox/extra-requirements.txt',
-        )
-      }
-    } else if (extras.python.length > 0) {
-      unsupported.push(...extras.python)
-    }
-  }
-
-  if (language === 'nodejs') {
-    const install = `npm install --omit=dev --no-audit --no-fund --no-package-lock ${extras.npm.map(shellQuote).join(' ')}`
-    if (source === 'online') {
-      files.add('package.json')
-      files.add('extra-ca.crt')
-      if (extras.npm.length > 0) parts.deps.push(`RUN ${WITH_EXTRA_CA} \\`, ` && ${install}`)
-    } else if (extras.npm.length > 0) {
-      files.add('fetch-npm.cjs')
-      files.add('extra-ca.crt')
-      parts.stages.push(
-        'FROM ${BASE_IMAGE} AS npm-extras',
-        'ENV LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive',
-        APT_INSTALL(['nodejs', 'ca-certificates']),
-        'COPY fetch-npm.cjs extra-ca.crt /tmp/sandbox/',
-        `RUN ${WITH_EXTRA_CA} \\`,
-        ` && node /tmp/sandbox/fetch-npm.cjs ${NPM_VERSION} /opt/npm`,
-        'WORKDIR /opt/sandbox',
-        `RUN echo '{"private": true}' > package.json \\`,
-        ` && ${WITH_EXTRA_CA} \\`,
-        ` && node /opt/npm/bin/npm-cli.js ${install.slice('npm '.length)}`,
-        '',
-      )
-      parts.extras.push('COPY --from=npm-extras /opt/sandbox/node_modules/ /opt/sandbox/node_modules/')
-    }
-  }
+  const own = RUNTIMES[language].image.dockerfile(source, extras, {aptInstall: APT_INSTALL, shellQuote, withExtraCa: WITH_EXTRA_CA, npmVersion: NPM_VERSION})
+  parts.stages.push(...own.stages)
+  parts.deps.push(...own.deps)
+  parts.extras.push(...own.extras)
+  for (const file of own.files) files.add(file)
+  unsupported.push(...own.unsupported)
 
   if (extras.debian.length > 0) parts.extras.push(APT_INSTALL(extras.debian))
 
@@ -357,8 +312,7 @@ export function planImage(input: PlanInput): ImagePlan {
   return {...plan, hash: inputHash(plan)}
 }
 
-export const imageNameFor = (config: Pick<SandboxConfig, 'nodejsImage' | 'pythonImage'>, language: ImageLanguage) =>
-  language === 'python' ? config.pythonImage : config.nodejsImage
+export const imageNameFor = (config: Pick<SandboxConfig, 'nodejsImage' | 'pythonImage'>, language: ImageLanguage) => imageOf(config, language)
 
 /** Is an image with these labels what `plan` would build? Human reason when not. */
 export function compareLabels(labels: Record<string, string> | undefined, plan: Pick<ImagePlan, 'extras' | 'hash' | 'image' | 'language' | 'source' | 'unsupported'>): {current: boolean; reason?: string} {

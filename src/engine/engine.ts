@@ -6,21 +6,17 @@ import {randomBytes, randomUUID} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 
 import type {SandboxConfig} from '../config.js'
-import {daemonInfo} from '../docker/client.js'
-import {findLeftovers, LABELS, listManagedContainers, removeContainers, startRunnerContainer, waitRemoved, type RunnerContainer} from '../docker/containers.js'
-import {imageStatus} from '../docker/images.js'
-import {loadSeccompProfile} from '../docker/seccomp.js'
-import {prerequisiteError} from '../errors.js'
+import {loadBackend} from '../backends/index.js'
 import {packagePath} from '../paths.js'
 import {warmUpPolicy, type PolicyMode} from '../policy/index.js'
 import {policyRefusal} from './policy-gate.js'
 import {ContainerBudget, type BudgetStats} from './admission.js'
-import type {Language} from './languages.js'
+import {LANGUAGES, RUNTIMES, imageOf, runnableCode, type Language, type RuntimeId} from './languages.js'
 import {OutputCollector} from './output.js'
 import {PoolBusyError, RunnerPool, type PoolStats} from './pool.js'
 import {classify, joinLines} from './classify.js'
 import {ARTIFACT_CAPS, frameLimits, RESULT_LIMIT_ERROR_TYPE, runnerLimits} from './frame.js'
-import {chooseRuntime, RUNC_WARNING} from './runtime.js'
+import type {Runner, RunnerBackend} from './runner.js'
 import {busyResult, emptyResult, EXIT, extractResultMarker, internalErrorResult, MIME_TYPES, type RunResult} from './result.js'
 
 export interface EngineEvent {
@@ -31,6 +27,12 @@ export interface EngineEvent {
 
 export interface EngineOptions {
   config: SandboxConfig
+  /** what makes the sandboxes: a RunnerBackend or a backend id (src/backends/<id>/); default docker */
+  backend?: RunnerBackend | string
+  /**
+   * languages to serve (default: all): one warm pool per runtime they run on, and every
+   * language on such a runtime runs (TypeScript on Node.js's)
+   */
   languages?: Language[]
   /** warm containers per language; default config.poolSize; 0 = create on demand */
   poolSize?: number
@@ -71,23 +73,23 @@ export interface EngineStatus {
   admission: BudgetStats & {executing: number; queued: number; rejected: number}
 }
 
-const RUNNER_FILES: Record<Language, string> = {python: 'python_runner.py', nodejs: 'node_runner.js'}
 const KILL_GRACE_MS = 5000
 
-export function runnerCommand(language: Language): string[] {
-  const source = readFileSync(packagePath('templates', 'runners', RUNNER_FILES[language]), 'utf8')
-  // -u: unbuffered, so output printed before a kill (timeout, memory) is not lost
-  return language === 'python' ? ['python3', '-I', '-B', '-u', '-c', source] : ['node', '-e', source]
+/** argv of a runtime's runner (its source inline: nothing of ours is in the image) */
+export function runnerCommand(runtime: RuntimeId): string[] {
+  const {runner} = RUNTIMES[runtime]
+  return runner.command(readFileSync(packagePath('templates', 'runners', runner.file), 'utf8'))
 }
 
 const RUNNER_ENV = ['HOME=/tmp', 'TMPDIR=/tmp', 'MPLBACKEND=Agg', 'MPLCONFIGDIR=/tmp/matplotlib', 'PYTHONIOENCODING=utf-8', 'LANG=C.UTF-8']
 
 export class Engine {
   readonly id = randomUUID()
-  private pools = new Map<Language, RunnerPool>()
+  /** one pool per runtime */
+  private pools = new Map<RuntimeId, RunnerPool>()
   private budget: ContainerBudget | undefined
   private runtime: 'runsc' | 'runc' | null = null
-  private seccompProfile: string | undefined
+  private backend: RunnerBackend | undefined
   private startError: string | null = null
   private readonly pendingRemovals = new Set<Promise<void>>()
   private readonly inFlight = new Set<Promise<RunResult>>()
@@ -103,69 +105,56 @@ export class Engine {
     this.options.onEvent?.({level, message, ...extra})
   }
 
-  /** Preflight (daemon, runtime, images), remove leftovers, start warm pools. */
+  /** Preflight (the backend: daemon, runtime, images), remove leftovers, start warm pools. */
   async start(options: {waitReady?: boolean} = {}): Promise<void> {
     const {config} = this.options
-    const languages = this.options.languages ?? (['python', 'nodejs'] as Language[])
-    const [info, statuses, leftovers] = await Promise.all([daemonInfo(), imageStatus(config, languages), findLeftovers()])
-    this.runtime = this.chooseRuntime(info.runtimes)
-    if (this.runtime === 'runc' || config.enableSeccomp) this.seccompProfile = loadSeccompProfile()
-    const missing = statuses.filter((s) => !s.present || (!s.current && !this.options.allowStaleImages))
-    if (missing.length) {
-      const what = missing.map((s) => `${s.image} (${s.language}): ${s.reason ?? (s.present ? 'stale' : 'missing')}`).join('; ')
-      throw prerequisiteError(`Base images are not ready: ${what}`, missing.some((s) => !s.present) ? 'IMAGES_MISSING' : 'IMAGES_STALE', [
-        'run `sandbox build`',
-      ])
-    }
-    if (leftovers.length) {
-      await removeContainers(leftovers.map((c) => c.id))
-      this.emit('info', `removed ${leftovers.length} leftover container(s) of a previous run`, {count: leftovers.length})
-    }
+    const languages = this.options.languages ?? (Object.keys(LANGUAGES) as Language[])
+    const runtimes = [...new Set(languages.map((l) => LANGUAGES[l].runtime.id))]
+    const chosen = this.options.backend ?? undefined
+    const backend = (this.backend = typeof chosen === 'object' ? chosen : await loadBackend(chosen))
+    // leftovers of engines that are gone are removed whatever the preflight finds
+    const [facts, removed] = await Promise.all([
+      backend.preflight({config, runtimes, isolation: this.options.runtime, allowStaleImages: this.options.allowStaleImages}),
+      backend.removeLeftovers(),
+    ])
+    this.runtime = facts.isolation
+    for (const warning of facts.warnings) this.emit('warn', warning, {runtime: facts.isolation})
+    if (removed) this.emit('info', `removed ${removed} leftover container(s) of a previous run`, {count: removed})
     const size = this.options.poolSize ?? config.poolSize
     const budget = (this.budget = new ContainerBudget(this.options.maxConcurrentRuns ?? config.maxConcurrentRuns))
-    if (size * languages.length > budget.limit) {
-      this.emit('warn', `the warm pools want ${size * languages.length} containers but at most ${budget.limit} may exist at once (SANDBOX_MAX_CONCURRENT_RUNS): the pools share them`, {pool_size: size, max_concurrent_runs: budget.limit})
+    if (size * runtimes.length > budget.limit) {
+      this.emit('warn', `the warm pools want ${size * runtimes.length} containers but at most ${budget.limit} may exist at once (SANDBOX_MAX_CONCURRENT_RUNS): the pools share them`, {pool_size: size, max_concurrent_runs: budget.limit})
     }
-    for (const language of languages) {
-      const image = language === 'python' ? config.pythonImage : config.nodejsImage
-      const cmd = runnerCommand(language)
+    for (const runtime of runtimes) {
+      const image = imageOf(config, runtime)
+      const cmd = runnerCommand(runtime)
       const pool = new RunnerPool({
-        language,
+        language: runtime,
         size,
         // creations include the runner's boot; 4 at a time keeps up with the daemon's churn rate on 2 cores
         maxCreating: Math.max(4, Math.min(size, 8)),
         budget,
         create: () =>
-          startRunnerContainer({
+          backend.createRunner({
+            runtime,
             image,
-            cmd,
-            language,
+            command: cmd,
             owner: this.id,
-            runtime: this.runtime!,
             memoryBytes: config.memoryBytes,
-            seccompProfile: this.seccompProfile,
             env: RUNNER_ENV,
             network: this.options.network,
             autoRemove: this.options.autoRemove,
           }),
         onEvent: (e) => {
-          if (e.type === 'create_failed') this.emit('warn', `cannot start a ${language} container: ${e.message}`, {language})
+          if (e.type === 'create_failed') this.emit('warn', `cannot start a ${runtime} container: ${e.message}`, {language: runtime})
         },
       })
-      this.pools.set(language, pool)
+      this.pools.set(runtime, pool)
     }
     const fills = [...this.pools.values()].map((p) => p.fill())
     // load the Python parser while containers start, so the first run does not pay for it
-    const warm = config.codePolicy !== 'off' && languages.includes('python') ? warmUpPolicy().catch(() => {}) : Promise.resolve()
+    const warm = config.codePolicy !== 'off' && languages.some((l) => LANGUAGES[l].policy === 'python') ? warmUpPolicy().catch(() => {}) : Promise.resolve()
     if (options.waitReady !== false) await Promise.all([...fills, warm])
-  }
-
-  private chooseRuntime(runtimes: string[]): 'runsc' | 'runc' {
-    const runtime = chooseRuntime(runtimes, {allowRunc: this.options.config.allowRunc, forced: this.options.runtime})
-    if (runtime === 'runc') {
-      this.emit('warn', RUNC_WARNING, {runtime: 'runc'})
-    }
-    return runtime
   }
 
   status(): EngineStatus {
@@ -190,7 +179,7 @@ export class Engine {
 
   private async runInner(request: RunRequest): Promise<RunResult> {
     const {config} = this.options
-    const pool = this.pools.get(request.language)
+    const pool = this.pools.get(LANGUAGES[request.language]?.runtime.id)
     if (!pool) return internalErrorResult(`language ${request.language} is not enabled in this engine`)
     const policy = request.policy ?? config.codePolicy
     // with no warm pool, start the container while the policy looks at the code
@@ -202,7 +191,7 @@ export class Engine {
       if (early) this.track(early.then((c) => pool.release(c), () => {}))
       return refused
     }
-    let container: RunnerContainer
+    let container: Runner
     try {
       container = await (early ?? pool.acquire(config.queueTimeoutSeconds * 1000))
     } catch (error) {
@@ -222,7 +211,7 @@ export class Engine {
     void removal.finally(() => this.pendingRemovals.delete(removal))
   }
 
-  private async execute(container: RunnerContainer, request: RunRequest): Promise<RunResult> {
+  private async execute(container: Runner, request: RunRequest): Promise<RunResult> {
     const {config} = this.options
     const timeoutSeconds = request.timeoutSeconds ?? config.timeoutSeconds
     const maxOutput = this.options.maxOutputBytes ?? 1024 * 1024
@@ -265,7 +254,8 @@ export class Engine {
     const job = JSON.stringify({
       nonce,
       workdir: '/workspace',
-      code: request.code,
+      // what actually runs (TypeScript: its JavaScript), the code the policy read
+      code: runnableCode(request.language, request.code),
       arguments: request.arguments ?? {},
       artifacts: {
         max_files: ARTIFACT_CAPS.files,
@@ -365,11 +355,7 @@ export class Engine {
   }
 
   private async sweep(): Promise<void> {
-    const mine = await listManagedContainers({[LABELS.owner]: this.id}).catch(() => [])
-    // an exited auto-removed container is on its way out: wait until the daemon has removed it
-    const leaving = mine.filter((c) => this.options.autoRemove && ['exited', 'dead', 'removing'].includes(c.state))
-    const left = mine.filter((c) => !leaving.includes(c))
-    await Promise.all([left.length ? removeContainers(left.map((c) => c.id)) : undefined, leaving.length ? waitRemoved(leaving.map((c) => c.id)) : undefined])
+    await this.backend?.removeOwned(this.id, {autoRemove: this.options.autoRemove}).catch(() => {})
   }
 }
 

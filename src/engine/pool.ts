@@ -5,9 +5,9 @@
  * Every container holds a slot of the engine's ContainerBudget (admission.ts) from the start
  * of its creation until it has been removed; without a budget the pool is unbounded.
  */
-import type {RunnerContainer} from '../docker/containers.js'
 import {errorMessage} from '../errors.js'
 import {ContainerBudget, type BudgetMember} from './admission.js'
+import type {Runner} from './runner.js'
 
 export interface PoolStats {
   language: string
@@ -30,7 +30,7 @@ export class PoolBusyError extends Error {
 }
 
 interface Waiter {
-  resolve: (c: RunnerContainer) => void
+  resolve: (c: Runner) => void
   reject: (e: Error) => void
   timer: NodeJS.Timeout
   /** position in the engine-wide queue */
@@ -41,7 +41,7 @@ export interface RunnerPoolOptions {
   language: string
   /** warm containers kept ready (0: create on demand) */
   size: number
-  create: () => Promise<RunnerContainer>
+  create: () => Promise<Runner>
   /** concurrent creations at most */
   maxCreating?: number
   /**
@@ -56,7 +56,7 @@ export interface RunnerPoolOptions {
 }
 
 export class RunnerPool implements BudgetMember {
-  private readonly ready: RunnerContainer[] = []
+  private readonly ready: Runner[] = []
   private readonly waiters: Waiter[] = []
   private creating = 0
   private busy = 0
@@ -155,7 +155,7 @@ export class RunnerPool implements BudgetMember {
   }
 
   /** remove a container of ours; its slot is free once it is gone */
-  private dispose(container: RunnerContainer, evicted = false, how: 'remove' | 'retire' = 'remove'): Promise<void> {
+  private dispose(container: Runner, evicted = false, how: 'remove' | 'retire' = 'remove'): Promise<void> {
     this.budget.leaving()
     const gone = how === 'retire' ? container.retire() : container.remove()
     return gone.catch(() => {}).finally(() => this.budget.release(evicted, true))
@@ -219,7 +219,7 @@ export class RunnerPool implements BudgetMember {
     this.replenish()
   }
 
-  private createBounded(): Promise<RunnerContainer> {
+  private createBounded(): Promise<Runner> {
     const ms = this.options.createTimeoutMs ?? 60_000
     const pending = this.options.create()
     let timer: NodeJS.Timeout | undefined
@@ -235,7 +235,7 @@ export class RunnerPool implements BudgetMember {
   }
 
   /** a ready container died on its own (daemon restart, OOM at start): drop it */
-  private discardIfReady(container: RunnerContainer): void {
+  private discardIfReady(container: Runner): void {
     const i = this.ready.indexOf(container)
     if (i < 0) return
     this.ready.splice(i, 1)
@@ -244,7 +244,7 @@ export class RunnerPool implements BudgetMember {
   }
 
   /** Take a container, waiting up to timeoutMs in FIFO order. */
-  acquire(timeoutMs: number): Promise<RunnerContainer> {
+  acquire(timeoutMs: number): Promise<Runner> {
     if (this.closed) return Promise.reject(new PoolBusyError('the engine is shutting down'))
     while (this.ready.length) {
       const c = this.ready.shift()!
@@ -277,7 +277,7 @@ export class RunnerPool implements BudgetMember {
   }
 
   /** A run finished with this container: it is never reused; its slot is free once it is removed. */
-  release(container: RunnerContainer): Promise<void> {
+  release(container: Runner): Promise<void> {
     this.busy--
     const removal = this.dispose(container, false, 'retire')
     // an unlimited budget refills at once; a capped one when the slot comes back

@@ -9,19 +9,14 @@ import type {PolicyIssue, PolicyLanguage} from './types.js'
 
 export type InspectedLevel = 'ragflow' | 'standard'
 
+/** One analyser per PolicyLanguage (each language's descriptor names its analyser: src/languages/). */
+const ANALYSERS: Record<PolicyLanguage, (code: string, level: InspectedLevel) => Promise<PolicyIssue[]> | PolicyIssue[]> = {
+  python: inspectPython,
+  nodejs: inspectJavaScript,
+}
+
 export async function analyse(code: string, language: PolicyLanguage, level: InspectedLevel): Promise<PolicyIssue[]> {
-  switch (language as string) {
-    case 'python': {
-      return inspectPython(code, level)
-    }
-    case 'nodejs':
-    case 'javascript': {
-      return inspectJavaScript(code, level)
-    }
-    default: {
-      throw configError(`Unsupported language for security analysis: ${String(language)}`, 'POLICY_UNSUPPORTED_LANGUAGE', [
-        'Use python or nodejs',
-      ])
-    }
-  }
+  const analyser = Object.hasOwn(ANALYSERS, language) ? ANALYSERS[language] : undefined
+  if (!analyser) throw configError(`Unsupported language for security analysis: ${String(language)}`, 'POLICY_UNSUPPORTED_LANGUAGE', ['Use python or nodejs'])
+  return analyser(code, level)
 }

@@ -9,6 +9,8 @@
  * Callers turn an unsafe result into status `program_runner_error`, exit code -999,
  * detail UNSAFE_CODE_DETAIL and stderr `formatPolicyIssues(result.issues)`.
  */
+import {configError} from '../errors.js'
+import {LANGUAGES, normalizeLanguage, prepareCode, SUPPORTED_LANGUAGES, type Language} from '../languages/index.js'
 import {inspectWithinBudget, warmUpPolicyWorkers} from './pool.js'
 import {pythonParser} from './python.js'
 import {policyLevel, type PolicyIssue, type PolicyLanguage, type PolicyMode, type PolicyResult} from './types.js'
@@ -40,13 +42,22 @@ export const MAX_POLICY_ISSUES = 100
  * Big programs are inspected in worker threads within a time and size budget (pool.ts);
  * over budget is a refusal.
  *
+ * The policy reads what actually runs: the language's prepared source (TypeScript: the
+ * JavaScript esbuild makes of it), with the analyser its descriptor names.
+ *
  * Throws SandboxError POLICY_PARSER_UNAVAILABLE (exit 3) if the Python parser cannot load
  * (fail closed), and POLICY_UNSUPPORTED_LANGUAGE (exit 4) for another language.
  */
-export async function inspectCode(code: string, language: PolicyLanguage, mode: PolicyMode = 'ragflow'): Promise<PolicyResult> {
+export async function inspectCode(code: string, language: Language | PolicyLanguage, mode: PolicyMode = 'ragflow'): Promise<PolicyResult> {
   const level = policyLevel(mode)
   if (level === 'off') return {safe: true, issues: []}
-  const issues = await inspectWithinBudget(code, language, level)
+  const lang = normalizeLanguage(language)
+  if (!lang) {
+    throw configError(`Unsupported language for security analysis: ${String(language)}`, 'POLICY_UNSUPPORTED_LANGUAGE', [`Use ${SUPPORTED_LANGUAGES}`])
+  }
+  const prepared = prepareCode(lang, code)
+  // findings name the caller's lines (TypeScript: mapped back from the JavaScript that runs)
+  const issues = (await inspectWithinBudget(prepared.code, LANGUAGES[lang].policy, level)).map((issue) => ({...issue, line: prepared.originalLine(issue.line)}))
   if (issues.length === 0) return {safe: true, issues: []}
   return {safe: false, issues: tidy(issues)}
 }

@@ -309,7 +309,6 @@ function inWorker(code: string, language: PolicyLanguage, level: InspectedLevel,
 
 /** Inspect within the budget: inline when small, else in a worker; over budget is a refusal. */
 export async function inspectWithinBudget(code: string, language: PolicyLanguage, level: InspectedLevel): Promise<PolicyIssue[]> {
-  if (language !== 'python' && language !== 'nodejs' && (language as string) !== 'javascript') return analyse(code, language, level) // throws the clear error
   const bytes = Buffer.byteLength(code, 'utf8')
   if (bytes > budget.maxBytes) {
     return refusal(`Policy Budget: the code is ${bytes} bytes; the policy inspects at most ${budget.maxBytes}`, budgetHint('size'))

@@ -1,4 +1,5 @@
-export type PolicyLanguage = 'python' | 'nodejs'
+/** the analysers (src/languages/ names one per language) */
+export type PolicyLanguage = import('../languages/types.js').PolicyAnalyser
 
 /**
  * The rule sets of the static code policy:

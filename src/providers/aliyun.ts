@@ -17,7 +17,7 @@
  * runs and the result marker is printed; the arguments travel as base64 JSON data.
  */
 import {fetchWithTimeout} from '../net.js'
-import type {Language} from '../engine/languages.js'
+import {LANGUAGES, type Language} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
 import {errorMessage, remoteError, SandboxError} from '../errors.js'
 import {canonicalQuery, percentEncode, signedHeaders} from './aliyun-signature.js'
@@ -160,8 +160,8 @@ export const aliyunDefinition: ProviderDefinition = {
   create: (config, context) => new AliyunProvider(config, context),
 }
 
-/** python stays python; nodejs/javascript → javascript (Aliyun's names). */
-export const aliyunLanguage = (language: Language) => (language === 'python' ? 'python' : 'javascript')
+/** python stays python; nodejs (and TypeScript, which runs as its JavaScript) → javascript (Aliyun's names). */
+export const aliyunLanguage = (language: Language) => LANGUAGES[language].aliyunLanguage
 
 interface ApiError {
   status: number

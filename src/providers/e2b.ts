@@ -13,7 +13,7 @@
  */
 import {randomBytes} from 'node:crypto'
 
-import type {Language} from '../engine/languages.js'
+import {LANGUAGES, type Language} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
 import {errorMessage, remoteError, SandboxError} from '../errors.js'
 import {remoteResult} from './result.js'
@@ -194,8 +194,7 @@ class E2BProvider implements SandboxProvider {
     const {CommandExitError} = await this.load()
     const timeout = Math.max(1, Math.min(Math.ceil(request.timeoutSeconds), this.timeoutSeconds))
     const dir = `/tmp/sandbox-run-${randomBytes(6).toString('hex')}`
-    const file = request.language === 'python' ? 'main.py' : 'main.js'
-    const interpreter = request.language === 'python' ? 'python3' : 'node'
+    const {fileName: file, interpreter} = LANGUAGES[request.language].runtime.script
     try {
       await sandbox.files.write(`${dir}/${file}`, wrapCode(request.language, request.code, request.arguments ?? {}))
     } catch (error) {

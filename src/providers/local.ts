@@ -23,7 +23,7 @@ import {accessSync, constants as fsConstants, lstatSync, mkdirSync, readdirSync,
 import {constants as osConstants} from 'node:os'
 import {isAbsolute, join, resolve} from 'node:path'
 
-import type {Language} from '../engine/languages.js'
+import {LANGUAGES, type Language} from '../engine/languages.js'
 import {EXIT, emptyResult, type RunResult} from '../engine/result.js'
 import {configError, prerequisiteError} from '../errors.js'
 import {remoteResult} from './result.js'
@@ -250,10 +250,10 @@ class LocalProvider implements SandboxProvider {
     const requested = request.timeoutSeconds
     if (!(requested > 0)) throw configError(`Execution timeout must be greater than 0 seconds, got ${requested}.`, 'INVALID_TIMEOUT')
     const timeoutSeconds = Math.min(requested, configured)
-    const python = request.language === 'python'
-    const script = join(dir, python ? 'main.py' : 'main.js')
+    const run = LANGUAGES[request.language].runtime.script
+    const script = join(dir, run.fileName)
     writeFileSync(script, wrapCode(request.language, request.code, request.arguments ?? {}, {collectArtifacts: false}), {mode: 0o600})
-    const bin = String(python ? this.settings.python_bin : this.settings.node_bin)
+    const bin = String(this.settings[run.binSetting])
 
     const memoryBytes = Number(this.settings.max_memory_mb) * 1024 * 1024
     const limits = [
@@ -261,7 +261,7 @@ class LocalProvider implements SandboxProvider {
       // Python: address space, as RAGFlow. Node reserves gigabytes of address space it never
       // touches (V8's code range: "Failed to reserve virtual memory" at startup under a 512 MB
       // RLIMIT_AS), so for Node the same figure caps its writable data (RLIMIT_DATA) instead
-      python ? `--as=${capped('AS', memoryBytes)}` : `--data=${capped('DATA', memoryBytes)}`,
+      run.memoryRlimit === 'as' ? `--as=${capped('AS', memoryBytes)}` : `--data=${capped('DATA', memoryBytes)}`,
       `--fsize=${capped('FSIZE', Number(this.settings.max_artifact_bytes))}`,
       `--nofile=${capped('NOFILE', 64)}`,
     ]

@@ -10,7 +10,7 @@
  */
 import {readFileSync} from 'node:fs'
 
-import type {Language} from '../engine/languages.js'
+import {LANGUAGES, runnableCode, RUNTIMES, type Language, type RuntimeId, type WrapperKind} from '../engine/languages.js'
 import {checkArtifacts, type ErrorRecord} from '../engine/classify.js'
 import {MIME_TYPES, RESULT_MARKER, type Artifact, type StructuredResult} from '../engine/result.js'
 import {packagePath} from '../paths.js'
@@ -19,21 +19,21 @@ export const ARTIFACTS_MARKER = '__SANDBOX_ARTIFACTS__:'
 /** the wrapper's record of the exception that ended main: base64 JSON {type, message} */
 export const ERROR_MARKER = '__SANDBOX_ERROR__:'
 
-const errorRecordSources = new Map<Language, string>()
+const errorRecordSources = new Map<RuntimeId, string>()
 
 /**
  * The runner's own "error record" function (the block between its `error record: begin/end`
  * comments), so that a remote run records exception types exactly as the engine's runner does.
  */
-export function errorRecordSource(language: Language): string {
-  let source = errorRecordSources.get(language)
+export function errorRecordSource(runtime: RuntimeId): string {
+  let source = errorRecordSources.get(runtime)
   if (source === undefined) {
-    const file = packagePath('templates', 'runners', language === 'python' ? 'python_runner.py' : 'node_runner.js')
+    const file = packagePath('templates', 'runners', RUNTIMES[runtime].runner.file)
     const text = readFileSync(file, 'utf8')
     const match = /^.*--- error record: begin.*\n([\s\S]*?)^.*--- error record: end ---.*$/m.exec(text)
     if (!match) throw new Error(`${file} lacks its error record block`)
     source = match[1]
-    errorRecordSources.set(language, source)
+    errorRecordSources.set(runtime, source)
   }
   return source
 }
@@ -45,12 +45,21 @@ const ALLOWED = Object.keys(MIME_TYPES)
 
 const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64')
 
-/** The script to run remotely for `code` (which defines main) with `args`. */
+const WRAPPERS: Record<WrapperKind, (code: string, argsB64: string, collect: boolean) => string> = {
+  python: wrapPython,
+  javascript: wrapJavaScript,
+}
+
+/**
+ * The script to run remotely for `code` (which defines main) with `args`: the code that
+ * actually runs (TypeScript: its JavaScript) in the wrapper its language's descriptor names.
+ * Run it with the descriptor's `runtime.script` interpreter and file name.
+ */
 export function wrapCode(language: Language, code: string, args: Record<string, unknown> = {}, options: {collectArtifacts?: boolean} = {}): string {
   const argsB64 = b64(JSON.stringify(args ?? {}))
   // the local provider reads artifacts/ from the host itself: the script then only creates it
   const collect = options.collectArtifacts !== false
-  return language === 'python' ? wrapPython(code, argsB64, collect) : wrapJavaScript(code, argsB64, collect)
+  return WRAPPERS[LANGUAGES[language].wrapper](runnableCode(language, code), argsB64, collect)
 }
 
 function wrapPython(code: string, argsB64: string, collect: boolean): string {

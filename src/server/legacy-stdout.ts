@@ -10,7 +10,7 @@
  */
 import {inspect} from 'node:util'
 
-import type {Language} from '../engine/languages.js'
+import {LANGUAGES, type Language, type LanguageSpec} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
 
 /** Python's repr() of a float held as a JS number: 1e-07, 1e+16, 0.1 (ints stay ints: JSON does not keep 1.0). */
@@ -57,12 +57,18 @@ export function pythonRepr(value: unknown): string {
   return pyString(String(value))
 }
 
+/** How each old runner printed a (non-null) value; a language's descriptor names its way. */
+const PRINTERS: Record<LanguageSpec['legacyStdout'], (value: unknown) => string> = {
+  // print(value): a str as it is, anything else as Python's repr
+  print: (value) => (typeof value === 'string' ? value : pythonRepr(value)),
+  // console.log(value): a string as it is, anything else as util.inspect shows it
+  'console.log': (value) => (typeof value === 'string' ? value : inspect(value)),
+}
+
 /** What the old runner printed for this return value (without the newline), or undefined when it printed nothing. */
 export function legacyResultText(language: Language, value: unknown): string | undefined {
   if (value === null || value === undefined) return undefined
-  if (language === 'python') return typeof value === 'string' ? value : pythonRepr(value)
-  // console.log(value): a string as it is, anything else as util.inspect shows it
-  return typeof value === 'string' ? value : inspect(value)
+  return PRINTERS[LANGUAGES[language].legacyStdout](value)
 }
 
 /** The result with main's return value appended to stdout as its own line (successful runs with a result only). */

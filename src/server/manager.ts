@@ -8,7 +8,7 @@ import {hostname} from 'node:os'
 import type {SandboxConfig} from '../config.js'
 import {LABELS, listManagedContainers, removeContainers} from '../docker/containers.js'
 import {Engine, type EngineEvent, type EngineOptions} from '../engine/engine.js'
-import type {Language} from '../engine/languages.js'
+import {LANGUAGE_IDS, LANGUAGES, type Language} from '../engine/languages.js'
 import {configError, errorMessage, prerequisiteError} from '../errors.js'
 import {closePolicyWorkers, inspectCode, warmUpPolicy} from '../policy/index.js'
 import {TOOLKIT_VERSION} from '../paths.js'
@@ -231,12 +231,10 @@ async function removeOwnPidLeftovers(logger: Logger): Promise<void> {
   }
 }
 
-const WARMUP_CODE: Record<Language, string> = {python: 'def main():\n    return 1\n', nodejs: 'module.exports.main = () => 1\n'}
-
-async function warmPolicy(config: SandboxConfig, languages: Language[] = ['python', 'nodejs']): Promise<void> {
+async function warmPolicy(config: SandboxConfig, languages: Language[] = LANGUAGE_IDS): Promise<void> {
   if (config.codePolicy === 'off') return
   // the workers that inspect big programs off the event loop, and the parsers on it
-  await Promise.all([warmUpPolicy({workers: true}).catch(() => undefined), ...languages.map((l) => inspectCode(WARMUP_CODE[l], l, config.codePolicy).catch(() => undefined))])
+  await Promise.all([warmUpPolicy({workers: true}).catch(() => undefined), ...languages.map((l) => inspectCode(LANGUAGES[l].warmUpCode, l, config.codePolicy).catch(() => undefined))])
 }
 
 /**

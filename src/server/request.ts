@@ -1,12 +1,12 @@
 /**
  * Validation of POST /run bodies (RAGFlow's CodeExecutionRequest): `code_b64` (strict
- * base64 of UTF-8 source), `language` (python | nodejs, alias javascript; default python),
+ * base64 of UTF-8 source), `language` (python | nodejs, alias javascript | typescript, alias ts; default python),
  * `arguments` (object or null; default {}). Extra fields are ignored, as RAGFlow does, except
  * our own `policy` (a per-request code policy, honoured only by a manager started with
  * --allow-policy-override; http.ts refuses it otherwise). RAGFlow never sends it.
  * Malformed requests are answered 422/413 and never run.
  */
-import {normalizeLanguage, type Language} from '../engine/languages.js'
+import {normalizeLanguage, SUPPORTED_LANGUAGES, type Language} from '../engine/languages.js'
 import type {PolicyLevel, PolicyMode} from '../policy/types.js'
 
 export const LIMITS = {
@@ -88,9 +88,9 @@ export function parseRunRequest(body: Buffer | string, limits: {maxCodeBytes: nu
   const rawLanguage = obj.language
   let language: Language = 'python'
   if (rawLanguage !== undefined && rawLanguage !== null) {
-    if (typeof rawLanguage !== 'string') throw new RequestError(422, 'language must be a string: python or nodejs (alias javascript)', 'language')
+    if (typeof rawLanguage !== 'string') throw new RequestError(422, `language must be a string: ${SUPPORTED_LANGUAGES}`, 'language')
     const lang = normalizeLanguage(rawLanguage)
-    if (!lang) throw new RequestError(422, `Unsupported language ${quoteInput(rawLanguage)}: use python or nodejs (alias javascript)`, 'language')
+    if (!lang) throw new RequestError(422, `Unsupported language ${quoteInput(rawLanguage)}: use ${SUPPORTED_LANGUAGES}`, 'language')
     language = lang
   }
 

@@ -9,6 +9,7 @@
 import type {SandboxConfig} from '../config.js'
 import type {DaemonInfo} from '../docker/client.js'
 import {errorMessage} from '../errors.js'
+import {RUNTIMES} from '../languages/index.js'
 import {envFileExposure} from './env-file.js'
 import type {CheckId, ImageState, SetupCheck, SetupHost} from './types.js'
 
@@ -250,7 +251,8 @@ export async function runChecks(
   }
 
   // --- isolation + memory: one container each under the runtime, run side by side
-  const python = facts.images?.find((s) => s.image === config.pythonImage || s.language === 'python')
+  // the probes run python3: they need the Python runtime's image
+  const python = facts.images?.find((s) => s.image === config.pythonImage || s.language === RUNTIMES.python.id)
   const blocker = !facts.info
     ? [needDaemon, needDaemonFix]
     : !facts.registered

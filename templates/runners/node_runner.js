@@ -310,7 +310,7 @@ function sendReport(job, prefix, control, limits) {
   const code = Math.trunc(Number(control.exit_code))
   control.exit_code = Number.isFinite(code) ? ((code % 256) + 256) % 256 : 1
   const payload = Buffer.from(JSON.stringify(control), 'utf8').toString('base64')
-  // end of stderr first, then the control frame: when both have arrived, all output has
+  // end of stderr first, then the control frame: when both have arrived, all output has arrived
   writeAll(2, Buffer.from('__SANDBOX_END_' + job.nonce + '__\n'))
   writeAll(1, Buffer.from(prefix + payload + '\n'))
 }

@@ -275,7 +275,7 @@ def _report(job, prefix, control, out_fd, err_fd):
         control["exit_code"] = 1
     payload = base64.b64encode(_json_bytes(control))
     code = 0 if control["ok"] else control["exit_code"] or 1
-    # end of stderr first, then the control frame: when both have arrived, all output has
+    # end of stderr first, then the control frame: when both have arrived, all output has arrived
     _write_all(err_fd, ("__SANDBOX_END_" + job["nonce"] + "__\n").encode("ascii"))
     _write_all(out_fd, prefix.encode("ascii") + payload + b"\n")
     # wait to be removed: the host reads the container's memory from its cgroup, which goes
@@ -357,7 +357,7 @@ def _seed_matplotlib_cache():
 
 
 def _write_all(fd, data):
-    # a write may take only part of the data (gVisor pipes, more than 64 KiB): loop until all of it went
+    # a write may take only part of the data (gVisor pipes, more than 64 KiB): loop until all of it is written
     view = memoryview(data).cast("B")
     while view:
         try:

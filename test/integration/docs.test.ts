@@ -153,6 +153,7 @@ const RUN: RunEntry[] = [
   // --- running code
   {command: 'sandbox run examples/hello.py --arg name=World', output: ['Hello from Python, World!', '"greeting": "Hello, World!"', '✓ success', ' s wall']},
   {command: 'sandbox run hello.py --arg name=World', output: ['Hello, World!', '✓ success']},
+  {command: 'sandbox run examples/hello.ts --arg name=World', output: ['Hello from TypeScript, World!', '"greeting": "Hello, World!"', '✓ success']},
   {
     command: 'sandbox run hello.py --arg name=World --json',
     check: (o) => {

@@ -1,16 +1,9 @@
 import {describe, expect, it} from 'vitest'
 
-import type {RunnerContainer} from '../../src/docker/containers.js'
 import {PoolBusyError, RunnerPool} from '../../src/engine/pool.js'
+import type {Runner} from '../../src/engine/runner.js'
 import {chooseRuntime} from '../../src/engine/runtime.js'
-
-/** Logic-only fake: the real container class is covered by the integration tests. */
-function fakeContainer(id: number) {
-  let exit: (v: {exitCode: number; oomKilled: boolean}) => void = () => {}
-  const exited = new Promise<{exitCode: number; oomKilled: boolean}>((r) => (exit = r))
-  const c = {id: String(id), removed: false, isUnusable: false, detached: new Promise<void>(() => {}), waitExit: () => exited, remove: async () => void (c.removed = true), retire: async () => void (c.removed = true), die: () => exit({exitCode: 1, oomKilled: false})}
-  return c
-}
+import {fakeRunner as fakeContainer} from '../helpers/fake-runner.js'
 
 function deferred<T>() {
   let resolve!: (v: T) => void
@@ -26,7 +19,7 @@ describe('RunnerPool', () => {
     const pool = new RunnerPool({language: 'python', size: 2, create: async () => {
       const c = fakeContainer(++n)
       made.push(c)
-      return c as unknown as RunnerContainer
+      return c
     }})
     await pool.fill()
     expect(pool.stats()).toMatchObject({ready: 2, creating: 0})
@@ -39,9 +32,9 @@ describe('RunnerPool', () => {
   })
 
   it('serves waiters in FIFO order', async () => {
-    const pending: Array<ReturnType<typeof deferred<RunnerContainer>>> = []
+    const pending: Array<ReturnType<typeof deferred<Runner>>> = []
     const pool = new RunnerPool({language: 'python', size: 0, maxCreating: 2, create: () => {
-      const d = deferred<RunnerContainer>()
+      const d = deferred<Runner>()
       pending.push(d)
       return d.promise
     }})
@@ -49,8 +42,8 @@ describe('RunnerPool', () => {
     const first = pool.acquire(5000).then((c) => order.push(`first:${c.id}`))
     const second = pool.acquire(5000).then((c) => order.push(`second:${c.id}`))
     expect(pending).toHaveLength(2)
-    pending[1].resolve(fakeContainer(1) as unknown as RunnerContainer)
-    pending[0].resolve(fakeContainer(2) as unknown as RunnerContainer)
+    pending[1].resolve(fakeContainer(1))
+    pending[0].resolve(fakeContainer(2))
     await Promise.all([first, second])
     expect(order).toEqual(['first:1', 'second:2'])
     await pool.close()
@@ -79,7 +72,7 @@ describe('RunnerPool', () => {
     const pool = new RunnerPool({language: 'python', size: 1, create: async () => {
       const c = fakeContainer(made.length + 1)
       made.push(c)
-      return c as unknown as RunnerContainer
+      return c
     }})
     await pool.fill()
     made[0].die()
@@ -90,7 +83,7 @@ describe('RunnerPool', () => {
   })
 
   it('after close, drained() waits for a creation in flight and the removal of what it produced', async () => {
-    const pending = deferred<RunnerContainer>()
+    const pending = deferred<Runner>()
     const removal = deferred<void>()
     const late = {...fakeContainer(1), remove: () => removal.promise}
     const pool = new RunnerPool({language: 'python', size: 0, create: () => pending.promise})
@@ -99,7 +92,7 @@ describe('RunnerPool', () => {
     expect(await waiter).toBeInstanceOf(PoolBusyError)
     let drained = false
     const done = pool.drained().then(() => (drained = true))
-    pending.resolve(late as unknown as RunnerContainer)
+    pending.resolve(late)
     await new Promise((r) => setImmediate(r))
     expect(drained, 'still removing the late container').toBe(false)
     removal.resolve()

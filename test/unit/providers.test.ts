@@ -42,7 +42,7 @@ import {
   wrapCode,
 } from '../../src/providers/index.js'
 import {authorization, canonicalQuery, canonicalRequest, percentEncode, signedHeaders} from '../../src/providers/aliyun-signature.js'
-import type {Language} from '../../src/engine/languages.js'
+import {LANGUAGES, type Language} from '../../src/engine/languages.js'
 import {encodeResultMarker, RESULT_MARKER, type RunResult} from '../../src/engine/result.js'
 import {verifyAcs3} from '../helpers/standins/aliyun.js'
 import {closedPort} from '../helpers/ports.js'
@@ -244,12 +244,14 @@ describe('config precedence and masking', () => {
 
 
 
-function runScript(language: 'python' | 'nodejs', script: string): {stdout: string; stderr: string; status: number | null} {
+function runScript(language: Language, script: string): {stdout: string; stderr: string; status: number | null} {
   const dir = mkdtempSync(join(tmpdir(), 'wrapper-'))
   try {
-    const file = join(dir, language === 'python' ? 'main.py' : 'main.js')
+    // as a remote provider runs it: the descriptor's file name and interpreter (this process's node for node)
+    const run = LANGUAGES[language].runtime.script
+    const file = join(dir, run.fileName)
     writeFileSync(file, script)
-    const r = spawnSync(language === 'python' ? 'python3' : process.execPath, [file], {cwd: dir, encoding: 'utf8', timeout: 30_000})
+    const r = spawnSync(run.interpreter === 'node' ? process.execPath : run.interpreter, [file], {cwd: dir, encoding: 'utf8', timeout: 30_000})
     return {stdout: r.stdout, stderr: r.stderr, status: r.status}
   } finally {
     rmSync(dir, {recursive: true, force: true})
@@ -258,6 +260,19 @@ function runScript(language: 'python' | 'nodejs', script: string): {stdout: stri
 
 describe('remote wrapper', () => {
   const args = {name: 'Wörld "quoted"', flag: true, nothing: null, n: 3, list: [1, {a: false}]}
+
+  it('TypeScript: the remote script is the JavaScript that runs, in the JavaScript wrapper (main.js, node)', () => {
+    expect(LANGUAGES.typescript.runtime.script).toMatchObject({fileName: 'main.js', interpreter: 'node'})
+    const code = 'interface A {name: string}\nexport function main({name}: A): {hi: string} {\n  return {hi: name}\n}\n'
+    const script = wrapCode('typescript', code, {name: 'ts'})
+    expect(script).not.toContain('interface A')
+    const out = runScript('typescript', script)
+    const r = remoteResult({stdout: out.stdout, stderr: out.stderr, exitCode: out.status!, timedOut: false, timeoutSeconds: 10, wallMs: 1})
+    expect(r).toMatchObject({status: 'success', result: {present: true, value: {hi: 'ts'}, type: 'json'}})
+    const bad = runScript('typescript', wrapCode('typescript', 'export function main( {\n'))
+    expect(remoteResult({stdout: bad.stdout, stderr: bad.stderr, exitCode: bad.status!, timedOut: false, timeoutSeconds: 10, wallMs: 1})).toMatchObject({status: 'program_error'})
+    expect(bad.stderr).toContain('TypeScript syntax error: main.ts:2:1')
+  })
 
   it('Python: main(**args) with true/false/null data, marker printed, stdout kept', () => {
     const code = 'def main(name, flag, nothing, n, list):\n    print("hi", name)\n    return {"name": name, "flag": flag, "nothing": nothing, "n": n + 1, "list": list}\n'

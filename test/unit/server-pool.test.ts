@@ -5,26 +5,24 @@
  */
 import {describe, expect, it} from 'vitest'
 
-import type {RunnerContainer} from '../../src/docker/containers.js'
+import type {Runner} from '../../src/engine/runner.js'
+import {fakeRunner} from '../helpers/fake-runner.js'
 import {ContainerBudget, defaultMaxConcurrentRuns} from '../../src/engine/admission.js'
 import {PoolBusyError, RunnerPool} from '../../src/engine/pool.js'
 
-function fakeContainer(id: string) {
-  const c = {id, removed: false, isUnusable: false, detached: new Promise<void>(() => {}), waitExit: () => new Promise(() => {}), remove: async () => void (c.removed = true)}
-  return c
-}
+const fakeContainer = (id: string) => fakeRunner(id)
 
 describe('RunnerPool creation timeout', () => {
   it('counts a creation that never settles as failed, then refills when the daemon answers again', async () => {
     let hang = true
-    let late: ((c: RunnerContainer) => void) | undefined
+    let late: ((c: Runner) => void) | undefined
     const lateContainer = fakeContainer('late')
     const pool = new RunnerPool({
       language: 'python',
       size: 1,
       maxCreating: 1,
       createTimeoutMs: 50,
-      create: () => (hang ? new Promise<RunnerContainer>((resolve) => (late = resolve)) : Promise.resolve(fakeContainer('fresh') as unknown as RunnerContainer)),
+      create: () => (hang ? new Promise<Runner>((resolve) => (late = resolve)) : Promise.resolve(fakeContainer('fresh'))),
     })
     await pool.fill()
     expect(pool.stats()).toMatchObject({ready: 0, creating: 0, failures: 1})
@@ -35,7 +33,7 @@ describe('RunnerPool creation timeout', () => {
     await expect.poll(() => pool.stats().ready, {timeout: 5000}).toBe(1)
     expect(pool.healthy).toBe(true)
     // the lost creation finally answers: that container is removed, never handed out
-    late!(lateContainer as unknown as RunnerContainer)
+    late!(lateContainer)
     await expect.poll(() => lateContainer.removed).toBe(true)
     const c = await pool.acquire(1000)
     expect(c.id).toBe('fresh')
@@ -55,7 +53,7 @@ function fakeDocker(options: {manualRemoval?: boolean} = {}) {
     maxLive: 0,
     made: 0,
     removals: [] as Array<() => void>,
-    create: async (): Promise<RunnerContainer> => {
+    create: async (): Promise<Runner> => {
       d.live++
       d.maxLive = Math.max(d.maxLive, d.live)
       const id = `c${++d.made}`
@@ -68,7 +66,7 @@ function fakeDocker(options: {manualRemoval?: boolean} = {}) {
         if (options.manualRemoval) d.removals.push(finish)
         else setImmediate(finish)
       })
-      return {id, isUnusable: false, detached: new Promise<void>(() => {}), waitExit: () => new Promise(() => {}), remove: gone, retire: gone} as unknown as RunnerContainer
+      return fakeRunner(id, {gone})
     },
     /** finish every removal in progress */
     finishRemovals: () => {

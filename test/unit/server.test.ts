@@ -89,7 +89,7 @@ describe('POST /run request validation', () => {
     rejects(body({code_b64: b64('x'), language: 5}), 422, /language must be a string/)
     // the echoed value is bounded, escaped and free of control characters
     const hostile = `ruby"\u001b[31m\r\nFAKE LOG LINE\u202e\u0000${'x'.repeat(5000)}`
-    const h = rejects(body({code_b64: b64('x'), language: hostile}), 422, /^Unsupported language "ruby\\"\[31mFAKE LOG LINEx+…": use python or nodejs/)
+    const h = rejects(body({code_b64: b64('x'), language: hostile}), 422, /^Unsupported language "ruby\\"\[31mFAKE LOG LINEx+…": use python, nodejs \(alias javascript\), typescript/)
     expect(h.message.length).toBeLessThan(120)
     expect(h.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/)
     expect(JSON.parse(h.message.slice('Unsupported language '.length, h.message.indexOf(': use')))).toBe(`ruby"[31mFAKE LOG LINE${'x'.repeat(10)}…`)

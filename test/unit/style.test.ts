@@ -22,7 +22,7 @@ describe('colour', () => {
     expect(on.mark('ok')).toBe(`${ESC}32m✓${ESC}39m`)
     expect(on.mark('fail')).toBe(`${ESC}31m✗${ESC}39m`)
     expect(off.mark('ok')).toBe('✓')
-    const check = {id: 'kernel', title: 'Linux kernel', ok: false, detail: 'too old', fix: 'upgrade'} as Parameters<typeof checkLine>[0]
+    const check = {id: 'kernel' as const, title: 'Linux kernel', ok: false, detail: 'too old', fix: 'upgrade'} as unknown as Parameters<typeof checkLine>[0]
     expect(checkLine(check, 14, on).replaceAll(/\u001B\[\d+m/g, '')).toBe(checkLine(check, 14, off))
     expect(checkLine(check, 14, off)).toBe('✗ Linux kernel  too old — fix: upgrade')
   })

@@ -4,9 +4,10 @@
  * accepts (or refused by mistake) runs. These cases need the policy on (`on` = `ragflow`).
  */
 import {code, deepEqual, expectSuccess, expectUnsafe} from '../expect.js'
+import type {Language} from '../../engine/languages.js'
 import type {SuiteCase} from '../types.js'
 
-function refused(id: string, title: string, language: 'python' | 'nodejs', source: string, line?: RegExp): SuiteCase {
+function refused(id: string, title: string, language: Language, source: string, line?: RegExp): SuiteCase {
   return {id, title, tags: ['policy', 'bypass'], language, policy: 'on', code: source, expect: (r) => expectUnsafe(r, line ? [line] : [])}
 }
 
@@ -112,6 +113,30 @@ export const policyCases: SuiteCase[] = [
     def main():
         return [sorted(frame.f_globals) for frame, _ in traceback.walk_stack(None)]
   `, /^Line 4: /),
+  refused('policy-ts-child-process', 'Policy refuses child_process in TypeScript (it reads the JavaScript that runs)', 'typescript', code`
+    import {execSync} from 'child_process'
+
+    export function main(): string {
+      const out: Buffer = execSync('id')
+      return out.toString()
+    }
+  `),
+  {
+    id: 'policy-ts-type-only-import',
+    title: 'Policy: a type-only import of child_process runs (it is gone from the JavaScript that runs)',
+    tags: ['policy', 'typescript', 'false-positive'],
+    language: 'typescript',
+    policy: 'on',
+    code: code`
+      import type {ChildProcess} from 'child_process'
+
+      export function main(): string {
+        const none: ChildProcess | null = null
+        return String(none)
+      }
+    `,
+    expect: (r) => expectSuccess(r, (v) => (v === 'null' ? true : `returned ${JSON.stringify(v)}`)),
+  },
   refused('policy-js-process-alias', 'Policy refuses process.binding through an alias of process (11.8)', 'nodejs', code`
     function main() {
       const p = process

@@ -1,6 +1,6 @@
 /**
  * Positive cases: what users need must work inside all that isolation — scientific Python,
- * charts as artifacts, axios, unicode, async main, ES modules, arguments.
+ * charts as artifacts, axios, unicode, async main, ES modules, arguments, TypeScript.
  */
 import {code, deepEqual, expectSuccess, fail, pass} from '../expect.js'
 import type {SuiteCase} from '../types.js'
@@ -208,5 +208,77 @@ export const positiveCases: SuiteCase[] = [
       const v = expectSuccess(r, equals(1))
       return v.ok && !r.stderr.includes('just a warning') ? fail(`stderr ${JSON.stringify(r.stderr)}`) : v
     },
+  },
+  {
+    id: 'pos-ts-main',
+    title: 'TypeScript: a typed main(args) runs (types stripped on the host, Node.js runs it)',
+    tags: ['positive', 'typescript'],
+    language: 'typescript',
+    policy: 'any',
+    arguments: {x: '21', tags: ['a', 'b']},
+    code: code`
+      interface Args {
+        x: string
+        tags: string[]
+      }
+      type Out = {doubled: number; tags: string}
+
+      enum Unit { One = 1 }
+
+      export function main({x, tags}: Args): Out {
+        const n = Number(x) as number
+        return {doubled: n * 2 * Unit.One, tags: tags.join('') satisfies string}
+      }
+    `,
+    expect: (r) => expectSuccess(r, equals({doubled: 42, tags: 'ab'})),
+  },
+  {
+    id: 'pos-ts-esm-async',
+    title: 'TypeScript: imports, generics and an async main work',
+    tags: ['positive', 'typescript'],
+    language: 'typescript',
+    policy: 'any',
+    code: code`
+      import {createHash} from 'crypto'
+      import type {Hash} from 'crypto'
+
+      const wait = <T,>(value: T): Promise<T> => new Promise((resolve) => setTimeout(() => resolve(value), 5))
+
+      export async function main(): Promise<{length: number; typed: boolean}> {
+        const hash: Hash = createHash('md5')
+        return {length: (await wait(hash.update('x').digest('hex'))).length, typed: true}
+      }
+    `,
+    expect: (r) => expectSuccess(r, equals({length: 32, typed: true})),
+  },
+  {
+    id: 'pos-ts-type-error-runs',
+    title: 'TypeScript: a type error does not block the run (as with tsx and esbuild)',
+    tags: ['positive', 'typescript'],
+    language: 'typescript',
+    policy: 'any',
+    code: code`
+      function main(): number {
+        const n: number = 'not a number'
+        return n
+      }
+    `,
+    expect: (r) => expectSuccess(r, equals('not a number')),
+  },
+  {
+    id: 'pos-ts-syntax-error',
+    title: 'TypeScript: a syntax error is a program_error that names the line',
+    tags: ['positive', 'typescript'],
+    language: 'typescript',
+    policy: 'any',
+    code: code`
+      export function main(): number {
+        return (1 +
+      }
+    `,
+    expect: (r) =>
+      r.status === 'program_error' && /TypeScript syntax error: main\.ts:3:/.test(r.stderr)
+        ? pass('program_error: ' + r.stderr.split('\n').find((l) => l.includes('TypeScript syntax error')))
+        : fail(`status ${r.status}, stderr ${JSON.stringify(r.stderr.slice(0, 300))}`),
   },
 ]
