@@ -1,0 +1,3 @@
+export {ADMIN_API_PREFIX, ADMIN_NEEDS_TOKEN, ADMIN_PAGE_DIR, ADMIN_PAGE_PREFIX, adminRoutes, assertAdminConfig, type AdminRoutesOptions} from './routes.js'
+export {providerRun} from './run.js'
+export {ADMIN_DEFAULT_PROVIDER, AdminError, AdminService, type AdminConfig, type AdminRun, type AdminRunRequest, type AdminServiceOptions, type ProviderSummary, type TestReport, type TryRequest, type TryResult} from './service.js'
