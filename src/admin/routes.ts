@@ -19,12 +19,12 @@ import {existsSync} from 'node:fs'
 import fastifyStatic from '@fastify/static'
 import type {FastifyError, FastifyInstance, FastifyReply, FastifyRequest} from 'fastify'
 
-import type {SandboxConfig} from '../config.js'
 import {normalizeLanguage} from '../engine/languages.js'
 import {configError} from '../errors.js'
 import {packagePath} from '../paths.js'
 import type {ProviderConfig} from '../providers/types.js'
 import {checkBearer} from '../server/auth.js'
+import {ADMIN_NEEDS_TOKEN} from './config.js'
 import {AdminError, AdminService, type AdminServiceOptions} from './service.js'
 
 export const ADMIN_API_PREFIX = '/api/v1/admin'
@@ -32,23 +32,11 @@ export const ADMIN_PAGE_PREFIX = '/admin/'
 /** where `npm run build` puts the page (vite.admin.config.ts) */
 export const ADMIN_PAGE_DIR = packagePath('dist', 'admin', 'page')
 
-export const ADMIN_NEEDS_TOKEN =
-  'The admin API changes which provider runs code and with which credentials: it needs an API token (SANDBOX_API_TOKEN) and is refused without one'
-
 export interface AdminRoutesOptions extends AdminServiceOptions {
   /** the manager's SANDBOX_API_TOKEN: required */
   token: string | undefined
   /** the built page (default dist/admin/page); missing: /admin/ answers 503 saying how to build it */
   pageDir?: string
-}
-
-/** The manager's check at start: --admin / SANDBOX_ADMIN_API=on needs a token (exit 4 otherwise). */
-export function assertAdminConfig(config: Pick<SandboxConfig, 'adminApi' | 'apiToken'>): void {
-  if (config.adminApi && !config.apiToken) {
-    throw configError(`Refusing --admin (SANDBOX_ADMIN_API=on) without an API token: ${ADMIN_NEEDS_TOKEN}`, 'ADMIN_API_NEEDS_TOKEN', [
-      'Set SANDBOX_API_TOKEN (e.g. `openssl rand -hex 32`) in .env or the environment, then start again',
-    ])
-  }
 }
 
 interface Envelope {

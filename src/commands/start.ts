@@ -2,6 +2,7 @@ import {isAbsolute, resolve} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
+import {assertAdminConfig} from '../admin/config.js'
 import {BaseCommand, ValueFlags} from '../base-command.js'
 import {loadConfig, parseDuration, type SandboxConfig} from '../config.js'
 import {configError} from '../errors.js'
@@ -70,6 +71,7 @@ export function configFromFlags(flags: ManagerFlagValues): SandboxConfig {
     },
   })
   if (!config.host.trim()) throw configError('--host must not be empty', 'INVALID_HOST')
+  assertAdminConfig(config)
   return config
 }
 

@@ -8,10 +8,10 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import Database from 'better-sqlite3'
-import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+import {afterEach, beforeEach, describe, expect, it, vi} from 'vitest'
 
 import {AdminError, AdminService, assertAdminConfig, type AdminRunRequest} from '../../src/admin/index.js'
-import {settingsFromFlags} from '../../src/commands/start.js'
+import {configFromFlags, settingsFromFlags} from '../../src/commands/start.js'
 import {loadConfig} from '../../src/config.js'
 import {isSandboxError} from '../../src/errors.js'
 import {emptyResult, type RunResult} from '../../src/engine/result.js'
@@ -196,5 +196,18 @@ describe('turning the admin API on', () => {
     expect(isSandboxError(error) && [error.code, error.exit]).toEqual(['ADMIN_API_NEEDS_TOKEN', 4])
     expect(() => assertAdminConfig({adminApi: true, apiToken: 't0ken'})).not.toThrow()
     expect(() => assertAdminConfig({adminApi: false, apiToken: undefined})).not.toThrow()
+  })
+
+  it('sandbox start --admin without a token stops before anything starts', () => {
+    vi.stubEnv('SANDBOX_API_TOKEN', '')
+    vi.stubEnv('SANDBOX_ADMIN_API', '')
+    try {
+      const flags = {admin: true, wait: 1, docker: false, verbose: false, 'env-file': '/dev/null'}
+      expect(() => configFromFlags(flags)).toThrow(/Refusing --admin \(SANDBOX_ADMIN_API=on\) without an API token/)
+      vi.stubEnv('SANDBOX_API_TOKEN', 'a-token')
+      expect(configFromFlags(flags).adminApi).toBe(true)
+    } finally {
+      vi.unstubAllEnvs()
+    }
   })
 })
