@@ -9,19 +9,17 @@ import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import Database from 'better-sqlite3'
 import Fastify, {type FastifyInstance} from 'fastify'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {adminRoutes, providerRun} from '../../src/admin/index.js'
 import {loadConfig} from '../../src/config.js'
 import {isSandboxError} from '../../src/errors.js'
+import {imageEnv, sqliteRows, type SettingRowText} from '../helpers/admin.js'
 import {closedPort} from '../helpers/ports.js'
 
 const TOKEN = 'admin-token-0123456789abcdef'
 const SECRET = 'e2b_sk_live_0123456789abcdefXYZW'
-const imageEnv = (): Record<string, string> =>
-  Object.fromEntries(['SANDBOX_BASE_PYTHON_IMAGE', 'SANDBOX_BASE_NODEJS_IMAGE'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])))
 
 let dir: string
 let file: string
@@ -82,22 +80,13 @@ const CASES: Case[] = [
   }}, writesNothing: true},
 ]
 
-function rows(): Array<Record<string, unknown>> {
-  const db = new Database(file, {readonly: true, fileMustExist: true})
-  try {
-    return db.prepare('SELECT name, source, data_type, value FROM system_settings ORDER BY name').all() as Array<Record<string, unknown>>
-  } finally {
-    db.close()
-  }
+function rows(): SettingRowText[] {
+  const found = sqliteRows(file)
+  if (!found) throw new Error(`${file} does not exist`)
+  return found
 }
 
-const safeRows = () => {
-  try {
-    return rows()
-  } catch {
-    return 'no settings file'
-  }
-}
+const safeRows = () => sqliteRows(file)
 
 async function request(c: Pick<Case, 'method' | 'url' | 'body'>, token = TOKEN) {
   const res = await app.inject({

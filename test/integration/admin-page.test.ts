@@ -9,7 +9,6 @@ import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 
-import Database from 'better-sqlite3'
 import Fastify, {type FastifyInstance} from 'fastify'
 import {chromium, type Browser, type Page} from 'playwright-core'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
@@ -17,13 +16,12 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {adminRoutes, providerRun} from '../../src/admin/index.js'
 import {loadConfig} from '../../src/config.js'
 import {checkBearer} from '../../src/server/auth.js'
+import {imageEnv, sqliteRows} from '../helpers/admin.js'
 
 const CHROMIUM = '/usr/bin/chromium'
 const TOKEN = 'page-token-0123456789abcdef'
 const SECRET = 'e2b_sk_page_0123456789abcdefQRST'
 const OUTPUT = resolve(process.env.SANDBOX_TEST_OUTPUT_DIR ?? 'test-results', 'admin-page')
-const imageEnv = (): Record<string, string> =>
-  Object.fromEntries(['SANDBOX_BASE_PYTHON_IMAGE', 'SANDBOX_BASE_NODEJS_IMAGE'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])))
 
 /** GET /status as the manager answers it (src/server/status.ts), with figures the panel must show. */
 const STATUS = {
@@ -45,16 +43,8 @@ let base: string
 let browser: Browser
 let page: Page
 
-function rows(): Record<string, {source: string; data_type: string; value: string}> {
-  if (!existsSync(file)) return {}
-  const db = new Database(file, {readonly: true})
-  try {
-    const all = db.prepare('SELECT name, source, data_type, value FROM system_settings').all() as Array<{name: string; source: string; data_type: string; value: string}>
-    return Object.fromEntries(all.map(({name, ...rest}) => [name, rest]))
-  } finally {
-    db.close()
-  }
-}
+/** the rows by name ({} before the settings file exists) */
+const rows = () => Object.fromEntries((sqliteRows(file) ?? []).map(({name, ...rest}) => [name, rest]))
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {

@@ -1,81 +1,20 @@
 /** The page's client of the admin API (RAGFlow's envelope {code, message, data}) and of GET /status. */
 
-export interface Provider {
-  id: string
-  name: string
-  description: string
-  tags: string[]
-}
+/*
+ * The server's own types (type-only imports: nothing of src/ ends up in the bundle), so the page
+ * cannot drift from what the API answers.
+ */
+import type {AdminConfig, ProviderSummary, TestReport, TryResult} from '../../../src/admin/service.js'
+import type {RunResult} from '../../../src/engine/result.js'
+import type {FieldSpec} from '../../../src/providers/types.js'
+import type {StatusDocument} from '../../../src/server/status.js'
 
-export interface FieldSpec {
-  type: 'string' | 'integer' | 'boolean' | 'json'
-  required?: boolean
-  label?: string
-  placeholder?: string
-  default?: unknown
-  min?: number
-  max?: number
-  description?: string
-  secret?: boolean
-  options?: string[]
-  scope?: 'runtime' | 'deployment'
-  readonly?: boolean
-  multiline?: boolean
-}
-
-export type Schema = Record<string, FieldSpec>
-
-export interface StoredConfig {
-  provider_type: string
-  config: Record<string, unknown>
-  environment?: Record<string, string>
-}
-
-export interface TestReport {
-  success: boolean
-  message: string
-  details: {exit_code: number | null; execution_time: number | null; stdout: string; stderr: string}
-}
-
-export interface Artifact {
-  name: string
-  mime_type: string
-  size: number
-  content_b64: string
-}
-
-export interface RunResult {
-  status: string
-  stdout: string
-  stderr: string
-  exit_code: number
-  detail?: string | null
-  time_used_ms?: number
-  result?: {present: boolean; value: unknown; type: string}
-  artifacts?: Artifact[]
-}
-
-export interface PoolStats {
-  language: string
-  size: number
-  ready: number
-  busy: number
-  creating: number
-  waiting: number
-  rejected: number
-  lastError: string | null
-}
-
-export interface StatusDocument {
-  status: string
-  phase: string
-  reason: string | null
-  startedAt: string
-  uptimeSeconds: number
-  pools: PoolStats[]
-  admission: {limit: number; live: number; executing: number; queued: number; rejected: number}
-  runs: {total: number; byStatus: Record<string, number>}
-}
+export type {RunResult, StatusDocument, TestReport}
+export type Provider = ProviderSummary
+/** one field as GET …/schema answers it: RAGFlow's keys (HEAD's multiline included) */
+export type SchemaField = Omit<FieldSpec, 'env' | 'partial' | 'advanced' | 'legacy'> & {multiline?: boolean}
+export type Schema = Record<string, SchemaField>
+export type StoredConfig = AdminConfig
 
 /** An answer that is not RAGFlow's success: the message is the server's (RAGFlow's text). */
 export class ApiError extends Error {
@@ -111,6 +50,6 @@ export class AdminApi {
   config = () => this.call<StoredConfig>('GET', '/config')
   save = (providerType: string, config: Record<string, unknown>) => this.call<StoredConfig>('POST', '/config', {provider_type: providerType, config, set_active: true})
   test = (providerType: string, config: Record<string, unknown>) => this.call<TestReport>('POST', '/test', {provider_type: providerType, config})
-  run = (code: string, language: string, args: Record<string, unknown>) => this.call<{provider: string; result: RunResult}>('POST', '/run', {code, language, arguments: args})
+  run = (code: string, language: string, args: Record<string, unknown>) => this.call<TryResult>('POST', '/run', {code, language, arguments: args})
   status = () => this.call<StatusDocument>('GET', '', undefined, '/status')
 }

@@ -3,7 +3,7 @@
  * into an input (the API answers them masked) and a blank secret is left out of the config, so
  * the stored value stays. Read-only deployment fields are shown disabled and never sent.
  */
-import type {FieldSpec, Schema} from './api.js'
+import type {Schema, SchemaField as FieldSpec} from './api.js'
 
 /** An element with properties (textContent-safe: children are nodes or text, never HTML). */
 const el = <K extends keyof HTMLElementTagNameMap>(tag: K, props: Record<string, unknown> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] => {
