@@ -156,6 +156,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
       reply.header('referrer-policy', 'no-referrer')
       return payload
     })
+    page.get(ADMIN_PAGE_PREFIX.slice(0, -1), async (_request, reply) => reply.redirect(ADMIN_PAGE_PREFIX, 301))
     if (existsSync(pageDir)) {
       await page.register(fastifyStatic, {root: pageDir, prefix: ADMIN_PAGE_PREFIX, decorateReply: false, redirect: true, index: ['index.html']})
     } else {

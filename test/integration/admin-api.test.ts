@@ -7,7 +7,7 @@
  */
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {join, resolve} from 'node:path'
 
 import Fastify, {type FastifyInstance} from 'fastify'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -78,6 +78,9 @@ const CASES: Case[] = [
     message: expect.stringMatching(/^Test PASSED \| Exit code: 0 \| Execution time: \d+\.\d\ds \| Output: 2 \+ 2 = 4\nJSON dump: \{"test": "data", "value": 123\}\nMath\.sqrt\(16\) = 4\.0\nTEST_PASSED\.\.\.$/),
     details: {exit_code: 0, execution_time: expect.any(Number), stdout: expect.stringContaining('TEST_PASSED'), stderr: ''},
   }}, writesNothing: true},
+  {what: 'try it without code (ours)', method: 'POST', url: '/api/v1/admin/sandbox/run', body: {language: 'python'}, status: 400, answer: E('code is required'), writesNothing: true},
+  {what: 'try it in an unknown language (ours)', method: 'POST', url: '/api/v1/admin/sandbox/run', body: {code: 'x = 1', language: 'ruby'}, status: 400, answer: E('Unsupported language: ruby (python or nodejs)'), writesNothing: true},
+  {what: 'try it with arguments that are not an object (ours)', method: 'POST', url: '/api/v1/admin/sandbox/run', body: {code: 'x = 1', arguments: [1]}, status: 400, answer: {code: 400, message: expect.stringMatching(/arguments must be object/), data: null}, writesNothing: true},
 ]
 
 function rows(): SettingRowText[] {
@@ -104,7 +107,11 @@ beforeAll(async () => {
   down = await closedPort()
   app = Fastify()
   const sandboxConfig = loadConfig({env: imageEnv(), envFile: '/dev/null'})
-  await app.register(adminRoutes, {token: TOKEN, db: `sqlite://${file}`, env: {}, run: providerRun(sandboxConfig), defaultTimeoutSeconds: 10})
+  // the page as `npm run build` makes it, from the current sources
+  const pageDir = join(dir, 'page')
+  const {build} = await import('vite')
+  await build({configFile: resolve('web/admin/vite.config.ts'), logLevel: 'error', build: {outDir: pageDir, emptyOutDir: true}})
+  await app.register(adminRoutes, {token: TOKEN, db: `sqlite://${file}`, env: {}, run: providerRun(sandboxConfig), defaultTimeoutSeconds: 10, pageDir})
   await app.ready()
 })
 afterAll(async () => {
@@ -160,6 +167,25 @@ describe("the admin API answers RAGFlow's requests as RAGFlow does", () => {
       }
     }
     expect(rows()).toEqual(before)
+  })
+
+  it('serves the page at /admin/ without a token, with a strict CSP; /admin redirects there', async () => {
+    const page = await app.inject({method: 'GET', url: '/admin/'})
+    expect(page.statusCode).toBe(200)
+    expect(page.headers['content-type']).toMatch(/^text\/html/)
+    expect(page.body).toContain('<title>Sandbox settings</title>')
+    expect(page.headers['content-security-policy']).toMatch(/default-src 'none'; script-src 'self'/)
+    expect(page.body).not.toMatch(/https?:\/\//)
+    const bare = await app.inject({method: 'GET', url: '/admin'})
+    expect([bare.statusCode, bare.headers.location]).toEqual([301, '/admin/'])
+  })
+
+  it('a manager built without the page answers /admin/ with 503 and how to build it', async () => {
+    const other = Fastify()
+    await other.register(adminRoutes, {token: TOKEN, pageDir: join(dir, 'no-page'), run: async () => { throw new Error('never') }, defaultTimeoutSeconds: 10})
+    const res = await other.inject({method: 'GET', url: '/admin/'})
+    expect([res.statusCode, res.body]).toEqual([503, expect.stringContaining('run `npm run build`')])
+    await other.close()
   })
 
   it('the plugin refuses to register without a token', async () => {
