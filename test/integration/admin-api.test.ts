@@ -16,6 +16,7 @@ import {adminRoutes, providerRun} from '../../src/admin/index.js'
 import {loadConfig} from '../../src/config.js'
 import {isSandboxError} from '../../src/errors.js'
 import {imageEnv, sqliteRows, type SettingRowText} from '../helpers/admin.js'
+import {startMariaDB, startPostgres, type DatabaseServer} from '../helpers/databases.js'
 import {closedPort} from '../helpers/ports.js'
 
 const TOKEN = 'admin-token-0123456789abcdef'
@@ -193,5 +194,42 @@ describe("the admin API answers RAGFlow's requests as RAGFlow does", () => {
     const error = await other.register(adminRoutes, {token: undefined, run: async () => { throw new Error('never') }, defaultTimeoutSeconds: 10}).ready().then(() => undefined, (e: unknown) => e)
     expect(isSandboxError(error) && error.code).toBe('ADMIN_API_NEEDS_TOKEN')
     await other.close().catch(() => {})
+  })
+})
+
+describe.each([
+  ['MariaDB (mariadb client)', startMariaDB],
+  ['PostgreSQL (psql)', startPostgres],
+])("RAGFlow's database: the admin API writes %s", (_label, start) => {
+  let server: DatabaseServer
+  let other: FastifyInstance
+  const rowsSql = "SELECT name, source, data_type, value FROM system_settings WHERE name LIKE 'sandbox.%' ORDER BY name"
+  beforeAll(async () => {
+    server = await start()
+    await server.query('DROP TABLE IF EXISTS system_settings')
+    other = Fastify()
+    await other.register(adminRoutes, {token: TOKEN, db: server.url, env: {}, run: async () => { throw new Error('never') }, defaultTimeoutSeconds: 10, pageDir: join(dir, 'no-page')})
+  })
+  afterAll(async () => {
+    await other?.close()
+    await server?.stop()
+  })
+  const post = (body: unknown) =>
+    other.inject({method: 'POST', url: '/api/v1/admin/sandbox/config', headers: {authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json'}, payload: JSON.stringify(body)})
+
+  it('saves RAGFlow\'s rows, read back with the database\'s own client; a refused config changes nothing', async () => {
+    const saved = await post({provider_type: 'e2b', config: {api_key: SECRET, region: 'eu', timeout: 45}})
+    expect([saved.statusCode, saved.json().message]).toEqual([200, 'Sandbox configuration updated successfully'])
+    const lines = (await server.query(rowsSql)).trim().split('\n').map((line) => line.split('\t'))
+    expect(lines.map(([name, source, type]) => [name, source, type])).toEqual([
+      ['sandbox.e2b', 'admin', 'json'],
+      ['sandbox.provider_type', 'admin', 'string'],
+    ])
+    expect(JSON.parse(lines[0][3])).toMatchObject({api_key: SECRET, region: 'eu', timeout: 45})
+    expect(lines[1][3]).toBe('e2b')
+    const before = await server.query(rowsSql)
+    const refused = await post({provider_type: 'e2b', config: {timeout: 400}})
+    expect([refused.statusCode, refused.json()]).toEqual([400, {code: 400, message: "Field 'timeout' must be <= 300", data: null}])
+    expect(await server.query(rowsSql)).toBe(before)
   })
 })
