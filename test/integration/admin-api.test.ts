@@ -79,6 +79,7 @@ const CASES: Case[] = [
     message: expect.stringMatching(/^Test PASSED \| Exit code: 0 \| Execution time: \d+\.\d\ds \| Output: 2 \+ 2 = 4\nJSON dump: \{"test": "data", "value": 123\}\nMath\.sqrt\(16\) = 4\.0\nTEST_PASSED\.\.\.$/),
     details: {exit_code: 0, execution_time: expect.any(Number), stdout: expect.stringContaining('TEST_PASSED'), stderr: ''},
   }}, writesNothing: true},
+  {what: 'test the local provider without the opt-in: refused, nothing runs on the host', method: 'POST', url: '/api/v1/admin/sandbox/test', body: {provider_type: 'local', config: {}}, status: 400, answer: E('Connection test failed: The local provider runs code on this host without any sandbox and is refused without an explicit opt-in'), writesNothing: true},
   {what: 'try it without code (ours)', method: 'POST', url: '/api/v1/admin/sandbox/run', body: {language: 'python'}, status: 400, answer: E('code is required'), writesNothing: true},
   {what: 'try it in an unknown language (ours)', method: 'POST', url: '/api/v1/admin/sandbox/run', body: {code: 'x = 1', language: 'ruby'}, status: 400, answer: E('Unsupported language: ruby (python or nodejs)'), writesNothing: true},
   {what: 'try it with arguments that are not an object (ours)', method: 'POST', url: '/api/v1/admin/sandbox/run', body: {code: 'x = 1', arguments: [1]}, status: 400, answer: {code: 400, message: expect.stringMatching(/arguments must be object/), data: null}, writesNothing: true},
