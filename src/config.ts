@@ -36,6 +36,8 @@ export interface SandboxConfig {
   allowPolicyOverride: boolean
   /** also print main's return value on stdout as RAGFlow's old runners did (SANDBOX_RESULT_IN_STDOUT; manager only) */
   resultInStdout: boolean
+  /** serve the admin API and settings page (SANDBOX_ADMIN_API / start --admin; needs an API token; manager only) */
+  adminApi: boolean
   /** largest return value of main, bytes of compact JSON */
   maxResultBytes: number
   /** Extra packages for `sandbox build` */
@@ -158,6 +160,7 @@ export const ENV_VARS = {
   SANDBOX_MAX_CONCURRENT_RUNS: 'admission cap: sandbox containers alive at once (default min(4 x cores, half the memory / memory limit))',
   SANDBOX_ALLOW_POLICY_OVERRIDE: 'let token holders choose the code policy per request (POST /run "policy"; needs SANDBOX_API_TOKEN)',
   SANDBOX_RESULT_IN_STDOUT: "manager: also print main's return value on stdout as RAGFlow's old runners did (for RAGFlow releases that parse stdout)",
+  SANDBOX_ADMIN_API: 'manager: serve RAGFlow\'s sandbox admin API (/api/v1/admin/sandbox/...) and the settings page (/admin/); needs SANDBOX_API_TOKEN',
   SANDBOX_MAX_RESULT_BYTES: "largest return value of main, as JSON (bytes, or 512k, 4m; at most 64m)",
   SANDBOX_EXTRA_PYTHON_PACKAGES: 'extra pip packages for online Python builds',
   SANDBOX_EXTRA_DEBIAN_PACKAGES: 'extra Debian packages for offline builds',
@@ -232,6 +235,10 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
     resultInStdout: pick('resultInStdout', () => {
       const v = get('SANDBOX_RESULT_IN_STDOUT')
       return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_RESULT_IN_STDOUT')
+    }, false),
+    adminApi: pick('adminApi', () => {
+      const v = get('SANDBOX_ADMIN_API')
+      return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ADMIN_API')
     }, false),
     maxResultBytes: pick('maxResultBytes', () => {
       const v = get('SANDBOX_MAX_RESULT_BYTES')

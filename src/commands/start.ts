@@ -2,6 +2,7 @@ import {isAbsolute, resolve} from 'node:path'
 
 import {Flags} from '@oclif/core'
 
+import {assertAdminConfig} from '../admin/config.js'
 import {BaseCommand, ValueFlags} from '../base-command.js'
 import {loadConfig, parseDuration, type SandboxConfig} from '../config.js'
 import {configError} from '../errors.js'
@@ -25,6 +26,7 @@ export const managerFlags = {
   'max-concurrent': Flags.integer({description: 'admission cap: sandbox containers alive at once, warm ones included; more runs queue (default SANDBOX_MAX_CONCURRENT_RUNS or min(4 x cores, half the memory / --memory))', min: 1, max: 1024}),
   'allow-policy-override': Flags.boolean({description: 'let holders of the API token choose the code policy per request ("policy" in POST /run, used by `sandbox test --endpoint`); refused without SANDBOX_API_TOKEN', allowNo: true}),
   'result-in-stdout': Flags.boolean({description: "also print main's return value on stdout as RAGFlow's old runners did (Python print(result), Node console.log), for RAGFlow releases that parse stdout (default SANDBOX_RESULT_IN_STDOUT or off)", allowNo: true}),
+  admin: Flags.boolean({description: "serve RAGFlow's sandbox admin API (/api/v1/admin/sandbox/...) and the settings page (/admin/); needs SANDBOX_API_TOKEN (default SANDBOX_ADMIN_API or off)", allowNo: true}),
   wait: Flags.integer({description: 'seconds to wait for the manager to become healthy', default: 90, min: 1}),
   docker: Flags.boolean({description: 'run the manager as the container sandbox-executor-manager (image from `sandbox build --manager`)', default: false}),
   network: Flags.string({description: 'with --docker: Docker network to join, e.g. docker_ragflow (RAGFlow\'s compose network)', dependsOn: ['docker']}),
@@ -42,6 +44,7 @@ type ManagerFlagValues = {
   'max-concurrent'?: number
   'allow-policy-override'?: boolean
   'result-in-stdout'?: boolean
+  admin?: boolean
   policy?: string
   wait: number
   docker: boolean
@@ -64,9 +67,11 @@ export function configFromFlags(flags: ManagerFlagValues): SandboxConfig {
       maxConcurrentRuns: flags['max-concurrent'],
       allowPolicyOverride: flags['allow-policy-override'],
       resultInStdout: flags['result-in-stdout'],
+      adminApi: flags.admin,
     },
   })
   if (!config.host.trim()) throw configError('--host must not be empty', 'INVALID_HOST')
+  assertAdminConfig(config)
   return config
 }
 
@@ -89,6 +94,7 @@ export function settingsFromFlags(flags: ManagerFlagValues): Record<string, stri
   set('SANDBOX_MAX_CONCURRENT_RUNS', flags['max-concurrent'])
   set('SANDBOX_ALLOW_POLICY_OVERRIDE', flags['allow-policy-override'])
   set('SANDBOX_RESULT_IN_STDOUT', flags['result-in-stdout'])
+  set('SANDBOX_ADMIN_API', flags.admin)
   set('SANDBOX_ALLOW_RUNC', flags['allow-runc'])
   if (flags.verbose) set('SANDBOX_LOG_LEVEL', 'debug')
   return out

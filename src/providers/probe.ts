@@ -8,14 +8,17 @@ import type {RunResult} from '../engine/result.js'
 import {runWithProvider} from './execute.js'
 import type {ProviderConfig, ProviderContext, ProviderDefinition} from './types.js'
 
-export const PROBE_CODE = `import json
+/** RAGFlow HEAD's probe, character for character (admin/server/services.py; variables, not `2 + 2`, which the policy refuses) */
+export const PROBE_CODE = `
+import json
 import math
 
 
 def main() -> dict:
-    total = sum([2, 2])
-    print(f"2 + 2 = {total}")
-    print(json.dumps({"provider_test": "running", "values": [1, 2, 3]}))
+    left = 2
+    right = 2
+    print(f"2 + 2 = {left + right}")
+    print(f"JSON dump: {json.dumps({'test': 'data', 'value': 123})}")
     print(f"Math.sqrt(16) = {math.sqrt(16)}")
     print("TEST_PASSED")
     return {"ok": True, "provider_test": "TEST_PASSED"}
@@ -32,7 +35,18 @@ export interface ProbeReport {
   result?: RunResult
 }
 
-const clip = (text: string) => (text.length > 200 ? `${text.slice(0, 200)}...` : text)
+/** RAGFlow's preview: the first 200 characters and "..." (always appended) */
+const clip = (text: string) => `${text.slice(0, 200)}...`
+
+/** RAGFlow's report of a probe that ran: success = exit code 0 and TEST_PASSED in stdout. */
+export function probeReport(result: RunResult, elapsedMs: number): ProbeReport {
+  const seconds = (result.time_used_ms ?? elapsedMs) / 1000
+  const success = result.exit_code === 0 && result.stdout.includes('TEST_PASSED')
+  let message = `Test ${success ? 'PASSED' : 'FAILED'} | Exit code: ${result.exit_code} | Execution time: ${seconds.toFixed(2)}s`
+  if (result.stdout.trim()) message += ` | Output: ${clip(result.stdout.trim())}`
+  if (result.stderr.trim()) message += ` | Errors: ${clip(result.stderr.trim())}`
+  return {success, message, details: {exit_code: result.exit_code, execution_time: seconds, stdout: result.stdout, stderr: result.stderr}, result}
+}
 
 export async function testConnection(definition: ProviderDefinition, config: ProviderConfig, context: ProviderContext): Promise<ProbeReport> {
   const provider = definition.create(config, context)
@@ -40,13 +54,7 @@ export async function testConnection(definition: ProviderDefinition, config: Pro
   try {
     const run = await runWithProvider(provider, {code: PROBE_CODE, language: 'python', timeoutSeconds: PROBE_TIMEOUT_SECONDS, policy: 'on'})
     await run.dispose()
-    const {result} = run
-    const seconds = (result.time_used_ms ?? performance.now() - started) / 1000
-    const success = result.exit_code === 0 && result.stdout.includes('TEST_PASSED')
-    let message = `Test ${success ? 'PASSED' : 'FAILED'} | Exit code: ${result.exit_code} | Execution time: ${seconds.toFixed(2)}s`
-    if (result.stdout.trim()) message += ` | Output: ${clip(result.stdout.trim())}`
-    if (result.stderr.trim()) message += ` | Errors: ${clip(result.stderr.trim())}`
-    return {success, message, details: {exit_code: result.exit_code, execution_time: seconds, stdout: result.stdout, stderr: result.stderr}, result}
+    return probeReport(run.result, performance.now() - started)
   } catch (error) {
     await provider.close().catch(() => {})
     const e = isSandboxError(error) ? error : undefined

@@ -276,6 +276,8 @@ const NOT_RUN: Record<string, string> = {
     'takes port 9385, which CI must not take; a manager started this way is tested by test/integration/suite.test.ts (all cases, 0 skipped) and manager.test.ts',
   'sandbox configure self-managed --endpoint http://10.0.0.5:9385 --api-token s3cret --test': 'an example address; configure --test against a real manager is tested by test/integration/providers.test.ts',
   'npm run bench': 'takes minutes and loads the machine; run by hand (docs/benchmarks.md)',
+  'SANDBOX_API_TOKEN=s3cret sandbox start --admin': 'takes port 9385, which CI must not take; the admin API and page are tested by test/integration/admin-api.test.ts and admin-page.test.ts',
+  'curl -s -H "Authorization: Bearer s3cret" http://127.0.0.1:9385/api/v1/admin/sandbox/config': 'needs a manager on port 9385 started with --admin (see test/integration/admin-api.test.ts)',
   'BENCH_RUNS=20 BENCH_SECONDS=3 npm run bench': 'a benchmark (about two minutes); run by hand',
   'BENCH_JSON=bench-results.json npm run bench': 'a benchmark (several minutes); run by hand',
   'node --import tsx bench/load.ts': 'a benchmark of the manager under load; run by hand',
