@@ -5,6 +5,7 @@ import {dockerDefinition} from './docker.js'
 import {e2bDefinition} from './e2b.js'
 import {localDefinition} from './local.js'
 import {selfManagedDefinition} from './self-managed.js'
+import {sshDefinition} from './ssh.js'
 import type {ProviderDefinition, ProviderId} from './types.js'
 
 export const PROVIDERS: Record<ProviderId, ProviderDefinition> = {
@@ -13,6 +14,7 @@ export const PROVIDERS: Record<ProviderId, ProviderDefinition> = {
   aliyun_codeinterpreter: aliyunDefinition,
   e2b: e2bDefinition,
   local: localDefinition,
+  ssh: sshDefinition,
 }
 
 /** Without any settings, `sandbox run` uses the engine on this host. */

@@ -42,6 +42,7 @@ const EXPECTED = [
   'configure:e2b',
   'configure:self-managed',
   'configure:show',
+  'configure:ssh',
   'configure:use',
   'logs',
   'restart',
