@@ -6,6 +6,7 @@ import {e2bDefinition} from './e2b.js'
 import {localDefinition} from './local.js'
 import {selfManagedDefinition} from './self-managed.js'
 import {sshDefinition} from './ssh.js'
+import {ucloudDefinition} from './ucloud.js'
 import type {ProviderDefinition, ProviderId} from './types.js'
 
 export const PROVIDERS: Record<ProviderId, ProviderDefinition> = {
@@ -15,6 +16,7 @@ export const PROVIDERS: Record<ProviderId, ProviderDefinition> = {
   e2b: e2bDefinition,
   local: localDefinition,
   ssh: sshDefinition,
+  ucloud_agent_sandbox: ucloudDefinition,
 }
 
 /** Without any settings, `sandbox run` uses the engine on this host. */

@@ -43,6 +43,7 @@ const EXPECTED = [
   'configure:self-managed',
   'configure:show',
   'configure:ssh',
+  'configure:ucloud-agent-sandbox',
   'configure:use',
   'logs',
   'restart',
