@@ -12,7 +12,7 @@ import type {RunResult} from '../engine/result.js'
 import type {PolicyMode} from '../policy/types.js'
 
 /** RAGFlow's provider ids plus ours. */
-export type ProviderId = 'docker' | 'self_managed' | 'aliyun_codeinterpreter' | 'e2b' | 'local' | 'ssh' | 'ucloud_agent_sandbox'
+export type ProviderId = 'docker' | 'self_managed' | 'aliyun_codeinterpreter' | 'e2b' | 'local' | 'ssh' | 'tenki' | 'ucloud_agent_sandbox'
 
 export type FieldType = 'string' | 'integer' | 'boolean' | 'json'
 

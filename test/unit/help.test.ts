@@ -43,6 +43,7 @@ const EXPECTED = [
   'configure:self-managed',
   'configure:show',
   'configure:ssh',
+  'configure:tenki',
   'configure:ucloud-agent-sandbox',
   'configure:use',
   'logs',

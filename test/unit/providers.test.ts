@@ -51,7 +51,7 @@ const sandboxConfig = loadConfig({env: {}, envFile: undefined})
 
 describe('registry', () => {
   it("is keyed by RAGFlow's ids plus docker, and finds aliases", () => {
-    expect(listProviders().map((p) => p.id)).toEqual(['docker', 'self_managed', 'aliyun_codeinterpreter', 'e2b', 'local', 'ssh', 'ucloud_agent_sandbox'])
+    expect(listProviders().map((p) => p.id)).toEqual(['docker', 'self_managed', 'aliyun_codeinterpreter', 'e2b', 'local', 'ssh', 'tenki', 'ucloud_agent_sandbox'])
     expect(findProvider('aliyun')?.id).toBe('aliyun_codeinterpreter')
     expect(findProvider('self-managed')?.id).toBe('self_managed')
     expect(findProvider('SELF_MANAGED')?.id).toBe('self_managed')
@@ -61,7 +61,8 @@ describe('registry', () => {
     expect(findProvider('ssh')?.id).toBe('ssh')
     expect(findProvider('ucloud')?.id).toBe('ucloud_agent_sandbox')
     expect(findProvider('ucloud-agent-sandbox')?.id).toBe('ucloud_agent_sandbox')
-    expect(findProvider('tenki')).toBeUndefined()
+    expect(findProvider('tenki')?.id).toBe('tenki')
+    expect(findProvider('nonesuch')).toBeUndefined()
   })
 
   it('names the known providers for an unknown one (exit 4)', () => {
