@@ -30,6 +30,7 @@ import type {Client as SshClient, ClientChannel, ConnectConfig, SFTPWrapper} fro
 import type {Language} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, errorMessage, remoteError, SandboxError} from '../errors.js'
+import {limitError} from './remote-limits.js'
 import {remoteResult} from './result.js'
 import {checkHostKey, fingerprint, hostKeyAlgorithms, hostLookupName, keyBlobType, parseKnownHosts, type KnownHostEntry} from './ssh-known-hosts.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
@@ -67,13 +68,8 @@ export function validateSshConfig(config: ProviderConfig): string | null {
   const port = config.port === undefined || config.port === '' ? DEFAULTS.port : Number(config.port)
   if (!Number.isInteger(port)) return 'SSH port must be an integer'
   if (port <= 0 || port > 65535) return 'SSH port must be between 1 and 65535'
-  for (const key of ['timeout', 'max_output_bytes', 'max_artifacts', 'max_artifact_bytes'] as const) {
-    const raw = config[key]
-    if (raw === undefined || raw === '') continue
-    const value = Number(raw)
-    if (!Number.isInteger(value)) return `${key} must be an integer`
-    if (key === 'max_artifacts' ? value < 0 : value <= 0) return key === 'max_artifacts' ? 'max_artifacts must be greater than or equal to 0' : `${key} must be greater than 0`
-  }
+  const limits = limitError(config, ['timeout', 'max_output_bytes', 'max_artifacts', 'max_artifact_bytes'])
+  if (limits) return limits
   if (str(config.host).trim().startsWith('-') || /\s/.test(str(config.host).trim())) return `Invalid SSH host: ${str(config.host).trim()}`
   return null
 }

@@ -23,7 +23,7 @@ import {randomBytes} from 'node:crypto'
 import type {Language} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, errorMessage, prerequisiteError, remoteError, SandboxError} from '../errors.js'
-import {remoteResult} from './result.js'
+import {cappedRemoteResult, limitError, SCRIPT_LANGUAGES} from './remote-limits.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
 
@@ -32,23 +32,13 @@ export const TENKI_SDK = '@tenkicloud/sandbox'
 export const TENKI_SDK_VERSION = '0.5.4'
 const SANDBOX_HOME = '/home/tenki'
 
-/** Per language: the script name and the interpreter in Tenki's default image (to fold into the language descriptors). */
-export const TENKI_LANGUAGES: Record<Language, {script: string; interpreter: string}> = {
-  python: {script: 'main.py', interpreter: 'python3'},
-  nodejs: {script: 'main.js', interpreter: 'node'},
-}
-
 const DEFAULTS = {timeout: 30, max_lifetime: 3600, cpu_cores: 0, memory_mb: 0, disk_size_gb: 0, max_output_bytes: 1024 * 1024, max_artifacts: 20, max_artifact_bytes: 10 * 1024 * 1024} as const
 
 /** RAGFlow's TenkiProvider.validate_config, with its messages (null when fine). */
 export function validateTenkiConfig(config: ProviderConfig): string | null {
   if (!String(config.api_key ?? '').trim()) return 'Tenki API key is required'
-  for (const key of ['timeout', 'max_lifetime', 'max_output_bytes', 'max_artifacts', 'max_artifact_bytes'] as const) {
-    if (config[key] === undefined || config[key] === '') continue
-    const value = Number(config[key])
-    if (!Number.isInteger(value)) return `${key} must be an integer`
-    if (key === 'max_artifacts' ? value < 0 : value <= 0) return key === 'max_artifacts' ? 'max_artifacts must be greater than or equal to 0' : `${key} must be greater than 0`
-  }
+  const limits = limitError(config, ['timeout', 'max_lifetime', 'max_output_bytes', 'max_artifacts', 'max_artifact_bytes'])
+  if (limits) return limits
   const base = config.base_url
   if (base !== undefined && base !== '' && !/^https?:\/\/[^\s/]+/i.test(String(base))) return `Invalid base_url: ${base}. Must start with http:// or https://`
   return null
@@ -222,7 +212,7 @@ class TenkiProvider implements SandboxProvider {
     if (!remote) throw remoteError(`Unknown Tenki sandbox instance: ${instance.instanceId}`, 'TENKI_NO_INSTANCE')
     if (!(request.timeoutSeconds > 0)) throw configError(`Execution timeout must be greater than 0 seconds, got ${request.timeoutSeconds}.`, 'INVALID_TIMEOUT')
     const timeoutSeconds = Math.min(request.timeoutSeconds, this.n.timeout)
-    const lang = TENKI_LANGUAGES[request.language]
+    const lang = SCRIPT_LANGUAGES[request.language]
     const script = `${remote.dir}/${lang.script}`
     const failed = (error: unknown): SandboxError => {
       const name = errorName(error)
@@ -254,19 +244,7 @@ class TenkiProvider implements SandboxProvider {
       if (name === 'CommandTimeoutError' || name === 'PrimitiveTimeoutError') outcome = {stdout: '', stderr: '', exitCode: -1, timedOut: true}
       else throw failed(error)
     }
-    const wallMs = performance.now() - started
-    const overflow = Buffer.byteLength(outcome.stdout) + Buffer.byteLength(outcome.stderr) > this.n.max_output_bytes
-    const result = remoteResult({
-      ...outcome,
-      stdout: overflow ? Buffer.from(outcome.stdout).subarray(0, this.n.max_output_bytes).toString('utf8') : outcome.stdout,
-      stderr: overflow ? '' : outcome.stderr,
-      timeoutSeconds,
-      wallMs,
-      outputOverflow: overflow,
-      maxOutputBytes: this.n.max_output_bytes,
-    })
-    result.artifacts = result.artifacts.filter((a) => a.size <= this.n.max_artifact_bytes).slice(0, this.n.max_artifacts)
-    return result
+    return cappedRemoteResult(outcome, {timeoutSeconds, wallMs: performance.now() - started, maxOutput: this.n.max_output_bytes, maxArtifacts: this.n.max_artifacts, maxArtifactBytes: this.n.max_artifact_bytes})
   }
 
   private async terminate(session: TenkiSession): Promise<boolean> {

@@ -21,7 +21,7 @@ import {randomBytes} from 'node:crypto'
 import type {Language} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, errorMessage, remoteError, SandboxError} from '../errors.js'
-import {remoteResult} from './result.js'
+import {cappedRemoteResult, limitError, SCRIPT_LANGUAGES} from './remote-limits.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
 
@@ -29,29 +29,14 @@ export const UCLOUD_DEFAULT_REGION = 'cn-wlcb'
 export const UCLOUD_DOMAIN_SUFFIX = 'sandbox.ucloudai.com'
 const SANDBOX_HOME = '/home/user'
 
-/** Per language: the script name and the interpreter in UCloud's base template (to fold into the language descriptors). */
-export const UCLOUD_LANGUAGES: Record<Language, {script: string; interpreter: string}> = {
-  python: {script: 'main.py', interpreter: 'python3'},
-  nodejs: {script: 'main.js', interpreter: 'node'},
-}
-
 const DEFAULTS = {timeout: 30, sandbox_timeout: 300, max_output_bytes: 1024 * 1024, max_artifacts: 20, max_artifact_bytes: 10 * 1024 * 1024} as const
 
 /** RAGFlow's validate_config messages, plus checks of the URL and domain overrides. */
 export function validateUCloudConfig(config: ProviderConfig): string | null {
   if (!String(config.api_key ?? '').trim()) return 'UCloud Agent Sandbox API key is required'
   if (config.template !== undefined && !String(config.template ?? '').trim()) return 'template is required'
-  for (const key of ['timeout', 'sandbox_timeout', 'max_output_bytes', 'max_artifact_bytes'] as const) {
-    if (config[key] === undefined || config[key] === '') continue
-    const value = Number(config[key])
-    if (!Number.isInteger(value)) return `${key} must be an integer`
-    if (value <= 0) return `${key} must be greater than 0`
-  }
-  if (config.max_artifacts !== undefined && config.max_artifacts !== '') {
-    const value = Number(config.max_artifacts)
-    if (!Number.isInteger(value)) return 'max_artifacts must be an integer'
-    if (value < 0) return 'max_artifacts must be greater than or equal to 0'
-  }
+  const limits = limitError(config, ['timeout', 'sandbox_timeout', 'max_output_bytes', 'max_artifact_bytes', 'max_artifacts'])
+  if (limits) return limits
   for (const key of ['api_url', 'sandbox_url']) {
     const value = config[key]
     if (value !== undefined && value !== '' && !/^https?:\/\/[^\s/]+/i.test(String(value))) return `Invalid ${key}: ${value}. Must start with http:// or https://`
@@ -229,7 +214,7 @@ class UCloudProvider implements SandboxProvider {
     if (!(request.timeoutSeconds > 0)) throw configError(`Execution timeout must be greater than 0 seconds, got ${request.timeoutSeconds}.`, 'INVALID_TIMEOUT')
     const {CommandExitError} = await this.load()
     const timeout = Math.max(1, Math.min(Math.ceil(request.timeoutSeconds), this.s.timeout))
-    const lang = UCLOUD_LANGUAGES[request.language]
+    const lang = SCRIPT_LANGUAGES[request.language]
     // the SDK's write creates the workspace; the wrapper creates artifacts/ in it
     const script = `${remote.dir}/${lang.script}`
     try {
@@ -248,20 +233,7 @@ class UCloudProvider implements SandboxProvider {
       else if ((error as Error)?.name === 'TimeoutError' || /deadline|timed out/i.test(errorMessage(error))) outcome = {stdout: '', stderr: '', exitCode: -1, timedOut: true}
       else throw this.mapError('command', error)
     }
-    const wallMs = performance.now() - started
-    const overflow = Buffer.byteLength(outcome.stdout) + Buffer.byteLength(outcome.stderr) > this.s.maxOutput
-    const result = remoteResult({
-      ...outcome,
-      stdout: overflow ? Buffer.from(outcome.stdout).subarray(0, this.s.maxOutput).toString('utf8') : outcome.stdout,
-      stderr: overflow ? '' : outcome.stderr,
-      timeoutSeconds: timeout,
-      wallMs,
-      outputOverflow: overflow,
-      maxOutputBytes: this.s.maxOutput,
-    })
-    // the configured artifact caps (the wrapper's own are the engine's: 10 files, 10 MiB each)
-    result.artifacts = result.artifacts.filter((a) => a.size <= this.s.maxArtifactBytes).slice(0, this.s.maxArtifacts)
-    return result
+    return cappedRemoteResult(outcome, {timeoutSeconds: timeout, wallMs: performance.now() - started, maxOutput: this.s.maxOutput, maxArtifacts: this.s.maxArtifacts, maxArtifactBytes: this.s.maxArtifactBytes})
   }
 
   async destroyInstance(instance: SandboxInstance): Promise<boolean> {

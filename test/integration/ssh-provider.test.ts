@@ -18,6 +18,7 @@ import {loadConfig} from '../../src/config.js'
 import type {SandboxError} from '../../src/errors.js'
 import type {Language} from '../../src/engine/languages.js'
 import {runWithProvider, sshDefinition, type ProviderConfig, type ProviderEvent} from '../../src/providers/index.js'
+import {gone} from '../helpers/processes.js'
 import {startSshd, type SshServer} from '../helpers/sshd.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ssh-int-'))
@@ -53,15 +54,6 @@ async function runSsh(language: Language, code: string, options: {config?: Provi
   return {result: run.result, events}
 }
 
-/** A process is gone when /proc has no entry for it, or only a zombie. (The "remote" host is this machine.) */
-function gone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
-  } catch {
-    return true
-  }
-}
 
 const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (e: SandboxError) => e)
 
