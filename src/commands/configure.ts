@@ -248,13 +248,14 @@ export async function finishConfigure(
 export default class Configure extends BaseCommand<typeof Configure> {
   static description = `Choose and configure the sandbox provider interactively, then save it where RAGFlow reads it.
 
-Asks for the provider (docker, self_managed, aliyun_codeinterpreter, e2b, local), then for each of its
+Asks for the provider (docker, self_managed, aliyun_codeinterpreter, e2b, local, ssh, tenki, ucloud_agent_sandbox), then for each of its
 settings (defaults shown, secrets typed without echo), validates them with RAGFlow's rules,
 offers RAGFlow's connection test, and saves the sandbox.<provider> and sandbox.provider_type rows
 of the system_settings table (SQLite by default; MySQL/PostgreSQL with --db or SANDBOX_DB_URL).
 
 Needs a terminal. In scripts and CI use the subcommands with flags or environment variables:
-sandbox configure aliyun | e2b | self-managed | docker | local, sandbox configure show, sandbox configure use.`
+sandbox configure aliyun | e2b | self-managed | docker | local | ssh | tenki | ucloud-agent-sandbox, sandbox configure show,
+sandbox configure use.`
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'interactive setup, saved in the local SQLite settings file'},
@@ -264,7 +265,7 @@ sandbox configure aliyun | e2b | self-managed | docker | local, sandbox configur
 
   static flags = {
     db: dbFlag,
-    provider: Flags.string({description: 'skip the first question: docker, self_managed (self-managed), aliyun_codeinterpreter (aliyun), e2b or local (NO sandbox; activating it needs SANDBOX_ALLOW_LOCAL_PROVIDER=on)'}),
+    provider: Flags.string({description: 'skip the first question: docker, self_managed (self-managed), aliyun_codeinterpreter (aliyun), e2b, local (NO sandbox; activating it needs SANDBOX_ALLOW_LOCAL_PROVIDER=on), ssh, tenki or ucloud_agent_sandbox (ucloud-agent-sandbox)'}),
   }
 
   async run(): Promise<ConfigureResult> {
@@ -276,6 +277,9 @@ sandbox configure aliyun | e2b | self-managed | docker | local, sandbox configur
         '  sandbox configure e2b                                         (key: E2B_API_KEY)',
         '  sandbox configure self-managed --endpoint http://host:9385',
         '  sandbox configure docker',
+        '  sandbox configure ssh --host … --username … --known-hosts FILE   (password: SSH_PASSWORD)',
+        '  sandbox configure tenki                                       (key: TENKI_API_KEY)',
+        '  sandbox configure ucloud-agent-sandbox                        (key: UCLOUD_SANDBOX_API_KEY)',
         '  sandbox configure use <provider> · sandbox configure show',
       ])
     }
@@ -361,7 +365,7 @@ sandbox configure aliyun | e2b | self-managed | docker | local, sandbox configur
 }
 
 /**
- * The base of `sandbox configure aliyun|e2b|self-managed|docker|local`. A subcommand sets
+ * The base of `sandbox configure aliyun|e2b|self-managed|docker|local|ssh|tenki|ucloud-agent-sandbox`. A subcommand sets
  * providerId and `flags = providerFlags(id)` (one flag per schema field plus
  * --db/--test/--force/--activate), a description and examples.
  */

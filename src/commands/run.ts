@@ -27,7 +27,7 @@ The file must define main. Python calls main(**arguments); Node.js calls await m
 Each run gets a fresh gVisor container with no network, a read-only root, and time and memory limits.
 Output is shown as the code prints it (with the docker provider; other providers deliver it at the end), then a summary line with the runner's time and the wall time of the whole command.
 Files the code writes to artifacts/ (png jpg svg pdf csv json html) come back as artifacts. --save-artifacts DIR writes them into DIR, but never replaces a file: when a name is taken, nothing is saved.
-The code runs through a provider: --provider, else the active one set with \`sandbox configure\`, else docker (this host's engine). Providers: docker, self_managed, aliyun_codeinterpreter, e2b, local.
+The code runs through a provider: --provider, else the active one set with \`sandbox configure\`, else docker (this host's engine). Providers: docker, self_managed, aliyun_codeinterpreter, e2b, local, ssh, tenki, ucloud_agent_sandbox.
 local runs the code on this host WITHOUT a sandbox and needs --allow-unsandboxed or SANDBOX_ALLOW_LOCAL_PROVIDER=on.
 Ctrl-C (or SIGTERM) stops the run and removes its container.
 Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox not ready, 4 bad provider settings, 5 refused by the code policy, 6 the remote provider failed, 130/143 stopped by SIGINT/SIGTERM.`
@@ -55,7 +55,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
     }),
     'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
     provider: ValueFlags.provider({
-      description: 'docker, self_managed, aliyun_codeinterpreter, e2b or local (aliases: self-managed, aliyun); default: the active provider from `sandbox configure`, else docker',
+      description: 'docker, self_managed, aliyun_codeinterpreter, e2b, local, ssh, tenki or ucloud_agent_sandbox (aliases: self-managed, aliyun, ucloud); default: the active provider from `sandbox configure`, else docker',
     }),
     db: ValueFlags.dbUrl({description: 'settings database URL to read the provider from (sqlite:///path.db, mysql://…, postgres://…); default SANDBOX_DB_URL or the local SQLite file'}),
   }

@@ -63,7 +63,7 @@ Exit code: 0 all passed (skips allowed), 1 a case failed, 3 sandbox not ready, 6
 
   static flags = {
     endpoint: ValueFlags.endpoint({description: 'test a running manager at this URL (e.g. http://127.0.0.1:9385) instead of a local engine', exclusive: ['provider']}),
-    provider: ValueFlags.provider({description: 'test a configured provider (docker, self_managed, aliyun_codeinterpreter, e2b; local with SANDBOX_ALLOW_LOCAL_PROVIDER=on)', exclusive: ['endpoint']}),
+    provider: ValueFlags.provider({description: 'test a configured provider (docker, self_managed, aliyun_codeinterpreter, e2b, ssh, tenki, ucloud_agent_sandbox; local with SANDBOX_ALLOW_LOCAL_PROVIDER=on)', exclusive: ['endpoint']}),
     token: Flags.string({description: 'bearer token for --endpoint (default SANDBOX_API_TOKEN)'}),
     only: Flags.string({description: 'run only cases with this tag or id (repeatable, comma lists; an id prefix ending in - or * matches many)', multiple: true}),
     list: Flags.boolean({description: 'list the cases and exit', default: false}),

@@ -1,10 +1,13 @@
-/** The provider registry, keyed by RAGFlow's ids (self_managed, aliyun_codeinterpreter, e2b) plus RAGFlow's local and ours (docker). */
+/** The provider registry, keyed by RAGFlow's ids (self_managed, aliyun_codeinterpreter, e2b, local, ssh, tenki, ucloud_agent_sandbox) plus ours (docker). */
 import {configError} from '../errors.js'
 import {aliyunDefinition} from './aliyun.js'
 import {dockerDefinition} from './docker.js'
 import {e2bDefinition} from './e2b.js'
 import {localDefinition} from './local.js'
 import {selfManagedDefinition} from './self-managed.js'
+import {sshDefinition} from './ssh.js'
+import {tenkiDefinition} from './tenki.js'
+import {ucloudDefinition} from './ucloud.js'
 import type {ProviderDefinition, ProviderId} from './types.js'
 
 export const PROVIDERS: Record<ProviderId, ProviderDefinition> = {
@@ -13,6 +16,9 @@ export const PROVIDERS: Record<ProviderId, ProviderDefinition> = {
   aliyun_codeinterpreter: aliyunDefinition,
   e2b: e2bDefinition,
   local: localDefinition,
+  ssh: sshDefinition,
+  tenki: tenkiDefinition,
+  ucloud_agent_sandbox: ucloudDefinition,
 }
 
 /** Without any settings, `sandbox run` uses the engine on this host. */

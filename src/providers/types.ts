@@ -12,7 +12,7 @@ import type {RunResult} from '../engine/result.js'
 import type {PolicyMode} from '../policy/types.js'
 
 /** RAGFlow's provider ids plus ours. */
-export type ProviderId = 'docker' | 'self_managed' | 'aliyun_codeinterpreter' | 'e2b' | 'local'
+export type ProviderId = 'docker' | 'self_managed' | 'aliyun_codeinterpreter' | 'e2b' | 'local' | 'ssh' | 'tenki' | 'ucloud_agent_sandbox'
 
 export type FieldType = 'string' | 'integer' | 'boolean' | 'json'
 
@@ -28,6 +28,8 @@ export interface FieldSpec {
   description?: string
   /** shown masked, typed without echo, never printed */
   secret?: boolean
+  /** RAGFlow HEAD: edited as several lines (the SSH private key) */
+  multiline?: boolean
   /** allowed values (RAGFlow: Aliyun region) */
   options?: string[]
   /** ours: environment variables that supply the value when the stored config has none (first wins) */

@@ -6,7 +6,7 @@
  * stderr) with it — never another provider's settings.
  */
 import {execFile} from 'node:child_process'
-import {chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -17,6 +17,7 @@ import type {SandboxError} from '../../src/errors.js'
 import type {Language} from '../../src/engine/languages.js'
 import {localDefinition, runWithProvider, type ProviderConfig, type ProviderEvent} from '../../src/providers/index.js'
 import {openSettingsStore, writeProviderSettings} from '../../src/settings/index.js'
+import {gone} from '../helpers/processes.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'local-int-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
@@ -32,15 +33,6 @@ async function runLocal(language: Language, code: string, options: {config?: Pro
   return {result: run.result, events, workDir}
 }
 
-/** A process is gone when /proc has no entry for it, or only a zombie waiting for init. */
-function gone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
-  } catch {
-    return true
-  }
-}
 
 describe('local provider: real child processes', () => {
   it('Python: result, stdout, artifacts, a warning every run, and the instance directory removed', async () => {

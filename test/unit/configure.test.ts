@@ -384,7 +384,7 @@ describe('configure show / use / interactive without a terminal', () => {
     const forced = await cli(ConfigureUse, ['--db', dbUrl(), '--provider', 'aliyun', '--force'])
     expect(forced.exit).toBe(0)
     expect(byName(rows())['sandbox.provider_type'].value).toBe('aliyun_codeinterpreter')
-    const unknown = await cli(ConfigureUse, ['--db', dbUrl(), '--provider', 'tenki'])
+    const unknown = await cli(ConfigureUse, ['--db', dbUrl(), '--provider', 'nonesuch'])
     expect(unknown.exit).toBe(4)
     expect(unknown.json.error.code).toBe('UNKNOWN_PROVIDER')
   })
@@ -399,12 +399,12 @@ describe('configure show / use / interactive without a terminal', () => {
   it('run: an unknown active provider or a database that is down stops before any code runs', async () => {
     seed()
     const db = new Database(dbPath())
-    db.prepare("UPDATE system_settings SET value = 'tenki' WHERE name = 'sandbox.provider_type'").run()
+    db.prepare("UPDATE system_settings SET value = 'nonesuch' WHERE name = 'sandbox.provider_type'").run()
     db.close()
     const unknown = await cli(Run, ['examples/hello.py', '--env-file', '/dev/null', '--db', dbUrl()])
     expect(unknown.exit).toBe(4)
     expect(unknown.json.error.code).toBe('UNKNOWN_PROVIDER')
-    expect(unknown.json.error.message).toContain('"tenki" in sandbox.provider_type')
+    expect(unknown.json.error.message).toContain('"nonesuch" in sandbox.provider_type')
     const port = await new Promise<number>((resolve) => {
       const s = createServer().listen(0, '127.0.0.1', () => {
         const p = (s.address() as {port: number}).port

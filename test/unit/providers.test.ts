@@ -51,20 +51,24 @@ const sandboxConfig = loadConfig({env: {}, envFile: undefined})
 
 describe('registry', () => {
   it("is keyed by RAGFlow's ids plus docker, and finds aliases", () => {
-    expect(listProviders().map((p) => p.id)).toEqual(['docker', 'self_managed', 'aliyun_codeinterpreter', 'e2b', 'local'])
+    expect(listProviders().map((p) => p.id)).toEqual(['docker', 'self_managed', 'aliyun_codeinterpreter', 'e2b', 'local', 'ssh', 'tenki', 'ucloud_agent_sandbox'])
     expect(findProvider('aliyun')?.id).toBe('aliyun_codeinterpreter')
     expect(findProvider('self-managed')?.id).toBe('self_managed')
     expect(findProvider('SELF_MANAGED')?.id).toBe('self_managed')
     expect(findProvider('E2B')?.id).toBe('e2b')
     // RAGFlow's local is its own provider, never an alias of docker
     expect(findProvider('local')?.id).toBe('local')
-    expect(findProvider('tenki')).toBeUndefined()
+    expect(findProvider('ssh')?.id).toBe('ssh')
+    expect(findProvider('ucloud')?.id).toBe('ucloud_agent_sandbox')
+    expect(findProvider('ucloud-agent-sandbox')?.id).toBe('ucloud_agent_sandbox')
+    expect(findProvider('tenki')?.id).toBe('tenki')
+    expect(findProvider('nonesuch')).toBeUndefined()
   })
 
   it('names the known providers for an unknown one (exit 4)', () => {
     let error: SandboxError | undefined
     try {
-      requireProvider('ucloud')
+      requireProvider('nonesuch')
     } catch (e) {
       error = e as SandboxError
     }

@@ -6,6 +6,7 @@
  *     GET    /v2/sandboxes       list    → 200 [...]
  *     GET    /sandboxes/{id}     info
  *     DELETE /sandboxes/{id}     kill    → 204
+ *     POST   /sandboxes/{id}/timeout  set the lifetime {timeout: seconds} → 204
  *   envd (sandbox_url, the in-sandbox daemon)     X-Access-Token = envdAccessToken, E2b-Sandbox-Id
  *     GET    /health
  *     POST   /files?path=…       multipart upload → [{name, type, path}]
@@ -33,6 +34,10 @@ export interface E2BStandIn {
   requests: string[]
   /** commands executed */
   commands: string[]
+  /** the bodies of POST /v2/sandboxes */
+  creates: Array<Record<string, unknown>>
+  /** lifetimes set with POST /sandboxes/{id}/timeout, in seconds */
+  timeouts: number[]
   close(): Promise<void>
 }
 
@@ -86,6 +91,8 @@ export async function startE2BStandIn(options: {apiKey?: string} = {}): Promise<
   const sandboxes = new Map<string, StandInSandbox>()
   const requests: string[] = []
   const commands: string[] = []
+  const creates: Array<Record<string, unknown>> = []
+  const timeouts: number[] = []
   let nextPid = 1000
 
   const envdSandbox = (req: IncomingMessage, res: ServerResponse): StandInSandbox | undefined => {
@@ -177,6 +184,7 @@ export async function startE2BStandIn(options: {apiKey?: string} = {}): Promise<
     if (req.headers['x-api-key'] !== apiKey) return json(res, 401, {code: 401, message: 'Invalid API key'})
     if (url.pathname === '/v2/sandboxes' && req.method === 'POST') {
       const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as {templateID?: string; timeout?: number}
+      creates.push(body)
       const id = `i${randomBytes(10).toString('hex')}`
       const sandbox: StandInSandbox = {
         id,
@@ -214,6 +222,16 @@ export async function startE2BStandIn(options: {apiKey?: string} = {}): Promise<
         })),
       )
     }
+    const lifetime = /^\/sandboxes\/([^/]+)\/timeout$/.exec(url.pathname)
+    if (lifetime && req.method === 'POST') {
+      const sandbox = sandboxes.get(lifetime[1])
+      if (!sandbox) return json(res, 404, {code: 404, message: `sandbox ${lifetime[1]} not found`})
+      const body = JSON.parse((await readBody(req)).toString('utf8') || '{}') as {timeout?: number}
+      sandbox.timeoutSeconds = Number(body.timeout)
+      timeouts.push(sandbox.timeoutSeconds)
+      res.writeHead(204).end()
+      return
+    }
     const one = /^\/sandboxes\/([^/]+)$/.exec(url.pathname)
     if (one) {
       const sandbox = sandboxes.get(one[1])
@@ -245,6 +263,8 @@ export async function startE2BStandIn(options: {apiKey?: string} = {}): Promise<
     apiKey,
     requests,
     commands,
+    creates,
+    timeouts,
     live: () => [...sandboxes.keys()],
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,0 +1,291 @@
+/**
+ * `tenki`: RAGFlow's Tenki provider (agent/sandbox/providers/tenki.py at HEAD): each run in a
+ * disposable Tenki microVM, through Tenki's official SDK.
+ *
+ * Tenki's API is Connect RPC over HTTP/2 (control plane `tenki.sandbox.v1.SandboxService`:
+ * CreateSession, TerminateSession, WhoAmI; commands and files over a per-session data plane,
+ * `SandboxSessionDataPlaneService`, a bidirectional stream with its own minted credentials and
+ * routing). That is not a protocol to re-implement by hand: the official JS SDK
+ * `@tenkicloud/sandbox` is the honest client. As in RAGFlow, where the `tenki` package is an
+ * optional dependency (it needs a newer protobuf than the rest), the SDK is OPTIONAL here: it is
+ * loaded when a Tenki run starts, and without it the provider refuses clearly
+ * (TENKI_SDK_MISSING, exit 3) — the settings can still be stored and shown.
+ *
+ * As RAGFlow: create with allow_outbound (default off), max duration = max_lifetime, metadata
+ * {source}, and the optional image / cpu_cores / memory_mb / disk_size_gb (0 = Tenki's default);
+ * a workspace /home/tenki/ragflow-codeexec-<hex> with artifacts/; the wrapped script written with
+ * the SDK and run as `python3|node <script>` with that cwd and min(requested, configured)
+ * timeout; RAGFlow's error messages (quota, rate limit, authentication, "no longer available");
+ * the sandbox terminated after the run (best effort: max_lifetime reclaims it otherwise).
+ */
+import {randomBytes} from 'node:crypto'
+
+import type {Language} from '../engine/languages.js'
+import type {RunResult} from '../engine/result.js'
+import {configError, errorMessage, prerequisiteError, remoteError, SandboxError} from '../errors.js'
+import {cappedRemoteResult, limitError, SCRIPT_LANGUAGES} from './remote-limits.js'
+import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
+import {wrapCode} from './wrapper.js'
+
+/** Tenki's official JS SDK and the version this provider was written against. */
+export const TENKI_SDK = '@tenkicloud/sandbox'
+export const TENKI_SDK_VERSION = '0.5.4'
+const SANDBOX_HOME = '/home/tenki'
+
+const DEFAULTS = {timeout: 30, max_lifetime: 3600, cpu_cores: 0, memory_mb: 0, disk_size_gb: 0, max_output_bytes: 1024 * 1024, max_artifacts: 20, max_artifact_bytes: 10 * 1024 * 1024} as const
+
+/** RAGFlow's TenkiProvider.validate_config, with its messages (null when fine). */
+export function validateTenkiConfig(config: ProviderConfig): string | null {
+  if (!String(config.api_key ?? '').trim()) return 'Tenki API key is required'
+  const limits = limitError(config, ['timeout', 'max_lifetime', 'max_output_bytes', 'max_artifacts', 'max_artifact_bytes'])
+  if (limits) return limits
+  const base = config.base_url
+  if (base !== undefined && base !== '' && !/^https?:\/\/[^\s/]+/i.test(String(base))) return `Invalid base_url: ${base}. Must start with http:// or https://`
+  return null
+}
+
+export const tenkiDefinition: ProviderDefinition = {
+  id: 'tenki',
+  command: 'tenki',
+  aliases: [],
+  name: 'Tenki',
+  description: `Tenki - disposable cloud microVM sandboxes (needs Tenki's SDK ${TENKI_SDK}, an optional dependency as in RAGFlow)`,
+  tags: ['saas', 'cloud', 'microvm', 'isolated'],
+  schema: {
+    api_key: {type: 'string', required: true, label: 'API Key', secret: true, placeholder: 'tk_...', description: 'Tenki API key. Create one at https://app.tenki.cloud under API Keys.', env: ['TENKI_API_KEY', 'TENKI_AUTH_TOKEN']},
+    base_url: {type: 'string', required: false, label: 'API Endpoint', placeholder: 'https://api.tenki.cloud', description: 'Override the Tenki API endpoint. Leave empty for the default.', env: ['TENKI_API_URL', 'TENKI_BASE_URL']},
+    image: {type: 'string', required: false, label: 'Sandbox Image', description: 'Base image for sandboxes. Empty uses the Tenki default image (includes python3 and node).', env: ['TENKI_IMAGE']},
+    allow_outbound: {
+      type: 'boolean',
+      required: false,
+      label: 'Allow Outbound Network',
+      default: false,
+      description: 'Security-relevant. Disabled by default so sandboxed code has no network access. Enable it to let code make outbound connections (e.g. to install packages).',
+      env: ['TENKI_ALLOW_OUTBOUND'],
+    },
+    timeout: {type: 'integer', required: false, label: 'Timeout (seconds)', default: DEFAULTS.timeout, min: 1, max: 600, description: 'Maximum execution time for a single run.', env: ['TENKI_TIMEOUT']},
+    max_lifetime: {
+      type: 'integer',
+      required: false,
+      label: 'Max Sandbox Lifetime (seconds)',
+      default: DEFAULTS.max_lifetime,
+      min: 60,
+      max: 86400,
+      description: 'Tenki reclaims a sandbox after this, guarding against leaks if the run is interrupted.',
+    },
+    cpu_cores: {type: 'integer', required: false, label: 'vCPU Cores', default: 0, min: 0, max: 16, description: 'vCPU per sandbox. 0 uses the Tenki default.'},
+    memory_mb: {type: 'integer', required: false, label: 'Memory (MB)', default: 0, min: 0, max: 65536, description: 'Memory per sandbox in MB. 0 uses the Tenki default.'},
+    disk_size_gb: {type: 'integer', required: false, label: 'Disk Size (GB)', default: 0, min: 0, max: 100, description: 'Disk size per sandbox in GB. 0 uses the Tenki default.'},
+    max_output_bytes: {type: 'integer', required: false, label: 'Max Output Bytes', default: DEFAULTS.max_output_bytes, min: 1024, max: 10485760, description: 'Maximum combined stdout and stderr size.'},
+    max_artifacts: {type: 'integer', required: false, label: 'Max Artifacts', default: DEFAULTS.max_artifacts, min: 0, max: 100, description: 'Maximum number of files collected from the sandbox artifacts directory.'},
+    max_artifact_bytes: {
+      type: 'integer',
+      required: false,
+      label: 'Max Artifact Bytes',
+      default: DEFAULTS.max_artifact_bytes,
+      min: 1024,
+      max: 104857600,
+      description: 'Maximum size of a single artifact file in bytes.',
+    },
+  },
+  validate: validateTenkiConfig,
+  notes: () => [`Runs need Tenki's SDK: npm install ${TENKI_SDK}@${TENKI_SDK_VERSION} where sandbox is installed (an optional dependency, as in RAGFlow)`],
+  create: (config, context) => new TenkiProvider(config, context),
+}
+
+// ---- the part of the SDK this provider uses (its published .d.ts, 0.5.x)
+
+interface TenkiOutput {
+  data: Uint8Array
+  isStderr: boolean
+}
+interface TenkiExecResult {
+  status: 'UNSPECIFIED' | 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT'
+  exitCode: number
+  stdout: Uint8Array
+  stderr: Uint8Array
+}
+export interface TenkiSession {
+  readonly id: string
+  exec(command: string, options?: {args?: string[]; cwd?: string; timeoutMs?: number; onOutput?: (output: TenkiOutput) => void; signal?: AbortSignal}): Promise<TenkiExecResult>
+  writeFile(path: string, data: Uint8Array | string): Promise<void>
+  close(): Promise<void>
+}
+export interface TenkiClient {
+  create(options: Record<string, unknown>): Promise<TenkiSession>
+  whoAmI(): Promise<unknown>
+}
+export interface TenkiSdk {
+  TenkiSandbox: new (options: {authToken?: string; baseUrl?: string; timeoutMs?: number}) => TenkiClient
+}
+
+const importSdk = (): Promise<TenkiSdk> => import(/* an optional dependency: not resolved at build time */ TENKI_SDK as string) as Promise<TenkiSdk>
+let loadSdk: () => Promise<TenkiSdk> = importSdk
+
+/** Test hook: replace the SDK loader (unit tests of this provider's logic); call with no argument to restore. */
+export function setTenkiSdkLoader(loader?: () => Promise<TenkiSdk>): void {
+  loadSdk = loader ?? importSdk
+}
+
+async function sdk(): Promise<TenkiSdk> {
+  try {
+    return await loadSdk()
+  } catch (error) {
+    if ((error as {code?: string})?.code === 'ERR_MODULE_NOT_FOUND' || /Cannot find (module|package)/.test(errorMessage(error))) {
+      throw prerequisiteError(`The tenki provider needs Tenki's official SDK ${TENKI_SDK}, which is not installed`, 'TENKI_SDK_MISSING', [
+        `Install it where sandbox is installed: npm install ${TENKI_SDK}@${TENKI_SDK_VERSION}`,
+        'RAGFlow treats it the same way: its tenki package is an optional dependency',
+      ], error)
+    }
+    throw error
+  }
+}
+
+/** The SDK's error class name (its classes set `name`). */
+const errorName = (error: unknown) => String((error as {name?: string})?.name ?? (error as object)?.constructor?.name ?? '')
+
+interface Remote {
+  session: TenkiSession
+  dir: string
+}
+
+class TenkiProvider implements SandboxProvider {
+  readonly id = 'tenki' as const
+  private readonly remotes = new Map<string, Remote>()
+  private client?: Promise<TenkiClient>
+  private readonly n: Record<keyof typeof DEFAULTS, number>
+
+  constructor(
+    private readonly config: ProviderConfig,
+    private readonly context: ProviderContext,
+  ) {
+    const message = validateTenkiConfig(config)
+    if (message) throw configError(`Invalid Tenki configuration: ${message}`, 'INVALID_PROVIDER_CONFIG')
+    this.n = Object.fromEntries(Object.entries(DEFAULTS).map(([k, d]) => [k, config[k] === undefined || config[k] === '' ? d : Number(config[k])])) as Record<keyof typeof DEFAULTS, number>
+  }
+
+  private connect(): Promise<TenkiClient> {
+    this.client ??= sdk().then(({TenkiSandbox}) => {
+      const baseUrl = String(this.config.base_url ?? '').trim()
+      return new TenkiSandbox({authToken: String(this.config.api_key).trim(), timeoutMs: this.n.timeout * 1000, ...(baseUrl ? {baseUrl} : {})})
+    })
+    this.client.catch(() => (this.client = undefined))
+    return this.client
+  }
+
+  private authError(error: unknown): SandboxError {
+    return configError('Tenki authentication failed: check the API key.', 'TENKI_AUTH_FAILED', ['Set the key with `sandbox configure tenki --api-key …` or TENKI_API_KEY'], error)
+  }
+
+  async createInstance(language: Language): Promise<SandboxInstance> {
+    const client = await this.connect()
+    const options: Record<string, unknown> = {allowOutbound: this.config.allow_outbound === true, maxDurationMs: this.n.max_lifetime * 1000, metadata: {source: 'sandbox-cli'}}
+    const image = String(this.config.image ?? '').trim()
+    if (image) options.image = image
+    if (this.n.cpu_cores > 0) options.cpuCores = this.n.cpu_cores
+    if (this.n.memory_mb > 0) options.memoryMb = this.n.memory_mb
+    if (this.n.disk_size_gb > 0) options.diskSizeGb = this.n.disk_size_gb
+    let session: TenkiSession
+    try {
+      session = await client.create(options)
+    } catch (error) {
+      const name = errorName(error)
+      if (name === 'QuotaExceededError') throw remoteError(`Tenki quota exceeded: ${errorMessage(error)}`, 'TENKI_QUOTA_EXCEEDED', [], error)
+      if (name === 'RateLimitedError') throw remoteError(`Tenki rate limited, please retry: ${errorMessage(error)}`, 'TENKI_RATE_LIMITED', ['Retry later'], error)
+      if (name === 'UnauthorizedError' || name === 'MissingAuthTokenError') throw this.authError(error)
+      throw remoteError(`Failed to create Tenki sandbox: ${errorMessage(error)}`, 'TENKI_API_ERROR', [], error)
+    }
+    const dir = `${SANDBOX_HOME}/ragflow-codeexec-${randomBytes(16).toString('hex')}`
+    try {
+      const made = await session.exec('mkdir', {args: ['-p', `${dir}/artifacts`], timeoutMs: Math.min(this.n.timeout, 10) * 1000})
+      if (made.exitCode !== 0) throw remoteError(`Failed to create sandbox workspace: ${Buffer.from(made.stderr).toString('utf8').trim() || 'unknown error'}`, 'TENKI_WORKSPACE_FAILED')
+    } catch (error) {
+      await this.terminate(session)
+      throw error instanceof SandboxError ? error : remoteError(`Failed to create sandbox workspace: ${errorMessage(error)}`, 'TENKI_WORKSPACE_FAILED', [], error)
+    }
+    this.remotes.set(session.id, {session, dir})
+    return {instanceId: session.id, provider: 'tenki', status: 'running', metadata: {language, remote_work_dir: dir, sandbox_id: session.id}}
+  }
+
+  async executeCode(instance: SandboxInstance, request: ExecuteRequest): Promise<RunResult> {
+    const remote = this.remotes.get(instance.instanceId)
+    if (!remote) throw remoteError(`Unknown Tenki sandbox instance: ${instance.instanceId}`, 'TENKI_NO_INSTANCE')
+    if (!(request.timeoutSeconds > 0)) throw configError(`Execution timeout must be greater than 0 seconds, got ${request.timeoutSeconds}.`, 'INVALID_TIMEOUT')
+    const timeoutSeconds = Math.min(request.timeoutSeconds, this.n.timeout)
+    const lang = SCRIPT_LANGUAGES[request.language]
+    const script = `${remote.dir}/${lang.script}`
+    const failed = (error: unknown): SandboxError => {
+      const name = errorName(error)
+      if (name === 'SessionTerminatedError' || name === 'SessionNotFoundError' || name === 'SessionExpiredError') {
+        return remoteError(`Tenki sandbox is no longer available: ${errorMessage(error)}`, 'TENKI_SANDBOX_GONE', [], error)
+      }
+      if (name === 'UnauthorizedError') return this.authError(error)
+      return remoteError(`Tenki execution failed: ${errorMessage(error)}`, 'TENKI_EXEC_FAILED', [], error)
+    }
+    try {
+      await remote.session.writeFile(script, wrapCode(request.language, request.code, request.arguments ?? {}))
+    } catch (error) {
+      throw failed(error)
+    }
+    const started = performance.now()
+    let outcome: {stdout: string; stderr: string; exitCode: number; timedOut: boolean}
+    try {
+      const onOutput = request.onOutput
+      const r = await remote.session.exec(lang.interpreter, {
+        args: [script],
+        cwd: remote.dir,
+        timeoutMs: timeoutSeconds * 1000,
+        signal: request.signal,
+        ...(onOutput ? {onOutput: (o: TenkiOutput) => onOutput(o.isStderr ? 'stderr' : 'stdout', Buffer.from(o.data))} : {}),
+      })
+      outcome = {stdout: Buffer.from(r.stdout).toString('utf8'), stderr: Buffer.from(r.stderr).toString('utf8'), exitCode: r.exitCode, timedOut: r.status === 'TIMED_OUT'}
+    } catch (error) {
+      const name = errorName(error)
+      if (name === 'CommandTimeoutError' || name === 'PrimitiveTimeoutError') outcome = {stdout: '', stderr: '', exitCode: -1, timedOut: true}
+      else throw failed(error)
+    }
+    return cappedRemoteResult(outcome, {timeoutSeconds, wallMs: performance.now() - started, maxOutput: this.n.max_output_bytes, maxArtifacts: this.n.max_artifacts, maxArtifactBytes: this.n.max_artifact_bytes})
+  }
+
+  private async terminate(session: TenkiSession): Promise<boolean> {
+    try {
+      await session.close()
+      return true
+    } catch (error) {
+      const name = errorName(error)
+      if (name === 'SessionNotFoundError' || name === 'SessionTerminatedError' || name === 'SessionExpiredError') return true
+      this.context.onEvent?.({level: 'warn', message: `Failed to terminate Tenki sandbox ${session.id}, relying on max_lifetime: ${errorMessage(error)}`})
+      return false
+    }
+  }
+
+  async destroyInstance(instance: SandboxInstance): Promise<boolean> {
+    const remote = this.remotes.get(instance.instanceId)
+    this.remotes.delete(instance.instanceId)
+    return remote ? this.terminate(remote.session) : true
+  }
+
+  async healthCheck(): Promise<HealthStatus> {
+    try {
+      const client = await this.connect()
+      await client.whoAmI()
+      return {healthy: true, detail: 'Tenki API accepted the key'}
+    } catch (error) {
+      if (error instanceof SandboxError) return {healthy: false, detail: error.message}
+      if (errorName(error) === 'UnauthorizedError') return {healthy: false, detail: this.authError(error).message}
+      return {healthy: false, detail: `Failed to reach Tenki API: ${errorMessage(error)}`}
+    }
+  }
+
+  supportedLanguages(): string[] {
+    return ['python', 'javascript']
+  }
+
+  runtimeLabel(): string {
+    return `Tenki ${String(this.config.base_url ?? '').trim() || 'api.tenki.cloud'}`
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.remotes.keys()].map((id) => this.destroyInstance({instanceId: id, provider: 'tenki', status: 'running', metadata: {}})))
+  }
+}
