@@ -25,9 +25,8 @@ export {
   validationErrors,
 } from './schema.js'
 export {DEFAULT_MANAGER_ENDPOINT, selfManagedDefinition} from './self-managed.js'
-export {SSH_LANGUAGES, sshDefinition, validateSshConfig} from './ssh.js'
+export {sshDefinition, validateSshConfig} from './ssh.js'
 export {setTenkiSdkLoader, TENKI_SDK, TENKI_SDK_VERSION, tenkiDefinition, validateTenkiConfig, type TenkiSdk} from './tenki.js'
-export {SCRIPT_LANGUAGES} from './remote-limits.js'
 export {UCLOUD_DEFAULT_REGION, UCLOUD_DOMAIN_SUFFIX, ucloudDefinition, validateUCloudConfig} from './ucloud.js'
 export {activateProvider, readSettingsSnapshot, resolveSettingsTargetSafe, saveProviderConfig, selectProvider, settingsInUse, withSettings, type ProviderSelection, type SettingsSnapshot} from './settings.js'
 export type * from './types.js'

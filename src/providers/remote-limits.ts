@@ -1,19 +1,11 @@
 /**
  * What RAGFlow's ssh, tenki and ucloud_agent_sandbox providers share: their limit checks (with
- * RAGFlow's messages), the script and interpreter per language in the SaaS images (Tenki's
- * default image, UCloud's base template), and the result of a run whose whole output comes back
+ * RAGFlow's messages) and the result of a run whose whole output comes back
  * at once, with the configured output and artifact caps applied.
  */
-import type {Language} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
 import {remoteResult} from './result.js'
 import type {ProviderConfig} from './types.js'
-
-/** Per language: the script name and the interpreter of a SaaS image (to fold into the language descriptors). */
-export const SCRIPT_LANGUAGES: Record<Language, {script: string; interpreter: string}> = {
-  python: {script: 'main.py', interpreter: 'python3'},
-  nodejs: {script: 'main.js', interpreter: 'node'},
-}
 
 /** RAGFlow's checks of the given limits (absent ones are fine): "{key} must be an integer", "… greater than 0", max_artifacts "… greater than or equal to 0". */
 export function limitError(config: ProviderConfig, keys: readonly string[]): string | null {

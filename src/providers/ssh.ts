@@ -27,7 +27,7 @@ import {randomUUID} from 'node:crypto'
 
 import type {Client as SshClient, ClientChannel, ConnectConfig, SFTPWrapper} from 'ssh2'
 
-import type {Language} from '../engine/languages.js'
+import {LANGUAGES, type Language} from '../languages/index.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, errorMessage, remoteError, SandboxError} from '../errors.js'
 import {limitError} from './remote-limits.js'
@@ -35,12 +35,6 @@ import {remoteResult} from './result.js'
 import {checkHostKey, fingerprint, hostKeyAlgorithms, hostLookupName, keyBlobType, parseKnownHosts, type KnownHostEntry} from './ssh-known-hosts.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
-
-/** Per language: the script name and the config field naming its interpreter (to fold into the language descriptors). */
-export const SSH_LANGUAGES: Record<Language, {script: string; bin: 'python_bin' | 'node_bin'}> = {
-  python: {script: 'main.py', bin: 'python_bin'},
-  nodejs: {script: 'main.js', bin: 'node_bin'},
-}
 
 const DEFAULTS = {
   port: 22,
@@ -449,14 +443,14 @@ class SshProvider implements SandboxProvider {
     if (!remote) throw remoteError(`Unknown SSH sandbox instance: ${instance.instanceId}`, 'SSH_NO_INSTANCE')
     if (!(request.timeoutSeconds > 0)) throw configError(`Execution timeout must be greater than 0 seconds, got ${request.timeoutSeconds}.`, 'INVALID_TIMEOUT')
     const timeoutSeconds = Math.min(request.timeoutSeconds, this.s.timeout)
-    const lang = SSH_LANGUAGES[request.language]
-    const script = posix.join(remote.dir, lang.script)
+    const lang = LANGUAGES[request.language].runtime.script
+    const script = posix.join(remote.dir, lang.fileName)
     const pidFile = posix.join(remote.dir, '.sandbox-pid')
     const source = wrapCode(request.language, request.code, request.arguments ?? {}, {collectArtifacts: false})
     await new Promise<void>((resolve, reject) =>
       remote.sftp.writeFile(script, source, {mode: 0o600}, (error) => (error ? reject(remoteError(`Uploading the script to ${this.target} failed: ${error.message}`, 'SSH_UPLOAD_FAILED', [], error)) : resolve())),
     )
-    const command = `cd ${shellQuote(remote.dir)} && echo $$ > ${shellQuote(pidFile)} && exec ${shellQuote(this.s[lang.bin])} ${shellQuote(script)}`
+    const command = `cd ${shellQuote(remote.dir)} && echo $$ > ${shellQuote(pidFile)} && exec ${shellQuote(this.s[lang.binSetting])} ${shellQuote(script)}`
     const started = performance.now()
     const outcome = await this.exec(remote.client, command, {timeoutMs: timeoutSeconds * 1000, maxOutput: this.s.maxOutput, pidFile, onOutput: request.onOutput, signal: request.signal})
     const wallMs = performance.now() - started

@@ -20,10 +20,10 @@
  */
 import {randomBytes} from 'node:crypto'
 
-import type {Language} from '../engine/languages.js'
+import {LANGUAGES, type Language} from '../languages/index.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, errorMessage, prerequisiteError, remoteError, SandboxError} from '../errors.js'
-import {cappedRemoteResult, limitError, SCRIPT_LANGUAGES} from './remote-limits.js'
+import {cappedRemoteResult, limitError} from './remote-limits.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
 
@@ -212,8 +212,8 @@ class TenkiProvider implements SandboxProvider {
     if (!remote) throw remoteError(`Unknown Tenki sandbox instance: ${instance.instanceId}`, 'TENKI_NO_INSTANCE')
     if (!(request.timeoutSeconds > 0)) throw configError(`Execution timeout must be greater than 0 seconds, got ${request.timeoutSeconds}.`, 'INVALID_TIMEOUT')
     const timeoutSeconds = Math.min(request.timeoutSeconds, this.n.timeout)
-    const lang = SCRIPT_LANGUAGES[request.language]
-    const script = `${remote.dir}/${lang.script}`
+    const lang = LANGUAGES[request.language].runtime.script
+    const script = `${remote.dir}/${lang.fileName}`
     const failed = (error: unknown): SandboxError => {
       const name = errorName(error)
       if (name === 'SessionTerminatedError' || name === 'SessionNotFoundError' || name === 'SessionExpiredError') {

@@ -18,10 +18,10 @@
  */
 import {randomBytes} from 'node:crypto'
 
-import type {Language} from '../engine/languages.js'
+import {LANGUAGES, type Language} from '../languages/index.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, errorMessage, remoteError, SandboxError} from '../errors.js'
-import {cappedRemoteResult, limitError, SCRIPT_LANGUAGES} from './remote-limits.js'
+import {cappedRemoteResult, limitError} from './remote-limits.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
 
@@ -214,9 +214,9 @@ class UCloudProvider implements SandboxProvider {
     if (!(request.timeoutSeconds > 0)) throw configError(`Execution timeout must be greater than 0 seconds, got ${request.timeoutSeconds}.`, 'INVALID_TIMEOUT')
     const {CommandExitError} = await this.load()
     const timeout = Math.max(1, Math.min(Math.ceil(request.timeoutSeconds), this.s.timeout))
-    const lang = SCRIPT_LANGUAGES[request.language]
+    const lang = LANGUAGES[request.language].runtime.script
     // the SDK's write creates the workspace; the wrapper creates artifacts/ in it
-    const script = `${remote.dir}/${lang.script}`
+    const script = `${remote.dir}/${lang.fileName}`
     try {
       await remote.sandbox.files.write(script, wrapCode(request.language, request.code, request.arguments ?? {}))
       await remote.sandbox.setTimeout(Math.max(this.s.lifetime, timeout + 30) * 1000, {requestTimeoutMs: this.s.timeout * 1000})

@@ -10,6 +10,7 @@ import {chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wri
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
+import {aptInstall} from './apt.js'
 import {freePort} from './ports.js'
 
 export const SSHD = '/usr/sbin/sshd'
@@ -54,9 +55,8 @@ function ensureUser(): string {
 }
 
 export async function startSshd(): Promise<SshServer> {
-  if (!existsSync(SSHD)) {
-    throw new Error(`${SSHD} is missing: the ssh provider tests need a real OpenSSH server. Install it with \`apt-get install -y openssh-server\` (CI: add openssh-server to the packages it installs)`)
-  }
+  // CI starts on a fresh machine: Debian's OpenSSH server is installed when missing
+  if (!existsSync(SSHD)) await aptInstall(['openssh-server'])
   if (process.getuid?.() !== 0) throw new Error('the ssh provider tests start sshd and create a test account: run them as root (CI does)')
   const dir = mkdtempSync(join(tmpdir(), 'sshd-test-'))
   chmodSync(dir, 0o755)

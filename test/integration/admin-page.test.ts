@@ -16,6 +16,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {adminRoutes, providerRun} from '../../src/admin/index.js'
 import {loadConfig} from '../../src/config.js'
 import {checkBearer} from '../../src/server/auth.js'
+import {aptInstall} from '../helpers/apt.js'
 import {imageEnv, sqliteRows} from '../helpers/admin.js'
 
 const CHROMIUM = '/usr/bin/chromium'
@@ -47,9 +48,8 @@ let page: Page
 const rows = () => Object.fromEntries((sqliteRows(file) ?? []).map(({name, ...rest}) => [name, rest]))
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} is missing: the settings page test needs Debian's chromium (apt-get install -y chromium)`)
-  }
+  // CI starts on a fresh machine: Debian's chromium is installed when missing
+  if (!existsSync(CHROMIUM)) await aptInstall(['chromium'])
   dir = mkdtempSync(join(tmpdir(), 'admin-page-'))
   file = join(dir, 'settings.db')
   // the page as `npm run build` makes it, from the current sources
