@@ -5,7 +5,7 @@
  */
 import {errorMessage, isSandboxError} from '../errors.js'
 import type {RunResult} from '../engine/result.js'
-import {runWithProvider} from './execute.js'
+import {openExecutor, runOnExecutor} from './execute.js'
 import type {ProviderConfig, ProviderContext, ProviderDefinition} from './types.js'
 
 export const PROBE_CODE = `import json
@@ -35,10 +35,10 @@ export interface ProbeReport {
 const clip = (text: string) => (text.length > 200 ? `${text.slice(0, 200)}...` : text)
 
 export async function testConnection(definition: ProviderDefinition, config: ProviderConfig, context: ProviderContext): Promise<ProbeReport> {
-  const provider = definition.create(config, context)
   const started = performance.now()
   try {
-    const run = await runWithProvider(provider, {code: PROBE_CODE, language: 'python', timeoutSeconds: PROBE_TIMEOUT_SECONDS, policy: 'on'})
+    const executor = openExecutor(definition, config, context)
+    const run = await runOnExecutor(executor, definition.id, {code: PROBE_CODE, language: 'python', timeoutSeconds: PROBE_TIMEOUT_SECONDS, policy: 'on'})
     await run.dispose()
     const {result} = run
     const seconds = (result.time_used_ms ?? performance.now() - started) / 1000
@@ -48,7 +48,6 @@ export async function testConnection(definition: ProviderDefinition, config: Pro
     if (result.stderr.trim()) message += ` | Errors: ${clip(result.stderr.trim())}`
     return {success, message, details: {exit_code: result.exit_code, execution_time: seconds, stdout: result.stdout, stderr: result.stderr}, result}
   } catch (error) {
-    await provider.close().catch(() => {})
     const e = isSandboxError(error) ? error : undefined
     return {
       success: false,
