@@ -7,13 +7,18 @@
  */
 import type {SandboxConfig} from '../config.js'
 import {parseMemory} from '../config.js'
-import {Engine, type EngineEvent} from '../engine/engine.js'
+import {Engine, type EngineEvent, type RunRequest as EngineRunRequest} from '../engine/engine.js'
 import type {RunResult} from '../engine/result.js'
 import {configError} from '../errors.js'
 import type {Executor, GatedRequest} from '../run/executor.js'
 
 export function runtimeLabel(runtime: 'runsc' | 'runc' | null): string {
   return runtime === 'runc' ? 'runtime runc (NO gVisor)' : runtime ? 'gVisor' : 'docker'
+}
+
+/** what the engine gets of a gated request (the verdict, not the policy: the gate is the pipeline's) */
+function engineRequest(r: GatedRequest): EngineRunRequest {
+  return {language: r.language, code: r.code, arguments: r.arguments, timeoutSeconds: r.timeoutSeconds, verdict: r.verdict, onOutput: r.onOutput}
 }
 
 export interface OneShotOptions {
@@ -62,14 +67,7 @@ class OneShotExecutor implements Executor {
         await this.stop(engine, 0)
         return refused
       }
-      const result = await engine.run({
-        language: request.language,
-        code: request.code,
-        arguments: request.arguments,
-        timeoutSeconds: request.timeoutSeconds,
-        verdict: request.verdict,
-        onOutput: request.onOutput,
-      })
+      const result = await engine.run(engineRequest(request))
       const stopping = this.engines.get(engine)
       if (stopping) await stopping
       return result
@@ -108,14 +106,7 @@ class PoolExecutor implements Executor {
     if (request.memory !== undefined && parseMemory(request.memory, 'memory') !== this.engine.config.memoryBytes) {
       throw configError(`This engine's containers have the memory limit ${this.engine.config.memory}; a run cannot ask for ${request.memory}`, 'MEMORY_NOT_SUPPORTED')
     }
-    return this.engine.run({
-      language: request.language,
-      code: request.code,
-      arguments: request.arguments,
-      timeoutSeconds: request.timeoutSeconds,
-      verdict: request.verdict,
-      onOutput: request.onOutput,
-    })
+    return this.engine.run(engineRequest(request))
   }
 
   runtimeLabel(): string {
