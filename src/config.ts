@@ -46,6 +46,23 @@ export interface SandboxConfig {
   extraNpmPackages: string[]
   /** where the values came from (for status output) */
   envFile: string | undefined
+  /**
+   * where the run limits came from: a flag (an override), the environment (or .env), or the
+   * default. The run settings resolver (src/run/settings.ts) lets a stored provider setting
+   * beat only a default. Absent: every value counts as a default.
+   */
+  sources?: Partial<Record<RunSettingKey, 'flag' | 'env' | 'default'>>
+}
+
+/** The settings a stored `docker` provider row may also give (src/run/settings.ts). */
+export type RunSettingKey = 'timeoutSeconds' | 'memory' | 'codePolicy' | 'allowRunc'
+
+/** SandboxConfig key → the environment variable that sets it */
+export const RUN_SETTING_ENV: Record<RunSettingKey, keyof typeof ENV_VARS> = {
+  timeoutSeconds: 'SANDBOX_TIMEOUT',
+  memory: 'SANDBOX_MAX_MEMORY',
+  codePolicy: 'SANDBOX_CODE_POLICY',
+  allowRunc: 'SANDBOX_ALLOW_RUNC',
 }
 
 export const DEFAULTS = {
@@ -194,6 +211,9 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
     ])
   }
   const policy = policyLevel(policyName)
+  const sources = Object.fromEntries(
+    (Object.keys(RUN_SETTING_ENV) as RunSettingKey[]).map((k) => [k, o[k] !== undefined ? 'flag' : get(RUN_SETTING_ENV[k]) !== undefined ? 'env' : 'default'] as const),
+  ) as Record<RunSettingKey, 'flag' | 'env' | 'default'>
 
   return {
     poolSize: pick('poolSize', () => {
@@ -248,5 +268,6 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
     extraDebianPackages: pick('extraDebianPackages', () => parseList(get('SANDBOX_EXTRA_DEBIAN_PACKAGES')), [] as string[]),
     extraNpmPackages: pick('extraNpmPackages', () => parseList(get('SANDBOX_EXTRA_NPM_PACKAGES')), [] as string[]),
     envFile,
+    sources,
   }
 }

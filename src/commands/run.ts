@@ -9,12 +9,11 @@ import {BaseCommand, ValueFlags} from '../base-command.js'
 import {loadConfig, parseDuration} from '../config.js'
 import {languageForFile, requireLanguage} from '../engine/languages.js'
 import {EXIT, type RunResult} from '../engine/result.js'
-import {configError, ExitCode, SandboxError} from '../errors.js'
+import {ExitCode, SandboxError} from '../errors.js'
 import {POLICY_FLAG_DESCRIPTION, POLICY_MODES} from '../policy/types.js'
 import {runSelected} from '../providers/execute.js'
+import {checkCodeSize} from '../run/request.js'
 import {printable} from '../text.js'
-
-const MAX_CODE_BYTES = 1024 * 1024
 
 export default class Run extends BaseCommand<typeof Run> {
   static args = {
@@ -69,9 +68,11 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
       throw new SandboxError(`File not found: ${file}`, {code: 'FILE_NOT_FOUND', exit: ExitCode.USAGE})
     }
     const language = flags.language ? requireLanguage(flags.language) : languageForFile(file)
-    if (statSync(path).size > MAX_CODE_BYTES) throw configError(`${file} is larger than ${MAX_CODE_BYTES} bytes`, 'CODE_TOO_LARGE')
+    // the run pipeline checks the same limit again: nothing larger is read
+    checkCodeSize(statSync(path).size)
     const code = readFileSync(path, 'utf8')
     const args = buildArguments(flags.arg, flags['args-json'])
+    // flags > environment > default here; the stored docker (or local) row fills what came from a default (src/run/settings.ts)
     const config = loadConfig({
       envFile: flags['env-file'],
       overrides: {
@@ -93,8 +94,6 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
         language,
         code,
         arguments: args,
-        timeoutSeconds: flags.timeout === undefined ? undefined : config.timeoutSeconds,
-        explicitMemory: flags.memory !== undefined,
         allowUnsandboxed: flags['allow-unsandboxed'],
         onEvent: (e) => {
           if (e.level === 'warn' || e.level === 'error') process.stderr.write(`${e.message}\n`)

@@ -1,5 +1,5 @@
 /**
- * The in-process execution engine: policy check, a warm container per run, limits enforced
+ * The in-process execution engine: a warm container per run (after the policy gate's verdict), limits enforced
  * from outside, outcome classification into RAGFlow's result shape.
  */
 import {randomBytes, randomUUID} from 'node:crypto'
@@ -8,8 +8,6 @@ import {readFileSync} from 'node:fs'
 import type {SandboxConfig} from '../config.js'
 import {loadBackend} from '../backends/index.js'
 import {packagePath} from '../paths.js'
-import {warmUpPolicy, type PolicyMode} from '../policy/index.js'
-import {policyRefusal} from './policy-gate.js'
 import {ContainerBudget, type BudgetStats} from './admission.js'
 import {LANGUAGES, RUNTIMES, imageOf, runnableCode, type Language, type RuntimeId} from './languages.js'
 import {OutputCollector} from './output.js'
@@ -56,7 +54,11 @@ export interface RunRequest {
   arguments?: Record<string, unknown> | null
   /** seconds; default config.timeoutSeconds */
   timeoutSeconds?: number
-  policy?: PolicyMode
+  /**
+   * the policy gate's verdict (src/run/pipeline.ts, the one place that applies the code policy):
+   * the code runs only once it has resolved to undefined; a refusal is returned as the result
+   */
+  verdict?: Promise<RunResult | undefined>
   /**
    * The user's output as it arrives: stdout and stderr bytes in order per stream, never the
    * runner's frames, never past the output cap. The same bytes end up in the result.
@@ -152,9 +154,7 @@ export class Engine {
       this.pools.set(runtime, pool)
     }
     const fills = [...this.pools.values()].map((p) => p.fill())
-    // load the Python parser while containers start, so the first run does not pay for it
-    const warm = config.codePolicy !== 'off' && languages.some((l) => LANGUAGES[l].policy === 'python') ? warmUpPolicy().catch(() => {}) : Promise.resolve()
-    if (options.waitReady !== false) await Promise.all([...fills, warm])
+    if (options.waitReady !== false) await Promise.all(fills)
   }
 
   status(): EngineStatus {
@@ -181,11 +181,10 @@ export class Engine {
     const {config} = this.options
     const pool = this.pools.get(LANGUAGES[request.language]?.runtime.id)
     if (!pool) return internalErrorResult(`language ${request.language} is not enabled in this engine`)
-    const policy = request.policy ?? config.codePolicy
     // with no warm pool, start the container while the policy looks at the code
     const early = pool.size === 0 ? pool.acquire(config.queueTimeoutSeconds * 1000) : undefined
     early?.catch(() => {})
-    const refused = await policyRefusal(request.code, request.language, policy)
+    const refused = await request.verdict
     if (refused) {
       // the container started for this run is not needed: its removal is tracked like any other (stop() waits for it)
       if (early) this.track(early.then((c) => pool.release(c), () => {}))

@@ -1,6 +1,7 @@
 /**
  * The policy gate: the one place where the static code policy turns into RAGFlow's -999 answer.
- * Used by the engine, the one-shot run, every provider (before code leaves this process) and the suite.
+ * Called from one place only, the run pipeline (src/run/pipeline.ts), for every path: `sandbox run`,
+ * POST /run and `sandbox test`; executors receive its verdict (the engine waits for it).
  */
 import type {Language} from './languages.js'
 import {EXIT, runnerError, type RunResult} from './result.js'

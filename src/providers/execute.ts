@@ -1,12 +1,21 @@
 /**
- * One run through a provider, RAGFlow's lifecycle: policy check, create instance, execute,
- * destroy (always). The caller shows the result first and then calls dispose(), so cleanup
- * (container removal, remote sandbox deletion) does not delay the answer.
+ * The run service behind `sandbox run` and `configure --test`: pick the provider, resolve the
+ * run settings (src/run/settings.ts), open its executor (docker: the local engine; the others:
+ * RAGFlow's provider lifecycle) and run the request through the pipeline (limits, policy gate).
+ * The caller shows the result first and then calls dispose(), so cleanup (container removal,
+ * remote sandbox deletion) does not delay the answer.
  */
+import type {SandboxConfig} from '../config.js'
+import type {Language} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
+import {oneShotExecutor} from '../executors/local.js'
+import {providerExecutor} from '../executors/provider.js'
 import type {PolicyMode} from '../policy/types.js'
-import {policyRefusal} from '../engine/policy-gate.js'
-import type {ExecuteRequest, ProviderId, SandboxProvider} from './types.js'
+import type {Executor} from '../run/executor.js'
+import {Pipeline} from '../run/pipeline.js'
+import type {OutputListener} from '../run/request.js'
+import {applyRunSettings, resolveRunSettings, type RunSettings} from '../run/settings.js'
+import type {ExecuteRequest, ProviderConfig, ProviderContext, ProviderDefinition, ProviderId, SandboxProvider} from './types.js'
 
 export interface ProviderRun {
   result: RunResult
@@ -17,114 +26,88 @@ export interface ProviderRun {
   dispose(): Promise<void>
 }
 
-/** how long an aborted run may take to clean up before it is abandoned */
-const ABANDON_AFTER_MS = 15_000
-
-/** Rejects with the signal's reason when it aborts (never resolves otherwise). */
-function aborted(signal: AbortSignal | undefined): Promise<never> {
-  return new Promise((_, reject) => {
-    if (!signal) return
-    if (signal.aborted) reject(signal.reason)
-    else signal.addEventListener('abort', () => reject(signal.reason), {once: true})
-  })
+/** The executor of a provider: docker runs on this host's engine (one-shot), the others through their lifecycle. */
+export function openExecutor(definition: ProviderDefinition, config: ProviderConfig, context: ProviderContext): Executor {
+  if (definition.id === 'docker') {
+    const {onEvent} = context
+    return oneShotExecutor({config: context.sandboxConfig, onEvent: onEvent ? (e) => onEvent({...e}) : undefined})
+  }
+  return providerExecutor(definition.create(config, context))
 }
 
-export async function runWithProvider(provider: SandboxProvider, request: ExecuteRequest & {policy: PolicyMode}): Promise<ProviderRun> {
-  request.signal?.throwIfAborted()
+/** One request through the pipeline on an executor; dispose() closes the executor. */
+export async function runOnExecutor(
+  executor: Executor,
+  provider: ProviderId,
+  request: {code: string; language: Language; arguments?: Record<string, unknown>; timeoutSeconds: number; policy: PolicyMode; onOutput?: OutputListener; signal?: AbortSignal},
+): Promise<ProviderRun> {
   let streamed = false
   const onOutput = request.onOutput
-  const tracked: ExecuteRequest = {
-    ...request,
-    onOutput: onOutput
-      ? (stream, chunk) => {
-          streamed = true
-          onOutput(stream, chunk)
-        }
-      : undefined,
+  const pipeline = new Pipeline(executor, {timeoutSeconds: request.timeoutSeconds, policy: request.policy})
+  let disposed = false
+  const dispose = async () => {
+    if (disposed) return
+    disposed = true
+    await pipeline.close()
   }
-  // the docker provider's engine applies the policy itself; every other provider checks here,
-  // before the code leaves this process
-  if (provider.id !== 'docker') {
-    const refused = await policyRefusal(request.code, request.language, request.policy)
-    if (refused) return {result: refused, provider: provider.id, runtime: provider.runtimeLabel(), streamed: false, dispose: () => provider.close()}
-  }
-  const instance = await provider.createInstance(request.language)
   let result: RunResult
-  let execution: Promise<RunResult> | undefined
   try {
-    request.signal?.throwIfAborted()
-    execution = provider.executeCode(instance, tracked)
-    const abort = aborted(request.signal)
-    abort.catch(() => {})
-    result = await Promise.race([execution, abort])
+    result = await pipeline.run({
+      ...request,
+      onOutput: onOutput
+        ? (stream, chunk) => {
+            streamed = true
+            onOutput(stream, chunk)
+          }
+        : undefined,
+    })
   } catch (error) {
-    if (execution && request.signal?.aborted) {
-      // a provider that watches the signal (docker) stops what it started and then settles; one
-      // that does not is abandoned after a while. The instance is destroyed either way.
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([execution.catch(() => {}), new Promise((r) => (timer = setTimeout(r, ABANDON_AFTER_MS)))]).finally(() => clearTimeout(timer))
-    }
-    await provider.destroyInstance(instance)
-    await provider.close()
+    await dispose().catch(() => {})
     throw error
   }
-  let disposed = false
-  return {
-    result,
-    provider: provider.id,
-    runtime: provider.runtimeLabel(),
-    streamed,
-    async dispose() {
-      if (disposed) return
-      disposed = true
-      await provider.destroyInstance(instance)
-      await provider.close()
-    },
-  }
+  return {result, provider, runtime: executor.runtimeLabel(), streamed, dispose}
+}
+
+/** RAGFlow's lifecycle on a provider object, through the pipeline (policy gate first). */
+export function runWithProvider(provider: SandboxProvider, request: ExecuteRequest & {policy: PolicyMode}): Promise<ProviderRun> {
+  return runOnExecutor(providerExecutor(provider), provider.id, request)
 }
 
 /**
  * `sandbox run`'s path: pick the provider (--provider, else the active one in the settings
- * database, else docker), build it, run the code through the lifecycle.
- * timeoutSeconds: an explicit limit (flag); without one the docker or local provider's configured
- * timeout applies, else the toolkit's SANDBOX_TIMEOUT.
+ * database, else docker), resolve the run settings (flag > environment > the stored docker or
+ * local row > default), run the code through the pipeline.
  */
 export async function runSelected(options: {
   provider?: string
   db?: string
-  sandboxConfig: import('../config.js').SandboxConfig
-  language: import('../engine/languages.js').Language
+  /** the toolkit's settings: flags already in (loadConfig's overrides) */
+  sandboxConfig: SandboxConfig
+  language: Language
   code: string
   arguments?: Record<string, unknown>
-  timeoutSeconds?: number
-  /** sandboxConfig.memory came from a flag and beats the docker provider's stored memory */
-  explicitMemory?: boolean
-  onEvent?: import('./types.js').ProviderContext['onEvent']
-  onOutput?: ExecuteRequest['onOutput']
+  onEvent?: ProviderContext['onEvent']
+  onOutput?: OutputListener
   signal?: AbortSignal
   /** the user opted in to the unsandboxed local provider (`--allow-unsandboxed`) */
   allowUnsandboxed?: boolean
-}): Promise<ProviderRun & {source: 'flag' | 'settings' | 'default'}> {
+}): Promise<ProviderRun & {source: 'flag' | 'settings' | 'default'; settings: RunSettings}> {
   const {selectProvider} = await import('./settings.js')
   const selection = await selectProvider({provider: options.provider, db: options.db, allowUnsandboxed: options.allowUnsandboxed})
   options.signal?.throwIfAborted()
-  const provider = selection.definition.create(selection.config, {
-    sandboxConfig: options.sandboxConfig,
-    explicitMemory: options.explicitMemory,
-    onEvent: options.onEvent,
-    allowUnsandboxed: options.allowUnsandboxed,
-  })
-  // the provider's own timeout setting is the default of a run on this host (docker, local)
+  // the provider that runs on this host reads its stored limits (docker: timeout, memory, allow_runc; local: timeout)
   const local = selection.definition.id === 'docker' || selection.definition.id === 'local'
-  const configured = local && typeof selection.config.timeout === 'number' ? selection.config.timeout : undefined
-  const run = await runWithProvider(provider, {
+  const settings = resolveRunSettings(options.sandboxConfig, local ? selection.config : undefined)
+  const sandboxConfig = applyRunSettings(options.sandboxConfig, settings)
+  const executor = openExecutor(selection.definition, selection.config, {sandboxConfig, onEvent: options.onEvent, allowUnsandboxed: options.allowUnsandboxed})
+  const run = await runOnExecutor(executor, selection.definition.id, {
     code: options.code,
     language: options.language,
     arguments: options.arguments,
-    timeoutSeconds: options.timeoutSeconds ?? configured ?? options.sandboxConfig.timeoutSeconds,
-    policy: options.sandboxConfig.codePolicy,
+    timeoutSeconds: settings.timeoutSeconds.value,
+    policy: settings.codePolicy.value,
     onOutput: options.onOutput,
     signal: options.signal,
   })
-  return {...run, source: selection.source}
+  return {...run, source: selection.source, settings}
 }

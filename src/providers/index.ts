@@ -2,7 +2,7 @@ export {aliyunDefinition, ALIYUN_MAX_TIMEOUT, ALIYUN_REGIONS, parseResults} from
 export {dockerDefinition} from './docker.js'
 export {e2bDefinition} from './e2b.js'
 export {assertLocalAllowed, LOCAL_OPT_IN_ENV, LOCAL_WARNING, localDefinition, localProviderAllowed} from './local.js'
-export {runSelected, runWithProvider, type ProviderRun} from './execute.js'
+export {openExecutor, runOnExecutor, runSelected, runWithProvider, type ProviderRun} from './execute.js'
 export {policyRefusal} from '../engine/policy-gate.js'
 export {PROBE_CODE, PROBE_TIMEOUT_SECONDS, probeReport, testConnection, type ProbeReport} from './probe.js'
 export {DEFAULT_PROVIDER, findProvider, listProviders, PROVIDER_IDS, PROVIDERS, providerNames, requireProvider} from './registry.js'

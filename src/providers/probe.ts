@@ -5,7 +5,7 @@
  */
 import {errorMessage, isSandboxError} from '../errors.js'
 import type {RunResult} from '../engine/result.js'
-import {runWithProvider} from './execute.js'
+import {openExecutor, runOnExecutor} from './execute.js'
 import type {ProviderConfig, ProviderContext, ProviderDefinition} from './types.js'
 
 /** RAGFlow HEAD's probe, character for character (admin/server/services.py; variables, not `2 + 2`, which the policy refuses) */
@@ -49,14 +49,13 @@ export function probeReport(result: RunResult, elapsedMs: number): ProbeReport {
 }
 
 export async function testConnection(definition: ProviderDefinition, config: ProviderConfig, context: ProviderContext): Promise<ProbeReport> {
-  const provider = definition.create(config, context)
   const started = performance.now()
   try {
-    const run = await runWithProvider(provider, {code: PROBE_CODE, language: 'python', timeoutSeconds: PROBE_TIMEOUT_SECONDS, policy: 'on'})
+    const executor = openExecutor(definition, config, context)
+    const run = await runOnExecutor(executor, definition.id, {code: PROBE_CODE, language: 'python', timeoutSeconds: PROBE_TIMEOUT_SECONDS, policy: 'on'})
     await run.dispose()
     return probeReport(run.result, performance.now() - started)
   } catch (error) {
-    await provider.close().catch(() => {})
     const e = isSandboxError(error) ? error : undefined
     return {
       success: false,

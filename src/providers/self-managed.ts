@@ -1,20 +1,17 @@
 /**
- * `self_managed`: HTTP client of an executor manager (`sandbox start`, or RAGFlow's own):
- * POST {endpoint}/run {code_b64, language, arguments}, GET {endpoint}/healthz.
+ * `self_managed`: an executor manager (`sandbox start`, or RAGFlow's own) over HTTP, through
+ * the one client of our API (src/executors/manager-client.ts): POST {endpoint}/run
+ * {code_b64, language, arguments}, GET {endpoint}/healthz.
  *
- * Unlike RAGFlow, max_retries is really used: connection failures before the request
- * reached the server, and 502/503/504 answers, are retried with exponential backoff and
- * jitter. Nothing is retried once the connection was established and the request sent
- * (the code may be running).
+ * Unlike RAGFlow, max_retries is really used (the client's retries: connection failures before
+ * the request reached the server and 502/503/504, never once the code may be running).
  */
 import {randomUUID} from 'node:crypto'
 
-import {checkArtifacts} from '../engine/classify.js'
-import {emptyResult, extractResultMarker, type RunResult} from '../engine/result.js'
+import type {RunResult} from '../engine/result.js'
 import type {Language} from '../engine/languages.js'
-import {remoteError} from '../errors.js'
+import {ManagerClient, trustedArtifacts} from '../executors/manager-client.js'
 import {maskDbUrl} from '../settings/url.js'
-import {HttpFailure, httpCall, type HttpAnswer} from './http.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 
 /** RAGFlow HEAD's default: the manager's name on RAGFlow's compose network (SEED had http://localhost:9385). */
@@ -195,40 +192,28 @@ function isUrl(text: string): boolean {
   }
 }
 
-/** 502/503/504: a gateway or a manager that is not serving yet answered; the code did not run. */
-const RETRY_STATUSES = new Set([502, 503, 504])
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
 class SelfManagedProvider implements SandboxProvider {
   readonly id = 'self_managed' as const
-  /** for messages (password masked) */
-  private readonly endpoint: string
-  private readonly base: string
-  private readonly timeoutSeconds: number
-  private readonly maxRetries: number
-  private readonly token: string | undefined
+  private readonly client: ManagerClient
 
   constructor(
     private readonly config: ProviderConfig,
-    private readonly context: ProviderContext,
+    context: ProviderContext,
   ) {
-    this.base = String(config.endpoint ?? DEFAULT_MANAGER_ENDPOINT).replace(/\/+$/, '')
-    this.endpoint = maskDbUrl(this.base)
-    this.timeoutSeconds = typeof config.timeout === 'number' ? config.timeout : 30
-    this.maxRetries = typeof config.max_retries === 'number' ? config.max_retries : 3
-    this.token = typeof config.api_token === 'string' && config.api_token ? config.api_token : undefined
-  }
-
-  private url(path: string): URL {
-    return new URL(this.base + path)
-  }
-
-  private headers(json: boolean): Record<string, string> {
-    const h: Record<string, string> = {Accept: 'application/json'}
-    if (json) h['Content-Type'] = 'application/json'
-    if (this.token) h.Authorization = `Bearer ${this.token}`
-    return h
+    const base = String(config.endpoint ?? DEFAULT_MANAGER_ENDPOINT).replace(/\/+$/, '')
+    this.client = new ManagerClient({
+      url: base,
+      token: typeof config.api_token === 'string' && config.api_token ? config.api_token : undefined,
+      timeoutSeconds: typeof config.timeout === 'number' ? config.timeout : 30,
+      maxRetries: typeof config.max_retries === 'number' ? config.max_retries : 3,
+      retryBaseDelayMs: context.retryBaseDelayMs,
+      onEvent: context.onEvent,
+      hints: {
+        endpoint: `Check the endpoint: \`sandbox configure self-managed --endpoint URL\` (now ${maskDbUrl(base)})`,
+        tokenMismatch: 'The API token does not match the manager\'s SANDBOX_API_TOKEN: `sandbox configure self-managed --api-token …`',
+        tokenMissing: 'The manager requires a token: `sandbox configure self-managed --api-token …` or SANDBOX_API_TOKEN',
+      },
+    })
   }
 
   async createInstance(language: Language): Promise<SandboxInstance> {
@@ -236,126 +221,15 @@ class SelfManagedProvider implements SandboxProvider {
       instanceId: randomUUID(),
       provider: 'self_managed',
       status: 'running',
-      metadata: {language, endpoint: this.endpoint, pool_size: this.config.executor_manager_pool_size ?? this.config.pool_size ?? DEPLOYMENT_DEFAULTS.executor_manager_pool_size},
+      metadata: {language, endpoint: this.client.endpoint, pool_size: this.config.executor_manager_pool_size ?? this.config.pool_size ?? DEPLOYMENT_DEFAULTS.executor_manager_pool_size},
     }
   }
 
-  async executeCode(instance: SandboxInstance, request: ExecuteRequest): Promise<RunResult> {
-    const body = JSON.stringify({
-      code_b64: Buffer.from(request.code, 'utf8').toString('base64'),
-      language: request.language,
-      arguments: request.arguments ?? {},
-    })
-    // the manager applies its own limit and may queue for a container first
-    const timeoutMs = Math.max(this.timeoutSeconds, request.timeoutSeconds + 15) * 1000
-    const answer = await this.send(body, timeoutMs)
-    return this.toResult(answer)
-  }
-
-  /** POST /run with retries that can never run the code twice. */
-  private async send(body: string, timeoutMs: number): Promise<HttpAnswer> {
-    const attempts = this.maxRetries + 1
-    const base = this.context.retryBaseDelayMs ?? 200
-    let last: {failure?: HttpFailure; answer?: HttpAnswer} = {}
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      try {
-        const answer = await httpCall(this.url('/run'), {method: 'POST', headers: this.headers(true), body, timeoutMs})
-        if (!RETRY_STATUSES.has(answer.status)) return answer
-        last = {answer}
-      } catch (error) {
-        if (!(error instanceof HttpFailure)) throw error
-        if (error.phase === 'after-connect') throw this.afterConnectError(error, timeoutMs)
-        last = {failure: error}
-      }
-      if (attempt < attempts) {
-        const cap = Math.min(3000, base * 2 ** (attempt - 1))
-        const delay = cap / 2 + Math.random() * (cap / 2)
-        const why = last.failure ? last.failure.code : `HTTP ${last.answer?.status}`
-        this.context.onEvent?.({level: 'warn', message: `executor manager: ${why}; retry ${attempt}/${this.maxRetries} in ${Math.round(delay)} ms`})
-        await sleep(delay)
-      }
-    }
-    if (last.answer) throw this.httpError(last.answer, attempts)
-    const failure = last.failure!
-    throw remoteError(
-      `Cannot reach the executor manager at ${this.endpoint}: ${failure.code}${failure.timedOut ? ' (connect timeout)' : ''} after ${attempts} attempt${attempts === 1 ? '' : 's'}`,
-      'MANAGER_UNREACHABLE',
-      [
-        'Start it with `sandbox start` (or check that RAGFlow\'s sandbox-executor-manager is running)',
-        `Check the endpoint: \`sandbox configure self-managed --endpoint URL\` (now ${this.endpoint})`,
-        // RAGFlow HEAD's default names the manager on RAGFlow's compose network only
-        ...(new URL(this.base).hostname === 'sandbox-executor-manager'
-          ? ['sandbox-executor-manager resolves only inside RAGFlow\'s Docker network: from this host use `--endpoint http://127.0.0.1:9385` (`sandbox start`)']
-          : []),
-        'Or run locally without a manager: `sandbox run --provider docker`',
-      ],
-      failure,
-    )
-  }
-
-  private afterConnectError(failure: HttpFailure, timeoutMs: number): Error {
-    if (failure.timedOut) {
-      return remoteError(`Execution timed out after ${Math.round(timeoutMs / 1000)} seconds (no answer from ${this.endpoint})`, 'MANAGER_TIMEOUT', [
-        'Raise the request timeout: `sandbox configure self-managed --timeout N`',
-        'Not retried: the code may have started on the manager',
-      ], failure)
-    }
-    return remoteError(`The connection to the executor manager at ${this.endpoint} broke after the request was sent: ${failure.message}`, 'MANAGER_CONNECTION_LOST', [
-      'Not retried, because the code may already have run; check the manager\'s log (`sandbox logs`)',
-    ], failure)
-  }
-
-  private httpError(answer: HttpAnswer, attempts?: number): Error {
-    const text = answer.body.length > 500 ? `${answer.body.slice(0, 500)}…` : answer.body
-    if (answer.status === 401 || answer.status === 403) {
-      return remoteError(`The executor manager at ${this.endpoint} refused the request: HTTP ${answer.status}`, 'MANAGER_UNAUTHORIZED', [
-        this.token ? 'The API token does not match the manager\'s SANDBOX_API_TOKEN: `sandbox configure self-managed --api-token …`' : 'The manager requires a token: `sandbox configure self-managed --api-token …` or SANDBOX_API_TOKEN',
-      ])
-    }
-    const tries = attempts && attempts > 1 ? ` (after ${attempts} attempts)` : ''
-    return remoteError(`HTTP ${answer.status}: ${text}${tries}`, answer.status >= 500 ? 'MANAGER_ERROR' : 'MANAGER_REJECTED', [
-      `The executor manager at ${this.endpoint} did not run the code; see its log (\`sandbox logs\`)`,
-    ])
-  }
-
-  private toResult(answer: HttpAnswer): RunResult {
-    if (answer.status !== 200) throw this.httpError(answer)
-    let data: Record<string, unknown>
-    try {
-      data = JSON.parse(answer.body) as Record<string, unknown>
-    } catch {
-      throw remoteError(`The executor manager at ${this.endpoint} answered with something that is not JSON`, 'MANAGER_BAD_RESPONSE', [
-        'Check that the endpoint points at the executor manager (GET /healthz answers {"status":"ok"})',
-      ])
-    }
-    if (data === null || typeof data !== 'object' || typeof data.status !== 'string') {
-      throw remoteError(`The executor manager at ${this.endpoint} answered without a result status`, 'MANAGER_BAD_RESPONSE')
-    }
-    const str = (v: unknown) => (typeof v === 'string' ? v : '')
-    const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null)
-    let stdout = str(data.stdout)
-    let result = data.result && typeof data.result === 'object' ? (data.result as RunResult['result']) : null
-    if (!result) {
-      // an older manager (RAGFlow SEED) leaves the marker in stdout
-      const extracted = extractResultMarker(stdout)
-      stdout = extracted.stdout
-      result = extracted.result ?? null
-    }
-    return emptyResult({
-      status: data.status as RunResult['status'],
-      stdout,
-      stderr: str(data.stderr),
-      exit_code: typeof data.exit_code === 'number' ? data.exit_code : 0,
-      detail: typeof data.detail === 'string' ? data.detail : null,
-      time_used_ms: num(data.time_used_ms),
-      memory_used_kb: num(data.memory_used_kb),
-      resource_limit_type: (data.resource_limit_type as RunResult['resource_limit_type']) ?? null,
-      unauthorized_access_type: (data.unauthorized_access_type as RunResult['unauthorized_access_type']) ?? null,
-      runtime_error_type: (data.runtime_error_type as RunResult['runtime_error_type']) ?? null,
-      result,
-      // never trust names from the wire: plain file names, allowed types, sizes (as the engine checks its runners)
-      artifacts: checkArtifacts(data.artifacts).artifacts,
-    })
+  async executeCode(_instance: SandboxInstance, request: ExecuteRequest): Promise<RunResult> {
+    // the code policy was applied before the code left this process; the manager applies its own
+    const result = await this.client.run({language: request.language, code: request.code, arguments: request.arguments, timeoutSeconds: request.timeoutSeconds})
+    // never trust names from the wire: plain file names, allowed types, sizes (as the engine checks its runners)
+    return trustedArtifacts(result)
   }
 
   async destroyInstance(): Promise<boolean> {
@@ -363,13 +237,11 @@ class SelfManagedProvider implements SandboxProvider {
   }
 
   async healthCheck(): Promise<HealthStatus> {
-    try {
-      const answer = await httpCall(this.url('/healthz'), {method: 'GET', headers: this.headers(false), timeoutMs: 5000})
-      if (answer.status === 200) return {healthy: true, detail: `${this.endpoint}/healthz answered 200`}
-      return {healthy: false, detail: `${this.endpoint}/healthz answered HTTP ${answer.status}: ${answer.body.slice(0, 200)}`}
-    } catch (error) {
-      return {healthy: false, detail: `${this.endpoint} is not reachable: ${(error as Error).message}`}
-    }
+    const {endpoint} = this.client
+    const answer = await this.client.health(5000)
+    if (!answer.reachable) return {healthy: false, detail: `${endpoint} is not reachable: ${answer.error}`}
+    if (answer.httpStatus === 200) return {healthy: true, detail: `${endpoint}/healthz answered 200`}
+    return {healthy: false, detail: `${endpoint}/healthz answered HTTP ${answer.httpStatus}: ${JSON.stringify(answer.body ?? '').slice(0, 200)}`}
   }
 
   supportedLanguages(): string[] {
@@ -377,7 +249,7 @@ class SelfManagedProvider implements SandboxProvider {
   }
 
   runtimeLabel(): string {
-    return `manager ${this.endpoint}`
+    return `manager ${this.client.endpoint}`
   }
 
   async close(): Promise<void> {}

@@ -13,7 +13,8 @@ import {randomBytes} from 'node:crypto'
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo, Socket} from 'node:net'
 
-import type {EngineStatus, RunRequest} from '../engine/engine.js'
+import type {EngineStatus} from '../engine/engine.js'
+import type {RunRequest} from '../run/request.js'
 import {busyResult, internalErrorResult, type RunResult} from '../engine/result.js'
 import {TOOLKIT_VERSION} from '../paths.js'
 import {checkBearer} from './auth.js'
@@ -23,7 +24,7 @@ import {LIMITS, parseRunRequest, POLICY_OVERRIDES, RequestError} from './request
 import {statusDocument, type ManagerSettings} from './status.js'
 import {withResultInStdout} from './legacy-stdout.js'
 
-/** What the server needs from the engine (the real Engine satisfies it). */
+/** What the server needs: run a request (the run pipeline: policy gate + the engine) and the engine's status. */
 export interface ManagerEngine {
   run(request: RunRequest): Promise<RunResult>
   status(): EngineStatus

@@ -18,6 +18,9 @@ import type {LaunchRecord} from './lifecycle.js'
 import {createLogger, type Logger} from './logger.js'
 import {acquirePidFile, clientEndpoint, managerFiles, managerState, writeState, type ManagerFiles} from './state.js'
 import {effectiveSettings} from './status.js'
+import {poolExecutor} from '../executors/local.js'
+import {Pipeline} from '../run/pipeline.js'
+import {applyRunSettings, readStoredDockerRow, resolveRunSettings, settingSources} from '../run/settings.js'
 
 export {clientEndpoint} from './state.js'
 
@@ -38,6 +41,11 @@ export interface ManagerOptions {
   mode?: 'process' | 'docker'
   /** what the start was told (recorded for `sandbox restart`) */
   launch?: LaunchRecord
+  /**
+   * the settings database whose sandbox.docker row gives the run limits no flag or variable set
+   * (default SANDBOX_DB_URL or the local SQLite file, when it exists); false: do not read one
+   */
+  settingsDb?: string | false
 }
 
 /** Settings a manager refuses to start with (exit 4): checked by runManager and, earlier, by `start`. */
@@ -66,9 +74,13 @@ export interface RunningManager {
 }
 
 export async function runManager(options: ManagerOptions): Promise<RunningManager> {
-  const {config} = options
-  checkManagerConfig(config)
+  checkManagerConfig(options.config)
   const logger = options.logger ?? createLogger()
+  // the run settings as `sandbox run` resolves them: flag > environment > stored docker row > default
+  const stored = options.settingsDb === false ? {why: 'not asked to read the settings database'} : await readStoredDockerRow(options.settingsDb)
+  if (stored.why) logger[stored.why.startsWith('the settings database cannot') ? 'warn' : 'info'](`run settings without a stored docker row: ${stored.why}`)
+  const runSettings = resolveRunSettings(options.config, stored.row)
+  const config = applyRunSettings(options.config, runSettings)
   const files = options.files ?? managerFiles()
   const deadline = options.shutdownDeadlineMs ?? 15_000
   let phase: 'starting' | 'serving' | 'stopping' = 'starting'
@@ -89,8 +101,10 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
   let engineFailed!: (e: unknown) => void
   const whenStarted = new Promise<void>((resolve, reject) => ((engineStarted = resolve), (engineFailed = reject)))
   whenStarted.catch(() => {})
+  // every POST /run goes through the run pipeline: the policy gate, then the engine's warm pool
+  const pipeline = new Pipeline(poolExecutor(engine), {timeoutSeconds: config.timeoutSeconds, policy: config.codePolicy})
   const server = createManagerServer({
-    engine,
+    engine: {run: (request) => pipeline.run(request), status: () => engine.status()},
     logger,
     token: config.apiToken,
     allowPolicyOverride: config.allowPolicyOverride,
@@ -154,6 +168,7 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     max_concurrent_runs: config.maxConcurrentRuns,
     policy_override: config.allowPolicyOverride,
     version: TOOLKIT_VERSION,
+    settings_sources: settingSources(runSettings),
   })
 
   try {

@@ -8,13 +8,10 @@
  */
 import {normalizeLanguage, SUPPORTED_LANGUAGES, type Language} from '../engine/languages.js'
 import type {PolicyLevel, PolicyMode} from '../policy/types.js'
+import {RUN_LIMITS} from '../run/request.js'
 
-export const LIMITS = {
-  /** largest request body read, bytes */
-  maxBodyBytes: 8 * 1024 * 1024,
-  /** largest decoded source, bytes */
-  maxCodeBytes: 2 * 1024 * 1024,
-} as const
+/** the run contract's limits (src/run/request.ts): the same code size as `sandbox run` and the suite */
+export const LIMITS = RUN_LIMITS
 
 export interface RunRequestBody {
   language: Language

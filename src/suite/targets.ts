@@ -6,9 +6,15 @@
 import type {SandboxConfig} from '../config.js'
 import {Engine, type EngineEvent} from '../engine/engine.js'
 import type {Language} from '../engine/languages.js'
-import {emptyResult, EXIT, runnerError, type RunResult} from '../engine/result.js'
-import {fetchWithTimeout, managerBase} from '../net.js'
-import {configError, errorMessage, remoteError} from '../errors.js'
+import {EXIT, runnerError, type RunResult} from '../engine/result.js'
+import {poolExecutor} from '../executors/local.js'
+import {ManagerClient, ManagerError, ManagerExecutor, parseRunAnswer} from '../executors/manager-client.js'
+import {providerExecutor} from '../executors/provider.js'
+import {managerBase} from '../net.js'
+import {errorMessage, remoteError} from '../errors.js'
+import {warmUpPolicy} from '../policy/index.js'
+import {Pipeline} from '../run/pipeline.js'
+import {applyRunSettings, resolveRunSettings} from '../run/settings.js'
 import type {PolicyMode, PolicySupport, RunOptions, SuiteTarget, TargetInfo} from './types.js'
 
 // ------------------------------------------------------------------ engine
@@ -35,7 +41,8 @@ export async function startEngineTarget(options: EngineTargetOptions): Promise<S
     onEvent: options.onEvent,
   })
   try {
-    await engine.start()
+    // the policy's parsers load while the containers start, so the first case does not pay for them
+    await Promise.all([engine.start(), options.config.codePolicy === 'off' ? undefined : warmUpPolicy().catch(() => {})])
   } catch (error) {
     await engine.stop().catch(() => {})
     throw error
@@ -49,11 +56,15 @@ export async function startEngineTarget(options: EngineTargetOptions): Promise<S
     policy: 'per-request',
     perRunTimeout: true,
   }
+  return pipelineTarget(new Pipeline(poolExecutor(engine, {owned: true}), {timeoutSeconds: options.config.timeoutSeconds, policy: options.config.codePolicy}), info)
+}
+
+/** A pipeline (limits, policy gate, executor) as a suite target. */
+export function pipelineTarget(pipeline: Pipeline, info: TargetInfo | (() => TargetInfo)): SuiteTarget {
   return {
-    info: () => info,
-    run: (language, code, args, opts) =>
-      engine.run({language, code, arguments: args, timeoutSeconds: opts?.timeoutSeconds, policy: opts?.policy}),
-    close: () => engine.stop(),
+    info: typeof info === 'function' ? info : () => info,
+    run: (language, code, args, opts) => pipeline.run({language, code, arguments: args, timeoutSeconds: opts?.timeoutSeconds, policy: opts?.policy}),
+    close: () => pipeline.close(),
   }
 }
 
@@ -89,30 +100,24 @@ export interface ProviderTargetOptions {
  */
 export async function startProviderTarget(options: ProviderTargetOptions): Promise<SuiteTarget> {
   const {selectProvider} = await import('../providers/settings.js')
-  const {policyRefusal} = await import('../engine/policy-gate.js')
   const selection = await selectProvider({provider: options.provider, db: options.db})
-  if (selection.definition.id === 'docker') return startEngineTarget({config: options.config, onEvent: options.onEvent})
-  const onEvent = options.onEvent
-  const provider = selection.definition.create(selection.config, {sandboxConfig: options.config, onEvent: onEvent ? (e) => onEvent({...e}) : undefined})
-  const run = async (language: Language, code: string, args: Record<string, unknown>, opts?: RunOptions): Promise<RunResult> => {
-    const refused = await policyRefusal(code, language, opts?.policy ?? options.config.codePolicy)
-    if (refused) return refused
-    const instance = await provider.createInstance(language)
-    try {
-      return await provider.executeCode(instance, {code, language, arguments: args, timeoutSeconds: opts?.timeoutSeconds ?? options.config.timeoutSeconds, policy: opts?.policy})
-    } finally {
-      await provider.destroyInstance(instance)
-    }
+  if (selection.definition.id === 'docker') {
+    // this host's engine, with the stored docker limits where no flag or variable set one (as `sandbox run`)
+    const config = applyRunSettings(options.config, resolveRunSettings(options.config, selection.config))
+    return startEngineTarget({config, onEvent: options.onEvent})
   }
+  const onEvent = options.onEvent
+  const executor = providerExecutor(selection.definition.create(selection.config, {sandboxConfig: options.config, onEvent: onEvent ? (e) => onEvent({...e}) : undefined}))
+  const pipeline = new Pipeline(executor, {timeoutSeconds: options.config.timeoutSeconds, policy: options.config.codePolicy})
   let policy: PolicySupport
   try {
-    policy = await detectPolicySupport((mode) => run('python', POLICY_PROBE, {}, {policy: mode}))
+    policy = await detectPolicySupport((mode) => pipeline.run({language: 'python', code: POLICY_PROBE, arguments: {}, policy: mode}))
   } catch (error) {
-    await provider.close().catch(() => {})
+    await pipeline.close().catch(() => {})
     throw error
   }
-  const info: TargetInfo = {kind: 'provider', label: `provider ${selection.definition.id} (${provider.runtimeLabel()})`, runtime: provider.runtimeLabel(), policy, perRunTimeout: true}
-  return {info: () => info, run, close: () => provider.close()}
+  const runtime = executor.runtimeLabel()
+  return pipelineTarget(pipeline, {kind: 'provider', label: `provider ${selection.definition.id} (${runtime})`, runtime, policy, perRunTimeout: true})
 }
 
 // ------------------------------------------------------------------ endpoint
@@ -130,63 +135,51 @@ export function endpointUrls(url: string): {base: string; run: string; health: s
   return {base, run: `${base}/run`, health: `${base}/healthz`}
 }
 
-const RESULT_DEFAULTS = emptyResult({})
-
-/** Turn a /run response body into a RunResult (missing fields get RAGFlow's defaults). */
+/** A /run response body as a RunResult (the one parser, manager-client.ts); a body that is none becomes an internal error. */
 export function parseRunResponse(body: unknown): RunResult {
-  if (!body || typeof body !== 'object') return runnerError(EXIT.INTERNAL_ERROR, `unexpected response body: ${String(body).slice(0, 200)}`, 'bad_response')
-  const b = body as Partial<RunResult>
-  return {
-    ...RESULT_DEFAULTS,
-    ...b,
-    stdout: String(b.stdout ?? ''),
-    stderr: String(b.stderr ?? ''),
-    artifacts: Array.isArray(b.artifacts) ? b.artifacts : [],
-    result: b.result ?? null,
-  } as RunResult
+  try {
+    return parseRunAnswer(body)
+  } catch {
+    return runnerError(EXIT.INTERNAL_ERROR, `unexpected response body: ${String(JSON.stringify(body)).slice(0, 200)}`, 'bad_response')
+  }
 }
 
 class EndpointTarget implements SuiteTarget {
   private policySupport: PolicySupport = 'on'
   private readonly urls: ReturnType<typeof endpointUrls>
+  private readonly client: ManagerClient
+  private readonly pipeline: Pipeline
+  private readonly executor: ManagerExecutor
 
   constructor(private readonly options: EndpointTargetOptions) {
     this.urls = endpointUrls(options.url)
+    this.client = new ManagerClient({url: this.urls.base, token: options.token, timeoutSeconds: (options.requestTimeoutMs ?? 120_000) / 1000, maxRetries: 0})
+    this.executor = new ManagerExecutor(this.client)
+    // the manager applies its own limits and policy: the pipeline checks the code size, and a
+    // policy is forwarded only when this target names one (a manager known to honour it)
+    this.pipeline = new Pipeline(this.executor, {timeoutSeconds: 0})
   }
 
   info(): TargetInfo {
     return {kind: 'endpoint', label: this.urls.base, runtime: null, policy: this.policySupport, perRunTimeout: false}
   }
 
-  private headers(): Record<string, string> {
-    const h: Record<string, string> = {'content-type': 'application/json'}
-    if (this.options.token) h.authorization = `Bearer ${this.options.token}`
-    return h
-  }
-
   /** POST /run; throws only for authentication problems, everything else becomes a RunResult. */
   async post(language: Language, code: string, args: Record<string, unknown>, policy?: PolicyMode): Promise<RunResult> {
-    const body: Record<string, unknown> = {code_b64: Buffer.from(code, 'utf8').toString('base64'), language, arguments: args}
-    // not part of RAGFlow's protocol (extra fields are ignored there); a manager may honour it
-    if (policy) body.policy = policy
-    let response: Response
     try {
-      response = await fetchWithTimeout(this.urls.run, {method: 'POST', headers: this.headers(), body: JSON.stringify(body)}, this.options.requestTimeoutMs ?? 120_000)
+      return await this.pipeline.run({language, code, arguments: args, policy})
     } catch (error) {
+      if (!(error instanceof ManagerError)) throw error
+      const status = error.answer?.status
+      if (status === 403 && policy && isPolicyRefusal(error.answer!.body)) throw new PolicyOverrideRefused()
+      if (error.code === 'MANAGER_UNAUTHORIZED') {
+        throw remoteError(`The manager at ${this.urls.base} refused the request (HTTP ${status})`, 'ENDPOINT_UNAUTHORIZED', [
+          this.options.token ? 'check the token (--token or SANDBOX_API_TOKEN)' : 'pass the manager\'s token with --token (or SANDBOX_API_TOKEN)',
+        ])
+      }
+      if (status !== undefined && status !== 200) return runnerError(EXIT.INTERNAL_ERROR, `HTTP ${status}: ${error.answer!.body.slice(0, 500)}`, `http_${status}`)
+      if (error.code === 'MANAGER_BAD_RESPONSE') return runnerError(EXIT.INTERNAL_ERROR, error.message, 'bad_response')
       return runnerError(EXIT.INTERNAL_ERROR, `request to ${this.urls.run} failed: ${errorMessage(error)}`, 'request_failed')
-    }
-    const text = await response.text()
-    if (response.status === 403 && policy && isPolicyRefusal(text)) throw new PolicyOverrideRefused()
-    if (response.status === 401 || response.status === 403) {
-      throw remoteError(`The manager at ${this.urls.base} refused the request (HTTP ${response.status})`, 'ENDPOINT_UNAUTHORIZED', [
-        this.options.token ? 'check the token (--token or SANDBOX_API_TOKEN)' : 'pass the manager\'s token with --token (or SANDBOX_API_TOKEN)',
-      ])
-    }
-    if (response.status !== 200) return runnerError(EXIT.INTERNAL_ERROR, `HTTP ${response.status}: ${text.slice(0, 500)}`, `http_${response.status}`)
-    try {
-      return parseRunResponse(JSON.parse(text))
-    } catch {
-      return runnerError(EXIT.INTERNAL_ERROR, `response is not JSON: ${text.slice(0, 200)}`, 'bad_response')
     }
   }
 
@@ -200,10 +193,9 @@ class EndpointTarget implements SuiteTarget {
    * runs); one without refuses the field (403), and its fixed policy is probed without it.
    */
   async connect(): Promise<void> {
-    try {
-      await fetchWithTimeout(this.urls.health, {headers: this.headers()}, 10_000)
-    } catch (error) {
-      throw remoteError(`Cannot reach the manager at ${this.urls.base}: ${errorMessage(error)}`, 'ENDPOINT_UNREACHABLE', [
+    const health = await this.client.health(10_000)
+    if (!health.reachable) {
+      throw remoteError(`Cannot reach the manager at ${this.urls.base}: ${health.error}`, 'ENDPOINT_UNREACHABLE', [
         'start it with `sandbox start`',
         'check the address and port (--endpoint)',
       ])

@@ -25,8 +25,8 @@ afterAll(async () => {
   await engine?.stop()
 })
 
-const py = (code: string) => engine.run({language: 'python', code, policy: 'off'})
-const js = (code: string) => engine.run({language: 'nodejs', code, policy: 'off'})
+const py = (code: string) => engine.run({language: 'python', code})
+const js = (code: string) => engine.run({language: 'nodejs', code})
 
 const NETWORK = {status: 'unauthorized_access', unauthorized_access_type: 'network_access', detail: 'Network access is not allowed in the sandbox'} as const
 const FILE = {status: 'unauthorized_access', unauthorized_access_type: 'file_access'} as const
@@ -109,8 +109,8 @@ describe('Node.js: the recorded error name and code decide', () => {
 
 describe('one-shot runs (the container removes itself, so the inspect flag is gone)', () => {
   const oneShot = async (code: string) => {
-    const {runOneShot} = await import('../../src/engine/oneshot.js')
-    const run = await runOneShot({config, language: 'python', code, policy: 'off'})
+    const [{oneShotExecutor}, {runOnExecutor}] = await Promise.all([import('../../src/executors/local.js'), import('../../src/providers/execute.js')])
+    const run = await runOnExecutor(oneShotExecutor({config}), 'docker', {language: 'python', code, timeoutSeconds: config.timeoutSeconds, policy: 'off'})
     await run.dispose()
     return run.result
   }

@@ -11,6 +11,8 @@ import {docker} from '../../src/docker/client.js'
 import {listManagedContainers, LABELS} from '../../src/docker/containers.js'
 import {Engine} from '../../src/engine/engine.js'
 import {EXIT} from '../../src/engine/result.js'
+import {poolExecutor} from '../../src/executors/local.js'
+import {Pipeline} from '../../src/run/pipeline.js'
 
 const config = loadConfig({env: {...process.env, SANDBOX_TIMEOUT: '20s'}})
 let engine: Engine
@@ -34,10 +36,12 @@ afterAll(async () => {
   listener?.close()
 })
 
+// the engine runs what the run pipeline's policy gate lets through
+const gated = () => new Pipeline(poolExecutor(engine), {timeoutSeconds: config.timeoutSeconds, policy: 'off'})
 const py = (code: string, args: Record<string, unknown> = {}, extra: {timeoutSeconds?: number; policy?: 'on' | 'off'} = {}) =>
-  engine.run({language: 'python', code, arguments: args, policy: 'off', ...extra})
+  gated().run({language: 'python', code, arguments: args, ...extra})
 const js = (code: string, args: Record<string, unknown> = {}, extra: {timeoutSeconds?: number; policy?: 'on' | 'off'} = {}) =>
-  engine.run({language: 'nodejs', code, arguments: args, policy: 'off', ...extra})
+  gated().run({language: 'nodejs', code, arguments: args, ...extra})
 
 describe('engine: results', () => {
   it('runs examples/hello.py and returns main’s value', async () => {
@@ -335,7 +339,6 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
     const seen = {stdout: [] as Buffer[], stderr: [] as Buffer[]}
     const r = await engine.run({
       language: 'python',
-      policy: 'off',
       code: 'import sys\ndef main():\n    print("one")\n    sys.stderr.write("two")\n    print("three", end="")\n    return {"x": "a-result"}\n',
       onOutput: (s, b) => seen[s].push(b),
     })
@@ -344,7 +347,7 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
     expect(Buffer.concat(seen.stderr).toString()).toBe('two')
     expect(r.stdout).toBe('one\nthree')
     const j: string[] = []
-    const n = await engine.run({language: 'nodejs', policy: 'off', code: 'function main() { console.log("hi"); return 2 }', onOutput: (_, b) => j.push(b.toString())})
+    const n = await engine.run({language: 'nodejs', code: 'function main() { console.log("hi"); return 2 }', onOutput: (_, b) => j.push(b.toString())})
     expect(n.result?.value).toBe(2)
     expect(j.join('')).toBe('hi\n')
   })

@@ -9,7 +9,8 @@ import {request} from 'node:http'
 
 import {describe, expect, it} from 'vitest'
 
-import type {EngineStatus, RunRequest} from '../../src/engine/engine.js'
+import type {EngineStatus} from '../../src/engine/engine.js'
+import type {RunRequest} from '../../src/run/request.js'
 import {emptyResult, type RunResult} from '../../src/engine/result.js'
 import {createManagerServer} from '../../src/server/http.js'
 import {legacyResultText, pythonRepr, withResultInStdout} from '../../src/server/legacy-stdout.js'

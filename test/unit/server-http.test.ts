@@ -7,7 +7,8 @@ import {request} from 'node:http'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import type {EngineStatus, RunRequest} from '../../src/engine/engine.js'
+import type {EngineStatus} from '../../src/engine/engine.js'
+import type {RunRequest} from '../../src/run/request.js'
 import {emptyResult, EXIT, runnerError, type RunResult} from '../../src/engine/result.js'
 import {createManagerServer, type ManagerServer} from '../../src/server/http.js'
 import {createLogger} from '../../src/server/logger.js'

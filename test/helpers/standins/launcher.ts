@@ -10,7 +10,8 @@
  */
 import {loadConfig, type SandboxConfig} from '../../../src/config.js'
 import type {Language} from '../../../src/engine/languages.js'
-import {runOneShot} from '../../../src/engine/oneshot.js'
+import {oneShotExecutor} from '../../../src/executors/local.js'
+import {runOnExecutor} from '../../../src/providers/execute.js'
 
 export interface ScriptOutcome {
   stdout: string
@@ -69,7 +70,7 @@ let config: SandboxConfig | undefined
 export async function runScript(language: Language, script: string, timeoutSeconds: number): Promise<ScriptOutcome> {
   config ??= loadConfig({env: process.env})
   const code = language === 'python' ? pythonLauncher(script, timeoutSeconds) : nodeLauncher(script, timeoutSeconds)
-  const run = await runOneShot({config, language, code, arguments: {}, timeoutSeconds: timeoutSeconds + 15, policy: 'off'})
+  const run = await runOnExecutor(oneShotExecutor({config}), 'docker', {language, code, arguments: {}, timeoutSeconds: timeoutSeconds + 15, policy: 'off'})
   try {
     const {result} = run
     const value = result.result?.value as {stdout: string; stderr: string; exit_code: number; timed_out: boolean} | undefined
