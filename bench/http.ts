@@ -1,7 +1,8 @@
 /**
  * The manager's HTTP layer on its own: sequential POST /run against createManagerServer with an
  * engine that answers at once (no container), over one keep-alive connection. What is left is the
- * cost of the HTTP layer per run (parse, validate, auth, metrics, serialise), p50/p95/p99.
+ * cost of the HTTP layer per run (parse, validate, auth, metrics, serialise), p50/p95/p99, and the
+ * CPU time per run (client and server together, in this process; steadier than wall time on a busy host).
  * `node --import tsx bench/http.ts` (BENCH_RUNS, default 5000; BENCH_JSON=path).
  */
 import {writeFileSync} from 'node:fs'
@@ -44,14 +45,16 @@ const agent = new Agent({keepAlive: true, maxSockets: 1})
 const body = JSON.stringify({code_b64: Buffer.from('def main(name):\n    return name\n').toString('base64'), language: 'python', arguments: {name: 'World'}})
 for (let i = 0; i < 500; i++) await post(port, body, agent, token)
 const times: number[] = []
+const cpu0 = process.cpuUsage()
 for (let i = 0; i < RUNS; i++) {
   const t0 = performance.now()
   const status = await post(port, body, agent, token)
   times.push(performance.now() - t0)
   if (status !== 200) throw new Error(`POST /run answered ${status}`)
 }
+const cpu = process.cpuUsage(cpu0)
 agent.destroy()
 await server.close(1000)
-const figures = {runs: RUNS, p50: round(pct(times, 50)), p95: round(pct(times, 95)), p99: round(pct(times, 99)), mean: round(times.reduce((a, b) => a + b, 0) / times.length)}
-console.log(`HTTP layer alone (instant engine), ${RUNS} sequential POST /run: p50 ${figures.p50} ms  p95 ${figures.p95} ms  p99 ${figures.p99} ms  mean ${figures.mean} ms`)
+const figures = {runs: RUNS, p50: round(pct(times, 50)), p95: round(pct(times, 95)), p99: round(pct(times, 99)), mean: round(times.reduce((a, b) => a + b, 0) / times.length), cpuMsPerRun: round((cpu.user + cpu.system) / 1000 / RUNS)}
+console.log(`HTTP layer alone (instant engine), ${RUNS} sequential POST /run: p50 ${figures.p50} ms  p95 ${figures.p95} ms  p99 ${figures.p99} ms  mean ${figures.mean} ms  CPU ${figures.cpuMsPerRun} ms/run`)
 if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(figures, null, 2))

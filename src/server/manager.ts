@@ -14,7 +14,7 @@ import {configError, errorMessage, prerequisiteError} from '../errors.js'
 import {closePolicyWorkers, inspectCode, warmUpPolicy} from '../policy/index.js'
 import {TOOLKIT_VERSION} from '../paths.js'
 import {exposureWarnings} from './auth.js'
-import {createManagerServer, POLICY_OVERRIDE_NEEDS_TOKEN, type ManagerServer} from './http.js'
+import {createManagerServer, POLICY_OVERRIDE_NEEDS_TOKEN, type ManagerPlugin, type ManagerServer} from './http.js'
 import {createLogger, type Logger} from './logger.js'
 import {acquirePidFile, clientEndpoint, managerFiles, managerState, writeState, type LaunchRecord, type ManagerFiles, type ManagerMode} from './state.js'
 import {effectiveSettings} from './status.js'
@@ -39,6 +39,8 @@ export interface ManagerOptions {
   mode?: ManagerMode
   /** what the start was told (recorded for `sandbox restart`) */
   launch?: LaunchRecord
+  /** more route plugins for the HTTP server (http.ts ManagerPlugin), e.g. the admin API */
+  plugins?: ManagerPlugin[]
 }
 
 /** Settings a manager refuses to start with (exit 4): checked by runManager and, earlier, by `start`. */
@@ -100,6 +102,7 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     phase: () => phase,
     whenStarted,
     startWaitMs: config.queueTimeoutSeconds * 1000,
+    plugins: options.plugins,
   })
   const release = options.stateFiles === false ? () => {} : acquirePidFile(files)
 
