@@ -1,6 +1,6 @@
 /**
- * The supervisor's two questions to a manager: GET /healthz and GET /status (moved unchanged
- * from src/server/control.ts; the one HTTP client of our API folds them in later).
+ * The supervisor's two questions to a manager: GET /healthz and GET /status. (The one client of
+ * our HTTP API, part of the run pipeline, is meant to absorb them.)
  */
 import {errorMessage} from '../errors.js'
 import {fetchWithTimeout} from '../net.js'
