@@ -3,13 +3,13 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../base-command.js'
 import {loadConfig} from '../config.js'
 import {MANAGER_IMAGE} from '../docker/manager-container.js'
-import {cleanEverything, type CleanResult} from '../server/control.js'
+import {cleanEverything, type CleanResult} from '../supervisor/clean.js'
 
 export default class Clean extends BaseCommand<typeof Clean> {
   static description = `remove every container and state file of ours (and with --images, our images)
 
 Stops the manager (graceful), removes the manager container, every sandbox container whose owner
-process is gone, the pid, state and log files. Containers of other sandbox processes still running
+process is gone, the pid, state, launch and log files. Containers of other sandbox processes still running
 on this host (e.g. a \`sandbox run\` in progress) are kept unless --all. --images also removes the
 base images, the manager image and every image labelled as built by this toolkit.`
 

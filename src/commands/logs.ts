@@ -1,9 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
-import {followFile, tailFile} from '../server/control.js'
 import {formatLogLine} from '../server/logger.js'
-import {managerFiles, readState} from '../server/state.js'
+import {followManagerLogs, managerLogs} from '../supervisor/manage.js'
 
 export interface LogsResult {
   source: string
@@ -32,33 +31,19 @@ Shown as readable lines; --raw prints the JSON lines as stored; --json returns t
 
   async run(): Promise<LogsResult> {
     const {flags} = this
-    const files = managerFiles()
-    const state = readState(files)
     const show = (line: string) => this.log(flags.raw ? line : formatLogLine(line))
-    if (state?.mode === 'docker') {
-      const mc = await import('../docker/manager-container.js')
-      const lines = await mc.managerContainerLogs(flags.lines)
-      if (this.jsonEnabled()) return {source: `container ${mc.MANAGER_CONTAINER_NAME}`, lines: lines.map(parseLine)}
-      for (const l of lines) show(l)
-      if (flags.follow) {
-        const stop = await mc.followManagerContainerLogs(show)
-        await waitForInterrupt()
-        stop()
-      }
-      return {source: `container ${mc.MANAGER_CONTAINER_NAME}`, lines: []}
-    }
-    const lines = tailFile(files.logFile, flags.lines)
-    if (this.jsonEnabled()) return {source: files.logFile, lines: lines.map(parseLine)}
-    if (!lines.length && !flags.follow) this.progress(`no log yet (${files.logFile}); start the manager with \`sandbox start\``)
+    const {source, lines} = await managerLogs(flags.lines)
+    if (this.jsonEnabled()) return {source, lines: lines.map(parseLine)}
+    if (!lines.length && !flags.follow) this.progress(`no log yet (${source}); start the manager with \`sandbox start\``)
     for (const l of lines) show(l)
     if (flags.follow) {
       const controller = new AbortController()
       const onSignal = () => controller.abort()
       process.once('SIGINT', onSignal)
       process.once('SIGTERM', onSignal)
-      await followFile(files.logFile, show, controller.signal)
+      await followManagerLogs(show, controller.signal)
     }
-    return {source: files.logFile, lines: []}
+    return {source, lines: []}
   }
 }
 
@@ -68,11 +53,4 @@ function parseLine(line: string): unknown {
   } catch {
     return line
   }
-}
-
-function waitForInterrupt(): Promise<void> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', () => resolve())
-    process.once('SIGTERM', () => resolve())
-  })
 }

@@ -6,12 +6,16 @@ import {assertAdminConfig} from '../admin/config.js'
 import {BaseCommand, ValueFlags} from '../base-command.js'
 import {loadConfig, parseDuration, type SandboxConfig} from '../config.js'
 import {configError} from '../errors.js'
+import {RUNC_WARNING} from '../engine/runtime.js'
 import {POLICY_FLAG_DESCRIPTION, POLICY_MODES} from '../policy/types.js'
 import {exposureWarnings} from '../server/auth.js'
-import {alreadyRunning, startInBackground, startInDocker, type StartResult} from '../server/control.js'
-import {launchFromStart} from '../server/lifecycle.js'
 import {createLogger, parseLogLevel} from '../server/logger.js'
 import {checkManagerConfig, runManager} from '../server/manager.js'
+import {managerFiles} from '../server/state.js'
+import type {StartResult} from '../supervisor/host.js'
+import {startMode} from '../supervisor/hosts.js'
+import {launchFromStart, recordLaunch} from '../supervisor/launch.js'
+import {alreadyRunning, startManager} from '../supervisor/manage.js'
 
 /** Flags shared by `start` and `restart`. */
 export const managerFlags = {
@@ -100,9 +104,6 @@ export function settingsFromFlags(flags: ManagerFlagValues): Record<string, stri
   return out
 }
 
-export const RUNC_WARNING =
-  'WARNING: --allow-runc: when gVisor (runsc) is missing, user code runs under runc and shares the host kernel; only seccomp, dropped capabilities and no network separate it from this host.'
-
 export type StartOutput = StartResult & {foreground?: boolean}
 
 export default class Start extends BaseCommand<typeof Start> {
@@ -141,10 +142,10 @@ Settings come from .env and SANDBOX_* variables; flags override them. With SANDB
     const launch = launchFromStart(settingsFromFlags(flags), process.env, config.envFile)
     const human = !this.jsonEnabled()
     const loud = (line: string) => process.stderr.write(`${line}\n`)
-    if (flags['allow-runc']) loud(RUNC_WARNING)
+    const mode = startMode(flags.docker)
 
     if (flags.foreground) {
-      const already = await alreadyRunning(launch, config)
+      const already = await alreadyRunning(mode, launch, config)
       if (already) {
         if (human) this.log(`The manager is already running at ${already.endpoint}${already.pid ? ` (pid ${already.pid})` : ''}`)
         return already
@@ -152,14 +153,16 @@ Settings come from .env and SANDBOX_* variables; flags override them. With SANDB
       for (const w of exposureWarnings(config.host, config.apiToken)) loud(w)
       const logger = createLogger({level: flags.verbose ? 'debug' : parseLogLevel(process.env.SANDBOX_LOG_LEVEL)})
       const manager = await runManager({config, logger, launch})
+      recordLaunch(managerFiles(), {mode, launch, config})
       process.stderr.write(`manager ready at ${manager.endpoint} (pid ${process.pid}); Ctrl-C or SIGTERM stops it\n`)
       await manager.done
       return {
         already: false,
-        mode: 'process',
+        mode,
         pid: process.pid,
         endpoint: manager.endpoint,
         logFile: '-',
+        where: `pid ${process.pid}`,
         startedInMs: manager.readyAfterMs,
         warnings: manager.warnings,
         runtime: manager.engine.status().runtime,
@@ -168,35 +171,27 @@ Settings come from .env and SANDBOX_* variables; flags override them. With SANDB
       }
     }
 
-    const result = flags.docker
-      ? await startInDocker({
-          config,
-          launch,
-          image: flags.image ?? process.env.SANDBOX_EXECUTOR_MANAGER_IMAGE,
-          network: flags.network,
-          waitMs: flags.wait * 1000,
-          onProgress: (m) => this.progress(m),
-        })
-      : await startInBackground({
-          launch,
-          config,
-          waitMs: flags.wait * 1000,
-          onProgress: (m) => {
-            if (flags.verbose) this.progress(m)
-          },
-        })
+    const result = await startManager(mode, {
+      config,
+      launch,
+      image: flags.image ?? process.env.SANDBOX_EXECUTOR_MANAGER_IMAGE,
+      network: flags.network,
+      waitMs: flags.wait * 1000,
+      onProgress: (m) => {
+        if (flags.verbose || flags.docker) this.progress(m)
+      },
+    })
     if (human) {
       if (result.already) {
         this.log(`The manager is already running at ${result.endpoint}${result.pid ? ` (pid ${result.pid})` : ''}`)
       } else {
         const took = result.startedInMs === null ? '' : ` in ${(result.startedInMs / 1000).toFixed(1)} s`
-        const where = result.mode === 'docker' ? 'container sandbox-executor-manager' : `pid ${result.pid}`
-        this.log(`Manager ready at ${result.endpoint} (${where}, runtime ${result.runtime ?? '?'})${took}`)
+        this.log(`Manager ready at ${result.endpoint} (${result.where}, runtime ${result.runtime ?? '?'})${took}`)
         this.log(`  try:  curl -s ${result.endpoint}/healthz`)
         this.log(`  logs: sandbox logs -f    status: sandbox status    stop: sandbox stop`)
       }
-      for (const w of result.warnings) process.stderr.write(`${w}\n`)
-      if (result.runtime === 'runc') process.stderr.write('WARNING: the manager runs sandbox containers WITHOUT gVisor (runtime runc): weaker isolation\n')
+      for (const w of result.warnings) loud(w)
+      if (result.runtime === 'runc') loud(RUNC_WARNING)
     }
     return result
   }

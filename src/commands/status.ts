@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand, ValueFlags} from '../base-command.js'
 import {loadConfig} from '../config.js'
 import {ExitCode} from '../errors.js'
-import {managerStatus, type StatusReport} from '../server/control.js'
+import {managerStatus, type StatusReport} from '../supervisor/status.js'
 
 export default class Status extends BaseCommand<typeof Status> {
   static description = `show whether the executor manager runs, where, and how it is doing
@@ -45,13 +45,12 @@ running, unreachable or unhealthy.`
     if (!report.running && this.flags.endpoint) {
       this.log(`Manager: not reachable at ${report.endpoint}`)
     } else if (!report.running) {
-      this.log(report.mode === 'docker' ? 'Manager: not running (container sandbox-executor-manager is not running)' : 'Manager: not running')
+      this.log(`Manager: not running${report.notRunning ? ` ${report.notRunning}` : ''}`)
       this.log('  start it with `sandbox start`')
     } else {
       const health = report.healthy ? 'healthy' : `UNHEALTHY: ${report.health?.body?.reason ?? report.health?.error ?? 'no answer'}`
       this.log(`Manager: running (${health}) at ${report.endpoint}`)
-      const who = report.mode === 'docker' ? `container ${report.container?.id ?? '?'}${report.container?.networks.length ? ` on ${report.container.networks.join(', ')}` : ''}` : `pid ${report.pid ?? '?'}`
-      this.log(`  ${who} · up ${formatUptime(report.uptimeSeconds ?? 0)} · runtime ${report.runtime ?? '?'} · version ${report.version ?? '?'} · token ${report.tokenRequired ? 'required' : 'not required'}`)
+      this.log(`  ${report.where ?? `pid ${report.pid ?? '?'}`} · up ${formatUptime(report.uptimeSeconds ?? 0)} · runtime ${report.runtime ?? '?'} · version ${report.version ?? '?'} · token ${report.tokenRequired ? 'required' : 'not required'}`)
       for (const p of report.pools) {
         this.log(`  ${p.language.padEnd(7)} pool: ${p.ready}/${p.size} ready, ${p.busy} busy, ${p.creating} starting, ${p.waiting} queued · ${p.created} created, ${p.failures} failed`)
       }
@@ -64,7 +63,7 @@ running, unreachable or unhealthy.`
       const by = Object.entries(report.runs.byStatus).map(([k, v]) => `${k} ${v}`).join(', ')
       this.log(`  runs: ${report.runs.total}${by ? ` (${by})` : ''} · no container (-10): ${report.runs.busy} · rejected (4xx): ${report.rejected} · in flight: ${report.inFlight ?? '?'}`)
       if (report.rssBytes !== null) this.log(`  memory: ${(report.rssBytes / 1024 / 1024).toFixed(1)} MB RSS`)
-      if (report.logFile) this.log(`  log: ${report.mode === 'docker' ? 'sandbox logs (docker logs sandbox-executor-manager)' : report.logFile}`)
+      if (report.logFile) this.log(`  log: ${report.logFile}`)
     }
     for (const w of report.warnings) process.stderr.write(`${w.startsWith('WARNING') ? w : `warning: ${w}`}\n`)
     return report

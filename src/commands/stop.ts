@@ -2,7 +2,8 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../base-command.js'
 import {ExitCode} from '../errors.js'
-import {stopManager, type StopResult} from '../server/control.js'
+import type {StopResult} from '../supervisor/host.js'
+import {stopManager} from '../supervisor/manage.js'
 
 export default class Stop extends BaseCommand<typeof Stop> {
   static description = `stop the executor manager and check that no container of it remains
@@ -27,8 +28,7 @@ Not running: says so (exit code 0). Exit code 3 when containers of it remain.`
     if (!this.jsonEnabled()) {
       if (!result.wasRunning) this.log(result.staleRemoved ? 'The manager was not running (removed its stale pid file)' : 'The manager is not running')
       else {
-        const who = result.mode === 'docker' ? 'the manager container' : `manager ${result.pid}`
-        this.log(`Stopped ${who} in ${(result.stoppedInMs / 1000).toFixed(1)} s${result.signal === 'SIGKILL' ? ' (killed)' : ''}`)
+        this.log(`Stopped ${result.who} in ${(result.stoppedInMs / 1000).toFixed(1)} s${result.signal === 'SIGKILL' ? ' (killed)' : ''}`)
       }
       if (result.containersRemoved) this.log(`Removed ${result.containersRemoved} container(s) it left behind`)
       if (result.dockerChecked && result.containersRemaining === 0 && (result.wasRunning || result.staleRemoved)) this.log('No container of it remains')

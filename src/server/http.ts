@@ -1,17 +1,23 @@
 /**
- * The executor manager's HTTP surface (node:http, no framework):
+ * The executor manager's HTTP surface (Fastify 5):
  *   POST /run      RAGFlow's CodeExecutionRequest → CodeExecutionResult (200 for every executed request)
  *   GET  /healthz  200 {"status":"ok"} only when the engine can serve, else 503 with the reason
  *   GET  /         same as /healthz (RAGFlow HEAD)
  *   GET  /metrics  Prometheus text
  *   GET  /status   the same figures and the manager's settings as JSON (status.ts)
- * /run, /metrics and /status need the bearer token when one is set.
- * Malformed requests get 4xx JSON `{error, message}` and nothing runs. A `policy` field in
- * POST /run is honoured only with allowPolicyOverride (which needs a token); otherwise 403.
+ * Every route needs the bearer token when one is set, except those marked public (/healthz, /).
+ * Cross-cutting concerns are hooks, not statement order: request id, in-flight count, auth
+ * (onRequest), metrics (onResponse). RAGFlow's routes live in one encapsulated plugin whose
+ * body parser is request.ts (the source of every 4xx message; nothing runs on a 4xx); more
+ * route plugins are mounted with the `plugins` option (e.g. the admin API and its page).
+ * A `policy` field in POST /run is honoured only with allowPolicyOverride (which needs a token);
+ * otherwise 403.
  */
 import {randomBytes} from 'node:crypto'
-import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
+import type {Server} from 'node:http'
 import type {AddressInfo, Socket} from 'node:net'
+
+import Fastify, {type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyPluginCallback, type FastifyReply, type FastifyRequest} from 'fastify'
 
 import type {EngineStatus} from '../engine/engine.js'
 import type {RunRequest} from '../run/request.js'
@@ -20,7 +26,7 @@ import {TOOLKIT_VERSION} from '../paths.js'
 import {checkBearer} from './auth.js'
 import type {Logger} from './logger.js'
 import {Metrics} from './metrics.js'
-import {LIMITS, parseRunRequest, POLICY_OVERRIDES, RequestError} from './request.js'
+import {LIMITS, parseRunRequest, POLICY_OVERRIDES, RequestError, RUN_BODY_SCHEMA, type RunRequestBody} from './request.js'
 import {statusDocument, type ManagerSettings} from './status.js'
 import {withResultInStdout} from './legacy-stdout.js'
 
@@ -30,10 +36,18 @@ export interface ManagerEngine {
   status(): EngineStatus
 }
 
+/**
+ * A route plugin mounted next to RAGFlow's routes (encapsulated: its own parsers and schemas).
+ * Its routes get the request id, the token check and the metrics hooks; a route that must stay
+ * open without the token says so with `config: {public: true}`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ManagerPlugin = {plugin: FastifyPluginAsync<any> | FastifyPluginCallback<any>; options?: Record<string, unknown>}
+
 export interface ManagerServerOptions {
   engine: ManagerEngine
   logger: Logger
-  /** bearer token required by /run, /metrics and /status when set */
+  /** bearer token required by every route but /healthz and / when set */
   token?: string
   /** honour a per-request `policy` field (POST /run); refused without a token */
   allowPolicyOverride?: boolean
@@ -48,10 +62,14 @@ export interface ManagerServerOptions {
   /** runs that arrive while starting wait for this (at most startWaitMs), then run */
   whenStarted?: Promise<void>
   startWaitMs?: number
+  /** more route plugins, e.g. `plugins: [{plugin: adminRoutes, options: {...}}]` (mounted in this order) */
+  plugins?: ManagerPlugin[]
 }
 
 export interface ManagerServer {
   server: Server
+  /** the Fastify instance (routes, inject, printRoutes) */
+  app: FastifyInstance
   metrics: Metrics
   /** listen; resolves with the bound address */
   listen(host: string, port: number): Promise<{host: string; port: number}>
@@ -61,10 +79,23 @@ export interface ManagerServer {
   close(deadlineMs?: number): Promise<void>
 }
 
-const ROUTES: Record<string, string[]> = {'/run': ['POST'], '/healthz': ['GET', 'HEAD'], '/': ['GET', 'HEAD'], '/metrics': ['GET', 'HEAD'], '/status': ['GET', 'HEAD']}
-
 export const POLICY_OVERRIDE_NEEDS_TOKEN =
   'the per-request policy override needs an API token: set SANDBOX_API_TOKEN (only holders of the token may turn the code policy off for their own runs)'
+
+const NO_ROUTE = (path: string) => `No route ${path}: use POST /run, GET /healthz, GET /metrics or GET /status`
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const
+const MALFORMED = JSON.stringify({error: 'bad_request', message: 'Malformed HTTP request'})
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** answered without the API token */
+    public?: boolean
+  }
+}
+
+/** per request: the metrics label of what was asked (404s: "other"), and the parsed /run body */
+const routeLabels = new WeakMap<FastifyRequest, string>()
+const runBodies = new WeakMap<FastifyRequest, RunRequestBody>()
 
 export function createManagerServer(options: ManagerServerOptions): ManagerServer {
   const {engine, logger} = options
@@ -83,114 +114,155 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
   let idle: (() => void) | undefined
   const sockets = new Set<Socket>()
 
-  const server = createServer({keepAliveTimeout: 65_000, requestTimeout: 120_000, headersTimeout: 30_000})
+  const app = Fastify({
+    logger: false,
+    keepAliveTimeout: 65_000,
+    requestTimeout: 120_000,
+    http: {headersTimeout: 30_000},
+    // graceful close is ours (close below): requests on open connections still get an answer
+    return503OnClosing: false,
+    forceCloseConnections: false,
+    bodyLimit: limits.maxBodyBytes,
+    genReqId: () => randomBytes(6).toString('hex'),
+    requestIdHeader: false,
+    // unparsable HTTP: answer 400 when the socket can still take it
+    clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket) {
+      if (socket.writable && error.code !== 'ECONNRESET') {
+        socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(MALFORMED)}\r\nconnection: close\r\n\r\n${MALFORMED}`)
+      } else socket.destroy()
+      metrics.recordHttp('invalid', 400)
+    },
+  })
+  const server = app.server
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
   })
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
-    // unparsable HTTP: answer 400 when the socket can still take it
-    if (socket.writable && error.code !== 'ECONNRESET') {
-      const body = JSON.stringify({error: 'bad_request', message: 'Malformed HTTP request'})
-      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
-    } else socket.destroy()
-    metrics.recordHttp('invalid', 400)
-  })
 
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  // hooks of every route, the plugins' included
+  app.addHook('onRequest', (request, reply, done) => {
     active++
-    res.on('close', () => {
+    reply.raw.on('close', () => {
       active--
       if (active === 0 && idle) idle()
     })
-    handle(req, res).catch((error: unknown) => {
-      logger.error('request handler failed', {error})
-      if (!res.headersSent) sendJson(res, 500, {error: 'internal_error', message: 'internal error'})
-      else res.destroy()
-    })
+    reply.header('x-request-id', request.id)
+    done()
+  })
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.is404 || request.routeOptions.config?.public || checkBearer(request.headers.authorization, options.token)) return done()
+    reply.header('www-authenticate', 'Bearer realm="sandbox"')
+    reject(request, reply, new RequestError(401, 'Missing or wrong API token: send "Authorization: Bearer <SANDBOX_API_TOKEN>"'))
+  })
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.recordHttp(routeLabels.get(request) ?? request.routeOptions.url ?? 'other', reply.statusCode)
+    done()
+  })
+  app.addHook('onRequestAbort', (request, done) => {
+    metrics.recordHttp(routeLabels.get(request) ?? request.routeOptions.url ?? 'other', 499)
+    logger.info('client went away before sending the whole request', {req: request.id})
+    done()
   })
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now()
-    const id = randomBytes(6).toString('hex')
-    res.setHeader('x-request-id', id)
-    const path = (req.url ?? '/').split('?')[0]
-    const methods = ROUTES[path]
-    if (!methods) return reject(req, res, 'other', new RequestError(404, `No route ${path}: use POST /run, GET /healthz, GET /metrics or GET /status`), id)
-    if (!methods.includes(req.method ?? '')) {
-      res.setHeader('allow', methods.join(', '))
-      return reject(req, res, path, new RequestError(405, `${req.method} is not allowed on ${path}: use ${methods.join(' or ')}`), id)
+  // 404 for what no route serves, 405 (with allow) for a known path asked with another method
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]
+    const allowed = METHODS.filter((method) => {
+      try {
+        return app.hasRoute({method, url: path})
+      } catch {
+        return false
+      }
+    })
+    if (!allowed.length) {
+      routeLabels.set(request, 'other')
+      return reject(request, reply, new RequestError(404, NO_ROUTE(path)))
     }
-    if (path === '/healthz' || path === '/') return health(req, res, path)
-    if (!checkBearer(req.headers.authorization, options.token)) {
-      res.setHeader('www-authenticate', 'Bearer realm="sandbox"')
-      return reject(req, res, path, new RequestError(401, 'Missing or wrong API token: send "Authorization: Bearer <SANDBOX_API_TOKEN>"'), id)
-    }
-    if (path === '/metrics') {
+    routeLabels.set(request, path)
+    reply.header('allow', allowed.join(', '))
+    reject(request, reply, new RequestError(405, `${request.method} is not allowed on ${path}: use ${allowed.join(' or ')}`))
+  })
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    // the client went away while sending: nobody to answer (counted by onRequestAbort)
+    if (!request.raw.complete && request.raw.socket?.destroyed) return
+    const known = asRequestError(error, limits.maxBodyBytes)
+    if (known) return reject(request, reply, known)
+    logger.error('request handler failed', {error})
+    if (!reply.sent) sendJson(reply, 500, {error: 'internal_error', message: 'internal error'})
+  })
+
+  app.register(ragflowRoutes)
+  for (const p of options.plugins ?? []) app.register(p.plugin, p.options ?? {})
+
+  /** RAGFlow's routes: POST /run (body parsed by request.ts), health, metrics, status */
+  async function ragflowRoutes(scope: FastifyInstance): Promise<void> {
+    // every body of this scope is read as bytes, whatever its content type; request.ts checks it (preValidation of /run)
+    scope.removeAllContentTypeParsers()
+    scope.addContentTypeParser('*', {parseAs: 'buffer'}, (_request: FastifyRequest, body: Buffer, done: (error: Error | null, body?: unknown) => void) => done(null, body))
+
+    const healthRoute = {config: {public: true}}
+    scope.get('/healthz', healthRoute, health)
+    scope.get('/', healthRoute, health)
+    scope.get('/metrics', (request, reply) => {
       const text = metrics.render(engine.status(), undefined, {version: TOOLKIT_VERSION, node: process.versions.node})
-      metrics.recordHttp(path, 200)
-      res.writeHead(200, {'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': Buffer.byteLength(text)})
-      res.end(req.method === 'HEAD' ? undefined : text)
-      return
-    }
-    if (path === '/status') {
-      metrics.recordHttp(path, 200)
-      return sendJson(res, 200, statusDocument({engine: engine.status(), metrics, phase: phase(), settings: options.settings}), req.method === 'HEAD')
-    }
-    return run(req, res, id, started)
+      reply.code(200).type('text/plain; version=0.0.4; charset=utf-8').send(text)
+    })
+    scope.get('/status', (request, reply) => {
+      sendJson(reply, 200, statusDocument({engine: engine.status(), metrics, phase: phase(), settings: options.settings}))
+    })
+    scope.post(
+      '/run',
+      {
+        schema: {body: RUN_BODY_SCHEMA},
+        // request.ts's checks first (RAGFlow's messages); then the schema sees the JSON object
+        preValidation: (request, reply, done) => {
+          try {
+            const parsed = parseRunRequest(Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0), limits)
+            runBodies.set(request, parsed)
+            request.body = parsed.wire
+            done()
+          } catch (error) {
+            done(error as Error)
+          }
+        },
+      },
+      run,
+    )
   }
 
-  function health(req: IncomingMessage, res: ServerResponse, path: string): void {
+  function health(request: FastifyRequest, reply: FastifyReply): void {
     const p = phase()
     const status = engine.status()
     const ok = p === 'serving' && status.healthy
     const body = ok
       ? {status: 'ok'}
       : {status: 'unhealthy', phase: p, reason: p === 'starting' ? 'starting: warming the container pools' : p === 'stopping' ? 'shutting down' : status.reason ?? 'not ready'}
-    metrics.recordHttp(path, ok ? 200 : 503)
-    sendJson(res, ok ? 200 : 503, body, req.method === 'HEAD')
+    sendJson(reply, ok ? 200 : 503, body)
   }
 
-  async function run(req: IncomingMessage, res: ServerResponse, id: string, started: number): Promise<void> {
-    const declared = Number(req.headers['content-length'])
-    if (Number.isFinite(declared) && declared > limits.maxBodyBytes) {
-      return reject(req, res, '/run', new RequestError(413, `Request body is too large: at most ${limits.maxBodyBytes} bytes`), id)
-    }
-    const body = await readBody(req, limits.maxBodyBytes)
-    if (body === 'too_large') return reject(req, res, '/run', new RequestError(413, `Request body is too large: at most ${limits.maxBodyBytes} bytes`), id)
-    if (body === 'aborted') {
-      metrics.recordHttp('/run', 499)
-      logger.info('client went away before sending the whole body', {req: id})
-      return
-    }
-    let parsed
-    try {
-      parsed = parseRunRequest(body, limits)
-    } catch (error) {
-      if (error instanceof RequestError) return reject(req, res, '/run', error, id)
-      throw error
-    }
+  async function run(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const started = performance.now()
+    const id = request.id
+    const parsed = runBodies.get(request)!
     if (parsed.policy !== undefined && !options.allowPolicyOverride) {
-      return reject(req, res, '/run', new RequestError(403, 'This manager does not accept a per-request "policy": it runs every request under its own code policy. Leave the field out, or start the manager with --allow-policy-override (SANDBOX_ALLOW_POLICY_OVERRIDE=on) and an API token', 'policy'), id)
+      return reject(request, reply, new RequestError(403, 'This manager does not accept a per-request "policy": it runs every request under its own code policy. Leave the field out, or start the manager with --allow-policy-override (SANDBOX_ALLOW_POLICY_OVERRIDE=on) and an API token', 'policy'))
     }
     if (parsed.policy !== undefined) metrics.recordPolicyOverride(parsed.policy)
+    const runRequest: RunRequest = {
+      language: parsed.language,
+      code: parsed.code,
+      arguments: parsed.arguments,
+      ...(parsed.policy === undefined ? {} : {policy: POLICY_OVERRIDES[parsed.policy]}),
+    }
     metrics.inFlight++
     let result: RunResult
     try {
       if (!engineStarted) {
         await Promise.race([options.whenStarted!.catch(() => {}), new Promise((r) => setTimeout(r, options.startWaitMs ?? 10_000).unref())])
       }
-      result =
-        closing || phase() === 'stopping'
-          ? busyResult('the manager is shutting down')
-          : !engineStarted
-            ? busyResult('the manager is still starting')
-            : await engine.run({
-                language: parsed.language,
-                code: parsed.code,
-                arguments: parsed.arguments,
-                ...(parsed.policy === undefined ? {} : {policy: POLICY_OVERRIDES[parsed.policy]}),
-              })
+      if (closing || phase() === 'stopping') result = busyResult('the manager is shutting down')
+      else if (!engineStarted) result = busyResult('the manager is still starting')
+      else result = await options.engine.run(runRequest)
     } catch (error) {
       logger.error('engine failed', {req: id, error})
       result = internalErrorResult(`internal error: ${(error as Error).message}`)
@@ -200,9 +272,8 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
     if (options.resultInStdout) result = withResultInStdout(parsed.language, result)
     const seconds = (performance.now() - started) / 1000
     metrics.recordRun(parsed.language, result, seconds)
-    metrics.recordHttp('/run', 200)
-    if (closing) res.setHeader('connection', 'close')
-    sendJson(res, 200, result)
+    if (closing) reply.header('connection', 'close')
+    sendJson(reply, 200, result)
     // never code, arguments or outputs at info level
     logger.info('run', {
       req: id,
@@ -217,39 +288,34 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
     if (logger.level === 'debug' && result.status === 'program_runner_error') logger.debug('runner error', {req: id, stderr: result.stderr.slice(0, 500)})
   }
 
-  function reject(req: IncomingMessage, res: ServerResponse, route: string, error: RequestError, id: string): void {
-    metrics.recordHttp(route, error.status)
-    logger.info('request rejected', {req: id, method: req.method, path: route, http_status: error.status, reason: error.message.slice(0, 200)})
+  function reject(request: FastifyRequest, reply: FastifyReply, error: RequestError): void {
+    logger.info('request rejected', {req: request.id, method: request.method, path: routeLabels.get(request) ?? request.routeOptions.url ?? 'other', http_status: error.status, reason: error.message.slice(0, 200)})
     // an unread body: answer, then close the connection instead of reading megabytes
-    const unread = !req.complete
-    if (unread) res.setHeader('connection', 'close')
-    sendJson(res, error.status, error.toJSON())
+    const sent = request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0
+    const unread = sent && !request.raw.complete
+    if (unread) reply.header('connection', 'close')
+    sendJson(reply, error.status, error.toJSON())
     if (unread) {
-      req.resume()
-      res.on('finish', () => setTimeout(() => req.socket.destroy(), 1000).unref())
+      request.raw.resume()
+      reply.raw.on('finish', () => setTimeout(() => request.raw.socket.destroy(), 1000).unref())
     }
   }
 
   return {
     server,
+    app,
     metrics,
     get activeRequests() {
       return active
     },
-    listen(host, port) {
-      return new Promise((resolve, reject) => {
-        const onError = (error: Error) => reject(error)
-        server.once('error', onError)
-        server.listen(port, host, () => {
-          server.off('error', onError)
-          const a = server.address() as AddressInfo
-          resolve({host: a.address, port: a.port})
-        })
-      })
+    async listen(host, port) {
+      await app.listen({host, port})
+      const a = server.address() as AddressInfo
+      return {host: a.address, port: a.port}
     },
     async close(deadlineMs = 10_000) {
       closing = true
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      const closed = app.close()
       server.closeIdleConnections()
       if (active > 0) {
         await Promise.race([new Promise<void>((r) => (idle = r)), new Promise((r) => setTimeout(r, deadlineMs).unref())])
@@ -260,34 +326,18 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
   }
 }
 
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | 'too_large' | 'aborted'> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    let done = false
-    const finish = (v: Buffer | 'too_large' | 'aborted') => {
-      if (done) return
-      done = true
-      req.off('data', onData)
-      resolve(v)
-    }
-    const onData = (chunk: Buffer) => {
-      size += chunk.length
-      if (size > max) return finish('too_large')
-      chunks.push(chunk)
-    }
-    req.on('data', onData)
-    req.on('end', () => finish(Buffer.concat(chunks, size)))
-    req.on('aborted', () => finish('aborted'))
-    req.on('error', () => finish('aborted'))
-    req.on('close', () => {
-      if (!req.complete) finish('aborted')
-    })
-  })
+/** Fastify's own 4xx (body too large, bad content length, a route schema) as ours; a RequestError as it is; else undefined (a 500). */
+function asRequestError(error: FastifyError, maxBodyBytes: number): RequestError | undefined {
+  if (error instanceof RequestError) return error
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new RequestError(413, `Request body is too large: at most ${maxBodyBytes} bytes`)
+  // Ajv's message names the schema's paths and keywords, never the values sent
+  if (error.validation) return new RequestError(422, `The request does not match the route's schema: ${error.message}`)
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) return new RequestError(400, 'Malformed HTTP request')
+  return undefined
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headOnly = false): void {
-  const text = JSON.stringify(body)
-  res.writeHead(status, {'content-type': 'application/json', 'content-length': Buffer.byteLength(text)})
-  res.end(headOnly ? undefined : text)
+/** JSON as RAGFlow's manager answers it: JSON.stringify, content-type application/json (no charset). */
+function sendJson(reply: FastifyReply, status: number, body: unknown): void {
+  // our own serializer: Fastify would append "; charset=utf-8" to a JSON content type
+  reply.code(status).header('content-type', 'application/json').serializer(JSON.stringify).send(body)
 }

@@ -10,9 +10,9 @@ import {fileURLToPath} from 'node:url'
 
 import {loadConfig} from '../config.js'
 import {errorMessage, isSandboxError} from '../errors.js'
-import type {LaunchRecord} from './lifecycle.js'
 import {createLogger, parseLogLevel} from './logger.js'
 import {runManager} from './manager.js'
+import {MANAGER_MODES, type LaunchRecord} from './state.js'
 
 /** SANDBOX_MANAGER_LAUNCH: what `sandbox start` was told (JSON, set by the CLI; no secrets) */
 export function parseLaunch(text: string | undefined): LaunchRecord | undefined {
@@ -30,7 +30,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   const logger = createLogger({level: parseLogLevel(env.SANDBOX_LOG_LEVEL)})
   try {
     const config = loadConfig({envFile: env.SANDBOX_ENV_FILE, env})
-    const manager = await runManager({config, logger, mode: env.SANDBOX_MANAGER_MODE === 'docker' ? 'docker' : 'process', launch: parseLaunch(env.SANDBOX_MANAGER_LAUNCH)})
+    const manager = await runManager({config, logger, mode: MANAGER_MODES.find((m) => m === env.SANDBOX_MANAGER_MODE), launch: parseLaunch(env.SANDBOX_MANAGER_LAUNCH)})
     await manager.done
     return 0
   } catch (error) {

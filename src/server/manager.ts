@@ -1,7 +1,8 @@
 /**
  * The executor manager in the foreground: engine + HTTP server + state files + signals.
- * `sandbox start --foreground` calls runManager(); the background mode is that same command
- * in a detached child process.
+ * `sandbox start --foreground` calls runManager(); in the background it runs in a detached
+ * child process (src/server/main.ts, started by src/supervisor/process-host.ts), and in the
+ * manager image as the container's main process (src/supervisor/container-host.ts).
  */
 import {hostname} from 'node:os'
 
@@ -13,10 +14,9 @@ import {configError, errorMessage, prerequisiteError} from '../errors.js'
 import {closePolicyWorkers, inspectCode, warmUpPolicy} from '../policy/index.js'
 import {TOOLKIT_VERSION} from '../paths.js'
 import {exposureWarnings} from './auth.js'
-import {createManagerServer, POLICY_OVERRIDE_NEEDS_TOKEN, type ManagerServer} from './http.js'
-import type {LaunchRecord} from './lifecycle.js'
+import {createManagerServer, POLICY_OVERRIDE_NEEDS_TOKEN, type ManagerPlugin, type ManagerServer} from './http.js'
 import {createLogger, type Logger} from './logger.js'
-import {acquirePidFile, clientEndpoint, managerFiles, managerState, writeState, type ManagerFiles} from './state.js'
+import {acquirePidFile, clientEndpoint, managerFiles, managerState, writeState, type LaunchRecord, type ManagerFiles, type ManagerMode} from './state.js'
 import {effectiveSettings} from './status.js'
 import {poolExecutor} from '../executors/local.js'
 import {Pipeline} from '../run/pipeline.js'
@@ -38,7 +38,8 @@ export interface ManagerOptions {
   handleSignals?: boolean
   /** bound on waiting for the first warm container of each language, ms (default 60 s) */
   warmupTimeoutMs?: number
-  mode?: 'process' | 'docker'
+  /** how it runs, as recorded in manager.json (main.ts: SANDBOX_MANAGER_MODE) */
+  mode?: ManagerMode
   /** what the start was told (recorded for `sandbox restart`) */
   launch?: LaunchRecord
   /**
@@ -46,6 +47,8 @@ export interface ManagerOptions {
    * (default SANDBOX_DB_URL or the local SQLite file, when it exists); false: do not read one
    */
   settingsDb?: string | false
+  /** more route plugins for the HTTP server (http.ts ManagerPlugin), e.g. the admin API */
+  plugins?: ManagerPlugin[]
 }
 
 /** Settings a manager refuses to start with (exit 4): checked by runManager and, earlier, by `start`. */
@@ -113,6 +116,7 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     phase: () => phase,
     whenStarted,
     startWaitMs: config.queueTimeoutSeconds * 1000,
+    plugins: options.plugins,
   })
   const release = options.stateFiles === false ? () => {} : acquirePidFile(files)
 
@@ -172,7 +176,7 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
   })
 
   try {
-    if (options.mode === 'docker') await removeOwnPidLeftovers(logger)
+    await removeOwnPidLeftovers(logger)
     await engine.start({waitReady: false})
     // runs that arrived meanwhile go ahead: they queue for the first warm containers
     engineStarted()
@@ -231,8 +235,9 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
 /**
  * Containers labelled with this host and this very pid cannot belong to a live engine
  * (none has started in this process yet): they were left by an earlier manager that had the
- * same pid — the usual case for a restarted manager container (docker mode), where pids repeat.
- * (findLeftovers skips our own pid, so it cannot see them.)
+ * same pid — the usual case for a restarted manager container, where pids repeat, and possible
+ * for a process after pid reuse. (The engine's leftover sweep skips our own pid, so it cannot
+ * see them.)
  */
 async function removeOwnPidLeftovers(logger: Logger): Promise<void> {
   try {

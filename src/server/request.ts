@@ -66,8 +66,25 @@ export function decodeStrictBase64(input: string): Buffer | undefined {
 
 const utf8 = new TextDecoder('utf-8', {fatal: true})
 
+/**
+ * POST /run's body as JSON schema: what the route documents (and OpenAPI will show). Every body
+ * parseRunRequest accepts matches it; parseRunRequest's checks are stricter (strict base64, UTF-8,
+ * sizes, known languages) and give RAGFlow's messages, so they run first.
+ */
+export const RUN_BODY_SCHEMA = {
+  type: 'object',
+  required: ['code_b64'],
+  properties: {
+    code_b64: {type: 'string', description: 'base64 (standard alphabet, padded) of the UTF-8 source, which defines main'},
+    language: {type: ['string', 'null'], description: 'python (default) or nodejs; alias javascript'},
+    arguments: {type: ['object', 'null'], description: 'keyword arguments of main', additionalProperties: true},
+    policy: {type: ['string', 'null'], enum: [...Object.keys(POLICY_OVERRIDES), null], description: 'per-request code policy (only with --allow-policy-override and the token)'},
+  },
+  additionalProperties: true,
+} as const
+
 /** Parse and validate one /run body. Throws RequestError (never runs anything). */
-export function parseRunRequest(body: Buffer | string, limits: {maxCodeBytes: number} = LIMITS): RunRequestBody {
+export function parseRunRequest(body: Buffer | string, limits: {maxCodeBytes: number} = LIMITS): RunRequestBody & {wire: Record<string, unknown>} {
   const text = typeof body === 'string' ? body : decodeUtf8(body, 'Request body is not valid UTF-8')
   if (!text.trim()) throw new RequestError(422, 'Request body is empty: send a JSON object {"code_b64": ..., "language": ..., "arguments": ...}')
   let parsed: unknown
@@ -110,7 +127,7 @@ export function parseRunRequest(body: Buffer | string, limits: {maxCodeBytes: nu
     throw new RequestError(422, 'arguments must be a JSON object (or null)', 'arguments')
   }
   const policy = parsePolicyField(obj.policy)
-  return {language, code, arguments: (args ?? {}) as Record<string, unknown>, codeBytes: bytes.length, ...(policy ? {policy} : {})}
+  return {language, code, arguments: (args ?? {}) as Record<string, unknown>, codeBytes: bytes.length, ...(policy ? {policy} : {}), wire: obj}
 }
 
 function parsePolicyField(value: unknown): PolicyOverride | undefined {

@@ -1,9 +1,12 @@
 /**
  * The manager's files in the state directory (src/paths.ts stateDir()):
- *   manager.pid   pid of the running manager process (exclusive lock)
- *   manager.json  where it listens, when it started, how it runs (process | docker), the
- *                 settings it runs with and what its start was told (lifecycle.ts); never the token
- *   manager.log   JSON log lines of a background manager
+ *   manager.pid          pid of the running manager process (exclusive lock)
+ *   manager.json         where it listens, when it started, how it runs (process | docker), the
+ *                        settings it runs with and what its start was told; never the token.
+ *                        Written only by writeState(), from a record built by managerState().
+ *   manager.log          JSON log lines of a background manager
+ *   manager.launch.json  the last start's launch, kept after stop for `sandbox restart`
+ *                        (src/supervisor/launch.ts owns it)
  * Stale files (process gone, or pid reused by another program) are detected and replaced.
  */
 import {closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync} from 'node:fs'
@@ -12,7 +15,6 @@ import {join} from 'node:path'
 import {isProcessAlive, parsePid} from '../process.js'
 import {ExitCode, prerequisiteError, SandboxError} from '../errors.js'
 import {stateDir, TOOLKIT_VERSION} from '../paths.js'
-import type {LaunchRecord} from './lifecycle.js'
 import type {ManagerSettings} from './status.js'
 
 export interface ManagerFiles {
@@ -20,18 +22,29 @@ export interface ManagerFiles {
   pidFile: string
   stateFile: string
   logFile: string
+  launchFile: string
 }
 
 export function managerFiles(dir = stateDir()): ManagerFiles {
-  return {dir, pidFile: join(dir, 'manager.pid'), stateFile: join(dir, 'manager.json'), logFile: join(dir, 'manager.log')}
+  return {dir, pidFile: join(dir, 'manager.pid'), stateFile: join(dir, 'manager.json'), logFile: join(dir, 'manager.log'), launchFile: join(dir, 'manager.launch.json')}
 }
 
+/** What a `start` was told: its flags (as the variables they become) and the manager variables of its environment (src/supervisor/launch.ts). */
+export interface LaunchRecord {
+  flags: Record<string, string>
+  environment: Record<string, string>
+}
+
+/** How a manager runs: a process of this host, or the container sandbox-executor-manager (src/supervisor/ hosts). */
+export const MANAGER_MODES = ['process', 'docker'] as const
+export type ManagerMode = (typeof MANAGER_MODES)[number]
+
 export interface ManagerState {
-  mode: 'process' | 'docker'
-  /** process mode: the manager's pid and its start time (clock ticks since boot, from /proc) */
+  mode: ManagerMode
+  /** a manager process of this host: its pid and its start time (clock ticks since boot, from /proc) */
   pid?: number
   startTicks?: number
-  /** docker mode */
+  /** a manager container */
   containerId?: string
   containerName?: string
   network?: string
@@ -53,9 +66,9 @@ export interface ManagerState {
   launch?: LaunchRecord
 }
 
-/** The one constructor of manager.json contents (process mode: the manager writes it; docker mode: the CLI). */
+/** The one constructor of manager.json contents (a manager process records itself; a container is recorded by its host in src/supervisor/). */
 export function managerState(fields: {
-  mode: 'process' | 'docker'
+  mode: ManagerMode
   address: {host: string; port: number}
   settings: ManagerSettings
   launch?: LaunchRecord
@@ -127,11 +140,11 @@ export function writeState(state: ManagerState, files = managerFiles()): void {
 
 export type Recorded =
   | {state: 'none'}
-  /** a live manager process (process mode) */
+  /** a live manager process that holds the pid file */
   | {state: 'running'; pid: number; info: ManagerState | undefined}
-  /** docker mode: the container may or may not run; ask Docker */
-  | {state: 'docker'; info: ManagerState}
-  /** files of a manager that is gone (killed, crashed, or the pid now belongs to another program) */
+  /** a manager that holds no pid file here (a container): whether it runs, its host says */
+  | {state: 'elsewhere'; info: ManagerState}
+  /** files of a manager process that is gone (killed, crashed, or the pid now belongs to another program) */
   | {state: 'stale'; pid: number | undefined; info: ManagerState | undefined}
 
 /** What the state directory says about a manager. */
@@ -139,7 +152,8 @@ export function recordedManager(files = managerFiles()): Recorded {
   const pid = readPid(files)
   const info = readState(files)
   if (pid === undefined) {
-    if (info?.mode === 'docker') return {state: 'docker', info}
+    // a record without a pid is not a process of this host: its host (the container) decides
+    if (info && info.pid === undefined) return {state: 'elsewhere', info}
     return info ? {state: 'stale', pid: undefined, info} : {state: 'none'}
   }
   const ticks = info && info.pid === pid ? info.startTicks : undefined
@@ -147,9 +161,10 @@ export function recordedManager(files = managerFiles()): Recorded {
   return {state: 'stale', pid, info}
 }
 
-export function removeStateFiles(files = managerFiles(), {log = false}: {log?: boolean} = {}): string[] {
+/** Remove the pid and state files; with `all` (clean), also the log and the recorded launch. */
+export function removeStateFiles(files = managerFiles(), {all = false}: {all?: boolean} = {}): string[] {
   const removed: string[] = []
-  for (const f of [files.pidFile, files.stateFile, ...(log ? [files.logFile] : [])]) {
+  for (const f of [files.pidFile, files.stateFile, ...(all ? [files.logFile, files.launchFile] : [])]) {
     if (existsSync(f)) {
       rmSync(f, {force: true})
       removed.push(f)

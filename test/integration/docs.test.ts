@@ -281,6 +281,7 @@ const NOT_RUN: Record<string, string> = {
   'BENCH_RUNS=20 BENCH_SECONDS=3 npm run bench': 'a benchmark (about two minutes); run by hand',
   'BENCH_JSON=bench-results.json npm run bench': 'a benchmark (several minutes); run by hand',
   'node --import tsx bench/load.ts': 'a benchmark of the manager under load; run by hand',
+  'node --import tsx bench/http.ts': 'a benchmark of the HTTP layer alone; run by hand',
 }
 
 // ---------------------------------------------------------------------------------------

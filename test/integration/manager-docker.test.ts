@@ -18,7 +18,7 @@ import {docker} from '../../src/docker/client.js'
 import {LABELS, listManagedContainers} from '../../src/docker/containers.js'
 import {MANAGER_CONTAINER_HOSTNAME, MANAGER_CONTAINER_NAME, managerContainerInfo} from '../../src/docker/manager-container.js'
 import {buildManagerImage, type ManagerImageResult} from '../../src/docker/manager-image.js'
-import type {StopResult} from '../../src/server/control.js'
+import type {StopResult} from '../../src/supervisor/host.js'
 import {managerFiles, readState} from '../../src/server/state.js'
 import {freePort} from '../helpers/ports.js'
 

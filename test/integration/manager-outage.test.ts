@@ -18,7 +18,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import Start, {type StartOutput} from '../../src/commands/start.js'
 import {dockerEndpoint} from '../../src/docker/client.js'
 import {LABELS, listManagedContainers} from '../../src/docker/containers.js'
-import {stopManager} from '../../src/server/control.js'
+import {stopManager} from '../../src/supervisor/manage.js'
 import {managerFiles} from '../../src/server/state.js'
 import {freePort} from '../helpers/ports.js'
 

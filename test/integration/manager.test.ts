@@ -20,7 +20,9 @@ import Stop from '../../src/commands/stop.js'
 import {LABELS, listManagedContainers} from '../../src/docker/containers.js'
 import {isProcessAlive, isProcessRunning} from '../../src/process.js'
 import type {StartOutput} from '../../src/commands/start.js'
-import type {CleanResult, StopResult, StatusReport} from '../../src/server/control.js'
+import type {CleanResult} from '../../src/supervisor/clean.js'
+import type {StopResult} from '../../src/supervisor/host.js'
+import type {StatusReport} from '../../src/supervisor/status.js'
 import {managerFiles, readState} from '../../src/server/state.js'
 import {freePort} from '../helpers/ports.js'
 
@@ -251,6 +253,22 @@ describe('sandbox start / POST /run / stop', () => {
     expect(bigger.start.endpoint).toBe(endpoint)
     expect(readState(managerFiles(stateDir))!.settings).toMatchObject({port, poolSize: 2})
     expect((await run('def main():\n    return "restarted"\n')).json()).toMatchObject({status: 'success', result: {value: 'restarted'}})
+  })
+
+  it('restart after stop comes back with the settings of the last start (recorded launch), not the environment', async () => {
+    const stopped = await cli<StopResult>(Stop, [])
+    expect(stopped).toMatchObject({wasRunning: true, mode: 'process'})
+    expect(readState(managerFiles(stateDir))).toBeUndefined()
+    process.env.SANDBOX_EXECUTOR_MANAGER_POOL_SIZE = '3'
+    try {
+      const result = await cli<{stop: StopResult; start: StartOutput}>(Restart, [])
+      expect(result.stop.wasRunning).toBe(false)
+      expect(result.start).toMatchObject({already: false, mode: 'process', endpoint})
+    } finally {
+      delete process.env.SANDBOX_EXECUTOR_MANAGER_POOL_SIZE
+    }
+    expect(readState(managerFiles(stateDir))!.settings).toMatchObject({port, poolSize: 2, envFile: '/dev/null'})
+    expect((await run('def main():\n    return "again"\n')).json()).toMatchObject({status: 'success', result: {value: 'again'}})
   })
 
   it('kill -9 of the manager, then start: stale pid file handled, leftovers removed, serves again', async () => {

@@ -277,3 +277,104 @@ describe('sandbox test --endpoint finds out what a manager offers', () => {
     expect(await probe({fixed: 'off', allow: false})).toBe('off')
   })
 })
+
+describe('4xx answers, byte for byte (as the node:http server gave them before Fastify)', () => {
+  const json = {'content-type': 'application/json'}
+  const MUST = '{\\"code_b64\\": ..., \\"language\\": ..., \\"arguments\\": ...}'
+  const cases: Array<[string, string, string | undefined, Record<string, string>, number, string, string?]> = [
+    ['POST', '/run', 'not json', json, 422, '{"error":"unprocessable_entity","message":"Request body is not valid JSON"}'],
+    ['POST', '/run', '', json, 422, `{"error":"unprocessable_entity","message":"Request body is empty: send a JSON object ${MUST}"}`],
+    ['POST', '/run', undefined, {}, 422, `{"error":"unprocessable_entity","message":"Request body is empty: send a JSON object ${MUST}"}`],
+    ['POST', '/run', '   ', {'content-type': 'text/plain'}, 422, `{"error":"unprocessable_entity","message":"Request body is empty: send a JSON object ${MUST}"}`],
+    ['POST', '/run', '[1]', json, 422, `{"error":"unprocessable_entity","message":"Request body must be a JSON object ${MUST}"}`],
+    ['POST', '/run', runBody({}), json, 422, '{"error":"unprocessable_entity","message":"code_b64 is required: the base64 of the UTF-8 source","field":"code_b64"}'],
+    ['POST', '/run', runBody({code_b64: 5}), json, 422, '{"error":"unprocessable_entity","message":"code_b64 must be a string: the base64 of the UTF-8 source","field":"code_b64"}'],
+    ['POST', '/run', runBody({code_b64: '***'}), {'content-type': 'application/octet-stream'}, 422, '{"error":"unprocessable_entity","message":"Invalid base64 encoding in code_b64 (standard alphabet, padded, no whitespace)","field":"code_b64"}'],
+    ['POST', '/run', runBody({code_b64: b64('x'), language: 'cobol\u202e'}), json, 422, '{"error":"unprocessable_entity","message":"Unsupported language \\"cobol\\": use python or nodejs (alias javascript)","field":"language"}'],
+    ['POST', '/run', runBody({code_b64: b64('x'), language: 7}), json, 422, '{"error":"unprocessable_entity","message":"language must be a string: python or nodejs (alias javascript)","field":"language"}'],
+    ['POST', '/run', runBody({code_b64: b64('x'), arguments: 'a'}), json, 422, '{"error":"unprocessable_entity","message":"arguments must be a JSON object (or null)","field":"arguments"}'],
+    ['POST', '/run', runBody({code_b64: b64('x'.repeat(17 * 1024))}), json, 413, '{"error":"payload_too_large","message":"Code is too large: at most 16384 bytes after base64 decoding","field":"code_b64"}'],
+    ['POST', '/run', 'x'.repeat(65 * 1024), json, 413, '{"error":"payload_too_large","message":"Request body is too large: at most 65536 bytes"}'],
+    ['POST', '/run', runBody({code_b64: b64('  ')}), json, 422, '{"error":"unprocessable_entity","message":"code_b64 decodes to empty code: the code must define main","field":"code_b64"}'],
+    ['POST', '/run', runBody({code_b64: Buffer.from([0xff, 0xfe]).toString('base64')}), json, 422, '{"error":"unprocessable_entity","message":"code_b64 does not decode to UTF-8 text","field":"code_b64"}'],
+    ['POST', '/run', runBody({code_b64: b64('x'), policy: 'nope'}), json, 422, '{"error":"unprocessable_entity","message":"policy must be one of off, on, ragflow, standard (or absent: the manager\'s own policy)","field":"policy"}'],
+    ['GET', '/run', undefined, {}, 405, '{"error":"method_not_allowed","message":"GET is not allowed on /run: use POST"}', 'POST'],
+    ['PUT', '/run', '{}', {}, 405, '{"error":"method_not_allowed","message":"PUT is not allowed on /run: use POST"}', 'POST'],
+    ['POST', '/healthz', '{}', {}, 405, '{"error":"method_not_allowed","message":"POST is not allowed on /healthz: use GET or HEAD"}', 'GET, HEAD'],
+    ['DELETE', '/metrics', undefined, {}, 405, '{"error":"method_not_allowed","message":"DELETE is not allowed on /metrics: use GET or HEAD"}', 'GET, HEAD'],
+    ['GET', '/nope', undefined, {}, 404, '{"error":"not_found","message":"No route /nope: use POST /run, GET /healthz, GET /metrics or GET /status"}'],
+    ['GET', '/run/', undefined, {}, 404, '{"error":"not_found","message":"No route /run/: use POST /run, GET /healthz, GET /metrics or GET /status"}'],
+  ]
+  let server: ManagerServer
+  let port: number
+  const engine = new RecordingEngine()
+  beforeAll(async () => {
+    server = createManagerServer({engine, logger: createLogger({write: () => {}}), limits: {maxBodyBytes: 64 * 1024, maxCodeBytes: 16 * 1024}})
+    port = (await server.listen('127.0.0.1', 0)).port
+  })
+  afterAll(() => server.close(1000))
+
+  it('status, content type, allow header and body text are exactly the same, and nothing runs', async () => {
+    for (const [method, path, body, headers, status, text, allow] of cases) {
+      const res = await call(port, method, path, body, headers)
+      const what = `${method} ${path} ${String(body).slice(0, 40)}`
+      expect(res.status, what).toBe(status)
+      expect(res.headers['content-type'], what).toBe('application/json')
+      expect(res.text, what).toBe(text)
+      expect(res.headers.allow, what).toBe(allow)
+      expect(res.headers['x-request-id'], what).toMatch(/^[0-9a-f]{12}$/)
+    }
+    expect(engine.calls).toHaveLength(0)
+  })
+
+  it('keeps the node:http timeouts: keep-alive 65 s, request 120 s, headers 30 s', () => {
+    expect(server.server.keepAliveTimeout).toBe(65_000)
+    expect(server.server.requestTimeout).toBe(120_000)
+    expect(server.server.headersTimeout).toBe(30_000)
+  })
+
+  it('malformed HTTP gets a 400 JSON answer and the connection closes', async () => {
+    const {connect} = await import('node:net')
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write('GARBAGE\r\n\r\n'))
+      let out = ''
+      socket.on('data', (d) => (out += d))
+      socket.on('close', () => resolve(out))
+    })
+    expect(answer).toBe('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 58\r\nconnection: close\r\n\r\n{"error":"bad_request","message":"Malformed HTTP request"}')
+  })
+})
+
+describe('more route plugins (the admin API later)', () => {
+  const plugin = async (app: import('fastify').FastifyInstance, opts: {greeting?: string}) => {
+    app.get('/api/v1/admin/hello', async () => ({hello: opts.greeting}))
+    app.post('/api/v1/admin/echo', async (request) => request.body)
+    app.get('/admin/', {config: {public: true}}, async (_request, reply) => reply.type('text/html').send('<p>page</p>'))
+  }
+
+  it('are mounted with one option; their routes get the token check, request ids, metrics, 405s and their own JSON parser', async () => {
+    const server = createManagerServer({engine: new RecordingEngine(), logger: createLogger({write: () => {}}), token: 't0ken', plugins: [{plugin, options: {greeting: 'hi'}}]})
+    const {port} = await server.listen('127.0.0.1', 0)
+    const auth = {authorization: 'Bearer t0ken'}
+    try {
+      // secure by default: a plugin route without `public` needs the token
+      expect((await call(port, 'GET', '/api/v1/admin/hello')).status).toBe(401)
+      const ok = await call(port, 'GET', '/api/v1/admin/hello', undefined, auth)
+      expect(ok.status).toBe(200)
+      expect(ok.json()).toEqual({hello: 'hi'})
+      expect(ok.headers['x-request-id']).toMatch(/^[0-9a-f]{12}$/)
+      expect((await call(port, 'POST', '/api/v1/admin/echo', '{"a":1}', auth)).json()).toEqual({a: 1})
+      const page = await call(port, 'GET', '/admin/')
+      expect(page.status).toBe(200)
+      expect(page.text).toBe('<p>page</p>')
+      const wrong = await call(port, 'DELETE', '/api/v1/admin/hello', undefined, auth)
+      expect(wrong.status).toBe(405)
+      expect(wrong.headers.allow).toBe('GET, HEAD')
+      const s = parseMetrics((await call(port, 'GET', '/metrics', undefined, auth)).text)
+      expect(sumMetric(s, 'sandbox_http_requests_total', {route: '/api/v1/admin/hello', code: '401'})).toBe(1)
+      expect(sumMetric(s, 'sandbox_http_requests_total', {route: '/api/v1/admin/hello', code: '200'})).toBe(1)
+    } finally {
+      await server.close(1000)
+    }
+  })
+})

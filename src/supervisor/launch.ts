@@ -2,8 +2,9 @@
  * What the user said when a manager was started, and what a later start or restart does with it.
  *
  * A manager process reads its settings like every command: flags > environment > .env > defaults.
- * `start` records, in manager.json, the settings its flags gave and the manager variables its
- * environment set (the launch record), plus the effective settings (status.ts). Then:
+ * `start` records the settings its flags gave and the manager variables its environment set (the
+ * launch record): in manager.json while the manager runs, and in manager.launch.json, which stop
+ * keeps, with the host it ran on (process or container, network, image). Then:
  * - `restart` starts the new manager with: its own flags > the recorded flags > its own
  *   environment > the recorded environment > the same .env file (read again) > defaults.
  *   So a manager started with --port 9426 comes back on 9426, an edited .env takes effect for
@@ -16,12 +17,15 @@
  *   another host or port is MANAGER_RUNNING_ELSEWHERE, other settings MANAGER_RUNNING_DIFFERENT
  *   (both exit 4): one state directory holds one manager.
  */
+import {readFileSync, renameSync, writeFileSync} from 'node:fs'
 import {isAbsolute, resolve} from 'node:path'
 
 import {loadConfig, parseMemory, type SandboxConfig} from '../config.js'
 import {configError, SandboxError, ExitCode} from '../errors.js'
-import type {ManagerState} from './state.js'
-import {effectiveSettings, type ManagerSettings} from './status.js'
+import {MANAGER_MODES, type LaunchRecord, type ManagerFiles, type ManagerMode, type ManagerState} from '../server/state.js'
+import {effectiveSettings, type ManagerSettings} from '../server/status.js'
+
+export type {LaunchRecord} from '../server/state.js'
 
 /** Variables of the manager process that a launch may set, and the setting each one gives. Never the token. */
 export const MANAGER_VARIABLES = {
@@ -44,12 +48,6 @@ export const MANAGER_VARIABLES = {
 } as const satisfies Record<string, keyof ManagerSettings | null>
 
 export type ManagerVariable = keyof typeof MANAGER_VARIABLES
-
-/** What a `start` was told: its flags (as the variables they become) and the manager variables of its environment. */
-export interface LaunchRecord {
-  flags: Record<string, string>
-  environment: Record<string, string>
-}
 
 /** the manager variables set (non-empty) in an environment */
 export function managerEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
@@ -94,7 +92,7 @@ export function launchConfig(launch: LaunchRecord, env: NodeJS.ProcessEnv = proc
 }
 
 /** A manager that required a token is never brought back without one. */
-export function checkTokenKept(previous: ManagerState | undefined, config: SandboxConfig): void {
+export function checkTokenKept(previous: Pick<ManagerState, 'settings' | 'tokenRequired'> | undefined, config: SandboxConfig): void {
   const required = previous?.settings?.tokenRequired ?? previous?.tokenRequired
   if (required && !config.apiToken) {
     const file = previous?.settings?.envFile
@@ -121,7 +119,7 @@ export function checkStartAgainstRunning(running: ManagerState, launch: LaunchRe
   const said = new Set(Object.keys(launchVariables(launch)))
   const current: ManagerSettings = running.settings ?? {...effectiveSettings(wanted), host: running.host, port: running.port, tokenRequired: running.tokenRequired}
   const want = effectiveSettings(wanted)
-  const where = `${running.endpoint}${running.pid ? ` (pid ${running.pid})` : running.mode === 'docker' ? ' (container)' : ''}`
+  const where = `${running.endpoint}${running.pid ? ` (pid ${running.pid})` : running.containerName ? ' (container)' : ''}`
   const elsewhere: string[] = []
   if (said.has('SANDBOX_EXECUTOR_MANAGER_PORT') && want.port !== current.port) elsewhere.push(`port ${want.port}`)
   if (said.has('SANDBOX_EXECUTOR_MANAGER_HOST') && !sameHost(want.host, current.host)) elsewhere.push(`host ${want.host}`)
@@ -175,4 +173,50 @@ function memoryEqual(a: string, b: string): boolean {
 
 function absolute(path: string): string {
   return isAbsolute(path) ? path : resolve(path)
+}
+
+/**
+ * The last start of this state directory (manager.launch.json): what it was told and where the
+ * manager ran. Written by every start, kept by stop, removed by clean; `restart` reads it, so a
+ * restart after a stop comes back with the same settings. No token, ever.
+ */
+export interface RecordedLaunch {
+  mode: ManagerMode
+  launch: LaunchRecord
+  /** container host: the network and image it ran with */
+  network?: string
+  image?: string
+  /** the effective settings (tokenRequired, envFile: what checkTokenKept needs) */
+  settings?: ManagerSettings
+  tokenRequired: boolean
+  at: string
+}
+
+export function recordLaunch(files: ManagerFiles, fields: {mode: ManagerMode; launch: LaunchRecord; config: SandboxConfig; network?: string; image?: string}): RecordedLaunch {
+  const settings = effectiveSettings(fields.config)
+  const record: RecordedLaunch = {
+    mode: fields.mode,
+    launch: fields.launch,
+    ...(fields.network ? {network: fields.network} : {}),
+    ...(fields.image ? {image: fields.image} : {}),
+    settings,
+    tokenRequired: settings.tokenRequired,
+    at: new Date().toISOString(),
+  }
+  const tmp = `${files.launchFile}.${process.pid}.tmp`
+  writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n', {mode: 0o600})
+  renameSync(tmp, files.launchFile)
+  return record
+}
+
+/** The recorded launch, else what manager.json says (a manager started by an older version or by hand); undefined when neither holds one. */
+export function lastLaunch(files: ManagerFiles, state: ManagerState | undefined): RecordedLaunch | undefined {
+  try {
+    const r = JSON.parse(readFileSync(files.launchFile, 'utf8')) as RecordedLaunch
+    if (r && MANAGER_MODES.includes(r.mode) && r.launch && typeof r.launch === 'object' && typeof r.tokenRequired === 'boolean') return r
+  } catch {
+    // absent or unreadable: fall back to the running manager's record
+  }
+  if (!state) return undefined
+  return {mode: state.mode, launch: state.launch ?? {flags: {}, environment: {}}, network: state.network, image: state.image, settings: state.settings, tokenRequired: state.tokenRequired, at: state.startedAt}
 }

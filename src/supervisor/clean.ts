@@ -1,0 +1,74 @@
+/**
+ * `sandbox clean`: stop the manager, remove what every host may leave, every orphan container
+ * (one rule: orphanVerdict), the state files and the log; with `images`, also our images.
+ */
+import {hostname} from 'node:os'
+
+import {isDaemonDown} from '../docker/client.js'
+import {LABELS, listManagedContainers, removeContainers, type ManagedContainer} from '../docker/containers.js'
+import {errorMessage, SandboxError} from '../errors.js'
+import {isProcessAlive} from '../process.js'
+import {managerFiles, recordedManager, removeStateFiles, type ManagerFiles} from '../server/state.js'
+import type {Progress, StopResult} from './host.js'
+import {ALL_HOSTS} from './hosts.js'
+import {stopManager} from './manage.js'
+
+export interface CleanResult {
+  stopped: StopResult | null
+  containersRemoved: number
+  containersKept: Array<{id: string; ownerPid: string; reason: string}>
+  filesRemoved: string[]
+  images: {removed: string[]; missing: string[]; failed: Array<{image: string; error: string}>} | null
+  warnings: string[]
+}
+
+/**
+ * The one rule of what clean removes: a container of ours is an orphan unless its owner is a
+ * live process of this host other than us, or it runs with no owner recorded (benchmark or probe
+ * containers may be in use). With `all`, every container of ours goes.
+ * Returns null to remove it, or why it is kept.
+ */
+export function orphanVerdict(c: Pick<ManagedContainer, 'labels' | 'state'>, options: {all?: boolean; host?: string; selfPid?: number; alive?: (pid: number) => boolean} = {}): {ownerPid: string; reason: string} | null {
+  if (options.all) return null
+  const pid = Number(c.labels[LABELS.ownerPid])
+  const alive = options.alive ?? isProcessAlive
+  const live = c.labels[LABELS.ownerHost] === (options.host ?? hostname()) && Number.isInteger(pid) && pid > 0 && pid !== (options.selfPid ?? process.pid) && alive(pid)
+  if (live) return {ownerPid: String(pid), reason: 'its sandbox process is still running (use --all)'}
+  if (!c.labels[LABELS.ownerPid] && c.state === 'running') return {ownerPid: '?', reason: 'running, owner unknown (use --all)'}
+  return null
+}
+
+export async function cleanEverything(options: {images?: string[] | false; all?: boolean; files?: ManagerFiles; onProgress?: Progress} = {}): Promise<CleanResult> {
+  const files = options.files ?? managerFiles()
+  const progress = options.onProgress ?? (() => {})
+  const result: CleanResult = {stopped: null, containersRemoved: 0, containersKept: [], filesRemoved: [], images: null, warnings: []}
+  const rec = recordedManager(files)
+  if (rec.state === 'running' || rec.state === 'elsewhere') {
+    progress('stopping the manager')
+    result.stopped = await stopManager({files, onProgress: progress})
+    result.warnings.push(...result.stopped.warnings)
+  }
+  try {
+    for (const host of ALL_HOSTS) result.containersRemoved += await host.removeLeftovers(progress)
+    const remove: string[] = []
+    for (const c of await listManagedContainers()) {
+      const kept = orphanVerdict(c, {all: options.all})
+      if (kept) result.containersKept.push({id: c.id.slice(0, 12), ...kept})
+      else remove.push(c.id)
+    }
+    if (remove.length) {
+      progress(`removing ${remove.length} container(s)`)
+      result.containersRemoved += await removeContainers(remove)
+    }
+    if (options.images) {
+      progress('removing images')
+      const {removeImages} = await import('../docker/manager-image.js')
+      result.images = await removeImages(options.images)
+    }
+  } catch (error) {
+    if (!(error instanceof SandboxError) && !isDaemonDown(error)) throw error
+    result.warnings.push(`Docker could not be cleaned: ${errorMessage(error)}`)
+  }
+  result.filesRemoved = removeStateFiles(files, {all: true})
+  return result
+}
