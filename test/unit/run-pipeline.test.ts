@@ -78,7 +78,7 @@ describe('the run settings resolver: flag > environment > stored > default', () 
   const stored = {timeout: 42, memory: '512m', allow_runc: true}
 
   it('a stored docker row fills what came from a default', () => {
-    const config = loadConfig({env: {}, envFile: undefined})
+    const config = loadConfig({env: {}, envFile: '/dev/null'})
     const settings = resolveRunSettings(config, stored)
     expect(settingSources(settings)).toEqual({timeoutSeconds: 'stored', memory: 'stored', codePolicy: 'default', allowRunc: 'stored'})
     const applied = applyRunSettings(config, settings)
@@ -87,20 +87,20 @@ describe('the run settings resolver: flag > environment > stored > default', () 
 
   it('the environment beats the stored row, a flag beats the environment', () => {
     const env = {SANDBOX_TIMEOUT: '7s', SANDBOX_MAX_MEMORY: '128m', SANDBOX_ALLOW_RUNC: 'false', SANDBOX_CODE_POLICY: 'standard'}
-    const fromEnv = resolveRunSettings(loadConfig({env, envFile: undefined}), stored)
+    const fromEnv = resolveRunSettings(loadConfig({env, envFile: '/dev/null'}), stored)
     expect(fromEnv).toEqual({
       timeoutSeconds: {value: 7, source: 'env'},
       memory: {value: '128m', source: 'env'},
       codePolicy: {value: 'standard', source: 'env'},
       allowRunc: {value: false, source: 'env'},
     })
-    const fromFlags = resolveRunSettings(loadConfig({env, envFile: undefined, overrides: {timeoutSeconds: 3, memory: '64m', codePolicy: 'off'}}), stored)
+    const fromFlags = resolveRunSettings(loadConfig({env, envFile: '/dev/null', overrides: {timeoutSeconds: 3, memory: '64m', codePolicy: 'off'}}), stored)
     expect(settingSources(fromFlags)).toEqual({timeoutSeconds: 'flag', memory: 'flag', codePolicy: 'flag', allowRunc: 'env'})
     expect(fromFlags.timeoutSeconds.value).toBe(3)
   })
 
   it('without a stored row the defaults stay defaults', () => {
-    const settings = resolveRunSettings(loadConfig({env: {}, envFile: undefined}), {allow_runc: false})
+    const settings = resolveRunSettings(loadConfig({env: {}, envFile: '/dev/null'}), {allow_runc: false})
     expect(settings).toEqual({
       timeoutSeconds: {value: 10, source: 'default'},
       memory: {value: '256m', source: 'default'},

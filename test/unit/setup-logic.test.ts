@@ -77,15 +77,30 @@ describe('mergeRuntime (daemon.json)', () => {
 describe('env template', () => {
   const template = readFileSync(ENV_TEMPLATE, 'utf8')
 
+  const writeTemp = (text: string) => {
+    const file = join(mkdtempSync(join(tmpdir(), 'env-template-')), '.env')
+    writeFileSync(file, text)
+    return file
+  }
+  /** the lines as they would read with every setting uncommented */
+  const uncommented = (text: string) => parseEnvFile(text.replace(/^# ([A-Z][A-Z0-9_]*=)/gm, '$1'))
+
   it('names every variable the toolkit reads', () => {
-    const vars = parseEnvFile(renderEnvTemplate(template))
+    const vars = uncommented(renderEnvTemplate(template))
     for (const name of Object.keys(ENV_VARS)) expect(Object.keys(vars), name).toContain(name)
   })
 
-  it('renders the defaults of src/config.ts, which load back to the default config', () => {
+  it('sets nothing: every setting stays a default, so a stored provider setting still applies', () => {
+    const text = renderEnvTemplate(template)
+    expect(parseEnvFile(text)).toEqual({})
+    const config = loadConfig({env: {}, envFile: writeTemp(text)})
+    expect(Object.values(config.sources ?? {}).every((source) => source === 'default')).toBe(true)
+  })
+
+  it('shows the defaults of src/config.ts: uncommented, they load back to the default config', () => {
     const text = renderEnvTemplate(template)
     expect(text).not.toMatch(/\{\{/)
-    const vars = parseEnvFile(text)
+    const vars = uncommented(text)
     expect(vars.SANDBOX_EXECUTOR_MANAGER_POOL_SIZE).toBe(String(DEFAULTS.poolSize))
     expect(vars.SANDBOX_BASE_PYTHON_IMAGE).toBe(DEFAULTS.pythonImage)
     expect(vars.SANDBOX_MAX_MEMORY).toBe(DEFAULTS.memory)
