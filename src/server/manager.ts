@@ -6,6 +6,7 @@
  */
 import {hostname} from 'node:os'
 
+import {adminRoutes, assertAdminConfig, providerRun, type AdminRoutesOptions} from '../admin/index.js'
 import type {SandboxConfig} from '../config.js'
 import {LABELS, listManagedContainers, removeContainers} from '../docker/containers.js'
 import {Engine, type EngineEvent, type EngineOptions} from '../engine/engine.js'
@@ -53,6 +54,7 @@ export interface ManagerOptions {
 
 /** Settings a manager refuses to start with (exit 4): checked by runManager and, earlier, by `start`. */
 export function checkManagerConfig(config: SandboxConfig): void {
+  assertAdminConfig(config)
   if (config.allowPolicyOverride && !config.apiToken) {
     throw configError(`Refusing --allow-policy-override (SANDBOX_ALLOW_POLICY_OVERRIDE) without an API token: ${POLICY_OVERRIDE_NEEDS_TOKEN}`, 'POLICY_OVERRIDE_NEEDS_TOKEN', [
       'set SANDBOX_API_TOKEN (in .env or the environment) and start again',
@@ -116,7 +118,7 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     phase: () => phase,
     whenStarted,
     startWaitMs: config.queueTimeoutSeconds * 1000,
-    plugins: options.plugins,
+    plugins: [...(config.adminApi ? [adminPlugin(config)] : []), ...(options.plugins ?? [])],
   })
   const release = options.stateFiles === false ? () => {} : acquirePidFile(files)
 
@@ -270,4 +272,9 @@ async function firstContainers(engine: Engine, timeoutMs: number): Promise<void>
     if (Date.now() > until) return
     await new Promise((r) => setTimeout(r, 10))
   }
+}
+
+/** RAGFlow's admin API and the settings page (SANDBOX_ADMIN_API / start --admin; a token is required) */
+function adminPlugin(config: SandboxConfig): ManagerPlugin {
+  return {plugin: adminRoutes, options: {token: config.apiToken, run: providerRun(config), defaultTimeoutSeconds: config.timeoutSeconds} satisfies AdminRoutesOptions}
 }

@@ -8,7 +8,7 @@ import {exposureWarnings} from '../server/auth.js'
 import {clientEndpoint, managerState, removeStateFiles, writeState} from '../server/state.js'
 import {effectiveSettings} from '../server/status.js'
 import type {SandboxConfig} from '../config.js'
-import {fetchHealth, fetchStatus} from './client.js'
+import {ManagerClient} from '../executors/manager-client.js'
 import {emptyStop, type ManagerHost, type StartRequest, type StartResult} from './host.js'
 import {UNHEALTHY_GRACE_MS} from './process-host.js'
 
@@ -47,7 +47,7 @@ export const containerHost: ManagerHost = {
     if (rec.state !== 'elsewhere') return undefined
     const mc = await containerModule()
     if (!(await mc.managerContainerInfo())?.running) return undefined
-    const answers = (await fetchHealth(rec.info.endpoint, 1000)).reachable
+    const answers = (await new ManagerClient({url: rec.info.endpoint}).health(1000)).reachable
     return {pid: null, info: rec.info, answers, logFile: LOG_SOURCE, where: WHERE}
   },
 
@@ -134,7 +134,7 @@ async function startContainer(request: StartRequest): Promise<StartResult> {
   let reason = 'starting'
   let unhealthySince: number | undefined
   for (;;) {
-    const health = await fetchHealth(endpoint, 1000)
+    const health = await new ManagerClient({url: endpoint}).health(1000)
     if (health.healthy) break
     if (health.body?.reason) reason = health.body.reason
     const info = await mc.managerContainerInfo()
@@ -153,7 +153,7 @@ async function startContainer(request: StartRequest): Promise<StartResult> {
     }
     await new Promise((r) => setTimeout(r, 100))
   }
-  const answer = await fetchStatus(endpoint, config.apiToken)
+  const answer = await new ManagerClient({url: endpoint, token: config.apiToken}).status()
   state.runtime = 'body' in answer ? answer.body.runtime : null
   writeState(state, files)
   return {already: false, mode: 'docker', pid: null, endpoint, logFile: LOG_SOURCE, where: WHERE, startedInMs: Math.round(performance.now() - started), warnings, runtime: state.runtime ?? null, staleRemoved: false}

@@ -8,7 +8,7 @@
 import type {SandboxConfig} from '../config.js'
 import type {StatusDocument} from '../server/status.js'
 import type {LaunchRecord, ManagerFiles, ManagerMode, ManagerState, Recorded} from '../server/state.js'
-import type {HealthAnswer} from './client.js'
+import type {HealthAnswer} from '../executors/manager-client.js'
 
 export type Progress = (message: string) => void
 

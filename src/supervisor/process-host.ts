@@ -14,7 +14,7 @@ import {errorMessage, ExitCode, SandboxError, type ExitCodeValue} from '../error
 import {packagePath} from '../paths.js'
 import {isZombie} from '../process.js'
 import {isSameProcess, readState, recordedManager, removeStateFiles, type ManagerFiles} from '../server/state.js'
-import {fetchHealth} from './client.js'
+import {ManagerClient} from '../executors/manager-client.js'
 import {emptyStop, type ManagerHost, type StartRequest, type StartResult} from './host.js'
 import {launchVariables} from './launch.js'
 import {followFile, tailFile} from './log-files.js'
@@ -141,7 +141,7 @@ async function startProcess(request: StartRequest): Promise<StartResult> {
     }
     const state = readState(files)
     if (state && state.pid === pid) {
-      const health = await fetchHealth(state.endpoint, 1000)
+      const health = await new ManagerClient({url: state.endpoint}).health(1000)
       if (health.healthy) {
         return {
           already: false,

@@ -8,7 +8,7 @@ import {RUNC_WARNING} from '../engine/runtime.js'
 import {exposureWarnings} from '../server/auth.js'
 import {managerFiles, recordedManager, type ManagerFiles, type ManagerMode, type ManagerState} from '../server/state.js'
 import type {ManagerSettings, StatusDocument} from '../server/status.js'
-import {fetchHealth, fetchStatus, type HealthAnswer} from './client.js'
+import {ManagerClient, type HealthAnswer} from '../executors/manager-client.js'
 import type {HostView} from './host.js'
 import {hostOf} from './hosts.js'
 
@@ -126,14 +126,14 @@ async function remoteStatus(url: string, token?: string): Promise<StatusReport> 
 
 /** GET /healthz and GET /status into the report */
 async function askManager(report: StatusReport, endpoint: string, token?: string): Promise<void> {
-  report.health = await fetchHealth(endpoint)
+  report.health = await new ManagerClient({url: endpoint}).health()
   report.healthy = report.health.healthy
   if (!report.health.reachable) {
     report.warnings.push(`the manager does not answer at ${endpoint}: ${report.health.error}`)
     return
   }
   if (!report.healthy) report.warnings.push(`unhealthy: ${report.health.body?.reason ?? `HTTP ${report.health.httpStatus}`}`)
-  const answer = await fetchStatus(endpoint, token)
+  const answer = await new ManagerClient({url: endpoint, token}).status()
   if ('body' in answer) {
     const d = answer.body
     report.pid ??= d.pid
