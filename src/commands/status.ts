@@ -56,7 +56,7 @@ running, unreachable or unhealthy.`
       }
       const st = report.settings
       if (st) {
-        this.log(`  settings: pool ${st.poolSize}/language · timeout ${st.timeoutSeconds}s · memory ${st.memory} · policy ${st.codePolicy}${st.allowPolicyOverride ? ' (per-request override on)' : ''} · queue ${st.queueTimeoutSeconds}s${st.resultInStdout ? ' · result also on stdout (SANDBOX_RESULT_IN_STDOUT)' : ''}`)
+        this.log(`  settings: pool ${st.poolSize}/language · timeout ${st.timeoutSeconds}s · memory ${st.memory} · policy ${st.codePolicy}${st.allowPolicyOverride ? ' (per-request override on)' : ''} · queue ${st.queueTimeoutSeconds}s${st.resultInStdout ? ' · result also on stdout (SANDBOX_RESULT_IN_STDOUT)' : ''}${st.adminApi ? ' · admin API and page at /admin/' : ''}`)
       }
       const a = report.admission
       if (a) this.log(`  admission: ${a.live}/${a.limit} containers live · ${a.executing} running · ${a.queued} queued · ${a.rejected} refused (-10)`)

@@ -24,6 +24,8 @@ export interface ManagerSettings {
   allowPolicyOverride: boolean
   /** SANDBOX_RESULT_IN_STDOUT */
   resultInStdout: boolean
+  /** SANDBOX_ADMIN_API: the admin API and settings page are served */
+  adminApi: boolean
   allowRunc: boolean
   /** an API token is required (the token is read from the environment / .env, never recorded) */
   tokenRequired: boolean
@@ -43,6 +45,7 @@ export function effectiveSettings(config: SandboxConfig): ManagerSettings {
     queueTimeoutSeconds: config.queueTimeoutSeconds,
     allowPolicyOverride: config.allowPolicyOverride,
     resultInStdout: config.resultInStdout,
+    adminApi: config.adminApi,
     allowRunc: config.allowRunc,
     tokenRequired: Boolean(config.apiToken),
     envFile: config.envFile ?? null,

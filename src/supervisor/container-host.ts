@@ -32,6 +32,7 @@ export function managerContainerEnv(config: SandboxConfig): Record<string, strin
     SANDBOX_MAX_CONCURRENT_RUNS: String(config.maxConcurrentRuns),
     SANDBOX_ALLOW_POLICY_OVERRIDE: String(config.allowPolicyOverride),
     SANDBOX_RESULT_IN_STDOUT: String(config.resultInStdout),
+    SANDBOX_ADMIN_API: String(config.adminApi),
   }
   if (config.apiToken) env.SANDBOX_API_TOKEN = config.apiToken
   if (process.env.SANDBOX_LOG_LEVEL) env.SANDBOX_LOG_LEVEL = process.env.SANDBOX_LOG_LEVEL

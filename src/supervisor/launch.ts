@@ -40,6 +40,7 @@ export const MANAGER_VARIABLES = {
   SANDBOX_ALLOW_POLICY_OVERRIDE: 'allowPolicyOverride',
   SANDBOX_ALLOW_RUNC: 'allowRunc',
   SANDBOX_RESULT_IN_STDOUT: 'resultInStdout',
+  SANDBOX_ADMIN_API: 'adminApi',
   SANDBOX_ENABLE_SECCOMP: null,
   SANDBOX_BASE_PYTHON_IMAGE: null,
   SANDBOX_BASE_NODEJS_IMAGE: null,
@@ -144,6 +145,7 @@ export function checkStartAgainstRunning(running: ManagerState, launch: LaunchRe
     ['SANDBOX_ALLOW_POLICY_OVERRIDE', 'allowPolicyOverride', 'policy override'],
     ['SANDBOX_ALLOW_RUNC', 'allowRunc', 'allow runc'],
     ['SANDBOX_RESULT_IN_STDOUT', 'resultInStdout', 'result on stdout'],
+    ['SANDBOX_ADMIN_API', 'adminApi', 'admin API'],
   ]
   for (const [name, key, label] of names) {
     if (!said.has(name) || running.settings === undefined) continue
