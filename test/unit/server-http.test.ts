@@ -167,7 +167,7 @@ describe('manager HTTP surface with a token', () => {
 })
 
 describe('GET /status and the per-request policy override', () => {
-  const settings = {host: '127.0.0.1', port: 1, poolSize: 1, timeoutSeconds: 10, memory: '256m', codePolicy: 'on', maxConcurrentRuns: 4, queueTimeoutSeconds: 10, allowPolicyOverride: true, resultInStdout: false, allowRunc: false, tokenRequired: true, envFile: null}
+  const settings = {host: '127.0.0.1', port: 1, poolSize: 1, timeoutSeconds: 10, memory: '256m', codePolicy: 'on', maxConcurrentRuns: 4, queueTimeoutSeconds: 10, allowPolicyOverride: true, resultInStdout: false, adminApi: false, allowRunc: false, tokenRequired: true, envFile: null}
   const auth = {authorization: 'Bearer t0ken'}
 
   it('an override without a token cannot even be configured', () => {
