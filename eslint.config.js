@@ -16,7 +16,14 @@ export default tseslint.config(
       'no-empty': ['error', {allowEmptyCatch: true}],
       // sanitising untrusted text means matching control characters on purpose
       'no-control-regex': 'off',
+      // a handler declared before the value it calls is assigned (signal handling) reads it first
+      'prefer-const': ['error', {ignoreReadBeforeAssign: true}],
     },
+  },
+  {
+    // the examples are the user's programs: CommonJS modules run by the sandbox's Node.js
+    files: ['examples/**/*.js'],
+    languageOptions: {sourceType: 'commonjs', globals: {module: 'writable', require: 'readonly', exports: 'writable'}},
   },
   {
     files: ['test/**/*.ts'],

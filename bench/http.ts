@@ -29,10 +29,20 @@ const round = (n: number) => Math.round(n * 1000) / 1000
 
 function post(port: number, body: string, agent: Agent, token: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({host: '127.0.0.1', port, method: 'POST', path: '/run', agent, headers: {'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${token}`}}, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-    })
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/run',
+        agent,
+        headers: {'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${token}`},
+      },
+      (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode ?? 0))
+      },
+    )
     req.on('error', reject)
     req.end(body)
   })
@@ -55,6 +65,15 @@ for (let i = 0; i < RUNS; i++) {
 const cpu = process.cpuUsage(cpu0)
 agent.destroy()
 await server.close(1000)
-const figures = {runs: RUNS, p50: round(pct(times, 50)), p95: round(pct(times, 95)), p99: round(pct(times, 99)), mean: round(times.reduce((a, b) => a + b, 0) / times.length), cpuMsPerRun: round((cpu.user + cpu.system) / 1000 / RUNS)}
-console.log(`HTTP layer alone (instant engine), ${RUNS} sequential POST /run: p50 ${figures.p50} ms  p95 ${figures.p95} ms  p99 ${figures.p99} ms  mean ${figures.mean} ms  CPU ${figures.cpuMsPerRun} ms/run`)
+const figures = {
+  runs: RUNS,
+  p50: round(pct(times, 50)),
+  p95: round(pct(times, 95)),
+  p99: round(pct(times, 99)),
+  mean: round(times.reduce((a, b) => a + b, 0) / times.length),
+  cpuMsPerRun: round((cpu.user + cpu.system) / 1000 / RUNS),
+}
+console.log(
+  `HTTP layer alone (instant engine), ${RUNS} sequential POST /run: p50 ${figures.p50} ms  p95 ${figures.p95} ms  p99 ${figures.p99} ms  mean ${figures.mean} ms  CPU ${figures.cpuMsPerRun} ms/run`,
+)
 if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(figures, null, 2))

@@ -118,7 +118,9 @@ async function throughput(config: ReturnType<typeof loadConfig>) {
     )
     const rate = done / ((performance.now() - t0) / 1000)
     await engine.stop()
-    console.log(`  engine, concurrency ${String(concurrency).padStart(2)}: ${rate.toFixed(2)} runs/s (${failed} failed) = ${((rate / raw4.perSecond) * 100).toFixed(0)}% of raw churn`)
+    console.log(
+      `  engine, concurrency ${String(concurrency).padStart(2)}: ${rate.toFixed(2)} runs/s (${failed} failed) = ${((rate / raw4.perSecond) * 100).toFixed(0)}% of raw churn`,
+    )
     result[`c${concurrency}`] = {rate, failed}
   }
   figures.throughput = result
@@ -130,7 +132,11 @@ async function load() {
   const manager = await startManagerForBench()
   console.log(`  sandbox start → healthy: ${manager.startMs.toFixed(0)} ms; start → first run answered: ${manager.startToFirstRunMs.toFixed(0)} ms (target ≤ 1500 ms)`)
   try {
-    figures.load = {startMs: manager.startMs, startToFirstRunMs: manager.startToFirstRunMs, ...(await loadBench({endpoint: manager.endpoint, seconds: SECONDS, sequentialRuns: RUNS}))}
+    figures.load = {
+      startMs: manager.startMs,
+      startToFirstRunMs: manager.startToFirstRunMs,
+      ...(await loadBench({endpoint: manager.endpoint, seconds: SECONDS, sequentialRuns: RUNS})),
+    }
   } finally {
     await manager.stop()
   }

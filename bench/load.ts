@@ -201,7 +201,9 @@ export async function loadBench(opts: LoadOptions): Promise<LoadFigures> {
         }
       }
       figures.engineBaseline = {engine: stats(e), http: stats(h), overheadP50Ms: round(pct(h, 50) - pct(e, 50))}
-      log(`  paired Python runs: engine.run p50 ${figures.engineBaseline.engine.p50} ms, POST /run p50 ${figures.engineBaseline.http.p50} ms → HTTP overhead ${figures.engineBaseline.overheadP50Ms} ms`)
+      log(
+        `  paired Python runs: engine.run p50 ${figures.engineBaseline.engine.p50} ms, POST /run p50 ${figures.engineBaseline.http.p50} ms → HTTP overhead ${figures.engineBaseline.overheadP50Ms} ms`,
+      )
     } finally {
       await engine.stop()
     }
@@ -224,7 +226,20 @@ export async function loadBench(opts: LoadOptions): Promise<LoadFigures> {
 
 async function concurrencyPoint(opts: LoadOptions, clients: number, rss: () => Promise<number>): Promise<ConcurrencyFigures> {
   const agent = new Agent({keepAlive: true, maxSockets: clients})
-  const f: ConcurrencyFigures = {clients, seconds: opts.seconds, requests: 0, success: 0, throughput: 0, busy: 0, otherErrors: 0, http5xx: 0, http4xx: 0, dropped: 0, latency: stats([]), maxRssMB: null}
+  const f: ConcurrencyFigures = {
+    clients,
+    seconds: opts.seconds,
+    requests: 0,
+    success: 0,
+    throughput: 0,
+    busy: 0,
+    otherErrors: 0,
+    http5xx: 0,
+    http4xx: 0,
+    dropped: 0,
+    latency: stats([]),
+    maxRssMB: null,
+  }
   const latencies: number[] = []
   const deadline = performance.now() + opts.seconds * 1000
   let sampling = true
@@ -268,7 +283,6 @@ async function concurrencyPoint(opts: LoadOptions, clients: number, rss: () => P
   f.maxRssMB = maxRss ? round(maxRss) : null
   return f
 }
-
 
 /** argv of the CLI: compiled when dist/ exists (what users run), else through tsx */
 function cli(): string[] {

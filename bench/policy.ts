@@ -76,12 +76,18 @@ async function manager(): Promise<void> {
   const base = `http://127.0.0.1:${port}`
   try {
     for (let i = 0; ; i++) {
-      const ok = await fetch(`${base}/healthz`).then((r) => r.ok, () => false)
+      const ok = await fetch(`${base}/healthz`).then(
+        (r) => r.ok,
+        () => false,
+      )
       if (ok) break
       if (i > 600) throw new Error('the manager did not become healthy')
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
-    for (const [label, bytes] of [['2 MB', 2_000_000], ['900 KB', 900_000]] as const) {
+    for (const [label, bytes] of [
+      ['2 MB', 2_000_000],
+      ['900 KB', 900_000],
+    ] as const) {
       const code = python(bytes) + '\ndef main():\n    return 1\n'
       const big = Array.from({length: 8}, () => post(base, code))
       // let the requests reach the policy check before measuring
@@ -97,7 +103,9 @@ async function manager(): Promise<void> {
       const trivialMs = Math.round(performance.now() - started)
       const results = await Promise.all(big)
       const verdicts = [...new Set(results.map((r) => `${r.exit_code} ${r.stderr.split(' (')[0].replace(/\d{4,}/g, 'N')}`))]
-      console.log(`  eight ${label} programs in the policy check: /healthz ${latencies.join(', ')} ms; a trivial run ${trivial.status} in ${trivialMs} ms; big ones: ${verdicts.join(' / ')}`)
+      console.log(
+        `  eight ${label} programs in the policy check: /healthz ${latencies.join(', ')} ms; a trivial run ${trivial.status} in ${trivialMs} ms; big ones: ${verdicts.join(' / ')}`,
+      )
     }
   } finally {
     child.kill('SIGTERM')

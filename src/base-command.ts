@@ -160,7 +160,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
         const unknown = (e.flags ?? []).map((f) => f.split('=')[0])
         const hints = unknown.map((f) => closest(f.replace(/^-+/, ''), known)).filter((f): f is string => Boolean(f))
         const mean = hints.length ? `: did you mean ${hints.map((h) => `--${h}`).join(', ')}?` : ''
-        return new SandboxError(`Unknown flag${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}${mean}`, {code: 'UNKNOWN_FLAG', exit: ExitCode.USAGE, suggestions: [`${help} for every flag`]})
+        return new SandboxError(`Unknown flag${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}${mean}`, {
+          code: 'UNKNOWN_FLAG',
+          exit: ExitCode.USAGE,
+          suggestions: [`${help} for every flag`],
+        })
       }
       case 'RequiredArgsError': {
         const missing = (e.args ?? []).map((a) => `${(a.name ?? 'argument').toUpperCase()}${a.description ? `: ${a.description}` : ''}`)
@@ -170,7 +174,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
         return new SandboxError(clean(e.message), {code: 'UNEXPECTED_ARGUMENT', exit: ExitCode.USAGE, suggestions: [help]})
       case 'FailedFlagValidationError':
       case 'ViolatedFlagConstraintError':
-        return new SandboxError(clean(e.message).replace(/^The following errors? occurred:\s*/, '').replace(/\s*\n\s*/g, '; '), {code: 'INVALID_FLAGS', exit: ExitCode.USAGE, suggestions: [help]})
+        return new SandboxError(
+          clean(e.message)
+            .replace(/^The following errors? occurred:\s*/, '')
+            .replace(/\s*\n\s*/g, '; '),
+          {code: 'INVALID_FLAGS', exit: ExitCode.USAGE, suggestions: [help]},
+        )
       default:
         // FlagInvalidOptionError, ArgInvalidOptionError, and what oclif's own flag parsers throw (integers)
         return new SandboxError(clean(e?.message ?? String(error)), {code: 'INVALID_FLAG_VALUE', exit: ExitCode.USAGE, suggestions: [help]})
@@ -242,9 +251,7 @@ export function snakeCaseKeys(value: unknown): unknown {
   if (value === null || typeof value !== 'object' || Buffer.isBuffer(value) || value instanceof Date) return value
   const object = value as Record<string, unknown>
   const isResult = 'present' in object && object.type === 'json'
-  return Object.fromEntries(
-    Object.entries(object).map(([key, v]) => [snake(key), (isResult && key === 'value') || key === 'config' ? v : snakeCaseKeys(v)]),
-  )
+  return Object.fromEntries(Object.entries(object).map(([key, v]) => [snake(key), (isResult && key === 'value') || key === 'config' ? v : snakeCaseKeys(v)]))
 }
 
 /** The human form of an error: message, code, what to try (and the stack with --verbose). */

@@ -150,7 +150,11 @@ function parseInteger(input: string, name: string, min: number, max: number): nu
 }
 
 /** space- or comma-separated; a comma inside a version range (pandas>=2,<3) does not split */
-export const parseList = (v: string | undefined) => (v ?? '').split(/\s+|,(?![<>=!~])/).map((x) => x.trim()).filter(Boolean)
+export const parseList = (v: string | undefined) =>
+  (v ?? '')
+    .split(/\s+|,(?![<>=!~])/)
+    .map((x) => x.trim())
+    .filter(Boolean)
 
 export interface LoadConfigOptions {
   /** path of the .env file; default ./.env when it exists */
@@ -177,8 +181,8 @@ export const ENV_VARS = {
   SANDBOX_MAX_CONCURRENT_RUNS: 'admission cap: sandbox containers alive at once (default min(4 x cores, half the memory / memory limit))',
   SANDBOX_ALLOW_POLICY_OVERRIDE: 'let token holders choose the code policy per request (POST /run "policy"; needs SANDBOX_API_TOKEN)',
   SANDBOX_RESULT_IN_STDOUT: "manager: also print main's return value on stdout as RAGFlow's old runners did (for RAGFlow releases that parse stdout)",
-  SANDBOX_ADMIN_API: 'manager: serve RAGFlow\'s sandbox admin API (/api/v1/admin/sandbox/...) and the settings page (/admin/); needs SANDBOX_API_TOKEN',
-  SANDBOX_MAX_RESULT_BYTES: "largest return value of main, as JSON (bytes, or 512k, 4m; at most 64m)",
+  SANDBOX_ADMIN_API: "manager: serve RAGFlow's sandbox admin API (/api/v1/admin/sandbox/...) and the settings page (/admin/); needs SANDBOX_API_TOKEN",
+  SANDBOX_MAX_RESULT_BYTES: 'largest return value of main, as JSON (bytes, or 512k, 4m; at most 64m)',
   SANDBOX_EXTRA_PYTHON_PACKAGES: 'extra pip packages for online Python builds',
   SANDBOX_EXTRA_DEBIAN_PACKAGES: 'extra Debian packages for offline builds',
   SANDBOX_EXTRA_NPM_PACKAGES: 'extra npm packages for the Node.js image',
@@ -197,8 +201,7 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
     return v === undefined || v === '' ? undefined : v
   }
   const o = options.overrides ?? {}
-  const pick = <T>(key: keyof SandboxConfig, fromEnv: () => T | undefined, fallback: T): T =>
-    o[key] !== undefined ? (o[key] as T) : fromEnv() ?? fallback
+  const pick = <T>(key: keyof SandboxConfig, fromEnv: () => T | undefined, fallback: T): T => (o[key] !== undefined ? (o[key] as T) : (fromEnv() ?? fallback))
 
   const memory = pick('memory', () => get('SANDBOX_MAX_MEMORY'), DEFAULTS.memory as string)
   const memoryBytes = parseMemory(memory, o.memory === undefined ? 'SANDBOX_MAX_MEMORY' : '--memory')
@@ -207,7 +210,7 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
   const policyName = String(policyRaw).trim().toLowerCase()
   if (!isPolicyMode(policyName)) {
     throw configError(`Invalid SANDBOX_CODE_POLICY "${String(policyRaw)}": use ${POLICY_MODES.join(', ')}`, 'INVALID_POLICY', [
-      'ragflow is the default (RAGFlow\'s rules; on is the same), standard suits agent-written code, off relies on the sandbox alone',
+      "ragflow is the default (RAGFlow's rules; on is the same), standard suits agent-written code, off relies on the sandbox alone",
     ])
   }
   const policy = policyLevel(policyName)
@@ -216,54 +219,94 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
   ) as Record<RunSettingKey, 'flag' | 'env' | 'default'>
 
   return {
-    poolSize: pick('poolSize', () => {
-      const v = get('SANDBOX_EXECUTOR_MANAGER_POOL_SIZE')
-      return v === undefined ? undefined : parseInteger(v, 'SANDBOX_EXECUTOR_MANAGER_POOL_SIZE', 1, 64)
-    }, DEFAULTS.poolSize as number),
+    poolSize: pick(
+      'poolSize',
+      () => {
+        const v = get('SANDBOX_EXECUTOR_MANAGER_POOL_SIZE')
+        return v === undefined ? undefined : parseInteger(v, 'SANDBOX_EXECUTOR_MANAGER_POOL_SIZE', 1, 64)
+      },
+      DEFAULTS.poolSize as number,
+    ),
     pythonImage: pick('pythonImage', () => get('SANDBOX_BASE_PYTHON_IMAGE'), DEFAULTS.pythonImage as string),
     nodejsImage: pick('nodejsImage', () => get('SANDBOX_BASE_NODEJS_IMAGE'), DEFAULTS.nodejsImage as string),
     host: pick('host', () => get('SANDBOX_EXECUTOR_MANAGER_HOST'), DEFAULTS.host as string),
-    port: pick('port', () => {
-      const v = get('SANDBOX_EXECUTOR_MANAGER_PORT')
-      return v === undefined ? undefined : parseInteger(v, 'SANDBOX_EXECUTOR_MANAGER_PORT', 1, 65_535)
-    }, DEFAULTS.port as number),
+    port: pick(
+      'port',
+      () => {
+        const v = get('SANDBOX_EXECUTOR_MANAGER_PORT')
+        return v === undefined ? undefined : parseInteger(v, 'SANDBOX_EXECUTOR_MANAGER_PORT', 1, 65_535)
+      },
+      DEFAULTS.port as number,
+    ),
     timeoutSeconds: parseDuration(timeoutRaw as string | number, 'SANDBOX_TIMEOUT'),
     memory,
     memoryBytes,
-    enableSeccomp: pick('enableSeccomp', () => {
-      const v = get('SANDBOX_ENABLE_SECCOMP')
-      return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ENABLE_SECCOMP')
-    }, false),
-    allowRunc: pick('allowRunc', () => {
-      const v = get('SANDBOX_ALLOW_RUNC')
-      return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ALLOW_RUNC')
-    }, false),
+    enableSeccomp: pick(
+      'enableSeccomp',
+      () => {
+        const v = get('SANDBOX_ENABLE_SECCOMP')
+        return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ENABLE_SECCOMP')
+      },
+      false,
+    ),
+    allowRunc: pick(
+      'allowRunc',
+      () => {
+        const v = get('SANDBOX_ALLOW_RUNC')
+        return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ALLOW_RUNC')
+      },
+      false,
+    ),
     apiToken: pick('apiToken', () => get('SANDBOX_API_TOKEN'), undefined as string | undefined),
     codePolicy: policy,
-    queueTimeoutSeconds: pick('queueTimeoutSeconds', () => {
-      const v = get('SANDBOX_QUEUE_TIMEOUT')
-      return v === undefined ? undefined : parseDuration(v, 'SANDBOX_QUEUE_TIMEOUT')
-    }, DEFAULTS.queueTimeoutSeconds as number),
-    maxConcurrentRuns: pick('maxConcurrentRuns', () => {
-      const v = get('SANDBOX_MAX_CONCURRENT_RUNS')
-      return v === undefined ? undefined : parseInteger(v, 'SANDBOX_MAX_CONCURRENT_RUNS', 1, 1024)
-    }, defaultMaxConcurrentRuns(memoryBytes)),
-    allowPolicyOverride: pick('allowPolicyOverride', () => {
-      const v = get('SANDBOX_ALLOW_POLICY_OVERRIDE')
-      return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ALLOW_POLICY_OVERRIDE')
-    }, false),
-    resultInStdout: pick('resultInStdout', () => {
-      const v = get('SANDBOX_RESULT_IN_STDOUT')
-      return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_RESULT_IN_STDOUT')
-    }, false),
-    adminApi: pick('adminApi', () => {
-      const v = get('SANDBOX_ADMIN_API')
-      return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ADMIN_API')
-    }, false),
-    maxResultBytes: pick('maxResultBytes', () => {
-      const v = get('SANDBOX_MAX_RESULT_BYTES')
-      return v === undefined ? undefined : parseByteSize(v, 'SANDBOX_MAX_RESULT_BYTES', 1, 64 * 1024 ** 2)
-    }, parseByteSize(DEFAULTS.maxResultBytes, 'maxResultBytes', 1, 64 * 1024 ** 2)),
+    queueTimeoutSeconds: pick(
+      'queueTimeoutSeconds',
+      () => {
+        const v = get('SANDBOX_QUEUE_TIMEOUT')
+        return v === undefined ? undefined : parseDuration(v, 'SANDBOX_QUEUE_TIMEOUT')
+      },
+      DEFAULTS.queueTimeoutSeconds as number,
+    ),
+    maxConcurrentRuns: pick(
+      'maxConcurrentRuns',
+      () => {
+        const v = get('SANDBOX_MAX_CONCURRENT_RUNS')
+        return v === undefined ? undefined : parseInteger(v, 'SANDBOX_MAX_CONCURRENT_RUNS', 1, 1024)
+      },
+      defaultMaxConcurrentRuns(memoryBytes),
+    ),
+    allowPolicyOverride: pick(
+      'allowPolicyOverride',
+      () => {
+        const v = get('SANDBOX_ALLOW_POLICY_OVERRIDE')
+        return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ALLOW_POLICY_OVERRIDE')
+      },
+      false,
+    ),
+    resultInStdout: pick(
+      'resultInStdout',
+      () => {
+        const v = get('SANDBOX_RESULT_IN_STDOUT')
+        return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_RESULT_IN_STDOUT')
+      },
+      false,
+    ),
+    adminApi: pick(
+      'adminApi',
+      () => {
+        const v = get('SANDBOX_ADMIN_API')
+        return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ADMIN_API')
+      },
+      false,
+    ),
+    maxResultBytes: pick(
+      'maxResultBytes',
+      () => {
+        const v = get('SANDBOX_MAX_RESULT_BYTES')
+        return v === undefined ? undefined : parseByteSize(v, 'SANDBOX_MAX_RESULT_BYTES', 1, 64 * 1024 ** 2)
+      },
+      parseByteSize(DEFAULTS.maxResultBytes, 'maxResultBytes', 1, 64 * 1024 ** 2),
+    ),
     extraPythonPackages: pick('extraPythonPackages', () => parseList(get('SANDBOX_EXTRA_PYTHON_PACKAGES')), [] as string[]),
     extraDebianPackages: pick('extraDebianPackages', () => parseList(get('SANDBOX_EXTRA_DEBIAN_PACKAGES')), [] as string[]),
     extraNpmPackages: pick('extraNpmPackages', () => parseList(get('SANDBOX_EXTRA_NPM_PACKAGES')), [] as string[]),

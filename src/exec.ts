@@ -48,8 +48,20 @@ export async function runProgram(command: string, args: string[], options: Progr
     lines: false,
     encoding: 'utf8',
     // line splitting and UTF-8 decoding across chunks: execa's
-    stdout: [function* (line: unknown) { seen(String(line)); yield line }, 'pipe'],
-    stderr: [function* (line: unknown) { seen(String(line)); yield line }, 'pipe'],
+    stdout: [
+      function* (line: unknown) {
+        seen(String(line))
+        yield line
+      },
+      'pipe',
+    ],
+    stderr: [
+      function* (line: unknown) {
+        seen(String(line))
+        yield line
+      },
+      'pipe',
+    ],
   })
   const r = await child
   const stdout = String(r.stdout ?? '')

@@ -2,7 +2,6 @@
 
 // C0 and C1 controls, DEL, and the invisible characters that reorder or break displayed text
 // (line/paragraph separators, bidirectional marks, embeddings, overrides and isolates)
-// eslint-disable-next-line no-control-regex
 export const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/
 
 const UNPRINTABLE_ALL = new RegExp(UNPRINTABLE.source, 'g')

@@ -2,8 +2,7 @@
 import type {SandboxConfig} from '../config.js'
 import {configError} from '../errors.js'
 
-export const ADMIN_NEEDS_TOKEN =
-  'The admin API changes which provider runs code and with which credentials: it needs an API token (SANDBOX_API_TOKEN) and is refused without one'
+export const ADMIN_NEEDS_TOKEN = 'The admin API changes which provider runs code and with which credentials: it needs an API token (SANDBOX_API_TOKEN) and is refused without one'
 
 /** --admin / SANDBOX_ADMIN_API=on needs a token: INVALID config (exit 4) otherwise. */
 export function assertAdminConfig(config: Pick<SandboxConfig, 'adminApi' | 'apiToken'>): void {

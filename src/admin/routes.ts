@@ -87,70 +87,73 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
   const token = options.token
   const service = new AdminService(options)
 
-  await app.register(async (api) => {
-    // this plugin checks the token itself and answers in RAGFlow's envelope: the manager's own
-    // token check (src/server/http.ts) lets its routes through
-    api.addHook('onRoute', (route) => {
-      route.config = {...(route.config as object), public: true}
-    })
-    api.addHook('onRequest', async (request, reply) => {
-      if (!checkBearer(request.headers.authorization, token)) {
-        reply.header('www-authenticate', 'Bearer realm="sandbox"')
-        return fail(reply, 'Missing or wrong API token: send "Authorization: Bearer <SANDBOX_API_TOKEN>"', 401, 401)
-      }
-    })
-    api.setErrorHandler((error: FastifyError, _request, reply) => {
-      const admin: unknown = error
-      if (admin instanceof AdminError) return fail(reply, admin.message, admin.code)
-      if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return fail(reply, 'Request body is required', 400)
-      if (error.validation) return fail(reply, `Invalid request: ${error.message}`, 400)
-      const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
-      // RAGFlow: any other exception is body code 500 with HTTP 400; the client errors keep theirs (413, 415)
-      return fail(reply, error.message, status === 400 ? 500 : status, status)
-    })
-
-    api.get('/sandbox/providers', async () => ok(service.listProviders()))
-
-    api.get('/sandbox/providers/:provider_id/schema', {schema: schemas.schema}, async (request: FastifyRequest<{Params: {provider_id: string}}>) =>
-      ok(service.providerSchema(request.params.provider_id)),
-    )
-
-    api.get('/sandbox/config', async () => ok(await service.getConfig()))
-
-    api.post('/sandbox/config', {schema: schemas.config}, async (request: FastifyRequest<{Body: Body}>, reply) => {
-      const body = request.body
-      if (empty(body)) return fail(reply, 'Request body is required', 400)
-      if (!body!.provider_type) return fail(reply, 'provider_type is required', 400)
-      const data = await service.setConfig({
-        provider_type: String(body!.provider_type),
-        config: (body!.config as ProviderConfig | undefined) ?? {},
-        set_active: (body!.set_active as boolean | undefined) ?? true,
+  await app.register(
+    async (api) => {
+      // this plugin checks the token itself and answers in RAGFlow's envelope: the manager's own
+      // token check (src/server/http.ts) lets its routes through
+      api.addHook('onRoute', (route) => {
+        route.config = {...(route.config as object), public: true}
       })
-      return ok(data, 'Sandbox configuration updated successfully')
-    })
-
-    api.post('/sandbox/test', {schema: schemas.test}, async (request: FastifyRequest<{Body: Body}>, reply) => {
-      const body = request.body
-      if (empty(body)) return fail(reply, 'Request body is required', 400)
-      if (!body!.provider_type) return fail(reply, 'provider_type is required', 400)
-      return ok(await service.testConnection({provider_type: String(body!.provider_type), config: (body!.config as ProviderConfig | undefined) ?? {}}))
-    })
-
-    api.post('/sandbox/run', {schema: schemas.run}, async (request: FastifyRequest<{Body: Body}>, reply) => {
-      const body = request.body
-      if (empty(body)) return fail(reply, 'Request body is required', 400)
-      if (typeof body!.code !== 'string' || !body!.code.trim()) return fail(reply, 'code is required', 400)
-      const language = normalizeLanguage(typeof body!.language === 'string' ? body!.language : 'python')
-      if (!language) return fail(reply, `Unsupported language: ${String(body!.language)} (python or nodejs)`, 400)
-      const data = await service.tryRun({
-        code: body!.code,
-        language,
-        arguments: body!.arguments as Record<string, unknown> | undefined,
-        timeoutSeconds: body!.timeout as number | undefined,
+      api.addHook('onRequest', async (request, reply) => {
+        if (!checkBearer(request.headers.authorization, token)) {
+          reply.header('www-authenticate', 'Bearer realm="sandbox"')
+          return fail(reply, 'Missing or wrong API token: send "Authorization: Bearer <SANDBOX_API_TOKEN>"', 401, 401)
+        }
       })
-      return ok(data)
-    })
-  }, {prefix: ADMIN_API_PREFIX})
+      api.setErrorHandler((error: FastifyError, _request, reply) => {
+        const admin: unknown = error
+        if (admin instanceof AdminError) return fail(reply, admin.message, admin.code)
+        if (error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return fail(reply, 'Request body is required', 400)
+        if (error.validation) return fail(reply, `Invalid request: ${error.message}`, 400)
+        const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+        // RAGFlow: any other exception is body code 500 with HTTP 400; the client errors keep theirs (413, 415)
+        return fail(reply, error.message, status === 400 ? 500 : status, status)
+      })
+
+      api.get('/sandbox/providers', async () => ok(service.listProviders()))
+
+      api.get('/sandbox/providers/:provider_id/schema', {schema: schemas.schema}, async (request: FastifyRequest<{Params: {provider_id: string}}>) =>
+        ok(service.providerSchema(request.params.provider_id)),
+      )
+
+      api.get('/sandbox/config', async () => ok(await service.getConfig()))
+
+      api.post('/sandbox/config', {schema: schemas.config}, async (request: FastifyRequest<{Body: Body}>, reply) => {
+        const body = request.body
+        if (empty(body)) return fail(reply, 'Request body is required', 400)
+        if (!body!.provider_type) return fail(reply, 'provider_type is required', 400)
+        const data = await service.setConfig({
+          provider_type: String(body!.provider_type),
+          config: (body!.config as ProviderConfig | undefined) ?? {},
+          set_active: (body!.set_active as boolean | undefined) ?? true,
+        })
+        return ok(data, 'Sandbox configuration updated successfully')
+      })
+
+      api.post('/sandbox/test', {schema: schemas.test}, async (request: FastifyRequest<{Body: Body}>, reply) => {
+        const body = request.body
+        if (empty(body)) return fail(reply, 'Request body is required', 400)
+        if (!body!.provider_type) return fail(reply, 'provider_type is required', 400)
+        return ok(await service.testConnection({provider_type: String(body!.provider_type), config: (body!.config as ProviderConfig | undefined) ?? {}}))
+      })
+
+      api.post('/sandbox/run', {schema: schemas.run}, async (request: FastifyRequest<{Body: Body}>, reply) => {
+        const body = request.body
+        if (empty(body)) return fail(reply, 'Request body is required', 400)
+        if (typeof body!.code !== 'string' || !body!.code.trim()) return fail(reply, 'code is required', 400)
+        const language = normalizeLanguage(typeof body!.language === 'string' ? body!.language : 'python')
+        if (!language) return fail(reply, `Unsupported language: ${String(body!.language)} (python or nodejs)`, 400)
+        const data = await service.tryRun({
+          code: body!.code,
+          language,
+          arguments: body!.arguments as Record<string, unknown> | undefined,
+          timeoutSeconds: body!.timeout as number | undefined,
+        })
+        return ok(data)
+      })
+    },
+    {prefix: ADMIN_API_PREFIX},
+  )
 
   const pageDir = options.pageDir ?? ADMIN_PAGE_DIR
   await app.register(async (page) => {
@@ -160,7 +163,10 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
     })
     // the page loads only its own files; images only from its own data: URLs (artifacts)
     page.addHook('onSend', async (_request, reply, payload) => {
-      reply.header('content-security-policy', "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+      reply.header(
+        'content-security-policy',
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      )
       reply.header('x-content-type-options', 'nosniff')
       reply.header('referrer-policy', 'no-referrer')
       return payload

@@ -50,7 +50,8 @@ sandbox-executor-manager:latest): this toolkit, compiled, on the Node.js base im
     offline: Flags.boolean({description: 'build from Debian packages (debootstrap root filesystem, apt); no registry needed', exclusive: ['online']}),
     online: Flags.boolean({description: 'build from the official python/node slim images with pip/npm', exclusive: ['offline']}),
     force: Flags.boolean({
-      description: 'rebuild even when the image is up to date, without the layer cache (the Debian root filesystem image is kept; remove sandbox-rootfs-bookworm images to remake it)',
+      description:
+        'rebuild even when the image is up to date, without the layer cache (the Debian root filesystem image is kept; remove sandbox-rootfs-bookworm images to remake it)',
       default: false,
     }),
     'python-package': Flags.string({description: 'extra pip package for the Python image, e.g. scipy>=1.11 (online builds); repeatable', multiple: true}),
@@ -59,7 +60,7 @@ sandbox-executor-manager:latest): this toolkit, compiled, on the Node.js base im
     'npm-package': Flags.string({description: 'extra npm package for the Node.js image, e.g. lodash@4; repeatable', multiple: true}),
     'debian-mirror': Flags.string({description: 'Debian mirror for offline builds (default: the host apt sources, else http://deb.debian.org/debian)'}),
     'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
-    manager: Flags.boolean({description: 'also build the executor manager image (for `sandbox start --docker` and RAGFlow\'s SANDBOX_EXECUTOR_MANAGER_IMAGE)', default: false}),
+    manager: Flags.boolean({description: "also build the executor manager image (for `sandbox start --docker` and RAGFlow's SANDBOX_EXECUTOR_MANAGER_IMAGE)", default: false}),
   }
 
   async run(): Promise<BuildOutput> {

@@ -46,7 +46,8 @@ export interface ConfigureResult {
 }
 
 export const dbFlag = ValueFlags.dbUrl({
-  description: 'settings database: sqlite:///abs/path.db, mysql://user:pass@host:port/db or postgres://user:pass@host:port/db (default SANDBOX_DB_URL, else a SQLite file in the data directory)',
+  description:
+    'settings database: sqlite:///abs/path.db, mysql://user:pass@host:port/db or postgres://user:pass@host:port/db (default SANDBOX_DB_URL, else a SQLite file in the data directory)',
 })
 
 /** Flags shared by `sandbox configure` and `sandbox configure <provider>`. */
@@ -71,8 +72,7 @@ export function fieldFlags(schema: ConfigSchema): Interfaces.FlagInput {
     if (spec.env?.length) parts.push(`env ${spec.env.join(' or ')}`)
     if (spec.secret) parts.push('prefer the environment variable: flags show up in the process list')
     const description = parts.join('; ')
-    flags[flagName(name)] =
-      spec.type === 'boolean' ? Flags.boolean({description, allowNo: true, helpGroup: 'PROVIDER'}) : Flags.string({description, helpGroup: 'PROVIDER'})
+    flags[flagName(name)] = spec.type === 'boolean' ? Flags.boolean({description, allowNo: true, helpGroup: 'PROVIDER'}) : Flags.string({description, helpGroup: 'PROVIDER'})
   }
   return flags
 }
@@ -122,9 +122,7 @@ export async function askField(name: string, spec: FieldSpec, current: unknown):
   }
   if (spec.secret) {
     const has = typeof current === 'string' && current !== ''
-    const answer = await ask(() =>
-      password({message: has ? `${label} [set; Enter keeps it]` : label, mask: '*', validate: (v) => (v === '' && has ? true : check(v))}),
-    )
+    const answer = await ask(() => password({message: has ? `${label} [set; Enter keeps it]` : label, mask: '*', validate: (v) => (v === '' && has ? true : check(v))}))
     return answer === '' ? current : coerceField(name, spec, answer)
   }
   const hint = spec.placeholder && (current === undefined || current === '') ? ` (e.g. ${spec.placeholder})` : ''
@@ -156,8 +154,7 @@ export function explicitFromFlags(schema: ConfigSchema, flags: Record<string, un
 }
 
 /** The rows a save writes, for people: "sandbox.e2b (json)" */
-export const rowNames = (definition: ProviderDefinition, activate: boolean) =>
-  [`sandbox.${definition.id}`, ...(activate ? ['sandbox.provider_type'] : [])].join(' and ')
+export const rowNames = (definition: ProviderDefinition, activate: boolean) => [`sandbox.${definition.id}`, ...(activate ? ['sandbox.provider_type'] : [])].join(' and ')
 
 /**
  * Shared flow of `sandbox configure <provider>`: resolve flags > environment > stored > defaults
@@ -178,14 +175,10 @@ export async function configureProvider(
   const missing = Object.entries(definition.schema).filter(([name, spec]) => spec.required && (config[name] === undefined || config[name] === ''))
   if (missing.length) {
     if (!interactive() || command.jsonEnabled()) {
-      throw configError(
-        `Missing required ${definition.name} setting${missing.length === 1 ? '' : 's'}: ${missing.map(([n]) => n).join(', ')}`,
-        'MISSING_SETTINGS',
-        [
-          ...missing.map(([name, spec]) => `${spec.label}: --${flagName(name)}${spec.env?.length ? ` or ${spec.env.join(' / ')}` : ''}`),
-          'No terminal to ask on: pass every required value as a flag or an environment variable',
-        ],
-      )
+      throw configError(`Missing required ${definition.name} setting${missing.length === 1 ? '' : 's'}: ${missing.map(([n]) => n).join(', ')}`, 'MISSING_SETTINGS', [
+        ...missing.map(([name, spec]) => `${spec.label}: --${flagName(name)}${spec.env?.length ? ` or ${spec.env.join(' / ')}` : ''}`),
+        'No terminal to ask on: pass every required value as a flag or an environment variable',
+      ])
     }
     for (const [name, spec] of missing) config = {...config, [name]: await askField(name, spec, undefined)}
   }
@@ -260,12 +253,18 @@ sandbox configure use.`
   static examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'interactive setup, saved in the local SQLite settings file'},
     {command: '<%= config.bin %> <%= command.id %> --db mysql://root:infini_rag_flow@127.0.0.1:5455/rag_flow', description: "write into RAGFlow's own MySQL database"},
-    {command: '<%= config.bin %> configure aliyun --access-key-id LTAI… --account-id 123… --test', description: 'non-interactive (CI): one provider, secrets from AGENTRUN_ACCESS_KEY_SECRET'},
+    {
+      command: '<%= config.bin %> configure aliyun --access-key-id LTAI… --account-id 123… --test',
+      description: 'non-interactive (CI): one provider, secrets from AGENTRUN_ACCESS_KEY_SECRET',
+    },
   ]
 
   static flags = {
     db: dbFlag,
-    provider: Flags.string({description: 'skip the first question: docker, self_managed (self-managed), aliyun_codeinterpreter (aliyun), e2b, local (NO sandbox; activating it needs SANDBOX_ALLOW_LOCAL_PROVIDER=on), ssh, tenki or ucloud_agent_sandbox (ucloud-agent-sandbox)'}),
+    provider: Flags.string({
+      description:
+        'skip the first question: docker, self_managed (self-managed), aliyun_codeinterpreter (aliyun), e2b, local (NO sandbox; activating it needs SANDBOX_ALLOW_LOCAL_PROVIDER=on), ssh, tenki or ucloud_agent_sandbox (ucloud-agent-sandbox)',
+    }),
   }
 
   async run(): Promise<ConfigureResult> {
@@ -299,7 +298,12 @@ sandbox configure use.`
     let definition: ProviderDefinition
     if (flags.provider) {
       const found = findProvider(flags.provider)
-      if (!found) throw configError(`Unknown provider "${flags.provider}"`, 'UNKNOWN_PROVIDER', [`Known: ${listProviders().map((p) => p.id).join(', ')}`])
+      if (!found)
+        throw configError(`Unknown provider "${flags.provider}"`, 'UNKNOWN_PROVIDER', [
+          `Known: ${listProviders()
+            .map((p) => p.id)
+            .join(', ')}`,
+        ])
       definition = found
     } else {
       const current = findProvider(snapshotActive)?.id ?? 'docker'
@@ -357,7 +361,17 @@ sandbox configure use.`
       const store = await ask(() => confirm({message: 'Save the settings without making the provider active?', default: false}))
       if (!store) {
         this.log('Nothing was saved.')
-        return {provider: definition.id, name: definition.name, saved: false, activated: false, location: location ?? null, kind: null, config: maskConfig(definition.schema, config), test: null, notes: []}
+        return {
+          provider: definition.id,
+          name: definition.name,
+          saved: false,
+          activated: false,
+          location: location ?? null,
+          kind: null,
+          config: maskConfig(definition.schema, config),
+          test: null,
+          notes: [],
+        }
       }
     }
     return finishConfigure(this as never, definition, config, {db: flags.db, test: false, force, activate}, {report})

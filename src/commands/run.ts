@@ -33,10 +33,16 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %> examples/hello.py --arg name=World', description: 'run a Python file with one argument'},
-    {command: '<%= config.bin %> <%= command.id %> examples/hello.js --args-json \'{"name": "World"}\' --json', description: 'Node.js, arguments as JSON, RAGFlow-shaped JSON result'},
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/hello.js --args-json \'{"name": "World"}\' --json',
+      description: 'Node.js, arguments as JSON, RAGFlow-shaped JSON result',
+    },
     {command: '<%= config.bin %> <%= command.id %> examples/chart.py --save-artifacts out/', description: 'save the chart the code writes to artifacts/'},
     {command: '<%= config.bin %> <%= command.id %> slow.py --timeout 1m30s --memory 512m', description: 'raise the limits for one run'},
-    {command: '<%= config.bin %> <%= command.id %> examples/hello.py --provider self_managed', description: 'run through the executor manager configured with `sandbox configure self-managed`'},
+    {
+      command: '<%= config.bin %> <%= command.id %> examples/hello.py --provider self_managed',
+      description: 'run through the executor manager configured with `sandbox configure self-managed`',
+    },
   ]
 
   static flags = {
@@ -54,9 +60,12 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
     }),
     'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
     provider: ValueFlags.provider({
-      description: 'docker, self_managed, aliyun_codeinterpreter, e2b, local, ssh, tenki or ucloud_agent_sandbox (aliases: self-managed, aliyun, ucloud); default: the active provider from `sandbox configure`, else docker',
+      description:
+        'docker, self_managed, aliyun_codeinterpreter, e2b, local, ssh, tenki or ucloud_agent_sandbox (aliases: self-managed, aliyun, ucloud); default: the active provider from `sandbox configure`, else docker',
     }),
-    db: ValueFlags.dbUrl({description: 'settings database URL to read the provider from (sqlite:///path.db, mysql://…, postgres://…); default SANDBOX_DB_URL or the local SQLite file'}),
+    db: ValueFlags.dbUrl({
+      description: 'settings database URL to read the provider from (sqlite:///path.db, mysql://…, postgres://…); default SANDBOX_DB_URL or the local SQLite file',
+    }),
   }
 
   async run(): Promise<RunResult> {
@@ -152,7 +161,7 @@ export function summaryLine(result: RunResult, runtime: string | null, wallMs: n
     result.time_used_ms === null ? undefined : `${result.time_used_ms.toFixed(1)} ms run`,
     `${(wallMs / 1000).toFixed(2)} s wall`,
     result.memory_used_kb === null ? undefined : `${(result.memory_used_kb / 1024).toFixed(1)} MB`,
-    result.status === 'program_runner_error' ? undefined : runtime ?? undefined,
+    result.status === 'program_runner_error' ? undefined : (runtime ?? undefined),
     result.detail && result.status !== 'success' ? result.detail : undefined,
   ]
     .filter(Boolean)
@@ -183,7 +192,6 @@ function onInterrupt(notify: (signal: NodeJS.Signals) => void): {signal: AbortSi
   const controller = new AbortController()
   const handler = (signal: NodeJS.Signals) => {
     const exit = signal === 'SIGINT' ? ExitCode.INTERRUPTED : ExitCode.TERMINATED
-    // eslint-disable-next-line n/no-process-exit, unicorn/no-process-exit
     if (controller.signal.aborted) process.exit(exit)
     notify(signal)
     controller.abort(new SandboxError(`Stopped by ${signal}: the run was cut short and its container removed`, {code: 'INTERRUPTED', exit}))

@@ -27,13 +27,28 @@ export const managerFlags = {
   'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
   'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, loud warning)', allowNo: true}),
   policy: Flags.string({description: POLICY_FLAG_DESCRIPTION, options: [...POLICY_MODES]}),
-  'max-concurrent': Flags.integer({description: 'admission cap: sandbox containers alive at once, warm ones included; more runs queue (default SANDBOX_MAX_CONCURRENT_RUNS or min(4 x cores, half the memory / --memory))', min: 1, max: 1024}),
-  'allow-policy-override': Flags.boolean({description: 'let holders of the API token choose the code policy per request ("policy" in POST /run, used by `sandbox test --endpoint`); refused without SANDBOX_API_TOKEN', allowNo: true}),
-  'result-in-stdout': Flags.boolean({description: "also print main's return value on stdout as RAGFlow's old runners did (Python print(result), Node console.log), for RAGFlow releases that parse stdout (default SANDBOX_RESULT_IN_STDOUT or off)", allowNo: true}),
-  admin: Flags.boolean({description: "serve RAGFlow's sandbox admin API (/api/v1/admin/sandbox/...) and the settings page (/admin/); needs SANDBOX_API_TOKEN (default SANDBOX_ADMIN_API or off)", allowNo: true}),
+  'max-concurrent': Flags.integer({
+    description:
+      'admission cap: sandbox containers alive at once, warm ones included; more runs queue (default SANDBOX_MAX_CONCURRENT_RUNS or min(4 x cores, half the memory / --memory))',
+    min: 1,
+    max: 1024,
+  }),
+  'allow-policy-override': Flags.boolean({
+    description: 'let holders of the API token choose the code policy per request ("policy" in POST /run, used by `sandbox test --endpoint`); refused without SANDBOX_API_TOKEN',
+    allowNo: true,
+  }),
+  'result-in-stdout': Flags.boolean({
+    description:
+      "also print main's return value on stdout as RAGFlow's old runners did (Python print(result), Node console.log), for RAGFlow releases that parse stdout (default SANDBOX_RESULT_IN_STDOUT or off)",
+    allowNo: true,
+  }),
+  admin: Flags.boolean({
+    description: "serve RAGFlow's sandbox admin API (/api/v1/admin/sandbox/...) and the settings page (/admin/); needs SANDBOX_API_TOKEN (default SANDBOX_ADMIN_API or off)",
+    allowNo: true,
+  }),
   wait: Flags.integer({description: 'seconds to wait for the manager to become healthy', default: 90, min: 1}),
   docker: Flags.boolean({description: 'run the manager as the container sandbox-executor-manager (image from `sandbox build --manager`)', default: false}),
-  network: Flags.string({description: 'with --docker: Docker network to join, e.g. docker_ragflow (RAGFlow\'s compose network)', dependsOn: ['docker']}),
+  network: Flags.string({description: "with --docker: Docker network to join, e.g. docker_ragflow (RAGFlow's compose network)", dependsOn: ['docker']}),
   image: Flags.string({description: 'with --docker: manager image (default SANDBOX_EXECUTOR_MANAGER_IMAGE or sandbox-executor-manager:latest)', dependsOn: ['docker']}),
 }
 
@@ -126,7 +141,7 @@ Settings come from .env and SANDBOX_* variables; flags override them. With SANDB
     {command: '<%= config.bin %> <%= command.id %> --port 9400 --pool-size 4 --timeout 30s', description: 'another port, a bigger pool, longer runs'},
     {command: 'SANDBOX_API_TOKEN=s3cret <%= config.bin %> <%= command.id %> --host 0.0.0.0', description: 'listen on every address, with a token'},
     {command: '<%= config.bin %> <%= command.id %> --foreground', description: 'in the foreground (systemd, containers)'},
-    {command: '<%= config.bin %> <%= command.id %> --docker --network docker_ragflow', description: 'as a container on RAGFlow\'s network'},
+    {command: '<%= config.bin %> <%= command.id %> --docker --network docker_ragflow', description: "as a container on RAGFlow's network"},
     {command: '<%= config.bin %> <%= command.id %> --json', description: 'endpoint, pid and start time as JSON'},
   ]
 

@@ -50,18 +50,28 @@ running, unreachable or unhealthy.`
     } else {
       const health = report.healthy ? 'healthy' : `UNHEALTHY: ${report.health?.body?.reason ?? report.health?.error ?? 'no answer'}`
       this.log(`Manager: running (${health}) at ${report.endpoint}`)
-      this.log(`  ${report.where ?? `pid ${report.pid ?? '?'}`} · up ${formatUptime(report.uptimeSeconds ?? 0)} · runtime ${report.runtime ?? '?'} · version ${report.version ?? '?'} · token ${report.tokenRequired ? 'required' : 'not required'}`)
+      this.log(
+        `  ${report.where ?? `pid ${report.pid ?? '?'}`} · up ${formatUptime(report.uptimeSeconds ?? 0)} · runtime ${report.runtime ?? '?'} · version ${report.version ?? '?'} · token ${report.tokenRequired ? 'required' : 'not required'}`,
+      )
       for (const p of report.pools) {
-        this.log(`  ${p.language.padEnd(7)} pool: ${p.ready}/${p.size} ready, ${p.busy} busy, ${p.creating} starting, ${p.waiting} queued · ${p.created} created, ${p.failures} failed`)
+        this.log(
+          `  ${p.language.padEnd(7)} pool: ${p.ready}/${p.size} ready, ${p.busy} busy, ${p.creating} starting, ${p.waiting} queued · ${p.created} created, ${p.failures} failed`,
+        )
       }
       const st = report.settings
       if (st) {
-        this.log(`  settings: pool ${st.poolSize}/language · timeout ${st.timeoutSeconds}s · memory ${st.memory} · policy ${st.codePolicy}${st.allowPolicyOverride ? ' (per-request override on)' : ''} · queue ${st.queueTimeoutSeconds}s${st.resultInStdout ? ' · result also on stdout (SANDBOX_RESULT_IN_STDOUT)' : ''}${st.adminApi ? ' · admin API and page at /admin/' : ''}`)
+        this.log(
+          `  settings: pool ${st.poolSize}/language · timeout ${st.timeoutSeconds}s · memory ${st.memory} · policy ${st.codePolicy}${st.allowPolicyOverride ? ' (per-request override on)' : ''} · queue ${st.queueTimeoutSeconds}s${st.resultInStdout ? ' · result also on stdout (SANDBOX_RESULT_IN_STDOUT)' : ''}${st.adminApi ? ' · admin API and page at /admin/' : ''}`,
+        )
       }
       const a = report.admission
       if (a) this.log(`  admission: ${a.live}/${a.limit} containers live · ${a.executing} running · ${a.queued} queued · ${a.rejected} refused (-10)`)
-      const by = Object.entries(report.runs.byStatus).map(([k, v]) => `${k} ${v}`).join(', ')
-      this.log(`  runs: ${report.runs.total}${by ? ` (${by})` : ''} · no container (-10): ${report.runs.busy} · rejected (4xx): ${report.rejected} · in flight: ${report.inFlight ?? '?'}`)
+      const by = Object.entries(report.runs.byStatus)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')
+      this.log(
+        `  runs: ${report.runs.total}${by ? ` (${by})` : ''} · no container (-10): ${report.runs.busy} · rejected (4xx): ${report.rejected} · in flight: ${report.inFlight ?? '?'}`,
+      )
       if (report.rssBytes !== null) this.log(`  memory: ${(report.rssBytes / 1024 / 1024).toFixed(1)} MB RSS`)
       if (report.logFile) this.log(`  log: ${report.logFile}`)
     }

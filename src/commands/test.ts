@@ -63,7 +63,10 @@ Exit code: 0 all passed (skips allowed), 1 a case failed, 3 sandbox not ready, 6
 
   static flags = {
     endpoint: ValueFlags.endpoint({description: 'test a running manager at this URL (e.g. http://127.0.0.1:9385) instead of a local engine', exclusive: ['provider']}),
-    provider: ValueFlags.provider({description: 'test a configured provider (docker, self_managed, aliyun_codeinterpreter, e2b, ssh, tenki, ucloud_agent_sandbox; local with SANDBOX_ALLOW_LOCAL_PROVIDER=on)', exclusive: ['endpoint']}),
+    provider: ValueFlags.provider({
+      description: 'test a configured provider (docker, self_managed, aliyun_codeinterpreter, e2b, ssh, tenki, ucloud_agent_sandbox; local with SANDBOX_ALLOW_LOCAL_PROVIDER=on)',
+      exclusive: ['endpoint'],
+    }),
     token: Flags.string({description: 'bearer token for --endpoint (default SANDBOX_API_TOKEN)'}),
     only: Flags.string({description: 'run only cases with this tag or id (repeatable, comma lists; an id prefix ending in - or * matches many)', multiple: true}),
     list: Flags.boolean({description: 'list the cases and exit', default: false}),
@@ -96,9 +99,7 @@ Exit code: 0 all passed (skips allowed), 1 a case failed, 3 sandbox not ready, 6
       // the engine runs in this process: the canary is in the environment it could leak from
       canary = ensureCanary(process.env)
       this.progress(flags.provider ? `Preparing provider ${flags.provider}…` : 'Starting the engine (warm gVisor containers)…')
-      target = flags.provider
-        ? await startProviderTarget({provider: flags.provider, db: flags.db, config, onEvent})
-        : await startEngineTarget({config, onEvent})
+      target = flags.provider ? await startProviderTarget({provider: flags.provider, db: flags.db, config, onEvent}) : await startEngineTarget({config, onEvent})
     }
 
     let report: SuiteReport
@@ -106,7 +107,9 @@ Exit code: 0 all passed (skips allowed), 1 a case failed, 3 sandbox not ready, 6
       const info = target.info()
       this.progress(`Target: ${info.label} · code policy: ${info.policy} · ${cases.length} cases, ${flags.concurrency} at a time`)
       if (info.kind === 'endpoint' && info.policy !== 'per-request') {
-        this.progress(`The manager runs every request with the code policy ${info.policy}: the ${info.policy === 'on' ? 'sandbox-boundary probes' : 'policy cases'} are skipped. To run all cases, start it with --allow-policy-override and an API token, and pass --token.`)
+        this.progress(
+          `The manager runs every request with the code policy ${info.policy}: the ${info.policy === 'on' ? 'sandbox-boundary probes' : 'policy cases'} are skipped. To run all cases, start it with --allow-policy-override and an API token, and pass --token.`,
+        )
       }
       report = await runSuite({
         target,

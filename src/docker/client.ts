@@ -13,7 +13,6 @@ export function docker(): Dockerode {
   return client
 }
 
-
 export function dockerEndpoint(): string {
   return process.env.DOCKER_HOST ?? 'unix:///var/run/docker.sock'
 }

@@ -193,7 +193,6 @@ export class RunnerContainer {
     return this.exited || this.streamClosed
   }
 
-
   /** Resolves when the container stops (and its output stream has drained). */
   waitExit(): Promise<ContainerExit> {
     this.exitPromise ??= (async () => {
@@ -322,7 +321,12 @@ export class RunnerContainer {
    * ours is left in flight when a run's cleanup returns.
    */
   private async settleExit(): Promise<void> {
-    if (this.exitPromise) await orAfter(this.exitPromise.catch(() => undefined), 10_000, undefined)
+    if (this.exitPromise)
+      await orAfter(
+        this.exitPromise.catch(() => undefined),
+        10_000,
+        undefined,
+      )
   }
 
   async remove(): Promise<void> {
@@ -407,12 +411,17 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
       let timer: NodeJS.Timeout | undefined
       const outcome = await Promise.race([
         runner.ready.then(() => 'ready' as const),
-        runner.waitExit().then((e) => e, () => ({exitCode: -1, oomKilled: false})),
+        runner.waitExit().then(
+          (e) => e,
+          () => ({exitCode: -1, oomKilled: false}),
+        ),
         new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), readyMs))),
       ]).finally(() => clearTimeout(timer))
       if (outcome === 'ready') return runner
       const why = runner.bootOutput ? `: ${runner.bootOutput.slice(0, 500)}` : ''
-      throw new Error(outcome === 'timeout' ? `the runner did not get ready within ${readyMs / 1000} s${why}` : `the runner exited before it was ready (exit code ${outcome.exitCode})${why}`)
+      throw new Error(
+        outcome === 'timeout' ? `the runner did not get ready within ${readyMs / 1000} s${why}` : `the runner exited before it was ready (exit code ${outcome.exitCode})${why}`,
+      )
     } catch (error) {
       // the hijacked attach socket is ours to close: when the container is removed before it
       // started, the daemon never closes it, and it would keep this process alive for good
@@ -460,7 +469,6 @@ export async function removeContainers(ids: string[]): Promise<number> {
   return results.filter((r) => r.status === 'fulfilled').length
 }
 
-
 /**
  * Containers left by engines that are gone: same host, owner process no longer alive.
  * (Containers of a live engine, e.g. a running manager, are never touched.)
@@ -474,4 +482,3 @@ export async function findLeftovers(): Promise<ManagedContainer[]> {
     return !Number.isInteger(pid) || pid === process.pid ? false : !isProcessAlive(pid)
   })
 }
-

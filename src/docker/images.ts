@@ -92,7 +92,8 @@ export type {ImageExtras} from '../languages/index.js'
 
 const DEBIAN_NAME = /^[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:_-]+|\/[a-z0-9.-]+)?$/
 const NPM_SPEC = /^(?:@[a-z0-9~][a-z0-9._~-]*\/)?[a-z0-9~][a-z0-9._~-]*(?:@[A-Za-z0-9.^~<>=*|+_-]+)?$/
-const PIP_SPEC = /^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,-]+\])?(?:\s*(?:===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+(?:\s*,\s*(?:===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+)*)?(?:\s*;[^\n]*)?$/
+const PIP_SPEC =
+  /^[A-Za-z0-9][A-Za-z0-9._-]*(?:\[[A-Za-z0-9._,-]+\])?(?:\s*(?:===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+(?:\s*,\s*(?:===|==|!=|<=|>=|~=|<|>)\s*[A-Za-z0-9.*+!_-]+)*)?(?:\s*;[^\n]*)?$/
 
 /** Which image a Debian package goes to: python3-* to Python, node-* to Node.js, others to every image. */
 export function debianPackageTargets(name: string): ImageLanguage[] {
@@ -112,10 +113,7 @@ function checked(kind: string, names: string[], re: RegExp, hint: string): strin
 }
 
 /** Validated, de-duplicated, sorted extras that apply to one image. */
-export function extrasFor(
-  language: ImageLanguage,
-  config: Pick<SandboxConfig, 'extraDebianPackages' | 'extraNpmPackages' | 'extraPythonPackages'>,
-): ImageExtras {
+export function extrasFor(language: ImageLanguage, config: Pick<SandboxConfig, 'extraDebianPackages' | 'extraNpmPackages' | 'extraPythonPackages'>): ImageExtras {
   const debian = checked('Debian', config.extraDebianPackages ?? [], DEBIAN_NAME, 'use a Debian package name such as python3-scipy (optionally =version)')
   const npm = checked('npm', config.extraNpmPackages ?? [], NPM_SPEC, 'use an npm package name such as lodash or @scope/name@^1.2.0')
   const python = checked('Python', config.extraPythonPackages ?? [], PIP_SPEC, 'use a requirement such as scipy or scipy>=1.11')
@@ -144,8 +142,7 @@ export function parseRequirements(text: string, file = 'requirements file'): str
   return out
 }
 
-export const describeExtras = (e: ImageExtras): string =>
-  [...e.python.map((p) => `pip:${p}`), ...e.debian.map((p) => `deb:${p}`), ...e.npm.map((p) => `npm:${p}`)].join(' ')
+export const describeExtras = (e: ImageExtras): string => [...e.python.map((p) => `pip:${p}`), ...e.debian.map((p) => `deb:${p}`), ...e.npm.map((p) => `npm:${p}`)].join(' ')
 
 // ---------------------------------------------------------------------------------------
 // Dockerfile generation (pure)
@@ -177,11 +174,7 @@ export function renderDockerfile(template: string, parts: DockerfileParts): stri
 export const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`
 
 const APT_INSTALL = (pkgs: string[]) =>
-  [
-    'RUN apt-get update \\',
-    ` && apt-get install -y --no-install-recommends ${pkgs.map(shellQuote).join(' ')} \\`,
-    ' && apt-get clean && rm -rf /var/lib/apt/lists/*',
-  ].join('\n')
+  ['RUN apt-get update \\', ` && apt-get install -y --no-install-recommends ${pkgs.map(shellQuote).join(' ')} \\`, ' && apt-get clean && rm -rf /var/lib/apt/lists/*'].join('\n')
 
 const WITH_EXTRA_CA = 'if [ -s /tmp/sandbox/extra-ca.crt ]; then export NODE_EXTRA_CA_CERTS=/tmp/sandbox/extra-ca.crt; fi'
 
@@ -243,9 +236,7 @@ export function inputHash(p: Pick<ImagePlan, 'baseImage' | 'buildargs' | 'docker
   const buildargs = Object.keys(p.buildargs)
     .sort()
     .map((k) => [k, p.buildargs[k]])
-  return sha256(
-    JSON.stringify({schema: HASH_SCHEMA, language: p.language, source: p.source, base: p.baseImage, buildargs, dockerfile: p.dockerfile, files, extras: p.extras}),
-  )
+  return sha256(JSON.stringify({schema: HASH_SCHEMA, language: p.language, source: p.source, base: p.baseImage, buildargs, dockerfile: p.dockerfile, files, extras: p.extras}))
 }
 
 /**
@@ -315,7 +306,10 @@ export function planImage(input: PlanInput): ImagePlan {
 export const imageNameFor = (config: Pick<SandboxConfig, 'nodejsImage' | 'pythonImage'>, language: ImageLanguage) => imageOf(config, language)
 
 /** Is an image with these labels what `plan` would build? Human reason when not. */
-export function compareLabels(labels: Record<string, string> | undefined, plan: Pick<ImagePlan, 'extras' | 'hash' | 'image' | 'language' | 'source' | 'unsupported'>): {current: boolean; reason?: string} {
+export function compareLabels(
+  labels: Record<string, string> | undefined,
+  plan: Pick<ImagePlan, 'extras' | 'hash' | 'image' | 'language' | 'source' | 'unsupported'>,
+): {current: boolean; reason?: string} {
   const rebuild = `run \`sandbox build --language ${plan.language}\``
   if (plan.unsupported.length > 0) {
     return {current: false, reason: `extra Python packages (${plan.unsupported.join(', ')}) need an online build; ${rebuild} --online, or use Debian packages (python3-*)`}
@@ -336,7 +330,6 @@ export function compareLabels(labels: Record<string, string> | undefined, plan: 
 // Build log parsing (pure)
 
 /** The classic builder colours a step's stderr with ANSI escapes. */
-// eslint-disable-next-line no-control-regex
 export const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')
 
 export interface BuildFailure {
@@ -555,7 +548,8 @@ async function runBuild(plan: ImagePlan, force: boolean, emit: (kind: BuildEvent
   if (pending.trim()) onLine(pending)
   if (failure !== undefined) throw buildFailureError(plan.image, analyseBuildFailure(failure, tail, step))
   const built = await inspectImage(plan.image)
-  if (built?.labels[IMAGE_LABELS.hash] !== plan.hash) throw buildFailureError(plan.image, analyseBuildFailure('the daemon reported success, but the image is missing or has another input hash (built concurrently?)', tail, step))
+  if (built?.labels[IMAGE_LABELS.hash] !== plan.hash)
+    throw buildFailureError(plan.image, analyseBuildFailure('the daemon reported success, but the image is missing or has another input hash (built concurrently?)', tail, step))
   return built
 }
 
@@ -595,7 +589,10 @@ export async function buildImages(options: BuildImagesOptions): Promise<BuildRes
       const base = ONLINE_BASE_IMAGES[language]
       if (await inspectImage(base)) source = 'online'
       else {
-        emit('step', requested === 'auto' ? `Looking for the official image ${base} (online build); without a registry the image is built offline from Debian packages` : `Pulling ${base}`)
+        emit(
+          'step',
+          requested === 'auto' ? `Looking for the official image ${base} (online build); without a registry the image is built offline from Debian packages` : `Pulling ${base}`,
+        )
         try {
           await pullImage(base, requested === 'auto', (line) => emit('log', line))
           source = 'online'
@@ -616,8 +613,13 @@ export async function buildImages(options: BuildImagesOptions): Promise<BuildRes
     }
     if (source === 'offline' && extras.python.length > 0) {
       const msg = `Extra Python packages (${extras.python.join(', ')}) are installed with pip, which only the online build has`
-      const suggestions = ['use Debian packages instead: --debian-package python3-<name> (SANDBOX_EXTRA_DEBIAN_PACKAGES)', 'or build online: `sandbox build --online` (needs python:3.11-slim-bookworm and PyPI)']
-      throw requested === 'offline' ? configError(msg, 'PYTHON_PACKAGES_NEED_ONLINE', suggestions) : prerequisiteError(`${msg}, and ${ONLINE_BASE_IMAGES.python} is not available`, 'PYTHON_PACKAGES_NEED_ONLINE', suggestions)
+      const suggestions = [
+        'use Debian packages instead: --debian-package python3-<name> (SANDBOX_EXTRA_DEBIAN_PACKAGES)',
+        'or build online: `sandbox build --online` (needs python:3.11-slim-bookworm and PyPI)',
+      ]
+      throw requested === 'offline'
+        ? configError(msg, 'PYTHON_PACKAGES_NEED_ONLINE', suggestions)
+        : prerequisiteError(`${msg}, and ${ONLINE_BASE_IMAGES.python} is not available`, 'PYTHON_PACKAGES_NEED_ONLINE', suggestions)
     }
 
     // 3. Bottom layer.

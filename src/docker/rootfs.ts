@@ -98,13 +98,7 @@ const DPKG_EXCLUDES = [
   '',
 ].join('\n')
 
-const APT_CONF = [
-  '// sandbox: small images',
-  'APT::Install-Recommends "false";',
-  'APT::Install-Suggests "false";',
-  'Acquire::Languages "none";',
-  '',
-].join('\n')
+const APT_CONF = ['// sandbox: small images', 'APT::Install-Recommends "false";', 'APT::Install-Suggests "false";', 'Acquire::Languages "none";', ''].join('\n')
 
 /** The tag of the root filesystem image for these mirrors (hash of the whole recipe). */
 export function rootfsImageTag(m: DebianMirrors): string {
@@ -227,11 +221,7 @@ async function importDir(dir: string, tag: string, m: DebianMirrors, progress: R
       repo,
       tag: version,
       message: `debootstrap --variant=minbase ${ROOTFS_SUITE} from ${m.mirror}`,
-      changes: [
-        'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-        `LABEL ${ROOTFS_LABEL}=${ROOTFS_SUITE}`,
-        'CMD ["bash"]',
-      ],
+      changes: ['ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `LABEL ${ROOTFS_LABEL}=${ROOTFS_SUITE}`, 'CMD ["bash"]'],
     })
     await new Promise<void>((resolve, reject) => {
       d.modem.followProgress(

@@ -131,14 +131,20 @@ export function labelFromErrorRecord(record: ErrorRecord): Label | undefined {
  */
 export function labelFromStderr(stderr: string): Label | undefined {
   if (/\bMemoryError\b|ERR_OUT_OF_MEMORY|JavaScript heap out of memory|Array buffer allocation failed|Cannot allocate memory/.test(stderr)) return LABELS.memory
-  if (/Network is unreachable|Connection refused|ECONNREFUSED|ENETUNREACH|EAI_AGAIN|ENOTFOUND|Temporary failure in name resolution|Name or service not known|getaddrinfo/.test(stderr)) return LABELS.network
+  if (
+    /Network is unreachable|Connection refused|ECONNREFUSED|ENETUNREACH|EAI_AGAIN|ENOTFOUND|Temporary failure in name resolution|Name or service not known|getaddrinfo/.test(stderr)
+  )
+    return LABELS.network
   if (/Permission denied|EACCES|Read-only file system|EROFS/.test(stderr)) return LABELS.file
   if (/Operation not permitted|EPERM/.test(stderr)) return LABELS.syscall
   return undefined
 }
 
 function lastLine(text: string): string | null {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean)
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
   return lines.length ? lines.at(-1)!.slice(0, 500) : null
 }
 
@@ -151,13 +157,34 @@ const NONE = {detail: null, resource_limit_type: null, unauthorized_access_type:
 /** The status, exit code, stderr and labels for how a program ended. Shared by the engine and remote providers. */
 export function decideOutcome(f: OutcomeFacts): Outcome {
   if (f.timedOut) {
-    return {...NONE, status: 'resource_limit_exceeded', exit_code: EXIT.TIMEOUT, stderr: joinLines(f.stderr, 'Execution timeout'), detail: `Execution timeout after ${f.timeoutSeconds}s`, resource_limit_type: 'time'}
+    return {
+      ...NONE,
+      status: 'resource_limit_exceeded',
+      exit_code: EXIT.TIMEOUT,
+      stderr: joinLines(f.stderr, 'Execution timeout'),
+      detail: `Execution timeout after ${f.timeoutSeconds}s`,
+      resource_limit_type: 'time',
+    }
   }
   // we stopped it for its output: an OOM flag raised while it flooded is a consequence, not the cause
   if (f.outputOverflow) {
-    return {...NONE, status: 'resource_limit_exceeded', exit_code: EXIT.OUTPUT_LIMIT, stderr: joinLines(f.stderr, f.outputLimitNote ?? `[output truncated: more than ${f.maxOutputBytes} bytes; the run was stopped]`), detail: f.outputLimitDetail ?? 'Output limit exceeded', resource_limit_type: 'output'}
+    return {
+      ...NONE,
+      status: 'resource_limit_exceeded',
+      exit_code: EXIT.OUTPUT_LIMIT,
+      stderr: joinLines(f.stderr, f.outputLimitNote ?? `[output truncated: more than ${f.maxOutputBytes} bytes; the run was stopped]`),
+      detail: f.outputLimitDetail ?? 'Output limit exceeded',
+      resource_limit_type: 'output',
+    }
   }
-  const oom = () => ({...NONE, status: 'resource_limit_exceeded' as const, exit_code: EXIT.OUT_OF_MEMORY, stderr: joinLines(f.stderr, 'Memory limit exceeded (killed by OOM)'), detail: 'Memory limit exceeded', resource_limit_type: 'memory' as const})
+  const oom = () => ({
+    ...NONE,
+    status: 'resource_limit_exceeded' as const,
+    exit_code: EXIT.OUT_OF_MEMORY,
+    stderr: joinLines(f.stderr, 'Memory limit exceeded (killed by OOM)'),
+    detail: 'Memory limit exceeded',
+    resource_limit_type: 'memory' as const,
+  })
   if (f.oomKilled === true) return oom()
   if (f.completed) return {...NONE, status: 'success', exit_code: 0, stderr: f.stderr}
   const exitCode = f.exitCode === 0 ? 1 : f.exitCode

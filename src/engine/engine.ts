@@ -125,7 +125,11 @@ export class Engine {
     const size = this.options.poolSize ?? config.poolSize
     const budget = (this.budget = new ContainerBudget(this.options.maxConcurrentRuns ?? config.maxConcurrentRuns))
     if (size * runtimes.length > budget.limit) {
-      this.emit('warn', `the warm pools want ${size * runtimes.length} containers but at most ${budget.limit} may exist at once (SANDBOX_MAX_CONCURRENT_RUNS): the pools share them`, {pool_size: size, max_concurrent_runs: budget.limit})
+      this.emit(
+        'warn',
+        `the warm pools want ${size * runtimes.length} containers but at most ${budget.limit} may exist at once (SANDBOX_MAX_CONCURRENT_RUNS): the pools share them`,
+        {pool_size: size, max_concurrent_runs: budget.limit},
+      )
     }
     for (const runtime of runtimes) {
       const image = imageOf(config, runtime)
@@ -187,7 +191,13 @@ export class Engine {
     const refused = await request.verdict
     if (refused) {
       // the container started for this run is not needed: its removal is tracked like any other (stop() waits for it)
-      if (early) this.track(early.then((c) => pool.release(c), () => {}))
+      if (early)
+        this.track(
+          early.then(
+            (c) => pool.release(c),
+            () => {},
+          ),
+        )
       return refused
     }
     let container: Runner
@@ -345,10 +355,9 @@ export class Engine {
     // a creation in flight may still produce a container after the sweep: wait until each has
     // settled and removed what it made, then sweep once more
     let timer: NodeJS.Timeout | undefined
-    await Promise.race([
-      Promise.allSettled(pools.map((p) => p.drained())),
-      new Promise((r) => (timer = setTimeout(r, Math.max(deadlineMs, 5000)))),
-    ]).finally(() => clearTimeout(timer))
+    await Promise.race([Promise.allSettled(pools.map((p) => p.drained())), new Promise((r) => (timer = setTimeout(r, Math.max(deadlineMs, 5000))))]).finally(() =>
+      clearTimeout(timer),
+    )
     await Promise.allSettled([...this.pendingRemovals])
     await this.sweep()
   }
@@ -357,5 +366,3 @@ export class Engine {
     await this.backend?.removeOwned(this.id, {autoRemove: this.options.autoRemove}).catch(() => {})
   }
 }
-
-

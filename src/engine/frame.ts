@@ -129,7 +129,13 @@ export function checkControlFrame(raw: unknown, l: FrameLimits): FrameCheck {
   const bad = (reason: string): FrameCheck => ({kind: 'malformed', reason})
   if (!isPlainObject(raw)) return bad('the frame is not a JSON object')
   const unknown = Object.keys(raw).filter((k) => !KEYS.has(k))
-  if (unknown.length) return bad(`unknown field(s) ${unknown.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 40))).join(', ')}`)
+  if (unknown.length)
+    return bad(
+      `unknown field(s) ${unknown
+        .slice(0, 5)
+        .map((k) => JSON.stringify(k.slice(0, 40)))
+        .join(', ')}`,
+    )
   const missing = REQUIRED.filter((k) => !Object.hasOwn(raw, k))
   if (missing.length) return bad(`missing field(s) ${missing.join(', ')}`)
   const {ok, result, error, artifacts, notes} = raw
@@ -182,8 +188,7 @@ export function checkControlFrame(raw: unknown, l: FrameLimits): FrameCheck {
   return {kind: 'ok', frame}
 }
 
-export const resultLimitDetail = (size: number, max: number) =>
-  `main() returned ${size} bytes, over the ${max}-byte result limit (SANDBOX_MAX_RESULT_BYTES)`
+export const resultLimitDetail = (size: number, max: number) => `main() returned ${size} bytes, over the ${max}-byte result limit (SANDBOX_MAX_RESULT_BYTES)`
 
 /**
  * Collects one frame's base64 text as it streams in, decoding it in 4-character groups

@@ -134,7 +134,11 @@ export class OutputCollector {
       if (this.out.complete && this.err.complete) this.resolveComplete()
     }
     const frameOverflow = (max: number) => () =>
-      this.hit({cap: 'frame', detail: `Output limit exceeded: the runner's report is over the ${max}-byte frame limit`, note: `[the runner's report is over the ${max}-byte frame limit; the run was stopped]`})
+      this.hit({
+        cap: 'frame',
+        detail: `Output limit exceeded: the runner's report is over the ${max}-byte frame limit`,
+        note: `[the runner's report is over the ${max}-byte frame limit; the run was stopped]`,
+      })
     this.out = new FrameSplitter(Buffer.from(`__SANDBOX_CONTROL_${nonce}__:`), (b) => this.keep('stdout', b), this.maxFrameBytes, frameOverflow(this.maxFrameBytes), check)
     this.err = new FrameSplitter(Buffer.from(`__SANDBOX_END_${nonce}__`), (b) => this.keep('stderr', b), END_FRAME_BYTES, frameOverflow(END_FRAME_BYTES), check)
   }
@@ -157,7 +161,11 @@ export class OutputCollector {
     }
     if (data.length > room) {
       const max = this.options.maxOutputBytes
-      this.hit({cap: 'output', detail: `Output limit exceeded: more than ${max} bytes of stdout and stderr`, note: `[output truncated: more than ${max} bytes; the run was stopped]`})
+      this.hit({
+        cap: 'output',
+        detail: `Output limit exceeded: more than ${max} bytes of stdout and stderr`,
+        note: `[output truncated: more than ${max} bytes; the run was stopped]`,
+      })
     }
   }
 

@@ -226,7 +226,12 @@ export class RunnerPool implements BudgetMember {
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         // if it ever arrives, nobody wants it (drained() waits for that removal too)
-        this.track(pending.then((c) => c.remove().catch(() => {}), () => {}))
+        this.track(
+          pending.then(
+            (c) => c.remove().catch(() => {}),
+            () => {},
+          ),
+        )
         reject(new Error(`starting a container did not finish within ${Math.round(ms / 1000)} s`))
       }, ms)
       timer.unref()

@@ -4,13 +4,7 @@
  */
 import {MAX_RESULT_DEPTH, nestsDeeperThan} from './frame.js'
 
-export type RunStatus =
-  | 'success'
-  | 'program_error'
-  | 'resource_limit_exceeded'
-  | 'unauthorized_access'
-  | 'runtime_error'
-  | 'program_runner_error'
+export type RunStatus = 'success' | 'program_error' | 'resource_limit_exceeded' | 'unauthorized_access' | 'runtime_error' | 'program_runner_error'
 
 export interface StructuredResult {
   present: boolean
@@ -88,8 +82,7 @@ export function runnerError(exitCode: number, stderr: string, detail: string): R
   return emptyResult({status: 'program_runner_error', exit_code: exitCode, stderr, detail})
 }
 
-export const busyResult = (reason?: string) =>
-  runnerError(EXIT.NO_CONTAINER, reason ? `Container pool is busy: ${reason}` : 'Container pool is busy', 'no_available_container')
+export const busyResult = (reason?: string) => runnerError(EXIT.NO_CONTAINER, reason ? `Container pool is busy: ${reason}` : 'Container pool is busy', 'no_available_container')
 
 export const internalErrorResult = (message: string) => runnerError(EXIT.INTERNAL_ERROR, message, 'internal_error')
 

@@ -131,9 +131,12 @@ export class ManagerClient {
     try {
       data = JSON.parse(answer.body)
     } catch {
-      throw new ManagerError(`The executor manager at ${this.endpoint} answered with something that is not JSON`, 'MANAGER_BAD_RESPONSE', [
-        'Check that the endpoint points at the executor manager (GET /healthz answers {"status":"ok"})',
-      ], answer)
+      throw new ManagerError(
+        `The executor manager at ${this.endpoint} answered with something that is not JSON`,
+        'MANAGER_BAD_RESPONSE',
+        ['Check that the endpoint points at the executor manager (GET /healthz answers {"status":"ok"})'],
+        answer,
+      )
     }
     return parseRunAnswer(data, `The executor manager at ${this.endpoint}`)
   }
@@ -167,11 +170,11 @@ export class ManagerClient {
       `Cannot reach the executor manager at ${this.endpoint}: ${failure.code}${failure.timedOut ? ' (connect timeout)' : ''} after ${attempts} attempt${attempts === 1 ? '' : 's'}`,
       'MANAGER_UNREACHABLE',
       [
-        'Start it with `sandbox start` (or check that RAGFlow\'s sandbox-executor-manager is running)',
+        "Start it with `sandbox start` (or check that RAGFlow's sandbox-executor-manager is running)",
         ...(this.options.hints?.endpoint ? [this.options.hints.endpoint] : []),
         // RAGFlow HEAD's default names the manager on RAGFlow's compose network only
         ...(new URL(this.base).hostname === 'sandbox-executor-manager'
-          ? ['sandbox-executor-manager resolves only inside RAGFlow\'s Docker network: from this host use `--endpoint http://127.0.0.1:9385` (`sandbox start`)']
+          ? ["sandbox-executor-manager resolves only inside RAGFlow's Docker network: from this host use `--endpoint http://127.0.0.1:9385` (`sandbox start`)"]
           : []),
         'Or run locally without a manager: `sandbox run --provider docker`',
       ],
@@ -182,29 +185,44 @@ export class ManagerClient {
 
   private afterConnectError(failure: HttpFailure, timeoutMs: number): Error {
     if (failure.timedOut) {
-      return new ManagerError(`Execution timed out after ${Math.round(timeoutMs / 1000)} seconds (no answer from ${this.endpoint})`, 'MANAGER_TIMEOUT', [
-        'Raise the request timeout: `sandbox configure self-managed --timeout N`',
-        'Not retried: the code may have started on the manager',
-      ], undefined, failure)
+      return new ManagerError(
+        `Execution timed out after ${Math.round(timeoutMs / 1000)} seconds (no answer from ${this.endpoint})`,
+        'MANAGER_TIMEOUT',
+        ['Raise the request timeout: `sandbox configure self-managed --timeout N`', 'Not retried: the code may have started on the manager'],
+        undefined,
+        failure,
+      )
     }
-    return new ManagerError(`The connection to the executor manager at ${this.endpoint} broke after the request was sent: ${failure.message}`, 'MANAGER_CONNECTION_LOST', [
-      'Not retried, because the code may already have run; check the manager\'s log (`sandbox logs`)',
-    ], undefined, failure)
+    return new ManagerError(
+      `The connection to the executor manager at ${this.endpoint} broke after the request was sent: ${failure.message}`,
+      'MANAGER_CONNECTION_LOST',
+      ["Not retried, because the code may already have run; check the manager's log (`sandbox logs`)"],
+      undefined,
+      failure,
+    )
   }
 
   private httpError(answer: HttpAnswer, attempts?: number): Error {
     const text = answer.body.length > 500 ? `${answer.body.slice(0, 500)}…` : answer.body
     if (answer.status === 401 || answer.status === 403) {
-      return new ManagerError(`The executor manager at ${this.endpoint} refused the request: HTTP ${answer.status}`, 'MANAGER_UNAUTHORIZED', [
-        this.options.token
-          ? this.options.hints?.tokenMismatch ?? 'The API token does not match the manager\'s SANDBOX_API_TOKEN'
-          : this.options.hints?.tokenMissing ?? 'The manager requires a token (its SANDBOX_API_TOKEN)',
-      ], answer)
+      return new ManagerError(
+        `The executor manager at ${this.endpoint} refused the request: HTTP ${answer.status}`,
+        'MANAGER_UNAUTHORIZED',
+        [
+          this.options.token
+            ? (this.options.hints?.tokenMismatch ?? "The API token does not match the manager's SANDBOX_API_TOKEN")
+            : (this.options.hints?.tokenMissing ?? 'The manager requires a token (its SANDBOX_API_TOKEN)'),
+        ],
+        answer,
+      )
     }
     const tries = attempts && attempts > 1 ? ` (after ${attempts} attempts)` : ''
-    return new ManagerError(`HTTP ${answer.status}: ${text}${tries}`, answer.status >= 500 ? 'MANAGER_ERROR' : 'MANAGER_REJECTED', [
-      `The executor manager at ${this.endpoint} did not run the code; see its log (\`sandbox logs\`)`,
-    ], answer)
+    return new ManagerError(
+      `HTTP ${answer.status}: ${text}${tries}`,
+      answer.status >= 500 ? 'MANAGER_ERROR' : 'MANAGER_REJECTED',
+      [`The executor manager at ${this.endpoint} did not run the code; see its log (\`sandbox logs\`)`],
+      answer,
+    )
   }
 
   /** GET /healthz (never throws) */
@@ -225,7 +243,8 @@ export class ManagerClient {
   async status(timeoutMs = 3000): Promise<{status: 200; body: StatusDocument} | {status: number | null; error: string}> {
     try {
       const answer = await httpCall(this.url('/status'), {method: 'GET', headers: this.headers(false), timeoutMs})
-      if (answer.status === 401) return {status: 401, error: this.options.token ? 'the manager refused the API token' : 'the manager requires an API token (set SANDBOX_API_TOKEN or --token)'}
+      if (answer.status === 401)
+        return {status: 401, error: this.options.token ? 'the manager refused the API token' : 'the manager requires an API token (set SANDBOX_API_TOKEN or --token)'}
       if (answer.status === 404) return {status: 404, error: 'the manager has no GET /status (an older version?)'}
       if (answer.status !== 200) return {status: answer.status, error: `HTTP ${answer.status}`}
       const body = JSON.parse(answer.body) as StatusDocument

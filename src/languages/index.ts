@@ -43,7 +43,9 @@ export const SUPPORTED_LANGUAGES = LANGUAGE_IDS.map((id) => {
 
 /** "javascript" → "nodejs", "ts" → "typescript"; undefined when unknown. */
 export function normalizeLanguage(name: string | undefined | null): Language | undefined {
-  const n = String(name ?? '').trim().toLowerCase()
+  const n = String(name ?? '')
+    .trim()
+    .toLowerCase()
   return LANGUAGE_IDS.find((id) => LANGUAGES[id].aliases.includes(n))
 }
 

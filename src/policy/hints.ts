@@ -5,21 +5,7 @@
 import type {PolicyLevel} from './types.js'
 
 export type HintKind =
-  | 'process'
-  | 'native'
-  | 'socket'
-  | 'escape'
-  | 'code'
-  | 'file'
-  | 'os'
-  | 'threads'
-  | 'getattr'
-  | 'restricted'
-  | 'module-path'
-  | 'dynamic'
-  | 'import'
-  | 'fs'
-  | 'worker'
+  'process' | 'native' | 'socket' | 'escape' | 'code' | 'file' | 'os' | 'threads' | 'getattr' | 'restricted' | 'module-path' | 'dynamic' | 'import' | 'fs' | 'worker'
 
 type Level = Exclude<PolicyLevel, 'off'>
 

@@ -131,9 +131,7 @@ const COMPARISONS: ReadonlySet<string> = new Set(['===', '!==', '==', '!=', 'ins
 const SPECIAL_NAMES: ReadonlySet<string> = new Set(['process', 'module', 'globalThis', 'global', 'window', 'self', 'eval', 'Function', 'require'])
 
 /** Property names that, as strings handed to Reflect/Object, reach what the member rules refuse. */
-const REFLECTED_PROPERTIES: ReadonlySet<string> = new Set([
-  'constructor', 'require', 'process', 'eval', 'Function', 'binding', ...JS_DANGEROUS_PROPERTIES, ...JS_ESCAPE_PROPERTIES,
-])
+const REFLECTED_PROPERTIES: ReadonlySet<string> = new Set(['constructor', 'require', 'process', 'eval', 'Function', 'binding', ...JS_DANGEROUS_PROPERTIES, ...JS_ESCAPE_PROPERTIES])
 const REFLECTORS: ReadonlySet<string> = new Set(['get', 'getOwnPropertyDescriptor', 'getOwnPropertyDescriptors', 'apply', 'construct'])
 
 /** `x.constructor` is harmless here: its name, a comparison, an assignment to it, `typeof`, or `new` with no code-carrying argument. */
@@ -184,8 +182,7 @@ function valueHolder(node: N, ancestors: N[]): N | undefined {
   let child = node
   for (let index = ancestors.length - 2; index >= 0; index--) {
     const parent = ancestors[index]
-    const branch =
-      (parent.type === 'ConditionalExpression' && parent.test !== child) || parent.type === 'LogicalExpression' || parent.type === 'ParenthesizedExpression'
+    const branch = (parent.type === 'ConditionalExpression' && parent.test !== child) || parent.type === 'LogicalExpression' || parent.type === 'ParenthesizedExpression'
     if (!branch) return parent
     child = parent
   }
@@ -451,8 +448,13 @@ class JavaScriptInspector {
   private identifier(node: N & {type: 'Identifier'}, parent: N | undefined): void {
     const {name} = node
     if (!SPECIAL_NAMES.has(name) && !this.aliases.process.has(name) && !this.aliases.module.has(name) && !this.aliases.global.has(name)) return
-    const special =
-      this.isProcess(node) ? 'process' : this.isModuleLike(node) ? 'module' : (this.isGlobalObject(node) && (name === 'globalThis' || name === 'global' || this.aliases.global.has(name))) ? 'the global object' : undefined
+    const special = this.isProcess(node)
+      ? 'process'
+      : this.isModuleLike(node)
+        ? 'module'
+        : this.isGlobalObject(node) && (name === 'globalThis' || name === 'global' || this.aliases.global.has(name))
+          ? 'the global object'
+          : undefined
     if (special !== undefined) {
       if (this.handedAround(node, parent)) this.add(node, `Reference: ${name}`, 'escape')
       return
@@ -632,8 +634,7 @@ export function tokenScan(code: string, level: Level = 'ragflow'): PolicyIssue[]
     } else if (
       kind === '.' &&
       isName(next, 'constructor') &&
-      ((label(tokens[index + 2]) === '.' && isName(tokens[index + 3], 'constructor')) ||
-        (label(tokens[index + 2]) === '(' && stringAt(tokens, index + 3) !== undefined))
+      ((label(tokens[index + 2]) === '.' && isName(tokens[index + 3], 'constructor')) || (label(tokens[index + 2]) === '(' && stringAt(tokens, index + 3) !== undefined))
     ) {
       at(next, 'Call: constructor')
     }

@@ -80,9 +80,19 @@ const BINDING_FIELDS: Record<string, ReadonlySet<string | null>> = {
 }
 /** Parents whose identifier children are always bindings or plain names. */
 const BINDING_PARENTS: ReadonlySet<string> = new Set([
-  'parameters', 'lambda_parameters', 'list_splat_pattern', 'dictionary_splat_pattern', 'dotted_name',
-  'global_statement', 'nonlocal_statement', 'as_pattern_target', 'pattern_list', 'tuple_pattern',
-  'list_pattern', 'delete_statement', 'keyword_pattern',
+  'parameters',
+  'lambda_parameters',
+  'list_splat_pattern',
+  'dictionary_splat_pattern',
+  'dotted_name',
+  'global_statement',
+  'nonlocal_statement',
+  'as_pattern_target',
+  'pattern_list',
+  'tuple_pattern',
+  'list_pattern',
+  'delete_statement',
+  'keyword_pattern',
 ])
 
 const CODING_COOKIE = /^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)/
@@ -115,10 +125,10 @@ export function decodePythonEscapes(text: string, bytes = false): string {
     if (kind === 'x') return String.fromCharCode(Number.parseInt(body.slice(1), 16))
     if (!bytes && (kind === 'u' || kind === 'U') && body.length > 1) {
       const code = Number.parseInt(body.slice(1), 16)
-      return code <= 0x10_FF_FF ? String.fromCodePoint(code) : '\u0000'
+      return code <= 0x10_ff_ff ? String.fromCodePoint(code) : '\u0000'
     }
     if (!bytes && kind === 'N' && body.length > 1) return namedCharacter(body.slice(2, -1))
-    if (/^[0-7]/.test(body)) return String.fromCharCode(Number.parseInt(body, 8) & 0xFF_FF)
+    if (/^[0-7]/.test(body)) return String.fromCharCode(Number.parseInt(body, 8) & 0xff_ff)
     return SIMPLE_ESCAPES[body] ?? whole
   })
 }
@@ -177,10 +187,16 @@ const FORMAT_FIELDS = /\{[^{}]*\}/g
 /** Which hint a forbidden module gets. */
 function moduleKind(module: string, level: 'ragflow' | 'standard'): HintKind {
   const first = module.split('.', 1)[0]
-  if (['subprocess', 'multiprocessing', 'pty', 'distutils', 'webbrowser', 'posix', 'nt', '_posixsubprocess'].includes(first) || module === 'concurrent.futures.process' || module === 'asyncio.subprocess') return 'process'
+  if (
+    ['subprocess', 'multiprocessing', 'pty', 'distutils', 'webbrowser', 'posix', 'nt', '_posixsubprocess'].includes(first) ||
+    module === 'concurrent.futures.process' ||
+    module === 'asyncio.subprocess'
+  )
+    return 'process'
   if (['ctypes', 'cffi', '_ctypes'].includes(first) || module === 'numpy.ctypeslib') return 'native'
   if (['socket', 'socketserver', '_socket', 'ftplib', 'telnetlib'].includes(first) || module === 'http.client') return 'socket'
-  if (['pickle', 'marshal', 'shelve', 'dill', 'cloudpickle', 'code', 'codeop', 'pdb', 'bdb', 'cProfile', 'profile', 'trace', 'doctest', 'runpy', 'pydoc'].includes(first)) return 'code'
+  if (['pickle', 'marshal', 'shelve', 'dill', 'cloudpickle', 'code', 'codeop', 'pdb', 'bdb', 'cProfile', 'profile', 'trace', 'doctest', 'runpy', 'pydoc'].includes(first))
+    return 'code'
   if (level === 'ragflow' && ['os', 'sys', 'shutil'].includes(first)) return 'os'
   if (level === 'ragflow' && first === 'pathlib') return 'file'
   if (level === 'ragflow' && ['threading', 'asyncio'].includes(first)) return 'threads'
@@ -345,7 +361,11 @@ class PythonInspector {
       if (match) {
         const encoding = match[1].toLowerCase()
         if (!PY_SAFE_SOURCE_ENCODINGS.has(encoding)) {
-          this.issues.push({line: index + 1, message: `Encoding Declaration: ${match[1]}`, hint: `a source encoding other than UTF-8 or Latin-1 can hide code from the policy and is refused by the ${this.level} policy: save the code as UTF-8`})
+          this.issues.push({
+            line: index + 1,
+            message: `Encoding Declaration: ${match[1]}`,
+            hint: `a source encoding other than UTF-8 or Latin-1 can hide code from the policy and is refused by the ${this.level} policy: save the code as UTF-8`,
+          })
         }
         return
       }
@@ -681,13 +701,7 @@ class PythonInspector {
     }
     const name = pythonStaticString(key)
     if (name === undefined) return
-    if (
-      isPrivateModuleAlias(name) ||
-      PY_DISTINCTIVE.has(name) ||
-      PY_ESCAPE_ATTRIBUTES.has(name) ||
-      PY_ESCAPE_GLOBALS.has(name) ||
-      PYTHON_RULES.ragflow.builtins.has(name)
-    ) {
+    if (isPrivateModuleAlias(name) || PY_DISTINCTIVE.has(name) || PY_ESCAPE_ATTRIBUTES.has(name) || PY_ESCAPE_GLOBALS.has(name) || PYTHON_RULES.ragflow.builtins.has(name)) {
       this.report(dict, `Attribute Access: ${object ? describe(object) : ''}.__dict__['${name}']`, 'module-path')
     }
   }
@@ -718,7 +732,10 @@ class PythonInspector {
       if (onModule) this.add(call, `Call: ${name}(${describe(object)}, <computed name>)`, 'dynamic')
       return
     }
-    const kind = this.profile.anyObjectAttribute(attr) ?? (attr === '__dict__' && onModule ? 'module-path' : undefined) ?? (onModule && this.profile.chainModules.has(attr) ? 'module-path' : undefined)
+    const kind =
+      this.profile.anyObjectAttribute(attr) ??
+      (attr === '__dict__' && onModule ? 'module-path' : undefined) ??
+      (onModule && this.profile.chainModules.has(attr) ? 'module-path' : undefined)
     if (kind) this.add(call, `Call: ${name}(${describe(object)}, '${attr}')`, kind)
   }
 
@@ -829,7 +846,10 @@ class LooseScan {
       if (
         this.profile.anyObjectAttribute(text) !== undefined ||
         (object !== undefined &&
-          (this.profile.moduleObjects.has(object) || object === '__builtins__' || rules.moduleAttributes.get(object)?.has(text) || (restricted !== undefined && !restricted.has(text))))
+          (this.profile.moduleObjects.has(object) ||
+            object === '__builtins__' ||
+            rules.moduleAttributes.get(object)?.has(text) ||
+            (restricted !== undefined && !restricted.has(text))))
       ) {
         this.inspector.add({startPosition: {row: line}}, `Attribute Access: ${object ?? ''}.${text}`, 'escape')
       }
@@ -843,7 +863,12 @@ class LooseScan {
     if (!pending || pending.parts.length === 0) return
     const name = pending.parts.join('.')
     if (this.profile.isForbiddenModule(name)) {
-      this.inspector.add({startPosition: {row: pending.line}}, `${pending.keyword === 'from' ? 'From Import' : 'Import'}: ${name}`, moduleKind(name, this.profile.rules.level), this.profile.subject(name))
+      this.inspector.add(
+        {startPosition: {row: pending.line}},
+        `${pending.keyword === 'from' ? 'From Import' : 'Import'}: ${name}`,
+        moduleKind(name, this.profile.rules.level),
+        this.profile.subject(name),
+      )
     }
   }
 

@@ -13,26 +13,62 @@
 
 /** RAGFlow's forbidden modules (services/security.py), compared on the first dotted segment. */
 export const RAGFLOW_PY_MODULES: readonly string[] = [
-  'os', 'subprocess', 'sys', 'shutil', 'socket', 'ctypes', 'pickle', 'threading', 'multiprocessing',
-  'asyncio', 'ftplib', 'telnetlib', 'builtins',
+  'os',
+  'subprocess',
+  'sys',
+  'shutil',
+  'socket',
+  'ctypes',
+  'pickle',
+  'threading',
+  'multiprocessing',
+  'asyncio',
+  'ftplib',
+  'telnetlib',
+  'builtins',
 ]
 
 /** Modules that start processes, load native code, open raw sockets or run strings of code: refused at every level. */
 const PY_ALWAYS_FORBIDDEN: readonly string[] = [
   // processes
-  'subprocess', 'multiprocessing', 'pty', 'distutils', 'webbrowser',
+  'subprocess',
+  'multiprocessing',
+  'pty',
+  'distutils',
+  'webbrowser',
   // native code
-  'ctypes', 'cffi',
+  'ctypes',
+  'cffi',
   // raw sockets
-  'socket', 'socketserver',
+  'socket',
+  'socketserver',
   // serialisers that run code on load
-  'pickle', 'marshal', 'shelve', 'dill', 'cloudpickle',
+  'pickle',
+  'marshal',
+  'shelve',
+  'dill',
+  'cloudpickle',
   // import machinery (RAGFlow's #8472 bypass importlib, and its siblings)
-  'importlib', 'imp', 'zipimport', 'pkgutil', 'pydoc', 'runpy',
+  'importlib',
+  'imp',
+  'zipimport',
+  'pkgutil',
+  'pydoc',
+  'runpy',
   // interpreters, debuggers and profilers that run strings of code; inspect is getattr and frames
-  'code', 'codeop', 'pdb', 'bdb', 'cProfile', 'profile', 'trace', 'doctest', 'inspect',
+  'code',
+  'codeop',
+  'pdb',
+  'bdb',
+  'cProfile',
+  'profile',
+  'trace',
+  'doctest',
+  'inspect',
   // os under another name; the builtins module
-  'posix', 'nt', 'builtins',
+  'posix',
+  'nt',
+  'builtins',
 ]
 
 /** ragflow: RAGFlow's list, the always-forbidden ones, and pathlib (RAGFlow's #8472 bypass of `open`). */
@@ -47,24 +83,156 @@ export const PY_STANDARD_FORBIDDEN_MODULES: ReadonlySet<string> = new Set([...PY
  * `os.system` to code the policy cannot follow.
  */
 export const PY_STANDARD_RESTRICTED_MODULES: ReadonlyMap<string, ReadonlySet<string>> = new Map([
-  ['os', new Set([
-    'path', 'environ', 'environb', 'getenv', 'getenvb', 'putenv', 'unsetenv', 'makedirs', 'mkdir', 'listdir', 'scandir', 'walk', 'fwalk',
-    'remove', 'unlink', 'rmdir', 'removedirs', 'rename', 'renames', 'replace', 'stat', 'lstat', 'fstat', 'stat_result', 'DirEntry',
-    'getcwd', 'getcwdb', 'chdir', 'sep', 'altsep', 'linesep', 'pathsep', 'curdir', 'pardir', 'extsep', 'defpath', 'devnull', 'name',
-    'cpu_count', 'urandom', 'getpid', 'getppid', 'getuid', 'getgid', 'geteuid', 'getegid', 'getlogin', 'uname', 'times', 'umask',
-    'fspath', 'fsencode', 'fsdecode', 'PathLike', 'access', 'F_OK', 'R_OK', 'W_OK', 'X_OK', 'chmod', 'utime', 'truncate',
-    'symlink', 'link', 'readlink', 'get_terminal_size', 'terminal_size', 'strerror', 'error', 'isatty', 'getloadavg',
-    'sched_getaffinity', 'sync', 'fsync', 'open', 'close', 'read', 'write', 'fdopen', 'lseek', 'SEEK_SET', 'SEEK_CUR', 'SEEK_END',
-    'O_RDONLY', 'O_WRONLY', 'O_RDWR', 'O_CREAT', 'O_EXCL', 'O_TRUNC', 'O_APPEND', 'get_exec_path', 'supports_follow_symlinks',
-  ])],
-  ['sys', new Set([
-    'argv', 'orig_argv', 'maxsize', 'maxunicode', 'version', 'version_info', 'hexversion', 'api_version', 'platform', 'byteorder',
-    'implementation', 'executable', 'float_info', 'int_info', 'hash_info', 'float_repr_style', 'stdout', 'stderr', 'stdin',
-    '__stdout__', '__stderr__', '__stdin__', 'exit', 'getsizeof', 'getrecursionlimit', 'setrecursionlimit', 'getdefaultencoding',
-    'getfilesystemencoding', 'exc_info', 'exception', 'path', 'prefix', 'base_prefix', 'exec_prefix', 'flags', 'copyright',
-    'set_int_max_str_digits', 'get_int_max_str_digits', 'intern', 'getrefcount', 'is_finalizing', 'stdlib_module_names',
-    'builtin_module_names', 'warnoptions', 'dont_write_bytecode', 'last_value', 'last_type', 'last_exc',
-  ])],
+  [
+    'os',
+    new Set([
+      'path',
+      'environ',
+      'environb',
+      'getenv',
+      'getenvb',
+      'putenv',
+      'unsetenv',
+      'makedirs',
+      'mkdir',
+      'listdir',
+      'scandir',
+      'walk',
+      'fwalk',
+      'remove',
+      'unlink',
+      'rmdir',
+      'removedirs',
+      'rename',
+      'renames',
+      'replace',
+      'stat',
+      'lstat',
+      'fstat',
+      'stat_result',
+      'DirEntry',
+      'getcwd',
+      'getcwdb',
+      'chdir',
+      'sep',
+      'altsep',
+      'linesep',
+      'pathsep',
+      'curdir',
+      'pardir',
+      'extsep',
+      'defpath',
+      'devnull',
+      'name',
+      'cpu_count',
+      'urandom',
+      'getpid',
+      'getppid',
+      'getuid',
+      'getgid',
+      'geteuid',
+      'getegid',
+      'getlogin',
+      'uname',
+      'times',
+      'umask',
+      'fspath',
+      'fsencode',
+      'fsdecode',
+      'PathLike',
+      'access',
+      'F_OK',
+      'R_OK',
+      'W_OK',
+      'X_OK',
+      'chmod',
+      'utime',
+      'truncate',
+      'symlink',
+      'link',
+      'readlink',
+      'get_terminal_size',
+      'terminal_size',
+      'strerror',
+      'error',
+      'isatty',
+      'getloadavg',
+      'sched_getaffinity',
+      'sync',
+      'fsync',
+      'open',
+      'close',
+      'read',
+      'write',
+      'fdopen',
+      'lseek',
+      'SEEK_SET',
+      'SEEK_CUR',
+      'SEEK_END',
+      'O_RDONLY',
+      'O_WRONLY',
+      'O_RDWR',
+      'O_CREAT',
+      'O_EXCL',
+      'O_TRUNC',
+      'O_APPEND',
+      'get_exec_path',
+      'supports_follow_symlinks',
+    ]),
+  ],
+  [
+    'sys',
+    new Set([
+      'argv',
+      'orig_argv',
+      'maxsize',
+      'maxunicode',
+      'version',
+      'version_info',
+      'hexversion',
+      'api_version',
+      'platform',
+      'byteorder',
+      'implementation',
+      'executable',
+      'float_info',
+      'int_info',
+      'hash_info',
+      'float_repr_style',
+      'stdout',
+      'stderr',
+      'stdin',
+      '__stdout__',
+      '__stderr__',
+      '__stdin__',
+      'exit',
+      'getsizeof',
+      'getrecursionlimit',
+      'setrecursionlimit',
+      'getdefaultencoding',
+      'getfilesystemencoding',
+      'exc_info',
+      'exception',
+      'path',
+      'prefix',
+      'base_prefix',
+      'exec_prefix',
+      'flags',
+      'copyright',
+      'set_int_max_str_digits',
+      'get_int_max_str_digits',
+      'intern',
+      'getrefcount',
+      'is_finalizing',
+      'stdlib_module_names',
+      'builtin_module_names',
+      'warnoptions',
+      'dont_write_bytecode',
+      'last_value',
+      'last_type',
+      'last_exc',
+    ]),
+  ],
 ])
 
 /** Modules refused on the whole dotted prefix. logging.config resolves `'()': 'subprocess.getoutput'` factories by name, unittest.mock hands back originals by name, numpy.ctypeslib loads libraries as ctypes does. */
@@ -80,9 +248,34 @@ export const PY_ALLOWED_PRIVATE_MODULES: ReadonlySet<string> = new Set(['__futur
  * are ordinary variable names and are checked in imports only.
  */
 const PY_DISTINCTIVE_MODULE_NAMES: readonly string[] = [
-  'os', 'subprocess', 'sys', 'shutil', 'socket', 'ctypes', 'pickle', 'threading', 'multiprocessing', 'asyncio',
-  'ftplib', 'telnetlib', 'builtins', 'importlib', 'pathlib', 'zipimport', 'pkgutil', 'pydoc', 'runpy', 'codeop',
-  'cProfile', 'posix', 'pty', 'distutils', 'cffi', 'marshal', 'shelve', 'socketserver',
+  'os',
+  'subprocess',
+  'sys',
+  'shutil',
+  'socket',
+  'ctypes',
+  'pickle',
+  'threading',
+  'multiprocessing',
+  'asyncio',
+  'ftplib',
+  'telnetlib',
+  'builtins',
+  'importlib',
+  'pathlib',
+  'zipimport',
+  'pkgutil',
+  'pydoc',
+  'runpy',
+  'codeop',
+  'cProfile',
+  'posix',
+  'pty',
+  'distutils',
+  'cffi',
+  'marshal',
+  'shelve',
+  'socketserver',
 ]
 export const PY_DISTINCTIVE: ReadonlySet<string> = new Set(PY_DISTINCTIVE_MODULE_NAMES)
 
@@ -98,16 +291,23 @@ export const PY_ANY_OBJECT_MODULE_NAMES: ReadonlySet<string> = new Set(
 
 /** Private attributes that are modules in the standard library, refused on any object; `_<name>` for a distinctive name as well (`random._os`). */
 export const PY_PRIVATE_MODULE_ATTRIBUTES: ReadonlySet<string> = new Set([
-  '_thread', '_posixsubprocess', '_io', '_imp', '_frozen_importlib', '_frozen_importlib_external',
-  '_ctypes', '_pickle', '_socket', '_bootstrap', '_bootstrap_external',
+  '_thread',
+  '_posixsubprocess',
+  '_io',
+  '_imp',
+  '_frozen_importlib',
+  '_frozen_importlib_external',
+  '_ctypes',
+  '_pickle',
+  '_socket',
+  '_bootstrap',
+  '_bootstrap_external',
   // not private, but as distinctive: numpy's ctypes loader (np.ctypeslib.load_library)
   'ctypeslib',
 ])
 
 /** Builtins refused when called or used as a value (`f = eval`, `map(eval, xs)`). RAGFlow's, minus the ones it only lists by accident. */
-export const PY_RAGFLOW_BUILTINS: ReadonlySet<string> = new Set([
-  'eval', 'exec', 'open', '__import__', 'compile', 'getattr', 'setattr', 'globals', 'locals', 'breakpoint',
-])
+export const PY_RAGFLOW_BUILTINS: ReadonlySet<string> = new Set(['eval', 'exec', 'open', '__import__', 'compile', 'getattr', 'setattr', 'globals', 'locals', 'breakpoint'])
 /** standard: open, getattr and setattr are fine (their names are checked); strings of code, the namespaces and the debugger are not. */
 export const PY_STANDARD_BUILTINS: ReadonlySet<string> = new Set(['eval', 'exec', '__import__', 'compile', 'globals', 'locals', 'breakpoint'])
 
@@ -121,11 +321,30 @@ export const PY_ATTRIBUTE_BUILTINS: ReadonlySet<string> = new Set(['getattr', 's
  * that escapes, `__subclasses__`, is.)
  */
 export const PY_ESCAPE_ATTRIBUTES: ReadonlySet<string> = new Set([
-  '__subclasses__', '__globals__', '__code__', '__builtins__', '__import__', '__loader__', '__spec__', '__self__',
+  '__subclasses__',
+  '__globals__',
+  '__code__',
+  '__builtins__',
+  '__import__',
+  '__loader__',
+  '__spec__',
+  '__self__',
   '__getattribute__',
   // frames and their globals; the functions that hand out frames
-  'f_globals', 'f_locals', 'f_builtins', 'f_back', 'tb_frame', 'gi_frame', 'cr_frame', 'ag_frame',
-  'walk_stack', 'walk_tb', '_getframe', '_current_frames', 'settrace', 'setprofile',
+  'f_globals',
+  'f_locals',
+  'f_builtins',
+  'f_back',
+  'tb_frame',
+  'gi_frame',
+  'cr_frame',
+  'ag_frame',
+  'walk_stack',
+  'walk_tb',
+  '_getframe',
+  '_current_frames',
+  'settrace',
+  'setprofile',
 ])
 
 /** Module globals that lead to the interpreter's builtins and import machinery, refused as names. */
@@ -148,9 +367,22 @@ export const PY_FILE_IO_METHODS: ReadonlySet<string> = new Set(['read_text', 're
 
 /** standard: names refused on any object that start processes or open raw sockets through asyncio and concurrent.futures. */
 export const PY_STANDARD_DANGEROUS_ATTRIBUTES: ReadonlySet<string> = new Set([
-  'create_subprocess_exec', 'create_subprocess_shell', 'subprocess_exec', 'subprocess_shell', 'ProcessPoolExecutor',
-  'open_connection', 'start_server', 'open_unix_connection', 'start_unix_server', 'create_connection', 'create_server',
-  'create_datagram_endpoint', 'create_unix_connection', 'create_unix_server', 'sock_connect', 'sock_accept',
+  'create_subprocess_exec',
+  'create_subprocess_shell',
+  'subprocess_exec',
+  'subprocess_shell',
+  'ProcessPoolExecutor',
+  'open_connection',
+  'start_server',
+  'open_unix_connection',
+  'start_unix_server',
+  'create_connection',
+  'create_server',
+  'create_datagram_endpoint',
+  'create_unix_connection',
+  'create_unix_server',
+  'sock_connect',
+  'sock_accept',
 ])
 
 /**
@@ -166,8 +398,22 @@ export const PY_PATH_RESOLVERS: ReadonlySet<string> = new Set(['attrgetter', 'ge
 
 /** PEP 263 source encodings that cannot change how ASCII bytes are read. */
 export const PY_SAFE_SOURCE_ENCODINGS: ReadonlySet<string> = new Set([
-  'utf-8', 'utf8', 'utf_8', 'utf-8-sig', 'utf_8_sig', 'ascii', 'us-ascii', 'latin-1', 'latin1', 'latin_1',
-  'iso-8859-1', 'iso8859-1', 'iso_8859_1', 'l1', 'cp1252', 'iso-8859-15',
+  'utf-8',
+  'utf8',
+  'utf_8',
+  'utf-8-sig',
+  'utf_8_sig',
+  'ascii',
+  'us-ascii',
+  'latin-1',
+  'latin1',
+  'latin_1',
+  'iso-8859-1',
+  'iso8859-1',
+  'iso_8859_1',
+  'l1',
+  'cp1252',
+  'iso-8859-15',
 ])
 
 /** One level's Python rules, as the analyser uses them. */
@@ -220,19 +466,35 @@ export const PYTHON_RULES: Readonly<Record<'ragflow' | 'standard', PythonRules>>
  * (child_process), native code or files through wasi and sqlite.
  */
 export const JS_RAGFLOW_FORBIDDEN_MODULES: ReadonlySet<string> = new Set([
-  'child_process', 'fs', 'worker_threads',
-  'cluster', 'vm', 'inspector', 'module', 'repl', 'wasi', 'sqlite',
+  'child_process',
+  'fs',
+  'worker_threads',
+  'cluster',
+  'vm',
+  'inspector',
+  'module',
+  'repl',
+  'wasi',
+  'sqlite',
 ])
 
 /** standard: fs is fine; processes, code the policy cannot see, raw sockets and native code are not. */
 export const JS_STANDARD_FORBIDDEN_MODULES: ReadonlySet<string> = new Set([
-  'child_process', 'worker_threads', 'cluster', 'vm', 'inspector', 'module', 'repl', 'wasi', 'sqlite', 'net', 'dgram',
+  'child_process',
+  'worker_threads',
+  'cluster',
+  'vm',
+  'inspector',
+  'module',
+  'repl',
+  'wasi',
+  'sqlite',
+  'net',
+  'dgram',
 ])
 
 /** Properties refused on any object: how a `require` or native bindings are reached without require. */
-export const JS_DANGEROUS_PROPERTIES: ReadonlySet<string> = new Set([
-  'mainModule', '_linkedBinding', 'dlopen', '_load', '_resolveFilename', 'getBuiltinModule',
-])
+export const JS_DANGEROUS_PROPERTIES: ReadonlySet<string> = new Set(['mainModule', '_linkedBinding', 'dlopen', '_load', '_resolveFilename', 'getBuiltinModule'])
 
 /**
  * Properties refused on any object because they hand out the callers' functions and their

@@ -152,7 +152,8 @@ export const aliyunDefinition: ProviderDefinition = {
     if (typeof timeout !== 'number' || timeout < 1 || timeout > ALIYUN_MAX_TIMEOUT) return 'Timeout must be between 1 and 30 seconds'
     for (const key of ['control_endpoint', 'data_endpoint']) {
       const value = config[key]
-      if (value !== undefined && value !== '' && !/^https?:\/\/[^\s/]+/i.test(String(value))) return `Invalid ${key.replace('_', ' ')}: ${value}. Must start with http:// or https://`
+      if (value !== undefined && value !== '' && !/^https?:\/\/[^\s/]+/i.test(String(value)))
+        return `Invalid ${key.replace('_', ' ')}: ${value}. Must start with http:// or https://`
     }
     return null
   },
@@ -231,7 +232,10 @@ class AliyunProvider implements SandboxProvider {
       parsed = {message: text.slice(0, 300)}
     }
     if (!response.ok) {
-      return {ok: false, error: {status: response.status, code: String(parsed.code ?? parsed.Code ?? response.statusText), message: String(parsed.message ?? parsed.Message ?? text.slice(0, 300))}}
+      return {
+        ok: false,
+        error: {status: response.status, code: String(parsed.code ?? parsed.Code ?? response.statusText), message: String(parsed.message ?? parsed.Message ?? text.slice(0, 300))},
+      }
     }
     const data = parsed.data && typeof parsed.data === 'object' ? (parsed.data as Record<string, unknown>) : parsed
     return {ok: true, data}
@@ -239,18 +243,29 @@ class AliyunProvider implements SandboxProvider {
 
   private unreachable(plane: 'control' | 'data', base: string, action: string, error: unknown): SandboxError {
     const cause = (error as {cause?: {code?: string; message?: string}})?.cause
-    const reason = (error as Error)?.name === 'TimeoutError' ? 'timed out' : cause?.code ?? cause?.message ?? errorMessage(error)
-    return remoteError(`Cannot reach the Aliyun AgentRun ${plane} API at ${base} (${action}): ${reason}`, 'ALIYUN_UNREACHABLE', [
-      'Check the network path to Aliyun (proxy, firewall) and the region',
-      plane === 'control' ? 'A custom control endpoint is set with --control-endpoint / AGENTRUN_CONTROL_ENDPOINT' : 'A custom data endpoint is set with --data-endpoint / AGENTRUN_DATA_ENDPOINT',
-    ], error)
+    const reason = (error as Error)?.name === 'TimeoutError' ? 'timed out' : (cause?.code ?? cause?.message ?? errorMessage(error))
+    return remoteError(
+      `Cannot reach the Aliyun AgentRun ${plane} API at ${base} (${action}): ${reason}`,
+      'ALIYUN_UNREACHABLE',
+      [
+        'Check the network path to Aliyun (proxy, firewall) and the region',
+        plane === 'control'
+          ? 'A custom control endpoint is set with --control-endpoint / AGENTRUN_CONTROL_ENDPOINT'
+          : 'A custom data endpoint is set with --data-endpoint / AGENTRUN_DATA_ENDPOINT',
+      ],
+      error,
+    )
   }
 
   private apiError(action: string, error: ApiError): SandboxError {
     const auth = error.status === 401 || error.status === 403 || /AccessKey|Signature|Forbidden|Unauthorized|SecurityToken|NoPermission/i.test(error.code)
-    return remoteError(`Aliyun AgentRun ${action} failed: HTTP ${error.status} ${error.code}: ${error.message}`, auth ? 'ALIYUN_AUTH_FAILED' : 'ALIYUN_API_ERROR', auth
-      ? ['Check the AccessKey ID/Secret and the account ID: `sandbox configure aliyun`', 'The RAM user needs AgentRun permissions (fc:*Template, fc:*Sandbox)']
-      : ['See the Aliyun AgentRun console for the request id and quota'])
+    return remoteError(
+      `Aliyun AgentRun ${action} failed: HTTP ${error.status} ${error.code}: ${error.message}`,
+      auth ? 'ALIYUN_AUTH_FAILED' : 'ALIYUN_API_ERROR',
+      auth
+        ? ['Check the AccessKey ID/Secret and the account ID: `sandbox configure aliyun`', 'The RAM user needs AgentRun permissions (fc:*Template, fc:*Sandbox)']
+        : ['See the Aliyun AgentRun console for the request id and quota'],
+    )
   }
 
   private async ensureTemplate(name: string): Promise<void> {

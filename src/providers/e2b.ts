@@ -156,14 +156,20 @@ class E2BProvider implements SandboxProvider {
     const message = errorMessage(error)
     const cause = (error as {cause?: {code?: string}})?.cause?.code
     if (name === 'AuthenticationError' || /401|unauthori[sz]ed|invalid api key/i.test(message)) {
-      return remoteError(`E2B ${action} failed: the API key was refused (${message})`, 'E2B_AUTH_FAILED', [
-        'Check the key: `sandbox configure e2b --api-key …` or E2B_API_KEY',
-      ], error)
+      return remoteError(
+        `E2B ${action} failed: the API key was refused (${message})`,
+        'E2B_AUTH_FAILED',
+        ['Check the key: `sandbox configure e2b --api-key …` or E2B_API_KEY'],
+        error,
+      )
     }
     if (cause || /fetch failed|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT/i.test(message)) {
-      return remoteError(`Cannot reach E2B at ${this.where()} (${action}): ${cause ?? message}`, 'E2B_UNREACHABLE', [
-        'Check the network path and the api_url / domain settings (`sandbox configure show`)',
-      ], error)
+      return remoteError(
+        `Cannot reach E2B at ${this.where()} (${action}): ${cause ?? message}`,
+        'E2B_UNREACHABLE',
+        ['Check the network path and the api_url / domain settings (`sandbox configure show`)'],
+        error,
+      )
     }
     if (name === 'RateLimitError') return remoteError(`E2B ${action} was rate limited: ${message}`, 'E2B_RATE_LIMITED', ['Retry later'], error)
     return remoteError(`E2B ${action} failed: ${message}`, 'E2B_API_ERROR', [], error)

@@ -28,6 +28,16 @@ export {DEFAULT_MANAGER_ENDPOINT, selfManagedDefinition} from './self-managed.js
 export {sshDefinition, validateSshConfig} from './ssh.js'
 export {setTenkiSdkLoader, TENKI_SDK, TENKI_SDK_VERSION, tenkiDefinition, validateTenkiConfig, type TenkiSdk} from './tenki.js'
 export {UCLOUD_DEFAULT_REGION, UCLOUD_DOMAIN_SUFFIX, ucloudDefinition, validateUCloudConfig} from './ucloud.js'
-export {activateProvider, readSettingsSnapshot, resolveSettingsTargetSafe, saveProviderConfig, selectProvider, settingsInUse, withSettings, type ProviderSelection, type SettingsSnapshot} from './settings.js'
+export {
+  activateProvider,
+  readSettingsSnapshot,
+  resolveSettingsTargetSafe,
+  saveProviderConfig,
+  selectProvider,
+  settingsInUse,
+  withSettings,
+  type ProviderSelection,
+  type SettingsSnapshot,
+} from './settings.js'
 export type * from './types.js'
 export {ARTIFACTS_MARKER, ERROR_MARKER, extractWrapperOutput, wrapCode} from './wrapper.js'

@@ -41,20 +41,20 @@ const ON = new Set(['1', 'on', 'true', 'yes'])
 /** Whether the user opted in to the unsandboxed local provider (flag, or the variable set to on/1/true/yes). */
 export function localProviderAllowed(options: {allowUnsandboxed?: boolean; env?: NodeJS.ProcessEnv} = {}): boolean {
   if (options.allowUnsandboxed === true) return true
-  return ON.has(String((options.env ?? process.env)[LOCAL_OPT_IN_ENV] ?? '').trim().toLowerCase())
+  return ON.has(
+    String((options.env ?? process.env)[LOCAL_OPT_IN_ENV] ?? '')
+      .trim()
+      .toLowerCase(),
+  )
 }
 
 /** Throws LOCAL_PROVIDER_NOT_ALLOWED (exit 4) unless the user opted in. `where` says how local was chosen. */
 export function assertLocalAllowed(options: {allowUnsandboxed?: boolean; env?: NodeJS.ProcessEnv; where?: string} = {}): void {
   if (localProviderAllowed(options)) return
-  throw configError(
-    `The local provider${options.where ?? ''} runs code on this host without any sandbox and is refused without an explicit opt-in`,
-    'LOCAL_PROVIDER_NOT_ALLOWED',
-    [
-      `Opt in with ${LOCAL_OPT_IN_ENV}=on (or \`sandbox run --allow-unsandboxed\`) if running untrusted code unsandboxed on this host is really meant`,
-      'Otherwise pick a sandboxed provider: `sandbox configure use docker` or `sandbox configure self-managed`',
-    ],
-  )
+  throw configError(`The local provider${options.where ?? ''} runs code on this host without any sandbox and is refused without an explicit opt-in`, 'LOCAL_PROVIDER_NOT_ALLOWED', [
+    `Opt in with ${LOCAL_OPT_IN_ENV}=on (or \`sandbox run --allow-unsandboxed\`) if running untrusted code unsandboxed on this host is really meant`,
+    'Otherwise pick a sandboxed provider: `sandbox configure use docker` or `sandbox configure self-managed`',
+  ])
 }
 
 const DEFAULTS = {
@@ -84,7 +84,7 @@ export const localDefinition: ProviderDefinition = {
   command: 'local',
   aliases: [],
   name: 'Local (NO sandbox)',
-  description: 'Runs code as a child process on this host with rlimits only: NOT a sandbox (RAGFlow\'s local provider); needs SANDBOX_ALLOW_LOCAL_PROVIDER=on',
+  description: "Runs code as a child process on this host with rlimits only: NOT a sandbox (RAGFlow's local provider); needs SANDBOX_ALLOW_LOCAL_PROVIDER=on",
   tags: ['local', 'unsandboxed'],
   schema: {
     python_bin: {type: 'string', required: false, default: DEFAULTS.python_bin, label: 'Python Binary', description: 'Python executable used for local code execution.'},
@@ -173,7 +173,12 @@ function hardLimits(): Record<string, number | null> {
   try {
     text = execFileSync('prlimit', ['--output', 'RESOURCE,HARD', '--raw', '--noheadings', `--pid=${process.pid}`], {encoding: 'utf8'})
   } catch (error) {
-    throw prerequisiteError('The local provider needs util-linux `prlimit` to set the rlimits of its child process', 'PRLIMIT_MISSING', ['Install it: apt-get install util-linux'], error)
+    throw prerequisiteError(
+      'The local provider needs util-linux `prlimit` to set the rlimits of its child process',
+      'PRLIMIT_MISSING',
+      ['Install it: apt-get install util-linux'],
+      error,
+    )
   }
   const limits: Record<string, number | null> = {}
   for (const line of text.split('\n')) {
@@ -320,7 +325,13 @@ class LocalProvider implements SandboxProvider {
     const exitCode = code ?? (signal ? 128 + (osConstants.signals[signal] ?? 9) : 1)
     // prlimit itself reports a binary it cannot run (exit 1, "failed to execute"): not the user's code
     if (!timedOut && !captured.overflow && code === 1 && /^prlimit: failed to execute/m.test(stderr)) {
-      return emptyResult({status: 'program_runner_error', exit_code: EXIT.INTERNAL_ERROR, stderr, detail: `cannot run ${bin}: set python_bin / node_bin with \`sandbox configure local\``, time_used_ms: Math.round(wallMs)})
+      return emptyResult({
+        status: 'program_runner_error',
+        exit_code: EXIT.INTERNAL_ERROR,
+        stderr,
+        detail: `cannot run ${bin}: set python_bin / node_bin with \`sandbox configure local\``,
+        time_used_ms: Math.round(wallMs),
+      })
     }
     const result = remoteResult({
       stdout,

@@ -61,7 +61,9 @@ export async function testConnection(definition: ProviderDefinition, config: Pro
       success: false,
       message: `Connection test failed: ${errorMessage(error)}`,
       details: {exit_code: null, execution_time: null, stdout: '', stderr: ''},
-      error: e ? {code: e.code, exit: e.exit, message: e.message, suggestions: e.suggestions} : {code: 'PROVIDER_TEST_FAILED', exit: 6, message: errorMessage(error), suggestions: []},
+      error: e
+        ? {code: e.code, exit: e.exit, message: e.message, suggestions: e.suggestions}
+        : {code: 'PROVIDER_TEST_FAILED', exit: 6, message: errorMessage(error), suggestions: []},
     }
   }
 }

@@ -32,7 +32,10 @@ export function listProviders(): ProviderDefinition[] {
 
 /** By id, command name or alias; case-insensitive, `-` and `_` interchangeable. */
 export function findProvider(name: string | undefined | null): ProviderDefinition | undefined {
-  const key = String(name ?? '').trim().toLowerCase().replace(/-/g, '_')
+  const key = String(name ?? '')
+    .trim()
+    .toLowerCase()
+    .replace(/-/g, '_')
   if (!key) return undefined
   return listProviders().find((p) => [p.id, p.command, ...p.aliases].some((n) => n.toLowerCase().replace(/-/g, '_') === key))
 }

@@ -31,7 +31,10 @@ export interface WholeOutput {
  * is an output limit (stdout cut to the cap), and the wrapper's artifacts are cut to the
  * configured count and size.
  */
-export function cappedRemoteResult(outcome: WholeOutput, caps: {timeoutSeconds: number; wallMs: number; maxOutput: number; maxArtifacts: number; maxArtifactBytes: number}): RunResult {
+export function cappedRemoteResult(
+  outcome: WholeOutput,
+  caps: {timeoutSeconds: number; wallMs: number; maxOutput: number; maxArtifacts: number; maxArtifactBytes: number},
+): RunResult {
   const overflow = Buffer.byteLength(outcome.stdout) + Buffer.byteLength(outcome.stderr) > caps.maxOutput
   const result = remoteResult({
     ...outcome,

@@ -10,7 +10,7 @@ export const MASK = '****'
 
 /** `****` plus the last four characters for long values; `****` alone for short ones. */
 export function maskSecret(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? ''
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? '')
   if (text.length === 0) return ''
   return text.length >= 16 ? `${MASK}${text.slice(-4)}` : MASK
 }

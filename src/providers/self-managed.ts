@@ -34,7 +34,7 @@ export const selfManagedDefinition: ProviderDefinition = {
   command: 'self-managed',
   aliases: ['self-managed', 'manager', 'selfmanaged'],
   name: 'Self-Managed',
-  description: 'On-premise executor manager (sandbox start, or RAGFlow\'s sandbox-executor-manager) over HTTP',
+  description: "On-premise executor manager (sandbox start, or RAGFlow's sandbox-executor-manager) over HTTP",
   tags: ['self-hosted', 'low-latency', 'secure'],
   // RAGFlow HEAD's schema: two runtime fields, eight read-only deployment fields whose values come
   // from the environment; plus ours: max_retries (really used here) and api_token
@@ -182,7 +182,6 @@ export const selfManagedDefinition: ProviderDefinition = {
   create: (config, context) => new SelfManagedProvider(config, context),
 }
 
-
 function isUrl(text: string): boolean {
   try {
     new URL(text)
@@ -210,7 +209,7 @@ class SelfManagedProvider implements SandboxProvider {
       onEvent: context.onEvent,
       hints: {
         endpoint: `Check the endpoint: \`sandbox configure self-managed --endpoint URL\` (now ${maskDbUrl(base)})`,
-        tokenMismatch: 'The API token does not match the manager\'s SANDBOX_API_TOKEN: `sandbox configure self-managed --api-token …`',
+        tokenMismatch: "The API token does not match the manager's SANDBOX_API_TOKEN: `sandbox configure self-managed --api-token …`",
         tokenMissing: 'The manager requires a token: `sandbox configure self-managed --api-token …` or SANDBOX_API_TOKEN',
       },
     })
@@ -221,7 +220,11 @@ class SelfManagedProvider implements SandboxProvider {
       instanceId: randomUUID(),
       provider: 'self_managed',
       status: 'running',
-      metadata: {language, endpoint: this.client.endpoint, pool_size: this.config.executor_manager_pool_size ?? this.config.pool_size ?? DEPLOYMENT_DEFAULTS.executor_manager_pool_size},
+      metadata: {
+        language,
+        endpoint: this.client.endpoint,
+        pool_size: this.config.executor_manager_pool_size ?? this.config.pool_size ?? DEPLOYMENT_DEFAULTS.executor_manager_pool_size,
+      },
     }
   }
 

@@ -98,7 +98,15 @@ export const sshDefinition: ProviderDefinition = {
       description: 'Private key PEM content or a readable private key path on the RAGFlow host.',
       env: ['SSH_PRIVATE_KEY', 'SSH_PRIVATE_KEY_PATH'],
     },
-    passphrase: {type: 'string', required: false, label: 'Private Key Passphrase', secret: true, placeholder: 'Optional', description: 'Passphrase for the private key if it is encrypted.', env: ['SSH_PASSPHRASE']},
+    passphrase: {
+      type: 'string',
+      required: false,
+      label: 'Private Key Passphrase',
+      secret: true,
+      placeholder: 'Optional',
+      description: 'Passphrase for the private key if it is encrypted.',
+      env: ['SSH_PASSPHRASE'],
+    },
     known_hosts: {
       type: 'string',
       required: false,
@@ -108,8 +116,22 @@ export const sshDefinition: ProviderDefinition = {
         "Path to an OpenSSH-format known_hosts file used to verify the remote host's key (or its lines themselves). When set, the file is loaded on top of the system host keys (~/.ssh/known_hosts). When unset, only system keys are used and unknown hosts are rejected.",
       env: ['SSH_KNOWN_HOSTS'],
     },
-    python_bin: {type: 'string', required: false, default: DEFAULTS.python_bin, label: 'Python Binary', description: 'Python executable used for remote code execution.', env: ['SSH_PYTHON_BIN']},
-    node_bin: {type: 'string', required: false, default: DEFAULTS.node_bin, label: 'Node.js Binary', description: 'Node.js executable used for remote JavaScript execution.', env: ['SSH_NODE_BIN']},
+    python_bin: {
+      type: 'string',
+      required: false,
+      default: DEFAULTS.python_bin,
+      label: 'Python Binary',
+      description: 'Python executable used for remote code execution.',
+      env: ['SSH_PYTHON_BIN'],
+    },
+    node_bin: {
+      type: 'string',
+      required: false,
+      default: DEFAULTS.node_bin,
+      label: 'Node.js Binary',
+      description: 'Node.js executable used for remote JavaScript execution.',
+      env: ['SSH_NODE_BIN'],
+    },
     work_dir: {
       type: 'string',
       required: false,
@@ -119,7 +141,16 @@ export const sshDefinition: ProviderDefinition = {
       description: 'Writable remote directory used to create a temporary workspace.',
       env: ['SSH_WORK_DIR'],
     },
-    timeout: {type: 'integer', required: false, label: 'Timeout (seconds)', default: DEFAULTS.timeout, min: 1, max: 600, description: 'Maximum SSH execution time for a single run.', env: ['SSH_TIMEOUT']},
+    timeout: {
+      type: 'integer',
+      required: false,
+      label: 'Timeout (seconds)',
+      default: DEFAULTS.timeout,
+      min: 1,
+      max: 600,
+      description: 'Maximum SSH execution time for a single run.',
+      env: ['SSH_TIMEOUT'],
+    },
     max_output_bytes: {
       type: 'integer',
       required: false,
@@ -221,14 +252,28 @@ export function loadKnownHosts(setting: string, systemFiles: string[] = SYSTEM_K
     return [...entries, ...parseKnownHosts(readFileSync(setting, 'utf8'), setting)]
   } catch (error) {
     // fail closed: an unreadable trust store never falls back to the system keys alone
-    throw configError('Failed to load configured SSH known_hosts file.', 'SSH_KNOWN_HOSTS_UNREADABLE', [`${setting}: ${errorMessage(error)}`, 'Fix the path with `sandbox configure ssh --known-hosts FILE`'], error)
+    throw configError(
+      'Failed to load configured SSH known_hosts file.',
+      'SSH_KNOWN_HOSTS_UNREADABLE',
+      [`${setting}: ${errorMessage(error)}`, 'Fix the path with `sandbox configure ssh --known-hosts FILE`'],
+      error,
+    )
   }
 }
 
 /** how long a killed run's channel may take to close by itself */
 const CLOSE_GRACE_MS = 5000
 
-const SUPPORTED_HOST_KEY_ALGORITHMS = new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa', 'ssh-dss'])
+const SUPPORTED_HOST_KEY_ALGORITHMS = new Set([
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+  'ssh-dss',
+])
 
 interface Remote {
   client: SshClient
@@ -282,7 +327,10 @@ class SshProvider implements SandboxProvider {
     const privateKey = this.privateKey()
     if (privateKey) {
       const parsed = utils.parseKey(privateKey, this.s.passphrase || undefined)
-      if (parsed instanceof Error) throw configError(`Failed to load SSH private key. ${parsed.message}`, 'SSH_PRIVATE_KEY_INVALID', ['Give the key as PEM/OpenSSH text or a readable path, with --passphrase if it is encrypted'])
+      if (parsed instanceof Error)
+        throw configError(`Failed to load SSH private key. ${parsed.message}`, 'SSH_PRIVATE_KEY_INVALID', [
+          'Give the key as PEM/OpenSSH text or a readable path, with --passphrase if it is encrypted',
+        ])
     }
     const algorithms = hostKeyAlgorithms(known, this.s.host, this.s.port).filter((a) => SUPPORTED_HOST_KEY_ALGORITHMS.has(a))
     const client = new Client()
@@ -310,9 +358,12 @@ class SshProvider implements SandboxProvider {
         if (refusal) return reject(refusal)
         if (error.level === 'client-authentication') {
           return reject(
-            configError(`Failed to connect to SSH host ${this.target}: authentication failed (the ${[this.s.password && 'password', privateKey && 'private key'].filter(Boolean).join(' and ')} was refused)`, 'SSH_AUTH_FAILED', [
-              'Check --username and --password / --private-key (`sandbox configure ssh`)',
-            ], error),
+            configError(
+              `Failed to connect to SSH host ${this.target}: authentication failed (the ${[this.s.password && 'password', privateKey && 'private key'].filter(Boolean).join(' and ')} was refused)`,
+              'SSH_AUTH_FAILED',
+              ['Check --username and --password / --private-key (`sandbox configure ssh`)'],
+              error,
+            ),
           )
         }
         reject(remoteError(`Failed to connect to SSH host ${this.target}: ${errorMessage(error)}`, 'SSH_UNREACHABLE', ['Check --host and --port and that sshd runs there'], error))
@@ -331,9 +382,11 @@ class SshProvider implements SandboxProvider {
     const presented = `${keyBlobType(blob)} ${fingerprint(blob)}`
     const name = hostLookupName(this.s.host, this.s.port)
     if (verdict.status === 'changed') {
-      return configError(`SSH host key for ${name} has CHANGED: the server presented ${presented}, which does not match known_hosts (${verdict.known.join(', ')}); refusing to connect, nothing was sent`, 'SSH_HOST_KEY_MISMATCH', [
-        'Someone may be intercepting the connection, or the host was reinstalled: check the key with its administrator before replacing the known_hosts line',
-      ])
+      return configError(
+        `SSH host key for ${name} has CHANGED: the server presented ${presented}, which does not match known_hosts (${verdict.known.join(', ')}); refusing to connect, nothing was sent`,
+        'SSH_HOST_KEY_MISMATCH',
+        ['Someone may be intercepting the connection, or the host was reinstalled: check the key with its administrator before replacing the known_hosts line'],
+      )
     }
     if (verdict.status === 'revoked') {
       return configError(`SSH host key for ${name} (${presented}) is marked @revoked in ${verdict.origin}; refusing to connect, nothing was sent`, 'SSH_HOST_KEY_REVOKED')
@@ -344,7 +397,9 @@ class SshProvider implements SandboxProvider {
   }
 
   private openSftp(client: SshClient): Promise<SFTPWrapper> {
-    return new Promise((resolve, reject) => client.sftp((error, sftp) => (error ? reject(remoteError(`SFTP on ${this.target} failed: ${error.message}`, 'SSH_SFTP_FAILED', [], error)) : resolve(sftp))))
+    return new Promise((resolve, reject) =>
+      client.sftp((error, sftp) => (error ? reject(remoteError(`SFTP on ${this.target} failed: ${error.message}`, 'SSH_SFTP_FAILED', [], error)) : resolve(sftp))),
+    )
   }
 
   /** Run one command; the timer, the output cap and an abort kill the remote process group recorded in `pidFile`. */
@@ -411,7 +466,14 @@ class SshProvider implements SandboxProvider {
         channel.on('close', () => {
           clearTimeout(timer)
           options.signal?.removeEventListener('abort', onAbort)
-          resolve({stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), code: state.code, signal: state.signal, timedOut: state.timedOut, overflow: state.overflow})
+          resolve({
+            stdout: Buffer.concat(out).toString('utf8'),
+            stderr: Buffer.concat(err).toString('utf8'),
+            code: state.code,
+            signal: state.signal,
+            timedOut: state.timedOut,
+            overflow: state.overflow,
+          })
         })
       })
     })
@@ -425,7 +487,9 @@ class SshProvider implements SandboxProvider {
       const made = await this.exec(client, `mkdir -p ${shellQuote(this.s.workDir)} && mktemp -d ${shellQuote(template)}`, {timeoutMs: Math.min(this.s.timeout, 10) * 1000})
       const dir = made.stdout.trim().split('\n').pop() ?? ''
       if (made.code !== 0 || !dir.startsWith(`${this.s.workDir}/ragflow-codeexec.`)) {
-        throw remoteError(`Failed to create remote workspace on ${this.s.host}: ${made.stderr.trim() || made.stdout.trim() || 'unknown error'}`, 'SSH_WORKSPACE_FAILED', ['Check --work-dir: it must be writable by the SSH user'])
+        throw remoteError(`Failed to create remote workspace on ${this.s.host}: ${made.stderr.trim() || made.stdout.trim() || 'unknown error'}`, 'SSH_WORKSPACE_FAILED', [
+          'Check --work-dir: it must be writable by the SSH user',
+        ])
       }
       const artifacts = await this.exec(client, `mkdir -p ${shellQuote(posix.join(dir, 'artifacts'))}`, {timeoutMs: Math.min(this.s.timeout, 10) * 1000})
       if (artifacts.code !== 0) throw remoteError(`Failed to create remote artifacts directory: ${artifacts.stderr.trim() || 'unknown error'}`, 'SSH_WORKSPACE_FAILED')
@@ -448,11 +512,19 @@ class SshProvider implements SandboxProvider {
     const pidFile = posix.join(remote.dir, '.sandbox-pid')
     const source = wrapCode(request.language, request.code, request.arguments ?? {}, {collectArtifacts: false})
     await new Promise<void>((resolve, reject) =>
-      remote.sftp.writeFile(script, source, {mode: 0o600}, (error) => (error ? reject(remoteError(`Uploading the script to ${this.target} failed: ${error.message}`, 'SSH_UPLOAD_FAILED', [], error)) : resolve())),
+      remote.sftp.writeFile(script, source, {mode: 0o600}, (error) =>
+        error ? reject(remoteError(`Uploading the script to ${this.target} failed: ${error.message}`, 'SSH_UPLOAD_FAILED', [], error)) : resolve(),
+      ),
     )
     const command = `cd ${shellQuote(remote.dir)} && echo $$ > ${shellQuote(pidFile)} && exec ${shellQuote(this.s[lang.binSetting])} ${shellQuote(script)}`
     const started = performance.now()
-    const outcome = await this.exec(remote.client, command, {timeoutMs: timeoutSeconds * 1000, maxOutput: this.s.maxOutput, pidFile, onOutput: request.onOutput, signal: request.signal})
+    const outcome = await this.exec(remote.client, command, {
+      timeoutMs: timeoutSeconds * 1000,
+      maxOutput: this.s.maxOutput,
+      pidFile,
+      onOutput: request.onOutput,
+      signal: request.signal,
+    })
     const wallMs = performance.now() - started
     const signals: Record<string, number> = {HUP: 1, INT: 2, QUIT: 3, ABRT: 6, KILL: 9, SEGV: 11, PIPE: 13, TERM: 15, XCPU: 24, XFSZ: 25}
     const exitCode = outcome.code ?? (outcome.signal ? 128 + (signals[outcome.signal.replace(/^SIG/, '')] ?? 9) : 1)

@@ -32,7 +32,16 @@ export const TENKI_SDK = '@tenkicloud/sandbox'
 export const TENKI_SDK_VERSION = '0.5.4'
 const SANDBOX_HOME = '/home/tenki'
 
-const DEFAULTS = {timeout: 30, max_lifetime: 3600, cpu_cores: 0, memory_mb: 0, disk_size_gb: 0, max_output_bytes: 1024 * 1024, max_artifacts: 20, max_artifact_bytes: 10 * 1024 * 1024} as const
+const DEFAULTS = {
+  timeout: 30,
+  max_lifetime: 3600,
+  cpu_cores: 0,
+  memory_mb: 0,
+  disk_size_gb: 0,
+  max_output_bytes: 1024 * 1024,
+  max_artifacts: 20,
+  max_artifact_bytes: 10 * 1024 * 1024,
+} as const
 
 /** RAGFlow's TenkiProvider.validate_config, with its messages (null when fine). */
 export function validateTenkiConfig(config: ProviderConfig): string | null {
@@ -52,9 +61,30 @@ export const tenkiDefinition: ProviderDefinition = {
   description: `Tenki - disposable cloud microVM sandboxes (needs Tenki's SDK ${TENKI_SDK}, an optional dependency as in RAGFlow)`,
   tags: ['saas', 'cloud', 'microvm', 'isolated'],
   schema: {
-    api_key: {type: 'string', required: true, label: 'API Key', secret: true, placeholder: 'tk_...', description: 'Tenki API key. Create one at https://app.tenki.cloud under API Keys.', env: ['TENKI_API_KEY', 'TENKI_AUTH_TOKEN']},
-    base_url: {type: 'string', required: false, label: 'API Endpoint', placeholder: 'https://api.tenki.cloud', description: 'Override the Tenki API endpoint. Leave empty for the default.', env: ['TENKI_API_URL', 'TENKI_BASE_URL']},
-    image: {type: 'string', required: false, label: 'Sandbox Image', description: 'Base image for sandboxes. Empty uses the Tenki default image (includes python3 and node).', env: ['TENKI_IMAGE']},
+    api_key: {
+      type: 'string',
+      required: true,
+      label: 'API Key',
+      secret: true,
+      placeholder: 'tk_...',
+      description: 'Tenki API key. Create one at https://app.tenki.cloud under API Keys.',
+      env: ['TENKI_API_KEY', 'TENKI_AUTH_TOKEN'],
+    },
+    base_url: {
+      type: 'string',
+      required: false,
+      label: 'API Endpoint',
+      placeholder: 'https://api.tenki.cloud',
+      description: 'Override the Tenki API endpoint. Leave empty for the default.',
+      env: ['TENKI_API_URL', 'TENKI_BASE_URL'],
+    },
+    image: {
+      type: 'string',
+      required: false,
+      label: 'Sandbox Image',
+      description: 'Base image for sandboxes. Empty uses the Tenki default image (includes python3 and node).',
+      env: ['TENKI_IMAGE'],
+    },
     allow_outbound: {
       type: 'boolean',
       required: false,
@@ -63,7 +93,16 @@ export const tenkiDefinition: ProviderDefinition = {
       description: 'Security-relevant. Disabled by default so sandboxed code has no network access. Enable it to let code make outbound connections (e.g. to install packages).',
       env: ['TENKI_ALLOW_OUTBOUND'],
     },
-    timeout: {type: 'integer', required: false, label: 'Timeout (seconds)', default: DEFAULTS.timeout, min: 1, max: 600, description: 'Maximum execution time for a single run.', env: ['TENKI_TIMEOUT']},
+    timeout: {
+      type: 'integer',
+      required: false,
+      label: 'Timeout (seconds)',
+      default: DEFAULTS.timeout,
+      min: 1,
+      max: 600,
+      description: 'Maximum execution time for a single run.',
+      env: ['TENKI_TIMEOUT'],
+    },
     max_lifetime: {
       type: 'integer',
       required: false,
@@ -76,8 +115,24 @@ export const tenkiDefinition: ProviderDefinition = {
     cpu_cores: {type: 'integer', required: false, label: 'vCPU Cores', default: 0, min: 0, max: 16, description: 'vCPU per sandbox. 0 uses the Tenki default.'},
     memory_mb: {type: 'integer', required: false, label: 'Memory (MB)', default: 0, min: 0, max: 65536, description: 'Memory per sandbox in MB. 0 uses the Tenki default.'},
     disk_size_gb: {type: 'integer', required: false, label: 'Disk Size (GB)', default: 0, min: 0, max: 100, description: 'Disk size per sandbox in GB. 0 uses the Tenki default.'},
-    max_output_bytes: {type: 'integer', required: false, label: 'Max Output Bytes', default: DEFAULTS.max_output_bytes, min: 1024, max: 10485760, description: 'Maximum combined stdout and stderr size.'},
-    max_artifacts: {type: 'integer', required: false, label: 'Max Artifacts', default: DEFAULTS.max_artifacts, min: 0, max: 100, description: 'Maximum number of files collected from the sandbox artifacts directory.'},
+    max_output_bytes: {
+      type: 'integer',
+      required: false,
+      label: 'Max Output Bytes',
+      default: DEFAULTS.max_output_bytes,
+      min: 1024,
+      max: 10485760,
+      description: 'Maximum combined stdout and stderr size.',
+    },
+    max_artifacts: {
+      type: 'integer',
+      required: false,
+      label: 'Max Artifacts',
+      default: DEFAULTS.max_artifacts,
+      min: 0,
+      max: 100,
+      description: 'Maximum number of files collected from the sandbox artifacts directory.',
+    },
     max_artifact_bytes: {
       type: 'integer',
       required: false,
@@ -132,10 +187,12 @@ async function sdk(): Promise<TenkiSdk> {
     return await loadSdk()
   } catch (error) {
     if ((error as {code?: string})?.code === 'ERR_MODULE_NOT_FOUND' || /Cannot find (module|package)/.test(errorMessage(error))) {
-      throw prerequisiteError(`The tenki provider needs Tenki's official SDK ${TENKI_SDK}, which is not installed`, 'TENKI_SDK_MISSING', [
-        `Install it where sandbox is installed: npm install ${TENKI_SDK}@${TENKI_SDK_VERSION}`,
-        'RAGFlow treats it the same way: its tenki package is an optional dependency',
-      ], error)
+      throw prerequisiteError(
+        `The tenki provider needs Tenki's official SDK ${TENKI_SDK}, which is not installed`,
+        'TENKI_SDK_MISSING',
+        [`Install it where sandbox is installed: npm install ${TENKI_SDK}@${TENKI_SDK_VERSION}`, 'RAGFlow treats it the same way: its tenki package is an optional dependency'],
+        error,
+      )
     }
     throw error
   }
@@ -161,7 +218,10 @@ class TenkiProvider implements SandboxProvider {
   ) {
     const message = validateTenkiConfig(config)
     if (message) throw configError(`Invalid Tenki configuration: ${message}`, 'INVALID_PROVIDER_CONFIG')
-    this.n = Object.fromEntries(Object.entries(DEFAULTS).map(([k, d]) => [k, config[k] === undefined || config[k] === '' ? d : Number(config[k])])) as Record<keyof typeof DEFAULTS, number>
+    this.n = Object.fromEntries(Object.entries(DEFAULTS).map(([k, d]) => [k, config[k] === undefined || config[k] === '' ? d : Number(config[k])])) as Record<
+      keyof typeof DEFAULTS,
+      number
+    >
   }
 
   private connect(): Promise<TenkiClient> {
@@ -198,7 +258,8 @@ class TenkiProvider implements SandboxProvider {
     const dir = `${SANDBOX_HOME}/ragflow-codeexec-${randomBytes(16).toString('hex')}`
     try {
       const made = await session.exec('mkdir', {args: ['-p', `${dir}/artifacts`], timeoutMs: Math.min(this.n.timeout, 10) * 1000})
-      if (made.exitCode !== 0) throw remoteError(`Failed to create sandbox workspace: ${Buffer.from(made.stderr).toString('utf8').trim() || 'unknown error'}`, 'TENKI_WORKSPACE_FAILED')
+      if (made.exitCode !== 0)
+        throw remoteError(`Failed to create sandbox workspace: ${Buffer.from(made.stderr).toString('utf8').trim() || 'unknown error'}`, 'TENKI_WORKSPACE_FAILED')
     } catch (error) {
       await this.terminate(session)
       throw error instanceof SandboxError ? error : remoteError(`Failed to create sandbox workspace: ${errorMessage(error)}`, 'TENKI_WORKSPACE_FAILED', [], error)
@@ -244,7 +305,13 @@ class TenkiProvider implements SandboxProvider {
       if (name === 'CommandTimeoutError' || name === 'PrimitiveTimeoutError') outcome = {stdout: '', stderr: '', exitCode: -1, timedOut: true}
       else throw failed(error)
     }
-    return cappedRemoteResult(outcome, {timeoutSeconds, wallMs: performance.now() - started, maxOutput: this.n.max_output_bytes, maxArtifacts: this.n.max_artifacts, maxArtifactBytes: this.n.max_artifact_bytes})
+    return cappedRemoteResult(outcome, {
+      timeoutSeconds,
+      wallMs: performance.now() - started,
+      maxOutput: this.n.max_output_bytes,
+      maxArtifacts: this.n.max_artifacts,
+      maxArtifactBytes: this.n.max_artifact_bytes,
+    })
   }
 
   private async terminate(session: TenkiSession): Promise<boolean> {

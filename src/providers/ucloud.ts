@@ -60,10 +60,24 @@ export const ucloudDefinition: ProviderDefinition = {
   tags: ['saas', 'cloud', 'isolated', 'ucloud'],
   schema: {
     api_key: {type: 'string', required: true, label: 'API Key', secret: true, description: 'UCloud Agent Sandbox API key.', env: ['UCLOUD_SANDBOX_API_KEY']},
-    region: {type: 'string', required: false, label: 'Region', default: UCLOUD_DEFAULT_REGION, description: 'UCloud Agent Sandbox region, for example cn-wlcb or us-ca.', env: ['UCLOUD_SANDBOX_REGION']},
+    region: {
+      type: 'string',
+      required: false,
+      label: 'Region',
+      default: UCLOUD_DEFAULT_REGION,
+      description: 'UCloud Agent Sandbox region, for example cn-wlcb or us-ca.',
+      env: ['UCLOUD_SANDBOX_REGION'],
+    },
     domain: {type: 'string', required: false, label: 'Domain', description: 'Override the sandbox domain. Leave empty to derive it from Region.', env: ['UCLOUD_SANDBOX_DOMAIN']},
     api_url: {type: 'string', required: false, label: 'API URL', description: 'Override the UCloud Agent Sandbox control-plane API URL.', env: ['UCLOUD_SANDBOX_API_URL']},
-    template: {type: 'string', required: false, label: 'Template', default: 'base', description: 'Sandbox template. The base template includes Python and Node.js.', env: ['UCLOUD_SANDBOX_TEMPLATE']},
+    template: {
+      type: 'string',
+      required: false,
+      label: 'Template',
+      default: 'base',
+      description: 'Sandbox template. The base template includes Python and Node.js.',
+      env: ['UCLOUD_SANDBOX_TEMPLATE'],
+    },
     allow_internet_access: {
       type: 'boolean',
       required: false,
@@ -81,10 +95,34 @@ export const ucloudDefinition: ProviderDefinition = {
       env: ['UCLOUD_SANDBOX_INSECURE_HTTP'],
     },
     timeout: {type: 'integer', required: false, label: 'Execution Timeout (seconds)', default: DEFAULTS.timeout, min: 1, max: 600, env: ['UCLOUD_SANDBOX_EXECUTION_TIMEOUT']},
-    sandbox_timeout: {type: 'integer', required: false, label: 'Sandbox Lifetime (seconds)', default: DEFAULTS.sandbox_timeout, min: 60, max: 86400, env: ['UCLOUD_SANDBOX_TIMEOUT']},
-    max_output_bytes: {type: 'integer', required: false, label: 'Max Output Bytes', default: DEFAULTS.max_output_bytes, min: 1024, max: 10485760, env: ['UCLOUD_SANDBOX_MAX_OUTPUT_BYTES']},
+    sandbox_timeout: {
+      type: 'integer',
+      required: false,
+      label: 'Sandbox Lifetime (seconds)',
+      default: DEFAULTS.sandbox_timeout,
+      min: 60,
+      max: 86400,
+      env: ['UCLOUD_SANDBOX_TIMEOUT'],
+    },
+    max_output_bytes: {
+      type: 'integer',
+      required: false,
+      label: 'Max Output Bytes',
+      default: DEFAULTS.max_output_bytes,
+      min: 1024,
+      max: 10485760,
+      env: ['UCLOUD_SANDBOX_MAX_OUTPUT_BYTES'],
+    },
     max_artifacts: {type: 'integer', required: false, label: 'Max Artifacts', default: DEFAULTS.max_artifacts, min: 0, max: 100, env: ['UCLOUD_SANDBOX_MAX_ARTIFACTS']},
-    max_artifact_bytes: {type: 'integer', required: false, label: 'Max Artifact Bytes', default: DEFAULTS.max_artifact_bytes, min: 1024, max: 104857600, env: ['UCLOUD_SANDBOX_MAX_ARTIFACT_BYTES']},
+    max_artifact_bytes: {
+      type: 'integer',
+      required: false,
+      label: 'Max Artifact Bytes',
+      default: DEFAULTS.max_artifact_bytes,
+      min: 1024,
+      max: 104857600,
+      env: ['UCLOUD_SANDBOX_MAX_ARTIFACT_BYTES'],
+    },
     sandbox_url: {
       type: 'string',
       required: false,
@@ -178,12 +216,22 @@ class UCloudProvider implements SandboxProvider {
     const message = errorMessage(error)
     const cause = (error as {cause?: {code?: string}})?.cause?.code
     if (name === 'AuthenticationError' || /\b401\b|unauthori[sz]ed|invalid api key/i.test(message)) {
-      return configError('UCloud Agent Sandbox authentication failed: check the API key.', 'UCLOUD_AUTH_FAILED', ['Set the key with `sandbox configure ucloud-agent-sandbox --api-key …` or UCLOUD_SANDBOX_API_KEY'], error)
+      return configError(
+        'UCloud Agent Sandbox authentication failed: check the API key.',
+        'UCLOUD_AUTH_FAILED',
+        ['Set the key with `sandbox configure ucloud-agent-sandbox --api-key …` or UCLOUD_SANDBOX_API_KEY'],
+        error,
+      )
     }
     if (name === 'RateLimitError') return remoteError(`UCloud Agent Sandbox rate limited, please retry: ${message}`, 'UCLOUD_RATE_LIMITED', ['Retry later'], error)
     if (name === 'TimeoutError' && action === 'create') return remoteError('Timed out while creating a UCloud Agent Sandbox.', 'UCLOUD_TIMEOUT', [], error)
     if (cause || /fetch failed|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT/i.test(message)) {
-      return remoteError(`Cannot reach UCloud Agent Sandbox at ${this.where()} (${action}): ${cause ?? message}`, 'UCLOUD_UNREACHABLE', ['Check the network path and the region / domain / api_url settings (`sandbox configure show`)'], error)
+      return remoteError(
+        `Cannot reach UCloud Agent Sandbox at ${this.where()} (${action}): ${cause ?? message}`,
+        'UCLOUD_UNREACHABLE',
+        ['Check the network path and the region / domain / api_url settings (`sandbox configure show`)'],
+        error,
+      )
     }
     if (action === 'create') return remoteError(`Failed to create UCloud Agent Sandbox: ${message}`, 'UCLOUD_API_ERROR', [], error)
     return remoteError(`UCloud Agent Sandbox execution failed: ${message}`, 'UCLOUD_API_ERROR', [], error)
@@ -226,14 +274,24 @@ class UCloudProvider implements SandboxProvider {
     const started = performance.now()
     let outcome: {stdout: string; stderr: string; exitCode: number; timedOut: boolean}
     try {
-      const r = await remote.sandbox.commands.run(`${lang.interpreter} ${script}`, {cwd: remote.dir, timeoutMs: timeout * 1000, requestTimeoutMs: Math.max(this.s.timeout, timeout) * 1000})
+      const r = await remote.sandbox.commands.run(`${lang.interpreter} ${script}`, {
+        cwd: remote.dir,
+        timeoutMs: timeout * 1000,
+        requestTimeoutMs: Math.max(this.s.timeout, timeout) * 1000,
+      })
       outcome = {stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode, timedOut: false}
     } catch (error) {
       if (error instanceof CommandExitError) outcome = {stdout: error.stdout, stderr: error.stderr, exitCode: error.exitCode, timedOut: false}
       else if ((error as Error)?.name === 'TimeoutError' || /deadline|timed out/i.test(errorMessage(error))) outcome = {stdout: '', stderr: '', exitCode: -1, timedOut: true}
       else throw this.mapError('command', error)
     }
-    return cappedRemoteResult(outcome, {timeoutSeconds: timeout, wallMs: performance.now() - started, maxOutput: this.s.maxOutput, maxArtifacts: this.s.maxArtifacts, maxArtifactBytes: this.s.maxArtifactBytes})
+    return cappedRemoteResult(outcome, {
+      timeoutSeconds: timeout,
+      wallMs: performance.now() - started,
+      maxOutput: this.s.maxOutput,
+      maxArtifacts: this.s.maxArtifacts,
+      maxArtifactBytes: this.s.maxArtifactBytes,
+    })
   }
 
   async destroyInstance(instance: SandboxInstance): Promise<boolean> {

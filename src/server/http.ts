@@ -236,7 +236,7 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
     const ok = p === 'serving' && status.healthy
     const body = ok
       ? {status: 'ok'}
-      : {status: 'unhealthy', phase: p, reason: p === 'starting' ? 'starting: warming the container pools' : p === 'stopping' ? 'shutting down' : status.reason ?? 'not ready'}
+      : {status: 'unhealthy', phase: p, reason: p === 'starting' ? 'starting: warming the container pools' : p === 'stopping' ? 'shutting down' : (status.reason ?? 'not ready')}
     sendJson(reply, ok ? 200 : 503, body)
   }
 
@@ -245,7 +245,15 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
     const id = request.id
     const parsed = runBodies.get(request)!
     if (parsed.policy !== undefined && !options.allowPolicyOverride) {
-      return reject(request, reply, new RequestError(403, 'This manager does not accept a per-request "policy": it runs every request under its own code policy. Leave the field out, or start the manager with --allow-policy-override (SANDBOX_ALLOW_POLICY_OVERRIDE=on) and an API token', 'policy'))
+      return reject(
+        request,
+        reply,
+        new RequestError(
+          403,
+          'This manager does not accept a per-request "policy": it runs every request under its own code policy. Leave the field out, or start the manager with --allow-policy-override (SANDBOX_ALLOW_POLICY_OVERRIDE=on) and an API token',
+          'policy',
+        ),
+      )
     }
     if (parsed.policy !== undefined) metrics.recordPolicyOverride(parsed.policy)
     const runRequest: RunRequest = {
@@ -289,7 +297,13 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
   }
 
   function reject(request: FastifyRequest, reply: FastifyReply, error: RequestError): void {
-    logger.info('request rejected', {req: request.id, method: request.method, path: routeLabels.get(request) ?? request.routeOptions.url ?? 'other', http_status: error.status, reason: error.message.slice(0, 200)})
+    logger.info('request rejected', {
+      req: request.id,
+      method: request.method,
+      path: routeLabels.get(request) ?? request.routeOptions.url ?? 'other',
+      http_status: error.status,
+      reason: error.message.slice(0, 200),
+    })
     // an unread body: answer, then close the connection instead of reading megabytes
     const sent = request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0
     const unread = sent && !request.raw.complete

@@ -71,7 +71,9 @@ export function formatLogLine(line: string): string {
     const extra = Object.entries(rest)
       .map(([k, v]) => `${k}=${typeof v === 'string' ? (/\s/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v)}`)
       .join(' ')
-    return `${String(time ?? '').replace('T', ' ').replace(/\.\d+Z$/, 'Z')} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? `  ${extra}` : ''}`
+    return `${String(time ?? '')
+      .replace('T', ' ')
+      .replace(/\.\d+Z$/, 'Z')} ${level.toUpperCase().padEnd(5)} ${msg}${extra ? `  ${extra}` : ''}`
   } catch {
     return line
   }

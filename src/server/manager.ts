@@ -155,9 +155,12 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     removeSignals()
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'EADDRINUSE') {
-      throw prerequisiteError(`Port ${config.port} on ${config.host} is already in use`, 'PORT_IN_USE', [
-        'stop whatever listens there, or choose another port with --port (SANDBOX_EXECUTOR_MANAGER_PORT)',
-      ], error)
+      throw prerequisiteError(
+        `Port ${config.port} on ${config.host} is already in use`,
+        'PORT_IN_USE',
+        ['stop whatever listens there, or choose another port with --port (SANDBOX_EXECUTOR_MANAGER_PORT)'],
+        error,
+      )
     }
     throw prerequisiteError(`Cannot listen on ${config.host}:${config.port}: ${errorMessage(error)}`, 'LISTEN_FAILED', [], error)
   }
@@ -256,7 +259,10 @@ async function removeOwnPidLeftovers(logger: Logger): Promise<void> {
 async function warmPolicy(config: SandboxConfig, languages: Language[] = LANGUAGE_IDS): Promise<void> {
   if (config.codePolicy === 'off') return
   // the workers that inspect big programs off the event loop, and the parsers on it
-  await Promise.all([warmUpPolicy({workers: true}).catch(() => undefined), ...languages.map((l) => inspectCode(LANGUAGES[l].warmUpCode, l, config.codePolicy).catch(() => undefined))])
+  await Promise.all([
+    warmUpPolicy({workers: true}).catch(() => undefined),
+    ...languages.map((l) => inspectCode(LANGUAGES[l].warmUpCode, l, config.codePolicy).catch(() => undefined)),
+  ])
 }
 
 /**

@@ -190,11 +190,14 @@ export function acquirePidFile(files = managerFiles()): () => void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
       const rec = recordedManager(files)
       if (rec.state === 'running' && rec.pid !== process.pid) {
-        throw new SandboxError(`A manager of this state directory is already running (pid ${rec.pid}${rec.info ? `, ${rec.info.endpoint}` : ''}): one state directory holds one manager`, {
-          code: 'MANAGER_RUNNING_ELSEWHERE',
-          exit: ExitCode.CONFIG,
-          suggestions: ['stop it with `sandbox stop`, or use `sandbox restart`', 'a second manager needs its own state directory (SANDBOX_STATE_DIR)'],
-        })
+        throw new SandboxError(
+          `A manager of this state directory is already running (pid ${rec.pid}${rec.info ? `, ${rec.info.endpoint}` : ''}): one state directory holds one manager`,
+          {
+            code: 'MANAGER_RUNNING_ELSEWHERE',
+            exit: ExitCode.CONFIG,
+            suggestions: ['stop it with `sandbox stop`, or use `sandbox restart`', 'a second manager needs its own state directory (SANDBOX_STATE_DIR)'],
+          },
+        )
       }
       rmSync(files.pidFile, {force: true})
     }

@@ -74,19 +74,14 @@ export interface StatusDocument {
   heapUsedBytes: number
 }
 
-export function statusDocument(input: {
-  engine: EngineStatus
-  metrics: Metrics
-  phase: StatusDocument['phase']
-  settings?: ManagerSettings
-}): StatusDocument {
+export function statusDocument(input: {engine: EngineStatus; metrics: Metrics; phase: StatusDocument['phase']; settings?: ManagerSettings}): StatusDocument {
   const {engine, metrics, phase} = input
   const healthy = phase === 'serving' && engine.healthy
   const proc = processFigures(metrics.startTimeSeconds)
   return {
     status: healthy ? 'ok' : 'unhealthy',
     phase,
-    reason: healthy ? null : phase === 'starting' ? 'starting: warming the container pools' : phase === 'stopping' ? 'shutting down' : engine.reason ?? 'not ready',
+    reason: healthy ? null : phase === 'starting' ? 'starting: warming the container pools' : phase === 'stopping' ? 'shutting down' : (engine.reason ?? 'not ready'),
     version: TOOLKIT_VERSION,
     node: process.versions.node,
     pid: process.pid,

@@ -55,9 +55,7 @@ export function isConnectionError(error: unknown): boolean {
   if (code && (CONNECTION_CODES.has(code) || code.startsWith('SQLITE_IOERR') || code.startsWith('SQLITE_CANTOPEN'))) return true
   if (isPostgresConnectionState(code)) return true
   const message = errorMessage(error)
-  return /timeout expired|connection terminated|connection timeout|server closed the connection|Connection lost|ECONNREFUSED|ETIMEDOUT/i.test(
-    message,
-  )
+  return /timeout expired|connection terminated|connection timeout|server closed the connection|Connection lost|ECONNREFUSED|ETIMEDOUT/i.test(message)
 }
 
 function redact(text: string, target: DbTarget): string {
@@ -81,7 +79,9 @@ function serverSuggestions(target: Extract<DbTarget, {kind: 'mysql' | 'postgres'
   } else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
     out.push(`The host name "${target.host}" does not resolve: check it, or use an IP address.`)
   } else {
-    out.push(`Check that ${name} is running and listening on ${where} (for example: ${target.kind === 'mysql' ? `mysql -h ${target.host} -P ${target.port} -u ${target.user} -p` : `pg_isready -h ${target.host} -p ${target.port}`}).`)
+    out.push(
+      `Check that ${name} is running and listening on ${where} (for example: ${target.kind === 'mysql' ? `mysql -h ${target.host} -P ${target.port} -u ${target.user} -p` : `pg_isready -h ${target.host} -p ${target.port}`}).`,
+    )
     if (target.kind === 'mysql') out.push("RAGFlow's docker compose publishes MySQL on host port 5455 by default (MYSQL_PORT in docker/.env).")
   }
   if (target.ssl === 'disable' && /SSL|TLS|encryption|pg_hba/i.test(errorMessage(error))) {
@@ -102,16 +102,11 @@ export function databaseError(target: DbTarget, error: unknown, phase: 'connect'
   const name = KIND_NAMES[target.kind]
   const unreachable = phase === 'connect' || isConnectionError(error)
   if (target.kind === 'sqlite') {
-    const message = unreachable
-      ? `Cannot open the SQLite settings database ${location}: ${reason}`
-      : `The SQLite settings database ${location} failed to ${phase}: ${reason}`
+    const message = unreachable ? `Cannot open the SQLite settings database ${location}: ${reason}` : `The SQLite settings database ${location} failed to ${phase}: ${reason}`
     return new SandboxError(message, {
       code: unreachable ? 'DATABASE_UNREACHABLE' : 'DATABASE_ERROR',
       exit: ExitCode.PREREQUISITE,
-      suggestions: [
-        'Check that the file is a SQLite database and that its directory is writable.',
-        'Choose another file with --db sqlite:///absolute/path.db or SANDBOX_DB_URL.',
-      ],
+      suggestions: ['Check that the file is a SQLite database and that its directory is writable.', 'Choose another file with --db sqlite:///absolute/path.db or SANDBOX_DB_URL.'],
       cause: error,
     })
   }

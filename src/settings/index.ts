@@ -1,12 +1,5 @@
 export {pythonJsonDumps} from './json.js'
-export {
-  PROVIDER_TYPE_KEY,
-  SANDBOX_PREFIX,
-  providerSettingName,
-  readSandboxSettings,
-  writeProviderSettings,
-  type SandboxSettings,
-} from './sandbox.js'
+export {PROVIDER_TYPE_KEY, SANDBOX_PREFIX, providerSettingName, readSandboxSettings, writeProviderSettings, type SandboxSettings} from './sandbox.js'
 export {createTableStatements, settingsTimestamp, TABLE} from './schema.js'
 export {
   CONNECT_TIMEOUT_MS,

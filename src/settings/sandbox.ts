@@ -54,12 +54,7 @@ const PROVIDER_ID = /^[a-z][a-z0-9_]{0,118}$/
  * Write sandbox.<providerId> (data_type json, value as Python's json.dumps writes it) and,
  * with activate, sandbox.provider_type = providerId (data_type string), in one transaction.
  */
-export async function writeProviderSettings(
-  store: SettingsStore,
-  providerId: string,
-  config: Record<string, unknown>,
-  options: {activate: boolean},
-): Promise<void> {
+export async function writeProviderSettings(store: SettingsStore, providerId: string, config: Record<string, unknown>, options: {activate: boolean}): Promise<void> {
   if (!PROVIDER_ID.test(providerId) || providerSettingName(providerId) === PROVIDER_TYPE_KEY) {
     throw configError(`Invalid provider id "${providerId}"`, 'INVALID_PROVIDER_ID', [
       'Provider ids are lower-case letters, digits and underscores, e.g. self_managed, aliyun_codeinterpreter, e2b.',

@@ -47,10 +47,7 @@ export function createTableStatements(kind: DbKind): string[] {
     const keys = INDEXED_COLUMNS.map((c) => `KEY ${q(indexName(c))} (${q(c)})`)
     return [`CREATE TABLE IF NOT EXISTS ${q(TABLE)} (${[...columns, ...keys].join(', ')})`]
   }
-  return [
-    `CREATE TABLE IF NOT EXISTS ${q(TABLE)} (${columns.join(', ')})`,
-    ...INDEXED_COLUMNS.map((c) => `CREATE INDEX IF NOT EXISTS ${q(indexName(c))} ON ${q(TABLE)} (${q(c)})`),
-  ]
+  return [`CREATE TABLE IF NOT EXISTS ${q(TABLE)} (${columns.join(', ')})`, ...INDEXED_COLUMNS.map((c) => `CREATE INDEX IF NOT EXISTS ${q(indexName(c))} ON ${q(TABLE)} (${q(c)})`)]
 }
 
 const SELECT_COLUMNS = (kind: DbKind) => COLUMNS.map((c) => TYPES[kind].q(c)).join(', ')
@@ -94,8 +91,6 @@ export function upsertSql(kind: DbKind): string {
 /** RAGFlow's timestamps: ms epoch and local datetime 'YYYY-MM-DD HH:MM:SS' (common/time_utils.timestamp_to_date). */
 export function settingsTimestamp(now: Date = new Date()): {time: number; date: string} {
   const p = (n: number) => String(n).padStart(2, '0')
-  const date =
-    `${now.getFullYear()}-${p(now.getMonth() + 1)}-${p(now.getDate())} ` +
-    `${p(now.getHours())}:${p(now.getMinutes())}:${p(now.getSeconds())}`
+  const date = `${now.getFullYear()}-${p(now.getMonth() + 1)}-${p(now.getDate())} ` + `${p(now.getHours())}:${p(now.getMinutes())}:${p(now.getSeconds())}`
   return {time: now.getTime(), date}
 }

@@ -9,16 +9,7 @@ import {dirname, join} from 'node:path'
 import {configError} from '../errors.js'
 import {dataDir} from '../paths.js'
 import {databaseError} from './errors.js'
-import {
-  createTableStatements,
-  likePrefix,
-  selectAllSql,
-  selectByNameSql,
-  selectByPrefixSql,
-  settingsTimestamp,
-  TABLE,
-  upsertSql,
-} from './schema.js'
+import {createTableStatements, likePrefix, selectAllSql, selectByNameSql, selectByPrefixSql, settingsTimestamp, TABLE, upsertSql} from './schema.js'
 import {describeTarget, parseDbUrl, type DbKind, type DbTarget, type ServerTarget, type SqliteTarget} from './url.js'
 
 export interface SettingRow {

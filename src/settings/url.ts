@@ -45,11 +45,7 @@ const SCHEMES: Record<string, DbKind> = {
   postgresql: 'postgres',
 }
 
-const EXAMPLES = [
-  'sqlite:///var/lib/sandbox/settings.db',
-  'mysql://user:password@127.0.0.1:3306/rag_flow',
-  'postgres://user:password@127.0.0.1:5432/rag_flow',
-]
+const EXAMPLES = ['sqlite:///var/lib/sandbox/settings.db', 'mysql://user:password@127.0.0.1:3306/rag_flow', 'postgres://user:password@127.0.0.1:5432/rag_flow']
 
 const MASK = '****'
 

@@ -79,10 +79,13 @@ export function compareVersions(a: string, b: string): number {
   return 0
 }
 
-export const formatBytes = (n: number) =>
-  n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GB` : `${Math.round(n / 1024 ** 2)} MB`
+export const formatBytes = (n: number) => (n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GB` : `${Math.round(n / 1024 ** 2)} MB`)
 
-const firstLine = (s: string) => s.split('\n').map((l) => l.trim()).find(Boolean) ?? ''
+const firstLine = (s: string) =>
+  s
+    .split('\n')
+    .map((l) => l.trim())
+    .find(Boolean) ?? ''
 const lastLines = (s: string, n = 3) => s.trim().split('\n').slice(-n).join(' | ').trim()
 
 /** How to get a root-only fix done, phrased for who is running. */
@@ -108,10 +111,7 @@ function registerFix(ctx: CheckContext): string {
 const needDaemon = 'not checked: the Docker daemon is not reachable'
 const needDaemonFix = 'fix the Docker daemon first'
 
-export async function runChecks(
-  ctx: CheckContext,
-  onCheck: (check: SetupCheck) => void = () => {},
-): Promise<{checks: SetupCheck[]; facts: Facts}> {
+export async function runChecks(ctx: CheckContext, onCheck: (check: SetupCheck) => void = () => {}): Promise<{checks: SetupCheck[]; facts: Facts}> {
   const {host, runtime, config} = ctx
   const facts: Facts = {}
   const checks: SetupCheck[] = []
@@ -157,7 +157,7 @@ export async function runChecks(
       'docker-installed',
       false,
       'dockerd not found',
-      installFix(ctx, 'docker.io', 'install Docker Engine with your distribution\'s packages (https://docs.docker.com/engine/install/)'),
+      installFix(ctx, 'docker.io', "install Docker Engine with your distribution's packages (https://docs.docker.com/engine/install/)"),
     )
 
   // --- docker-daemon
@@ -186,7 +186,7 @@ export async function runChecks(
     const v = await host.run(facts.runscPath, ['--version'], {timeoutMs: 10_000})
     add('runsc-installed', true, `${facts.runscPath}${v.code === 0 && firstLine(v.stdout) ? ` (${firstLine(v.stdout)})` : ''}`)
   } else {
-    add('runsc-installed', false, 'runsc (gVisor) not found', installFix(ctx, 'runsc', 'install gVisor\'s runsc (https://gvisor.dev/docs/user_guide/install/)'))
+    add('runsc-installed', false, 'runsc (gVisor) not found', installFix(ctx, 'runsc', "install gVisor's runsc (https://gvisor.dev/docs/user_guide/install/)"))
   }
 
   // --- runsc-registered
@@ -212,16 +212,14 @@ export async function runChecks(
   } else {
     const diskFix = `free space on the file system holding ${rootDir} (e.g. \`docker system prune\`)`
     if (free < HARD_MIN_FREE_BYTES) add('disk', false, `${formatBytes(free)} free in ${rootDir}: too little to build images`, diskFix)
-    else if (free < ctx.minFreeBytes)
-      add('disk', true, `${formatBytes(free)} free in ${rootDir} (less than ${formatBytes(ctx.minFreeBytes)})`, diskFix, true)
+    else if (free < ctx.minFreeBytes) add('disk', true, `${formatBytes(free)} free in ${rootDir} (less than ${formatBytes(ctx.minFreeBytes)})`, diskFix, true)
     else add('disk', true, `${formatBytes(free)} free in ${rootDir}`)
   }
 
   // --- env-file
   if (ctx.envFile !== null) {
     facts.envMissing = !(await host.exists(ctx.envFile))
-    if (facts.envMissing)
-      add('env-file', true, `${ctx.envFile} missing; built-in defaults apply`, '`sandbox setup --yes` writes it from templates/env.template', true)
+    if (facts.envMissing) add('env-file', true, `${ctx.envFile} missing; built-in defaults apply`, '`sandbox setup --yes` writes it from templates/env.template', true)
     else {
       const exposed = envFileExposure(ctx.envFile)
       if (exposed) add('env-file', true, exposed, `chmod 600 ${ctx.envFile}`, true)

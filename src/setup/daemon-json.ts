@@ -32,12 +32,7 @@ export interface MergeResult {
  * Unchanged input gives `changed: false`. A file that is not a JSON object throws
  * DAEMON_JSON_INVALID: it is never overwritten.
  */
-export function mergeRuntime(
-  existing: string | undefined,
-  name: string,
-  entry: RuntimeEntry,
-  file = DAEMON_JSON,
-): MergeResult {
+export function mergeRuntime(existing: string | undefined, name: string, entry: RuntimeEntry, file = DAEMON_JSON): MergeResult {
   let json: Record<string, unknown> = {}
   if (existing !== undefined && existing.trim() !== '') {
     let parsed: unknown
@@ -61,9 +56,7 @@ export function mergeRuntime(
 
   const runtimes = json.runtimes ?? {}
   if (runtimes === null || typeof runtimes !== 'object' || Array.isArray(runtimes)) {
-    throw configError(`"runtimes" in ${file} must be a JSON object; setup does not overwrite it`, 'DAEMON_JSON_INVALID', [
-      'fix the file by hand',
-    ])
+    throw configError(`"runtimes" in ${file} must be a JSON object; setup does not overwrite it`, 'DAEMON_JSON_INVALID', ['fix the file by hand'])
   }
   const current = (runtimes as Record<string, unknown>)[name] as Partial<RuntimeEntry> | undefined
   const currentArgs = Array.isArray(current?.runtimeArgs) ? current.runtimeArgs.map(String) : []
@@ -79,10 +72,6 @@ export function mergeRuntime(
   if (args.length > 0) next.runtimeArgs = args
 
   const merged = {...json, runtimes: {...(runtimes as Record<string, unknown>), [name]: next}}
-  const changed =
-    current === undefined ||
-    current.path !== entry.path ||
-    JSON.stringify(currentArgs) !== JSON.stringify(args) ||
-    json.runtimes === undefined
+  const changed = current === undefined || current.path !== entry.path || JSON.stringify(currentArgs) !== JSON.stringify(args) || json.runtimes === undefined
   return {text: `${JSON.stringify(merged, null, 2)}\n`, changed, json: merged}
 }

@@ -117,9 +117,7 @@ export function planFixes(checks: SetupCheck[], facts: Facts, ctx: CheckContext)
   if (!ctx.isRoot) {
     const skipped = actions.filter((a) => a.needsRoot)
     if (skipped.length > 0) {
-      notes.push(
-        `not root: skipped ${skipped.map((a) => a.description).join('; ')}. Run \`sandbox setup --yes\` as root (e.g. with sudo) for these`,
-      )
+      notes.push(`not root: skipped ${skipped.map((a) => a.description).join('; ')}. Run \`sandbox setup --yes\` as root (e.g. with sudo) for these`)
     }
     return {actions: actions.filter((a) => !a.needsRoot), notes}
   }
@@ -321,10 +319,7 @@ function tail(text: string, lines = 5): string {
   return text.trim().split('\n').slice(-lines).join(' | ')
 }
 
-export async function applyFixes(
-  plan: FixPlan,
-  fx: FixContext,
-): Promise<{failures: Map<CheckId, string>}> {
+export async function applyFixes(plan: FixPlan, fx: FixContext): Promise<{failures: Map<CheckId, string>}> {
   const failures = new Map<CheckId, string>()
   for (const action of plan.actions) {
     try {

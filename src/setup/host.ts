@@ -136,7 +136,10 @@ export function realHost(): SetupHost {
     async writeFile(path, text, mode = 0o644) {
       await fs.mkdir(dirname(path), {recursive: true})
       // an existing file keeps its permissions
-      const existingMode = await fs.stat(path).then((st) => st.mode & 0o7777, () => undefined)
+      const existingMode = await fs.stat(path).then(
+        (st) => st.mode & 0o7777,
+        () => undefined,
+      )
       // write next to the target and rename: a crash never leaves a half-written file
       const tmp = `${path}.sandbox-${process.pid}.tmp`
       await fs.writeFile(tmp, text, {mode: existingMode ?? mode})

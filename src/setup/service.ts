@@ -24,9 +24,7 @@ export async function runSetup(options: SetupOptions = {}): Promise<SetupReport>
     host,
     runtime: options.runtime ?? 'runsc',
     // a named env file that does not exist yet: defaults + environment (never another ./.env)
-    config:
-      options.config ??
-      loadConfig({envFile: envFile && existsSync(envFile) ? envFile : envFile === null ? undefined : '/dev/null'}),
+    config: options.config ?? loadConfig({envFile: envFile && existsSync(envFile) ? envFile : envFile === null ? undefined : '/dev/null'}),
     envFile,
     minFreeBytes: options.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES,
     isRoot: host.isRoot(),

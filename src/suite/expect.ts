@@ -117,4 +117,3 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   const kb = Object.keys(b as object).sort()
   return deepEqual(ka, kb) && ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
 }
-

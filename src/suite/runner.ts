@@ -5,20 +5,7 @@ import {runnerError, EXIT, type RunResult} from '../engine/result.js'
 import {errorMessage} from '../errors.js'
 import {allCases} from './cases/index.js'
 import {prepareHost, startListener, type RunningListener} from './fixtures.js'
-import type {
-  CaseContext,
-  CasePolicy,
-  CaseReport,
-  CaseRun,
-  HostFacts,
-  PolicyMode,
-  PolicySupport,
-  SuiteCase,
-  SuiteEvent,
-  SuiteReport,
-  SuiteTarget,
-  TargetInfo,
-} from './types.js'
+import type {CaseContext, CasePolicy, CaseReport, CaseRun, HostFacts, PolicyMode, PolicySupport, SuiteCase, SuiteEvent, SuiteReport, SuiteTarget, TargetInfo} from './types.js'
 
 export const CANARY_NAME = 'SANDBOX_SUITE_CANARY'
 
@@ -33,7 +20,10 @@ export function ensureCanary(env: NodeJS.ProcessEnv = process.env): string {
  * ending in '-' or '*' matches many). Unknown selectors are returned so callers can complain.
  */
 export function selectCases(cases: SuiteCase[], only: string[] = []): {cases: SuiteCase[]; unknown: string[]} {
-  const selectors = only.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean)
+  const selectors = only
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean)
   if (!selectors.length) return {cases, unknown: []}
   const matches = (c: SuiteCase, s: string) => c.id === s || c.tags.includes(s) || (/[-*]$/.test(s) && c.id.startsWith(s.replace(/\*$/, '')))
   const unknown = selectors.filter((s) => !cases.some((c) => matches(c, s)))
@@ -46,7 +36,9 @@ export function policyFor(need: CasePolicy, support: PolicySupport): {policy?: P
   if (support === 'per-request') return {policy: need}
   if (support === need) return {}
   return need === 'off'
-    ? {skip: 'sandbox-boundary probe, but the target enforces the code policy on every run (start the manager with --allow-policy-override and an API token, and pass --token: every case then runs; docs/security.md)'}
+    ? {
+        skip: 'sandbox-boundary probe, but the target enforces the code policy on every run (start the manager with --allow-policy-override and an API token, and pass --token: every case then runs; docs/security.md)',
+      }
     : {skip: 'code-policy case, but the target runs every program with the policy off'}
 }
 

@@ -174,7 +174,7 @@ class EndpointTarget implements SuiteTarget {
       if (status === 403 && policy && isPolicyRefusal(error.answer!.body)) throw new PolicyOverrideRefused()
       if (error.code === 'MANAGER_UNAUTHORIZED') {
         throw remoteError(`The manager at ${this.urls.base} refused the request (HTTP ${status})`, 'ENDPOINT_UNAUTHORIZED', [
-          this.options.token ? 'check the token (--token or SANDBOX_API_TOKEN)' : 'pass the manager\'s token with --token (or SANDBOX_API_TOKEN)',
+          this.options.token ? 'check the token (--token or SANDBOX_API_TOKEN)' : "pass the manager's token with --token (or SANDBOX_API_TOKEN)",
         ])
       }
       if (status !== undefined && status !== 200) return runnerError(EXIT.INTERNAL_ERROR, `HTTP ${status}: ${error.answer!.body.slice(0, 500)}`, `http_${status}`)

@@ -140,6 +140,4 @@ export interface SuiteReport {
   results: CaseReport[]
 }
 
-export type SuiteEvent =
-  | {type: 'start'; total: number; target: TargetInfo}
-  | {type: 'case'; report: CaseReport; done: number; total: number}
+export type SuiteEvent = {type: 'start'; total: number; target: TargetInfo} | {type: 'case'; report: CaseReport; done: number; total: number}

@@ -28,7 +28,10 @@ export interface CleanResult {
  * containers may be in use). With `all`, every container of ours goes.
  * Returns null to remove it, or why it is kept.
  */
-export function orphanVerdict(c: Pick<ManagedContainer, 'labels' | 'state'>, options: {all?: boolean; host?: string; selfPid?: number; alive?: (pid: number) => boolean} = {}): {ownerPid: string; reason: string} | null {
+export function orphanVerdict(
+  c: Pick<ManagedContainer, 'labels' | 'state'>,
+  options: {all?: boolean; host?: string; selfPid?: number; alive?: (pid: number) => boolean} = {},
+): {ownerPid: string; reason: string} | null {
   if (options.all) return null
   const pid = Number(c.labels[LABELS.ownerPid])
   const alive = options.alive ?? isProcessAlive

@@ -72,7 +72,14 @@ export const containerHost: ManagerHost = {
   },
 
   async view(rec) {
-    const view = {running: false, where: WHERE, notRunning: `(${WHERE} is not running)`, log: `sandbox logs (${LOG_SOURCE})`, container: undefined as undefined | null | {id: string; state: string; health: string | null; networks: string[]}, warnings: [] as string[]}
+    const view = {
+      running: false,
+      where: WHERE,
+      notRunning: `(${WHERE} is not running)`,
+      log: `sandbox logs (${LOG_SOURCE})`,
+      container: undefined as undefined | null | {id: string; state: string; health: string | null; networks: string[]},
+      warnings: [] as string[],
+    }
     if (rec.state === 'none') return view
     try {
       const c = await (await containerModule()).managerContainerInfo()
@@ -145,7 +152,11 @@ async function startContainer(request: StartRequest): Promise<StartResult> {
       const lines = await mc.managerContainerLogs(15).catch(() => [] as string[])
       await mc.removeManagerContainer(10).catch(() => {})
       removeStateFiles(files)
-      const why = !info?.running ? `the container exited (code ${info?.exitCode ?? '?'})` : serving ? `it cannot serve: ${reason}` : `not healthy within ${Math.round(waitMs / 1000)} s (${reason})`
+      const why = !info?.running
+        ? `the container exited (code ${info?.exitCode ?? '?'})`
+        : serving
+          ? `it cannot serve: ${reason}`
+          : `not healthy within ${Math.round(waitMs / 1000)} s (${reason})`
       throw new SandboxError(`The manager container did not start: ${why}${lines.length ? `. Last log lines:\n${lines.map((l) => `  ${l}`).join('\n')}` : ''}`, {
         code: 'MANAGER_START_FAILED',
         exit: ExitCode.PREREQUISITE,
@@ -157,5 +168,16 @@ async function startContainer(request: StartRequest): Promise<StartResult> {
   const answer = await new ManagerClient({url: endpoint, token: config.apiToken}).status()
   state.runtime = 'body' in answer ? answer.body.runtime : null
   writeState(state, files)
-  return {already: false, mode: 'docker', pid: null, endpoint, logFile: LOG_SOURCE, where: WHERE, startedInMs: Math.round(performance.now() - started), warnings, runtime: state.runtime ?? null, staleRemoved: false}
+  return {
+    already: false,
+    mode: 'docker',
+    pid: null,
+    endpoint,
+    logFile: LOG_SOURCE,
+    where: WHERE,
+    startedInMs: Math.round(performance.now() - started),
+    warnings,
+    runtime: state.runtime ?? null,
+    staleRemoved: false,
+  }
 }

@@ -100,5 +100,17 @@ export interface ManagerHost {
 export type {HealthAnswer, StatusDocument}
 
 export function emptyStop(): StopResult {
-  return {wasRunning: false, mode: null, pid: null, who: null, signal: null, stoppedInMs: 0, staleRemoved: false, containersRemoved: 0, containersRemaining: 0, dockerChecked: false, warnings: []}
+  return {
+    wasRunning: false,
+    mode: null,
+    pid: null,
+    who: null,
+    signal: null,
+    stoppedInMs: 0,
+    staleRemoved: false,
+    containersRemoved: 0,
+    containersRemaining: 0,
+    dockerChecked: false,
+    warnings: [],
+  }
 }

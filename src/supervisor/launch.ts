@@ -106,7 +106,10 @@ export function checkTokenKept(previous: Pick<ManagerState, 'settings' | 'tokenR
 
 const sameHost = (a: string, b: string) => {
   const n = (h: string) => {
-    const x = h.trim().toLowerCase().replace(/^\[|\]$/g, '')
+    const x = h
+      .trim()
+      .toLowerCase()
+      .replace(/^\[|\]$/g, '')
     return x === 'localhost' ? '127.0.0.1' : x
   }
   return n(a) === n(b)
@@ -220,5 +223,13 @@ export function lastLaunch(files: ManagerFiles, state: ManagerState | undefined)
     // absent or unreadable: fall back to the running manager's record
   }
   if (!state) return undefined
-  return {mode: state.mode, launch: state.launch ?? {flags: {}, environment: {}}, network: state.network, image: state.image, settings: state.settings, tokenRequired: state.tokenRequired, at: state.startedAt}
+  return {
+    mode: state.mode,
+    launch: state.launch ?? {flags: {}, environment: {}},
+    network: state.network,
+    image: state.image,
+    settings: state.settings,
+    tokenRequired: state.tokenRequired,
+    at: state.startedAt,
+  }
 }

@@ -51,11 +51,7 @@ interface RunResult {
   stderr: string
 }
 
-function run(
-  cmd: string,
-  args: string[],
-  options: {env?: NodeJS.ProcessEnv; uid?: number; gid?: number; cwd?: string; input?: string} = {},
-): Promise<RunResult> {
+function run(cmd: string, args: string[], options: {env?: NodeJS.ProcessEnv; uid?: number; gid?: number; cwd?: string; input?: string} = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       env: options.env ?? process.env,
@@ -216,14 +212,7 @@ async function launchMariaDB(): Promise<Instance> {
   const socket = join(dir, 'mysqld.sock')
   const logFile = join(dir, 'error.log')
   const port = await freePort()
-  await runOk(installDb, [
-    '--no-defaults',
-    `--datadir=${dataDir}`,
-    '--user=root',
-    '--auth-root-authentication-method=normal',
-    '--skip-test-db',
-    '--skip-name-resolve',
-  ])
+  await runOk(installDb, ['--no-defaults', `--datadir=${dataDir}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve'])
   const child = spawn(
     server,
     [
@@ -341,16 +330,26 @@ async function launchPostgres(): Promise<Instance> {
   const child = spawn(
     join(binDir, 'postgres'),
     [
-      '-D', dataDir,
-      '-p', String(port),
-      '-k', socketDir,
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'fsync=off',
-      '-c', 'synchronous_commit=off',
-      '-c', 'full_page_writes=off',
-      '-c', 'shared_buffers=16MB',
-      '-c', 'max_connections=30',
-      '-c', `logging_collector=off`,
+      '-D',
+      dataDir,
+      '-p',
+      String(port),
+      '-k',
+      socketDir,
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'shared_buffers=16MB',
+      '-c',
+      'max_connections=30',
+      '-c',
+      `logging_collector=off`,
     ],
     {uid, gid, env, cwd: dir, stdio: ['ignore', 'ignore', 'pipe']},
   )
@@ -394,6 +393,5 @@ async function launchPostgres(): Promise<Instance> {
 export function startPostgres(): Promise<DatabaseServer> {
   return acquire('postgres', launchPostgres)
 }
-
 
 export {closedPort} from './ports.js'

@@ -22,7 +22,11 @@ class ProcessRunner implements Runner {
   private booted = false
   private boot = ''
 
-  constructor(readonly id: string, private readonly child: ChildProcess, private readonly dir: string) {
+  constructor(
+    readonly id: string,
+    private readonly child: ChildProcess,
+    private readonly dir: string,
+  ) {
     let markReady!: () => void
     this.ready = new Promise((resolve) => (markReady = resolve))
     this.exit = new Promise((resolve) =>
@@ -99,7 +103,11 @@ export class ProcessBackend implements RunnerBackend {
   async createRunner(request: RunnerRequest): Promise<Runner> {
     const dir = mkdtempSync(join(tmpdir(), 'process-runner-'))
     const [bin, ...args] = request.command
-    const child = spawn(bin === 'node' ? process.execPath : bin, args, {cwd: dir, env: Object.fromEntries(request.env.map((e) => e.split(/=(.*)/s, 2))), stdio: ['pipe', 'pipe', 'pipe']})
+    const child = spawn(bin === 'node' ? process.execPath : bin, args, {
+      cwd: dir,
+      env: Object.fromEntries(request.env.map((e) => e.split(/=(.*)/s, 2))),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
     const runner = new ProcessRunner(`p${child.pid}`, child, dir)
     this.made.push(runner)
     this.owners.set(request.owner, [...(this.owners.get(request.owner) ?? []), runner])

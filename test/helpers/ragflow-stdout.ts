@@ -21,4 +21,3 @@ export function ragflowParse(stdout: string): unknown {
   if (r.status !== 0) throw new Error(r.stderr)
   return JSON.parse(r.stdout)
 }
-

@@ -26,15 +26,26 @@ const OUTPUT = resolve(process.env.SANDBOX_TEST_OUTPUT_DIR ?? 'test-results', 'a
 
 /** GET /status as the manager answers it (src/server/status.ts), with figures the panel must show. */
 const STATUS = {
-  status: 'ok', phase: 'serving', reason: null, version: '0.1.0', node: process.versions.node, pid: 1,
-  startedAt: '2026-12-01T10:00:00.000Z', uptimeSeconds: 60, runtime: 'runsc', settings: null,
+  status: 'ok',
+  phase: 'serving',
+  reason: null,
+  version: '0.1.0',
+  node: process.versions.node,
+  pid: 1,
+  startedAt: '2026-12-01T10:00:00.000Z',
+  uptimeSeconds: 60,
+  runtime: 'runsc',
+  settings: null,
   pools: [
     {language: 'python', size: 3, ready: 2, busy: 1, creating: 0, waiting: 0, created: 5, failures: 0, rejected: 0, lastError: null},
     {language: 'nodejs', size: 2, ready: 1, busy: 0, creating: 1, waiting: 0, created: 3, failures: 0, rejected: 0, lastError: null},
   ],
   admission: {limit: 8, live: 5, evictions: 0, executing: 1, queued: 4, rejected: 0},
   runs: {total: 12, byStatus: {success: 10, program_error: 2}, byLanguage: {python: 12}, busy: 1},
-  rejected: 0, inFlight: 1, rssBytes: 1, heapUsedBytes: 1,
+  rejected: 0,
+  inFlight: 1,
+  rssBytes: 1,
+  heapUsedBytes: 1,
 }
 
 let dir: string
@@ -105,7 +116,7 @@ describe('the settings page in headless Chromium', () => {
     expect(existsSync(file)).toBe(false)
   })
 
-  it('refuses a bad config with RAGFlow\'s message and writes nothing; saves a good one with the secret masked', async () => {
+  it("refuses a bad config with RAGFlow's message and writes nothing; saves a good one with the secret masked", async () => {
     await page.getByRole('radio', {name: /E2B/}).check()
     await page.getByLabel(/API Key/).waitFor()
     expect(await page.getByLabel(/API Key/).getAttribute('type')).toBe('password')
@@ -137,7 +148,10 @@ describe('the settings page in headless Chromium', () => {
     await page.getByLabel(/Execution Timeout/).waitFor()
     await page.getByLabel(/Execution Timeout/).fill('20')
     await page.getByRole('button', {name: 'Test connection'}).click()
-    await page.locator('#config-result .ok').filter({hasText: /^Test PASSED \| Exit code: 0/}).waitFor()
+    await page
+      .locator('#config-result .ok')
+      .filter({hasText: /^Test PASSED \| Exit code: 0/})
+      .waitFor()
     expect(await page.locator('#config-result pre').first().textContent()).toContain('TEST_PASSED')
     expect(rows()['sandbox.docker']).toBeUndefined()
     await page.getByRole('button', {name: 'Save'}).click()
@@ -162,7 +176,9 @@ describe('the settings page in headless Chromium', () => {
     await page.getByRole('button', {name: 'Run'}).click()
     const image = page.locator('#try-result img[alt="chart.png"]')
     await image.waitFor()
-    expect(await image.evaluate((img) => (img as unknown as {complete: boolean; naturalWidth: number}).complete && (img as unknown as {naturalWidth: number}).naturalWidth)).toBe(320)
+    expect(await image.evaluate((img) => (img as unknown as {complete: boolean; naturalWidth: number}).complete && (img as unknown as {naturalWidth: number}).naturalWidth)).toBe(
+      320,
+    )
     expect(await page.locator('#try-result .ok').textContent()).toMatch(/^success · exit code 0 · docker/)
     expect(JSON.parse((await page.getByLabel('result', {exact: true}).textContent()) ?? '')).toEqual({points: 10, file: 'chart.png'})
   })

@@ -58,7 +58,9 @@ describe('Python: the recorded exception type decides', () => {
   })
 
   it('a run that completed is success whatever it wrote to stderr', async () => {
-    const r = await py('import sys\ndef main():\n    print("PermissionError: [Errno 13] Permission denied", file=sys.stderr)\n    print("MemoryError ECONNREFUSED", file=sys.stderr)\n    return 1\n')
+    const r = await py(
+      'import sys\ndef main():\n    print("PermissionError: [Errno 13] Permission denied", file=sys.stderr)\n    print("MemoryError ECONNREFUSED", file=sys.stderr)\n    return 1\n',
+    )
     expect(r).toMatchObject({status: 'success', exit_code: 0, result: {value: 1}})
   })
 
@@ -76,7 +78,9 @@ describe('Python: the recorded exception type decides', () => {
 
 describe('Node.js: the recorded error name and code decide', () => {
   it("RAGFlow case 10's shape: main catches its network error, console.errors it, returns nothing → success, result null", async () => {
-    const r = await js(`const axios = require('axios')\nasync function main() {\n  try {\n    await axios.get('http://127.0.0.1:${port}/', {timeout: 5000})\n  } catch (error) {\n    console.error('Error:', error.message)\n  }\n}\nmodule.exports = {main}\n`)
+    const r = await js(
+      `const axios = require('axios')\nasync function main() {\n  try {\n    await axios.get('http://127.0.0.1:${port}/', {timeout: 5000})\n  } catch (error) {\n    console.error('Error:', error.message)\n  }\n}\nmodule.exports = {main}\n`,
+    )
     expect(r).toMatchObject({status: 'success', exit_code: 0, result: {present: true, value: null, type: 'json'}})
     expect(r.stderr).toContain('ECONNREFUSED')
   })
@@ -116,7 +120,11 @@ describe('one-shot runs (the container removes itself, so the inspect flag is go
   }
 
   it("the program's own SIGKILL is a signal, and a memory bomb is -137: told apart by the daemon's oom event", async () => {
-    expect(await oneShot('import os, signal\ndef main():\n    os.kill(os.getpid(), signal.SIGKILL)\n')).toMatchObject({status: 'runtime_error', runtime_error_type: 'signalled', exit_code: 137})
+    expect(await oneShot('import os, signal\ndef main():\n    os.kill(os.getpid(), signal.SIGKILL)\n')).toMatchObject({
+      status: 'runtime_error',
+      runtime_error_type: 'signalled',
+      exit_code: 137,
+    })
     expect(await oneShot('def main():\n    x = []\n    while True:\n        x.append(bytearray(16 * 1024 * 1024))\n')).toMatchObject({
       status: 'resource_limit_exceeded',
       resource_limit_type: 'memory',

@@ -161,7 +161,13 @@ describe('sandbox run always exits and leaves no container', () => {
   }, 300_000)
 
   it('a malformed value is a usage error (exit 2) whatever the flag', async () => {
-    for (const bad of [['--arg', 'a'], ['--timeout', 'abc'], ['--memory', '5x'], ['--policy', 'maybe'], ['--tiemout', '3']]) {
+    for (const bad of [
+      ['--arg', 'a'],
+      ['--timeout', 'abc'],
+      ['--memory', '5x'],
+      ['--policy', 'maybe'],
+      ['--tiemout', '3'],
+    ]) {
       const o = await cli(['run', 'refused.py', ...bad, '--json'])
       await expectClean(o, 2)
       const {error} = JSON.parse(o.stdout) as {error: Record<string, unknown>}
@@ -190,34 +196,38 @@ describe('sandbox run always exits and leaves no container', () => {
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],
-  ] as const)('%s during a run (its output already streamed): exit %i, container removed', async (signal, exit) => {
-    const outcomes = await tries(3, 1, async () => {
-      let alive = 0
-      const o = await cli(['run', 'sleepy.py', '--policy', 'off', '--timeout', '90'], {
-        // "started" arrives while main() still sleeps: the output streams as it is printed
-        whenStdout: [
-          'started',
-          (child) => {
-            void leftFor(child.pid!).then((left) => {
-              alive = left.length
-              child.kill(signal)
-            })
-          },
-        ],
+  ] as const)(
+    '%s during a run (its output already streamed): exit %i, container removed',
+    async (signal, exit) => {
+      const outcomes = await tries(3, 1, async () => {
+        let alive = 0
+        const o = await cli(['run', 'sleepy.py', '--policy', 'off', '--timeout', '90'], {
+          // "started" arrives while main() still sleeps: the output streams as it is printed
+          whenStdout: [
+            'started',
+            (child) => {
+              void leftFor(child.pid!).then((left) => {
+                alive = left.length
+                child.kill(signal)
+              })
+            },
+          ],
+        })
+        expect(alive, 'its container ran while main() slept').toBe(1)
+        return o
       })
-      expect(alive, 'its container ran while main() slept').toBe(1)
-      return o
-    })
-    record(signal, outcomes)
-    for (const o of outcomes) {
-      await expectClean(o, exit)
-      expect(o.stderr).toContain('Code: INTERRUPTED')
-    }
-  }, 300_000)
+      record(signal, outcomes)
+      for (const o of outcomes) {
+        await expectClean(o, exit)
+        expect(o.stderr).toContain('Code: INTERRUPTED')
+      }
+    },
+    300_000,
+  )
 })
 
 describe('--json', () => {
-  it('field names are snake_case in every command\'s output', async () => {
+  it("field names are snake_case in every command's output", async () => {
     const camel = (value: unknown, path = ''): string[] =>
       Array.isArray(value)
         ? value.flatMap((v, i) => camel(v, `${path}[${i}]`))

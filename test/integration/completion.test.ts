@@ -19,7 +19,9 @@ COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); COMP_LINE="$LINE"; COMP_POINT=\${#LINE
 fn=$(complete -p sandbox | sed -E 's/.*-F ([^ ]+).*/\\1/')
 "$fn"
 printf '%s\\n' "\${COMPREPLY[@]}"`
-  return execFileSync('bash', ['-c', script], {encoding: 'utf8', env: {...env, LINE: line}}).split('\n').filter(Boolean)
+  return execFileSync('bash', ['-c', script], {encoding: 'utf8', env: {...env, LINE: line}})
+    .split('\n')
+    .filter(Boolean)
 }
 
 describe('shell completion', () => {
@@ -31,7 +33,7 @@ describe('shell completion', () => {
     expect(complete('sandbox st').sort()).toEqual(['start', 'status', 'stop'])
   })
 
-  it('bash completes a command\'s flags', () => {
+  it("bash completes a command's flags", () => {
     expect(complete('sandbox run --ti')).toEqual(['--timeout'])
   })
 

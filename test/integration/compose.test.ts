@@ -58,13 +58,21 @@ beforeAll(async () => {
     SANDBOX_EXECUTOR_MANAGER_PORT: String(port),
     SANDBOX_EXECUTOR_MANAGER_POOL_SIZE: '1',
   }
-  await docker().createNetwork({Name: NETWORK, Labels: {[LABELS.managed]: 'true'}}).catch(() => {})
+  await docker()
+    .createNetwork({Name: NETWORK, Labels: {[LABELS.managed]: 'true'}})
+    .catch(() => {})
 })
 
 afterAll(async () => {
   if (compose) await down()
-  await docker().getNetwork(NETWORK).remove().catch(() => {})
-  await docker().getImage(IMAGE).remove().catch(() => {})
+  await docker()
+    .getNetwork(NETWORK)
+    .remove()
+    .catch(() => {})
+  await docker()
+    .getImage(IMAGE)
+    .remove()
+    .catch(() => {})
 })
 
 describe('deploy/compose.yaml', () => {
@@ -74,7 +82,7 @@ describe('deploy/compose.yaml', () => {
     expect(r.stderr).toContain('DOCKER_GID')
   })
 
-  it('comes up, answers RAGFlow\'s POST /run, and goes down clean', async () => {
+  it("comes up, answers RAGFlow's POST /run, and goes down clean", async () => {
     const started = await up()
     expect(started.code, started.stderr).toBe(0)
     await healthy(120_000)

@@ -112,7 +112,7 @@ function sqliteBackend(): Backend {
     query: async (sql) => run(sql),
     columns: async () =>
       Object.fromEntries(
-        run('SELECT name, type FROM pragma_table_info(\'system_settings\')')
+        run("SELECT name, type FROM pragma_table_info('system_settings')")
           .split('\n')
           .filter(Boolean)
           .map((l) => l.split('\t') as [string, string]),
@@ -144,7 +144,11 @@ const backends: Backend[] = [
     query: (sql) => postgres.query(sql),
     columns: async () =>
       Object.fromEntries(
-        (await postgres.query("SELECT column_name, CASE WHEN character_maximum_length IS NULL THEN data_type ELSE data_type || '(' || character_maximum_length || ')' END FROM information_schema.columns WHERE table_name = 'system_settings'"))
+        (
+          await postgres.query(
+            "SELECT column_name, CASE WHEN character_maximum_length IS NULL THEN data_type ELSE data_type || '(' || character_maximum_length || ')' END FROM information_schema.columns WHERE table_name = 'system_settings'",
+          )
+        )
           .split('\n')
           .filter(Boolean)
           .map((l) => l.split('\t') as [string, string]),
@@ -217,7 +221,18 @@ describe.each(backends)('configure aliyun into $label', (backend) => {
 
   it('a wrong AccessKey ID or an unknown region → exit 4, nothing written', async () => {
     const before = await backend.query(ROWS_SQL)
-    const wrongKey = await sandbox(['configure', 'aliyun', '--db', backend.url(), '--access-key-id', 'AKIAIOSFODNN7EXAMPLE', '--access-key-secret', SECRET, '--account-id', ACCOUNT])
+    const wrongKey = await sandbox([
+      'configure',
+      'aliyun',
+      '--db',
+      backend.url(),
+      '--access-key-id',
+      'AKIAIOSFODNN7EXAMPLE',
+      '--access-key-secret',
+      SECRET,
+      '--account-id',
+      ACCOUNT,
+    ])
     expect(wrongKey.code).toBe(4)
     expect(wrongKey.json.error.message).toContain("Invalid AccessKey ID format (should start with 'LTAI')")
     const wrongRegion = await configureAliyun(backend.url(), 'eu-central-1')
@@ -252,7 +267,14 @@ describe.each(backends)('configure aliyun into $label', (backend) => {
     const sts = await sandbox(['configure', 'aliyun', '--db', backend.url()], {...env, AGENTRUN_ACCESS_KEY_ID: 'STS.NTaBcDeFgHiJkLmNoP', AGENTRUN_SECURITY_TOKEN: token})
     expect(sts.code, sts.stdout + sts.stderr).toBe(0)
     expect(sts.stdout + sts.stderr).not.toContain(token)
-    expect(await stored()).toEqual({access_key_id: 'STS.NTaBcDeFgHiJkLmNoP', access_key_secret: newSecret, account_id: ACCOUNT, region: 'cn-shanghai', timeout: 30, security_token: token})
+    expect(await stored()).toEqual({
+      access_key_id: 'STS.NTaBcDeFgHiJkLmNoP',
+      access_key_secret: newSecret,
+      account_id: ACCOUNT,
+      region: 'cn-shanghai',
+      timeout: 30,
+      security_token: token,
+    })
   })
 
   it('the database down → exit 3 with a clear message, password masked', async () => {

@@ -44,7 +44,8 @@ const type = (session: string, text: string) => tmux('send-keys', '-t', session,
 
 function startSession(name: string, db: string): void {
   const env = `SANDBOX_DATA_DIR=${join(dir, 'data')} FORCE_COLOR=0 NO_COLOR=1`
-  const unset = 'unset SANDBOX_DB_URL AGENTRUN_ACCESS_KEY_ID AGENTRUN_ACCESS_KEY_SECRET AGENTRUN_ACCOUNT_ID AGENTRUN_REGION AGENTRUN_SECURITY_TOKEN ALIBABA_CLOUD_SECURITY_TOKEN SANDBOX_API_TOKEN E2B_API_KEY'
+  const unset =
+    'unset SANDBOX_DB_URL AGENTRUN_ACCESS_KEY_ID AGENTRUN_ACCESS_KEY_SECRET AGENTRUN_ACCOUNT_ID AGENTRUN_REGION AGENTRUN_SECURITY_TOKEN ALIBABA_CLOUD_SECURITY_TOKEN SANDBOX_API_TOKEN E2B_API_KEY'
   const command = `cd ${process.cwd()} && ${unset}; env ${env} node bin/dev.js configure --db ${db}; echo "EXIT=$?"; exec sleep 3600`
   tmux('new-session', '-d', '-s', name, '-x', '200', '-y', '60', 'sh', '-c', command)
 }
@@ -66,7 +67,13 @@ beforeAll(async () => {
   }
   dir = mkdtempSync(join(tmpdir(), 'configure-tty-'))
   const base = loadConfig({env: {}, envFile: undefined})
-  manager = await runManager({config: {...base, host: '127.0.0.1', port: 0, apiToken: TOKEN, poolSize: 1}, logger: silentLogger(), stateFiles: false, handleSignals: false, engine: {poolSize: 1}})
+  manager = await runManager({
+    config: {...base, host: '127.0.0.1', port: 0, apiToken: TOKEN, poolSize: 1},
+    logger: silentLogger(),
+    stateFiles: false,
+    handleSignals: false,
+    engine: {poolSize: 1},
+  })
 }, 300_000)
 
 afterAll(async () => {

@@ -105,7 +105,13 @@ export function codeBlocks(markdown: string, language: string): Array<{line: num
   return out
 }
 
-const DOC_FILES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)]
+const DOC_FILES = [
+  'README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => `docs/${f}`),
+]
 const read = (file: string) => readFileSync(join(ROOT, file), 'utf8')
 const allCommands = () => DOC_FILES.flatMap((f) => shellCommands(read(f), f))
 
@@ -189,8 +195,18 @@ const RUN: RunEntry[] = [
   // README "Exit codes": the shape of every error
   {command: 'sandbox run missing.py', exit: 2, output: ['Error: File not found: missing.py'], code: 'FILE_NOT_FOUND'},
   // troubleshooting: typos, network
-  {command: 'sandbox rnu examples/hello.py', exit: 2, output: ['Error: rnu is not a sandbox command: did you mean `sandbox run`?', 'Try this: `sandbox --help` lists every command'], code: 'UNKNOWN_COMMAND'},
-  {command: 'sandbox run examples/hello.py --tiemout 5', exit: 2, output: ['Error: Unknown flag --tiemout: did you mean --timeout?', 'Try this: see `sandbox run --help` for every flag'], code: 'UNKNOWN_FLAG'},
+  {
+    command: 'sandbox rnu examples/hello.py',
+    exit: 2,
+    output: ['Error: rnu is not a sandbox command: did you mean `sandbox run`?', 'Try this: `sandbox --help` lists every command'],
+    code: 'UNKNOWN_COMMAND',
+  },
+  {
+    command: 'sandbox run examples/hello.py --tiemout 5',
+    exit: 2,
+    output: ['Error: Unknown flag --tiemout: did you mean --timeout?', 'Try this: see `sandbox run --help` for every flag'],
+    code: 'UNKNOWN_FLAG',
+  },
   {
     command: 'sandbox run fetch.py',
     exit: 1,
@@ -200,7 +216,9 @@ const RUN: RunEntry[] = [
   {
     command: 'DOCKER_HOST=unix:///nonexistent.sock sandbox setup',
     exit: 3,
-    output: ['✗ Docker daemon Cannot reach the Docker daemon at unix:///nonexistent.sock: connect ENOENT /nonexistent.sock — fix: start the Docker daemon at unix:///nonexistent.sock, or unset DOCKER_HOST to use this machine\'s daemon'],
+    output: [
+      "✗ Docker daemon Cannot reach the Docker daemon at unix:///nonexistent.sock: connect ENOENT /nonexistent.sock — fix: start the Docker daemon at unix:///nonexistent.sock, or unset DOCKER_HOST to use this machine's daemon",
+    ],
   },
   {
     command: 'DOCKER_HOST=tcp://127.0.0.1:1 sandbox run examples/hello.py',
@@ -232,7 +250,12 @@ const RUN: RunEntry[] = [
     command: 'sandbox start',
     portTaken: true,
     exit: 3,
-    output: ['Error: The manager exited during start (exit code 3). Last lines of', 'on 127.0.0.1 is already in use","code":"PORT_IN_USE"', 'Code: MANAGER_START_FAILED', '* see the whole log with `sandbox logs -n 100`'],
+    output: [
+      'Error: The manager exited during start (exit code 3). Last lines of',
+      'on 127.0.0.1 is already in use","code":"PORT_IN_USE"',
+      'Code: MANAGER_START_FAILED',
+      '* see the whole log with `sandbox logs -n 100`',
+    ],
   },
   {command: 'sandbox start', output: ['Manager ready at http://127.0.0.1:', 'runtime runsc']},
   {command: 'sandbox status', output: ['Manager: running (healthy)', 'python  pool:', 'nodejs  pool:']},
@@ -259,25 +282,30 @@ const NOT_RUN: Record<string, string> = {
   'sandbox test': `all 136 cases take about 80 s; ${SUITE}`,
   'sandbox test --only network --only host': `39 cases, about 20 s; ${SUITE}`,
   'sandbox test --json > report.json': `the whole suite; ${SUITE}`,
-  'sandbox test --endpoint http://127.0.0.1:9385 --token "$SANDBOX_API_TOKEN"': 'needs a manager with a token on port 9385; the endpoint target is tested by test/integration/suite.test.ts',
+  'sandbox test --endpoint http://127.0.0.1:9385 --token "$SANDBOX_API_TOKEN"':
+    'needs a manager with a token on port 9385; the endpoint target is tested by test/integration/suite.test.ts',
   'sandbox test --endpoint http://127.0.0.1:9385': 'needs a manager on port 9385, which CI must not take; the endpoint target is tested by test/integration/suite.test.ts',
   'sandbox test --endpoint http://127.0.0.1:9385 --token s3cret': 'needs a manager with this token on port 9385; the endpoint target is tested by test/integration/suite.test.ts',
   'sandbox test --provider self_managed': 'needs a configured self_managed provider; provider targets are tested by test/integration/providers.test.ts',
-  'sandbox start --docker --network docker_ragflow': "needs RAGFlow's docker_ragflow network and the manager image; docker mode is tested by test/integration/manager-docker.test.ts",
+  'sandbox start --docker --network docker_ragflow':
+    "needs RAGFlow's docker_ragflow network and the manager image; docker mode is tested by test/integration/manager-docker.test.ts",
   'node --input-type=module -e "const m = await import(\'./dist/docker/manager-image.js\'); console.log(await m.buildManagerImage())"':
     'needs a compiled dist/ and replaces the shared image sandbox-executor-manager:latest; buildManagerImage is tested by test/integration/manager-docker.test.ts',
   "docker network inspect docker_ragflow --format '{{(index .IPAM.Config 0).Gateway}}'": "needs RAGFlow's docker_ragflow network",
-  'sandbox start --host 172.19.0.1': 'an example address (the gateway of RAGFlow\'s network on one machine)',
+  'sandbox start --host 172.19.0.1': "an example address (the gateway of RAGFlow's network on one machine)",
   'sandbox configure self-managed --endpoint http://sandbox-executor-manager:9385 --db mysql://root:infini_rag_flow@127.0.0.1:5455/rag_flow':
     "needs RAGFlow's MySQL on port 5455; writing into MariaDB and PostgreSQL is tested by test/integration/configure-databases.test.ts",
   'sandbox configure show --db mysql://root:infini_rag_flow@127.0.0.1:5455/rag_flow': "needs RAGFlow's MySQL on port 5455 (see test/integration/configure-databases.test.ts)",
   'SANDBOX_API_TOKEN=s3cret sandbox start --host 0.0.0.0': 'would listen on every address of the CI machine; the token is tested by test/integration/manager.test.ts',
   'SANDBOX_API_TOKEN=s3cret sandbox start --allow-policy-override':
     'takes port 9385, which CI must not take; a manager started this way is tested by test/integration/suite.test.ts (all cases, 0 skipped) and manager.test.ts',
-  'sandbox configure self-managed --endpoint http://10.0.0.5:9385 --api-token s3cret --test': 'an example address; configure --test against a real manager is tested by test/integration/providers.test.ts',
+  'sandbox configure self-managed --endpoint http://10.0.0.5:9385 --api-token s3cret --test':
+    'an example address; configure --test against a real manager is tested by test/integration/providers.test.ts',
   'npm run bench': 'takes minutes and loads the machine; run by hand (docs/benchmarks.md)',
-  'SANDBOX_API_TOKEN=s3cret sandbox start --admin': 'takes port 9385, which CI must not take; the admin API and page are tested by test/integration/admin-api.test.ts and admin-page.test.ts',
-  'curl -s -H "Authorization: Bearer s3cret" http://127.0.0.1:9385/api/v1/admin/sandbox/config': 'needs a manager on port 9385 started with --admin (see test/integration/admin-api.test.ts)',
+  'SANDBOX_API_TOKEN=s3cret sandbox start --admin':
+    'takes port 9385, which CI must not take; the admin API and page are tested by test/integration/admin-api.test.ts and admin-page.test.ts',
+  'curl -s -H "Authorization: Bearer s3cret" http://127.0.0.1:9385/api/v1/admin/sandbox/config':
+    'needs a manager on port 9385 started with --admin (see test/integration/admin-api.test.ts)',
   'BENCH_RUNS=20 BENCH_SECONDS=3 npm run bench': 'a benchmark (about two minutes); run by hand',
   'BENCH_JSON=bench-results.json npm run bench': 'a benchmark (several minutes); run by hand',
   'node --import tsx bench/load.ts': 'a benchmark of the manager under load; run by hand',
@@ -296,7 +324,6 @@ const PRELUDE = [
   `npx() { if [ "$1" = sandbox ]; then shift; "${process.execPath}" "${CLI}" "$@"; else command npx "$@"; fi; }`,
 ].join('\n')
 
-
 /** a TCP listener on 127.0.0.1:port, for "the port is taken" */
 function listen(port: number): Promise<{close: () => void}> {
   return new Promise((resolve, reject) => {
@@ -311,7 +338,7 @@ const fold = (s: string) => s.replace(/\n[ \t]*›[ \t]*/g, ' ').replace(/\s+/g,
 function sh(command: string, cwd: string, timeoutMs: number): Promise<Outcome> {
   return new Promise((resolve) => {
     execFile('bash', ['-c', `${PRELUDE}\n${command}`], {cwd, env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8'}, (error, stdout, stderr) => {
-      const code = error ? (typeof (error as {code?: unknown}).code === 'number' ? ((error as {code: number}).code) : -1) : 0
+      const code = error ? (typeof (error as {code?: unknown}).code === 'number' ? (error as {code: number}).code : -1) : 0
       resolve({code, stdout, stderr, text: fold(`${stdout}\n${stderr}`)})
     })
   })
@@ -376,7 +403,10 @@ describe('shell examples in README.md and docs/*.md', () => {
     const seen = new Set(commands.map((c) => c.command))
     const stale = [...run, ...Object.keys(NOT_RUN)].filter((c) => !seen.has(c))
     expect(stale, 'these are in the lists but in no doc any more').toEqual([])
-    expect([...run].filter((c) => c in NOT_RUN), 'in both lists').toEqual([])
+    expect(
+      [...run].filter((c) => c in NOT_RUN),
+      'in both lists',
+    ).toEqual([])
     for (const [command, reason] of Object.entries(NOT_RUN)) expect(reason.length, `reason for ${command}`).toBeGreaterThan(10)
   })
 
@@ -390,29 +420,33 @@ describe('shell examples in README.md and docs/*.md', () => {
 
   for (const entry of RUN) {
     const timeout = entry.timeoutMs ?? 120_000
-    it(`runs: ${entry.command}${entry.portTaken ? ' (port taken)' : ''}`, async () => {
-      const cwd = dirs[entry.cwd ?? 'main']
-      const squatter = entry.portTaken ? await listen(Number(env.SANDBOX_EXECUTOR_MANAGER_PORT)) : undefined
-      const o = await sh(entry.command, cwd, timeout - 5000).finally(() => squatter?.close())
-      const context = `exit ${o.code}\n--- stdout\n${o.stdout.slice(-4000)}\n--- stderr\n${o.stderr.slice(-4000)}`
-      expect(o.code, context).toBe(entry.exit ?? 0)
-      for (const want of entry.output ?? []) expect(o.text, context).toContain(fold(want))
-      for (const secret of entry.absent ?? []) expect(o.text).not.toContain(secret)
-      entry.check?.(o, cwd)
-      if (entry.code) {
-        expect(o.text, context).toContain(`Code: ${entry.code}`)
-        const j = await sh(`${entry.command} --json`, cwd, timeout - 5000)
-        expect(j.code, j.stdout).toBe(entry.exit ?? 0)
-        const error = (JSON.parse(j.stdout) as {error: {code: string; exit: number; message: string}}).error
-        expect(Object.keys(error)).toEqual(['code', 'message', 'suggestions', 'exit'])
-        expect(error.code).toBe(entry.code)
-        expect(error.exit).toBe(entry.exit)
-        // the message lines (the text form adds "Error: ", "Code:" and "Try this" around them)
-        for (const want of entry.output ?? []) {
-          if (/^(✗|Try this|Code:|\* )/.test(want)) continue
-          expect(fold(error.message)).toContain(fold(want.replace(/^Error: /, '')))
+    it(
+      `runs: ${entry.command}${entry.portTaken ? ' (port taken)' : ''}`,
+      async () => {
+        const cwd = dirs[entry.cwd ?? 'main']
+        const squatter = entry.portTaken ? await listen(Number(env.SANDBOX_EXECUTOR_MANAGER_PORT)) : undefined
+        const o = await sh(entry.command, cwd, timeout - 5000).finally(() => squatter?.close())
+        const context = `exit ${o.code}\n--- stdout\n${o.stdout.slice(-4000)}\n--- stderr\n${o.stderr.slice(-4000)}`
+        expect(o.code, context).toBe(entry.exit ?? 0)
+        for (const want of entry.output ?? []) expect(o.text, context).toContain(fold(want))
+        for (const secret of entry.absent ?? []) expect(o.text).not.toContain(secret)
+        entry.check?.(o, cwd)
+        if (entry.code) {
+          expect(o.text, context).toContain(`Code: ${entry.code}`)
+          const j = await sh(`${entry.command} --json`, cwd, timeout - 5000)
+          expect(j.code, j.stdout).toBe(entry.exit ?? 0)
+          const error = (JSON.parse(j.stdout) as {error: {code: string; exit: number; message: string}}).error
+          expect(Object.keys(error)).toEqual(['code', 'message', 'suggestions', 'exit'])
+          expect(error.code).toBe(entry.code)
+          expect(error.exit).toBe(entry.exit)
+          // the message lines (the text form adds "Error: ", "Code:" and "Try this" around them)
+          for (const want of entry.output ?? []) {
+            if (/^(✗|Try this|Code:|\* )/.test(want)) continue
+            expect(fold(error.message)).toContain(fold(want.replace(/^Error: /, '')))
+          }
         }
-      }
-    }, timeout)
+      },
+      timeout,
+    )
   }
 })

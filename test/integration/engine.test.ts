@@ -158,7 +158,9 @@ describe('engine: limits and isolation', () => {
   })
 
   it('artifacts: symlinks, wrong types and traversal are refused', async () => {
-    const r = await py('import os\ndef main():\n    os.symlink("/etc/passwd", "artifacts/passwd.csv")\n    open("artifacts/run.exe", "w").write("x")\n    open("artifacts/ok.json", "w").write("{}")\n    return 1\n')
+    const r = await py(
+      'import os\ndef main():\n    os.symlink("/etc/passwd", "artifacts/passwd.csv")\n    open("artifacts/run.exe", "w").write("x")\n    open("artifacts/ok.json", "w").write("{}")\n    return 1\n',
+    )
     expect(r.status).toBe('success')
     expect(r.artifacts.map((a) => a.name)).toEqual(['ok.json'])
     expect(r.stderr).toMatch(/passwd\.csv skipped: symbolic links/)
@@ -166,7 +168,9 @@ describe('engine: limits and isolation', () => {
   })
 
   it('a file written by one run is not visible to the next', async () => {
-    const w = await py('def main():\n    with open("/workspace/secret.txt", "w") as f:\n        f.write("s3cret")\n    with open("/tmp/secret.txt", "w") as f:\n        f.write("s3cret")\n    return "written"\n')
+    const w = await py(
+      'def main():\n    with open("/workspace/secret.txt", "w") as f:\n        f.write("s3cret")\n    with open("/tmp/secret.txt", "w") as f:\n        f.write("s3cret")\n    return "written"\n',
+    )
     expect(w.result?.value).toBe('written')
     const r = await py('import os\ndef main():\n    return [os.path.exists("/workspace/secret.txt"), os.path.exists("/tmp/secret.txt")]\n')
     expect(r.result?.value).toEqual([false, false])
@@ -174,14 +178,18 @@ describe('engine: limits and isolation', () => {
 
   it('a TCP connect to a listener on the host’s 127.0.0.1 fails', async () => {
     const before = connections
-    const r = await py(`import socket\ndef main():\n    s = socket.socket()\n    s.settimeout(3)\n    try:\n        s.connect(("127.0.0.1", ${listenerPort}))\n        return "connected: " + s.recv(100).decode()\n    except OSError as e:\n        return "blocked: " + type(e).__name__\n`)
+    const r = await py(
+      `import socket\ndef main():\n    s = socket.socket()\n    s.settimeout(3)\n    try:\n        s.connect(("127.0.0.1", ${listenerPort}))\n        return "connected: " + s.recv(100).decode()\n    except OSError as e:\n        return "blocked: " + type(e).__name__\n`,
+    )
     expect(r.status).toBe('success')
     expect(String(r.result?.value)).toMatch(/^blocked/)
     expect(connections).toBe(before)
   })
 
   it('runs under gVisor, as nobody, with a read-only root', async () => {
-    const r = await py('import os, platform\ndef main():\n    try:\n        open("/etc/x", "w")\n        ro = False\n    except OSError:\n        ro = True\n    return {"uid": os.getuid(), "release": platform.release(), "ro": ro}\n')
+    const r = await py(
+      'import os, platform\ndef main():\n    try:\n        open("/etc/x", "w")\n        ro = False\n    except OSError:\n        ro = True\n    return {"uid": os.getuid(), "release": platform.release(), "ro": ro}\n',
+    )
     const host = (await import('node:os')).release()
     expect(r.result?.value).toMatchObject({uid: 65534, ro: true})
     expect((r.result?.value as {release: string}).release).not.toBe(host)
@@ -240,7 +248,9 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
   })
 
   it('a 150 MB frame is stopped at the frame cap as an output limit, with the engine’s RSS under 250 MB', async () => {
-    const r = await py(`def main():\n    import os, sys\n    os.write(1, sys._getframe(1).f_locals["prefix"].encode())\n    chunk = memoryview(b"A" * (1 << 20))\n    for i in range(150):\n        view = chunk\n        while view:\n            view = view[os.write(1, view):]\n    return 1\n`)
+    const r = await py(
+      `def main():\n    import os, sys\n    os.write(1, sys._getframe(1).f_locals["prefix"].encode())\n    chunk = memoryview(b"A" * (1 << 20))\n    for i in range(150):\n        view = chunk\n        while view:\n            view = view[os.write(1, view):]\n    return 1\n`,
+    )
     expect(r).toMatchObject({status: 'resource_limit_exceeded', resource_limit_type: 'output', exit_code: EXIT.OUTPUT_LIMIT})
     expect(r.detail).toMatch(/^Output limit exceeded: the runner's report is over the \d+-byte frame limit$/)
     expect(r.stderr).toMatch(/frame limit; the run was stopped/)
@@ -305,7 +315,9 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
   })
 
   it('odd but honest output never makes a malformed report: non-UTF-8 file names, lone surrogates, huge error messages', async () => {
-    const names = await py('import os\ndef main():\n    with open(os.open(b"artifacts/" + b"\\xff\\xfe" * 100 + b".csv", os.O_CREAT | os.O_WRONLY), "w") as f:\n        f.write("x")\n    return "\\ud800 lone"\n')
+    const names = await py(
+      'import os\ndef main():\n    with open(os.open(b"artifacts/" + b"\\xff\\xfe" * 100 + b".csv", os.O_CREAT | os.O_WRONLY), "w") as f:\n        f.write("x")\n    return "\\ud800 lone"\n',
+    )
     expect(names.status).toBe('success')
     expect(names.stderr).toMatch(/skipped: the name is not UTF-8/)
     expect(names.result?.value).toBe('\ud800 lone')
@@ -353,7 +365,9 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
   })
 
   it('artifacts: the total cap holds and a flood of skipped files keeps the report valid', async () => {
-    const r = await py('def main():\n    for n in ("a.csv", "b.csv"):\n        with open("artifacts/" + n, "wb") as f:\n            f.write(b"x" * (9 * 1024 * 1024))\n    for i in range(100):\n        open("artifacts/f%d.exe" % i, "w").write("x")\n    return 1\n')
+    const r = await py(
+      'def main():\n    for n in ("a.csv", "b.csv"):\n        with open("artifacts/" + n, "wb") as f:\n            f.write(b"x" * (9 * 1024 * 1024))\n    for i in range(100):\n        open("artifacts/f%d.exe" % i, "w").write("x")\n    return 1\n',
+    )
     expect(r.status).toBe('success')
     expect(r.artifacts.map((a) => a.name)).toEqual(['a.csv'])
     expect(r.stderr).toMatch(/b\.csv skipped: the artifacts together would be over the 16777216-byte total limit/)
@@ -364,7 +378,10 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
     const mine = await listManagedContainers({[LABELS.owner]: engine.id})
     expect(mine.length).toBeGreaterThan(0)
     for (const c of mine) {
-      const info = await docker().getContainer(c.id).inspect().catch(() => undefined)
+      const info = await docker()
+        .getContainer(c.id)
+        .inspect()
+        .catch(() => undefined)
       if (!info) continue
       expect(info.HostConfig.LogConfig?.Type).toBe('none')
       expect(existsSync(`/var/lib/docker/containers/${c.id}/${c.id}-json.log`)).toBe(false)

@@ -32,7 +32,11 @@ const scratch = (name: string) => {
 }
 
 afterAll(async () => {
-  for (const image of scratchImages) await docker().getImage(image).remove({force: true}).catch(() => {})
+  for (const image of scratchImages)
+    await docker()
+      .getImage(image)
+      .remove({force: true})
+      .catch(() => {})
   rmSync(work, {recursive: true, force: true})
 })
 
@@ -164,7 +168,9 @@ describe('extra packages', () => {
 
   it('a Debian package that does not exist fails the build naming it', async () => {
     const image = scratch('missing-deb')
-    const error = await buildImages({config: {...config, nodejsImage: image, extraDebianPackages: ['sandbox-no-such-package']}, languages: ['nodejs'], source: 'offline'}).catch((e: unknown) => e)
+    const error = await buildImages({config: {...config, nodejsImage: image, extraDebianPackages: ['sandbox-no-such-package']}, languages: ['nodejs'], source: 'offline'}).catch(
+      (e: unknown) => e,
+    )
     expect(error).toBeInstanceOf(SandboxError)
     expect((error as SandboxError).code).toBe('IMAGE_BUILD_FAILED')
     expect((error as SandboxError).exit).toBe(3)
@@ -173,13 +179,17 @@ describe('extra packages', () => {
 
   it('an npm package that does not exist fails the build naming it', async () => {
     const image = scratch('missing-npm')
-    const error = await buildImages({config: {...config, nodejsImage: image, extraNpmPackages: ['sandbox-no-such-package-4242']}, languages: ['nodejs'], source: 'offline'}).catch((e: unknown) => e)
+    const error = await buildImages({config: {...config, nodejsImage: image, extraNpmPackages: ['sandbox-no-such-package-4242']}, languages: ['nodejs'], source: 'offline'}).catch(
+      (e: unknown) => e,
+    )
     expect(error).toBeInstanceOf(SandboxError)
     expect((error as SandboxError).message).toMatch(/npm package "sandbox-no-such-package-4242" does not exist/)
   })
 
   it('pip packages with --offline are a configuration error (exit 4)', async () => {
-    const error = await buildImages({config: {...config, pythonImage: scratch('pip-offline'), extraPythonPackages: ['scipy']}, languages: ['python'], source: 'offline'}).catch((e: unknown) => e)
+    const error = await buildImages({config: {...config, pythonImage: scratch('pip-offline'), extraPythonPackages: ['scipy']}, languages: ['python'], source: 'offline'}).catch(
+      (e: unknown) => e,
+    )
     expect(error).toBeInstanceOf(SandboxError)
     expect((error as SandboxError).code).toBe('PYTHON_PACKAGES_NEED_ONLINE')
     expect((error as SandboxError).exit).toBe(4)

@@ -33,7 +33,6 @@ async function runLocal(language: Language, code: string, options: {config?: Pro
   return {result: run.result, events, workDir}
 }
 
-
 describe('local provider: real child processes', () => {
   it('Python: result, stdout, artifacts, a warning every run, and the instance directory removed', async () => {
     const code = `import os\n\ndef main(name, flag):\n    print("hello", name)\n    with open("artifacts/out.csv", "w") as f:\n        f.write("a,b\\n1,2\\n")\n    return {"greeting": "hi " + name, "flag": flag, "home": os.environ["HOME"] == os.getcwd()}\n`
@@ -42,7 +41,12 @@ describe('local provider: real child processes', () => {
     expect(result.stdout).toBe('hello World\n')
     expect(result.result).toEqual({present: true, value: {greeting: 'hi World', flag: true, home: true}, type: 'json'})
     expect(result.artifacts.map((a) => [a.name, a.mime_type, Buffer.from(a.content_b64, 'base64').toString()])).toEqual([['out.csv', 'text/csv', 'a,b\n1,2\n']])
-    expect(events.filter((e) => e.level === 'warn').map((e) => e.message).join('\n')).toMatch(/NO sandbox/)
+    expect(
+      events
+        .filter((e) => e.level === 'warn')
+        .map((e) => e.message)
+        .join('\n'),
+    ).toMatch(/NO sandbox/)
     expect(readdirSync(workDir)).toEqual([])
   })
 
@@ -119,8 +123,11 @@ function cli(args: string[], env: Record<string, string>): Promise<{code: number
   return new Promise((resolve) => {
     const clean = {...process.env}
     delete clean.SANDBOX_ALLOW_LOCAL_PROVIDER
-    execFile(process.execPath, ['bin/dev.js', ...args], {env: {...clean, SANDBOX_STATE_DIR: mkdtempSync(join(dir, 'state-')), SANDBOX_DATA_DIR: mkdtempSync(join(dir, 'data-')), ...env}}, (error, stdout, stderr) =>
-      resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, stdout, stderr}),
+    execFile(
+      process.execPath,
+      ['bin/dev.js', ...args],
+      {env: {...clean, SANDBOX_STATE_DIR: mkdtempSync(join(dir, 'state-')), SANDBOX_DATA_DIR: mkdtempSync(join(dir, 'data-')), ...env}},
+      (error, stdout, stderr) => resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, stdout, stderr}),
     )
   })
 }

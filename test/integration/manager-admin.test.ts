@@ -22,8 +22,22 @@ beforeAll(async () => {
   const env = {...process.env, SANDBOX_ADMIN_API: 'on', SANDBOX_API_TOKEN: TOKEN, SANDBOX_DB_URL: `sqlite:///${join(dir, 'settings.db')}`}
   const config = loadConfig({env, envFile: '/dev/null'})
   expect(config.adminApi).toBe(true)
-  manager = await runManager({config: {...config, host: '127.0.0.1', port: 0, poolSize: 1}, logger: silentLogger(), stateFiles: false, handleSignals: false, engine: {poolSize: 1, languages: ['python']}, settingsDb: false})
-  plain = await runManager({config: {...config, adminApi: false, host: '127.0.0.1', port: 0, poolSize: 0}, logger: silentLogger(), stateFiles: false, handleSignals: false, engine: {poolSize: 0, languages: ['python']}, settingsDb: false})
+  manager = await runManager({
+    config: {...config, host: '127.0.0.1', port: 0, poolSize: 1},
+    logger: silentLogger(),
+    stateFiles: false,
+    handleSignals: false,
+    engine: {poolSize: 1, languages: ['python']},
+    settingsDb: false,
+  })
+  plain = await runManager({
+    config: {...config, adminApi: false, host: '127.0.0.1', port: 0, poolSize: 0},
+    logger: silentLogger(),
+    stateFiles: false,
+    handleSignals: false,
+    engine: {poolSize: 0, languages: ['python']},
+    settingsDb: false,
+  })
 }, 300_000)
 
 afterAll(async () => {
@@ -35,7 +49,7 @@ afterAll(async () => {
 const get = (m: RunningManager, path: string, token?: string) => fetch(`http://127.0.0.1:${m.port}${path}`, {headers: token ? {authorization: `Bearer ${token}`} : {}})
 
 describe('the admin API in the manager', () => {
-  it('answers RAGFlow\'s provider list in RAGFlow\'s envelope with the token', async () => {
+  it("answers RAGFlow's provider list in RAGFlow's envelope with the token", async () => {
     const res = await get(manager, '/api/v1/admin/sandbox/providers', TOKEN)
     expect(res.status).toBe(200)
     const body = (await res.json()) as {code: number; message: string; data: Array<{id: string}>}
@@ -43,7 +57,7 @@ describe('the admin API in the manager', () => {
     expect(body.data.map((p) => p.id)).toEqual(expect.arrayContaining(['self_managed', 'aliyun_codeinterpreter', 'e2b', 'local', 'ssh']))
   })
 
-  it('refuses a missing token in RAGFlow\'s envelope, not the manager\'s own 401 body', async () => {
+  it("refuses a missing token in RAGFlow's envelope, not the manager's own 401 body", async () => {
     const res = await get(manager, '/api/v1/admin/sandbox/config')
     expect(res.status).toBe(401)
     expect(await res.json()).toMatchObject({code: 401, data: null})
@@ -54,7 +68,10 @@ describe('the admin API in the manager', () => {
     // built by `npm run build` (npm ci runs it)
     expect(page.status).toBe(200)
     expect(await page.text()).toContain('<html')
-    const run = await fetch(`http://127.0.0.1:${manager.port}/run`, {method: 'POST', body: JSON.stringify({code_b64: Buffer.from('def main():\n    return 1\n').toString('base64')})})
+    const run = await fetch(`http://127.0.0.1:${manager.port}/run`, {
+      method: 'POST',
+      body: JSON.stringify({code_b64: Buffer.from('def main():\n    return 1\n').toString('base64')}),
+    })
     expect(run.status).toBe(401)
   })
 

@@ -28,7 +28,6 @@ let port: number
 let image: ManagerImageResult
 const previousState = process.env.SANDBOX_STATE_DIR
 
-
 async function cli<T>(cmd: {run: (argv: string[], config: Config) => Promise<unknown>}, argv: string[]): Promise<T> {
   const out = await captureOutput(() => cmd.run([...argv, '--json'], config))
   process.exitCode = undefined
@@ -58,7 +57,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await captureOutput(() => Stop.run(['--json'], config)).catch(() => {})
   process.exitCode = undefined
-  await docker().getImage('sandbox-executor-manager:test').remove().catch(() => {})
+  await docker()
+    .getImage('sandbox-executor-manager:test')
+    .remove()
+    .catch(() => {})
   if (previousState === undefined) delete process.env.SANDBOX_STATE_DIR
   else process.env.SANDBOX_STATE_DIR = previousState
   rmSync(dir, {recursive: true, force: true})
@@ -96,7 +98,9 @@ describe('manager in Docker', () => {
     const again = await cli<StartOutput>(Start, ['--docker', '--image', 'sandbox-executor-manager:test', '--port', String(port), '--env-file', '/dev/null'])
     expect(again).toMatchObject({already: true, mode: 'docker'})
     const otherPort = await freePort()
-    const other = await captureOutput(() => Start.run(['--docker', '--image', 'sandbox-executor-manager:test', '--port', String(otherPort), '--env-file', '/dev/null', '--json'], config))
+    const other = await captureOutput(() =>
+      Start.run(['--docker', '--image', 'sandbox-executor-manager:test', '--port', String(otherPort), '--env-file', '/dev/null', '--json'], config),
+    )
     expect(process.exitCode).toBe(4)
     process.exitCode = undefined
     expect(JSON.parse(other.stdout).error.code).toBe('MANAGER_RUNNING_ELSEWHERE')

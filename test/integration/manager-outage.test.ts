@@ -58,7 +58,6 @@ function relayDown(): Promise<void> {
   return closed
 }
 
-
 interface Answer {
   status: number
   body: {status?: string; exit_code?: number; stderr?: string; reason?: string}

@@ -111,7 +111,10 @@ describe('the manager and what leaves a sandbox', () => {
     const mine = await listManagedContainers({[LABELS.ownerHost]: hostname(), [LABELS.ownerPid]: String(pid)})
     expect(mine.length).toBeGreaterThan(0)
     for (const c of mine) {
-      const info = await docker().getContainer(c.id).inspect().catch(() => undefined)
+      const info = await docker()
+        .getContainer(c.id)
+        .inspect()
+        .catch(() => undefined)
       if (!info) continue
       expect(info.HostConfig.LogConfig?.Type).toBe('none')
       expect(existsSync(`/var/lib/docker/containers/${c.id}/${c.id}-json.log`)).toBe(false)

@@ -32,7 +32,6 @@ let port: number
 let endpoint: string
 const previousStateDir = process.env.SANDBOX_STATE_DIR
 
-
 type Runnable = {run: (argv: string[], config: Config) => Promise<unknown>}
 
 async function cli<T>(cmd: Runnable, argv: string[]): Promise<T> {
@@ -81,7 +80,10 @@ function call(method: string, path: string, body?: string, headers: Record<strin
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
 const run = (code: string, language?: string, args?: unknown, headers: Record<string, string> = {}) =>
-  call('POST', '/run', JSON.stringify({code_b64: b64(code), ...(language ? {language} : {}), ...(args === undefined ? {} : {arguments: args})}), {'content-type': 'application/json', ...headers})
+  call('POST', '/run', JSON.stringify({code_b64: b64(code), ...(language ? {language} : {}), ...(args === undefined ? {} : {arguments: args})}), {
+    'content-type': 'application/json',
+    ...headers,
+  })
 
 const RESULT_FIELDS = [
   'status',
@@ -138,7 +140,10 @@ describe('sandbox start / POST /run / stop', () => {
     expect(error.code).toBe('MANAGER_RUNNING_ELSEWHERE')
     expect(error.message).toContain(endpoint)
     expect(error.message).toContain(`port ${other}`)
-    const answer = await fetch(`http://127.0.0.1:${other}/healthz`).then(() => 'answered', () => 'refused')
+    const answer = await fetch(`http://127.0.0.1:${other}/healthz`).then(
+      () => 'answered',
+      () => 'refused',
+    )
     expect(answer).toBe('refused')
     expect(readState(managerFiles(stateDir))!.port).toBe(port)
   })
@@ -150,7 +155,8 @@ describe('sandbox start / POST /run / stop', () => {
   })
 
   it('POST /run Python: arguments with booleans, null and unicode → RAGFlow-shaped result', async () => {
-    const code = 'def main(flag, nothing, text, n=1):\n    print(f"héllo {text} ✓")\n    return {"flag": flag, "nothing": nothing, "text": text, "n": n + 1, "type": type(nothing).__name__}\n'
+    const code =
+      'def main(flag, nothing, text, n=1):\n    print(f"héllo {text} ✓")\n    return {"flag": flag, "nothing": nothing, "text": text, "n": n + 1, "type": type(nothing).__name__}\n'
     const res = await run(code, 'python', {flag: true, nothing: null, text: 'wörld 🌍'})
     expect(res.status).toBe(200)
     const r = res.json()
@@ -177,7 +183,7 @@ describe('sandbox start / POST /run / stop', () => {
 
   it('1,000 malformed or random bodies: each a 4xx, nothing runs, the manager keeps serving', async () => {
     let seed = 7
-    const rnd = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31)
+    const rnd = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31
     const pieces = ['{', '}', '"code_b64"', ':', '"', 'null', '[', ']', ',', '"language"', '"arguments"', '"ruby"', '"=="', 'true', '\u00ff', '"aGk"', '1e400']
     const bodies: string[] = []
     for (let i = 0; i < 1000; i++) {
@@ -189,7 +195,11 @@ describe('sandbox start / POST /run / stop', () => {
       else bodies.push(JSON.stringify({code_b64: b64('def main(): pass'), arguments: [[1], 'x', 3, true][i % 4]}))
     }
     const before = await call('GET', '/metrics')
-    const ran = (text: string) => text.split('\n').filter((l) => l.startsWith('sandbox_runs_total')).reduce((a, l) => a + Number(l.split(' ').pop()), 0)
+    const ran = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith('sandbox_runs_total'))
+        .reduce((a, l) => a + Number(l.split(' ').pop()), 0)
     const statuses: number[] = []
     for (let i = 0; i < bodies.length; i += 20) {
       const batch = await Promise.all(bodies.slice(i, i + 20).map((b) => call('POST', '/run', b, {'content-type': 'application/json'})))
@@ -316,7 +326,10 @@ describe('API token', () => {
       expect((await call('GET', '/status', undefined, auth)).json()).toMatchObject({status: 'ok', settings: {tokenRequired: true, allowPolicyOverride: false}})
       expect((await run('def main():\n    return 1\n', 'python', {}, auth)).json()).toMatchObject({status: 'success'})
       // no --allow-policy-override: the policy field is refused, even with the token
-      const overridden = await call('POST', '/run', JSON.stringify({code_b64: b64('import os\ndef main():\n    return 1\n'), policy: 'off'}), {'content-type': 'application/json', ...auth})
+      const overridden = await call('POST', '/run', JSON.stringify({code_b64: b64('import os\ndef main():\n    return 1\n'), policy: 'off'}), {
+        'content-type': 'application/json',
+        ...auth,
+      })
       expect(overridden.status).toBe(403)
       // a restart from an environment without the token refuses to bring it back open
       delete process.env.SANDBOX_API_TOKEN
@@ -380,7 +393,8 @@ describe('admission control', () => {
       }
     })()
     // each holds 64 MiB (a quarter of the memory limit) for 2 s
-    const code = 'import time\n\ndef main(i):\n    block = bytearray(64 * 1024 * 1024)\n    for j in range(0, len(block), 4096):\n        block[j] = 1\n    time.sleep(2)\n    return i\n'
+    const code =
+      'import time\n\ndef main(i):\n    block = bytearray(64 * 1024 * 1024)\n    for j in range(0, len(block), 4096):\n        block[j] = 1\n    time.sleep(2)\n    return i\n'
     const t0 = performance.now()
     let longestWait = 0
     const results = await Promise.all(

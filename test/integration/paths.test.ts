@@ -179,14 +179,18 @@ describe('the same request gives the same result on every path', () => {
   })
 
   for (const c of CASES) {
-    it(c.name, async () => {
-      const [run, managed, suite] = await Promise.all([viaCli(c), viaManager(manager, c), viaSuite(target, c)])
-      const seen = {'sandbox run': fields(run, c.expect), 'POST /run': fields(managed, c.expect), 'sandbox test': fields(suite, c.expect)}
-      for (const [path, answer] of Object.entries(seen)) {
-        if (c.expect.refused) expect(answer.refused, path).toContain(c.expect.refused)
-        else expect(answer, path).toEqual(c.expect)
-      }
-    }, 120_000)
+    it(
+      c.name,
+      async () => {
+        const [run, managed, suite] = await Promise.all([viaCli(c), viaManager(manager, c), viaSuite(target, c)])
+        const seen = {'sandbox run': fields(run, c.expect), 'POST /run': fields(managed, c.expect), 'sandbox test': fields(suite, c.expect)}
+        for (const [path, answer] of Object.entries(seen)) {
+          if (c.expect.refused) expect(answer.refused, path).toContain(c.expect.refused)
+          else expect(answer, path).toEqual(c.expect)
+        }
+      },
+      120_000,
+    )
   }
 })
 
@@ -200,7 +204,14 @@ describe('one settings resolver: stored docker row < environment, on sandbox run
   })
 
   const managed = async (env: Record<string, string>) => {
-    const manager = await runManager({config: managerConfig(env), logger: silentLogger(), stateFiles: false, handleSignals: false, settingsDb: db, engine: {poolSize: 1, languages: ['python']}})
+    const manager = await runManager({
+      config: managerConfig(env),
+      logger: silentLogger(),
+      stateFiles: false,
+      handleSignals: false,
+      settingsDb: db,
+      engine: {poolSize: 1, languages: ['python']},
+    })
     try {
       return await viaManager(manager, SLEEPER)
     } finally {

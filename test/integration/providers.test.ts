@@ -40,7 +40,16 @@ const previous: Record<string, string | undefined> = {}
 /** the images global setup built (private tags when SANDBOX_BASE_*_IMAGE are set); nothing else of the environment */
 const imageEnv = (): Record<string, string> =>
   Object.fromEntries(['SANDBOX_BASE_PYTHON_IMAGE', 'SANDBOX_BASE_NODEJS_IMAGE'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])))
-const ENV = ['SANDBOX_DATA_DIR', 'SANDBOX_DB_URL', 'SANDBOX_API_TOKEN', 'E2B_API_KEY', 'AGENTRUN_ACCESS_KEY_ID', 'AGENTRUN_ACCESS_KEY_SECRET', 'AGENTRUN_ACCOUNT_ID', 'AGENTRUN_REGION']
+const ENV = [
+  'SANDBOX_DATA_DIR',
+  'SANDBOX_DB_URL',
+  'SANDBOX_API_TOKEN',
+  'E2B_API_KEY',
+  'AGENTRUN_ACCESS_KEY_ID',
+  'AGENTRUN_ACCESS_KEY_SECRET',
+  'AGENTRUN_ACCOUNT_ID',
+  'AGENTRUN_REGION',
+]
 const live = {
   e2b: process.env.E2B_API_KEY,
   aliyun: {id: process.env.AGENTRUN_ACCESS_KEY_ID, secret: process.env.AGENTRUN_ACCESS_KEY_SECRET, account: process.env.AGENTRUN_ACCOUNT_ID, region: process.env.AGENTRUN_REGION},
@@ -68,7 +77,14 @@ const run = (file: string, ...argv: string[]) => cli(Run, [file, '--env-file', '
 
 /** What must be equal across providers (timings and memory are not). */
 function comparable(r: RunResult) {
-  return {status: r.status, stdout: r.stdout, stderr: r.stderr, exit_code: r.exit_code, result: r.result, artifacts: r.artifacts.map((a) => ({name: a.name, mime_type: a.mime_type}))}
+  return {
+    status: r.status,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    exit_code: r.exit_code,
+    result: r.result,
+    artifacts: r.artifacts.map((a) => ({name: a.name, mime_type: a.mime_type})),
+  }
 }
 
 beforeAll(async () => {
@@ -103,11 +119,16 @@ beforeAll(async () => {
 
 function aliyunFlags(secret = aliyun.accessKeySecret): string[] {
   return [
-    '--access-key-id', aliyun.accessKeyId,
-    '--access-key-secret', secret,
-    '--account-id', aliyun.accountId,
-    '--control-endpoint', aliyun.controlEndpoint,
-    '--data-endpoint', aliyun.dataEndpoint,
+    '--access-key-id',
+    aliyun.accessKeyId,
+    '--access-key-secret',
+    secret,
+    '--account-id',
+    aliyun.accountId,
+    '--control-endpoint',
+    aliyun.controlEndpoint,
+    '--data-endpoint',
+    aliyun.dataEndpoint,
   ]
 }
 
@@ -158,7 +179,17 @@ describe('configure --test against the real manager and the stand-ins', () => {
   })
 
   it('a wrong E2B key fails the test (exit 6)', async () => {
-    const r = await cli(ConfigureE2B, ['--db', `sqlite://${join(dir, 'wrong-e2b.db')}`, '--api-key', 'e2b_wrong', '--api-url', e2b.apiUrl, '--sandbox-url', e2b.sandboxUrl, '--test'])
+    const r = await cli(ConfigureE2B, [
+      '--db',
+      `sqlite://${join(dir, 'wrong-e2b.db')}`,
+      '--api-key',
+      'e2b_wrong',
+      '--api-url',
+      e2b.apiUrl,
+      '--sandbox-url',
+      e2b.sandboxUrl,
+      '--test',
+    ])
     expect(r.exit).toBe(6)
     expect(r.json.error.message).toMatch(/API key was refused/)
   })
@@ -248,7 +279,13 @@ describe('health checks', () => {
     expect(await healthy('self_managed', {endpoint: manager.endpoint})).toBe(true)
     expect(await healthy('e2b', {api_key: e2b.apiKey, api_url: e2b.apiUrl, sandbox_url: e2b.sandboxUrl})).toBe(true)
     expect(await healthy('e2b', {api_key: 'e2b_nope', api_url: e2b.apiUrl})).toBe(false)
-    const al = {access_key_id: aliyun.accessKeyId, access_key_secret: aliyun.accessKeySecret, account_id: aliyun.accountId, control_endpoint: aliyun.controlEndpoint, data_endpoint: aliyun.dataEndpoint}
+    const al = {
+      access_key_id: aliyun.accessKeyId,
+      access_key_secret: aliyun.accessKeySecret,
+      account_id: aliyun.accountId,
+      control_endpoint: aliyun.controlEndpoint,
+      data_endpoint: aliyun.dataEndpoint,
+    }
     expect(await healthy('aliyun_codeinterpreter', al)).toBe(true)
     expect(await healthy('aliyun_codeinterpreter', {...al, access_key_secret: 'wrong'})).toBe(false)
   })
@@ -306,7 +343,10 @@ describe('live SaaS (only with real credentials)', () => {
   const aliyunLive = Boolean(live.aliyun.id && live.aliyun.secret && live.aliyun.account)
   it.skipIf(!aliyunLive)('Aliyun AgentRun: hello.py through the real service (needs AGENTRUN_ACCESS_KEY_ID, AGENTRUN_ACCESS_KEY_SECRET, AGENTRUN_ACCOUNT_ID)', async () => {
     const {id, secret, account, region} = live.aliyun as {id: string; secret: string; account: string; region?: string}
-    const provider = PROVIDERS.aliyun_codeinterpreter.create({access_key_id: id, access_key_secret: secret, account_id: account, region: region || 'cn-hangzhou', timeout: 30}, {sandboxConfig})
+    const provider = PROVIDERS.aliyun_codeinterpreter.create(
+      {access_key_id: id, access_key_secret: secret, account_id: account, region: region || 'cn-hangzhou', timeout: 30},
+      {sandboxConfig},
+    )
     const r = await runWithProvider(provider, {code: readFileSync('examples/hello.py', 'utf8'), language: 'python', arguments: {name: 'Aliyun'}, timeoutSeconds: 30, policy: 'on'})
     await r.dispose()
     expect(r.result.status).toBe('success')

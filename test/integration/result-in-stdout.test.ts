@@ -18,7 +18,13 @@ beforeAll(async () => {
   // the environment as the manager would read it (the suite's image tags), plus the setting
   const config = loadConfig({env: {...process.env, SANDBOX_RESULT_IN_STDOUT: 'on'}, envFile: undefined})
   expect(config.resultInStdout).toBe(true)
-  manager = await runManager({config: {...config, host: '127.0.0.1', port: 0, poolSize: 1, apiToken: undefined}, logger: silentLogger(), stateFiles: false, handleSignals: false, engine: {poolSize: 1}})
+  manager = await runManager({
+    config: {...config, host: '127.0.0.1', port: 0, poolSize: 1, apiToken: undefined},
+    logger: silentLogger(),
+    stateFiles: false,
+    handleSignals: false,
+    engine: {poolSize: 1},
+  })
 }, 300_000)
 
 afterAll(async () => {

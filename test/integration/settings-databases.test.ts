@@ -5,13 +5,7 @@
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {SandboxError} from '../../src/errors.js'
-import {
-  PROVIDER_TYPE_KEY,
-  openSettingsStore,
-  readSandboxSettings,
-  writeProviderSettings,
-  type SettingsStore,
-} from '../../src/settings/index.js'
+import {PROVIDER_TYPE_KEY, openSettingsStore, readSandboxSettings, writeProviderSettings, type SettingsStore} from '../../src/settings/index.js'
 import {closedPort, startMariaDB, startPostgres, type DatabaseServer} from '../helpers/databases.js'
 
 const DATE = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/
@@ -135,7 +129,7 @@ describe.each(dialects)('$label settings store', (d) => {
     return store
   }
 
-  it('creates the table with RAGFlow\'s column types and index names on the first write', async () => {
+  it("creates the table with RAGFlow's column types and index names on the first write", async () => {
     const s = await open()
     expect(s.kind).toBe(d.scheme === 'mysql' ? 'mysql' : 'postgres')
     expect(s.location).toBe(`${d.scheme}://sandbox:****@127.0.0.1:${db.port}/rag_flow`)
@@ -144,15 +138,10 @@ describe.each(dialects)('$label settings store', (d) => {
 
     await writeProviderSettings(s, 'aliyun_codeinterpreter', ALIYUN, {activate: true})
     expect(lines(await db.query(d.columnsSql))).toEqual(d.expectedColumns)
-    expect(lines(await db.query(d.indexesSql))).toEqual([
-      'systemsettings_create_date',
-      'systemsettings_create_time',
-      'systemsettings_update_date',
-      'systemsettings_update_time',
-    ])
+    expect(lines(await db.query(d.indexesSql))).toEqual(['systemsettings_create_date', 'systemsettings_create_time', 'systemsettings_update_date', 'systemsettings_update_time'])
   })
 
-  it('writes rows the CLI reads back with the same names, types and JSON as RAGFlow\'s', async () => {
+  it("writes rows the CLI reads back with the same names, types and JSON as RAGFlow's", async () => {
     const s = await open()
     const before = Date.now()
     await writeProviderSettings(s, 'aliyun_codeinterpreter', ALIYUN, {activate: true})
@@ -189,10 +178,11 @@ describe.each(dialects)('$label settings store', (d) => {
     })
   })
 
-  it("upserts into an existing RAGFlow table with its seed rows: source and create_* kept, other rows and the table untouched", async () => {
+  it('upserts into an existing RAGFlow table with its seed rows: source and create_* kept, other rows and the table untouched', async () => {
     for (const sql of [...d.ragflowDdl('TEXT'), ...seedSql]) await db.query(sql)
     const structure = await db.query(d.structureSql)
-    const others = "SELECT name, source, data_type, value, create_time, create_date, update_time, update_date FROM system_settings WHERE name NOT IN ('sandbox.provider_type', 'sandbox.aliyun_codeinterpreter') ORDER BY name"
+    const others =
+      "SELECT name, source, data_type, value, create_time, create_date, update_time, update_date FROM system_settings WHERE name NOT IN ('sandbox.provider_type', 'sandbox.aliyun_codeinterpreter') ORDER BY name"
     const othersBefore = await db.query(others)
 
     const s = await open()
@@ -313,9 +303,7 @@ describe.each(dialects)('$label settings store', (d) => {
     expect(badAuth.message).not.toContain(wrong)
     expect(badAuth.suggestions.join('\n')).toMatch(/user "sandbox" and its password/)
 
-    const badDb = (await openSettingsStore(`${d.scheme}://sandbox:${encodeURIComponent(db.password)}@127.0.0.1:${db.port}/no_such_db`).catch(
-      (e: unknown) => e,
-    )) as SandboxError
+    const badDb = (await openSettingsStore(`${d.scheme}://sandbox:${encodeURIComponent(db.password)}@127.0.0.1:${db.port}/no_such_db`).catch((e: unknown) => e)) as SandboxError
     expect(badDb).toMatchObject({code: 'DATABASE_UNREACHABLE', exit: 3})
     expect(badDb.message).not.toContain(db.password)
     expect(badDb.suggestions.join('\n')).toMatch(/no database "no_such_db"|user "sandbox" and its password/)

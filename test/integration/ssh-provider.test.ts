@@ -54,8 +54,11 @@ async function runSsh(language: Language, code: string, options: {config?: Provi
   return {result: run.result, events}
 }
 
-
-const failure = (promise: Promise<unknown>) => promise.then(() => undefined, (e: SandboxError) => e)
+const failure = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (e: SandboxError) => e,
+  )
 
 describe('ssh provider: a real sshd on 127.0.0.1', () => {
   it('Python: stdout, result, artifacts over SFTP, the code ran as the SSH user in a workspace that is removed after', async () => {
@@ -169,7 +172,24 @@ describe('sandbox configure ssh + sandbox run --provider ssh (the real CLI)', ()
   it('runs Python and Node on the loopback sshd with the stored settings, and refuses a changed host key', async () => {
     const db = `sqlite://${join(dir, 'ragflow.db')}`
     const configure = await cli(
-      ['configure', 'ssh', '--db', db, '--host', '127.0.0.1', '--port', String(server.port), '--username', server.user, '--known-hosts', server.knownHostsFile, '--work-dir', server.workDir, '--test', '--json'],
+      [
+        'configure',
+        'ssh',
+        '--db',
+        db,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(server.port),
+        '--username',
+        server.user,
+        '--known-hosts',
+        server.knownHostsFile,
+        '--work-dir',
+        server.workDir,
+        '--test',
+        '--json',
+      ],
       {SSH_PASSWORD: server.password},
     )
     expect(configure.code, configure.stdout + configure.stderr).toBe(0)

@@ -26,7 +26,7 @@ const config = () => loadConfig({env: {...process.env, SANDBOX_CODE_POLICY: 'on'
 const failures = (report: SuiteReport) => report.results.filter((r) => r.outcome !== 'pass').map((r) => `${r.id} (${r.outcome}): ${r.why}`)
 
 describe('the suite against the normal engine', () => {
-  it('every case passes (RAGFlow\'s 17 and 40+ more)', async () => {
+  it("every case passes (RAGFlow's 17 and 40+ more)", async () => {
     const canary = ensureCanary(process.env)
     const target = await startEngineTarget({config: config()})
     let report: SuiteReport
@@ -88,7 +88,6 @@ describe('the suite catches a weakened engine', () => {
   }, 300_000)
 })
 
-
 describe('sandbox test --endpoint against a started manager', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'suite-manager-'))
   const token = `tok-${process.pid}-suite`
@@ -100,7 +99,7 @@ describe('sandbox test --endpoint against a started manager', () => {
     rmSync(stateDir, {recursive: true, force: true})
   })
 
-  it('every case runs and passes over HTTP, 0 skipped; the canary in the manager\'s environment stays invisible', async () => {
+  it("every case runs and passes over HTTP, 0 skipped; the canary in the manager's environment stays invisible", async () => {
     const port = await freePort()
     // as documented: the default policy, a token, and the per-request override for token holders
     await exec('node', ['bin/dev.js', 'start', '--port', String(port), '--env-file', '/dev/null', '--allow-policy-override', '--timeout', '5', '--json'], {env})
@@ -121,7 +120,9 @@ describe('sandbox test --endpoint against a started manager', () => {
     expect(report.total).toBe(allCases().length)
     expect(report.passed).toBe(report.total)
     // RAGFlow's requests (no policy field) still get the manager's policy
-    const status = await fetch(`http://127.0.0.1:${port}/status`, {headers: {authorization: `Bearer ${token}`}}).then((r) => r.json() as Promise<{settings: {codePolicy: string; allowPolicyOverride: boolean}}>)
+    const status = await fetch(`http://127.0.0.1:${port}/status`, {headers: {authorization: `Bearer ${token}`}}).then(
+      (r) => r.json() as Promise<{settings: {codePolicy: string; allowPolicyOverride: boolean}}>,
+    )
     expect(status.settings).toMatchObject({codePolicy: 'ragflow', allowPolicyOverride: true})
     const envCase = report.results.find((r) => r.id === 'host-env-py')!
     expect(envCase).toMatchObject({outcome: 'pass'})

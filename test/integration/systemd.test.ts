@@ -39,8 +39,10 @@ function serviceSection(text: string): Record<string, string[]> {
 
 /** the unit as installed from a clone: the command is this checkout's bin/run.js */
 function localUnit(envFile: string): string {
-  return readFileSync(UNIT, 'utf8')
-    .replace('ExecStart=/usr/local/bin/sandbox start --foreground --env-file /etc/sandbox/manager.env', `ExecStart=${resolve('bin/run.js')} start --foreground --env-file ${envFile}`)
+  return readFileSync(UNIT, 'utf8').replace(
+    'ExecStart=/usr/local/bin/sandbox start --foreground --env-file /etc/sandbox/manager.env',
+    `ExecStart=${resolve('bin/run.js')} start --foreground --env-file ${envFile}`,
+  )
 }
 
 describe('the systemd unit', () => {

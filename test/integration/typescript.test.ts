@@ -109,7 +109,10 @@ describe('POST /run with "language": "typescript"', () => {
       expect(r.status).toBe(200)
       expect(r.body).toMatchObject({status: 'success', exit_code: 0, stdout: 'got 21\n', result: {present: true, value: {x: 21, doubled: 42}, type: 'json'}})
     }
-    const unsafe = await post({code_b64: Buffer.from("import * as fs from 'fs'\nexport const main = (): string[] => fs.readdirSync('/')\n").toString('base64'), language: 'typescript'})
+    const unsafe = await post({
+      code_b64: Buffer.from("import * as fs from 'fs'\nexport const main = (): string[] => fs.readdirSync('/')\n").toString('base64'),
+      language: 'typescript',
+    })
     expect(unsafe.body).toMatchObject({status: 'program_runner_error', exit_code: -999, detail: 'Code is unsafe'})
   })
 })

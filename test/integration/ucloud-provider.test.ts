@@ -79,7 +79,10 @@ describe('ucloud_agent_sandbox through the E2B SDK, against the E2B-protocol sta
 
   it("a refused key is RAGFlow's configuration error (exit 4); nothing is left running", async () => {
     const provider = ucloudDefinition.create(standinConfig({api_key: 'wrong-key'}), {sandboxConfig})
-    const error = await provider.createInstance('python').then(() => undefined, (e: SandboxError) => e)
+    const error = await provider.createInstance('python').then(
+      () => undefined,
+      (e: SandboxError) => e,
+    )
     expect(error?.message).toBe('UCloud Agent Sandbox authentication failed: check the API key.')
     expect(error?.exit).toBe(4)
     expect((await provider.healthCheck()).healthy).toBe(false)
@@ -90,7 +93,9 @@ describe('ucloud_agent_sandbox through the E2B SDK, against the E2B-protocol sta
     const config = await Config.load({root: process.cwd()})
     process.exitCode = undefined
     const db = `sqlite://${join(dir, 'settings.db')}`
-    const out = await captureOutput(() => ConfigureUCloud.run(['--db', db, '--api-key', standin.apiKey, '--api-url', standin.apiUrl, '--sandbox-url', standin.sandboxUrl, '--test', '--json'], config))
+    const out = await captureOutput(() =>
+      ConfigureUCloud.run(['--db', db, '--api-key', standin.apiKey, '--api-url', standin.apiUrl, '--sandbox-url', standin.sandboxUrl, '--test', '--json'], config),
+    )
     process.exitCode = undefined
     expect(out.error).toBeUndefined()
     const json = JSON.parse(out.stdout) as {provider: string; saved: boolean; test: {success: boolean}; config: Record<string, unknown>}

@@ -41,7 +41,7 @@ function service(env: NodeJS.ProcessEnv = {}) {
   })
 }
 
-const rows = () => (new Database(file, {readonly: true}).prepare('SELECT name, source, data_type, value FROM system_settings ORDER BY name').all() as Array<Record<string, string>>)
+const rows = () => new Database(file, {readonly: true}).prepare('SELECT name, source, data_type, value FROM system_settings ORDER BY name').all() as Array<Record<string, string>>
 
 async function rejects(promise: Promise<unknown>, message: string) {
   await expect(promise).rejects.toBeInstanceOf(AdminError)
@@ -72,7 +72,7 @@ describe('AdminService', () => {
     expect(() => service().providerSchema('self-managed')).toThrow('Unknown provider: self-managed')
   })
 
-  it('read-only deployment fields carry this deployment\'s value from the environment', () => {
+  it("read-only deployment fields carry this deployment's value from the environment", () => {
     const schema = service({SANDBOX_EXECUTOR_MANAGER_POOL_SIZE: '7'}).providerSchema('self_managed')
     expect(schema.executor_manager_pool_size).toMatchObject({readonly: true, default: 7})
   })
@@ -119,14 +119,14 @@ describe('AdminService', () => {
     [{provider_type: 'docker', config: {allow_runc: 'yes'}}, "Field 'allow_runc' must be a boolean"],
     [{provider_type: 'self_managed', config: {endpoint: 'ftp://m:9385'}}, 'Provider validation failed: Invalid endpoint format: ftp://m:9385. Must start with http:// or https://'],
     [{provider_type: 'local', config: {}}, 'The local provider (making it the active provider) runs code on this host without any sandbox'],
-  ])('refuses %j with RAGFlow\'s message and writes nothing', async (body, message) => {
+  ])("refuses %j with RAGFlow's message and writes nothing", async (body, message) => {
     await service().setConfig({provider_type: 'docker', config: {timeout: 20}})
     const before = rows()
     await rejects(service().setConfig(body as never), message)
     expect(rows()).toEqual(before)
   })
 
-  it('tests with RAGFlow\'s probe and reports in its format; nothing is written', async () => {
+  it("tests with RAGFlow's probe and reports in its format; nothing is written", async () => {
     const report = await service().testConnection({provider_type: 'docker', config: {}})
     expect(runs[0]).toMatchObject({code: PROBE_CODE, language: 'python', timeoutSeconds: 10})
     expect(runs[0].provider.id).toBe('docker')
@@ -169,7 +169,9 @@ describe('AdminService', () => {
   })
 
   it('try it with provider_type=local in the database and no opt-in refuses, never another provider', async () => {
-    new Database(file).exec("CREATE TABLE IF NOT EXISTS system_settings (name VARCHAR(128) PRIMARY KEY, source VARCHAR(32) NOT NULL, data_type VARCHAR(32) NOT NULL, value TEXT NOT NULL, create_time INTEGER, create_date DATETIME, update_time INTEGER, update_date DATETIME); INSERT INTO system_settings (name, source, data_type, value) VALUES ('sandbox.provider_type', 'admin', 'string', 'local')")
+    new Database(file).exec(
+      "CREATE TABLE IF NOT EXISTS system_settings (name VARCHAR(128) PRIMARY KEY, source VARCHAR(32) NOT NULL, data_type VARCHAR(32) NOT NULL, value TEXT NOT NULL, create_time INTEGER, create_date DATETIME, update_time INTEGER, update_date DATETIME); INSERT INTO system_settings (name, source, data_type, value) VALUES ('sandbox.provider_type', 'admin', 'string', 'local')",
+    )
     await rejects(service().tryRun({code: 'def main():\n    return 1\n', language: 'python'}), 'local provider')
     expect(runs).toEqual([])
   })

@@ -21,7 +21,11 @@ describe('RunnerBackend seam', () => {
       expect(engine.status().pools.map((p) => p.language)).toEqual(['nodejs'])
       expect(engine.status().runtime).toBe('runc')
       expect(events.some((e) => e.level === 'warn' && /test backend/.test(e.message))).toBe(true)
-      const ts = await engine.run({language: 'typescript', code: 'export function main({x}: {x: string}): number {\n  console.log("ts")\n  return Number(x) * 2\n}\n', arguments: {x: '21'}})
+      const ts = await engine.run({
+        language: 'typescript',
+        code: 'export function main({x}: {x: string}): number {\n  console.log("ts")\n  return Number(x) * 2\n}\n',
+        arguments: {x: '21'},
+      })
       expect(ts).toMatchObject({status: 'success', stdout: 'ts\n', result: {present: true, value: 42}})
       const js = await engine.run({language: 'nodejs', code: 'module.exports.main = ({a}) => a + 1\n', arguments: {a: 1}})
       expect(js).toMatchObject({status: 'success', result: {present: true, value: 2}})

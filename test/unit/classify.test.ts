@@ -155,7 +155,13 @@ describe('limits enforced by the host come first', () => {
   })
 
   it('an output cap names itself in the detail and the stderr note', () => {
-    const r = classify({...base, outputOverflow: true, exitCode: 137, outputLimitDetail: 'Output limit exceeded: 11 artifacts, over the limit of 10', outputLimitNote: '[11 artifacts, over the limit of 10]'})
+    const r = classify({
+      ...base,
+      outputOverflow: true,
+      exitCode: 137,
+      outputLimitDetail: 'Output limit exceeded: 11 artifacts, over the limit of 10',
+      outputLimitNote: '[11 artifacts, over the limit of 10]',
+    })
     expect(r).toMatchObject({exit_code: EXIT.OUTPUT_LIMIT, resource_limit_type: 'output', detail: 'Output limit exceeded: 11 artifacts, over the limit of 10'})
     expect(r.stderr).toBe('[11 artifacts, over the limit of 10]')
   })
@@ -210,14 +216,29 @@ describe('no runner record: exit status and signal decide, stderr only refines a
 })
 
 describe('remote facts (no OOM flag, the wrapper’s record)', () => {
-  const remote: OutcomeFacts = {stderr: '', exitCode: 0, completed: false, record: undefined, oomKilled: undefined, timedOut: false, outputOverflow: false, timeoutSeconds: 10, maxOutputBytes: 0}
+  const remote: OutcomeFacts = {
+    stderr: '',
+    exitCode: 0,
+    completed: false,
+    record: undefined,
+    oomKilled: undefined,
+    timedOut: false,
+    outputOverflow: false,
+    timeoutSeconds: 10,
+    maxOutputBytes: 0,
+  }
   it('exit 137 without a record reads as the memory limit, as RAGFlow reads it', () => {
     expect(decideOutcome({...remote, exitCode: 137})).toMatchObject({status: 'resource_limit_exceeded', exit_code: EXIT.OUT_OF_MEMORY})
   })
   it('a record beats stderr; exit 0 is success whatever stderr says', () => {
-    expect(decideOutcome({...remote, exitCode: 1, stderr: 'Permission denied', record: {type: 'ValueError', message: 'ValueError: Permission denied'}})).toMatchObject({status: 'program_error'})
+    expect(decideOutcome({...remote, exitCode: 1, stderr: 'Permission denied', record: {type: 'ValueError', message: 'ValueError: Permission denied'}})).toMatchObject({
+      status: 'program_error',
+    })
     expect(decideOutcome({...remote, exitCode: 0, completed: true, stderr: 'ECONNREFUSED'})).toMatchObject({status: 'success'})
-    expect(decideOutcome({...remote, exitCode: 1, stderr: 'socket.gaierror: [Errno -3] Temporary failure in name resolution'})).toMatchObject({status: 'unauthorized_access', unauthorized_access_type: 'network_access'})
+    expect(decideOutcome({...remote, exitCode: 1, stderr: 'socket.gaierror: [Errno -3] Temporary failure in name resolution'})).toMatchObject({
+      status: 'unauthorized_access',
+      unauthorized_access_type: 'network_access',
+    })
   })
 })
 

@@ -49,7 +49,10 @@ describe('errors in one shape', () => {
   async function parseFailure(argv: string[], command = 'run') {
     const {default: Command} = await import(`../../src/commands/${command}.ts`)
     const cmd = new Command(argv, config) as unknown as {init(): Promise<void>; errorReport(e: unknown): unknown; toErrorJson(e: unknown): unknown}
-    const error = await cmd.init().then(() => undefined, (e: unknown) => e)
+    const error = await cmd.init().then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     expect(error, argv.join(' ')).toBeDefined()
     return {report: cmd.errorReport(error) as {code: string; exit: number; message: string}, json: cmd.toErrorJson(error)}
   }
@@ -142,7 +145,7 @@ describe('streaming tap (OutputCollector onOutput)', () => {
     expect(streamed).not.toContain('SANDBOX')
   })
 
-  it('a trailing newline is the user\'s and is streamed as it arrives', () => {
+  it("a trailing newline is the user's and is streamed as it arrives", () => {
     let streamed = ''
     const c = collector(1000, (_s, chunk) => (streamed += chunk.toString()))
     c.stdout(Buffer.from('partial\n'))
@@ -154,7 +157,19 @@ describe('streaming tap (OutputCollector onOutput)', () => {
 
 describe('artifact names from a sandbox', () => {
   it('control characters, separators and bidi controls are refused by the one check', () => {
-    for (const bad of ['a\nb.png', 'x\u001b[2J.csv', 'del\u007f.csv', 'c1\u0085.csv', 'rlo\u202egnp.csv', 'ls\u2028.csv', 'tab\t.csv', '../x.csv', '.hidden.csv', 'a/b.csv', 'nul\0.csv']) {
+    for (const bad of [
+      'a\nb.png',
+      'x\u001b[2J.csv',
+      'del\u007f.csv',
+      'c1\u0085.csv',
+      'rlo\u202egnp.csv',
+      'ls\u2028.csv',
+      'tab\t.csv',
+      '../x.csv',
+      '.hidden.csv',
+      'a/b.csv',
+      'nul\0.csv',
+    ]) {
       expect(isSafeArtifactName(bad), JSON.stringify(bad)).toBe(false)
     }
     for (const good of ['chart.png', 'data (1).csv', 'résumé.pdf', '图表.svg']) expect(isSafeArtifactName(good), good).toBe(true)
@@ -197,7 +212,7 @@ describe('saveArtifacts', () => {
     expect(readdirSync(dir)).toEqual(['package.json'])
   })
 
-  it('does not follow a symbolic link that has the artifact\'s name', () => {
+  it("does not follow a symbolic link that has the artifact's name", () => {
     fresh()
     const outside = join(dir, 'outside.csv')
     writeFileSync(outside, 'keep')

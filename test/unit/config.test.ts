@@ -91,7 +91,7 @@ describe('.env files follow dotenv', () => {
     'INLINE_COMMENTS_SPACE=inline comments start with a#number sign. no space required.',
     'EQUAL_SIGNS=equals==',
     'RETAIN_INNER_QUOTES={"foo": "bar"}',
-    "RETAIN_INNER_QUOTES_AS_STRING='{\"foo\": \"bar\"}'",
+    'RETAIN_INNER_QUOTES_AS_STRING=\'{"foo": "bar"}\'',
     'RETAIN_INNER_QUOTES_AS_BACKTICKS=`{"foo": "bar\'s"}`',
     'TRIM_SPACE_FROM_UNQUOTED=    some spaced out string',
     'SPACE_BEFORE_DOUBLE_QUOTES=   "space before double quotes"',
@@ -186,7 +186,7 @@ describe('.env files follow dotenv', () => {
     expect(parseEnv('A=\nB=   \nC= # only a comment')).toEqual({A: '', B: '', C: ''})
   })
 
-  it('the issue\'s case: a quoted token with an inline comment is read without its quotes', () => {
+  it("the issue's case: a quoted token with an inline comment is read without its quotes", () => {
     expect(parseEnvFile('SANDBOX_API_TOKEN="s3cr3t" # token')).toEqual({SANDBOX_API_TOKEN: 's3cr3t'})
     expect(parseEnvFile("SANDBOX_API_TOKEN='s3cr3t' # token")).toEqual({SANDBOX_API_TOKEN: 's3cr3t'})
     expect(parseEnvFile('SANDBOX_API_TOKEN = "s3 cr#3t"   # token')).toEqual({SANDBOX_API_TOKEN: 's3 cr#3t'})
@@ -212,10 +212,38 @@ describe('.env files follow dotenv', () => {
 
   it('the writer writes every value so that the reader reads it back identically', () => {
     const values = [
-      '', 'plain', '256m', 'sandbox-base-python:latest', 'http://user@host:9385/x?a=b&c', 's3cr3t # not a comment', '#starts-with-hash',
-      'two words', '  leading and trailing  ', 'tab\tinside', 'single \' quote', 'double " quote', 'back ` tick', 'both \' and "', '\' " together `',
-      'multi\nline', 'literal \\n backslash-n', 'ends with backslash \\', '"quoted"', "'quoted'", '`quoted`', 'a=b', 'ünïcødé ✓', 'pandas>=2,<3 numpy',
-      '\\', '"', "'", '#', ' ', 'x #', '\r\n', 'key=val # c\nNEXT=injected',
+      '',
+      'plain',
+      '256m',
+      'sandbox-base-python:latest',
+      'http://user@host:9385/x?a=b&c',
+      's3cr3t # not a comment',
+      '#starts-with-hash',
+      'two words',
+      '  leading and trailing  ',
+      'tab\tinside',
+      "single ' quote",
+      'double " quote',
+      'back ` tick',
+      'both \' and "',
+      '\' " together `',
+      'multi\nline',
+      'literal \\n backslash-n',
+      'ends with backslash \\',
+      '"quoted"',
+      "'quoted'",
+      '`quoted`',
+      'a=b',
+      'ünïcødé ✓',
+      'pandas>=2,<3 numpy',
+      '\\',
+      '"',
+      "'",
+      '#',
+      ' ',
+      'x #',
+      '\r\n',
+      'key=val # c\nNEXT=injected',
     ]
     for (const value of values) {
       const line = formatEnvLine('SANDBOX_VALUE', value)

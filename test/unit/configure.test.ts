@@ -27,11 +27,33 @@ let config: Config
 let dir: string
 const saved: Record<string, string | undefined> = {}
 const ENV_KEYS = [
-  'SANDBOX_DATA_DIR', 'SANDBOX_DB_URL', 'AGENTRUN_ACCESS_KEY_ID', 'AGENTRUN_ACCESS_KEY_SECRET', 'AGENTRUN_ACCOUNT_ID', 'AGENTRUN_REGION', 'AGENTRUN_TIMEOUT',
-  'AGENTRUN_TEMPLATE_NAME', 'AGENTRUN_SECURITY_TOKEN', 'ALIBABA_CLOUD_SECURITY_TOKEN', 'AGENTRUN_CONTROL_ENDPOINT', 'AGENTRUN_DATA_ENDPOINT',
-  'E2B_API_KEY', 'E2B_TIMEOUT', 'E2B_TEMPLATE', 'E2B_DOMAIN', 'E2B_API_URL', 'E2B_SANDBOX_URL', 'SANDBOX_API_TOKEN', 'SANDBOX_EXECUTOR_MANAGER_URL',
-  'SANDBOX_EXECUTOR_MANAGER_TIMEOUT', 'SANDBOX_EXECUTOR_MANAGER_MAX_RETRIES', 'SANDBOX_EXECUTOR_MANAGER_POOL_SIZE',
-  'ALIBABA_CLOUD_ACCESS_KEY_ID', 'ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'FC_ACCOUNT_ID', 'FC_REGION',
+  'SANDBOX_DATA_DIR',
+  'SANDBOX_DB_URL',
+  'AGENTRUN_ACCESS_KEY_ID',
+  'AGENTRUN_ACCESS_KEY_SECRET',
+  'AGENTRUN_ACCOUNT_ID',
+  'AGENTRUN_REGION',
+  'AGENTRUN_TIMEOUT',
+  'AGENTRUN_TEMPLATE_NAME',
+  'AGENTRUN_SECURITY_TOKEN',
+  'ALIBABA_CLOUD_SECURITY_TOKEN',
+  'AGENTRUN_CONTROL_ENDPOINT',
+  'AGENTRUN_DATA_ENDPOINT',
+  'E2B_API_KEY',
+  'E2B_TIMEOUT',
+  'E2B_TEMPLATE',
+  'E2B_DOMAIN',
+  'E2B_API_URL',
+  'E2B_SANDBOX_URL',
+  'SANDBOX_API_TOKEN',
+  'SANDBOX_EXECUTOR_MANAGER_URL',
+  'SANDBOX_EXECUTOR_MANAGER_TIMEOUT',
+  'SANDBOX_EXECUTOR_MANAGER_MAX_RETRIES',
+  'SANDBOX_EXECUTOR_MANAGER_POOL_SIZE',
+  'ALIBABA_CLOUD_ACCESS_KEY_ID',
+  'ALIBABA_CLOUD_ACCESS_KEY_SECRET',
+  'FC_ACCOUNT_ID',
+  'FC_REGION',
 ]
 
 const KEY_ID = 'LTAI5tAbCdEfGhIjKlMn'
@@ -100,7 +122,16 @@ function seed(path = dbPath()): void {
   const insert = db.prepare('INSERT INTO system_settings (name, source, data_type, value, create_time, create_date, update_time, update_date) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
   const t = 1_700_000_000_000
   insert.run('sandbox.provider_type', 'variable', 'string', 'self_managed', t, '2023-11-14 22:13:20', t, '2023-11-14 22:13:20')
-  insert.run('sandbox.self_managed', 'variable', 'json', '{"endpoint": "http://localhost:9385", "timeout": 30, "max_retries": 3, "pool_size": 10}', t, '2023-11-14 22:13:20', t, '2023-11-14 22:13:20')
+  insert.run(
+    'sandbox.self_managed',
+    'variable',
+    'json',
+    '{"endpoint": "http://localhost:9385", "timeout": 30, "max_retries": 3, "pool_size": 10}',
+    t,
+    '2023-11-14 22:13:20',
+    t,
+    '2023-11-14 22:13:20',
+  )
   insert.run('sandbox.aliyun_codeinterpreter', 'variable', 'json', '{}', t, '2023-11-14 22:13:20', t, '2023-11-14 22:13:20')
   insert.run('sandbox.e2b', 'variable', 'json', '{}', t, '2023-11-14 22:13:20', t, '2023-11-14 22:13:20')
   insert.run('default_role', 'variable', 'string', 'normal', t, '2023-11-14 22:13:20', t, '2023-11-14 22:13:20')
@@ -180,7 +211,10 @@ describe('configure aliyun (flags, SQLite)', () => {
     it(`${label} → exit 4 with RAGFlow's message; rows unchanged`, async () => {
       seed()
       const before = rows()
-      const flags: Record<string, string> = Object.assign({'--db': dbUrl(), '--access-key-id': KEY_ID, '--access-key-secret': SECRET, '--account-id': '42'}, change as Record<string, string>)
+      const flags: Record<string, string> = Object.assign(
+        {'--db': dbUrl(), '--access-key-id': KEY_ID, '--access-key-secret': SECRET, '--account-id': '42'},
+        change as Record<string, string>,
+      )
       const args = Object.entries(flags).flat()
       const r = await cli(ConfigureAliyun, args)
       expect(r.exit).toBe(4)
@@ -198,7 +232,16 @@ describe('configure aliyun (flags, SQLite)', () => {
         s.close(() => resolve(p))
       })
     })
-    const r = await cli(ConfigureAliyun, ['--db', `mysql://ragflow:Db-Pass-123@127.0.0.1:${port}/rag_flow`, '--access-key-id', KEY_ID, '--access-key-secret', SECRET, '--account-id', '42'])
+    const r = await cli(ConfigureAliyun, [
+      '--db',
+      `mysql://ragflow:Db-Pass-123@127.0.0.1:${port}/rag_flow`,
+      '--access-key-id',
+      KEY_ID,
+      '--access-key-secret',
+      SECRET,
+      '--account-id',
+      '42',
+    ])
     expect(r.exit).toBe(3)
     expect(r.json.error.code).toBe('DATABASE_UNREACHABLE')
     expect(r.stdout).not.toContain('Db-Pass-123')

@@ -5,8 +5,7 @@ import {frameLimits} from '../../src/engine/frame.js'
 import {OutputCollector, type OutputCollectorOptions} from '../../src/engine/output.js'
 import {encodeResultMarker, EXIT, extractResultMarker, RESULT_MARKER} from '../../src/engine/result.js'
 
-const frame = (nonce: string, control: object) =>
-  `__SANDBOX_CONTROL_${nonce}__:${Buffer.from(JSON.stringify(control)).toString('base64')}\n`
+const frame = (nonce: string, control: object) => `__SANDBOX_CONTROL_${nonce}__:${Buffer.from(JSON.stringify(control)).toString('base64')}\n`
 const end = (nonce: string) => `__SANDBOX_END_${nonce}__\n`
 const okFrame = (value: unknown = null) => ({ok: true, result: {present: true, value, type: 'json'}, error: null, error_type: null, exit_code: 0, artifacts: [], notes: []})
 const collector = (nonce: string, maxOutputBytes: number, extra: Partial<OutputCollectorOptions> = {}) =>
@@ -103,7 +102,15 @@ describe('classify', () => {
     maxOutputBytes: 1024,
     memoryKb: 9000,
   }
-  const ok = {ok: true, result: {present: true, value: 42, type: 'json' as const}, error: null, error_type: null, exit_code: 0, artifacts: [{name: 'c.png', size: 3, content_b64: 'AAAA'}], notes: []}
+  const ok = {
+    ok: true,
+    result: {present: true, value: 42, type: 'json' as const},
+    error: null,
+    error_type: null,
+    exit_code: 0,
+    artifacts: [{name: 'c.png', size: 3, content_b64: 'AAAA'}],
+    notes: [],
+  }
 
   it('success carries the result, artifacts with MIME types, and the time and memory measured by the host', () => {
     const r = classify({...base, control: ok})
@@ -129,7 +136,12 @@ describe('classify', () => {
   })
 
   it('an exception in main → program_error with the real exit code', () => {
-    const r = classify({...base, exitCode: 1, stderr: 'Traceback...\nZeroDivisionError: division by zero\n', control: {...ok, ok: false, result: null, artifacts: [], error: 'ZeroDivisionError: division by zero', error_type: 'ZeroDivisionError', exit_code: 1}})
+    const r = classify({
+      ...base,
+      exitCode: 1,
+      stderr: 'Traceback...\nZeroDivisionError: division by zero\n',
+      control: {...ok, ok: false, result: null, artifacts: [], error: 'ZeroDivisionError: division by zero', error_type: 'ZeroDivisionError', exit_code: 1},
+    })
     expect(r).toMatchObject({status: 'program_error', exit_code: 1, runtime_error_type: 'nonzero_exit', detail: 'ZeroDivisionError: division by zero'})
   })
 
@@ -187,7 +199,11 @@ describe('OutputCollector: frames anywhere, streaming, caps', () => {
     for (let i = 0; i < stream.length; i += 5) c.stdout(stream.subarray(i, i + 5))
     c.stderr(Buffer.from('err' + end('n')))
     const out = c.finish()
-    const streamed = (s: string) => seen.filter(([k]) => k === s).map(([, v]) => v).join('')
+    const streamed = (s: string) =>
+      seen
+        .filter(([k]) => k === s)
+        .map(([, v]) => v)
+        .join('')
     expect(streamed('stdout')).toBe('a\nb')
     expect(streamed('stderr')).toBe('err')
     expect(streamed('stdout')).toBe(out.stdout)
@@ -269,7 +285,15 @@ describe('FrameDecoder', () => {
 
 describe('checkControlFrame: every field of every frame', () => {
   const limits = frameLimits(1000)
-  const valid = {ok: true, result: {present: true, value: {a: [1, 'x']}, type: 'json'}, error: null, error_type: null, exit_code: 0, artifacts: [{name: 'a.csv', size: 3, content_b64: 'YSxi'}], notes: ['n']}
+  const valid = {
+    ok: true,
+    result: {present: true, value: {a: [1, 'x']}, type: 'json'},
+    error: null,
+    error_type: null,
+    exit_code: 0,
+    artifacts: [{name: 'a.csv', size: 3, content_b64: 'YSxi'}],
+    notes: ['n'],
+  }
   const check = async (over: Record<string, unknown>, drop: string[] = []) => {
     const {checkControlFrame} = await import('../../src/engine/frame.js')
     const raw: Record<string, unknown> = {...valid, ...over}
@@ -279,7 +303,9 @@ describe('checkControlFrame: every field of every frame', () => {
 
   it('accepts the runners’ shape: every field, error_type and exit_code included', async () => {
     expect(await check({})).toMatchObject({kind: 'ok', frame: {ok: true, result: {value: {a: [1, 'x']}}, error_type: null, exit_code: 0}})
-    expect(await check({ok: false, result: null, error: 'e'.repeat(4000), error_type: `${'N'.repeat(100)}:${'E'.repeat(64)}`, exit_code: 255, artifacts: []})).toMatchObject({kind: 'ok'})
+    expect(await check({ok: false, result: null, error: 'e'.repeat(4000), error_type: `${'N'.repeat(100)}:${'E'.repeat(64)}`, exit_code: 255, artifacts: []})).toMatchObject({
+      kind: 'ok',
+    })
     expect(await check({ok: false, result: null, error: 'ValueError: x', error_type: 'ValueError', exit_code: 1, artifacts: []})).toMatchObject({kind: 'ok'})
     expect(await check({result: {present: false, value: null, type: 'json'}})).toMatchObject({kind: 'ok'})
   })
@@ -297,7 +323,9 @@ describe('checkControlFrame: every field of every frame', () => {
     for (const wrap of [(x: unknown) => [x], (x: unknown) => ({aB: x}), (x: unknown) => [0, {k: [x]}]]) {
       const deep = checkControlFrame(JSON.parse(JSON.stringify(frame(nest(MAX_RESULT_DEPTH, wrap)))), big)
       expect(deep.kind === 'ok' || deep.kind === 'limit').toBe(true)
-      const raw = Buffer.from(`{"ok":true,"result":{"present":true,"value":${'['.repeat(5000)}${']'.repeat(5000)},"type":"json"},"error":null,"error_type":null,"exit_code":0,"artifacts":[],"notes":[]}`)
+      const raw = Buffer.from(
+        `{"ok":true,"result":{"present":true,"value":${'['.repeat(5000)}${']'.repeat(5000)},"type":"json"},"error":null,"error_type":null,"exit_code":0,"artifacts":[],"notes":[]}`,
+      )
       const {parseControlFrame} = await import('../../src/engine/frame.js')
       expect(parseControlFrame(raw, big)).toMatchObject({kind: 'limit', detail: expect.stringContaining(`nested deeper than ${MAX_RESULT_DEPTH} levels`)})
     }
@@ -352,11 +380,24 @@ describe('checkControlFrame: every field of every frame', () => {
 
   it('over a cap is a limit that names the cap', async () => {
     const big = Buffer.alloc(10 * 1024 * 1024 + 1).toString('base64')
-    expect(await check({result: {present: true, value: 'x'.repeat(1000), type: 'json'}})).toEqual({kind: 'limit', detail: 'main() returned 1002 bytes, over the 1000-byte result limit (SANDBOX_MAX_RESULT_BYTES)'})
-    expect(await check({artifacts: Array.from({length: 11}, (_, i) => ({name: `f${i}.csv`, size: 1, content_b64: 'YQ=='}))})).toMatchObject({kind: 'limit', detail: expect.stringMatching(/11 artifacts, over the limit of 10/)})
+    expect(await check({result: {present: true, value: 'x'.repeat(1000), type: 'json'}})).toEqual({
+      kind: 'limit',
+      detail: 'main() returned 1002 bytes, over the 1000-byte result limit (SANDBOX_MAX_RESULT_BYTES)',
+    })
+    expect(await check({artifacts: Array.from({length: 11}, (_, i) => ({name: `f${i}.csv`, size: 1, content_b64: 'YQ=='}))})).toMatchObject({
+      kind: 'limit',
+      detail: expect.stringMatching(/11 artifacts, over the limit of 10/),
+    })
     expect(await check({artifacts: [{name: 'a.csv', size: 1, content_b64: big}]})).toMatchObject({kind: 'limit', detail: expect.stringMatching(/per artifact/)})
     const nine = Buffer.alloc(9 * 1024 * 1024).toString('base64')
-    expect(await check({artifacts: [{name: 'a.csv', size: 1, content_b64: nine}, {name: 'b.csv', size: 1, content_b64: nine}]})).toMatchObject({kind: 'limit', detail: expect.stringMatching(/total limit/)})
+    expect(
+      await check({
+        artifacts: [
+          {name: 'a.csv', size: 1, content_b64: nine},
+          {name: 'b.csv', size: 1, content_b64: nine},
+        ],
+      }),
+    ).toMatchObject({kind: 'limit', detail: expect.stringMatching(/total limit/)})
   })
 
   it('the frame cap leaves room for the largest honest frame and stays far below the old 200 MB', async () => {

@@ -158,7 +158,8 @@ describe('command help', () => {
       const lines = description.split('\n').map((l) => l.replace(/^ {2}/, ''))
       for (let i = 0; i + 1 < lines.length; i++) {
         const [a, b] = [lines[i], lines[i + 1]]
-        if (a.trim() && b.trim() && !/:\s*$/.test(a) && !/^\s|^([-*•]|\d+[.)])\s/.test(b)) problems.push(`${loadable.id}: ${JSON.stringify(a.slice(-30))} ⏎ ${JSON.stringify(b.slice(0, 30))}`)
+        if (a.trim() && b.trim() && !/:\s*$/.test(a) && !/^\s|^([-*•]|\d+[.)])\s/.test(b))
+          problems.push(`${loadable.id}: ${JSON.stringify(a.slice(-30))} ⏎ ${JSON.stringify(b.slice(0, 30))}`)
       }
       for (const [name, flag] of Object.entries(loadable.flags)) {
         if (flag.description && unwrap(flag.description).includes('\n')) problems.push(`${loadable.id} --${name}: line break in its description`)

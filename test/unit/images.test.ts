@@ -30,8 +30,7 @@ import {packagePath} from '../../src/paths.js'
 
 const none: ImageExtras = {python: [], debian: [], npm: []}
 const noConfigExtras = {extraPythonPackages: [], extraDebianPackages: [], extraNpmPackages: []}
-const template = (language: ImageLanguage, source: ImageSource) =>
-  readFileSync(packagePath('base-images', language, `Dockerfile.${source}`), 'utf8')
+const template = (language: ImageLanguage, source: ImageSource) => readFileSync(packagePath('base-images', language, `Dockerfile.${source}`), 'utf8')
 
 const plan = (language: ImageLanguage, source: ImageSource, extras: ImageExtras = none, more: {assetsDir?: string; extraCa?: Buffer; baseImage?: string} = {}) =>
   planImage({
@@ -173,7 +172,10 @@ describe('/etc/hosts in every image', () => {
         // before USER: the file belongs to root and is not writable by the sandbox user
         expect(final.indexOf('COPY hosts /etc/hosts')).toBeLessThan(final.indexOf('USER 65534:65534'))
         const hosts = p.files.hosts.toString('utf8')
-        const entries = hosts.split('\n').filter((l) => l.trim() && !l.startsWith('#')).map((l) => l.trim().split(/\s+/))
+        const entries = hosts
+          .split('\n')
+          .filter((l) => l.trim() && !l.startsWith('#'))
+          .map((l) => l.trim().split(/\s+/))
         expect(entries.find((e) => e[0] === '127.0.0.1')?.slice(1)).toContain('localhost')
         expect(entries.find((e) => e[0] === '::1')?.slice(1)).toContain('localhost')
       }
@@ -241,7 +243,10 @@ describe('staleness', () => {
   it('explains why an image is not current', () => {
     expect(compareLabels(undefined, p).reason).toMatch(/not built by this toolkit/)
     const other = plan('python', 'offline')
-    expect(compareLabels(labels, other)).toMatchObject({current: false, reason: expect.stringMatching(/built with extra packages \[deb:python3-tabulate\] but \[none\] are configured/)})
+    expect(compareLabels(labels, other)).toMatchObject({
+      current: false,
+      reason: expect.stringMatching(/built with extra packages \[deb:python3-tabulate\] but \[none\] are configured/),
+    })
     expect(compareLabels({...labels, [IMAGE_LABELS.hash]: 'f'.repeat(64)}, p).reason).toMatch(/stale: its inputs changed since it was built by toolkit 0.1.0/)
     const unsupported = plan('python', 'offline', {...none, python: ['scipy']})
     expect(compareLabels(labels, unsupported).reason).toMatch(/need an online build/)
@@ -261,7 +266,10 @@ describe('build failures', () => {
   })
 
   it('names missing npm packages (npm 10 and 11 wording) and pip packages', () => {
-    const npm10 = analyseBuildFailure('x', ['npm error 404 Not Found - GET https://registry.npmjs.org/nope-pkg - Not found', "npm error 404  'nope-pkg@*' is not in this registry."])
+    const npm10 = analyseBuildFailure('x', [
+      'npm error 404 Not Found - GET https://registry.npmjs.org/nope-pkg - Not found',
+      "npm error 404  'nope-pkg@*' is not in this registry.",
+    ])
     expect(npm10.missing).toEqual([{manager: 'npm', name: 'nope-pkg'}])
     const npm11 = analyseBuildFailure('x', ["npm error 404  The requested resource '@scope/nope@^1.0.0' could not be found or you do not have permission to access it."])
     expect(npm11.missing).toEqual([{manager: 'npm', name: '@scope/nope'}])
@@ -303,7 +311,9 @@ describe('Debian mirrors and the root filesystem tag', () => {
   it('reads deb822 and one-line sources, ignoring non-Debian archives', () => {
     const deb822 = 'Types: deb\n# http://snapshot.debian.org/x\nURIs: http://mirror.example/debian/\nSuites: bookworm\n\nTypes: deb\nURIs: http://mirror.example/debian-security\n'
     expect(parseAptSources(deb822)).toEqual({mirror: 'http://mirror.example/debian', security: 'http://mirror.example/debian-security'})
-    expect(parseAptSources('deb [arch=amd64] http://ftp.de.debian.org/debian bookworm main\n# deb http://x/debian-security b m\n')).toEqual({mirror: 'http://ftp.de.debian.org/debian'})
+    expect(parseAptSources('deb [arch=amd64] http://ftp.de.debian.org/debian bookworm main\n# deb http://x/debian-security b m\n')).toEqual({
+      mirror: 'http://ftp.de.debian.org/debian',
+    })
     expect(parseAptSources('deb http://archive.ubuntu.com/ubuntu jammy main\n')).toEqual({})
   })
 
@@ -332,14 +342,70 @@ describe('seccomp profile', () => {
   })
 
   it('allows what Python and Node need (far more than RAGFlow 36)', () => {
-    for (const name of ['exit_group', 'mprotect', 'futex', 'openat', 'newfstatat', 'statx', 'getdents64', 'epoll_wait', 'epoll_pwait', 'rseq', 'set_robust_list', 'prlimit64', 'madvise', 'wait4', 'pipe2', 'dup3', 'ioctl', 'getrandom', 'sched_getaffinity', 'eventfd2']) {
+    for (const name of [
+      'exit_group',
+      'mprotect',
+      'futex',
+      'openat',
+      'newfstatat',
+      'statx',
+      'getdents64',
+      'epoll_wait',
+      'epoll_pwait',
+      'rseq',
+      'set_robust_list',
+      'prlimit64',
+      'madvise',
+      'wait4',
+      'pipe2',
+      'dup3',
+      'ioctl',
+      'getrandom',
+      'sched_getaffinity',
+      'eventfd2',
+    ]) {
       expect(allowed.has(name), name).toBe(true)
     }
     expect(allowed.size).toBeGreaterThan(250)
   })
 
   it('never allows the dangerous syscalls', () => {
-    const denied = ['mount', 'umount', 'umount2', 'ptrace', 'kexec_load', 'kexec_file_load', 'bpf', 'keyctl', 'add_key', 'request_key', 'unshare', 'setns', 'pivot_root', 'chroot', 'init_module', 'finit_module', 'delete_module', 'reboot', 'swapon', 'swapoff', 'perf_event_open', 'userfaultfd', 'open_by_handle_at', 'name_to_handle_at', 'io_uring_setup', 'io_uring_enter', 'io_uring_register', 'process_vm_readv', 'process_vm_writev', 'fsopen', 'fsmount', 'move_mount', 'open_tree', 'modify_ldt']
+    const denied = [
+      'mount',
+      'umount',
+      'umount2',
+      'ptrace',
+      'kexec_load',
+      'kexec_file_load',
+      'bpf',
+      'keyctl',
+      'add_key',
+      'request_key',
+      'unshare',
+      'setns',
+      'pivot_root',
+      'chroot',
+      'init_module',
+      'finit_module',
+      'delete_module',
+      'reboot',
+      'swapon',
+      'swapoff',
+      'perf_event_open',
+      'userfaultfd',
+      'open_by_handle_at',
+      'name_to_handle_at',
+      'io_uring_setup',
+      'io_uring_enter',
+      'io_uring_register',
+      'process_vm_readv',
+      'process_vm_writev',
+      'fsopen',
+      'fsmount',
+      'move_mount',
+      'open_tree',
+      'modify_ldt',
+    ]
     for (const name of denied) expect(conditional(name), name).toEqual([])
   })
 

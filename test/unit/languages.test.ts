@@ -1,7 +1,20 @@
 import {describe, expect, it} from 'vitest'
 
 import {isSandboxError} from '../../src/errors.js'
-import {imageOf, LANGUAGE_IDS, LANGUAGES, languageForFile, normalizeLanguage, prepareCode, requireLanguage, RUNTIME_IDS, RUNTIMES, runnableCode, SUPPORTED_LANGUAGES, type Language} from '../../src/languages/index.js'
+import {
+  imageOf,
+  LANGUAGE_IDS,
+  LANGUAGES,
+  languageForFile,
+  normalizeLanguage,
+  prepareCode,
+  requireLanguage,
+  RUNTIME_IDS,
+  RUNTIMES,
+  runnableCode,
+  SUPPORTED_LANGUAGES,
+  type Language,
+} from '../../src/languages/index.js'
 import {loadConfig} from '../../src/config.js'
 
 describe('language registry', () => {
@@ -65,7 +78,7 @@ describe('TypeScript', () => {
     expect(js).not.toMatch(/import type|: number|as number|^import|^export/m)
     expect(js).toMatch(/require\("b"\)/)
     expect(js).toMatch(/^function main\(args\) \{/m)
-    const esm = runnableCode('typescript', "const v: number = await Promise.resolve(1)\nexport const main = (): number => v\n")
+    const esm = runnableCode('typescript', 'const v: number = await Promise.resolve(1)\nexport const main = (): number => v\n')
     expect(esm).toMatch(/^const v = await Promise\.resolve\(1\);\nexport const main = \(\) => v;/)
   })
 
@@ -77,7 +90,10 @@ describe('TypeScript', () => {
   it('the policy reads the JavaScript that runs: a type-only import is gone, a real one is refused', async () => {
     const {inspectCode} = await import('../../src/policy/index.js')
     expect((await inspectCode("import type {ChildProcess} from 'child_process'\nexport const main = (): ChildProcess | null => null\n", 'typescript')).safe).toBe(true)
-    const refused = await inspectCode("// a comment\ninterface A {n: number}\n\nimport {execSync} from 'child_process'\nexport const main = (): string => String(execSync('id'))\n", 'ts' as Language)
+    const refused = await inspectCode(
+      "// a comment\ninterface A {n: number}\n\nimport {execSync} from 'child_process'\nexport const main = (): string => String(execSync('id'))\n",
+      'ts' as Language,
+    )
     expect(refused.safe).toBe(false)
     // the JavaScript that runs requires it (CommonJS), on the line the user wrote the import
     expect(refused.issues[0]).toMatchObject({line: 4, message: 'Require: child_process'})

@@ -46,7 +46,11 @@ describe('javascript policy: the ways around a regex are closed', () => {
     ['module.require', "module.require('child_process')", ['Require: child_process']],
     ['require.main.require', "require.main.require('fs')", ['Require: fs']],
     ['process.getBuiltinModule (Node 22+)', "process.getBuiltinModule('child_process')", ['Require: child_process']],
-    ['other ways to run code or a process', "require('vm'); require('cluster'); require('repl'); require('inspector'); require('module')", ['Require: vm', 'Require: cluster', 'Require: repl', 'Require: inspector', 'Require: module']],
+    [
+      'other ways to run code or a process',
+      "require('vm'); require('cluster'); require('repl'); require('inspector'); require('module')",
+      ['Require: vm', 'Require: cluster', 'Require: repl', 'Require: inspector', 'Require: module'],
+    ],
     ['eval unicode-escaped', "\\u0065val('1')", ['Call: eval']],
     ['indirect eval', "(0, eval)('1')", ['Reference: eval']],
     ['globalThis.eval', "globalThis.eval('1')", ['Call: eval']],
@@ -63,7 +67,11 @@ describe('javascript policy: the ways around a regex are closed', () => {
     ['module.constructor._load', "module.constructor._load('child_process')", ['Attribute Access: module.constructor', 'Attribute Access: module.constructor._load']],
     ['constructor.constructor', "this.constructor.constructor('return process')()", ['Attribute Access: this.constructor', 'Call: this.constructor.constructor']],
     ['function literal constructor', "(() => {}).constructor('return process')()", ['Call: () => {}.constructor']],
-    ['AsyncFunction via getPrototypeOf', "Object.getPrototypeOf(async function () {}).constructor('return process')", ['Call: Object.getPrototypeOf(async function () {}).constructor']],
+    [
+      'AsyncFunction via getPrototypeOf',
+      "Object.getPrototypeOf(async function () {}).constructor('return process')",
+      ['Call: Object.getPrototypeOf(async function () {}).constructor'],
+    ],
     ['AsyncFunction kept in a variable', "const AF = (async () => {}).constructor\nnew AF('return 1')", ['Attribute Access: async () => {}.constructor']],
     ['Function.prototype.constructor', "Function.prototype.constructor('return 1')", ['Call: Function.prototype.constructor']],
     ['constructor called with a code string', "new obj.constructor('return process')", ['Call: obj.constructor']],
@@ -100,17 +108,26 @@ describe('javascript policy: no false positives', () => {
   it.each([
     ['axios', "const axios = require('axios')"],
     ['https and http (the sandbox has no network; the policy does not care)', "const https = require('https')\nconst http = require('node:http')"],
-    ['harmless core modules', "const os = require('os')\nconst path = require('node:path')\nconst crypto = require('crypto')\nconst { URL } = require('url')\nconst util = require('util')"],
+    [
+      'harmless core modules',
+      "const os = require('os')\nconst path = require('node:path')\nconst crypto = require('crypto')\nconst { URL } = require('url')\nconst util = require('util')",
+    ],
     ['CommonJS export', 'async function main(args) {\n  return { ok: true }\n}\nmodule.exports = { main }'],
     ['ESM export', 'export async function main() {}'],
     ['ESM default export and imports', "import axios from 'axios'\nimport { createHash } from 'node:crypto'\nexport default async function main() { return 1 }"],
-    ['eval and child_process in comments and strings', "// eval(x); require('child_process')\n/* new Function('x') */\nconst s = 'eval child_process require(\"fs\")'\nconst t = `eval(${1})`"],
+    [
+      'eval and child_process in comments and strings',
+      "// eval(x); require('child_process')\n/* new Function('x') */\nconst s = 'eval child_process require(\"fs\")'\nconst t = `eval(${1})`",
+    ],
     ['a string that is exactly eval', "const word = 'eval'\nconst mod = 'child_process'"],
-    ['object keys and properties named like globals', "const o = { eval: 1, require: 2, Function: 3 }\no.eval\no.require\nmodel.eval()\nconst { eval: e2 } = o"],
+    ['object keys and properties named like globals', 'const o = { eval: 1, require: 2, Function: 3 }\no.eval\no.require\nmodel.eval()\nconst { eval: e2 } = o'],
     ['instanceof Function and typeof checks', "if (x instanceof Function || typeof x === 'function' || x === Function) {}\nconst r = typeof require !== 'undefined'"],
     ['Function.prototype', 'const call = Function.prototype.call'],
-    ['constructor name, comparisons and argument-less cloning', 'const n = x.constructor.name\nconst y = new x.constructor(8)\nclass A extends B { clone() { return new this.constructor() } }\nif (a.constructor === Object || b.constructor !== Array) {}\nFoo.prototype.constructor = Foo'],
-    ['a global looked up with a computed key', "const fn = globalThis[name]\nconst v = global[key]"],
+    [
+      'constructor name, comparisons and argument-less cloning',
+      'const n = x.constructor.name\nconst y = new x.constructor(8)\nclass A extends B { clone() { return new this.constructor() } }\nif (a.constructor === Object || b.constructor !== Array) {}\nFoo.prototype.constructor = Foo',
+    ],
+    ['a global looked up with a computed key', 'const fn = globalThis[name]\nconst v = global[key]'],
     ['require.resolve', "require.resolve('axios')"],
     ['top-level await and return', 'await main()\nreturn 1'],
     ['hashbang', '#!/usr/bin/env node\nconsole.log(1)'],
@@ -145,8 +162,8 @@ describe('javascript policy: code that does not parse', () => {
   })
 
   it('the token scan knows strings, templates and comments', () => {
-    expect(tokenScan("'require(\"fs\")' // eval(1)\n`${x} child_process` }")).toEqual([])
-    expect(tokenScan("} require(`node:fs`)")).toEqual([{line: 1, message: 'Require: node:fs'}])
+    expect(tokenScan('\'require("fs")\' // eval(1)\n`${x} child_process` }')).toEqual([])
+    expect(tokenScan('} require(`node:fs`)')).toEqual([{line: 1, message: 'Require: node:fs'}])
   })
 })
 

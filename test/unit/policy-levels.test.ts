@@ -26,7 +26,7 @@ const ragflowAcceptsPython: Array<[string, string]> = [
   ['json_normalize columns with dots', "import pandas as pd\ndf = pd.json_normalize(data)\ndf['os.family']\nname = 'os.version'"],
   ['platform.system()', 'import platform\nplatform.system()'],
   ['BeautifulSoup', "from bs4 import BeautifulSoup\nsoup = BeautifulSoup(html, 'html.parser')\nsoup.find('a').get('href')"],
-  ['requests', "import requests\nr = requests.get(url, timeout=5)\nr.raise_for_status()\nr.json()"],
+  ['requests', 'import requests\nr = requests.get(url, timeout=5)\nr.raise_for_status()\nr.json()'],
   ['the __main__ guard', "if __name__ == '__main__':\n    main()"],
   ['instance __dict__', 'self.__dict__.update(kwargs)\nobj.__dict__.items()'],
   ['traceback formatting', 'import traceback\ntraceback.format_exc()\ntraceback.print_exc()\ntraceback.format_exception(type(e), e, e.__traceback__)'],
@@ -42,7 +42,10 @@ const ragflowAcceptsPython: Array<[string, string]> = [
 /** What agents write every day: the standard level accepts it (ragflow refuses most of it, as RAGFlow does). */
 const standardAcceptsPython: Array<[string, string]> = [
   ['open() inside the sandbox', "with open('artifacts/out.txt', 'w') as f:\n    f.write('x')\nprint(open('artifacts/out.txt').read())"],
-  ['os.path, os.makedirs, os.environ.get, os.listdir', "import os\nos.makedirs('artifacts', exist_ok=True)\np = os.path.join('a', 'b')\nk = os.environ.get('KEY', '')\nfiles = os.listdir('.')\nos.path.exists(p)\nos.getenv('HOME')"],
+  [
+    'os.path, os.makedirs, os.environ.get, os.listdir',
+    "import os\nos.makedirs('artifacts', exist_ok=True)\np = os.path.join('a', 'b')\nk = os.environ.get('KEY', '')\nfiles = os.listdir('.')\nos.path.exists(p)\nos.getenv('HOME')",
+  ],
   ['from os import path, environ', "from os import path, environ\npath.join('a')\nenviron.get('X')"],
   ['import os.path', "import os.path\nos.path.basename('x')"],
   ['os.walk, os.stat, os.remove', "import os\nfor root, dirs, files in os.walk('.'):\n    pass\nsize = os.stat('x').st_size\nos.remove('x')"],
@@ -71,7 +74,11 @@ const everyLevelRefusesPython: Array<[string, string, string[]]> = [
   ['socket', 'import socket', ['Import: socket']],
   ['eval / exec / __import__ / compile', "eval('1')\nexec('1')\n__import__('os')\ncompile('1', 'x', 'eval')", ['Call: eval', 'Call: exec', 'Call: __import__', 'Call: compile']],
   ['globals() / locals() / vars()', 'globals()\nlocals()\nvars()', ['Call: globals', 'Call: locals', 'Call: vars']],
-  ['importlib / pickle / marshal / inspect', 'import importlib\nimport pickle\nimport marshal\nimport inspect', ['Import: importlib', 'Import: pickle', 'Import: marshal', 'Import: inspect']],
+  [
+    'importlib / pickle / marshal / inspect',
+    'import importlib\nimport pickle\nimport marshal\nimport inspect',
+    ['Import: importlib', 'Import: pickle', 'Import: marshal', 'Import: inspect'],
+  ],
   ['__subclasses__', '().__class__.__base__.__subclasses__()', ['Attribute Access: ().__class__.__base__.__subclasses__']],
   ['__globals__ of a function', 'g = lambda: 0\ng.__globals__', ['Attribute Access: g.__globals__']],
   ['builtins through __self__', "print.__self__.open('/etc/passwd')", ['Attribute Access: print.__self__']],
@@ -87,7 +94,11 @@ const everyLevelRefusesPython: Array<[string, string, string[]]> = [
   ['from a module import a module', 'from glob import os as g', ['From Import: glob.os']],
   // 11.8: operator.attrgetter with a dotted path
   ['attrgetter with a dotted path through a module', "import operator, glob\noperator.attrgetter('os.system')(glob)('id')", ['Attribute Path: os.system']],
-  ['attrgetter with a dotted path to an escape', "from operator import attrgetter\nattrgetter('__init__.__globals__')(f)", ['Attribute Path: __init__.__globals__', 'String: __globals__']],
+  [
+    'attrgetter with a dotted path to an escape',
+    "from operator import attrgetter\nattrgetter('__init__.__globals__')(f)",
+    ['Attribute Path: __init__.__globals__', 'String: __globals__'],
+  ],
   // 11.8: escaped identifiers in strings
   ['a hex-escaped private module alias', "import operator, random\noperator.attrgetter('\\x5fos')(random)", ['Attribute Path: _os', 'String: _os']],
   ['a hex-escaped dunder', "x = '\\x5f\\x5fglobals\\x5f\\x5f'", ['String: __globals__']],
@@ -95,18 +106,30 @@ const everyLevelRefusesPython: Array<[string, string, string[]]> = [
   ['a named escape', "x = '\\N{LOW LINE}os'", ['String: _os']],
   ['implicit concatenation', "x = '_' 'os'", ['String: _os']],
   ['concatenation with +', "x = '__glo' + 'bals__'", ['String: __globals__']],
-  ['an f-string of constants', "x = f\"_{'os'}\"", ['String: _os']],
+  ['an f-string of constants', 'x = f"_{\'os\'}"', ['String: _os']],
   // 11.8: string.Formatter().get_field
   ['Formatter.get_field through a module', "import string, glob\nstring.Formatter().get_field('0.os.system', [glob], {})[0]('id')", ['Attribute Path: 0.os.system']],
   ['Formatter.get_field to an escape', "import string\nstring.Formatter().get_field('0.__globals__', [f], {})", ['Attribute Path: 0.__globals__', 'String: __globals__']],
   ['a format field reading an escape', "'{0.__init__.__globals__}'.format(f)", ['String: __globals__']],
   // 11.8: traceback locals and frames
-  ['traceback.walk_stack yields frames', 'import traceback\nfor f, _ in traceback.walk_stack(None):\n    f.f_globals', ['Attribute Access: traceback.walk_stack', 'Attribute Access: f.f_globals']],
-  ['traceback.walk_tb yields frames', 'import traceback\nfor f, _ in traceback.walk_tb(e.__traceback__):\n    f.f_locals', ['Attribute Access: traceback.walk_tb', 'Attribute Access: f.f_locals']],
+  [
+    'traceback.walk_stack yields frames',
+    'import traceback\nfor f, _ in traceback.walk_stack(None):\n    f.f_globals',
+    ['Attribute Access: traceback.walk_stack', 'Attribute Access: f.f_globals'],
+  ],
+  [
+    'traceback.walk_tb yields frames',
+    'import traceback\nfor f, _ in traceback.walk_tb(e.__traceback__):\n    f.f_locals',
+    ['Attribute Access: traceback.walk_tb', 'Attribute Access: f.f_locals'],
+  ],
   ['traceback locals', 'import traceback\ntraceback.TracebackException.from_exception(e, capture_locals=True).stack[0].locals', ['Keyword: capture_locals']],
   ['a frame from a traceback', 'e.__traceback__.tb_frame.f_back', ['Attribute Access: e.__traceback__.tb_frame', 'Attribute Access: e.__traceback__.tb_frame.f_back']],
   ['a utf-7 coding cookie', '# -*- coding: utf-7 -*-\nx = 1', ['Encoding Declaration: utf-7']],
-  ['subclasses of a class name that is rebound (a parameter)', 'class Base:\n    pass\n\ndef f(Base):\n    return Base.__subclasses__()', ['Attribute Access: Base.__subclasses__']],
+  [
+    'subclasses of a class name that is rebound (a parameter)',
+    'class Base:\n    pass\n\ndef f(Base):\n    return Base.__subclasses__()',
+    ['Attribute Access: Base.__subclasses__'],
+  ],
   ['subclasses of a class name that is rebound (a loop)', 'class Base:\n    pass\n\nfor Base in [object]:\n    Base.__subclasses__()', ['Attribute Access: Base.__subclasses__']],
   ['subclasses of a class name that is reassigned', 'class Base:\n    pass\n\nBase = object\nBase.__subclasses__()', ['Attribute Access: Base.__subclasses__']],
 ]
@@ -139,11 +162,15 @@ const standardRefusesPython: Array<[string, string, string[]]> = [
   ['os.sys', 'import os\nos.sys.modules', ['Attribute Access: os.sys']],
   ['sys.modules', "import sys\nsys.modules['os']", ['Attribute Access: sys.modules']],
   ['sys._getframe', 'import sys\nsys._getframe()', ['Attribute Access: sys._getframe']],
-  ['asyncio subprocesses', "import asyncio\nasyncio.create_subprocess_exec('id')\nasyncio.subprocess", ['Attribute Access: asyncio.create_subprocess_exec', 'Attribute Access: asyncio.subprocess']],
+  [
+    'asyncio subprocesses',
+    "import asyncio\nasyncio.create_subprocess_exec('id')\nasyncio.subprocess",
+    ['Attribute Access: asyncio.create_subprocess_exec', 'Attribute Access: asyncio.subprocess'],
+  ],
   ['asyncio raw connections', "import asyncio\nasyncio.open_connection('127.0.0.1', 80)", ['Attribute Access: asyncio.open_connection']],
   ['threading.settrace (frames)', 'import threading\nthreading.settrace(f)', ['Attribute Access: threading.settrace']],
   ['getattr on a module with a computed name', 'import random\ngetattr(random, name)', ['Call: getattr(random, <computed name>)']],
-  ['getattr with an escape name', "getattr(f, '__globals__', None)", ['Call: getattr(f, \'__globals__\')', 'String: __globals__']],
+  ['getattr with an escape name', "getattr(f, '__globals__', None)", ["Call: getattr(f, '__globals__')", 'String: __globals__']],
   ['a module reached through shutil', "import shutil\nshutil.os.system('id')", ['Attribute Access: shutil.os']],
 ]
 
@@ -187,10 +214,16 @@ const ragflowAcceptsJs: Array<[string, string]> = [
   ['a user function called process', 'function process(x) { return x }\nitems.map(process)'],
   ['module.exports and the main guard', "if (typeof module !== 'undefined' && module.exports) module.exports = { main }\nif (require.main === module) main()"],
   ['Reflect.get in a proxy', 'const handler = { get(target, prop) { return Reflect.get(target, prop) } }'],
-  ['fetch, axios, http(s), os, path, crypto', "const axios = require('axios')\nconst https = require('https')\nconst os = require('os')\nconst path = require('path')\nrequire('crypto').randomUUID()\nconst r = await fetch('https://x')"],
+  [
+    'fetch, axios, http(s), os, path, crypto',
+    "const axios = require('axios')\nconst https = require('https')\nconst os = require('os')\nconst path = require('path')\nrequire('crypto').randomUUID()\nconst r = await fetch('https://x')",
+  ],
   ['net and dgram (RAGFlow does not refuse them; the sandbox has no network)', "const net = require('net')"],
-  ['the global object picked portably', "const root = typeof globalThis !== 'undefined' ? globalThis : global\nconst g2 = (typeof globalThis !== 'undefined' && globalThis) || global\nconsole.log(typeof root.fetch)"],
-  ['stack traces as text', "console.log(err.stack)\nError.captureStackTrace(this, Foo)"],
+  [
+    'the global object picked portably',
+    "const root = typeof globalThis !== 'undefined' ? globalThis : global\nconst g2 = (typeof globalThis !== 'undefined' && globalThis) || global\nconsole.log(typeof root.fetch)",
+  ],
+  ['stack traces as text', 'console.log(err.stack)\nError.captureStackTrace(this, Foo)'],
   ['process tested for truth', "if (process && process.env) {}\nconst isNode = typeof process !== 'undefined' && !!process.versions"],
 ]
 
@@ -200,7 +233,11 @@ const everyLevelRefusesJs: Array<[string, string, string[]]> = [
   ['worker_threads', "require('worker_threads')", ['Require: worker_threads']],
   ['vm', "require('vm').runInThisContext('1')", ['Require: vm']],
   ['eval and Function', "eval('1')\nnew Function('return 1')", ['Call: eval', 'Call: Function']],
-  ['process.binding / dlopen / execve', "process.binding('spawn_sync')\nprocess.dlopen(m, 'x.node')\nprocess.execve('/bin/sh')", ['Call: process.binding', 'Call: process.dlopen', 'Call: process.execve']],
+  [
+    'process.binding / dlopen / execve',
+    "process.binding('spawn_sync')\nprocess.dlopen(m, 'x.node')\nprocess.execve('/bin/sh')",
+    ['Call: process.binding', 'Call: process.dlopen', 'Call: process.execve'],
+  ],
   // 11.8: an alias of process
   ['an alias of process', "const p = process\np.binding('spawn_sync')", ['Call: process.binding']],
   ['an alias of globalThis.process, destructured', 'const p = globalThis.process\nconst {binding} = p', ['Attribute Access: p.binding']],
@@ -222,7 +259,11 @@ const everyLevelRefusesJs: Array<[string, string, string[]]> = [
   ['new x.constructor(arg) with an argument that may be a string', 'new this.constructor(n)', ['Call: this.constructor']],
   ['Reflect.get(f, "constructor")', "Reflect.get(f, 'constructor')('return 1')", ["Attribute Access: Reflect.get(…, 'constructor')"]],
   ['destructured constructor', 'const {constructor: C} = f', ['Attribute Access: f.constructor']],
-  ["V8's stack-trace API hands out the callers' functions", "Error.prepareStackTrace = (e, s) => s\nconst st = new Error().stack\nst[1].getFunction().arguments[1]('child_process')", ['Attribute Access: Error.prepareStackTrace', 'Attribute Access: st[1].getFunction']],
+  [
+    "V8's stack-trace API hands out the callers' functions",
+    "Error.prepareStackTrace = (e, s) => s\nconst st = new Error().stack\nst[1].getFunction().arguments[1]('child_process')",
+    ['Attribute Access: Error.prepareStackTrace', 'Attribute Access: st[1].getFunction'],
+  ],
   ['f.caller and arguments.callee', 'function f() { return f.caller || arguments.callee }', ['Attribute Access: f.caller', 'Attribute Access: arguments.callee']],
   ['a destructured getThis', 'const {getThis} = site', ['Attribute Access: site.getThis']],
 ]
@@ -328,8 +369,11 @@ describe('python string values', () => {
     [String.raw`\N{LOW LINE}\N{LATIN SMALL LETTER O}s`, '_os'],
     [String.raw`\137os`, '_os'],
     [String.raw`a\\b`, String.raw`a\b`],
-    [String.raw`line\
-next`, 'linenext'],
+    [
+      String.raw`line\
+next`,
+      'linenext',
+    ],
     [String.raw`\q`, String.raw`\q`],
   ])('%s', (raw, value) => {
     expect(decodePythonEscapes(raw)).toBe(value)
@@ -341,7 +385,7 @@ next`, 'linenext'],
 })
 
 describe('docs/policy.md', () => {
-  it("the answer it quotes is what the policy prints for that code", async () => {
+  it('the answer it quotes is what the policy prints for that code', async () => {
     const docs = readFileSync('docs/policy.md', 'utf8')
     const quoted = /## The answer[\s\S]*?```\n([\s\S]*?)```/.exec(docs)?.[1].trimEnd()
     const code = "import json\nimport shutil\n\ndef main():\n    shutil.rmtree('/x')\n\n    open('y')\n"

@@ -6,16 +6,16 @@ const issues = async (code: string) => (await inspectCode(code, 'python')).issue
 const messages = async (code: string) => (await issues(code)).map((issue) => issue.message)
 
 describe('python policy: what RAGFlow blocks stays blocked', () => {
-  it.each([
-    'os', 'subprocess', 'sys', 'shutil', 'socket', 'ctypes', 'pickle', 'threading', 'multiprocessing', 'asyncio',
-    'builtins', 'ftplib', 'telnetlib',
-  ])('import %s / from %s import … / %s.attr', async (module) => {
-    expect(await messages(`import ${module}`)).toEqual([`Import: ${module}`])
-    expect(await messages(`import ${module} as m`)).toEqual([`Import: ${module}`])
-    expect(await messages(`from ${module} import thing`)).toEqual([`From Import: ${module}`])
-    expect(await messages(`from ${module} import *`)).toEqual([`From Import: ${module}`])
-    expect(await messages(`${module}.thing`)).toEqual([`Attribute Access: ${module}.thing`])
-  })
+  it.each(['os', 'subprocess', 'sys', 'shutil', 'socket', 'ctypes', 'pickle', 'threading', 'multiprocessing', 'asyncio', 'builtins', 'ftplib', 'telnetlib'])(
+    'import %s / from %s import … / %s.attr',
+    async (module) => {
+      expect(await messages(`import ${module}`)).toEqual([`Import: ${module}`])
+      expect(await messages(`import ${module} as m`)).toEqual([`Import: ${module}`])
+      expect(await messages(`from ${module} import thing`)).toEqual([`From Import: ${module}`])
+      expect(await messages(`from ${module} import *`)).toEqual([`From Import: ${module}`])
+      expect(await messages(`${module}.thing`)).toEqual([`Attribute Access: ${module}.thing`])
+    },
+  )
 
   it('compares the first dotted segment', async () => {
     expect(await messages('import os.path')).toEqual(['Import: os.path'])
@@ -64,13 +64,21 @@ describe("python policy: RAGFlow's known bypasses are closed", () => {
     ['importlib.util', 'import importlib.util', ['Import: importlib.util']],
     ['imp', 'import imp', ['Import: imp']],
     ['pathlib read', "from pathlib import Path\nPath('/etc/passwd').read_text()", ['From Import: pathlib', "Attribute Access: Path('/etc/passwd').read_text"]],
-    ['pathlib write', "import pathlib\npathlib.Path('x').write_bytes(b'')", ['Import: pathlib', 'Attribute Access: pathlib.Path', "Attribute Access: pathlib.Path('x').write_bytes"]],
+    [
+      'pathlib write',
+      "import pathlib\npathlib.Path('x').write_bytes(b'')",
+      ['Import: pathlib', 'Attribute Access: pathlib.Path', "Attribute Access: pathlib.Path('x').write_bytes"],
+    ],
     ['read_bytes on a Path from elsewhere', 'p = get_path()\np.read_bytes()', ['Attribute Access: p.read_bytes']],
     ['__subclasses__', '().__class__.__base__.__subclasses__()', ['Attribute Access: ().__class__.__base__.__subclasses__']],
     ['__globals__', 'def f(): pass\nf.__globals__', ['Attribute Access: f.__globals__']],
     ['__code__', 'def f(): pass\nf.__code__', ['Attribute Access: f.__code__']],
     ['__self__ of a builtin is the builtins module', 'print.__self__', ['Attribute Access: print.__self__']],
-    ['frames from a traceback', 'try:\n    1/0\nexcept Exception as e:\n    e.__traceback__.tb_frame.f_globals', ['Attribute Access: e.__traceback__.tb_frame', 'Attribute Access: e.__traceback__.tb_frame.f_globals']],
+    [
+      'frames from a traceback',
+      'try:\n    1/0\nexcept Exception as e:\n    e.__traceback__.tb_frame.f_globals',
+      ['Attribute Access: e.__traceback__.tb_frame', 'Attribute Access: e.__traceback__.tb_frame.f_globals'],
+    ],
     ['frames from a generator', 'g = (i for i in [1])\ng.gi_frame.f_builtins', ['Attribute Access: g.gi_frame', 'Attribute Access: g.gi_frame.f_builtins']],
     ['__loader__', "__loader__.load_module('os')", ['Reference: __loader__']],
     ['vars()', 'vars()', ['Call: vars']],
@@ -84,7 +92,7 @@ describe("python policy: RAGFlow's known bypasses are closed", () => {
     ['eval passed to map', "list(map(eval, ['1']))", ['Reference: eval']],
     ['eval in parentheses', "(eval)('1')", ['Reference: eval']],
     ['getattr as a default argument', 'def f(g=getattr):\n    return g', ['Reference: getattr']],
-    ['eval inside an f-string', "x = f\"{eval('1')}\"", ['Call: eval']],
+    ['eval inside an f-string', 'x = f"{eval(\'1\')}"', ['Call: eval']],
     ['NFKC: CPython reads 𝐞𝐯𝐚𝐥 as eval', "𝐞𝐯𝐚𝐥('1')", ['Call: eval']],
     ['NFKC: fullwidth ｏｓ in an import', 'import ｏｓ', ['Import: os']],
     ['a dunder name as a string', "getattr(f, '__globals__')", ['Call: getattr', 'String: __globals__']],
@@ -92,14 +100,18 @@ describe("python policy: RAGFlow's known bypasses are closed", () => {
     ['private interpreter modules', 'import _thread\nimport _posixsubprocess\nimport __main__', ['Import: _thread', 'Import: _posixsubprocess', 'Import: __main__']],
     ['code-executing stdlib modules', 'import runpy, code, pydoc, pkgutil, marshal', ['Import: runpy', 'Import: code', 'Import: pydoc', 'Import: pkgutil', 'Import: marshal']],
     // CPython reading this as a file runs `import os` and prints os.name: +AAo- is a newline in utf-7
-    ['a coding cookie that re-reads the source (utf-7 hides code in a comment)', '# -*- coding: utf-7 -*-\n# harmless +AAo-import os+AAo-print(os.name)', ['Encoding Declaration: utf-7']],
+    [
+      'a coding cookie that re-reads the source (utf-7 hides code in a comment)',
+      '# -*- coding: utf-7 -*-\n# harmless +AAo-import os+AAo-print(os.name)',
+      ['Encoding Declaration: utf-7'],
+    ],
     ['a lone CR ends a comment for CPython', '# harmless\rimport os', ['Import: os']],
     ['getattr as a dict lookup', "import random\nrandom.__dict__['_os'].system('id')", ['Attribute Access: random.__dict__', 'String: _os']],
     ['getattr as dict.get', "import logging\nlogging.__dict__.get('os')", ['Attribute Access: logging.__dict__']],
     ['a private module alias as a string', "import operator, random\noperator.attrgetter('_os')(random)", ['Attribute Path: _os', 'String: _os']],
     ['inspect (getattr_static, frames)', "import inspect\ninspect.getattr_static(x, 'y')", ['Import: inspect']],
-    ['logging.config resolves factories by name', "import logging.config\nfrom logging import config", ['Import: logging.config', 'From Import: logging.config']],
-    ['unittest.mock returns originals by name', "from unittest import mock\nimport unittest.mock", ['From Import: unittest.mock', 'Import: unittest.mock']],
+    ['logging.config resolves factories by name', 'import logging.config\nfrom logging import config', ['Import: logging.config', 'From Import: logging.config']],
+    ['unittest.mock returns originals by name', 'from unittest import mock\nimport unittest.mock', ['From Import: unittest.mock', 'Import: unittest.mock']],
     ['numpy.ctypeslib loads libraries', "import numpy as np\nnp.ctypeslib.load_library('libc', '/lib')", ['Attribute Access: np.ctypeslib']],
     ['types.CodeType', 'import types\ntypes.CodeType(0, 0)', ['Attribute Access: types.CodeType']],
   ])('%s', async (_name, code, expected) => {
@@ -128,25 +140,34 @@ describe("python policy: RAGFlow's false positives are gone", () => {
       'common standard library',
       'import math, random, datetime, re, json, base64, collections, itertools, functools, typing, dataclasses, decimal, statistics, hashlib, uuid, time',
     ],
-    ['from-imports of the standard library', 'from collections import defaultdict, Counter\nfrom typing import Any\nfrom datetime import datetime, timedelta\nfrom io import StringIO, BytesIO'],
+    [
+      'from-imports of the standard library',
+      'from collections import defaultdict, Counter\nfrom typing import Any\nfrom datetime import datetime, timedelta\nfrom io import StringIO, BytesIO',
+    ],
     ['__future__', 'from __future__ import annotations'],
     ['async main', 'async def main():\n    return 1'],
     ['async main with await', 'import json\n\nasync def helper():\n    return 1\n\nasync def main(**kwargs):\n    value = await helper()\n    return {"v": value}'],
-    ['eval and os in comments and strings', "# eval(x) and import os here\nx = 'eval child_process os.system __import__'\ny = \"\"\"\nimport os\nos.system('id')\n\"\"\""],
+    ['eval and os in comments and strings', '# eval(x) and import os here\nx = \'eval child_process os.system __import__\'\ny = """\nimport os\nos.system(\'id\')\n"""'],
     ['a docstring mentioning eval', 'def main():\n    """Never call eval() or os.system() here."""\n    return 1'],
     ['pandas/torch eval methods', "df.eval('a + b')\nmodel.eval()\npd.eval('1 + 2')"],
-    ['open as an attribute or keyword', "img = Image.open(buf)\nrow = dict(open=1, close=2)\nprice = bar.open"],
+    ['open as an attribute or keyword', 'img = Image.open(buf)\nrow = dict(open=1, close=2)\nprice = bar.open'],
     ['ordinary dunders', 'print(type(x).__name__, x.__class__.__name__, obj.__dict__, __name__)\nsuper().__init__()'],
     ['attributes named like modules that are not distinctive', 'self.code = 200\nresp.code\nprofile.name\nself._trace = []\nconn.socket'],
     ['variables that shadow nothing dangerous', 'eval_function = 1\nopen_price = 2\ncompiled = 3\nmy_vars = 4'],
     ['user functions with RAGFlow-flagged names', 'def remove(x):\n    return x\n\ndef rename(a):\n    return a\n\nremove(1)\nrename(2)'],
     ['io.StringIO', "import io\nbuf = io.StringIO('x')"],
-    ['__dict__ for serialisation, logging, types', "d = obj.__dict__\nv = obj.__dict__['name']\nimport logging\nlogging.basicConfig(level=logging.INFO)\nimport types\nns = types.SimpleNamespace(a=1)\ncol = df['os']"],
+    [
+      '__dict__ for serialisation, logging, types',
+      "d = obj.__dict__\nv = obj.__dict__['name']\nimport logging\nlogging.basicConfig(level=logging.INFO)\nimport types\nns = types.SimpleNamespace(a=1)\ncol = df['os']",
+    ],
     ['a utf-8 coding cookie', '# -*- coding: utf-8 -*-\nx = 1'],
     ['a cookie below the first two lines is not a cookie', 'x = 1\ny = 2\n# coding: utf-7'],
     ['relative imports', 'from . import os'],
     ['match statements', 'match cmd:\n    case {"a": value}:\n        pass'],
-    ['lambda, comprehension, decorator', '@decorator\ndef f(x: int = 1, *args, **kwargs) -> dict:\n    return {k: v for k, v in kwargs.items()}\n\ng = lambda y: [i * 2 for i in range(y)]'],
+    [
+      'lambda, comprehension, decorator',
+      '@decorator\ndef f(x: int = 1, *args, **kwargs) -> dict:\n    return {k: v for k, v in kwargs.items()}\n\ng = lambda y: [i * 2 for i in range(y)]',
+    ],
   ])('%s', async (_name, code) => {
     expect(await inspectCode(code, 'python')).toEqual({safe: true, issues: []})
   })

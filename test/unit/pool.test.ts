@@ -16,11 +16,15 @@ describe('RunnerPool', () => {
   it('fills to its size, hands out each container once, and replaces used ones', async () => {
     let n = 0
     const made: ReturnType<typeof fakeContainer>[] = []
-    const pool = new RunnerPool({language: 'python', size: 2, create: async () => {
-      const c = fakeContainer(++n)
-      made.push(c)
-      return c
-    }})
+    const pool = new RunnerPool({
+      language: 'python',
+      size: 2,
+      create: async () => {
+        const c = fakeContainer(++n)
+        made.push(c)
+        return c
+      },
+    })
     await pool.fill()
     expect(pool.stats()).toMatchObject({ready: 2, creating: 0})
     const a = await pool.acquire(1000)
@@ -33,11 +37,16 @@ describe('RunnerPool', () => {
 
   it('serves waiters in FIFO order', async () => {
     const pending: Array<ReturnType<typeof deferred<Runner>>> = []
-    const pool = new RunnerPool({language: 'python', size: 0, maxCreating: 2, create: () => {
-      const d = deferred<Runner>()
-      pending.push(d)
-      return d.promise
-    }})
+    const pool = new RunnerPool({
+      language: 'python',
+      size: 0,
+      maxCreating: 2,
+      create: () => {
+        const d = deferred<Runner>()
+        pending.push(d)
+        return d.promise
+      },
+    })
     const order: string[] = []
     const first = pool.acquire(5000).then((c) => order.push(`first:${c.id}`))
     const second = pool.acquire(5000).then((c) => order.push(`second:${c.id}`))
@@ -56,9 +65,13 @@ describe('RunnerPool', () => {
   })
 
   it('creation failures reject waiters at once with the reason, and are reported as unhealthy', async () => {
-    const pool = new RunnerPool({language: 'nodejs', size: 1, create: async () => {
-      throw new Error('No such image: sandbox-base-nodejs:latest')
-    }})
+    const pool = new RunnerPool({
+      language: 'nodejs',
+      size: 1,
+      create: async () => {
+        throw new Error('No such image: sandbox-base-nodejs:latest')
+      },
+    })
     const waiting = pool.acquire(60_000)
     await expect(waiting).rejects.toBeInstanceOf(PoolBusyError)
     await expect(pool.acquire(60_000)).rejects.toThrow(/No such image/)
@@ -69,11 +82,15 @@ describe('RunnerPool', () => {
 
   it('drops a ready container that dies on its own', async () => {
     const made: ReturnType<typeof fakeContainer>[] = []
-    const pool = new RunnerPool({language: 'python', size: 1, create: async () => {
-      const c = fakeContainer(made.length + 1)
-      made.push(c)
-      return c
-    }})
+    const pool = new RunnerPool({
+      language: 'python',
+      size: 1,
+      create: async () => {
+        const c = fakeContainer(made.length + 1)
+        made.push(c)
+        return c
+      },
+    })
     await pool.fill()
     made[0].die()
     await new Promise((r) => setImmediate(r))

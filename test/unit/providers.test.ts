@@ -86,21 +86,41 @@ describe('registry', () => {
     }
     // RAGFlow HEAD's self_managed schema (plus our max_retries and api_token)
     const sm = ragflowSchema(selfManagedDefinition.schema)
-    expect(sm.endpoint).toMatchObject({type: 'string', required: true, default: 'http://sandbox-executor-manager:9385', label: 'Executor Manager Endpoint', scope: 'runtime', readonly: false})
+    expect(sm.endpoint).toMatchObject({
+      type: 'string',
+      required: true,
+      default: 'http://sandbox-executor-manager:9385',
+      label: 'Executor Manager Endpoint',
+      scope: 'runtime',
+      readonly: false,
+    })
     expect(sm.timeout).toMatchObject({type: 'integer', default: 30, min: 5, max: 300, scope: 'runtime', readonly: false})
     expect(sm.max_retries).toMatchObject({type: 'integer', default: 3, min: 0, max: 10})
     expect(sm.pool_size).toBeUndefined()
     expect(sm.executor_manager_pool_size).toMatchObject({type: 'integer', min: 1, max: 100, label: 'Container Pool Size', scope: 'deployment', readonly: true})
     expect(sm.executor_manager_pool_size).not.toHaveProperty('legacy')
     const deployment = Object.entries(sm).filter(([, s]) => s.scope === 'deployment')
-    expect(deployment.map(([k]) => k)).toEqual(['executor_manager_image', 'executor_manager_pool_size', 'base_python_image', 'base_nodejs_image', 'executor_manager_port', 'enable_seccomp', 'max_memory', 'sandbox_timeout'])
+    expect(deployment.map(([k]) => k)).toEqual([
+      'executor_manager_image',
+      'executor_manager_pool_size',
+      'base_python_image',
+      'base_nodejs_image',
+      'executor_manager_port',
+      'enable_seccomp',
+      'max_memory',
+      'sandbox_timeout',
+    ])
     expect(deployment.every(([, s]) => s.readonly === true && s.required === false)).toBe(true)
     expect(sm.executor_manager_port).toMatchObject({type: 'integer', default: 9385, min: 1, max: 65535})
     expect(sm.enable_seccomp).toMatchObject({type: 'boolean', default: false})
     expect(sm.api_token).toMatchObject({secret: true})
     // Aliyun
     const al = ragflowSchema(aliyunDefinition.schema)
-    expect(Object.entries(al).filter(([, s]) => s.required).map(([k]) => k)).toEqual(['access_key_id', 'access_key_secret', 'account_id'])
+    expect(
+      Object.entries(al)
+        .filter(([, s]) => s.required)
+        .map(([k]) => k),
+    ).toEqual(['access_key_id', 'access_key_secret', 'account_id'])
     expect(al.access_key_id).toMatchObject({placeholder: 'LTAI5t...', secret: false})
     expect(al.access_key_secret).toMatchObject({secret: true})
     expect(al.region).toMatchObject({default: 'cn-hangzhou', options: ['cn-hangzhou', 'cn-beijing', 'cn-shanghai', 'cn-shenzhen', 'cn-guangzhou']})
@@ -125,7 +145,9 @@ describe("RAGFlow's validation messages", () => {
     expect(v({...aliyun, access_key_id: 'AKIA123'})).toBe("Invalid AccessKey ID format (should start with 'LTAI')")
     // temporary credentials: an STS. key needs its token; a permanent key takes none
     expect(v({...aliyun, access_key_id: 'STS.NTabcdef0123456789', security_token: 'CAIS-token'})).toBeNull()
-    expect(v({...aliyun, access_key_id: 'STS.NTabcdef0123456789'})).toMatch(/^A temporary AccessKey ID \(starting with 'STS\.'\) needs its security token: set --security-token or AGENTRUN_SECURITY_TOKEN/)
+    expect(v({...aliyun, access_key_id: 'STS.NTabcdef0123456789'})).toMatch(
+      /^A temporary AccessKey ID \(starting with 'STS\.'\) needs its security token: set --security-token or AGENTRUN_SECURITY_TOKEN/,
+    )
     expect(v({...aliyun, access_key_id: 'STS.NTabcdef0123456789', security_token: '  '})).toMatch(/needs its security token/)
     expect(v({...aliyun, security_token: 'CAIS-token'})).toMatch(/^A security token is only used with a temporary AccessKey ID/)
     expect(v({...aliyun, access_key_id: 'sts.lowercase', security_token: 'CAIS-token'})).toBe("Invalid AccessKey ID format (should start with 'LTAI')")
@@ -246,8 +268,6 @@ describe('config precedence and masking', () => {
   })
 })
 
-
-
 function runScript(language: Language, script: string): {stdout: string; stderr: string; status: number | null} {
   const dir = mkdtempSync(join(tmpdir(), 'wrapper-'))
   try {
@@ -291,7 +311,8 @@ describe('remote wrapper', () => {
   })
 
   it('Node.js: module.exports = {main}, async main, artifacts collected', () => {
-    const code = "const fs = require('fs')\nasync function main({name}) {\n  fs.mkdirSync('artifacts', {recursive: true})\n  fs.writeFileSync('artifacts/out.csv', 'a,b\\n1,2\\n')\n  fs.writeFileSync('artifacts/skip.exe', 'x')\n  console.log('hello ' + name)\n  return {ok: true}\n}\nmodule.exports = {main}\n"
+    const code =
+      "const fs = require('fs')\nasync function main({name}) {\n  fs.mkdirSync('artifacts', {recursive: true})\n  fs.writeFileSync('artifacts/out.csv', 'a,b\\n1,2\\n')\n  fs.writeFileSync('artifacts/skip.exe', 'x')\n  console.log('hello ' + name)\n  return {ok: true}\n}\nmodule.exports = {main}\n"
     const out = runScript('nodejs', wrapCode('nodejs', code, {name: 'js'}))
     expect(out.status, out.stderr).toBe(0)
     const r = remoteResult({stdout: out.stdout, stderr: out.stderr, exitCode: 0, timedOut: false, timeoutSeconds: 10, wallMs: 1})
@@ -310,14 +331,30 @@ describe('remote wrapper', () => {
   it('the wrapper records the exception type: the type decides, not the words in the message', async () => {
     const CLOSED = String(await closedPort())
     const cases: Array<[Language, string, Partial<RunResult>]> = [
-      ['python', 'def main():\n    raise ValueError("Permission denied for user bob")\n', {status: 'program_error', unauthorized_access_type: null, detail: 'ValueError: Permission denied for user bob'}],
+      [
+        'python',
+        'def main():\n    raise ValueError("Permission denied for user bob")\n',
+        {status: 'program_error', unauthorized_access_type: null, detail: 'ValueError: Permission denied for user bob'},
+      ],
       ['python', 'def main():\n    raise PermissionError(13, "Permission denied", "/x")\n', {status: 'unauthorized_access', unauthorized_access_type: 'file_access'}],
-      ['python', 'import socket\ndef main():\n    socket.create_connection(("127.0.0.1", ' + CLOSED + '), timeout=2)\n', {status: 'unauthorized_access', unauthorized_access_type: 'network_access', detail: 'Network access is not allowed in the sandbox'}],
+      [
+        'python',
+        'import socket\ndef main():\n    socket.create_connection(("127.0.0.1", ' + CLOSED + '), timeout=2)\n',
+        {status: 'unauthorized_access', unauthorized_access_type: 'network_access', detail: 'Network access is not allowed in the sandbox'},
+      ],
       ['python', 'import sys\ndef main():\n    sys.exit(0)\n', {status: 'success', exit_code: 0}],
       ['python', 'import sys\ndef main():\n    sys.exit(3)\n', {status: 'program_error', exit_code: 3}],
-      ['nodejs', "const net = require('net')\nasync function main() {\n  await new Promise((_, reject) => net.connect(" + CLOSED + ", '127.0.0.1').on('error', reject))\n}\n", {status: 'unauthorized_access', unauthorized_access_type: 'network_access'}],
+      [
+        'nodejs',
+        "const net = require('net')\nasync function main() {\n  await new Promise((_, reject) => net.connect(" + CLOSED + ", '127.0.0.1').on('error', reject))\n}\n",
+        {status: 'unauthorized_access', unauthorized_access_type: 'network_access'},
+      ],
       ['nodejs', "function main() {\n  throw new Error('EACCES: Permission denied (only words)')\n}\n", {status: 'program_error', unauthorized_access_type: null}],
-      ['nodejs', "async function main() {\n  console.error('Error: connect ECONNREFUSED 127.0.0.1')\n  return 1\n}\n", {status: 'success', result: {present: true, value: 1, type: 'json'}}],
+      [
+        'nodejs',
+        "async function main() {\n  console.error('Error: connect ECONNREFUSED 127.0.0.1')\n  return 1\n}\n",
+        {status: 'success', result: {present: true, value: 1, type: 'json'}},
+      ],
     ]
     for (const [language, code, want] of cases) {
       const out = runScript(language, wrapCode(language, code))
@@ -357,7 +394,15 @@ describe('remote wrapper', () => {
   })
 
   it('drops reported artifacts with unsafe names or types (user code can print the marker too)', () => {
-    const forged = ARTIFACTS_MARKER + Buffer.from(JSON.stringify([{name: '../evil.png', size: 1, content_b64: 'AA=='}, {name: 'x.exe', size: 1, content_b64: 'AA=='}, {name: 'ok.svg', size: 1, content_b64: 'AA=='}])).toString('base64')
+    const forged =
+      ARTIFACTS_MARKER +
+      Buffer.from(
+        JSON.stringify([
+          {name: '../evil.png', size: 1, content_b64: 'AA=='},
+          {name: 'x.exe', size: 1, content_b64: 'AA=='},
+          {name: 'ok.svg', size: 1, content_b64: 'AA=='},
+        ]),
+      ).toString('base64')
     const r = remoteResult({stdout: `${forged}\n${encodeResultMarker(null)}\n`, stderr: '', exitCode: 0, timedOut: false, timeoutSeconds: 1, wallMs: 1})
     expect(r.artifacts.map((a) => a.name)).toEqual(['ok.svg'])
     expect(r.stderr).toContain('rejected')
@@ -371,7 +416,13 @@ describe('remote wrapper', () => {
 
 describe('Aliyun execute results (RAGFlow test cases)', () => {
   it('stdout + result + endOfExecution ok', () => {
-    expect(parseResults([{type: 'stdout', text: 'Hello, World!'}, {type: 'result', text: 'None'}, {type: 'endOfExecution', status: 'ok'}])).toEqual({
+    expect(
+      parseResults([
+        {type: 'stdout', text: 'Hello, World!'},
+        {type: 'result', text: 'None'},
+        {type: 'endOfExecution', status: 'ok'},
+      ]),
+    ).toEqual({
       stdout: 'Hello, World!',
       stderr: '',
       exitCode: 0,
@@ -390,7 +441,12 @@ describe('Aliyun execute results (RAGFlow test cases)', () => {
   })
 
   it('stderr alone (a warning) is not a failure; a timeout status is a timeout', () => {
-    expect(parseResults([{type: 'stderr', text: 'DeprecationWarning'}, {type: 'endOfExecution', status: 'ok'}]).exitCode).toBe(0)
+    expect(
+      parseResults([
+        {type: 'stderr', text: 'DeprecationWarning'},
+        {type: 'endOfExecution', status: 'ok'},
+      ]).exitCode,
+    ).toBe(0)
     expect(parseResults([{type: 'endOfExecution', status: 'timeout'}]).timedOut).toBe(true)
   })
 })
@@ -447,13 +503,17 @@ describe('ACS3-HMAC-SHA256', () => {
     const headers = sign('CAIS-token/+=')
     expect(headers['x-acs-security-token']).toBe('CAIS-token/+=')
     expect(headers['x-acs-accesskey-id']).toBe('STS.NTkey')
-    expect(headers.authorization).toMatch(/SignedHeaders=content-type;host;x-acs-accesskey-id;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-security-token;x-acs-signature-nonce;x-acs-version,/)
+    expect(headers.authorization).toMatch(
+      /SignedHeaders=content-type;host;x-acs-accesskey-id;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-security-token;x-acs-signature-nonce;x-acs-version,/,
+    )
     const request = {method: 'POST', url: url.pathname, headers}
     expect(verifyAcs3(request, Buffer.from(body), 'STS.NTkey', 'sec', 'CAIS-token/+=')).toBeUndefined()
     expect(verifyAcs3(request, Buffer.from(body), 'STS.NTkey', 'sec', 'other-token')).toBe('InvalidSecurityToken.Mismatch')
     expect(verifyAcs3(request, Buffer.from(body), 'STS.NTkey', 'sec')).toBe('InvalidSecurityToken.Unexpected')
     // the token is covered by the signature: a changed token with the old signature fails
-    expect(verifyAcs3({...request, headers: {...headers, 'x-acs-security-token': 'other-token'}}, Buffer.from(body), 'STS.NTkey', 'sec', 'other-token')).toBe('SignatureDoesNotMatch')
+    expect(verifyAcs3({...request, headers: {...headers, 'x-acs-security-token': 'other-token'}}, Buffer.from(body), 'STS.NTkey', 'sec', 'other-token')).toBe(
+      'SignatureDoesNotMatch',
+    )
   })
 
   it('an Aliyun provider with STS credentials passes the health check of a stand-in that requires the token', async () => {
@@ -501,7 +561,6 @@ async function serve(handler: Handler): Promise<{url: string; requests: Array<{h
   return {url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests}
 }
 
-
 afterEach(async () => {
   for (const s of servers.splice(0)) {
     s.closeAllConnections()
@@ -509,7 +568,20 @@ afterEach(async () => {
   }
 })
 
-const okAnswer = {status: 'success', stdout: 'hi\n', stderr: '', exit_code: 0, detail: null, time_used_ms: 12.5, memory_used_kb: null, resource_limit_type: null, unauthorized_access_type: null, runtime_error_type: null, result: {present: true, value: {a: 1}, type: 'json'}, artifacts: []}
+const okAnswer = {
+  status: 'success',
+  stdout: 'hi\n',
+  stderr: '',
+  exit_code: 0,
+  detail: null,
+  time_used_ms: 12.5,
+  memory_used_kb: null,
+  resource_limit_type: null,
+  unauthorized_access_type: null,
+  runtime_error_type: null,
+  result: {present: true, value: {a: 1}, type: 'json'},
+  artifacts: [],
+}
 
 function manager(config: Record<string, unknown>) {
   return selfManagedDefinition.create({timeout: 30, max_retries: 3, ...config}, {sandboxConfig, retryBaseDelayMs: 5})

@@ -33,7 +33,7 @@ class FakeExecutor implements Executor {
 const UNSAFE = 'import os\n\ndef main():\n    return os.getcwd()\n'
 
 describe('the run pipeline', () => {
-  it('one code-size limit: the manager parser uses the pipeline\'s', () => {
+  it("one code-size limit: the manager parser uses the pipeline's", () => {
     expect(LIMITS.maxCodeBytes).toBe(RUN_LIMITS.maxCodeBytes)
     expect(RUN_LIMITS.maxCodeBytes).toBe(2 * 1024 * 1024)
   })
@@ -56,7 +56,7 @@ describe('the run pipeline', () => {
     expect(fake.ran.map((r) => [r.policy, r.timeoutSeconds])).toEqual([['off', 10]])
   })
 
-  it('the gate\'s refusal wins even over an executor that ignores the verdict', async () => {
+  it("the gate's refusal wins even over an executor that ignores the verdict", async () => {
     const careless: Executor = {gate: 'here', run: async () => emptyResult({status: 'success', exit_code: 0}), runtimeLabel: () => 'x', close: async () => {}}
     expect(await new Pipeline(careless, {timeoutSeconds: 10, policy: 'ragflow'}).run({language: 'python', code: UNSAFE})).toMatchObject({exit_code: -999})
   })

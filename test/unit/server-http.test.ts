@@ -167,7 +167,22 @@ describe('manager HTTP surface with a token', () => {
 })
 
 describe('GET /status and the per-request policy override', () => {
-  const settings = {host: '127.0.0.1', port: 1, poolSize: 1, timeoutSeconds: 10, memory: '256m', codePolicy: 'on', maxConcurrentRuns: 4, queueTimeoutSeconds: 10, allowPolicyOverride: true, resultInStdout: false, adminApi: false, allowRunc: false, tokenRequired: true, envFile: null}
+  const settings = {
+    host: '127.0.0.1',
+    port: 1,
+    poolSize: 1,
+    timeoutSeconds: 10,
+    memory: '256m',
+    codePolicy: 'on',
+    maxConcurrentRuns: 4,
+    queueTimeoutSeconds: 10,
+    allowPolicyOverride: true,
+    resultInStdout: false,
+    adminApi: false,
+    allowRunc: false,
+    tokenRequired: true,
+    envFile: null,
+  }
   const auth = {authorization: 'Bearer t0ken'}
 
   it('an override without a token cannot even be configured', () => {
@@ -288,16 +303,79 @@ describe('4xx answers, byte for byte (as the node:http server gave them before F
     ['POST', '/run', '   ', {'content-type': 'text/plain'}, 422, `{"error":"unprocessable_entity","message":"Request body is empty: send a JSON object ${MUST}"}`],
     ['POST', '/run', '[1]', json, 422, `{"error":"unprocessable_entity","message":"Request body must be a JSON object ${MUST}"}`],
     ['POST', '/run', runBody({}), json, 422, '{"error":"unprocessable_entity","message":"code_b64 is required: the base64 of the UTF-8 source","field":"code_b64"}'],
-    ['POST', '/run', runBody({code_b64: 5}), json, 422, '{"error":"unprocessable_entity","message":"code_b64 must be a string: the base64 of the UTF-8 source","field":"code_b64"}'],
-    ['POST', '/run', runBody({code_b64: '***'}), {'content-type': 'application/octet-stream'}, 422, '{"error":"unprocessable_entity","message":"Invalid base64 encoding in code_b64 (standard alphabet, padded, no whitespace)","field":"code_b64"}'],
-    ['POST', '/run', runBody({code_b64: b64('x'), language: 'cobol\u202e'}), json, 422, '{"error":"unprocessable_entity","message":"Unsupported language \\"cobol\\": use python, nodejs (alias javascript), typescript (alias ts)","field":"language"}'],
-    ['POST', '/run', runBody({code_b64: b64('x'), language: 7}), json, 422, '{"error":"unprocessable_entity","message":"language must be a string: python, nodejs (alias javascript), typescript (alias ts)","field":"language"}'],
-    ['POST', '/run', runBody({code_b64: b64('x'), arguments: 'a'}), json, 422, '{"error":"unprocessable_entity","message":"arguments must be a JSON object (or null)","field":"arguments"}'],
-    ['POST', '/run', runBody({code_b64: b64('x'.repeat(17 * 1024))}), json, 413, '{"error":"payload_too_large","message":"Code is too large: at most 16384 bytes after base64 decoding","field":"code_b64"}'],
+    [
+      'POST',
+      '/run',
+      runBody({code_b64: 5}),
+      json,
+      422,
+      '{"error":"unprocessable_entity","message":"code_b64 must be a string: the base64 of the UTF-8 source","field":"code_b64"}',
+    ],
+    [
+      'POST',
+      '/run',
+      runBody({code_b64: '***'}),
+      {'content-type': 'application/octet-stream'},
+      422,
+      '{"error":"unprocessable_entity","message":"Invalid base64 encoding in code_b64 (standard alphabet, padded, no whitespace)","field":"code_b64"}',
+    ],
+    [
+      'POST',
+      '/run',
+      runBody({code_b64: b64('x'), language: 'cobol\u202e'}),
+      json,
+      422,
+      '{"error":"unprocessable_entity","message":"Unsupported language \\"cobol\\": use python, nodejs (alias javascript), typescript (alias ts)","field":"language"}',
+    ],
+    [
+      'POST',
+      '/run',
+      runBody({code_b64: b64('x'), language: 7}),
+      json,
+      422,
+      '{"error":"unprocessable_entity","message":"language must be a string: python, nodejs (alias javascript), typescript (alias ts)","field":"language"}',
+    ],
+    [
+      'POST',
+      '/run',
+      runBody({code_b64: b64('x'), arguments: 'a'}),
+      json,
+      422,
+      '{"error":"unprocessable_entity","message":"arguments must be a JSON object (or null)","field":"arguments"}',
+    ],
+    [
+      'POST',
+      '/run',
+      runBody({code_b64: b64('x'.repeat(17 * 1024))}),
+      json,
+      413,
+      '{"error":"payload_too_large","message":"Code is too large: at most 16384 bytes after base64 decoding","field":"code_b64"}',
+    ],
     ['POST', '/run', 'x'.repeat(65 * 1024), json, 413, '{"error":"payload_too_large","message":"Request body is too large: at most 65536 bytes"}'],
-    ['POST', '/run', runBody({code_b64: b64('  ')}), json, 422, '{"error":"unprocessable_entity","message":"code_b64 decodes to empty code: the code must define main","field":"code_b64"}'],
-    ['POST', '/run', runBody({code_b64: Buffer.from([0xff, 0xfe]).toString('base64')}), json, 422, '{"error":"unprocessable_entity","message":"code_b64 does not decode to UTF-8 text","field":"code_b64"}'],
-    ['POST', '/run', runBody({code_b64: b64('x'), policy: 'nope'}), json, 422, '{"error":"unprocessable_entity","message":"policy must be one of off, on, ragflow, standard (or absent: the manager\'s own policy)","field":"policy"}'],
+    [
+      'POST',
+      '/run',
+      runBody({code_b64: b64('  ')}),
+      json,
+      422,
+      '{"error":"unprocessable_entity","message":"code_b64 decodes to empty code: the code must define main","field":"code_b64"}',
+    ],
+    [
+      'POST',
+      '/run',
+      runBody({code_b64: Buffer.from([0xff, 0xfe]).toString('base64')}),
+      json,
+      422,
+      '{"error":"unprocessable_entity","message":"code_b64 does not decode to UTF-8 text","field":"code_b64"}',
+    ],
+    [
+      'POST',
+      '/run',
+      runBody({code_b64: b64('x'), policy: 'nope'}),
+      json,
+      422,
+      '{"error":"unprocessable_entity","message":"policy must be one of off, on, ragflow, standard (or absent: the manager\'s own policy)","field":"policy"}',
+    ],
     ['GET', '/run', undefined, {}, 405, '{"error":"method_not_allowed","message":"GET is not allowed on /run: use POST"}', 'POST'],
     ['PUT', '/run', '{}', {}, 405, '{"error":"method_not_allowed","message":"PUT is not allowed on /run: use POST"}', 'POST'],
     ['POST', '/healthz', '{}', {}, 405, '{"error":"method_not_allowed","message":"POST is not allowed on /healthz: use GET or HEAD"}', 'GET, HEAD'],
@@ -341,7 +419,9 @@ describe('4xx answers, byte for byte (as the node:http server gave them before F
       socket.on('data', (d) => (out += d))
       socket.on('close', () => resolve(out))
     })
-    expect(answer).toBe('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 58\r\nconnection: close\r\n\r\n{"error":"bad_request","message":"Malformed HTTP request"}')
+    expect(answer).toBe(
+      'HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 58\r\nconnection: close\r\n\r\n{"error":"bad_request","message":"Malformed HTTP request"}',
+    )
   })
 })
 

@@ -58,14 +58,15 @@ function fakeDocker(options: {manualRemoval?: boolean} = {}) {
       d.maxLive = Math.max(d.maxLive, d.live)
       const id = `c${++d.made}`
       await new Promise((r) => setImmediate(r))
-      const gone = () => new Promise<void>((resolve) => {
-        const finish = () => {
-          d.live--
-          resolve()
-        }
-        if (options.manualRemoval) d.removals.push(finish)
-        else setImmediate(finish)
-      })
+      const gone = () =>
+        new Promise<void>((resolve) => {
+          const finish = () => {
+            d.live--
+            resolve()
+          }
+          if (options.manualRemoval) d.removals.push(finish)
+          else setImmediate(finish)
+        })
       return fakeRunner(id, {gone})
     },
     /** finish every removal in progress */
@@ -146,7 +147,7 @@ describe('admission control: one container budget for every pool', () => {
     await pool.close()
   })
 
-  it('a waiting run takes the room of another language\'s idle warm container', async () => {
+  it("a waiting run takes the room of another language's idle warm container", async () => {
     const docker = fakeDocker()
     const budget = new ContainerBudget(2)
     const py = new RunnerPool({language: 'python', size: 0, budget, create: docker.create})

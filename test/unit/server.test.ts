@@ -89,7 +89,11 @@ describe('POST /run request validation', () => {
     rejects(body({code_b64: b64('x'), language: 5}), 422, /language must be a string/)
     // the echoed value is bounded, escaped and free of control characters
     const hostile = `ruby"\u001b[31m\r\nFAKE LOG LINE\u202e\u0000${'x'.repeat(5000)}`
-    const h = rejects(body({code_b64: b64('x'), language: hostile}), 422, /^Unsupported language "ruby\\"\[31mFAKE LOG LINEx+…": use python, nodejs \(alias javascript\), typescript/)
+    const h = rejects(
+      body({code_b64: b64('x'), language: hostile}),
+      422,
+      /^Unsupported language "ruby\\"\[31mFAKE LOG LINEx+…": use python, nodejs \(alias javascript\), typescript/,
+    )
     expect(h.message.length).toBeLessThan(120)
     expect(h.message).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/)
     expect(JSON.parse(h.message.slice('Unsupported language '.length, h.message.indexOf(': use')))).toBe(`ruby"[31mFAKE LOG LINE${'x'.repeat(10)}…`)
@@ -117,7 +121,7 @@ describe('POST /run request validation', () => {
 
   it('random bodies never throw anything but RequestError', () => {
     let seed = 42
-    const rnd = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31)
+    const rnd = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31
     const pieces = ['{', '}', '"code_b64"', ':', '"', 'null', '[', ']', ',', '"language"', '"arguments"', 'true', '1e999', '\\u0000', 'aGk=', '"nodejs"']
     for (let i = 0; i < 2000; i++) {
       const text = Array.from({length: Math.floor(rnd() * 12)}, () => pieces[Math.floor(rnd() * pieces.length)]).join('')
@@ -284,7 +288,19 @@ describe('state files', () => {
 
 describe('start flags for the background manager', () => {
   it('become SANDBOX_* variables that win over .env and the environment, like flags', () => {
-    const settings = settingsFromFlags({host: '0.0.0.0', port: 9400, 'pool-size': 3, timeout: '1m30s', memory: '512m', 'env-file': 'x.env', 'allow-runc': true, policy: 'off', wait: 90, docker: false, verbose: true})
+    const settings = settingsFromFlags({
+      host: '0.0.0.0',
+      port: 9400,
+      'pool-size': 3,
+      timeout: '1m30s',
+      memory: '512m',
+      'env-file': 'x.env',
+      'allow-runc': true,
+      policy: 'off',
+      wait: 90,
+      docker: false,
+      verbose: true,
+    })
     expect(settings).toMatchObject({
       SANDBOX_EXECUTOR_MANAGER_HOST: '0.0.0.0',
       SANDBOX_EXECUTOR_MANAGER_PORT: '9400',
@@ -397,7 +413,8 @@ describe('manager lifecycle: what start was told, and what restart and a second 
   it('SANDBOX_MAX_CONCURRENT_RUNS: a whole number from 1, else the computed default', () => {
     expect(loadConfig({env: {...envNone, SANDBOX_MAX_CONCURRENT_RUNS: '3'}, envFile: '/dev/null'}).maxConcurrentRuns).toBe(3)
     expect(loadConfig({env: envNone, envFile: '/dev/null'}).maxConcurrentRuns).toBeGreaterThanOrEqual(1)
-    for (const bad of ['0', '-1', '2.5', 'many']) expect(() => loadConfig({env: {...envNone, SANDBOX_MAX_CONCURRENT_RUNS: bad}, envFile: '/dev/null'}), bad).toThrow(/SANDBOX_MAX_CONCURRENT_RUNS/)
+    for (const bad of ['0', '-1', '2.5', 'many'])
+      expect(() => loadConfig({env: {...envNone, SANDBOX_MAX_CONCURRENT_RUNS: bad}, envFile: '/dev/null'}), bad).toThrow(/SANDBOX_MAX_CONCURRENT_RUNS/)
   })
 
   it('the launch travels to the manager process as JSON and back', () => {
@@ -410,7 +427,7 @@ describe('manager lifecycle: what start was told, and what restart and a second 
 })
 
 describe('POST /run policy field', () => {
-  it('absent or null: the manager\'s policy; a level name: passed on; anything else: 422', () => {
+  it("absent or null: the manager's policy; a level name: passed on; anything else: 422", () => {
     expect(parseRunRequest(body({code_b64: b64('x')})).policy).toBeUndefined()
     expect(parseRunRequest(body({code_b64: b64('x'), policy: null})).policy).toBeUndefined()
     for (const level of ['off', 'on', 'ragflow', 'standard']) expect(parseRunRequest(body({code_b64: b64('x'), policy: level})).policy).toBe(level)

@@ -10,14 +10,7 @@ import Database from 'better-sqlite3'
 import {afterAll, afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {SandboxError} from '../../src/errors.js'
-import {
-  PROVIDER_TYPE_KEY,
-  openSettingsStore,
-  readSandboxSettings,
-  writeProviderSettings,
-  type SettingRow,
-  type SettingsStore,
-} from '../../src/settings/index.js'
+import {PROVIDER_TYPE_KEY, openSettingsStore, readSandboxSettings, writeProviderSettings, type SettingRow, type SettingsStore} from '../../src/settings/index.js'
 
 const root = mkdtempSync(join(tmpdir(), 'sandbox-settings-unit-'))
 afterAll(() => rmSync(root, {recursive: true, force: true}))
@@ -70,7 +63,7 @@ afterEach(async () => {
 })
 
 describe('SQLite settings store', () => {
-  it('creates RAGFlow\'s table on the first write, with its column types and peewee index names', async () => {
+  it("creates RAGFlow's table on the first write, with its column types and peewee index names", async () => {
     store = await openSettingsStore(`sqlite://${file}`)
     expect(store.kind).toBe('sqlite')
     expect(store.location).toBe(file)
@@ -278,7 +271,10 @@ describe('file modes: the settings file holds API keys', () => {
 describe('default location', () => {
   const saved = {data: process.env.SANDBOX_DATA_DIR, url: process.env.SANDBOX_DB_URL}
   afterEach(() => {
-    for (const [key, value] of [['SANDBOX_DATA_DIR', saved.data], ['SANDBOX_DB_URL', saved.url]] as const) {
+    for (const [key, value] of [
+      ['SANDBOX_DATA_DIR', saved.data],
+      ['SANDBOX_DB_URL', saved.url],
+    ] as const) {
       if (value === undefined) delete process.env[key]
       else process.env[key] = value
     }
@@ -307,7 +303,7 @@ describe('default location', () => {
 })
 
 describe('sandbox.* rows', () => {
-  it('writeProviderSettings writes RAGFlow\'s row shapes; activate also sets sandbox.provider_type', async () => {
+  it("writeProviderSettings writes RAGFlow's row shapes; activate also sets sandbox.provider_type", async () => {
     store = await openSettingsStore(`sqlite://${file}`)
     const aliyun = {access_key_id: 'LTAI5tExample', access_key_secret: 's3cret', account_id: '1234', region: 'cn-hangzhou', template_name: '', timeout: 30}
     await writeProviderSettings(store, 'aliyun_codeinterpreter', aliyun, {activate: true})
@@ -330,7 +326,7 @@ describe('sandbox.* rows', () => {
     })
   })
 
-  it("updates RAGFlow's seed rows in place, keeping source \"variable\"", async () => {
+  it('updates RAGFlow\'s seed rows in place, keeping source "variable"', async () => {
     createRagflowTable(file)
     store = await openSettingsStore(`sqlite://${file}`)
     expect(await readSandboxSettings(store)).toEqual({

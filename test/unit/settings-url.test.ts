@@ -123,9 +123,7 @@ describe('pythonJsonDumps', () => {
       '{"endpoint": "http://localhost:9385", "timeout": 30, "max_retries": 3, "pool_size": 10}',
     )
     expect(pythonJsonDumps({})).toBe('{}')
-    expect(pythonJsonDumps({a: [], b: [1, 2], c: {d: null, e: true, f: false}, g: 1.5})).toBe(
-      '{"a": [], "b": [1, 2], "c": {"d": null, "e": true, "f": false}, "g": 1.5}',
-    )
+    expect(pythonJsonDumps({a: [], b: [1, 2], c: {d: null, e: true, f: false}, g: 1.5})).toBe('{"a": [], "b": [1, 2], "c": {"d": null, "e": true, "f": false}, "g": 1.5}')
   })
 
   it('drops undefined members like json.dumps never sees them, and rejects NaN', () => {

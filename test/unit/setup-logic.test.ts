@@ -143,12 +143,8 @@ describe('.env holding secrets', () => {
 describe('report formatting', () => {
   it('prints one line per check with the fix on failures', () => {
     expect(checkLine({id: 'os', title: 'Linux kernel', ok: true, detail: 'Linux 6.1'})).toBe('✓ Linux kernel      Linux 6.1')
-    expect(checkLine({id: 'docker-daemon', title: 'Docker daemon', ok: false, detail: 'no answer', fix: 'start it'})).toBe(
-      '✗ Docker daemon     no answer — fix: start it',
-    )
-    expect(checkLine({id: 'disk', title: 'Free disk', ok: true, warning: true, detail: '3.0 GB free', fix: 'prune'})).toBe(
-      '! Free disk         3.0 GB free — fix: prune',
-    )
+    expect(checkLine({id: 'docker-daemon', title: 'Docker daemon', ok: false, detail: 'no answer', fix: 'start it'})).toBe('✗ Docker daemon     no answer — fix: start it')
+    expect(checkLine({id: 'disk', title: 'Free disk', ok: true, warning: true, detail: '3.0 GB free', fix: 'prune'})).toBe('! Free disk         3.0 GB free — fix: prune')
     expect(checkLine({id: 'docker-daemon', title: 'Docker daemon', ok: true, detail: 'Docker 20.10', fixed: true})).toContain('(fixed)')
   })
 

@@ -243,7 +243,17 @@ const READY_DAEMON_JSON = JSON.stringify({runtimes: {runsc: {path: '/usr/bin/run
 describe('runSetup on a ready host', () => {
   it('reports every check, in order, and changes nothing (also with fix)', async () => {
     for (const fix of [false, true]) {
-      const host = new FakeHost({procs: new Map([[1, 'init'], [2581, 'dockerd']]), files: new Map([['/work/.env', ''], [DAEMON_JSON, READY_DAEMON_JSON], [PID_FILE, '2581']])})
+      const host = new FakeHost({
+        procs: new Map([
+          [1, 'init'],
+          [2581, 'dockerd'],
+        ]),
+        files: new Map([
+          ['/work/.env', ''],
+          [DAEMON_JSON, READY_DAEMON_JSON],
+          [PID_FILE, '2581'],
+        ]),
+      })
       const report = await setup(host, {fix})
       expect(report.checks.map((c) => c.id)).toEqual(CHECK_ORDER)
       expect(report.ok).toBe(true)
@@ -387,7 +397,14 @@ describe('runSetup with fixes on a fresh Debian host (root, no systemd)', () => 
   })
 
   it('never starts a second dockerd next to a live one, and leaves its pid file alone', async () => {
-    const host = new FakeHost({daemonUp: false, procs: new Map([[77, 'dockerd']]), files: new Map([[PID_FILE, '77'], ['/work/.env', '']])})
+    const host = new FakeHost({
+      daemonUp: false,
+      procs: new Map([[77, 'dockerd']]),
+      files: new Map([
+        [PID_FILE, '77'],
+        ['/work/.env', ''],
+      ]),
+    })
     const report = await setup(host, {fix: true})
     expect(host.calls.some((c) => c.startsWith('spawn') || c.startsWith('rm'))).toBe(false)
     expect(check(report, 'docker-daemon').ok).toBe(false)
@@ -421,7 +438,10 @@ describe('runSetup with fixes on a fresh Debian host (root, no systemd)', () => 
       runtimes: ['runc'],
       runscArgs: [],
       procs: new Map([[2581, 'dockerd']]),
-      files: new Map([['/work/.env', ''], [PID_FILE, '2581']]),
+      files: new Map([
+        ['/work/.env', ''],
+        [PID_FILE, '2581'],
+      ]),
     })
     const report = await setup(host, {fix: true})
     expect(report.ok).toBe(true)
@@ -455,7 +475,15 @@ describe('runSetup with fixes on a fresh Debian host (root, no systemd)', () => 
 
   it('a broken daemon.json is reported, not overwritten', async () => {
     const broken = '{"runtimes": {"runsc": '
-    const host = new FakeHost({runtimes: ['runc'], procs: new Map([[2581, 'dockerd']]), files: new Map([['/work/.env', ''], [PID_FILE, '2581'], [DAEMON_JSON, broken]])})
+    const host = new FakeHost({
+      runtimes: ['runc'],
+      procs: new Map([[2581, 'dockerd']]),
+      files: new Map([
+        ['/work/.env', ''],
+        [PID_FILE, '2581'],
+        [DAEMON_JSON, broken],
+      ]),
+    })
     const report = await setup(host, {fix: true})
     expect(report.ok).toBe(false)
     expect(host.s.files.get(DAEMON_JSON)).toBe(broken)

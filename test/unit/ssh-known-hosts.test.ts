@@ -81,6 +81,21 @@ describe("ssh config validation (RAGFlow's messages)", () => {
     expect(sshDefinition.schema.private_key).toMatchObject({secret: true, multiline: true})
     expect(sshDefinition.schema.passphrase.secret).toBe(true)
     expect(sshDefinition.schema.port).toMatchObject({required: true, default: 22, min: 1, max: 65535})
-    expect(Object.keys(sshDefinition.schema)).toEqual(['host', 'port', 'username', 'password', 'private_key', 'passphrase', 'known_hosts', 'python_bin', 'node_bin', 'work_dir', 'timeout', 'max_output_bytes', 'max_artifacts', 'max_artifact_bytes'])
+    expect(Object.keys(sshDefinition.schema)).toEqual([
+      'host',
+      'port',
+      'username',
+      'password',
+      'private_key',
+      'passphrase',
+      'known_hosts',
+      'python_bin',
+      'node_bin',
+      'work_dir',
+      'timeout',
+      'max_output_bytes',
+      'max_artifacts',
+      'max_artifact_bytes',
+    ])
   })
 })

@@ -67,7 +67,7 @@ function ctx(overrides: Partial<CaseContext> = {}): CaseContext {
 const ok = (value: unknown, extra: Partial<RunResult> = {}) => emptyResult({status: 'success', result: {present: true, value, type: 'json'}, ...extra})
 
 describe('case catalogue', () => {
-  it('has RAGFlow\'s 17 cases and at least 40 more, with unique ids', () => {
+  it("has RAGFlow's 17 cases and at least 40 more, with unique ids", () => {
     const ids = cases.map((c) => c.id)
     expect(new Set(ids).size).toBe(ids.length)
     const ragflow = ids.filter((id) => /^ragflow-\d\d$/.test(id))
@@ -84,7 +84,11 @@ describe('case catalogue', () => {
       expect([...langs].sort(), t).toEqual(expect.arrayContaining(['nodejs', 'python']))
     }
     // TypeScript runs on Node.js's runner: its cases show it runs, what the policy reads, and its errors
-    for (const t of ['positive', 'policy']) expect(cases.some((c) => c.language === 'typescript' && c.tags.includes(t)), t).toBe(true)
+    for (const t of ['positive', 'policy'])
+      expect(
+        cases.some((c) => c.language === 'typescript' && c.tags.includes(t)),
+        t,
+      ).toBe(true)
   })
 
   it('every case has a title, tags and a known policy need', () => {
@@ -164,7 +168,7 @@ describe('expectations', () => {
   const timeout = emptyResult({status: 'resource_limit_exceeded', exit_code: EXIT.TIMEOUT, resource_limit_type: 'time', stderr: 'Execution timeout'})
   const oom = emptyResult({status: 'resource_limit_exceeded', exit_code: EXIT.OUT_OF_MEMORY, resource_limit_type: 'memory'})
 
-  it('timeouts need -124, type time and RAGFlow\'s stderr', () => {
+  it("timeouts need -124, type time and RAGFlow's stderr", () => {
     expect(expectTimeout(timeout).ok).toBe(true)
     expect(expectTimeout({...timeout, stderr: ''}).ok).toBe(false)
     expect(expectTimeout(ok(null)).ok).toBe(false)
@@ -388,9 +392,17 @@ describe('runSuite', () => {
     const s = scriptedTarget(() => ok(1), 'on')
     const report = await runSuite({
       target: s.target,
-      cases: [mk('off-probe'), mk('custom', {policy: 'any', skip: () => 'not here'}), mk('bad', {policy: 'on', expect: () => ({ok: false, why: 'nope'})}), mk('throws', {policy: 'on', expect: () => {
-        throw new Error('boom')
-      }})],
+      cases: [
+        mk('off-probe'),
+        mk('custom', {policy: 'any', skip: () => 'not here'}),
+        mk('bad', {policy: 'on', expect: () => ({ok: false, why: 'nope'})}),
+        mk('throws', {
+          policy: 'on',
+          expect: () => {
+            throw new Error('boom')
+          },
+        }),
+      ],
       host: HOST,
     })
     expect(report.results.map((r) => r.outcome)).toEqual(['skip', 'skip', 'fail', 'fail'])

@@ -59,7 +59,7 @@ describe('the recorded launch', () => {
     expect(lastLaunch(files, undefined)).toBeUndefined()
   })
 
-  it('falls back to the running manager\'s record, and ignores an unreadable file', () => {
+  it("falls back to the running manager's record, and ignores an unreadable file", () => {
     const files = managerFiles(mkdtempSync(join(dir, 'fallback-')))
     writeFileSync(files.launchFile, '{not json')
     const launch = {flags: {SANDBOX_EXECUTOR_MANAGER_POOL_SIZE: '3'}, environment: {}}

@@ -14,7 +14,11 @@ import type {SandboxError} from '../../src/errors.js'
 import {runWithProvider, setTenkiSdkLoader, tenkiDefinition, validationErrors, type TenkiSdk} from '../../src/providers/index.js'
 
 const sandboxConfig = loadConfig({env: {}, envFile: undefined})
-const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: SandboxError) => e)
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: SandboxError) => e,
+  )
 
 class NamedError extends Error {
   constructor(name: string, message: string) {
@@ -32,7 +36,9 @@ interface FakeCall {
 }
 
 /** A fake SDK: exec of python3/node "runs" by answering with what `answer` returns. */
-function fakeSdk(options: {createError?: Error; answer?: (script: string) => {stdout?: string; stderr?: string; exitCode?: number; status?: string}; execError?: Error; closeError?: Error} = {}) {
+function fakeSdk(
+  options: {createError?: Error; answer?: (script: string) => {stdout?: string; stderr?: string; exitCode?: number; status?: string}; execError?: Error; closeError?: Error} = {},
+) {
   const calls: FakeCall = {execs: [], files: new Map(), closed: []}
   let n = 0
   const sdk: TenkiSdk = {
@@ -143,7 +149,7 @@ describe('tenki provider logic (fake SDK)', () => {
     expect(await provider.destroyInstance(instance)).toBe(true)
   })
 
-  it('health: the who-am-I call; a refused key is reported with RAGFlow\'s message', async () => {
+  it("health: the who-am-I call; a refused key is reported with RAGFlow's message", async () => {
     fakeSdk()
     expect((await tenkiDefinition.create({api_key: 'tk_x'}, {sandboxConfig}).healthCheck()).healthy).toBe(true)
     expect(await tenkiDefinition.create({api_key: 'tk_bad'}, {sandboxConfig}).healthCheck()).toEqual({healthy: false, detail: 'Tenki authentication failed: check the API key.'})

@@ -9,7 +9,20 @@ const sandboxConfig = loadConfig({env: {}, envFile: undefined})
 describe('ucloud_agent_sandbox definition', () => {
   it("RAGFlow's schema: fields, defaults, ranges", () => {
     const schema = ragflowSchema(ucloudDefinition.schema)
-    expect(Object.keys(schema).slice(0, 12)).toEqual(['api_key', 'region', 'domain', 'api_url', 'template', 'allow_internet_access', 'insecure_http', 'timeout', 'sandbox_timeout', 'max_output_bytes', 'max_artifacts', 'max_artifact_bytes'])
+    expect(Object.keys(schema).slice(0, 12)).toEqual([
+      'api_key',
+      'region',
+      'domain',
+      'api_url',
+      'template',
+      'allow_internet_access',
+      'insecure_http',
+      'timeout',
+      'sandbox_timeout',
+      'max_output_bytes',
+      'max_artifacts',
+      'max_artifact_bytes',
+    ])
     expect(schema.api_key).toMatchObject({required: true, secret: true})
     expect(schema.region.default).toBe('cn-wlcb')
     expect(schema.template.default).toBe('base')

@@ -7,7 +7,10 @@ export default class ConfigureLocal extends ProviderConfigureCommand {
   static providerId = 'local' as const
   static flags = {
     ...providerFlags('local'),
-    'allow-unsandboxed': Flags.boolean({description: `allow local, which runs code on this host with NO sandbox (same as ${LOCAL_OPT_IN_ENV}=on); needed to activate or --test it`, default: false}),
+    'allow-unsandboxed': Flags.boolean({
+      description: `allow local, which runs code on this host with NO sandbox (same as ${LOCAL_OPT_IN_ENV}=on); needed to activate or --test it`,
+      default: false,
+    }),
   }
 
   static description = `Configure RAGFlow's local provider (local): code runs as a plain child process on THIS host, with NO sandbox.

@@ -12,6 +12,9 @@ Flags beat the environment (SANDBOX_EXECUTOR_MANAGER_URL, SANDBOX_API_TOKEN, …
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %> --endpoint http://127.0.0.1:9385 --test', description: 'the manager on this host'},
-    {command: '<%= config.bin %> <%= command.id %> --endpoint http://sandbox-executor-manager:9385 --db mysql://root:pw@127.0.0.1:5455/rag_flow', description: "what RAGFlow's containers should use, in RAGFlow's MySQL"},
+    {
+      command: '<%= config.bin %> <%= command.id %> --endpoint http://sandbox-executor-manager:9385 --db mysql://root:pw@127.0.0.1:5455/rag_flow',
+      description: "what RAGFlow's containers should use, in RAGFlow's MySQL",
+    },
   ]
 }

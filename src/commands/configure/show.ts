@@ -1,6 +1,15 @@
 import {BaseCommand} from '../../base-command.js'
 import {errorMessage} from '../../errors.js'
-import {findProvider, maskConfig, readSettingsSnapshot, resolveSettingsTargetSafe, settingsInUse, validationErrors, resolveConfig, type ProviderConfig} from '../../providers/index.js'
+import {
+  findProvider,
+  maskConfig,
+  readSettingsSnapshot,
+  resolveSettingsTargetSafe,
+  settingsInUse,
+  validationErrors,
+  resolveConfig,
+  type ProviderConfig,
+} from '../../providers/index.js'
 import {dbFlag} from '../configure.js'
 
 interface ShownProvider {
@@ -45,10 +54,19 @@ local SQLite file or the database given with --db / SANDBOX_DB_URL. Never create
     const {db} = this.flags
     const source = resolveSettingsTargetSafe(db)
     if (!settingsInUse(db)) {
-      const result: ShowResult = {location: source.location, kind: 'sqlite', source: source.source, exists: false, active_provider: 'docker', active_source: 'default', providers: [], invalid_rows: []}
+      const result: ShowResult = {
+        location: source.location,
+        kind: 'sqlite',
+        source: source.source,
+        exists: false,
+        active_provider: 'docker',
+        active_source: 'default',
+        providers: [],
+        invalid_rows: [],
+      }
       if (!this.jsonEnabled()) {
         this.log(`No settings yet (${source.location}).`)
-        this.log('Active provider: docker (default: this host\'s engine). Configure one with `sandbox configure`.')
+        this.log("Active provider: docker (default: this host's engine). Configure one with `sandbox configure`.")
       }
       return result
     }
@@ -58,7 +76,8 @@ local SQLite file or the database given with --db / SANDBOX_DB_URL. Never create
     const providers: ShownProvider[] = [...ids].sort().map((id) => {
       const definition = findProvider(id)
       const stored = snapshot.settings.configs[id] ?? {}
-      if (!definition) return {id, name: null, active: id === active, config: maskConfig({}, stored), problems: [`unknown provider "${id}" (not supported by this toolkit)`], env_overrides: {}}
+      if (!definition)
+        return {id, name: null, active: id === active, config: maskConfig({}, stored), problems: [`unknown provider "${id}" (not supported by this toolkit)`], env_overrides: {}}
       let problems: string[]
       let envNames: Record<string, string> = {}
       try {

@@ -11,7 +11,13 @@ The host key is checked before anything is sent: against ~/.ssh/known_hosts, /et
 Each value comes from its flag, else its SSH_* variable (SSH_HOST, SSH_PORT, SSH_USERNAME, SSH_PASSWORD, SSH_PRIVATE_KEY or SSH_PRIVATE_KEY_PATH, SSH_PASSPHRASE, SSH_KNOWN_HOSTS, …), else the stored settings. The code runs as that account on that host, with no sandbox beyond it: use a dedicated low-privilege account.`
 
   static examples = [
-    {command: 'SSH_PASSWORD=… <%= config.bin %> <%= command.id %> --host 10.0.0.5 --username runner --known-hosts /etc/ragflow/ssh_known_hosts --test', description: 'password from the environment, test, save and activate'},
-    {command: '<%= config.bin %> <%= command.id %> --host 10.0.0.5 --username runner --private-key ~/.ssh/runner_ed25519 --python-bin /usr/bin/python3', description: 'key authentication'},
+    {
+      command: 'SSH_PASSWORD=… <%= config.bin %> <%= command.id %> --host 10.0.0.5 --username runner --known-hosts /etc/ragflow/ssh_known_hosts --test',
+      description: 'password from the environment, test, save and activate',
+    },
+    {
+      command: '<%= config.bin %> <%= command.id %> --host 10.0.0.5 --username runner --private-key ~/.ssh/runner_ed25519 --python-bin /usr/bin/python3',
+      description: 'key authentication',
+    },
   ]
 }

@@ -2,7 +2,18 @@ import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../base-command.js'
 import {configError} from '../../errors.js'
-import {activateProvider, assertLocalAllowed, envOriginHints, fieldHints, providerNames, requireProvider, resolveConfig, settingsInUse, readSettingsSnapshot, validationErrors} from '../../providers/index.js'
+import {
+  activateProvider,
+  assertLocalAllowed,
+  envOriginHints,
+  fieldHints,
+  providerNames,
+  requireProvider,
+  resolveConfig,
+  settingsInUse,
+  readSettingsSnapshot,
+  validationErrors,
+} from '../../providers/index.js'
 import {dbFlag} from '../configure.js'
 
 export interface UseResult {
@@ -32,8 +43,11 @@ environment variables and defaults); --force switches anyway.`
   static flags = {
     provider: Flags.string({description: `provider: ${providerNames()}`}),
     db: dbFlag,
-    force: Flags.boolean({description: 'switch even when the provider\'s settings do not validate', default: false}),
-    'allow-unsandboxed': Flags.boolean({description: 'allow making local the active provider: it runs code on this host with NO sandbox (same as SANDBOX_ALLOW_LOCAL_PROVIDER=on)', default: false}),
+    force: Flags.boolean({description: "switch even when the provider's settings do not validate", default: false}),
+    'allow-unsandboxed': Flags.boolean({
+      description: 'allow making local the active provider: it runs code on this host with NO sandbox (same as SANDBOX_ALLOW_LOCAL_PROVIDER=on)',
+      default: false,
+    }),
   }
 
   async run(): Promise<UseResult> {

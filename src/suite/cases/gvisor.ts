@@ -26,12 +26,16 @@ export const gvisorCases: SuiteCase[] = [
           return {"release": os.uname().release, "version": version, "kernel_log": log[:2000]}
     `,
     expect: (r, ctx) =>
-      expectValue(r, (v) => {
-        if (v.release === ctx.host.kernelRelease) return `the host's kernel release ${ctx.host.kernelRelease} shows through`
-        if (ctx.host.procVersion && v.version === ctx.host.procVersion) return "the host's /proc/version shows through"
-        if (!String(v.kernel_log).includes('gVisor')) return `no gVisor boot message in the kernel log (release ${String(v.release)}): ${String(v.kernel_log).slice(0, 120)}`
-        return true
-      }, 'kernel log: "Starting gVisor..."'),
+      expectValue(
+        r,
+        (v) => {
+          if (v.release === ctx.host.kernelRelease) return `the host's kernel release ${ctx.host.kernelRelease} shows through`
+          if (ctx.host.procVersion && v.version === ctx.host.procVersion) return "the host's /proc/version shows through"
+          if (!String(v.kernel_log).includes('gVisor')) return `no gVisor boot message in the kernel log (release ${String(v.release)}): ${String(v.kernel_log).slice(0, 120)}`
+          return true
+        },
+        'kernel log: "Starting gVisor..."',
+      ),
   },
   {
     id: 'gvisor-kernel-node',
@@ -46,10 +50,14 @@ export const gvisorCases: SuiteCase[] = [
       }
     `,
     expect: (r, ctx) =>
-      expectValue(r, (v) => {
-        if (v.release === ctx.host.kernelRelease) return `the host's kernel release ${ctx.host.kernelRelease} shows through`
-        if (ctx.host.procVersion && ctx.host.procVersion.includes(String(v.version))) return `the host's kernel version shows through (${String(v.version)})`
-        return true
-      }, "not the host's kernel"),
+      expectValue(
+        r,
+        (v) => {
+          if (v.release === ctx.host.kernelRelease) return `the host's kernel release ${ctx.host.kernelRelease} shows through`
+          if (ctx.host.procVersion && ctx.host.procVersion.includes(String(v.version))) return `the host's kernel version shows through (${String(v.version)})`
+          return true
+        },
+        "not the host's kernel",
+      ),
   },
 ]

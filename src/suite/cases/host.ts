@@ -127,10 +127,14 @@ export const hostCases: SuiteCase[] = [
           return names
     `,
     expect: (r, ctx) =>
-      expectValue(r, (v) => {
-        const same = Object.entries(v).filter(([, name]) => name === ctx.host.hostname)
-        return same.length ? `the host's hostname "${ctx.host.hostname}" is visible via ${same.map(([k]) => k).join(', ')}` : true
-      }, 'a different hostname'),
+      expectValue(
+        r,
+        (v) => {
+          const same = Object.entries(v).filter(([, name]) => name === ctx.host.hostname)
+          return same.length ? `the host's hostname "${ctx.host.hostname}" is visible via ${same.map(([k]) => k).join(', ')}` : true
+        },
+        'a different hostname',
+      ),
   },
   {
     id: 'host-hostname-node',
@@ -163,11 +167,15 @@ export const hostCases: SuiteCase[] = [
           return out
     `,
     expect: (r, ctx) =>
-      expectValue(r, (v) => {
-        const secrets = [ctx.host.machineId, ctx.host.bootId].filter((x): x is string => Boolean(x))
-        const leaked = Object.entries(v).filter(([, value]) => typeof value === 'string' && secrets.includes(value))
-        return leaked.length ? `host identifiers visible: ${leaked.map(([k]) => k).join(', ')}` : true
-      }, 'host identifiers absent or different'),
+      expectValue(
+        r,
+        (v) => {
+          const secrets = [ctx.host.machineId, ctx.host.bootId].filter((x): x is string => Boolean(x))
+          const leaked = Object.entries(v).filter(([, value]) => typeof value === 'string' && secrets.includes(value))
+          return leaked.length ? `host identifiers visible: ${leaked.map(([k]) => k).join(', ')}` : true
+        },
+        'host identifiers absent or different',
+      ),
   },
   {
     id: 'host-proc1-py',
@@ -180,8 +188,7 @@ export const hostCases: SuiteCase[] = [
               cmd = f.read().split(b"\0")
           return {"argv0": cmd[0].decode(errors="replace"), "args": len(cmd)}
     `,
-    expect: (r) =>
-      expectValue(r, (v) => (/(^|\/)python3?(\.\d+)?$/.test(String(v.argv0)) ? true : `PID 1 is ${String(v.argv0)}`), 'PID 1 is python3 (the runner)'),
+    expect: (r) => expectValue(r, (v) => (/(^|\/)python3?(\.\d+)?$/.test(String(v.argv0)) ? true : `PID 1 is ${String(v.argv0)}`), 'PID 1 is python3 (the runner)'),
   },
   {
     id: 'host-proc1-node',
@@ -199,7 +206,7 @@ export const hostCases: SuiteCase[] = [
   },
   {
     id: 'host-process-list-py',
-    title: 'Only the sandbox\'s own processes are visible in /proc',
+    title: "Only the sandbox's own processes are visible in /proc",
     tags: ['host', 'processes'],
     language: 'python',
     code: code`
@@ -218,12 +225,16 @@ export const hostCases: SuiteCase[] = [
           return {"procs": procs}
     `,
     expect: (r) =>
-      expectValue(r, (v) => {
-        const procs = (v.procs ?? {}) as Record<string, string>
-        const foreign = Object.entries(procs).filter(([, cmd]) => /dockerd|containerd|systemd|sshd|runsc|vitest|bin\/(dev|run)\.js|\binit\b/.test(cmd))
-        if (foreign.length) return `host processes visible: ${foreign.map(([p, c]) => `${p}:${c}`).join(', ')}`
-        return Object.keys(procs).length <= 8 ? true : `${Object.keys(procs).length} processes visible`
-      }, 'only the runner'),
+      expectValue(
+        r,
+        (v) => {
+          const procs = (v.procs ?? {}) as Record<string, string>
+          const foreign = Object.entries(procs).filter(([, cmd]) => /dockerd|containerd|systemd|sshd|runsc|vitest|bin\/(dev|run)\.js|\binit\b/.test(cmd))
+          if (foreign.length) return `host processes visible: ${foreign.map(([p, c]) => `${p}:${c}`).join(', ')}`
+          return Object.keys(procs).length <= 8 ? true : `${Object.keys(procs).length} processes visible`
+        },
+        'only the runner',
+      ),
   },
   {
     id: 'host-env-py',
@@ -245,7 +256,8 @@ export const hostCases: SuiteCase[] = [
     expect: (r, ctx) =>
       expectValue(
         r,
-        (v) => both(envClean((v.env ?? {}) as Record<string, unknown>, ctx, 'os.environ'), environText(v.self, ctx, '/proc/self/environ'), environText(v.pid1, ctx, '/proc/1/environ')),
+        (v) =>
+          both(envClean((v.env ?? {}) as Record<string, unknown>, ctx, 'os.environ'), environText(v.self, ctx, '/proc/self/environ'), environText(v.pid1, ctx, '/proc/1/environ')),
         `no ${ctx.canaryName}${ctx.canary ? ' (value checked)' : ''}, no secret-looking variables`,
       ),
   },
@@ -287,11 +299,15 @@ export const hostCases: SuiteCase[] = [
           return {"found": found, "connected": connected}
     `,
     expect: (r) =>
-      expectValue(r, (v) => {
-        const found = (v.found as string[]) ?? []
-        const connected = (v.connected as string[]) ?? []
-        return connected.length ? `connected to ${connected.join(', ')}` : found.length ? `present: ${found.join(', ')}` : true
-      }, 'absent'),
+      expectValue(
+        r,
+        (v) => {
+          const found = (v.found as string[]) ?? []
+          const connected = (v.connected as string[]) ?? []
+          return connected.length ? `connected to ${connected.join(', ')}` : found.length ? `present: ${found.join(', ')}` : true
+        },
+        'absent',
+      ),
   },
   {
     id: 'host-docker-socket-node',
@@ -330,13 +346,17 @@ export const hostCases: SuiteCase[] = [
           return caps
     `,
     expect: (r) =>
-      expectValue(r, (v) => {
-        const wanted = ['self.CapEff', 'self.CapPrm', 'self.CapBnd', '1.CapEff', '1.CapPrm']
-        const missing = wanted.filter((k) => !(k in v))
-        if (missing.length) return `missing ${missing.join(', ')}`
-        const nonzero = Object.entries(v).filter(([k, x]) => k !== 'self.CapInh' && k !== '1.CapInh' && !/^0+$/.test(String(x)))
-        return nonzero.length ? `capabilities present: ${nonzero.map(([k, x]) => `${k}=${String(x)}`).join(', ')}` : true
-      }, 'no capabilities'),
+      expectValue(
+        r,
+        (v) => {
+          const wanted = ['self.CapEff', 'self.CapPrm', 'self.CapBnd', '1.CapEff', '1.CapPrm']
+          const missing = wanted.filter((k) => !(k in v))
+          if (missing.length) return `missing ${missing.join(', ')}`
+          const nonzero = Object.entries(v).filter(([k, x]) => k !== 'self.CapInh' && k !== '1.CapInh' && !/^0+$/.test(String(x)))
+          return nonzero.length ? `capabilities present: ${nonzero.map(([k, x]) => `${k}=${String(x)}`).join(', ')}` : true
+        },
+        'no capabilities',
+      ),
   },
   {
     id: 'host-no-new-privs-py',
@@ -358,7 +378,11 @@ export const hostCases: SuiteCase[] = [
           return {"prctl": prctl, "status": status}
     `,
     expect: (r) =>
-      expectValue(r, (v) => (v.prctl === 1 && (v.status === null || v.status === 1) ? true : `no_new_privs prctl=${String(v.prctl)} status=${String(v.status)}`), 'no_new_privs = 1'),
+      expectValue(
+        r,
+        (v) => (v.prctl === 1 && (v.status === null || v.status === 1) ? true : `no_new_privs prctl=${String(v.prctl)} status=${String(v.status)}`),
+        'no_new_privs = 1',
+      ),
   },
   {
     id: 'host-uid-py',
@@ -372,11 +396,15 @@ export const hostCases: SuiteCase[] = [
           return {"res_uid": list(os.getresuid()), "res_gid": list(os.getresgid()), "groups": os.getgroups()}
     `,
     expect: (r) =>
-      expectValue(r, (v) => {
-        const ids = [...(v.res_uid as number[]), ...(v.res_gid as number[])]
-        if (!ids.every((id) => id === 65534)) return `ids ${JSON.stringify(v)}`
-        return (v.groups as number[]).every((g) => g === 65534) ? true : `supplementary groups ${JSON.stringify(v.groups)}`
-      }, 'uid=gid=65534'),
+      expectValue(
+        r,
+        (v) => {
+          const ids = [...(v.res_uid as number[]), ...(v.res_gid as number[])]
+          if (!ids.every((id) => id === 65534)) return `ids ${JSON.stringify(v)}`
+          return (v.groups as number[]).every((g) => g === 65534) ? true : `supplementary groups ${JSON.stringify(v.groups)}`
+        },
+        'uid=gid=65534',
+      ),
   },
   {
     id: 'host-uid-node',
@@ -411,10 +439,14 @@ export const hostCases: SuiteCase[] = [
           return out
     `,
     expect: (r) =>
-      expectValue(r, (v) => {
-        const ok = Object.entries(v).filter(([, x]) => x === 'succeeded')
-        return ok.length || v.uid !== 65534 ? `privilege change succeeded: ${ok.map(([k]) => k).join(', ')}` : true
-      }, 'EPERM everywhere'),
+      expectValue(
+        r,
+        (v) => {
+          const ok = Object.entries(v).filter(([, x]) => x === 'succeeded')
+          return ok.length || v.uid !== 65534 ? `privilege change succeeded: ${ok.map(([k]) => k).join(', ')}` : true
+        },
+        'EPERM everywhere',
+      ),
   },
   {
     id: 'host-readonly-root-py',
@@ -442,14 +474,18 @@ export const hostCases: SuiteCase[] = [
           return {"root_options": root_options, "writes": writes}
     `,
     expect: (r) =>
-      expectValue(r, (v) => {
-        const opts = (v.root_options as string[] | null) ?? []
-        if (!opts.includes('ro')) return `/ is mounted ${opts.join(',') || '(not found)'}`
-        const written = Object.entries((v.writes ?? {}) as Record<string, string>).filter(([, x]) => x === 'written')
-        if (written.length) return `wrote ${written.map(([p]) => p).join(', ')}`
-        const varTmp = String((v.writes as Record<string, string>)['/var/tmp/probe'])
-        return /Read-only|Errno 30|Permission denied|Errno 13|No such file/.test(varTmp) ? true : `/var/tmp: ${varTmp}`
-      }, '/ is ro; every write refused'),
+      expectValue(
+        r,
+        (v) => {
+          const opts = (v.root_options as string[] | null) ?? []
+          if (!opts.includes('ro')) return `/ is mounted ${opts.join(',') || '(not found)'}`
+          const written = Object.entries((v.writes ?? {}) as Record<string, string>).filter(([, x]) => x === 'written')
+          if (written.length) return `wrote ${written.map(([p]) => p).join(', ')}`
+          const varTmp = String((v.writes as Record<string, string>)['/var/tmp/probe'])
+          return /Read-only|Errno 30|Permission denied|Errno 13|No such file/.test(varTmp) ? true : `/var/tmp: ${varTmp}`
+        },
+        '/ is ro; every write refused',
+      ),
   },
   {
     id: 'host-readonly-root-node',
@@ -467,11 +503,15 @@ export const hostCases: SuiteCase[] = [
       }
     `,
     expect: (r) =>
-      expectValue(r, (v) => {
-        const written = Object.entries(v).filter(([, x]) => x === 'written')
-        if (written.length) return `wrote ${written.map(([p]) => p).join(', ')}`
-        return v['/var/tmp/probe'] === 'EROFS' || v['/var/tmp/probe'] === 'ENOENT' ? true : `/var/tmp: ${String(v['/var/tmp/probe'])} (expected EROFS)`
-      }, 'EROFS'),
+      expectValue(
+        r,
+        (v) => {
+          const written = Object.entries(v).filter(([, x]) => x === 'written')
+          if (written.length) return `wrote ${written.map(([p]) => p).join(', ')}`
+          return v['/var/tmp/probe'] === 'EROFS' || v['/var/tmp/probe'] === 'ENOENT' ? true : `/var/tmp: ${String(v['/var/tmp/probe'])} (expected EROFS)`
+        },
+        'EROFS',
+      ),
   },
   {
     id: 'host-mounts-py',
@@ -488,20 +528,23 @@ export const hostCases: SuiteCase[] = [
           return {"mounts": mounts}
     `,
     expect: (r, ctx) =>
-      expectValue(r, (v) => {
-        const mounts = (v.mounts ?? []) as Array<{point: string; type: string; options: string}>
-        const allowed = (p: string) =>
-          ['/', '/tmp', '/workspace', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf'].includes(p) || /^\/(proc|sys|dev)(\/|$)/.test(p)
-        const extra = mounts.filter((m) => !allowed(m.point))
-        if (extra.length) return `unexpected mounts: ${extra.map((m) => `${m.point} (${m.type})`).join(', ')}`
-        if (mounts.some((m) => m.point.includes('docker.sock') || m.point.startsWith(ctx.host.cwd))) return 'a host path is mounted'
-        for (const point of ['/workspace', '/tmp']) {
-          const m = mounts.find((x) => x.point === point)
-          if (!m || m.type !== 'tmpfs') return `${point} is not a tmpfs (${m ? m.type : 'missing'})`
-          if (!/(^|,)size=/.test(m.options)) return `${point} has no size limit (${m.options})`
-        }
-        return true
-      }, 'tmpfs /workspace and /tmp with size limits; no host mounts'),
+      expectValue(
+        r,
+        (v) => {
+          const mounts = (v.mounts ?? []) as Array<{point: string; type: string; options: string}>
+          const allowed = (p: string) => ['/', '/tmp', '/workspace', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf'].includes(p) || /^\/(proc|sys|dev)(\/|$)/.test(p)
+          const extra = mounts.filter((m) => !allowed(m.point))
+          if (extra.length) return `unexpected mounts: ${extra.map((m) => `${m.point} (${m.type})`).join(', ')}`
+          if (mounts.some((m) => m.point.includes('docker.sock') || m.point.startsWith(ctx.host.cwd))) return 'a host path is mounted'
+          for (const point of ['/workspace', '/tmp']) {
+            const m = mounts.find((x) => x.point === point)
+            if (!m || m.type !== 'tmpfs') return `${point} is not a tmpfs (${m ? m.type : 'missing'})`
+            if (!/(^|,)size=/.test(m.options)) return `${point} has no size limit (${m.options})`
+          }
+          return true
+        },
+        'tmpfs /workspace and /tmp with size limits; no host mounts',
+      ),
   },
   {
     id: 'host-devices-py',
@@ -555,9 +598,13 @@ export const hostCases: SuiteCase[] = [
           return out
     `,
     expect: (r) =>
-      expectValue(r, (v) => {
-        const ok = Object.entries(v).filter(([, x]) => x === 'succeeded')
-        return ok.length ? `allowed: ${ok.map(([k]) => k).join(', ')}` : true
-      }, 'all refused'),
+      expectValue(
+        r,
+        (v) => {
+          const ok = Object.entries(v).filter(([, x]) => x === 'succeeded')
+          return ok.length ? `allowed: ${ok.map(([k]) => k).join(', ')}` : true
+        },
+        'all refused',
+      ),
   },
 ]

@@ -12,16 +12,5 @@ import {ragflowCases} from './ragflow.js'
 import {resourceCases} from './resources.js'
 
 export function allCases(): SuiteCase[] {
-  return [
-    ...ragflowCases,
-    ...resourceCases,
-    ...hostCases,
-    ...networkCases,
-    ...isolationCases,
-    ...gvisorCases,
-    ...artifactCases,
-    ...protocolCases,
-    ...policyCases,
-    ...positiveCases,
-  ]
+  return [...ragflowCases, ...resourceCases, ...hostCases, ...networkCases, ...isolationCases, ...gvisorCases, ...artifactCases, ...protocolCases, ...policyCases, ...positiveCases]
 }

@@ -179,10 +179,14 @@ export const networkCases: SuiteCase[] = [
           return out
     `,
     expect: (r) =>
-      expectValue(r, (v) => {
-        const opened = Object.entries(v).filter(([, x]) => x === 'opened')
-        return opened.length ? `opened: ${opened.map(([k]) => k).join(', ')}` : true
-      }, 'EPERM / unsupported'),
+      expectValue(
+        r,
+        (v) => {
+          const opened = Object.entries(v).filter(([, x]) => x === 'opened')
+          return opened.length ? `opened: ${opened.map(([k]) => k).join(', ')}` : true
+        },
+        'EPERM / unsupported',
+      ),
   },
   {
     id: 'net-interfaces-py',
@@ -203,11 +207,15 @@ export const networkCases: SuiteCase[] = [
           return {"if_nameindex": names, "proc_net_dev": dev}
     `,
     expect: (r) =>
-      expectValue(r, (v) => {
-        const all = [...new Set([...(v.if_nameindex as string[]), ...(v.proc_net_dev as string[])])]
-        const other = all.filter((n) => n !== 'lo')
-        return other.length ? `interfaces besides lo: ${other.join(', ')}` : true
-      }, 'only lo'),
+      expectValue(
+        r,
+        (v) => {
+          const all = [...new Set([...(v.if_nameindex as string[]), ...(v.proc_net_dev as string[])])]
+          const other = all.filter((n) => n !== 'lo')
+          return other.length ? `interfaces besides lo: ${other.join(', ')}` : true
+        },
+        'only lo',
+      ),
   },
   {
     id: 'net-interfaces-node',
@@ -223,9 +231,13 @@ export const networkCases: SuiteCase[] = [
       }
     `,
     expect: (r) =>
-      expectValue(r, (v) => {
-        const other = (v.names as string[]).filter((n) => n !== 'lo')
-        return other.length ? `interfaces besides lo: ${other.join(', ')} (${(v.addresses as string[]).join(', ')})` : true
-      }, 'only lo'),
+      expectValue(
+        r,
+        (v) => {
+          const other = (v.names as string[]).filter((n) => n !== 'lo')
+          return other.length ? `interfaces besides lo: ${other.join(', ')} (${(v.addresses as string[]).join(', ')})` : true
+        },
+        'only lo',
+      ),
   },
 ]

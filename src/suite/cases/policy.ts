@@ -12,115 +12,226 @@ function refused(id: string, title: string, language: Language, source: string, 
 }
 
 export const policyCases: SuiteCase[] = [
-  refused('policy-py-random-os', 'Policy refuses random._os.system (RAGFlow bypass #8472)', 'python', code`
+  refused(
+    'policy-py-random-os',
+    'Policy refuses random._os.system (RAGFlow bypass #8472)',
+    'python',
+    code`
     import random
 
     def main():
         return random._os.system("id")
-  `, /^Line 4: /),
-  refused('policy-py-builtins', 'Policy refuses __builtins__ lookups of eval', 'python', code`
+  `,
+    /^Line 4: /,
+  ),
+  refused(
+    'policy-py-builtins',
+    'Policy refuses __builtins__ lookups of eval',
+    'python',
+    code`
     def main():
         return __builtins__["eval"]("1 + 1")
-  `, /^Line 2: /),
-  refused('policy-py-importlib', 'Policy refuses importlib.import_module("os")', 'python', code`
+  `,
+    /^Line 2: /,
+  ),
+  refused(
+    'policy-py-importlib',
+    'Policy refuses importlib.import_module("os")',
+    'python',
+    code`
     import importlib
 
     def main():
         return importlib.import_module("os").getcwd()
-  `, /^Line 1: /),
-  refused('policy-py-pathlib', 'Policy refuses pathlib reads of files', 'python', code`
+  `,
+    /^Line 1: /,
+  ),
+  refused(
+    'policy-py-pathlib',
+    'Policy refuses pathlib reads of files',
+    'python',
+    code`
     from pathlib import Path
 
     def main():
         return Path("/etc/passwd").read_text()
-  `),
-  refused('policy-py-http-server-shutil', 'Policy refuses http.server.shutil (module re-exports)', 'python', code`
+  `,
+  ),
+  refused(
+    'policy-py-http-server-shutil',
+    'Policy refuses http.server.shutil (module re-exports)',
+    'python',
+    code`
     import http.server
 
     def main():
         http.server.shutil.rmtree("/tmp/x")
-  `, /^Line 4: /),
-  refused('policy-py-subclasses', 'Policy refuses the object.__subclasses__ escape', 'python', code`
+  `,
+    /^Line 4: /,
+  ),
+  refused(
+    'policy-py-subclasses',
+    'Policy refuses the object.__subclasses__ escape',
+    'python',
+    code`
     def main():
         return [c.__name__ for c in ().__class__.__bases__[0].__subclasses__()]
-  `, /^Line 2: /),
-  refused('policy-py-frames', "Policy refuses walking frames to the runner's globals", 'python', code`
+  `,
+    /^Line 2: /,
+  ),
+  refused(
+    'policy-py-frames',
+    "Policy refuses walking frames to the runner's globals",
+    'python',
+    code`
     def main():
         import inspect
         return list(inspect.currentframe().f_back.f_globals)
-  `),
-  refused('policy-js-node-prefix', "Policy refuses require('node:child_process')", 'nodejs', code`
+  `,
+  ),
+  refused(
+    'policy-js-node-prefix',
+    "Policy refuses require('node:child_process')",
+    'nodejs',
+    code`
     const cp = require('node:child_process')
     function main() {
       return cp.execSync('id').toString()
     }
-  `, /^Line 1: /),
-  refused('policy-js-fs-promises', "Policy refuses require('fs/promises')", 'nodejs', code`
+  `,
+    /^Line 1: /,
+  ),
+  refused(
+    'policy-js-fs-promises',
+    "Policy refuses require('fs/promises')",
+    'nodejs',
+    code`
     const fsp = require('fs/promises')
     async function main() {
       return await fsp.readFile('/etc/passwd', 'utf8')
     }
-  `, /^Line 1: /),
-  refused('policy-js-template-literal', 'Policy refuses require with a template literal', 'nodejs', "const fs = require(`fs`)\nfunction main() {\n  return fs.readdirSync('/')\n}\n", /^Line 1: /),
-  refused('policy-js-dynamic-import', 'Policy refuses dynamic import of child_process', 'nodejs', code`
+  `,
+    /^Line 1: /,
+  ),
+  refused(
+    'policy-js-template-literal',
+    'Policy refuses require with a template literal',
+    'nodejs',
+    "const fs = require(`fs`)\nfunction main() {\n  return fs.readdirSync('/')\n}\n",
+    /^Line 1: /,
+  ),
+  refused(
+    'policy-js-dynamic-import',
+    'Policy refuses dynamic import of child_process',
+    'nodejs',
+    code`
     async function main() {
       const cp = await import('child_process')
       return cp.execSync('id').toString()
     }
-  `, /^Line 2: /),
-  refused('policy-js-function-constructor', 'Policy refuses the Function constructor via .constructor', 'nodejs', code`
+  `,
+    /^Line 2: /,
+  ),
+  refused(
+    'policy-js-function-constructor',
+    'Policy refuses the Function constructor via .constructor',
+    'nodejs',
+    code`
     function main() {
       const f = (function () {}).constructor('return process')
       return typeof f()
     }
-  `, /^Line 2: /),
-  refused('policy-js-process-binding', 'Policy refuses process.binding', 'nodejs', code`
+  `,
+    /^Line 2: /,
+  ),
+  refused(
+    'policy-js-process-binding',
+    'Policy refuses process.binding',
+    'nodejs',
+    code`
     function main() {
       return typeof process.binding('spawn_sync')
     }
-  `, /^Line 2: /),
-  refused('policy-py-module-dict-alias', "Policy refuses a module's __dict__ through an alias (11.8)", 'python', code`
+  `,
+    /^Line 2: /,
+  ),
+  refused(
+    'policy-py-module-dict-alias',
+    "Policy refuses a module's __dict__ through an alias (11.8)",
+    'python',
+    code`
     import glob
 
     def main():
         namespace = glob.__dict__
         return namespace["os"].system("id")
-  `, /^Line 4: /),
-  refused('policy-py-attrgetter-path', 'Policy refuses operator.attrgetter with a dotted path through a module (11.8)', 'python', code`
+  `,
+    /^Line 4: /,
+  ),
+  refused(
+    'policy-py-attrgetter-path',
+    'Policy refuses operator.attrgetter with a dotted path through a module (11.8)',
+    'python',
+    code`
     import glob
     import operator
 
     def main():
         return operator.attrgetter("os.system")(glob)("id")
-  `, /^Line 5: /),
-  refused('policy-py-escaped-name', 'Policy refuses escaped identifiers in strings (11.8)', 'python', code`
+  `,
+    /^Line 5: /,
+  ),
+  refused(
+    'policy-py-escaped-name',
+    'Policy refuses escaped identifiers in strings (11.8)',
+    'python',
+    code`
     import operator
     import random
 
     def main():
         return operator.attrgetter("\x5fos")(random).system("id")
-  `, /^Line 5: /),
-  refused('policy-py-formatter-get-field', 'Policy refuses string.Formatter().get_field through a module (11.8)', 'python', code`
+  `,
+    /^Line 5: /,
+  ),
+  refused(
+    'policy-py-formatter-get-field',
+    'Policy refuses string.Formatter().get_field through a module (11.8)',
+    'python',
+    code`
     import glob
     import string
 
     def main():
         return string.Formatter().get_field("0.os.system", [glob], {})[0]("id")
-  `, /^Line 5: /),
-  refused('policy-py-traceback-frames', 'Policy refuses frames from traceback.walk_stack (11.8)', 'python', code`
+  `,
+    /^Line 5: /,
+  ),
+  refused(
+    'policy-py-traceback-frames',
+    'Policy refuses frames from traceback.walk_stack (11.8)',
+    'python',
+    code`
     import traceback
 
     def main():
         return [sorted(frame.f_globals) for frame, _ in traceback.walk_stack(None)]
-  `, /^Line 4: /),
-  refused('policy-ts-child-process', 'Policy refuses child_process in TypeScript (it reads the JavaScript that runs)', 'typescript', code`
+  `,
+    /^Line 4: /,
+  ),
+  refused(
+    'policy-ts-child-process',
+    'Policy refuses child_process in TypeScript (it reads the JavaScript that runs)',
+    'typescript',
+    code`
     import {execSync} from 'child_process'
 
     export function main(): string {
       const out: Buffer = execSync('id')
       return out.toString()
     }
-  `),
+  `,
+  ),
   {
     id: 'policy-ts-type-only-import',
     title: 'Policy: a type-only import of child_process runs (it is gone from the JavaScript that runs)',
@@ -137,25 +248,43 @@ export const policyCases: SuiteCase[] = [
     `,
     expect: (r) => expectSuccess(r, (v) => (v === 'null' ? true : `returned ${JSON.stringify(v)}`)),
   },
-  refused('policy-js-process-alias', 'Policy refuses process.binding through an alias of process (11.8)', 'nodejs', code`
+  refused(
+    'policy-js-process-alias',
+    'Policy refuses process.binding through an alias of process (11.8)',
+    'nodejs',
+    code`
     function main() {
       const p = process
       return typeof p.binding('spawn_sync')
     }
-  `, /^Line 3: /),
-  refused('policy-js-module-require-call', 'Policy refuses module.require.call and [...].map(module.require) (11.8)', 'nodejs', code`
+  `,
+    /^Line 3: /,
+  ),
+  refused(
+    'policy-js-module-require-call',
+    'Policy refuses module.require.call and [...].map(module.require) (11.8)',
+    'nodejs',
+    code`
     function main() {
       const cp = module.require.call(module, 'child_process')
       const [fs] = ['fs'].map(module.require)
       return typeof cp.execSync + typeof fs.readFileSync
     }
-  `, /^Line 2: /),
-  refused('policy-js-constructor-spread', 'Policy refuses f.constructor with spread arguments (11.8)', 'nodejs', code`
+  `,
+    /^Line 2: /,
+  ),
+  refused(
+    'policy-js-constructor-spread',
+    'Policy refuses f.constructor with spread arguments (11.8)',
+    'nodejs',
+    code`
     function main() {
       const f = () => 0
       return typeof new f.constructor(...['return process'])()
     }
-  `, /^Line 3: /),
+  `,
+    /^Line 3: /,
+  ),
   {
     id: 'policy-fp-ragflow-accepts-py',
     title: 'Policy lets code that RAGFlow accepts run: df.os, vars(ns), cls.__mro__, a column named os',

@@ -96,7 +96,9 @@ export const protocolCases: SuiteCase[] = [
           raise ValueError("real failure")
     `,
     expect: (r) =>
-      r.status === 'program_error' && /real failure/.test(r.stderr) && valueOf(r) === undefined ? pass('program_error with the real traceback') : fail(`expected program_error: ${brief(r)}`),
+      r.status === 'program_error' && /real failure/.test(r.stderr) && valueOf(r) === undefined
+        ? pass('program_error with the real traceback')
+        : fail(`expected program_error: ${brief(r)}`),
   },
   {
     id: 'proto-control-guess-py',
@@ -117,7 +119,9 @@ export const protocolCases: SuiteCase[] = [
           raise RuntimeError("real failure")
     `,
     expect: (r) =>
-      r.status === 'program_error' && /real failure/.test(r.stderr) && valueOf(r) === undefined ? pass('the fake frames changed nothing') : fail(`expected program_error: ${brief(r)}`),
+      r.status === 'program_error' && /real failure/.test(r.stderr) && valueOf(r) === undefined
+        ? pass('the fake frames changed nothing')
+        : fail(`expected program_error: ${brief(r)}`),
   },
   {
     id: 'proto-control-stolen-py',
@@ -204,11 +208,15 @@ export const protocolCases: SuiteCase[] = [
           return {"echo": kwargs, "types": {k: type(v).__name__ for k, v in kwargs.items()}}
     `,
     expect: (r) =>
-      expectValue(r, (v) => {
-        if (!deepEqual(v.echo, ODD_ARGUMENTS)) return 'the arguments changed on the way'
-        const t = v.types as Record<string, string>
-        return t.nothing === 'NoneType' && t.yes === 'bool' && t.no === 'bool' && t.int === 'int' && t.nested === 'dict' ? true : `types ${JSON.stringify(t)}`
-      }, 'identical, with Python types None/bool/int/dict'),
+      expectValue(
+        r,
+        (v) => {
+          if (!deepEqual(v.echo, ODD_ARGUMENTS)) return 'the arguments changed on the way'
+          const t = v.types as Record<string, string>
+          return t.nothing === 'NoneType' && t.yes === 'bool' && t.no === 'bool' && t.int === 'int' && t.nested === 'dict' ? true : `types ${JSON.stringify(t)}`
+        },
+        'identical, with Python types None/bool/int/dict',
+      ),
   },
   {
     id: 'proto-odd-args-node',
@@ -223,11 +231,15 @@ export const protocolCases: SuiteCase[] = [
       }
     `,
     expect: (r) =>
-      expectValue(r, (v) => {
-        if (!deepEqual(v.echo, ODD_ARGUMENTS)) return 'the arguments changed on the way'
-        const t = v.types as Record<string, string>
-        return t.nothing === 'null' && t.yes === 'boolean' && t.nested === 'object' ? true : `types ${JSON.stringify(t)}`
-      }, 'identical'),
+      expectValue(
+        r,
+        (v) => {
+          if (!deepEqual(v.echo, ODD_ARGUMENTS)) return 'the arguments changed on the way'
+          const t = v.types as Record<string, string>
+          return t.nothing === 'null' && t.yes === 'boolean' && t.nested === 'object' ? true : `types ${JSON.stringify(t)}`
+        },
+        'identical',
+      ),
   },
   {
     id: 'proto-code-args-py',
@@ -280,6 +292,8 @@ export const protocolCases: SuiteCase[] = [
           return {1, 2, 3}
     `,
     expect: (r) =>
-      r.status === 'program_error' && /JSON|serializ/i.test(r.stderr + (r.detail ?? '')) ? pass('program_error: not JSON-serializable') : fail(`expected program_error: ${brief(r)}`),
+      r.status === 'program_error' && /JSON|serializ/i.test(r.stderr + (r.detail ?? ''))
+        ? pass('program_error: not JSON-serializable')
+        : fail(`expected program_error: ${brief(r)}`),
   },
 ]

@@ -50,7 +50,9 @@ export const ragflowCases: SuiteCase[] = [
           return {"data": "hello, world"}
     `),
     expect: (r) =>
-      expectSuccess(r, (v, res) => (deepEqual(v, {data: 'hello, world'}) ? (res.stdout === '' ? true : `stdout should be empty, got ${JSON.stringify(res.stdout)}`) : `result ${JSON.stringify(v)}`)),
+      expectSuccess(r, (v, res) =>
+        deepEqual(v, {data: 'hello, world'}) ? (res.stdout === '' ? true : `stdout should be empty, got ${JSON.stringify(res.stdout)}`) : `result ${JSON.stringify(v)}`,
+      ),
   },
   {
     id: 'ragflow-08',

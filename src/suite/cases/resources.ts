@@ -12,15 +12,23 @@ const OUTPUT_BOUND = 2 * MB
 /** generous ceiling for "at most the nproc limit" */
 const PROCESS_BOUND = 128
 
-const nextRunPython: CaseRun = {language: 'python', policy: 'any', code: code`
+const nextRunPython: CaseRun = {
+  language: 'python',
+  policy: 'any',
+  code: code`
   def main():
       return "alive"
-`}
-const nextRunNode: CaseRun = {language: 'nodejs', policy: 'any', code: code`
+`,
+}
+const nextRunNode: CaseRun = {
+  language: 'nodejs',
+  policy: 'any',
+  code: code`
   function main() {
     return "alive"
   }
-`}
+`,
+}
 
 /** the follow-up run (a trivial main) must work after the attack */
 function nextRunWorks(ctx: CaseContext): string | null {
@@ -114,9 +122,7 @@ export const resourceCases: SuiteCase[] = [
           return {"forked": forked, "error": error}
     `,
     expect: (r, ctx) =>
-      contained(r, ctx, (v) =>
-        /Resource temporarily unavailable|Errno 11|EAGAIN/.test(String(v.error)) ? true : `fork failed with ${String(v.error)}, expected EAGAIN`,
-      ),
+      contained(r, ctx, (v) => (/Resource temporarily unavailable|Errno 11|EAGAIN/.test(String(v.error)) ? true : `fork failed with ${String(v.error)}, expected EAGAIN`)),
   },
   {
     id: 'res-fork-bomb-node',
@@ -175,8 +181,7 @@ export const resourceCases: SuiteCase[] = [
           stop.set()
           return {"threads": len(threads), "error": error}
     `,
-    expect: (r, ctx) =>
-      contained(r, ctx, (v) => (v.error && Number(v.threads) <= PROCESS_BOUND ? true : `${String(v.threads)} threads started, error ${String(v.error)}`)),
+    expect: (r, ctx) => contained(r, ctx, (v) => (v.error && Number(v.threads) <= PROCESS_BOUND ? true : `${String(v.threads)} threads started, error ${String(v.error)}`)),
   },
   {
     id: 'res-memory-bomb-node',
@@ -457,6 +462,10 @@ export const resourceCases: SuiteCase[] = [
           return {"opened": len(fds), "error": error}
     `,
     expect: (r) =>
-      expectValue(r, (v) => (Number(v.opened) <= 65536 && /Too many open files|Errno 24/.test(String(v.error)) ? true : `opened ${String(v.opened)}, error ${String(v.error)}`), 'EMFILE at the descriptor limit'),
+      expectValue(
+        r,
+        (v) => (Number(v.opened) <= 65536 && /Too many open files|Errno 24/.test(String(v.error)) ? true : `opened ${String(v.opened)}, error ${String(v.error)}`),
+        'EMFILE at the descriptor limit',
+      ),
   },
 ]

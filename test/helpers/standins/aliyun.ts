@@ -111,7 +111,10 @@ export function verifyAcs3(req: SignedRequest, body: Buffer, keyId: string, secr
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => `${k}=${v}`)
     .join('&')
-  const headers = [...signed].sort().map((name) => `${name}:${String(req.headers[name] ?? '').trim()}\n`).join('')
+  const headers = [...signed]
+    .sort()
+    .map((name) => `${name}:${String(req.headers[name] ?? '').trim()}\n`)
+    .join('')
   const canonical = `${req.method}\n${rawPath}\n${query}\n${headers}\n${signed.join(';')}\n${bodyHash}`
   const stringToSign = `ACS3-HMAC-SHA256\n${createHash('sha256').update(canonical).digest('hex')}`
   const expected = createHmac('sha256', secret).update(stringToSign).digest()

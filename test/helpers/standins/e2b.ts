@@ -125,7 +125,13 @@ export async function startE2BStandIn(options: {apiKey?: string} = {}): Promise<
     const file = m ? posix.resolve(m[1] ?? request?.process?.cwd ?? '/home/user', m[3]) : undefined
     const script = file ? sandbox.files.get(file) : undefined
     if (!m || !script) {
-      send({data: {stderr: Buffer.from(m ? `${m[2]}: can't open file '${file}': [Errno 2] No such file or directory\n` : `bash: stand-in runs only "cd DIR && python3|node FILE"\n`).toString('base64')}})
+      send({
+        data: {
+          stderr: Buffer.from(
+            m ? `${m[2]}: can't open file '${file}': [Errno 2] No such file or directory\n` : `bash: stand-in runs only "cd DIR && python3|node FILE"\n`,
+          ).toString('base64'),
+        },
+      })
       send({end: {exitCode: m ? 2 : 127, exited: true, status: `exit status ${m ? 2 : 127}`}})
       finish()
       return
@@ -242,7 +248,14 @@ export async function startE2BStandIn(options: {apiKey?: string} = {}): Promise<
         return
       }
       if (req.method === 'GET') {
-        return json(res, 200, {sandboxID: sandbox.id, templateID: sandbox.templateId, clientID: 'standin', state: 'running', envdVersion: ENVD_VERSION, envdAccessToken: sandbox.envdAccessToken})
+        return json(res, 200, {
+          sandboxID: sandbox.id,
+          templateID: sandbox.templateId,
+          clientID: 'standin',
+          state: 'running',
+          envdVersion: ENVD_VERSION,
+          envdAccessToken: sandbox.envdAccessToken,
+        })
       }
     }
     json(res, 404, {code: 404, message: `no route ${req.method} ${url.pathname}`})

@@ -18,13 +18,19 @@ export type StoredConfig = AdminConfig
 
 /** An answer that is not RAGFlow's success: the message is the server's (RAGFlow's text). */
 export class ApiError extends Error {
-  constructor(message: string, readonly status: number) {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
     super(message)
   }
 }
 
 export class AdminApi {
-  constructor(private readonly token: string, private readonly base = '/api/v1/admin/sandbox') {}
+  constructor(
+    private readonly token: string,
+    private readonly base = '/api/v1/admin/sandbox',
+  ) {}
 
   private async call<T>(method: 'GET' | 'POST', path: string, body?: unknown, url = `${this.base}${path}`): Promise<T> {
     const headers: Record<string, string> = {authorization: `Bearer ${this.token}`, accept: 'application/json'}

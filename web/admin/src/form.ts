@@ -42,7 +42,7 @@ function control(name: string, spec: FieldSpec, value: unknown, masked: boolean)
   const input = el('input', {id, name, type: spec.secret ? 'password' : 'text', disabled, autocomplete: 'off', spellcheck: false})
   if (spec.secret) {
     // the stored secret never comes back: an empty box keeps it
-    input.placeholder = masked ? `set (${String(value)}); leave blank to keep it` : spec.placeholder ?? ''
+    input.placeholder = masked ? `set (${String(value)}); leave blank to keep it` : (spec.placeholder ?? '')
   } else {
     input.value = value === undefined || value === null ? '' : String(value)
     if (spec.placeholder) input.placeholder = spec.placeholder

@@ -120,7 +120,13 @@ async function pollStatus(): Promise<void> {
 }
 
 function renderRun(provider: string, result: RunResult): void {
-  const nodes: Node[] = [el('p', {className: result.status === 'success' ? 'ok' : 'bad'}, `${result.status} · exit code ${result.exit_code} · ${provider}${result.time_used_ms !== undefined ? ` · ${result.time_used_ms} ms` : ''}`)]
+  const nodes: Node[] = [
+    el(
+      'p',
+      {className: result.status === 'success' ? 'ok' : 'bad'},
+      `${result.status} · exit code ${result.exit_code} · ${provider}${result.time_used_ms !== undefined ? ` · ${result.time_used_ms} ms` : ''}`,
+    ),
+  ]
   if (result.detail) nodes.push(el('p', {className: 'hint'}, result.detail))
   nodes.push(el('h3', {}, 'stdout'), pre(result.stdout, 'stdout'))
   if (result.stderr) nodes.push(el('h3', {}, 'stderr'), pre(result.stderr, 'stderr', 'stderr'))
@@ -128,7 +134,8 @@ function renderRun(provider: string, result: RunResult): void {
   const images = (result.artifacts ?? []).filter((a) => /^image\/(png|jpeg|gif|webp|svg\+xml)$/.test(a.mime_type))
   if (images.length) {
     nodes.push(el('h3', {}, 'Images'))
-    for (const a of images) nodes.push(el('figure', {}, el('img', {src: `data:${a.mime_type};base64,${a.content_b64}`, alt: a.name}), el('figcaption', {}, `${a.name} (${a.size} bytes)`)))
+    for (const a of images)
+      nodes.push(el('figure', {}, el('img', {src: `data:${a.mime_type};base64,${a.content_b64}`, alt: a.name}), el('figcaption', {}, `${a.name} (${a.size} bytes)`)))
   }
   const others = (result.artifacts ?? []).filter((a) => !images.includes(a))
   if (others.length) nodes.push(el('p', {}, `Other files: ${others.map((a) => `${a.name} (${a.mime_type}, ${a.size} bytes)`).join(', ')}`))
