@@ -15,6 +15,7 @@
  * Unknown option values that end up as filters only widen the selection, so the
  * mistake possible here is doing setup once too often, never skipping it wrongly.
  */
+import {execFileSync} from 'node:child_process'
 import {sep} from 'node:path'
 
 import type {TestProject} from 'vitest/node'
@@ -36,6 +37,15 @@ export default async function globalSetup(project: TestProject): Promise<() => P
   if (!integration) return async () => {}
 
   const started = Date.now()
+  // the CLI (bin/run.js), the manager image and the SDK's package run dist/: compile it from the
+  // current sources once for the whole run (type errors fail `npm run typecheck`, not this)
+  try {
+    execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.'], {stdio: 'pipe'})
+  } catch (error) {
+    const out = String((error as {stdout?: Buffer}).stdout ?? '')
+    if (!out.includes('error TS')) throw error
+  }
+  process.stderr.write(`[global-setup] dist/ compiled in ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
   // no .env check: the tests must not depend on (or create) a .env in the work tree
   const report = await runSetup({
     fix: true,

@@ -64,6 +64,8 @@ export interface RunRequest {
    * runner's frames, never past the output cap. The same bytes end up in the result.
    */
   onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void
+  /** aborting kills the run's container; the run then returns what it has (the caller says it was stopped) */
+  signal?: AbortSignal
 }
 
 export interface EngineStatus {
@@ -280,6 +282,8 @@ export class Engine {
       kill()
     }, timeoutSeconds * 1000)
     let exit: {exitCode: number; oomKilled: boolean | undefined}
+    request.signal?.addEventListener('abort', kill, {once: true})
+    if (request.signal?.aborted) kill()
     try {
       container.send(job, {stdout: (b) => collector.stdout(b), stderr: (b) => collector.stderr(b)})
       // the runner's frames arrive before the container has exited: do not wait for teardown
@@ -290,6 +294,7 @@ export class Engine {
       decided = true
       clearTimeout(timer)
       clearTimeout(graceTimer)
+      request.signal?.removeEventListener('abort', kill)
     }
     // the host's clock: from handing over the job to the runner's report (or the container's end)
     const wallMs = Math.round((performance.now() - started) * 1000) / 1000

@@ -18,7 +18,7 @@ export function runtimeLabel(runtime: 'runsc' | 'runc' | null): string {
 
 /** what the engine gets of a gated request (the verdict, not the policy: the gate is the pipeline's) */
 function engineRequest(r: GatedRequest): EngineRunRequest {
-  return {language: r.language, code: r.code, arguments: r.arguments, timeoutSeconds: r.timeoutSeconds, verdict: r.verdict, onOutput: r.onOutput}
+  return {language: r.language, code: r.code, arguments: r.arguments, timeoutSeconds: r.timeoutSeconds, verdict: r.verdict, onOutput: r.onOutput, signal: r.signal}
 }
 
 export interface OneShotOptions {

@@ -3,7 +3,6 @@
  * network, a run through it (RAGFlow's POST /run) from the host and from a container on that
  * network by the service name, then down with nothing of ours left behind.
  */
-import {execFileSync} from 'node:child_process'
 import {statSync} from 'node:fs'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -47,8 +46,7 @@ async function healthy(deadlineMs: number): Promise<void> {
 
 beforeAll(async () => {
   compose = await requireProgram('docker-compose', 'docker-compose')
-  // the image packs dist/: compile the current sources first
-  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.'], {stdio: 'pipe'})
+  // dist/ is compiled from the current sources by test/global-setup.ts
   await buildManagerImage({tag: IMAGE})
   port = await freePort()
   env = {
