@@ -279,6 +279,9 @@ const NOT_RUN: Record<string, string> = {
   'npm ci && npx sandbox setup --yes && npx sandbox run examples/hello.py --arg name=World':
     'npm ci would reinstall the dependencies of the work tree under test; its sandbox commands run here on their own (`sandbox setup --yes`, `sandbox run examples/hello.py --arg name=World`)',
   'npm test': 'the test suite itself, of which this file is a part',
+  'export DOCKER_GID=$(stat -c %g /var/run/docker.sock)': 'the compose recipe: test/integration/compose.test.ts sets DOCKER_GID so, and runs up and down',
+  'docker-compose -f deploy/compose.yaml up -d': 'run by test/integration/compose.test.ts (with its own project name, network and port)',
+  'docker-compose -f deploy/compose.yaml down': 'run by test/integration/compose.test.ts, which checks nothing is left behind',
   'sandbox test': `all 136 cases take about 80 s; ${SUITE}`,
   'sandbox test --only network --only host': `39 cases, about 20 s; ${SUITE}`,
   'sandbox test --json > report.json': `the whole suite; ${SUITE}`,
