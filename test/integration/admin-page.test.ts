@@ -105,8 +105,8 @@ describe('the settings page in headless Chromium', () => {
     await page.getByRole('button', {name: 'Connect'}).click()
     await page.locator('main').waitFor()
     expect(await page.locator('#active-name').textContent()).toBe('Self-Managed')
-    expect(await page.getByRole('radio', {name: /Self-Managed/}).isChecked()).toBe(true)
-    for (const name of [/E2B/, /Aliyun Code Interpreter/, /Docker/]) expect(await page.getByRole('radio', {name}).count()).toBe(1)
+    expect(await page.getByRole('radio', {name: /^Self-Managed/}).isChecked()).toBe(true)
+    for (const name of [/^E2B/, /^Aliyun Code Interpreter/, /^Docker/]) expect(await page.getByRole('radio', {name}).count()).toBe(1)
     const endpoint = page.getByLabel('Executor Manager Endpoint')
     expect(await endpoint.inputValue()).toBe('http://sandbox-executor-manager:9385')
     const pool = page.getByLabel(/Container Pool Size/)
@@ -117,7 +117,7 @@ describe('the settings page in headless Chromium', () => {
   })
 
   it("refuses a bad config with RAGFlow's message and writes nothing; saves a good one with the secret masked", async () => {
-    await page.getByRole('radio', {name: /E2B/}).check()
+    await page.getByRole('radio', {name: /^E2B/}).check()
     await page.getByLabel(/API Key/).waitFor()
     expect(await page.getByLabel(/API Key/).getAttribute('type')).toBe('password')
     await page.getByLabel(/API Key/).fill(SECRET)
@@ -144,7 +144,7 @@ describe('the settings page in headless Chromium', () => {
   })
 
   it('tests the docker provider with a real gVisor run, then saves it', async () => {
-    await page.getByRole('radio', {name: /Docker/}).check()
+    await page.getByRole('radio', {name: /^Docker/}).check()
     await page.getByLabel(/Execution Timeout/).waitFor()
     await page.getByLabel(/Execution Timeout/).fill('20')
     await page.getByRole('button', {name: 'Test connection'}).click()
