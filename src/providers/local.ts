@@ -28,6 +28,7 @@ import {EXIT, emptyResult, type RunResult} from '../engine/result.js'
 import {configError, prerequisiteError} from '../errors.js'
 import {checkRunTimeout} from './remote-limits.js'
 import {remoteResult} from './result.js'
+import {assertRules} from './schema.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
 
@@ -208,8 +209,7 @@ class LocalProvider implements SandboxProvider {
     config: ProviderConfig,
     private readonly context: ProviderContext,
   ) {
-    const message = validateLocalLimits(config)
-    if (message) throw configError(`Invalid Local configuration: ${message}`, 'INVALID_PROVIDER_CONFIG')
+    assertRules('Local', validateLocalLimits(config))
     this.settings = {...DEFAULTS, ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined && v !== ''))} as never
   }
 

@@ -32,6 +32,7 @@ import type {RunResult} from '../engine/result.js'
 import {configError, errorMessage, remoteError, SandboxError} from '../errors.js'
 import {configNumbers, LIMIT_DEFAULTS, limitError, limitField, RemoteInstances} from './remote-limits.js'
 import {remoteResult} from './result.js'
+import {assertRules} from './schema.js'
 import {checkHostKey, fingerprint, hostKeyAlgorithms, hostLookupName, keyBlobType, parseKnownHosts, type KnownHostEntry} from './ssh-known-hosts.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
@@ -260,8 +261,7 @@ class SshProvider implements SandboxProvider {
     config: ProviderConfig,
     private readonly context: ProviderContext,
   ) {
-    const message = validateSshConfig(config)
-    if (message) throw configError(`Invalid SSH configuration: ${message}`, 'INVALID_PROVIDER_CONFIG')
+    assertRules('SSH', validateSshConfig(config))
     this.s = settingsOf(config)
   }
 

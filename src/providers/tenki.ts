@@ -22,6 +22,7 @@ import {LANGUAGES, type Language} from '../languages/index.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, errorMessage, prerequisiteError, remoteError, SandboxError} from '../errors.js'
 import {cappedRemoteResult, configNumbers, LIMIT_DEFAULTS, limitError, limitField, RemoteInstances, workspaceDir} from './remote-limits.js'
+import {assertRules} from './schema.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
 
@@ -172,8 +173,7 @@ class TenkiProvider implements SandboxProvider {
     private readonly config: ProviderConfig,
     private readonly context: ProviderContext,
   ) {
-    const message = validateTenkiConfig(config)
-    if (message) throw configError(`Invalid Tenki configuration: ${message}`, 'INVALID_PROVIDER_CONFIG')
+    assertRules('Tenki', validateTenkiConfig(config))
     this.n = configNumbers(config, DEFAULTS)
   }
 

@@ -20,6 +20,7 @@ import {LANGUAGES, type Language} from '../languages/index.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, errorMessage, remoteError, SandboxError} from '../errors.js'
 import {cappedRemoteResult, configNumbers, LIMIT_DEFAULTS, limitError, limitField, RemoteInstances, workspaceDir} from './remote-limits.js'
+import {assertRules} from './schema.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
 
@@ -173,8 +174,7 @@ class UCloudProvider implements SandboxProvider {
     config: ProviderConfig,
     private readonly context: ProviderContext,
   ) {
-    const message = validateUCloudConfig(config)
-    if (message) throw configError(`Invalid UCloud Agent Sandbox configuration: ${message}`, 'INVALID_PROVIDER_CONFIG')
+    assertRules('UCloud Agent Sandbox', validateUCloudConfig(config))
     this.s = settingsOf(config)
   }
 
