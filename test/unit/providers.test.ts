@@ -197,18 +197,19 @@ describe('config precedence and masking', () => {
     expect(Object.keys(config)).toEqual(['access_key_id', 'access_key_secret', 'account_id', 'region', 'timeout'])
     expect(origin).toEqual({access_key_id: 'env', access_key_secret: 'env', account_id: 'stored', region: 'explicit', timeout: 'env'})
     expect(envNames).toEqual({access_key_id: 'AGENTRUN_ACCESS_KEY_ID', access_key_secret: 'AGENTRUN_ACCESS_KEY_SECRET', timeout: 'AGENTRUN_TIMEOUT'})
+    // the deployment fields' defaults are what `sandbox start` runs when nothing is set
     expect(resolveConfig(selfManagedDefinition.schema, {env: {}}).config).toEqual({
       endpoint: 'http://sandbox-executor-manager:9385',
       timeout: 30,
       max_retries: 3,
       executor_manager_image: 'sandbox-executor-manager:latest',
-      executor_manager_pool_size: 2,
-      base_python_image: 'sandbox-base-python:latest',
-      base_nodejs_image: 'sandbox-base-nodejs:latest',
-      executor_manager_port: 9385,
-      enable_seccomp: false,
-      max_memory: '256m',
-      sandbox_timeout: '10s',
+      executor_manager_pool_size: sandboxConfig.poolSize,
+      base_python_image: sandboxConfig.pythonImage,
+      base_nodejs_image: sandboxConfig.nodejsImage,
+      executor_manager_port: sandboxConfig.port,
+      enable_seccomp: sandboxConfig.enableSeccomp,
+      max_memory: sandboxConfig.memory,
+      sandbox_timeout: `${sandboxConfig.timeoutSeconds}s`,
     })
   })
 
