@@ -26,7 +26,9 @@ import {isAbsolute, join, resolve} from 'node:path'
 import {LANGUAGES, type Language} from '../engine/languages.js'
 import {EXIT, emptyResult, type RunResult} from '../engine/result.js'
 import {configError, prerequisiteError} from '../errors.js'
+import {checkRunTimeout} from './remote-limits.js'
 import {remoteResult} from './result.js'
+import {assertRules} from './schema.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
 
@@ -207,8 +209,7 @@ class LocalProvider implements SandboxProvider {
     config: ProviderConfig,
     private readonly context: ProviderContext,
   ) {
-    const message = validateLocalLimits(config)
-    if (message) throw configError(`Invalid Local configuration: ${message}`, 'INVALID_PROVIDER_CONFIG')
+    assertRules('Local', validateLocalLimits(config))
     this.settings = {...DEFAULTS, ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined && v !== ''))} as never
   }
 
@@ -253,7 +254,7 @@ class LocalProvider implements SandboxProvider {
     const dir = (instance as LocalInstance).metadata.work_dir
     const configured = Number(this.settings.timeout)
     const requested = request.timeoutSeconds
-    if (!(requested > 0)) throw configError(`Execution timeout must be greater than 0 seconds, got ${requested}.`, 'INVALID_TIMEOUT')
+    checkRunTimeout(requested)
     const timeoutSeconds = Math.min(requested, configured)
     const run = LANGUAGES[request.language].runtime.script
     const script = join(dir, run.fileName)

@@ -131,6 +131,11 @@ export function assertValid(definition: ProviderDefinition, config: ProviderConf
   ])
 }
 
+/** A provider's own rules when it is created: a message (validate's, null when fine) is INVALID_PROVIDER_CONFIG (exit 4), "Invalid <name> configuration: …". */
+export function assertRules(name: string, message: string | null): void {
+  if (message) throw configError(`Invalid ${name} configuration: ${message}`, 'INVALID_PROVIDER_CONFIG')
+}
+
 /** The schema fields that validation messages are about, in schema order. */
 export function mentionedFields(definition: ProviderDefinition, messages: string[]): string[] {
   return Object.keys(definition.schema).filter((name) => messages.some((m) => m.includes(`'${name}'`) || messageMentions(m, name)))

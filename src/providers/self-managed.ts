@@ -8,6 +8,7 @@
  */
 import {randomUUID} from 'node:crypto'
 
+import {DEFAULTS as START_DEFAULTS} from '../config.js'
 import type {RunResult} from '../engine/result.js'
 import type {Language} from '../engine/languages.js'
 import {ManagerClient, trustedArtifacts} from '../executors/manager-client.js'
@@ -17,16 +18,16 @@ import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, Prov
 /** RAGFlow HEAD's default: the manager's name on RAGFlow's compose network (SEED had http://localhost:9385). */
 export const DEFAULT_MANAGER_ENDPOINT = 'http://sandbox-executor-manager:9385'
 
-/** The deployment fields' defaults: what `sandbox start` runs when nothing is set (src/config.ts). */
+/** The deployment fields' defaults: what `sandbox start` runs when nothing is set (taken from src/config.ts). */
 const DEPLOYMENT_DEFAULTS = {
   executor_manager_image: 'sandbox-executor-manager:latest',
-  executor_manager_pool_size: 2,
-  base_python_image: 'sandbox-base-python:latest',
-  base_nodejs_image: 'sandbox-base-nodejs:latest',
-  executor_manager_port: 9385,
+  executor_manager_pool_size: START_DEFAULTS.poolSize,
+  base_python_image: START_DEFAULTS.pythonImage,
+  base_nodejs_image: START_DEFAULTS.nodejsImage,
+  executor_manager_port: START_DEFAULTS.port,
   enable_seccomp: false,
-  max_memory: '256m',
-  sandbox_timeout: '10s',
+  max_memory: START_DEFAULTS.memory,
+  sandbox_timeout: START_DEFAULTS.timeout,
 } as const
 
 export const selfManagedDefinition: ProviderDefinition = {

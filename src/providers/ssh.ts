@@ -30,8 +30,9 @@ import type {Client as SshClient, ClientChannel, ConnectConfig, SFTPWrapper} fro
 import {LANGUAGES, type Language} from '../languages/index.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, errorMessage, remoteError, SandboxError} from '../errors.js'
-import {limitError} from './remote-limits.js'
+import {configNumbers, LIMIT_DEFAULTS, limitError, limitField, RemoteInstances} from './remote-limits.js'
 import {remoteResult} from './result.js'
+import {assertRules} from './schema.js'
 import {checkHostKey, fingerprint, hostKeyAlgorithms, hostLookupName, keyBlobType, parseKnownHosts, type KnownHostEntry} from './ssh-known-hosts.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
@@ -41,10 +42,7 @@ const DEFAULTS = {
   python_bin: 'python3',
   node_bin: 'node',
   work_dir: '/tmp',
-  timeout: 30,
-  max_output_bytes: 1024 * 1024,
-  max_artifacts: 20,
-  max_artifact_bytes: 10 * 1024 * 1024,
+  ...LIMIT_DEFAULTS,
 } as const
 
 /** The system known_hosts files RAGFlow's paramiko client loads (load_system_host_keys) and ssh reads. */
@@ -141,46 +139,10 @@ export const sshDefinition: ProviderDefinition = {
       description: 'Writable remote directory used to create a temporary workspace.',
       env: ['SSH_WORK_DIR'],
     },
-    timeout: {
-      type: 'integer',
-      required: false,
-      label: 'Timeout (seconds)',
-      default: DEFAULTS.timeout,
-      min: 1,
-      max: 600,
-      description: 'Maximum SSH execution time for a single run.',
-      env: ['SSH_TIMEOUT'],
-    },
-    max_output_bytes: {
-      type: 'integer',
-      required: false,
-      label: 'Max Output Bytes',
-      default: DEFAULTS.max_output_bytes,
-      min: 1024,
-      max: 10485760,
-      description: 'Maximum combined stdout and stderr size.',
-      env: ['SSH_MAX_OUTPUT_BYTES'],
-    },
-    max_artifacts: {
-      type: 'integer',
-      required: false,
-      label: 'Max Artifacts',
-      default: DEFAULTS.max_artifacts,
-      min: 0,
-      max: 100,
-      description: 'Maximum number of files collected from the remote artifacts directory.',
-      env: ['SSH_MAX_ARTIFACTS'],
-    },
-    max_artifact_bytes: {
-      type: 'integer',
-      required: false,
-      label: 'Max Artifact Bytes',
-      default: DEFAULTS.max_artifact_bytes,
-      min: 1024,
-      max: 104857600,
-      description: 'Maximum size of a single artifact file in bytes.',
-      env: ['SSH_MAX_ARTIFACT_BYTES'],
-    },
+    timeout: limitField('timeout', {description: 'Maximum SSH execution time for a single run.', env: ['SSH_TIMEOUT']}),
+    max_output_bytes: limitField('max_output_bytes', {description: 'Maximum combined stdout and stderr size.', env: ['SSH_MAX_OUTPUT_BYTES']}),
+    max_artifacts: limitField('max_artifacts', {description: 'Maximum number of files collected from the remote artifacts directory.', env: ['SSH_MAX_ARTIFACTS']}),
+    max_artifact_bytes: limitField('max_artifact_bytes', {description: 'Maximum size of a single artifact file in bytes.', env: ['SSH_MAX_ARTIFACT_BYTES']}),
   },
   validate: validateSshConfig,
   notes: (config) => [
@@ -213,11 +175,11 @@ interface Settings {
 }
 
 function settingsOf(config: ProviderConfig): Settings {
-  const num = (key: keyof typeof DEFAULTS) => (config[key] === undefined || config[key] === '' ? Number(DEFAULTS[key]) : Number(config[key]))
+  const n = configNumbers(config, {port: DEFAULTS.port, ...LIMIT_DEFAULTS})
   const text = (key: string, fallback = '') => str(config[key]).trim() || fallback
   return {
     host: text('host'),
-    port: num('port'),
+    port: n.port,
     username: text('username'),
     password: str(config.password),
     privateKey: str(config.private_key),
@@ -226,10 +188,10 @@ function settingsOf(config: ProviderConfig): Settings {
     python_bin: text('python_bin', DEFAULTS.python_bin),
     node_bin: text('node_bin', DEFAULTS.node_bin),
     workDir: text('work_dir', DEFAULTS.work_dir).replace(/\/+$/, '') || '/tmp',
-    timeout: num('timeout'),
-    maxOutput: num('max_output_bytes'),
-    maxArtifacts: num('max_artifacts'),
-    maxArtifactBytes: num('max_artifact_bytes'),
+    timeout: n.timeout,
+    maxOutput: n.max_output_bytes,
+    maxArtifacts: n.max_artifacts,
+    maxArtifactBytes: n.max_artifact_bytes,
   }
 }
 
@@ -293,14 +255,13 @@ interface CommandOutcome {
 class SshProvider implements SandboxProvider {
   readonly id = 'ssh' as const
   private readonly s: Settings
-  private readonly remotes = new Map<string, Remote>()
+  private readonly remotes = new RemoteInstances<Remote>('ssh', 'SSH sandbox', 'SSH_NO_INSTANCE')
 
   constructor(
     config: ProviderConfig,
     private readonly context: ProviderContext,
   ) {
-    const message = validateSshConfig(config)
-    if (message) throw configError(`Invalid SSH configuration: ${message}`, 'INVALID_PROVIDER_CONFIG')
+    assertRules('SSH', validateSshConfig(config))
     this.s = settingsOf(config)
   }
 
@@ -494,7 +455,7 @@ class SshProvider implements SandboxProvider {
       const artifacts = await this.exec(client, `mkdir -p ${shellQuote(posix.join(dir, 'artifacts'))}`, {timeoutMs: Math.min(this.s.timeout, 10) * 1000})
       if (artifacts.code !== 0) throw remoteError(`Failed to create remote artifacts directory: ${artifacts.stderr.trim() || 'unknown error'}`, 'SSH_WORKSPACE_FAILED')
       const instanceId = randomUUID()
-      this.remotes.set(instanceId, {client, sftp, dir})
+      this.remotes.add(instanceId, {client, sftp, dir})
       return {instanceId, provider: 'ssh', status: 'running', metadata: {language, remote_work_dir: dir, host: this.s.host}}
     } catch (error) {
       client.end()
@@ -503,9 +464,7 @@ class SshProvider implements SandboxProvider {
   }
 
   async executeCode(instance: SandboxInstance, request: ExecuteRequest): Promise<RunResult> {
-    const remote = this.remotes.get(instance.instanceId)
-    if (!remote) throw remoteError(`Unknown SSH sandbox instance: ${instance.instanceId}`, 'SSH_NO_INSTANCE')
-    if (!(request.timeoutSeconds > 0)) throw configError(`Execution timeout must be greater than 0 seconds, got ${request.timeoutSeconds}.`, 'INVALID_TIMEOUT')
+    const remote = this.remotes.forRun(instance, request)
     const timeoutSeconds = Math.min(request.timeoutSeconds, this.s.timeout)
     const lang = LANGUAGES[request.language].runtime.script
     const script = posix.join(remote.dir, lang.fileName)
@@ -557,9 +516,8 @@ class SshProvider implements SandboxProvider {
   }
 
   async destroyInstance(instance: SandboxInstance): Promise<boolean> {
-    const remote = this.remotes.get(instance.instanceId)
+    const remote = this.remotes.take(instance.instanceId)
     if (!remote) return true
-    this.remotes.delete(instance.instanceId)
     let ok = true
     try {
       if (!remote.dir.startsWith(`${this.s.workDir}/ragflow-codeexec.`)) throw new Error(`refusing to remove ${remote.dir}`)
@@ -599,6 +557,6 @@ class SshProvider implements SandboxProvider {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.remotes.keys()].map((id) => this.destroyInstance({instanceId: id, provider: 'ssh', status: 'running', metadata: {}})))
+    await this.remotes.closeAll((instance) => this.destroyInstance(instance))
   }
 }

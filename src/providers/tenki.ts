@@ -18,12 +18,11 @@
  * timeout; RAGFlow's error messages (quota, rate limit, authentication, "no longer available");
  * the sandbox terminated after the run (best effort: max_lifetime reclaims it otherwise).
  */
-import {randomBytes} from 'node:crypto'
-
 import {LANGUAGES, type Language} from '../languages/index.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, errorMessage, prerequisiteError, remoteError, SandboxError} from '../errors.js'
-import {cappedRemoteResult, limitError} from './remote-limits.js'
+import {cappedRemoteResult, configNumbers, LIMIT_DEFAULTS, limitError, limitField, RemoteInstances, workspaceDir} from './remote-limits.js'
+import {assertRules} from './schema.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
 
@@ -32,16 +31,7 @@ export const TENKI_SDK = '@tenkicloud/sandbox'
 export const TENKI_SDK_VERSION = '0.5.4'
 const SANDBOX_HOME = '/home/tenki'
 
-const DEFAULTS = {
-  timeout: 30,
-  max_lifetime: 3600,
-  cpu_cores: 0,
-  memory_mb: 0,
-  disk_size_gb: 0,
-  max_output_bytes: 1024 * 1024,
-  max_artifacts: 20,
-  max_artifact_bytes: 10 * 1024 * 1024,
-} as const
+const DEFAULTS = {...LIMIT_DEFAULTS, max_lifetime: 3600, cpu_cores: 0, memory_mb: 0, disk_size_gb: 0} as const
 
 /** RAGFlow's TenkiProvider.validate_config, with its messages (null when fine). */
 export function validateTenkiConfig(config: ProviderConfig): string | null {
@@ -93,16 +83,7 @@ export const tenkiDefinition: ProviderDefinition = {
       description: 'Security-relevant. Disabled by default so sandboxed code has no network access. Enable it to let code make outbound connections (e.g. to install packages).',
       env: ['TENKI_ALLOW_OUTBOUND'],
     },
-    timeout: {
-      type: 'integer',
-      required: false,
-      label: 'Timeout (seconds)',
-      default: DEFAULTS.timeout,
-      min: 1,
-      max: 600,
-      description: 'Maximum execution time for a single run.',
-      env: ['TENKI_TIMEOUT'],
-    },
+    timeout: limitField('timeout', {description: 'Maximum execution time for a single run.', env: ['TENKI_TIMEOUT']}),
     max_lifetime: {
       type: 'integer',
       required: false,
@@ -115,33 +96,9 @@ export const tenkiDefinition: ProviderDefinition = {
     cpu_cores: {type: 'integer', required: false, label: 'vCPU Cores', default: 0, min: 0, max: 16, description: 'vCPU per sandbox. 0 uses the Tenki default.'},
     memory_mb: {type: 'integer', required: false, label: 'Memory (MB)', default: 0, min: 0, max: 65536, description: 'Memory per sandbox in MB. 0 uses the Tenki default.'},
     disk_size_gb: {type: 'integer', required: false, label: 'Disk Size (GB)', default: 0, min: 0, max: 100, description: 'Disk size per sandbox in GB. 0 uses the Tenki default.'},
-    max_output_bytes: {
-      type: 'integer',
-      required: false,
-      label: 'Max Output Bytes',
-      default: DEFAULTS.max_output_bytes,
-      min: 1024,
-      max: 10485760,
-      description: 'Maximum combined stdout and stderr size.',
-    },
-    max_artifacts: {
-      type: 'integer',
-      required: false,
-      label: 'Max Artifacts',
-      default: DEFAULTS.max_artifacts,
-      min: 0,
-      max: 100,
-      description: 'Maximum number of files collected from the sandbox artifacts directory.',
-    },
-    max_artifact_bytes: {
-      type: 'integer',
-      required: false,
-      label: 'Max Artifact Bytes',
-      default: DEFAULTS.max_artifact_bytes,
-      min: 1024,
-      max: 104857600,
-      description: 'Maximum size of a single artifact file in bytes.',
-    },
+    max_output_bytes: limitField('max_output_bytes', {description: 'Maximum combined stdout and stderr size.'}),
+    max_artifacts: limitField('max_artifacts', {description: 'Maximum number of files collected from the sandbox artifacts directory.'}),
+    max_artifact_bytes: limitField('max_artifact_bytes', {description: 'Maximum size of a single artifact file in bytes.'}),
   },
   validate: validateTenkiConfig,
   notes: () => [`Runs need Tenki's SDK: npm install ${TENKI_SDK}@${TENKI_SDK_VERSION} where sandbox is installed (an optional dependency, as in RAGFlow)`],
@@ -208,7 +165,7 @@ interface Remote {
 
 class TenkiProvider implements SandboxProvider {
   readonly id = 'tenki' as const
-  private readonly remotes = new Map<string, Remote>()
+  private readonly remotes = new RemoteInstances<Remote>('tenki', 'Tenki sandbox', 'TENKI_NO_INSTANCE')
   private client?: Promise<TenkiClient>
   private readonly n: Record<keyof typeof DEFAULTS, number>
 
@@ -216,12 +173,8 @@ class TenkiProvider implements SandboxProvider {
     private readonly config: ProviderConfig,
     private readonly context: ProviderContext,
   ) {
-    const message = validateTenkiConfig(config)
-    if (message) throw configError(`Invalid Tenki configuration: ${message}`, 'INVALID_PROVIDER_CONFIG')
-    this.n = Object.fromEntries(Object.entries(DEFAULTS).map(([k, d]) => [k, config[k] === undefined || config[k] === '' ? d : Number(config[k])])) as Record<
-      keyof typeof DEFAULTS,
-      number
-    >
+    assertRules('Tenki', validateTenkiConfig(config))
+    this.n = configNumbers(config, DEFAULTS)
   }
 
   private connect(): Promise<TenkiClient> {
@@ -255,7 +208,7 @@ class TenkiProvider implements SandboxProvider {
       if (name === 'UnauthorizedError' || name === 'MissingAuthTokenError') throw this.authError(error)
       throw remoteError(`Failed to create Tenki sandbox: ${errorMessage(error)}`, 'TENKI_API_ERROR', [], error)
     }
-    const dir = `${SANDBOX_HOME}/ragflow-codeexec-${randomBytes(16).toString('hex')}`
+    const dir = workspaceDir(SANDBOX_HOME)
     try {
       const made = await session.exec('mkdir', {args: ['-p', `${dir}/artifacts`], timeoutMs: Math.min(this.n.timeout, 10) * 1000})
       if (made.exitCode !== 0)
@@ -264,14 +217,12 @@ class TenkiProvider implements SandboxProvider {
       await this.terminate(session)
       throw error instanceof SandboxError ? error : remoteError(`Failed to create sandbox workspace: ${errorMessage(error)}`, 'TENKI_WORKSPACE_FAILED', [], error)
     }
-    this.remotes.set(session.id, {session, dir})
+    this.remotes.add(session.id, {session, dir})
     return {instanceId: session.id, provider: 'tenki', status: 'running', metadata: {language, remote_work_dir: dir, sandbox_id: session.id}}
   }
 
   async executeCode(instance: SandboxInstance, request: ExecuteRequest): Promise<RunResult> {
-    const remote = this.remotes.get(instance.instanceId)
-    if (!remote) throw remoteError(`Unknown Tenki sandbox instance: ${instance.instanceId}`, 'TENKI_NO_INSTANCE')
-    if (!(request.timeoutSeconds > 0)) throw configError(`Execution timeout must be greater than 0 seconds, got ${request.timeoutSeconds}.`, 'INVALID_TIMEOUT')
+    const remote = this.remotes.forRun(instance, request)
     const timeoutSeconds = Math.min(request.timeoutSeconds, this.n.timeout)
     const lang = LANGUAGES[request.language].runtime.script
     const script = `${remote.dir}/${lang.fileName}`
@@ -327,8 +278,7 @@ class TenkiProvider implements SandboxProvider {
   }
 
   async destroyInstance(instance: SandboxInstance): Promise<boolean> {
-    const remote = this.remotes.get(instance.instanceId)
-    this.remotes.delete(instance.instanceId)
+    const remote = this.remotes.take(instance.instanceId)
     return remote ? this.terminate(remote.session) : true
   }
 
@@ -353,6 +303,6 @@ class TenkiProvider implements SandboxProvider {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.remotes.keys()].map((id) => this.destroyInstance({instanceId: id, provider: 'tenki', status: 'running', metadata: {}})))
+    await this.remotes.closeAll((instance) => this.destroyInstance(instance))
   }
 }

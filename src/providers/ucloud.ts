@@ -16,12 +16,11 @@
  * markers, capped at max_artifacts / max_artifact_bytes; output over max_output_bytes is an
  * output limit.
  */
-import {randomBytes} from 'node:crypto'
-
 import {LANGUAGES, type Language} from '../languages/index.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, errorMessage, remoteError, SandboxError} from '../errors.js'
-import {cappedRemoteResult, limitError} from './remote-limits.js'
+import {cappedRemoteResult, configNumbers, LIMIT_DEFAULTS, limitError, limitField, RemoteInstances, workspaceDir} from './remote-limits.js'
+import {assertRules} from './schema.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
 
@@ -29,7 +28,7 @@ export const UCLOUD_DEFAULT_REGION = 'cn-wlcb'
 export const UCLOUD_DOMAIN_SUFFIX = 'sandbox.ucloudai.com'
 const SANDBOX_HOME = '/home/user'
 
-const DEFAULTS = {timeout: 30, sandbox_timeout: 300, max_output_bytes: 1024 * 1024, max_artifacts: 20, max_artifact_bytes: 10 * 1024 * 1024} as const
+const DEFAULTS = {...LIMIT_DEFAULTS, sandbox_timeout: 300} as const
 
 /** RAGFlow's validate_config messages, plus checks of the URL and domain overrides. */
 export function validateUCloudConfig(config: ProviderConfig): string | null {
@@ -94,7 +93,7 @@ export const ucloudDefinition: ProviderDefinition = {
       description: 'Use HTTP instead of HTTPS. Enable only for trusted private deployments.',
       env: ['UCLOUD_SANDBOX_INSECURE_HTTP'],
     },
-    timeout: {type: 'integer', required: false, label: 'Execution Timeout (seconds)', default: DEFAULTS.timeout, min: 1, max: 600, env: ['UCLOUD_SANDBOX_EXECUTION_TIMEOUT']},
+    timeout: limitField('timeout', {label: 'Execution Timeout (seconds)', env: ['UCLOUD_SANDBOX_EXECUTION_TIMEOUT']}),
     sandbox_timeout: {
       type: 'integer',
       required: false,
@@ -104,25 +103,9 @@ export const ucloudDefinition: ProviderDefinition = {
       max: 86400,
       env: ['UCLOUD_SANDBOX_TIMEOUT'],
     },
-    max_output_bytes: {
-      type: 'integer',
-      required: false,
-      label: 'Max Output Bytes',
-      default: DEFAULTS.max_output_bytes,
-      min: 1024,
-      max: 10485760,
-      env: ['UCLOUD_SANDBOX_MAX_OUTPUT_BYTES'],
-    },
-    max_artifacts: {type: 'integer', required: false, label: 'Max Artifacts', default: DEFAULTS.max_artifacts, min: 0, max: 100, env: ['UCLOUD_SANDBOX_MAX_ARTIFACTS']},
-    max_artifact_bytes: {
-      type: 'integer',
-      required: false,
-      label: 'Max Artifact Bytes',
-      default: DEFAULTS.max_artifact_bytes,
-      min: 1024,
-      max: 104857600,
-      env: ['UCLOUD_SANDBOX_MAX_ARTIFACT_BYTES'],
-    },
+    max_output_bytes: limitField('max_output_bytes', {env: ['UCLOUD_SANDBOX_MAX_OUTPUT_BYTES']}),
+    max_artifacts: limitField('max_artifacts', {env: ['UCLOUD_SANDBOX_MAX_ARTIFACTS']}),
+    max_artifact_bytes: limitField('max_artifact_bytes', {env: ['UCLOUD_SANDBOX_MAX_ARTIFACT_BYTES']}),
     sandbox_url: {
       type: 'string',
       required: false,
@@ -158,7 +141,7 @@ interface Settings {
 
 function settingsOf(config: ProviderConfig): Settings {
   const text = (key: string) => (typeof config[key] === 'string' && (config[key] as string).trim() ? (config[key] as string).trim() : undefined)
-  const num = (key: keyof typeof DEFAULTS) => (config[key] === undefined || config[key] === '' ? DEFAULTS[key] : Number(config[key]))
+  const n = configNumbers(config, DEFAULTS)
   const domain = text('domain') ?? `${text('region') ?? UCLOUD_DEFAULT_REGION}.${UCLOUD_DOMAIN_SUFFIX}`
   const insecure = config.insecure_http === true
   return {
@@ -168,11 +151,11 @@ function settingsOf(config: ProviderConfig): Settings {
     sandboxUrl: text('sandbox_url'),
     template: text('template') ?? 'base',
     allowInternet: config.allow_internet_access === true,
-    timeout: num('timeout'),
-    lifetime: num('sandbox_timeout'),
-    maxOutput: num('max_output_bytes'),
-    maxArtifacts: num('max_artifacts'),
-    maxArtifactBytes: num('max_artifact_bytes'),
+    timeout: n.timeout,
+    lifetime: n.sandbox_timeout,
+    maxOutput: n.max_output_bytes,
+    maxArtifacts: n.max_artifacts,
+    maxArtifactBytes: n.max_artifact_bytes,
   }
 }
 
@@ -184,15 +167,14 @@ interface Remote {
 class UCloudProvider implements SandboxProvider {
   readonly id = 'ucloud_agent_sandbox' as const
   private readonly s: Settings
-  private readonly remotes = new Map<string, Remote>()
+  private readonly remotes = new RemoteInstances<Remote>('ucloud_agent_sandbox', 'UCloud Agent Sandbox', 'UCLOUD_NO_INSTANCE')
   private sdk?: Promise<E2BModule>
 
   constructor(
     config: ProviderConfig,
     private readonly context: ProviderContext,
   ) {
-    const message = validateUCloudConfig(config)
-    if (message) throw configError(`Invalid UCloud Agent Sandbox configuration: ${message}`, 'INVALID_PROVIDER_CONFIG')
+    assertRules('UCloud Agent Sandbox', validateUCloudConfig(config))
     this.s = settingsOf(config)
   }
 
@@ -250,16 +232,14 @@ class UCloudProvider implements SandboxProvider {
     } catch (error) {
       throw this.mapError('create', error)
     }
-    const dir = `${SANDBOX_HOME}/ragflow-codeexec-${randomBytes(16).toString('hex')}`
+    const dir = workspaceDir(SANDBOX_HOME)
     const instanceId = sandbox.sandboxId
-    this.remotes.set(instanceId, {sandbox, dir})
+    this.remotes.add(instanceId, {sandbox, dir})
     return {instanceId, provider: 'ucloud_agent_sandbox', status: 'running', metadata: {language, remote_work_dir: dir, sandbox_id: sandbox.sandboxId, template: this.s.template}}
   }
 
   async executeCode(instance: SandboxInstance, request: ExecuteRequest): Promise<RunResult> {
-    const remote = this.remotes.get(instance.instanceId)
-    if (!remote) throw remoteError(`Unknown UCloud Agent Sandbox instance: ${instance.instanceId}`, 'UCLOUD_NO_INSTANCE')
-    if (!(request.timeoutSeconds > 0)) throw configError(`Execution timeout must be greater than 0 seconds, got ${request.timeoutSeconds}.`, 'INVALID_TIMEOUT')
+    const remote = this.remotes.forRun(instance, request)
     const {CommandExitError} = await this.load()
     const timeout = Math.max(1, Math.min(Math.ceil(request.timeoutSeconds), this.s.timeout))
     const lang = LANGUAGES[request.language].runtime.script
@@ -295,8 +275,7 @@ class UCloudProvider implements SandboxProvider {
   }
 
   async destroyInstance(instance: SandboxInstance): Promise<boolean> {
-    const remote = this.remotes.get(instance.instanceId)
-    this.remotes.delete(instance.instanceId)
+    const remote = this.remotes.take(instance.instanceId)
     if (!remote) return true
     try {
       await remote.sandbox.kill({requestTimeoutMs: 15_000})
@@ -327,6 +306,6 @@ class UCloudProvider implements SandboxProvider {
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([...this.remotes.keys()].map((id) => this.destroyInstance({instanceId: id, provider: 'ucloud_agent_sandbox', status: 'running', metadata: {}})))
+    await this.remotes.closeAll((instance) => this.destroyInstance(instance))
   }
 }

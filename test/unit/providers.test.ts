@@ -41,6 +41,8 @@ import {
   validationErrors,
   wrapCode,
 } from '../../src/providers/index.js'
+import {configNumbers, LIMIT_DEFAULTS, limitField, RemoteInstances, workspaceDir} from '../../src/providers/remote-limits.js'
+import {sshDefinition, tenkiDefinition, ucloudDefinition} from '../../src/providers/index.js'
 import {authorization, canonicalQuery, canonicalRequest, percentEncode, signedHeaders} from '../../src/providers/aliyun-signature.js'
 import {LANGUAGES, type Language} from '../../src/engine/languages.js'
 import {encodeResultMarker, RESULT_MARKER, type RunResult} from '../../src/engine/result.js'
@@ -195,18 +197,19 @@ describe('config precedence and masking', () => {
     expect(Object.keys(config)).toEqual(['access_key_id', 'access_key_secret', 'account_id', 'region', 'timeout'])
     expect(origin).toEqual({access_key_id: 'env', access_key_secret: 'env', account_id: 'stored', region: 'explicit', timeout: 'env'})
     expect(envNames).toEqual({access_key_id: 'AGENTRUN_ACCESS_KEY_ID', access_key_secret: 'AGENTRUN_ACCESS_KEY_SECRET', timeout: 'AGENTRUN_TIMEOUT'})
+    // the deployment fields' defaults are what `sandbox start` runs when nothing is set
     expect(resolveConfig(selfManagedDefinition.schema, {env: {}}).config).toEqual({
       endpoint: 'http://sandbox-executor-manager:9385',
       timeout: 30,
       max_retries: 3,
       executor_manager_image: 'sandbox-executor-manager:latest',
-      executor_manager_pool_size: 2,
-      base_python_image: 'sandbox-base-python:latest',
-      base_nodejs_image: 'sandbox-base-nodejs:latest',
-      executor_manager_port: 9385,
-      enable_seccomp: false,
-      max_memory: '256m',
-      sandbox_timeout: '10s',
+      executor_manager_pool_size: sandboxConfig.poolSize,
+      base_python_image: sandboxConfig.pythonImage,
+      base_nodejs_image: sandboxConfig.nodejsImage,
+      executor_manager_port: sandboxConfig.port,
+      enable_seccomp: sandboxConfig.enableSeccomp,
+      max_memory: sandboxConfig.memory,
+      sandbox_timeout: `${sandboxConfig.timeoutSeconds}s`,
     })
   })
 
@@ -600,6 +603,77 @@ async function failure(p: Promise<unknown>): Promise<SandboxError> {
   }
   throw new Error('expected a SandboxError')
 }
+
+describe('what the remote providers (ssh, tenki, ucloud_agent_sandbox) share', () => {
+  const remotes = [sshDefinition, tenkiDefinition, ucloudDefinition]
+  const valid = {ssh: {host: '127.0.0.1', username: 'u', password: 'p'}, tenki: {api_key: 'tk_x'}, ucloud_agent_sandbox: {api_key: 'k'}} as const
+  const request = (timeoutSeconds: number) => ({code: 'x', language: 'python' as const, timeoutSeconds})
+
+  it("RAGFlow's limit fields: the same label, default and range in every remote schema; the provider's own description and variables", () => {
+    for (const key of Object.keys(LIMIT_DEFAULTS) as Array<keyof typeof LIMIT_DEFAULTS>) {
+      for (const definition of remotes) {
+        const {description: _d, env: _e, label: _l, ...field} = definition.schema[key]
+        const {description: _sd, env: _se, label: _sl, ...shared} = limitField(key)
+        expect(field, `${definition.id}.${key}`).toEqual(shared)
+        expect(field.default).toBe(LIMIT_DEFAULTS[key])
+      }
+    }
+    expect(limitField('timeout', {label: 'Execution Timeout (seconds)', env: ['X']})).toEqual({
+      type: 'integer',
+      required: false,
+      label: 'Execution Timeout (seconds)',
+      default: 30,
+      min: 1,
+      max: 600,
+      env: ['X'],
+    })
+    expect(sshDefinition.schema.timeout.env).toEqual(['SSH_TIMEOUT'])
+    expect(ucloudDefinition.schema.timeout.label).toBe('Execution Timeout (seconds)')
+  })
+
+  it('config numbers: absent or empty is the default, anything else is converted', () => {
+    expect(configNumbers({timeout: '', max_artifacts: '5', port: 2222}, {timeout: 30, max_artifacts: 20, port: 22, other: 1})).toEqual({
+      timeout: 30,
+      max_artifacts: 5,
+      port: 2222,
+      other: 1,
+    })
+  })
+
+  it('the workspace is <home>/ragflow-codeexec-<32 hex>, a new one each time', () => {
+    const dir = workspaceDir('/home/user')
+    expect(dir).toMatch(/^\/home\/user\/ragflow-codeexec-[0-9a-f]{32}$/)
+    expect(workspaceDir('/home/user')).not.toBe(dir)
+  })
+
+  it('instances: an unknown one or a non-positive timeout is refused before the run; take forgets; close destroys what is left', async () => {
+    const live = new RemoteInstances<{dir: string}>('tenki', 'Tenki sandbox', 'TENKI_NO_INSTANCE')
+    const instance = (instanceId: string) => ({instanceId, provider: 'tenki' as const, status: 'running', metadata: {}})
+    expect(() => live.forRun(instance('a'), request(5))).toThrow(expect.objectContaining({message: 'Unknown Tenki sandbox instance: a', code: 'TENKI_NO_INSTANCE', exit: 6}))
+    live.add('a', {dir: '/w/a'})
+    live.add('b', {dir: '/w/b'})
+    expect(live.forRun(instance('a'), request(5))).toEqual({dir: '/w/a'})
+    for (const t of [0, -1, Number.NaN]) expect(() => live.forRun(instance('a'), request(t))).toThrow(expect.objectContaining({code: 'INVALID_TIMEOUT', exit: 4}))
+    expect(live.take('a')).toEqual({dir: '/w/a'})
+    expect(live.take('a')).toBeUndefined()
+    const destroyed: unknown[] = []
+    await live.closeAll(async (i) => (destroyed.push(i), true))
+    expect(destroyed).toEqual([instance('b')])
+  })
+
+  it('each remote provider refuses a bad config when created, and an unknown instance or a bad timeout before it reaches the remote side', async () => {
+    for (const definition of remotes) {
+      expect(() => definition.create({...valid[definition.id as keyof typeof valid], timeout: 'x'}, {sandboxConfig})).toThrow(
+        expect.objectContaining({message: `Invalid ${definition.name} configuration: timeout must be an integer`, code: 'INVALID_PROVIDER_CONFIG', exit: 4}),
+      )
+      const provider = definition.create(valid[definition.id as keyof typeof valid], {sandboxConfig})
+      const unknown = {instanceId: 'nope', provider: definition.id, status: 'running', metadata: {}}
+      await expect(provider.executeCode(unknown, request(5))).rejects.toMatchObject({code: expect.stringMatching(/_NO_INSTANCE$/), exit: 6})
+      expect(await provider.destroyInstance(unknown)).toBe(true)
+      await provider.close()
+    }
+  })
+})
 
 describe('self_managed client', () => {
   it("POSTs RAGFlow's request with the bearer token and maps the answer", async () => {
