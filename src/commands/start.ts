@@ -167,7 +167,7 @@ Settings come from .env and SANDBOX_* variables; flags override them. With SANDB
       }
       for (const w of exposureWarnings(config.host, config.apiToken)) loud(w)
       const logger = createLogger({level: flags.verbose ? 'debug' : parseLogLevel(process.env.SANDBOX_LOG_LEVEL)})
-      const manager = await runManager({config, logger, launch})
+      const manager = await runManager({config, logger, launch, ownProcess: true})
       recordLaunch(managerFiles(), {mode, launch, config})
       process.stderr.write(`manager ready at ${manager.endpoint} (pid ${process.pid}); Ctrl-C or SIGTERM stops it\n`)
       await manager.done

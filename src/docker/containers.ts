@@ -473,12 +473,15 @@ export async function removeContainers(ids: string[]): Promise<number> {
  * Containers left by engines that are gone: same host, owner process no longer alive.
  * (Containers of a live engine, e.g. a running manager, are never touched.)
  */
-export async function findLeftovers(): Promise<ManagedContainer[]> {
+export async function findLeftovers(options: {ownProcess?: boolean} = {}): Promise<ManagedContainer[]> {
   const me = hostname()
   const all = await listManagedContainers({[LABELS.role]: 'runner'})
   return all.filter((c) => {
     if (c.labels[LABELS.ownerHost] !== me) return false
     const pid = Number(c.labels[LABELS.ownerPid])
-    return !Number.isInteger(pid) || pid === process.pid ? false : !isProcessAlive(pid)
+    if (!Number.isInteger(pid)) return false
+    // our own pid: another engine of this process may be using them, unless the process has none
+    if (pid === process.pid) return options.ownProcess === true
+    return !isProcessAlive(pid)
   })
 }

@@ -40,6 +40,8 @@ export interface EngineOptions {
   network?: string
   /** skip the image staleness check (images still must exist) */
   allowStaleImages?: boolean
+  /** this process runs no other engine (the manager): runners labelled with its pid are leftovers at start */
+  ownProcess?: boolean
   maxOutputBytes?: number
   /** let the daemon remove containers when they exit instead of waiting for removal (one-shot runs) */
   autoRemove?: boolean
@@ -119,7 +121,7 @@ export class Engine {
     // leftovers of engines that are gone are removed whatever the preflight finds
     const [facts, removed] = await Promise.all([
       backend.preflight({config, runtimes, isolation: this.options.runtime, allowStaleImages: this.options.allowStaleImages}),
-      backend.removeLeftovers(),
+      backend.removeLeftovers({ownProcess: this.options.ownProcess}),
     ])
     this.runtime = facts.isolation
     for (const warning of facts.warnings) this.emit('warn', warning, {runtime: facts.isolation})

@@ -84,8 +84,12 @@ export interface RunnerBackend {
   preflight(request: PreflightRequest): Promise<BackendFacts>
   /** start a runner; resolves once it is ready for its job (after a successful preflight) */
   createRunner(request: RunnerRequest): Promise<Runner>
-  /** remove what engines that are gone left behind; how many */
-  removeLeftovers(): Promise<number>
+  /**
+   * remove what engines that are gone left behind; how many. `ownProcess`: this process runs no
+   * other engine (the manager), so runners labelled with its own pid are leftovers too (an earlier
+   * manager with the same pid: a restarted manager container, where pids repeat)
+   */
+  removeLeftovers(options?: {ownProcess?: boolean}): Promise<number>
   /** remove everything of this owner still there (waits for auto-removed ones on their way out) */
   removeOwned(owner: string, options?: {autoRemove?: boolean}): Promise<void>
 }

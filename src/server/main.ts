@@ -30,7 +30,13 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   const logger = createLogger({level: parseLogLevel(env.SANDBOX_LOG_LEVEL)})
   try {
     const config = loadConfig({envFile: env.SANDBOX_ENV_FILE, env})
-    const manager = await runManager({config, logger, mode: MANAGER_MODES.find((m) => m === env.SANDBOX_MANAGER_MODE), launch: parseLaunch(env.SANDBOX_MANAGER_LAUNCH)})
+    const manager = await runManager({
+      config,
+      logger,
+      ownProcess: true,
+      mode: MANAGER_MODES.find((m) => m === env.SANDBOX_MANAGER_MODE),
+      launch: parseLaunch(env.SANDBOX_MANAGER_LAUNCH),
+    })
     await manager.done
     return 0
   } catch (error) {

@@ -4,11 +4,9 @@
  * child process (src/server/main.ts, started by src/supervisor/process-host.ts), and in the
  * manager image as the container's main process (src/supervisor/container-host.ts).
  */
-import {hostname} from 'node:os'
 
 import {adminRoutes, assertAdminConfig, providerRun, type AdminRoutesOptions} from '../admin/index.js'
 import type {SandboxConfig} from '../config.js'
-import {LABELS, listManagedContainers, removeContainers} from '../docker/containers.js'
 import {Engine, type EngineEvent, type EngineOptions} from '../engine/engine.js'
 import {LANGUAGE_IDS, LANGUAGES, type Language} from '../engine/languages.js'
 import {configError, errorMessage, prerequisiteError} from '../errors.js'
@@ -41,6 +39,12 @@ export interface ManagerOptions {
   warmupTimeoutMs?: number
   /** how it runs, as recorded in manager.json (main.ts: SANDBOX_MANAGER_MODE) */
   mode?: ManagerMode
+  /**
+   * the manager is this process's only engine (the manager's own process, `start --foreground`):
+   * sandbox containers labelled with this pid are an earlier manager's (pids repeat in a restarted
+   * container) and are removed at start. Not in tests, where several engines share a process.
+   */
+  ownProcess?: boolean
   /** what the start was told (recorded for `sandbox restart`) */
   launch?: LaunchRecord
   /**
@@ -97,6 +101,7 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     runtime: options.engine?.runtime,
     network: options.engine?.network,
     allowStaleImages: options.engine?.allowStaleImages,
+    ownProcess: options.ownProcess,
     onEvent: (e: EngineEvent) => {
       const {level, message, ...rest} = e
       logger[level](message, rest)
@@ -181,7 +186,6 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
   })
 
   try {
-    await removeOwnPidLeftovers(logger)
     await engine.start({waitReady: false})
     // runs that arrived meanwhile go ahead: they queue for the first warm containers
     engineStarted()
@@ -235,25 +239,6 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
   if (pendingSignal) void stop(pendingSignal)
 
   return {host: address.host, port: address.port, endpoint, engine, server, warnings, readyAfterMs, stop, done}
-}
-
-/**
- * Containers labelled with this host and this very pid cannot belong to a live engine
- * (none has started in this process yet): they were left by an earlier manager that had the
- * same pid — the usual case for a restarted manager container, where pids repeat, and possible
- * for a process after pid reuse. (The engine's leftover sweep skips our own pid, so it cannot
- * see them.)
- */
-async function removeOwnPidLeftovers(logger: Logger): Promise<void> {
-  try {
-    const mine = await listManagedContainers({[LABELS.ownerHost]: hostname(), [LABELS.ownerPid]: String(process.pid)})
-    if (mine.length) {
-      await removeContainers(mine.map((c) => c.id))
-      logger.info(`removed ${mine.length} leftover container(s) of an earlier manager with the same pid`, {count: mine.length})
-    }
-  } catch {
-    // daemon problems surface in engine.start with a proper error
-  }
 }
 
 async function warmPolicy(config: SandboxConfig, languages: Language[] = LANGUAGE_IDS): Promise<void> {

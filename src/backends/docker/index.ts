@@ -45,8 +45,8 @@ export class DockerBackend implements RunnerBackend {
     })
   }
 
-  async removeLeftovers(): Promise<number> {
-    const leftovers = await findLeftovers()
+  async removeLeftovers(options: {ownProcess?: boolean} = {}): Promise<number> {
+    const leftovers = await findLeftovers(options)
     if (leftovers.length) await removeContainers(leftovers.map((c) => c.id))
     return leftovers.length
   }
