@@ -6,7 +6,7 @@
  *   GET  /metrics  Prometheus text
  *   GET  /status   the same figures and the manager's settings as JSON (status.ts)
  *   GET  /openapi.json  the OpenAPI 3.1 document of every route, generated from the route schemas (schemas.ts)
- * Every route needs the bearer token when one is set, except those marked public (/healthz, /).
+ * Every route needs the bearer token when one is set, except those marked public (/healthz, /, /openapi.json).
  * Cross-cutting concerns are hooks, not statement order: request id, in-flight count, auth
  * (onRequest), metrics (onResponse). RAGFlow's routes live in one encapsulated plugin whose
  * body parser is request.ts (the source of every 4xx message; nothing runs on a 4xx); more

@@ -5,7 +5,8 @@
  * checked with Ajv against the response the served /openapi.json gives for its path and status;
  * the document itself with a real OpenAPI validator.
  */
-import {mkdtempSync, rmSync} from 'node:fs'
+import {execFile} from 'node:child_process'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -114,6 +115,30 @@ describe("the real manager's answers match /openapi.json", () => {
     expect((await answer('GET', '/admin', undefined, {})).status).toBe(301)
     // 200 when `npm run build` made the page, 503 saying how to build it otherwise: both documented
     expect([200, 503]).toContain((await answer('GET', '/admin/', undefined, {})).status)
+  })
+
+  it("docs/api.md's curl and Python examples work against it as written", async () => {
+    const markdown = readFileSync('docs/api.md', 'utf8')
+    const local = (text: string) => text.replaceAll('http://127.0.0.1:9385', manager.endpoint).replaceAll('s3cret', TOKEN)
+    const exec = (file: string, args: string[], env: Record<string, string> = {}) =>
+      new Promise<string>((resolve, reject) =>
+        execFile(file, args, {cwd: dir, env: {...process.env, ...env}, timeout: 60_000}, (error, stdout, stderr) =>
+          error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+        ),
+      )
+    // one command a line (docs.test.ts lists them as not run there: they need a manager)
+    const commands = [...markdown.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1].split('\n').filter((line) => line.trim()))
+    expect(commands.length).toBeGreaterThanOrEqual(4)
+    for (const command of commands) {
+      const stdout = await exec('bash', ['-c', local(command)])
+      const path = new URL(/http:\/\/\S+/.exec(local(command))![0]).pathname
+      const body = command.includes('-o openapi.json') ? JSON.parse(readFileSync(join(dir, 'openapi.json'), 'utf8')) : JSON.parse(stdout)
+      expect(checker.check(command.includes(' -d ') ? 'POST' : 'GET', path, {status: 200, contentType: 'application/json', body}), command).toBe('')
+      if (path === '/run') expect(body).toMatchObject({status: 'success', result: {value: 'Hello, World!'}})
+    }
+    const python = [...markdown.matchAll(/```python\n([\s\S]*?)```/g)].map((m) => m[1]).filter((code) => code.includes('import requests'))
+    expect(python).toHaveLength(1)
+    expect(await exec('python3', ['-c', python[0]], {SANDBOX_URL: manager.endpoint, SANDBOX_API_TOKEN: TOKEN})).toBe('Hello, World!\n')
   })
 
   it('no documented operation went unchecked', () => {
