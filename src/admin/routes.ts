@@ -95,7 +95,10 @@ const PAGE_DOC: RouteDoc = {
   tags: ['admin'],
   security: 'none',
   responses: {
-    '200': {description: 'a file of the page', content: {'text/html': {type: 'string'}}},
+    '200': {
+      description: 'a file of the page',
+      content: Object.fromEntries(['text/html', 'text/css', 'text/javascript', 'application/javascript'].map((type) => [type, {type: 'string'}])),
+    },
     '301': {description: 'to /admin/'},
     '503': {description: 'the page is not built', content: {'text/plain': {type: 'string'}}},
   },

@@ -114,7 +114,12 @@ describe("the real manager's answers match /openapi.json", () => {
     expect((await answer('POST', `${admin}/run`, {code: ''})).status).toBe(400)
     expect((await answer('GET', '/admin', undefined, {})).status).toBe(301)
     // 200 when `npm run build` made the page, 503 saying how to build it otherwise: both documented
-    expect([200, 503]).toContain((await answer('GET', '/admin/', undefined, {})).status)
+    const page = await answer('GET', '/admin/', undefined, {})
+    expect([200, 503]).toContain(page.status)
+    // the page's own files (script, style)
+    const assets = page.status === 200 ? [...String(page.body).matchAll(/(?:src|href)="\.\/([^"]+)"/g)].map((m) => `/admin/${m[1]}`) : []
+    if (page.status === 200) expect(assets.length).toBeGreaterThanOrEqual(2)
+    for (const asset of assets) expect((await answer('GET', asset, undefined, {})).status, asset).toBe(200)
   })
 
   it("docs/api.md's curl and Python examples work against it as written", async () => {
