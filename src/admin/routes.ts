@@ -24,6 +24,7 @@ import {configError} from '../errors.js'
 import {packagePath} from '../paths.js'
 import type {ProviderConfig} from '../providers/types.js'
 import {checkBearer} from '../server/auth.js'
+import {ADMIN_CONFIG_SCHEMA, ADMIN_RESPONSES, ADMIN_RUN_SCHEMA, ADMIN_TEST_SCHEMA, PROVIDER_SCHEMA_SCHEMA, PROVIDER_SUMMARY_SCHEMA, type RouteDoc} from '../server/schemas.js'
 import {ADMIN_NEEDS_TOKEN} from './config.js'
 import {AdminError, AdminService, type AdminServiceOptions} from './service.js'
 
@@ -77,6 +78,32 @@ const schemas = {
   schema: {params: {type: 'object', properties: {provider_id: {type: 'string', maxLength: 128}}, required: ['provider_id']}},
 }
 
+/** what each route answers (GET /openapi.json) */
+const doc = (summary: string, data: Record<string, unknown>): {config: {openapi: RouteDoc}} => ({
+  config: {openapi: {summary, tags: ['admin'], security: 'bearer', responses: ADMIN_RESPONSES(data)}},
+})
+const docs = {
+  providers: doc('List the sandbox providers', {type: 'array', items: PROVIDER_SUMMARY_SCHEMA}),
+  schema: doc("A provider's settings schema", PROVIDER_SCHEMA_SCHEMA),
+  getConfig: doc('The active provider and its settings (secrets masked)', ADMIN_CONFIG_SCHEMA),
+  setConfig: doc("Store a provider's settings (and make it active)", ADMIN_CONFIG_SCHEMA),
+  test: doc("Test a provider's settings with a small run", ADMIN_TEST_SCHEMA),
+  run: doc('Run code through the active provider', ADMIN_RUN_SCHEMA),
+}
+const PAGE_DOC: RouteDoc = {
+  summary: 'The settings page (static files; the page asks for the token)',
+  tags: ['admin'],
+  security: 'none',
+  responses: {
+    '200': {
+      description: 'a file of the page',
+      content: Object.fromEntries(['text/html', 'text/css', 'text/javascript', 'application/javascript'].map((type) => [type, {type: 'string'}])),
+    },
+    '301': {description: 'to /admin/'},
+    '503': {description: 'the page is not built', content: {'text/plain': {type: 'string'}}},
+  },
+}
+
 type Body = Record<string, unknown> | null | undefined
 
 /** RAGFlow's "if not data": no body, null or {} */
@@ -110,15 +137,15 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
         return fail(reply, error.message, status === 400 ? 500 : status, status)
       })
 
-      api.get('/sandbox/providers', async () => ok(service.listProviders()))
+      api.get('/sandbox/providers', docs.providers, async () => ok(service.listProviders()))
 
-      api.get('/sandbox/providers/:provider_id/schema', {schema: schemas.schema}, async (request: FastifyRequest<{Params: {provider_id: string}}>) =>
+      api.get('/sandbox/providers/:provider_id/schema', {schema: schemas.schema, ...docs.schema}, async (request: FastifyRequest<{Params: {provider_id: string}}>) =>
         ok(service.providerSchema(request.params.provider_id)),
       )
 
-      api.get('/sandbox/config', async () => ok(await service.getConfig()))
+      api.get('/sandbox/config', docs.getConfig, async () => ok(await service.getConfig()))
 
-      api.post('/sandbox/config', {schema: schemas.config}, async (request: FastifyRequest<{Body: Body}>, reply) => {
+      api.post('/sandbox/config', {schema: schemas.config, ...docs.setConfig}, async (request: FastifyRequest<{Body: Body}>, reply) => {
         const body = request.body
         if (empty(body)) return fail(reply, 'Request body is required', 400)
         if (!body!.provider_type) return fail(reply, 'provider_type is required', 400)
@@ -130,14 +157,14 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
         return ok(data, 'Sandbox configuration updated successfully')
       })
 
-      api.post('/sandbox/test', {schema: schemas.test}, async (request: FastifyRequest<{Body: Body}>, reply) => {
+      api.post('/sandbox/test', {schema: schemas.test, ...docs.test}, async (request: FastifyRequest<{Body: Body}>, reply) => {
         const body = request.body
         if (empty(body)) return fail(reply, 'Request body is required', 400)
         if (!body!.provider_type) return fail(reply, 'provider_type is required', 400)
         return ok(await service.testConnection({provider_type: String(body!.provider_type), config: (body!.config as ProviderConfig | undefined) ?? {}}))
       })
 
-      api.post('/sandbox/run', {schema: schemas.run}, async (request: FastifyRequest<{Body: Body}>, reply) => {
+      api.post('/sandbox/run', {schema: schemas.run, ...docs.run}, async (request: FastifyRequest<{Body: Body}>, reply) => {
         const body = request.body
         if (empty(body)) return fail(reply, 'Request body is required', 400)
         if (typeof body!.code !== 'string' || !body!.code.trim()) return fail(reply, 'code is required', 400)
@@ -159,7 +186,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminRoutesOpti
   await app.register(async (page) => {
     // static files, no secrets: open without the token (the page asks for it and sends it to the API)
     page.addHook('onRoute', (route) => {
-      route.config = {...(route.config as object), public: true}
+      route.config = {openapi: PAGE_DOC, ...(route.config as object), public: true}
     })
     // the page loads only its own files; images only from its own data: URLs (artifacts)
     page.addHook('onSend', async (_request, reply, payload) => {

@@ -5,7 +5,8 @@
  *   GET  /         same as /healthz (RAGFlow HEAD)
  *   GET  /metrics  Prometheus text
  *   GET  /status   the same figures and the manager's settings as JSON (status.ts)
- * Every route needs the bearer token when one is set, except those marked public (/healthz, /).
+ *   GET  /openapi.json  the OpenAPI 3.1 document of every route, generated from the route schemas (schemas.ts)
+ * Every route needs the bearer token when one is set, except those marked public (/healthz, /, /openapi.json).
  * Cross-cutting concerns are hooks, not statement order: request id, in-flight count, auth
  * (onRequest), metrics (onResponse). RAGFlow's routes live in one encapsulated plugin whose
  * body parser is request.ts (the source of every 4xx message; nothing runs on a 4xx); more
@@ -27,6 +28,19 @@ import {checkBearer} from './auth.js'
 import type {Logger} from './logger.js'
 import {Metrics} from './metrics.js'
 import {LIMITS, parseRunRequest, POLICY_OVERRIDES, RequestError, RUN_BODY_SCHEMA, type RunRequestBody} from './request.js'
+import {
+  HEALTH_SCHEMA,
+  json,
+  METRICS_TEXT_SCHEMA,
+  OPENAPI_PATH,
+  openApiDocument,
+  recordRoutes,
+  REFUSED,
+  RUN_RESULT_SCHEMA,
+  STATUS_SCHEMA,
+  UNAUTHORIZED,
+  type RouteDoc,
+} from './schemas.js'
 import {statusDocument, type ManagerSettings} from './status.js'
 import {withResultInStdout} from './legacy-stdout.js'
 
@@ -191,6 +205,9 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
     if (!reply.sent) sendJson(reply, 500, {error: 'internal_error', message: 'internal error'})
   })
 
+  // every route as registered, the plugins' included: GET /openapi.json is generated from them
+  const registered = recordRoutes(app)
+  let openapi: Record<string, unknown> | undefined
   app.register(ragflowRoutes)
   for (const p of options.plugins ?? []) app.register(p.plugin, p.options ?? {})
 
@@ -200,20 +217,24 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
     scope.removeAllContentTypeParsers()
     scope.addContentTypeParser('*', {parseAs: 'buffer'}, (_request: FastifyRequest, body: Buffer, done: (error: Error | null, body?: unknown) => void) => done(null, body))
 
-    const healthRoute = {config: {public: true}}
-    scope.get('/healthz', healthRoute, health)
-    scope.get('/', healthRoute, health)
-    scope.get('/metrics', (request, reply) => {
+    scope.get('/healthz', {config: {public: true, openapi: HEALTH_DOC}}, health)
+    scope.get('/', {config: {public: true, openapi: {...HEALTH_DOC, summary: 'Health, as GET /healthz (RAGFlow probes HEAD /)', head: true}}}, health)
+    scope.get(OPENAPI_PATH, {config: {public: true, openapi: OPENAPI_DOC}}, (request, reply) => {
+      openapi ??= openApiDocument(registered())
+      sendJson(reply, 200, openapi)
+    })
+    scope.get('/metrics', {config: {openapi: METRICS_DOC}}, (request, reply) => {
       const text = metrics.render(engine.status(), undefined, {version: TOOLKIT_VERSION, node: process.versions.node})
       reply.code(200).type('text/plain; version=0.0.4; charset=utf-8').send(text)
     })
-    scope.get('/status', (request, reply) => {
+    scope.get('/status', {config: {openapi: STATUS_DOC}}, (request, reply) => {
       sendJson(reply, 200, statusDocument({engine: engine.status(), metrics, phase: phase(), settings: options.settings}))
     })
     scope.post(
       '/run',
       {
         schema: {body: RUN_BODY_SCHEMA},
+        config: {openapi: RUN_DOC},
         // request.ts's checks first (RAGFlow's messages); then the schema sees the JSON object
         preValidation: (request, reply, done) => {
           try {
@@ -338,6 +359,46 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
       await closed
     },
   }
+}
+
+// ----- what the routes answer (GET /openapi.json; schemas.ts)
+
+const HEALTH_DOC: RouteDoc = {
+  summary: 'Health: 200 only when the engine can serve',
+  tags: ['ragflow'],
+  responses: {'200': json('ready', HEALTH_SCHEMA), '503': json('starting, stopping or not ready, with the reason', HEALTH_SCHEMA)},
+}
+
+const RUN_DOC: RouteDoc = {
+  summary: "Run code (RAGFlow's CodeExecutionRequest → CodeExecutionResult)",
+  description:
+    'The body is read as JSON whatever its content type. Every executed request answers 200, whatever the program did: read `status` and `exit_code`. A 4xx means nothing ran.',
+  tags: ['ragflow'],
+  responses: {
+    '200': json('the run (also a busy pool, exit_code -10, or unsafe code, -999)', RUN_RESULT_SCHEMA),
+    '401': UNAUTHORIZED,
+    '403': REFUSED('a per-request policy without --allow-policy-override'),
+    '413': REFUSED('the body or the code is too large'),
+    '422': REFUSED('the body is not a valid request (empty, not JSON, bad base64, unknown language…)'),
+  },
+}
+
+const METRICS_DOC: RouteDoc = {
+  summary: 'Prometheus metrics',
+  tags: ['manager'],
+  responses: {'200': {description: 'Prometheus text', content: {'text/plain': METRICS_TEXT_SCHEMA}}, '401': UNAUTHORIZED},
+}
+
+const STATUS_DOC: RouteDoc = {
+  summary: 'The manager, its pools, figures and settings as JSON',
+  tags: ['manager'],
+  responses: {'200': json('the status document', STATUS_SCHEMA), '401': UNAUTHORIZED},
+}
+
+const OPENAPI_DOC: RouteDoc = {
+  summary: 'This OpenAPI 3.1 document',
+  tags: ['manager'],
+  responses: {'200': json('the document, generated from the route schemas', {type: 'object', required: ['openapi', 'info', 'paths']})},
 }
 
 /** Fastify's own 4xx (body too large, bad content length, a route schema) as ours; a RequestError as it is; else undefined (a 500). */

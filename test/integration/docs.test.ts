@@ -309,6 +309,13 @@ const NOT_RUN: Record<string, string> = {
     'takes port 9385, which CI must not take; the admin API and page are tested by test/integration/admin-api.test.ts and admin-page.test.ts',
   'curl -s -H "Authorization: Bearer s3cret" http://127.0.0.1:9385/api/v1/admin/sandbox/config':
     'needs a manager on port 9385 started with --admin (see test/integration/admin-api.test.ts)',
+  'curl -s http://127.0.0.1:9385/openapi.json -o openapi.json':
+    "needs a manager on port 9385; docs/api.md's examples run against a test manager in test/integration/openapi.test.ts",
+  'curl -s http://127.0.0.1:9385/healthz': "needs a manager on port 9385; docs/api.md's examples run against a test manager in test/integration/openapi.test.ts",
+  'curl -s -H "Authorization: Bearer s3cret" -d \'{"code_b64": "ZGVmIG1haW4obmFtZSk6CiAgICByZXR1cm4gZiJIZWxsbywge25hbWV9ISIK", "language": "python", "arguments": {"name": "World"}}\' http://127.0.0.1:9385/run':
+    "needs a manager on port 9385; docs/api.md's examples run against a test manager in test/integration/openapi.test.ts",
+  'curl -s -H "Authorization: Bearer s3cret" http://127.0.0.1:9385/status':
+    "needs a manager on port 9385; docs/api.md's examples run against a test manager in test/integration/openapi.test.ts",
   'BENCH_RUNS=20 BENCH_SECONDS=3 npm run bench': 'a benchmark (about two minutes); run by hand',
   'BENCH_JSON=bench-results.json npm run bench': 'a benchmark (several minutes); run by hand',
   'node --import tsx bench/load.ts': 'a benchmark of the manager under load; run by hand',
