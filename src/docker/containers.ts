@@ -57,7 +57,7 @@ export interface ContainerExit {
   oomKilled: boolean | undefined
 }
 
-/** The HostConfig every sandbox container gets (see ARCHITECTURE.md "Isolation defaults"). */
+/** The HostConfig every sandbox container gets (docs/security.md, "The layers and what each one stops"). */
 export function hardenedHostConfig(spec: RunnerContainerSpec): Dockerode.HostConfig {
   const maxProcesses = spec.maxProcesses ?? 64
   const fsize = spec.maxFileBytes ?? 64 * 1024 * 1024
