@@ -248,19 +248,7 @@ export const PY_ALLOWED_PRIVATE_MODULES: ReadonlySet<string> = new Set(['__futur
  * are ordinary variable names and are checked in imports only.
  */
 const PY_DISTINCTIVE_MODULE_NAMES: readonly string[] = [
-  'os',
-  'subprocess',
-  'sys',
-  'shutil',
-  'socket',
-  'ctypes',
-  'pickle',
-  'threading',
-  'multiprocessing',
-  'asyncio',
-  'ftplib',
-  'telnetlib',
-  'builtins',
+  ...RAGFLOW_PY_MODULES,
   'importlib',
   'pathlib',
   'zipimport',
