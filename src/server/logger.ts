@@ -2,6 +2,8 @@
  * Structured logs of the executor manager: one JSON object per line.
  * User code, arguments and outputs are never passed to the logger at info level.
  */
+import {chmodSync, copyFileSync, existsSync, renameSync, rmSync, statSync, truncateSync} from 'node:fs'
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
 const ORDER: Record<LogLevel, number> = {debug: 10, info: 20, warn: 30, error: 40}
@@ -77,4 +79,60 @@ export function formatLogLine(line: string): string {
   } catch {
     return line
   }
+}
+
+export interface LogRotation {
+  /** the file the process's stdout and stderr append to (opened with O_APPEND by `sandbox start`) */
+  path: string
+  /** rotate once it is larger than this (bytes) */
+  maxBytes: number
+  /** rotated files kept: path.1 (newest) … path.N */
+  keep: number
+}
+
+/** SANDBOX_LOG_MAX_BYTES default: 10 MiB, like the manager container's json-file log */
+export const DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024
+export const DEFAULT_LOG_KEEP = 3
+
+/**
+ * Size-based rotation of a log file this process writes through an O_APPEND descriptor it was
+ * started with (stdout and stderr of the background manager): once the file passes maxBytes, it is
+ * copied to path.1 (older copies shift to .2 … .keep, the oldest is dropped) and truncated in place.
+ * The descriptor stays valid, and O_APPEND puts the next line at the start of the emptied file.
+ * Called after each line; writes to a file are synchronous, so no line falls between copy and truncate.
+ */
+export function logRotator(rotation: LogRotation): (bytes: number) => void {
+  let size = 0
+  try {
+    size = statSync(rotation.path).size
+  } catch {
+    // not there yet: counted from zero
+  }
+  return (bytes) => {
+    size += bytes
+    if (size <= rotation.maxBytes) return
+    try {
+      rmSync(`${rotation.path}.${rotation.keep}`, {force: true})
+      for (let i = rotation.keep - 1; i >= 1; i--) if (existsSync(`${rotation.path}.${i}`)) renameSync(`${rotation.path}.${i}`, `${rotation.path}.${i + 1}`)
+      copyFileSync(rotation.path, `${rotation.path}.1`)
+      chmodSync(`${rotation.path}.1`, 0o600)
+      truncateSync(rotation.path, 0)
+    } catch {
+      // a log that cannot rotate keeps growing rather than stopping the manager
+    }
+    size = 0
+  }
+}
+
+/** The manager's own logger: stdout, rotated as `rotation` says when stdout is the log file. */
+export function managerLogger(options: {level: LogLevel; rotation?: LogRotation}): Logger {
+  if (!options.rotation) return createLogger({level: options.level})
+  const rotate = logRotator(options.rotation)
+  return createLogger({
+    level: options.level,
+    write: (line) => {
+      process.stdout.write(line)
+      rotate(Buffer.byteLength(line))
+    },
+  })
 }

@@ -8,9 +8,9 @@
 import {realpathSync} from 'node:fs'
 import {fileURLToPath} from 'node:url'
 
-import {loadConfig} from '../config.js'
+import {loadConfig, parseByteSize} from '../config.js'
 import {errorMessage, isSandboxError} from '../errors.js'
-import {createLogger, parseLogLevel} from './logger.js'
+import {DEFAULT_LOG_KEEP, DEFAULT_LOG_MAX_BYTES, managerLogger, parseLogLevel, type LogRotation} from './logger.js'
 import {runManager} from './manager.js'
 import {MANAGER_MODES, type LaunchRecord} from './state.js'
 
@@ -26,8 +26,35 @@ export function parseLaunch(text: string | undefined): LaunchRecord | undefined 
   }
 }
 
+/**
+ * SANDBOX_MANAGER_LOG_FILE (set by `sandbox start`: stdout and stderr append to it): rotated by
+ * size, SANDBOX_LOG_MAX_BYTES (default 10m, at least 64k) and SANDBOX_LOG_KEEP rotated files (1 to
+ * 20, default 3). A value it cannot read keeps the default and is named in `warning`.
+ */
+export function logRotation(env: NodeJS.ProcessEnv): {rotation?: LogRotation; warning?: string} {
+  if (!env.SANDBOX_MANAGER_LOG_FILE) return {}
+  const warnings: string[] = []
+  let maxBytes = DEFAULT_LOG_MAX_BYTES
+  let keep = DEFAULT_LOG_KEEP
+  if (env.SANDBOX_LOG_MAX_BYTES) {
+    try {
+      maxBytes = parseByteSize(env.SANDBOX_LOG_MAX_BYTES, 'SANDBOX_LOG_MAX_BYTES', 64 * 1024, 1024 ** 3)
+    } catch (error) {
+      warnings.push(`${errorMessage(error)}; keeping ${DEFAULT_LOG_MAX_BYTES} bytes`)
+    }
+  }
+  if (env.SANDBOX_LOG_KEEP) {
+    const k = Number(env.SANDBOX_LOG_KEEP)
+    if (Number.isInteger(k) && k >= 1 && k <= 20) keep = k
+    else warnings.push(`Invalid SANDBOX_LOG_KEEP "${env.SANDBOX_LOG_KEEP}": use 1 to 20; keeping ${DEFAULT_LOG_KEEP}`)
+  }
+  return {rotation: {path: env.SANDBOX_MANAGER_LOG_FILE, maxBytes, keep}, ...(warnings.length ? {warning: warnings.join('; ')} : {})}
+}
+
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const logger = createLogger({level: parseLogLevel(env.SANDBOX_LOG_LEVEL)})
+  const {rotation, warning} = logRotation(env)
+  const logger = managerLogger({level: parseLogLevel(env.SANDBOX_LOG_LEVEL), rotation})
+  if (warning) logger.warn(warning)
   try {
     const config = loadConfig({envFile: env.SANDBOX_ENV_FILE, env})
     const manager = await runManager({

@@ -118,6 +118,8 @@ async function startProcess(request: StartRequest): Promise<StartResult> {
       ...launchVariables(request.launch),
       SANDBOX_MANAGER_LAUNCH: JSON.stringify(request.launch),
       SANDBOX_STATE_DIR: files.dir,
+      // its stdout and stderr append to this file; the manager rotates it by size
+      SANDBOX_MANAGER_LOG_FILE: files.logFile,
     },
     cwd: request.cwd ?? process.cwd(),
   })
