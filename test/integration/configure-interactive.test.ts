@@ -14,8 +14,8 @@ import Database from 'better-sqlite3'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
-import {silentLogger} from '../../src/server/logger.js'
-import {runManager, type RunningManager} from '../../src/server/manager.js'
+import type {RunningManager} from '../../src/server/manager.js'
+import {startManager} from '../helpers/manager.js'
 
 const SOCKET = `sandbox-configure-test-${process.pid}`
 let dir: string
@@ -66,14 +66,7 @@ beforeAll(async () => {
     if (r.status !== 0) throw new Error(`tmux is needed for this test and could not be installed: ${r.stderr}`)
   }
   dir = mkdtempSync(join(tmpdir(), 'configure-tty-'))
-  const base = loadConfig({env: {}, envFile: undefined})
-  manager = await runManager({
-    config: {...base, host: '127.0.0.1', port: 0, apiToken: TOKEN, poolSize: 1},
-    logger: silentLogger(),
-    stateFiles: false,
-    handleSignals: false,
-    engine: {poolSize: 1},
-  })
+  manager = await startManager(loadConfig({env: {}, envFile: undefined}), {apiToken: TOKEN})
 }, 300_000)
 
 afterAll(async () => {

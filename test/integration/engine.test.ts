@@ -2,17 +2,17 @@
  * The engine against the real Docker daemon and real gVisor (issue 3's "must show").
  */
 import {createServer, type Server} from 'node:net'
-import {existsSync, readFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
-import {docker} from '../../src/docker/client.js'
 import {listManagedContainers, LABELS} from '../../src/docker/containers.js'
 import {Engine} from '../../src/engine/engine.js'
 import {EXIT} from '../../src/engine/result.js'
 import {poolExecutor} from '../../src/executors/local.js'
 import {Pipeline} from '../../src/run/pipeline.js'
+import {expectNoDockerLogs} from '../helpers/containers.js'
 
 const config = loadConfig({env: {...process.env, SANDBOX_TIMEOUT: '20s'}})
 let engine: Engine
@@ -375,17 +375,7 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
   })
 
   it('runner containers keep nothing in Docker’s log store', async () => {
-    const mine = await listManagedContainers({[LABELS.owner]: engine.id})
-    expect(mine.length).toBeGreaterThan(0)
-    for (const c of mine) {
-      const info = await docker()
-        .getContainer(c.id)
-        .inspect()
-        .catch(() => undefined)
-      if (!info) continue
-      expect(info.HostConfig.LogConfig?.Type).toBe('none')
-      expect(existsSync(`/var/lib/docker/containers/${c.id}/${c.id}-json.log`)).toBe(false)
-    }
+    await expectNoDockerLogs({[LABELS.owner]: engine.id})
   })
 })
 
