@@ -13,6 +13,7 @@ import {EXIT} from '../../src/engine/result.js'
 import {poolExecutor} from '../../src/executors/local.js'
 import {Pipeline} from '../../src/run/pipeline.js'
 import {expectNoDockerLogs} from '../helpers/containers.js'
+import {forgedFrameProgram} from '../helpers/forge.js'
 
 const config = loadConfig({env: {...process.env, SANDBOX_TIMEOUT: '20s'}})
 let engine: Engine
@@ -206,17 +207,7 @@ describe('engine: limits and isolation', () => {
 })
 
 describe('engine: what leaves the sandbox is bounded, checked and measured from outside (issue 11)', () => {
-  // user code can learn the runner's nonce: Python by walking to the runner's frame
-  // it then waits to be removed, as the runner does after its report: its memory is measured
-  // from the cgroup, which a container that exits on its own takes with it (memory null)
-  const forge = (control: object) =>
-    'import base64, json, os, sys, time\n' +
-    'def main():\n' +
-    '    runner = sys._getframe(1).f_locals\n' +
-    '    os.write(2, ("__SANDBOX_END_" + runner["job"]["nonce"] + "__\\n").encode())\n' +
-    `    payload = base64.b64encode(${JSON.stringify(JSON.stringify(control))}.encode()).decode()\n` +
-    '    os.write(1, (runner["prefix"] + payload + "\\n").encode())\n' +
-    '    time.sleep(60)\n'
+  const forge = forgedFrameProgram
 
   it('750,005 bytes printed in 5 writes arrive whole, on stdout and on stderr, in Python and Node.js', async () => {
     // 750,005 bytes on each stream, one stream per run (the cap, 1 MiB, is for both together)

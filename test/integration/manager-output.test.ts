@@ -11,6 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {LABELS} from '../../src/docker/containers.js'
 import {expectNoDockerLogs} from '../helpers/containers.js'
+import {forgedFrameProgram} from '../helpers/forge.js'
 import {postRun, runBody, startCliManager, type PrivateState} from '../helpers/manager.js'
 
 let manager: PrivateState & {pid: number}
@@ -48,17 +49,7 @@ const FLOOD_FRAME =
   '            view = view[os.write(1, view):]\n' +
   '    return 1\n'
 
-// it then waits to be removed, as the runner does after its report: its memory is measured from
-// the cgroup, which a container that exits on its own takes with it (memory null: a race with
-// the exit that a loaded host lost)
-const forge = (control: object) =>
-  'import base64, os, sys, time\n' +
-  'def main():\n' +
-  '    runner = sys._getframe(1).f_locals\n' +
-  '    os.write(2, ("__SANDBOX_END_" + runner["job"]["nonce"] + "__\\n").encode())\n' +
-  `    payload = base64.b64encode(${JSON.stringify(JSON.stringify(control))}.encode()).decode()\n` +
-  '    os.write(1, (runner["prefix"] + payload + "\\n").encode())\n' +
-  '    time.sleep(60)\n'
+const forge = forgedFrameProgram
 
 describe('the manager and what leaves a sandbox', () => {
   it('a 150 MB frame attempt and a 150 MB return are refused as limits; the manager stays under 250 MB', async () => {
