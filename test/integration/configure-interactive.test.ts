@@ -14,8 +14,8 @@ import Database from 'better-sqlite3'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
-import {silentLogger} from '../../src/server/logger.js'
-import {runManager, type RunningManager} from '../../src/server/manager.js'
+import type {RunningManager} from '../../src/server/manager.js'
+import {startManager} from '../helpers/manager.js'
 
 const SOCKET = `sandbox-configure-test-${process.pid}`
 let dir: string
@@ -42,6 +42,13 @@ async function waitFor(session: string, text: string | RegExp, timeoutMs = 60_00
 const keys = (session: string, ...k: string[]) => tmux('send-keys', '-t', session, ...k)
 const type = (session: string, text: string) => tmux('send-keys', '-t', session, '-l', text)
 
+/** Wait for the prompt, type `text` (if any) and press Enter. */
+async function answer(session: string, prompt: string | RegExp, text?: string): Promise<void> {
+  await waitFor(session, prompt)
+  if (text !== undefined) type(session, text)
+  keys(session, 'Enter')
+}
+
 function startSession(name: string, db: string): void {
   const env = `SANDBOX_DATA_DIR=${join(dir, 'data')} FORCE_COLOR=0 NO_COLOR=1`
   const unset =
@@ -66,14 +73,7 @@ beforeAll(async () => {
     if (r.status !== 0) throw new Error(`tmux is needed for this test and could not be installed: ${r.stderr}`)
   }
   dir = mkdtempSync(join(tmpdir(), 'configure-tty-'))
-  const base = loadConfig({env: {}, envFile: undefined})
-  manager = await runManager({
-    config: {...base, host: '127.0.0.1', port: 0, apiToken: TOKEN, poolSize: 1},
-    logger: silentLogger(),
-    stateFiles: false,
-    handleSignals: false,
-    engine: {poolSize: 1},
-  })
+  manager = await startManager(loadConfig({env: {}, envFile: undefined}), {apiToken: TOKEN})
 }, 300_000)
 
 afterAll(async () => {
@@ -91,32 +91,23 @@ describe('sandbox configure in a terminal (tmux)', () => {
     await waitFor(s, 'Which provider runs the code?')
     // docker, self_managed, aliyun_codeinterpreter, e2b — the cursor starts on docker
     keys(s, 'Down', 'Down')
-    await waitFor(s, /❯ Aliyun Code Interpreter/)
-    keys(s, 'Enter')
-    await waitFor(s, 'Access Key ID')
-    type(s, 'LTAI5tTerminalKey42')
-    keys(s, 'Enter')
+    await answer(s, /❯ Aliyun Code Interpreter/)
+    await answer(s, 'Access Key ID', 'LTAI5tTerminalKey42')
     await waitFor(s, 'Access Key Secret')
     type(s, secret)
     const typing = await waitFor(s, '*'.repeat(secret.length))
     expect(typing).not.toContain(secret)
     keys(s, 'Enter')
-    await waitFor(s, 'Account ID')
-    type(s, '246813579')
-    keys(s, 'Enter')
+    await answer(s, 'Account ID', '246813579')
     await waitFor(s, /Region \(optional\)[\s\S]*cn-hangzhou/)
     keys(s, 'Down') // cn-beijing
     keys(s, 'Enter')
-    await waitFor(s, 'Template Name')
-    keys(s, 'Enter')
+    await answer(s, 'Template Name')
     const timeout = await waitFor(s, 'Execution Timeout (seconds)')
     expect(timeout).toContain('30') // the schema default is offered
     keys(s, 'Enter')
-    await waitFor(s, 'Run a connection test now')
-    type(s, 'n')
-    keys(s, 'Enter')
-    await waitFor(s, 'Save and make Aliyun Code Interpreter the active provider?')
-    keys(s, 'Enter')
+    await answer(s, 'Run a connection test now', 'n')
+    await answer(s, 'Save and make Aliyun Code Interpreter the active provider?')
     const done = await waitFor(s, /EXIT=\d+/)
     expect(done).toContain('EXIT=0')
     expect(done).toContain('Saved sandbox.aliyun_codeinterpreter and sandbox.provider_type')
@@ -135,43 +126,26 @@ describe('sandbox configure in a terminal (tmux)', () => {
     startSession(s, `sqlite://${file}`)
     await waitFor(s, 'Which provider runs the code?')
     keys(s, 'Down', 'Down')
-    await waitFor(s, /❯ Aliyun Code Interpreter/)
-    keys(s, 'Enter')
-    await waitFor(s, 'Access Key ID')
-    type(s, 'STS.NTterminalKey42')
-    keys(s, 'Enter')
-    await waitFor(s, 'Access Key Secret')
-    type(s, 'tty-sts-secret-value')
-    keys(s, 'Enter')
-    await waitFor(s, 'Account ID')
-    type(s, '246813579')
-    keys(s, 'Enter')
-    await waitFor(s, /Region \(optional\)[\s\S]*cn-hangzhou/)
-    keys(s, 'Enter')
-    await waitFor(s, 'Template Name')
-    keys(s, 'Enter')
-    await waitFor(s, 'Execution Timeout (seconds)')
-    keys(s, 'Enter')
+    await answer(s, /❯ Aliyun Code Interpreter/)
+    await answer(s, 'Access Key ID', 'STS.NTterminalKey42')
+    await answer(s, 'Access Key Secret', 'tty-sts-secret-value')
+    await answer(s, 'Account ID', '246813579')
+    await answer(s, /Region \(optional\)[\s\S]*cn-hangzhou/)
+    await answer(s, 'Template Name')
+    await answer(s, 'Execution Timeout (seconds)')
     const refused = await waitFor(s, 'Edit the settings again?')
     expect(refused).toContain("A temporary AccessKey ID (starting with 'STS.') needs its security token")
     keys(s, 'Enter')
     // second round: the answers so far are the defaults (Enter keeps them), then the token
     for (const prompt of ['Access Key ID', 'Access Key Secret', 'Account ID', 'Template Name', 'Execution Timeout (seconds)']) {
-      await waitFor(s, new RegExp(`Edit the settings again\\?[\\s\\S]*${prompt.replace(/[()]/g, '\\$&')}`))
-      keys(s, 'Enter')
+      await answer(s, new RegExp(`Edit the settings again\\?[\\s\\S]*${prompt.replace(/[()]/g, '\\$&')}`))
       if (prompt === 'Account ID') {
-        await waitFor(s, /Edit the settings again\?[\s\S]*Region \(optional\)/)
-        keys(s, 'Enter')
+        await answer(s, /Edit the settings again\?[\s\S]*Region \(optional\)/)
       }
     }
-    await waitFor(s, /Edit the settings again\?[\s\S]*STS Security Token/)
-    type(s, token)
-    keys(s, 'Enter')
-    await waitFor(s, 'Run a connection test now')
-    type(s, 'n')
-    keys(s, 'Enter')
-    await waitFor(s, 'Save and make Aliyun Code Interpreter the active provider?')
-    keys(s, 'Enter')
+    await answer(s, /Edit the settings again\?[\s\S]*STS Security Token/, token)
+    await answer(s, 'Run a connection test now', 'n')
+    await answer(s, 'Save and make Aliyun Code Interpreter the active provider?')
     const done = await waitFor(s, /EXIT=\d+/)
     expect(done).toContain('EXIT=0')
     expect(done).not.toContain(token)
@@ -184,37 +158,25 @@ describe('sandbox configure in a terminal (tmux)', () => {
     startSession(s, `sqlite://${file}`)
     await waitFor(s, 'Which provider runs the code?')
     keys(s, 'Down')
-    await waitFor(s, /❯ Self-Managed/)
-    keys(s, 'Enter')
-    await waitFor(s, 'Executor Manager Endpoint')
-    type(s, 'localhost:9385')
-    keys(s, 'Enter')
+    await answer(s, /❯ Self-Managed/)
+    await answer(s, 'Executor Manager Endpoint', 'localhost:9385')
     // HEAD's deployment fields (Container Pool Size, images, …) are read-only: not asked
     for (const label of ['Request Timeout (seconds)', 'Max Retries']) {
-      await waitFor(s, label)
-      keys(s, 'Enter')
+      await answer(s, label)
     }
-    await waitFor(s, 'API Token')
-    type(s, TOKEN)
-    keys(s, 'Enter')
+    await answer(s, 'API Token', TOKEN)
     await waitFor(s, 'Invalid endpoint format: localhost:9385. Must start with http:// or https://')
-    await waitFor(s, 'Edit the settings again?')
-    keys(s, 'Enter')
+    await answer(s, 'Edit the settings again?')
     // second round: the previous answers are the defaults; the token is kept with Enter
-    await waitFor(s, /Executor Manager Endpoint.*\(localhost:9385\)/)
-    type(s, manager.endpoint)
-    keys(s, 'Enter')
+    await answer(s, /Executor Manager Endpoint.*\(localhost:9385\)/, manager.endpoint)
     for (const label of ['Request Timeout (seconds) (optional) (30)', 'Max Retries (optional) (3)']) {
-      await waitFor(s, label)
-      keys(s, 'Enter')
+      await answer(s, label)
     }
-    await waitFor(s, 'API Token (optional) [set; Enter keeps it]')
-    keys(s, 'Enter')
+    await answer(s, 'API Token (optional) [set; Enter keeps it]')
     await waitFor(s, 'Run a connection test now')
     keys(s, 'Enter') // default yes
     await waitFor(s, /Test PASSED \| Exit code: 0/)
-    await waitFor(s, 'Save and make Self-Managed the active provider?')
-    keys(s, 'Enter')
+    await answer(s, 'Save and make Self-Managed the active provider?')
     const done = await waitFor(s, /EXIT=\d+/)
     expect(done).toContain('EXIT=0')
     expect(done).not.toContain(TOKEN)

@@ -2,17 +2,18 @@
  * The engine against the real Docker daemon and real gVisor (issue 3's "must show").
  */
 import {createServer, type Server} from 'node:net'
-import {existsSync, readFileSync} from 'node:fs'
+import {readFileSync} from 'node:fs'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
-import {docker} from '../../src/docker/client.js'
 import {listManagedContainers, LABELS} from '../../src/docker/containers.js'
 import {Engine} from '../../src/engine/engine.js'
 import {EXIT} from '../../src/engine/result.js'
 import {poolExecutor} from '../../src/executors/local.js'
 import {Pipeline} from '../../src/run/pipeline.js'
+import {expectNoDockerLogs} from '../helpers/containers.js'
+import {forgedFrameProgram} from '../helpers/forge.js'
 
 const config = loadConfig({env: {...process.env, SANDBOX_TIMEOUT: '20s'}})
 let engine: Engine
@@ -206,17 +207,7 @@ describe('engine: limits and isolation', () => {
 })
 
 describe('engine: what leaves the sandbox is bounded, checked and measured from outside (issue 11)', () => {
-  // user code can learn the runner's nonce: Python by walking to the runner's frame
-  // it then waits to be removed, as the runner does after its report: its memory is measured
-  // from the cgroup, which a container that exits on its own takes with it (memory null)
-  const forge = (control: object) =>
-    'import base64, json, os, sys, time\n' +
-    'def main():\n' +
-    '    runner = sys._getframe(1).f_locals\n' +
-    '    os.write(2, ("__SANDBOX_END_" + runner["job"]["nonce"] + "__\\n").encode())\n' +
-    `    payload = base64.b64encode(${JSON.stringify(JSON.stringify(control))}.encode()).decode()\n` +
-    '    os.write(1, (runner["prefix"] + payload + "\\n").encode())\n' +
-    '    time.sleep(60)\n'
+  const forge = forgedFrameProgram
 
   it('750,005 bytes printed in 5 writes arrive whole, on stdout and on stderr, in Python and Node.js', async () => {
     // 750,005 bytes on each stream, one stream per run (the cap, 1 MiB, is for both together)
@@ -375,17 +366,7 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
   })
 
   it('runner containers keep nothing in Docker’s log store', async () => {
-    const mine = await listManagedContainers({[LABELS.owner]: engine.id})
-    expect(mine.length).toBeGreaterThan(0)
-    for (const c of mine) {
-      const info = await docker()
-        .getContainer(c.id)
-        .inspect()
-        .catch(() => undefined)
-      if (!info) continue
-      expect(info.HostConfig.LogConfig?.Type).toBe('none')
-      expect(existsSync(`/var/lib/docker/containers/${c.id}/${c.id}-json.log`)).toBe(false)
-    }
+    await expectNoDockerLogs({[LABELS.owner]: engine.id})
   })
 })
 

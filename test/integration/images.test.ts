@@ -4,7 +4,6 @@
  * failures behave. Extra-package tests build small images FROM the same Dockerfiles into
  * throw-away names; the base layers come from the layer cache, so they take seconds.
  */
-import {spawn} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {release, tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -17,8 +16,8 @@ import {type BuildEvent, type BuildResult, buildImages, imageStatus, IMAGE_LABEL
 import {runProbe} from '../../src/docker/probe.js'
 import {SandboxError} from '../../src/errors.js'
 import {TOOLKIT_VERSION} from '../../src/paths.js'
+import {runBin, type BinResult} from '../helpers/bin.js'
 
-const ROOT = join(import.meta.dirname, '..', '..')
 const work = mkdtempSync(join(tmpdir(), 'sandbox-images-it-'))
 const envFile = join(work, '.env')
 writeFileSync(envFile, '')
@@ -40,21 +39,7 @@ afterAll(async () => {
   rmSync(work, {recursive: true, force: true})
 })
 
-function cli(args: string[]): Promise<{code: number | null; stdout: string; stderr: string}> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'dev.js'), ...args], {
-      cwd: work,
-      env: {...process.env, FORCE_COLOR: '0'},
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (b) => (stdout += b))
-    child.stderr.on('data', (b) => (stderr += b))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({code, stdout, stderr}))
-  })
-}
+const cli = (args: string[]): Promise<BinResult> => runBin(args, work)
 
 const probe = (image: string, cmd: string[]) => runProbe({image, cmd, runtime: 'runsc', network: 'none', memory: 512 * 1024 ** 2, timeoutMs: 120_000})
 

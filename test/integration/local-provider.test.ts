@@ -18,6 +18,7 @@ import type {Language} from '../../src/engine/languages.js'
 import {localDefinition, runWithProvider, type ProviderConfig, type ProviderEvent} from '../../src/providers/index.js'
 import {openSettingsStore, writeProviderSettings} from '../../src/settings/index.js'
 import {gone} from '../helpers/processes.js'
+import {expectNodeResultAndProgramError} from '../helpers/provider-cases.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'local-int-'))
 afterAll(() => rmSync(dir, {recursive: true, force: true}))
@@ -51,13 +52,7 @@ describe('local provider: real child processes', () => {
   })
 
   it('Node: result and a program error classified by the one classifier', async () => {
-    const ok = await runLocal('nodejs', 'async function main(args) { console.log("js", args.n); return {double: args.n * 2} }\n', {arguments: {n: 21}})
-    expect(ok.result.status).toBe('success')
-    expect(ok.result.stdout).toBe('js 21\n')
-    expect(ok.result.result?.value).toEqual({double: 42})
-    const bad = await runLocal('nodejs', 'function main() { throw new TypeError("nope") }\n')
-    expect(bad.result.status).toBe('program_error')
-    expect(bad.result.detail).toContain('nope')
+    await expectNodeResultAndProgramError(runLocal)
   })
 
   for (const language of ['python', 'nodejs'] as const) {

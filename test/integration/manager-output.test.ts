@@ -3,42 +3,22 @@
  * limit while the manager's RSS stays under 250 MB, and runner containers keep nothing in
  * Docker's log store; a forged frame cannot change the time, memory or field types.
  */
-import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
-import {Agent, request} from 'node:http'
-import {hostname, tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {readFileSync} from 'node:fs'
+import {Agent} from 'node:http'
+import {hostname} from 'node:os'
 
-import {Config} from '@oclif/core'
-import {captureOutput} from '@oclif/test'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import Start from '../../src/commands/start.js'
-import type {StartOutput} from '../../src/commands/start.js'
-import Stop from '../../src/commands/stop.js'
-import {docker} from '../../src/docker/client.js'
-import {LABELS, listManagedContainers} from '../../src/docker/containers.js'
-import {freePort} from '../helpers/ports.js'
+import {LABELS} from '../../src/docker/containers.js'
+import {expectNoDockerLogs} from '../helpers/containers.js'
+import {forgedFrameProgram} from '../helpers/forge.js'
+import {postRun, runBody, startCliManager, type PrivateState} from '../helpers/manager.js'
 
-let config: Config
-let stateDir: string
-let port: number
+let manager: PrivateState & {pid: number}
 let pid: number
-const previousStateDir = process.env.SANDBOX_STATE_DIR
 const agent = new Agent({keepAlive: true, maxSockets: 8})
 
-function post(body: string): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const req = request({host: '127.0.0.1', port, method: 'POST', path: '/run', agent, headers: {'content-type': 'application/json'}}, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>))
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
-const run = (code: string) => post(JSON.stringify({code_b64: Buffer.from(code).toString('base64'), language: 'python', arguments: {}}))
+const run = async (code: string) => (await postRun(manager.port, runBody(code, 'python', {}), {agent})).json()
 
 /** peak and current resident memory of the manager process, KiB */
 function memoryOf(p: number): {hwm: number; rss: number} {
@@ -48,23 +28,13 @@ function memoryOf(p: number): {hwm: number; rss: number} {
 }
 
 beforeAll(async () => {
-  config = await Config.load({root: process.cwd()})
-  stateDir = mkdtempSync(join(tmpdir(), 'sandbox-manager-output-'))
-  process.env.SANDBOX_STATE_DIR = stateDir
-  port = await freePort()
-  const out = await captureOutput(() => Start.run(['--port', String(port), '--env-file', '/dev/null', '--pool-size', '2', '--policy', 'off', '--json'], config))
-  process.exitCode = undefined
-  if (out.error) throw out.error
-  pid = (out.result as StartOutput).pid!
+  manager = await startCliManager('sandbox-manager-output-', ['--pool-size', '2', '--policy', 'off'])
+  pid = manager.pid
 })
 
 afterAll(async () => {
   agent.destroy()
-  await captureOutput(() => Stop.run(['--json'], config)).catch(() => {})
-  process.exitCode = undefined
-  if (previousStateDir === undefined) delete process.env.SANDBOX_STATE_DIR
-  else process.env.SANDBOX_STATE_DIR = previousStateDir
-  rmSync(stateDir, {recursive: true, force: true})
+  await manager?.close()
 })
 
 // user code can learn the runner's nonce (here: the runner's locals), so these probes can write frames
@@ -79,17 +49,7 @@ const FLOOD_FRAME =
   '            view = view[os.write(1, view):]\n' +
   '    return 1\n'
 
-// it then waits to be removed, as the runner does after its report: its memory is measured from
-// the cgroup, which a container that exits on its own takes with it (memory null: a race with
-// the exit that a loaded host lost)
-const forge = (control: object) =>
-  'import base64, os, sys, time\n' +
-  'def main():\n' +
-  '    runner = sys._getframe(1).f_locals\n' +
-  '    os.write(2, ("__SANDBOX_END_" + runner["job"]["nonce"] + "__\\n").encode())\n' +
-  `    payload = base64.b64encode(${JSON.stringify(JSON.stringify(control))}.encode()).decode()\n` +
-  '    os.write(1, (runner["prefix"] + payload + "\\n").encode())\n' +
-  '    time.sleep(60)\n'
+const forge = forgedFrameProgram
 
 describe('the manager and what leaves a sandbox', () => {
   it('a 150 MB frame attempt and a 150 MB return are refused as limits; the manager stays under 250 MB', async () => {
@@ -108,17 +68,7 @@ describe('the manager and what leaves a sandbox', () => {
   })
 
   it('runner containers of the manager log nothing to Docker’s log store', async () => {
-    const mine = await listManagedContainers({[LABELS.ownerHost]: hostname(), [LABELS.ownerPid]: String(pid)})
-    expect(mine.length).toBeGreaterThan(0)
-    for (const c of mine) {
-      const info = await docker()
-        .getContainer(c.id)
-        .inspect()
-        .catch(() => undefined)
-      if (!info) continue
-      expect(info.HostConfig.LogConfig?.Type).toBe('none')
-      expect(existsSync(`/var/lib/docker/containers/${c.id}/${c.id}-json.log`)).toBe(false)
-    }
+    await expectNoDockerLogs({[LABELS.ownerHost]: hostname(), [LABELS.ownerPid]: String(pid)})
   })
 
   it('a forged frame (nonce known) cannot change time_used_ms, memory_used_kb or the field types', async () => {

@@ -3,7 +3,7 @@
  * state directory on a free 127.0.0.1 port, real Docker and gVisor behind it.
  */
 import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {Agent, request} from 'node:http'
+import {Agent} from 'node:http'
 import {createServer} from 'node:net'
 import {hostname, tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -24,13 +24,13 @@ import type {CleanResult} from '../../src/supervisor/clean.js'
 import type {StopResult} from '../../src/supervisor/host.js'
 import type {StatusReport} from '../../src/supervisor/status.js'
 import {managerFiles, readState} from '../../src/server/state.js'
+import {call as httpCall, postRun, privateState, runBody, type Answer, type PrivateState} from '../helpers/manager.js'
 import {freePort} from '../helpers/ports.js'
 
 let config: Config
 let stateDir: string
 let port: number
 let endpoint: string
-const previousStateDir = process.env.SANDBOX_STATE_DIR
 
 type Runnable = {run: (argv: string[], config: Config) => Promise<unknown>}
 
@@ -55,35 +55,12 @@ async function cliFails(cmd: Runnable, argv: string[]): Promise<{exit: number | 
 
 const startArgs = () => ['--port', String(port), '--env-file', '/dev/null', '--pool-size', '1']
 
-interface Answer {
-  status: number
-  text: string
-  json: <T = Record<string, unknown>>() => T
-}
-
 const agent = new Agent({keepAlive: true, maxSockets: 16})
 
-function call(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({host: '127.0.0.1', port, method, path, agent, headers}, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        resolve({status: res.statusCode ?? 0, text, json: <T>() => JSON.parse(text) as T})
-      })
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
+const call = (method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<Answer> => httpCall(port, method, path, {body, headers, agent})
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64')
-const run = (code: string, language?: string, args?: unknown, headers: Record<string, string> = {}) =>
-  call('POST', '/run', JSON.stringify({code_b64: b64(code), ...(language ? {language} : {}), ...(args === undefined ? {} : {arguments: args})}), {
-    'content-type': 'application/json',
-    ...headers,
-  })
+const run = (code: string, language?: string, args?: unknown, headers: Record<string, string> = {}) => postRun(port, runBody(code, language, args), {agent, headers})
 
 const RESULT_FIELDS = [
   'status',
@@ -102,21 +79,16 @@ const RESULT_FIELDS = [
 
 const mine = (pid: number) => listManagedContainers({[LABELS.ownerHost]: hostname(), [LABELS.ownerPid]: String(pid)})
 
+let state: PrivateState
+
 beforeAll(async () => {
-  config = await Config.load({root: process.cwd()})
-  stateDir = mkdtempSync(join(tmpdir(), 'sandbox-manager-test-'))
-  process.env.SANDBOX_STATE_DIR = stateDir
-  port = await freePort()
-  endpoint = `http://127.0.0.1:${port}`
+  state = await privateState('sandbox-manager-test-')
+  ;({config, stateDir, port, endpoint} = state)
 })
 
 afterAll(async () => {
   agent.destroy()
-  await captureOutput(() => Stop.run(['--json'], config)).catch(() => {})
-  process.exitCode = undefined
-  if (previousStateDir === undefined) delete process.env.SANDBOX_STATE_DIR
-  else process.env.SANDBOX_STATE_DIR = previousStateDir
-  rmSync(stateDir, {recursive: true, force: true})
+  await state?.close()
 })
 
 describe('sandbox start / POST /run / stop', () => {

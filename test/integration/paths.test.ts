@@ -7,7 +7,6 @@
  */
 import {execFile} from 'node:child_process'
 import {mkdtempSync, writeFileSync} from 'node:fs'
-import {request} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -18,10 +17,10 @@ import type {Language} from '../../src/engine/languages.js'
 import {saveProviderConfig} from '../../src/providers/settings.js'
 import {PROVIDERS} from '../../src/providers/registry.js'
 import {RUN_LIMITS} from '../../src/run/request.js'
-import {silentLogger} from '../../src/server/logger.js'
-import {runManager, type RunningManager} from '../../src/server/manager.js'
+import type {RunningManager} from '../../src/server/manager.js'
 import {startEngineTarget} from '../../src/suite/targets.js'
 import type {SuiteTarget} from '../../src/suite/types.js'
+import {postRun, runBody, startManager} from '../helpers/manager.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'paths-'))
 /** the limits every path runs with: the environment as each one reads it */
@@ -130,24 +129,12 @@ async function viaCli(c: Pick<Case, 'language' | 'code' | 'args'>, env: Record<s
   return out
 }
 
-function post(port: number, body: string): Promise<{status: number; body: Record<string, unknown>}> {
-  return new Promise((resolve, reject) => {
-    const req = request({host: '127.0.0.1', port, method: 'POST', path: '/run', headers: {'content-type': 'application/json'}}, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (b: Buffer) => chunks.push(b))
-      res.on('end', () => resolve({status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>}))
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
-
 /** POST /run: the result (200), or the 413's message */
 async function viaManager(manager: RunningManager, c: Pick<Case, 'language' | 'code' | 'args'>): Promise<Record<string, unknown>> {
-  const answer = await post(manager.port, JSON.stringify({code_b64: Buffer.from(c.code).toString('base64'), language: c.language, arguments: c.args ?? {}}))
-  if (answer.status === 413) return {refused: answer.body.message}
+  const answer = await postRun(manager.port, runBody(c.code, c.language, c.args ?? {}))
+  if (answer.status === 413) return {refused: answer.json().message}
   expect(answer.status).toBe(200)
-  return answer.body
+  return answer.json()
 }
 
 /** the suite's target: the result, or the refusal it throws */
@@ -160,7 +147,7 @@ async function viaSuite(target: SuiteTarget, c: Case): Promise<Record<string, un
   }
 }
 
-const managerConfig = (env: Record<string, string>) => ({...loadConfig({env: {...process.env, ...env}, envFile: undefined}), host: '127.0.0.1', port: 0, apiToken: undefined})
+const managerConfig = (env: Record<string, string>) => loadConfig({env: {...process.env, ...env}, envFile: undefined})
 
 describe('the same request gives the same result on every path', () => {
   let manager: RunningManager
@@ -168,10 +155,7 @@ describe('the same request gives the same result on every path', () => {
 
   beforeAll(async () => {
     const config = managerConfig(LIMIT_ENV)
-    ;[manager, target] = await Promise.all([
-      runManager({config, logger: silentLogger(), stateFiles: false, handleSignals: false, settingsDb: false, engine: {poolSize: 1}}),
-      startEngineTarget({config, poolSize: 1}),
-    ])
+    ;[manager, target] = await Promise.all([startManager(config, {settingsDb: false}), startEngineTarget({config, poolSize: 1})])
   }, 300_000)
 
   afterAll(async () => {
@@ -204,14 +188,7 @@ describe('one settings resolver: stored docker row < environment, on sandbox run
   })
 
   const managed = async (env: Record<string, string>) => {
-    const manager = await runManager({
-      config: managerConfig(env),
-      logger: silentLogger(),
-      stateFiles: false,
-      handleSignals: false,
-      settingsDb: db,
-      engine: {poolSize: 1, languages: ['python']},
-    })
+    const manager = await startManager(managerConfig(env), {settingsDb: db, languages: ['python']})
     try {
       return await viaManager(manager, SLEEPER)
     } finally {

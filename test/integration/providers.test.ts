@@ -13,7 +13,6 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {Config} from '@oclif/core'
-import {captureOutput} from '@oclif/test'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import ConfigureAliyun from '../../src/commands/configure/aliyun.js'
@@ -24,8 +23,10 @@ import Run from '../../src/commands/run.js'
 import {loadConfig} from '../../src/config.js'
 import type {RunResult} from '../../src/engine/result.js'
 import {PROVIDERS, runWithProvider} from '../../src/providers/index.js'
-import {runManager, type RunningManager} from '../../src/server/manager.js'
-import {silentLogger} from '../../src/server/logger.js'
+import type {RunningManager} from '../../src/server/manager.js'
+import {imageEnv} from '../helpers/admin.js'
+import {runCommand, type CliResult, type Runnable} from '../helpers/cli.js'
+import {startManager} from '../helpers/manager.js'
 import {startAliyunStandIn, type AliyunStandIn} from '../helpers/standins/aliyun.js'
 import {startE2BStandIn, type E2BStandIn} from '../helpers/standins/e2b.js'
 
@@ -37,9 +38,6 @@ let e2b: E2BStandIn
 let aliyun: AliyunStandIn
 const TOKEN = 'manager-token-0123456789'
 const previous: Record<string, string | undefined> = {}
-/** the images global setup built (private tags when SANDBOX_BASE_*_IMAGE are set); nothing else of the environment */
-const imageEnv = (): Record<string, string> =>
-  Object.fromEntries(['SANDBOX_BASE_PYTHON_IMAGE', 'SANDBOX_BASE_NODEJS_IMAGE'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])))
 const ENV = [
   'SANDBOX_DATA_DIR',
   'SANDBOX_DB_URL',
@@ -55,23 +53,7 @@ const live = {
   aliyun: {id: process.env.AGENTRUN_ACCESS_KEY_ID, secret: process.env.AGENTRUN_ACCESS_KEY_SECRET, account: process.env.AGENTRUN_ACCOUNT_ID, region: process.env.AGENTRUN_REGION},
 }
 
-interface CliResult {
-  exit: number
-  json: any
-  stdout: string
-}
-
-async function cli(cmd: {run: (argv: string[], config: Config) => Promise<unknown>}, argv: string[]): Promise<CliResult> {
-  process.exitCode = undefined
-  const out = await captureOutput(() => cmd.run([...argv, '--json'], config))
-  const exit = out.error ? Number((out.error as {oclif?: {exit?: number}}).oclif?.exit ?? process.exitCode ?? 1) : Number(process.exitCode ?? 0)
-  process.exitCode = undefined
-  let json: any = {}
-  try {
-    json = JSON.parse(out.stdout)
-  } catch {}
-  return {exit, json, stdout: out.stdout}
-}
+const cli = (cmd: Runnable, argv: string[]): Promise<CliResult> => runCommand(cmd, [...argv, '--json'], config)
 
 const run = (file: string, ...argv: string[]) => cli(Run, [file, '--env-file', '/dev/null', '--db', db, ...argv])
 
@@ -96,14 +78,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'providers-'))
   process.env.SANDBOX_DATA_DIR = join(dir, 'data')
   db = `sqlite://${join(dir, 'settings.db')}`
-  const base = loadConfig({env: imageEnv(), envFile: undefined})
-  manager = await runManager({
-    config: {...base, host: '127.0.0.1', port: 0, apiToken: TOKEN, poolSize: 1},
-    logger: silentLogger(),
-    stateFiles: false,
-    handleSignals: false,
-    engine: {poolSize: 1},
-  })
+  manager = await startManager(loadConfig({env: imageEnv(), envFile: undefined}), {apiToken: TOKEN})
   e2b = await startE2BStandIn()
   aliyun = await startAliyunStandIn()
   // every provider stored in the settings file (not active); tests below may re-save them with --test

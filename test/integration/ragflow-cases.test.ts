@@ -11,20 +11,13 @@
  * too). Case 17 "passes" on RAGFlow only because RAGFlow's static check refuses `'a' * 1024`
  * (a false positive): its program uses about 1 MB and may simply succeed.
  */
-import {mkdtempSync, rmSync} from 'node:fs'
-import {Agent, request} from 'node:http'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {Agent} from 'node:http'
 
-import {Config} from '@oclif/core'
-import {captureOutput} from '@oclif/test'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import Start from '../../src/commands/start.js'
-import Stop from '../../src/commands/stop.js'
 import type {RunResult} from '../../src/engine/result.js'
 import {expectUnsafe} from '../../src/suite/expect.js'
-import {freePort} from '../helpers/ports.js'
+import {postRun, runBody, startCliManager, type PrivateState} from '../helpers/manager.js'
 
 interface RagflowCase {
   n: number
@@ -259,29 +252,14 @@ function pyDedent(text: string): string {
   return lines.map((l) => l.slice(margin)).join('\n')
 }
 
-let config: Config
-let stateDir: string
-let port: number
-const previousStateDir = process.env.SANDBOX_STATE_DIR
+let manager: PrivateState
 const agent = new Agent({keepAlive: true, maxSockets: 8})
-
-function post(body: string): Promise<{status: number; text: string}> {
-  return new Promise((resolve, reject) => {
-    const req = request({host: '127.0.0.1', port, method: 'POST', path: '/run', agent, headers: {'content-type': 'application/json'}}, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8')}))
-    })
-    req.on('error', reject)
-    req.end(body)
-  })
-}
 
 /** What RAGFlow's execute_single_test does: dedent, base64, POST, retry on -429; HTTP errors are failures. */
 async function execute(c: RagflowCase): Promise<RunResult> {
-  const body = JSON.stringify({code_b64: Buffer.from(pyDedent(c.code), 'utf8').toString('base64'), language: c.language, arguments: {}})
+  const body = runBody(pyDedent(c.code), c.language, {})
   for (;;) {
-    const answer = await post(body)
+    const answer = await postRun(manager.port, body, {agent})
     expect(answer.status, answer.text).toBe(200)
     const result = JSON.parse(answer.text) as RunResult
     if (result.exit_code !== -429) return result
@@ -303,23 +281,13 @@ async function runAll(cases: RagflowCase[], workers: number): Promise<Map<number
 }
 
 beforeAll(async () => {
-  config = await Config.load({root: process.cwd()})
-  stateDir = mkdtempSync(join(tmpdir(), 'sandbox-ragflow-cases-'))
-  process.env.SANDBOX_STATE_DIR = stateDir
-  port = await freePort()
   // the manager as RAGFlow deploys it: default policy (RAGFlow's rules), default 10 s timeout
-  const out = await captureOutput(() => Start.run(['--port', String(port), '--env-file', '/dev/null', '--pool-size', '2', '--json'], config))
-  process.exitCode = undefined
-  if (out.error) throw out.error
+  manager = await startCliManager('sandbox-ragflow-cases-', ['--pool-size', '2'])
 }, 120_000)
 
 afterAll(async () => {
   agent.destroy()
-  await captureOutput(() => Stop.run(['--json'], config)).catch(() => {})
-  process.exitCode = undefined
-  if (previousStateDir === undefined) delete process.env.SANDBOX_STATE_DIR
-  else process.env.SANDBOX_STATE_DIR = previousStateDir
-  rmSync(stateDir, {recursive: true, force: true})
+  await manager?.close()
 })
 
 describe("RAGFlow's sandbox_security_tests_full.py against a started manager", () => {

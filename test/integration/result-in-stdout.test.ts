@@ -3,13 +3,11 @@
  * started with SANDBOX_RESULT_IN_STDOUT=on answers a Python main returning {"a": 1} with stdout
  * that RAGFlow's old code component parses back to {"a": 1}; Node prints console.log's text.
  */
-import {request} from 'node:http'
-
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
-import {silentLogger} from '../../src/server/logger.js'
-import {runManager, type RunningManager} from '../../src/server/manager.js'
+import type {RunningManager} from '../../src/server/manager.js'
+import {postRun, runBody, startManager} from '../helpers/manager.js'
 import {ragflowParse} from '../helpers/ragflow-stdout.js'
 
 let manager: RunningManager
@@ -18,30 +16,14 @@ beforeAll(async () => {
   // the environment as the manager would read it (the suite's image tags), plus the setting
   const config = loadConfig({env: {...process.env, SANDBOX_RESULT_IN_STDOUT: 'on'}, envFile: undefined})
   expect(config.resultInStdout).toBe(true)
-  manager = await runManager({
-    config: {...config, host: '127.0.0.1', port: 0, poolSize: 1, apiToken: undefined},
-    logger: silentLogger(),
-    stateFiles: false,
-    handleSignals: false,
-    engine: {poolSize: 1},
-  })
+  manager = await startManager(config)
 }, 300_000)
 
 afterAll(async () => {
   await manager?.stop('test done')
 })
 
-function run(language: string, code: string, args: object = {}): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    const req = request({host: '127.0.0.1', port: manager.port, method: 'POST', path: '/run', headers: {'content-type': 'application/json'}}, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>))
-    })
-    req.on('error', reject)
-    req.end(JSON.stringify({code_b64: Buffer.from(code).toString('base64'), language, arguments: args}))
-  })
-}
+const run = async (language: string, code: string, args: object = {}): Promise<Record<string, unknown>> => (await postRun(manager.port, runBody(code, language, args))).json()
 
 describe('SANDBOX_RESULT_IN_STDOUT=on', () => {
   it('Python main returning {"a": 1}: stdout is {\'a\': 1}, which RAGFlow\'s old parsing reads back as {"a": 1}', async () => {

@@ -4,7 +4,6 @@
  * ready host. The real daemon is never stopped here; the daemon.json test reloads it
  * (SIGHUP) and restores the file in a finally block.
  */
-import {spawn} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -18,26 +17,12 @@ import {DAEMON_JSON} from '../../src/setup/daemon-json.js'
 import {registerRuntime, type FixContext} from '../../src/setup/fixes.js'
 import {realHost} from '../../src/setup/host.js'
 import {runSetup} from '../../src/setup/service.js'
+import {runBin, type BinResult} from '../helpers/bin.js'
 
-const ROOT = join(import.meta.dirname, '..', '..')
 const work = mkdtempSync(join(tmpdir(), 'sandbox-setup-it-'))
 afterAll(() => rmSync(work, {recursive: true, force: true}))
 
-function cli(args: string[], env: Record<string, string> = {}): Promise<{code: number | null; stdout: string; stderr: string}> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'dev.js'), ...args], {
-      cwd: work,
-      env: {...process.env, FORCE_COLOR: '0', ...env},
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (b) => (stdout += b))
-    child.stderr.on('data', (b) => (stderr += b))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({code, stdout, stderr}))
-  })
-}
+const cli = (args: string[], env: Record<string, string> = {}): Promise<BinResult> => runBin(args, work, env)
 
 describe('sandbox setup on a ready host', () => {
   it('passes every check and changes nothing, also with --yes', async () => {

@@ -19,6 +19,7 @@ import type {SandboxError} from '../../src/errors.js'
 import type {Language} from '../../src/engine/languages.js'
 import {runWithProvider, sshDefinition, type ProviderConfig, type ProviderEvent} from '../../src/providers/index.js'
 import {gone} from '../helpers/processes.js'
+import {expectNodeResultAndProgramError} from '../helpers/provider-cases.js'
 import {startSshd, type SshServer} from '../helpers/sshd.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ssh-int-'))
@@ -74,13 +75,7 @@ describe('ssh provider: a real sshd on 127.0.0.1', () => {
   })
 
   it('Node: result, and a thrown error is a program error', async () => {
-    const ok = await runSsh('nodejs', 'async function main(args) { console.log("js", args.n); return {double: args.n * 2} }\n', {arguments: {n: 21}})
-    expect(ok.result.status).toBe('success')
-    expect(ok.result.stdout).toBe('js 21\n')
-    expect(ok.result.result?.value).toEqual({double: 42})
-    const bad = await runSsh('nodejs', 'function main() { throw new TypeError("nope") }\n')
-    expect(bad.result.status).toBe('program_error')
-    expect(bad.result.detail).toContain('nope')
+    await expectNodeResultAndProgramError(runSsh)
   })
 
   it('private key authentication (no password) works', async () => {

@@ -5,17 +5,12 @@
  */
 import {execFile} from 'node:child_process'
 import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {request} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {Config} from '@oclif/core'
-import {captureOutput} from '@oclif/test'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import Start from '../../src/commands/start.js'
-import Stop from '../../src/commands/stop.js'
-import {freePort} from '../helpers/ports.js'
+import {postRun, startCliManager, type PrivateState} from '../helpers/manager.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'typescript-'))
 const MAIN_TS = `interface Args {
@@ -67,38 +62,19 @@ describe('sandbox run main.ts', () => {
 })
 
 describe('POST /run with "language": "typescript"', () => {
-  let config: Config
-  let stateDir: string
-  let port: number
-  const previousStateDir = process.env.SANDBOX_STATE_DIR
+  let manager: PrivateState
 
-  const post = (body: unknown): Promise<{status: number; body: Record<string, unknown>}> =>
-    new Promise((resolve, reject) => {
-      const req = request({host: '127.0.0.1', port, method: 'POST', path: '/run', headers: {'content-type': 'application/json'}}, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => resolve({status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>}))
-      })
-      req.on('error', reject)
-      req.end(JSON.stringify(body))
-    })
+  const post = async (body: unknown): Promise<{status: number; body: Record<string, unknown>}> => {
+    const answer = await postRun(manager.port, body)
+    return {status: answer.status, body: answer.json()}
+  }
 
   beforeAll(async () => {
-    config = await Config.load({root: process.cwd()})
-    stateDir = mkdtempSync(join(tmpdir(), 'sandbox-typescript-'))
-    process.env.SANDBOX_STATE_DIR = stateDir
-    port = await freePort()
-    const out = await captureOutput(() => Start.run(['--port', String(port), '--env-file', '/dev/null', '--pool-size', '1', '--json'], config))
-    process.exitCode = undefined
-    if (out.error) throw out.error
+    manager = await startCliManager('sandbox-typescript-', ['--pool-size', '1'])
   })
 
   afterAll(async () => {
-    await captureOutput(() => Stop.run(['--json'], config)).catch(() => {})
-    process.exitCode = undefined
-    if (previousStateDir === undefined) delete process.env.SANDBOX_STATE_DIR
-    else process.env.SANDBOX_STATE_DIR = previousStateDir
-    rmSync(stateDir, {recursive: true, force: true})
+    await manager?.close()
     rmSync(dir, {recursive: true, force: true})
   })
 

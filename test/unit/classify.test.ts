@@ -8,22 +8,9 @@ import {describe, expect, it} from 'vitest'
 import {classify, decideOutcome, labelFromErrorRecord, parseErrorType, type ClassifyInput, type OutcomeFacts} from '../../src/engine/classify.js'
 import type {ControlFrame} from '../../src/engine/output.js'
 import {EXIT, type RunResult} from '../../src/engine/result.js'
+import {CLASSIFY_BASE} from '../helpers/classify.js'
 
-const base: ClassifyInput = {
-  stdout: '',
-  stderr: '',
-  control: undefined,
-  markerResult: undefined,
-  exitCode: 0,
-  oomKilled: false,
-  timedOut: false,
-  outputOverflow: false,
-  wallMs: 12,
-  timeoutSeconds: 10,
-  memoryBytes: 256 * 1024 * 1024,
-  maxOutputBytes: 1024,
-  memoryKb: 9000,
-}
+const base: ClassifyInput = CLASSIFY_BASE
 
 const frame = (over: Partial<ControlFrame>): ControlFrame => ({ok: false, result: null, error: null, error_type: null, exit_code: 1, artifacts: [], notes: [], ...over})
 const returned = (value: unknown) => frame({ok: true, result: {present: true, value, type: 'json'}, exit_code: 0})

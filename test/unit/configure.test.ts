@@ -9,7 +9,6 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {Config} from '@oclif/core'
-import {captureOutput} from '@oclif/test'
 import Database from 'better-sqlite3'
 import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
@@ -22,6 +21,7 @@ import ConfigureShow from '../../src/commands/configure/show.js'
 import ConfigureUse from '../../src/commands/configure/use.js'
 import Run from '../../src/commands/run.js'
 import {createTableStatements} from '../../src/settings/index.js'
+import {runCommand, type CliResult, type Runnable} from '../helpers/cli.js'
 
 let config: Config
 let dir: string
@@ -84,24 +84,7 @@ afterAll(() => {
   process.exitCode = undefined
 })
 
-interface CliResult {
-  exit: number
-  json: Record<string, any>
-  stdout: string
-  stderr: string
-}
-
-async function cli(cmd: {run: (argv: string[], config: Config) => Promise<unknown>}, argv: string[]): Promise<CliResult> {
-  process.exitCode = undefined
-  const out = await captureOutput(() => cmd.run([...argv, '--json'], config))
-  const exit = out.error ? Number((out.error as {oclif?: {exit?: number}}).oclif?.exit ?? process.exitCode ?? 1) : Number(process.exitCode ?? 0)
-  process.exitCode = undefined
-  let json: Record<string, any> = {}
-  try {
-    json = JSON.parse(out.stdout)
-  } catch {}
-  return {exit, json, stdout: out.stdout, stderr: out.stderr}
-}
+const cli = (cmd: Runnable, argv: string[]): Promise<CliResult> => runCommand(cmd, [...argv, '--json'], config)
 
 const dbPath = () => join(dir, 'settings.db')
 const dbUrl = () => `sqlite://${dbPath()}`

@@ -4,6 +4,7 @@ import {classify, type ClassifyInput} from '../../src/engine/classify.js'
 import {frameLimits} from '../../src/engine/frame.js'
 import {OutputCollector, type OutputCollectorOptions} from '../../src/engine/output.js'
 import {encodeResultMarker, EXIT, extractResultMarker, RESULT_MARKER} from '../../src/engine/result.js'
+import {CLASSIFY_BASE} from '../helpers/classify.js'
 
 const frame = (nonce: string, control: object) => `__SANDBOX_CONTROL_${nonce}__:${Buffer.from(JSON.stringify(control)).toString('base64')}\n`
 const end = (nonce: string) => `__SANDBOX_END_${nonce}__\n`
@@ -87,21 +88,7 @@ describe('result marker', () => {
 })
 
 describe('classify', () => {
-  const base: ClassifyInput = {
-    stdout: '',
-    stderr: '',
-    control: undefined,
-    markerResult: undefined,
-    exitCode: 0,
-    oomKilled: false,
-    timedOut: false,
-    outputOverflow: false,
-    wallMs: 12,
-    timeoutSeconds: 10,
-    memoryBytes: 256 * 1024 * 1024,
-    maxOutputBytes: 1024,
-    memoryKb: 9000,
-  }
+  const base: ClassifyInput = CLASSIFY_BASE
   const ok = {
     ok: true,
     result: {present: true, value: 42, type: 'json' as const},

@@ -516,18 +516,9 @@ describe('endpoint target against a stand-in manager on 127.0.0.1', () => {
 describe('sandbox test (command, no daemon)', () => {
   async function cli(argv: string[]): Promise<{exit: number; stdout: string; json: Record<string, any>}> {
     const {Config} = await import('@oclif/core')
-    const {captureOutput} = await import('@oclif/test')
+    const {runCommand} = await import('../helpers/cli.js')
     const {default: Test} = await import('../../src/commands/test.js')
-    const config = await Config.load({root: process.cwd()})
-    process.exitCode = undefined
-    const out = await captureOutput(() => Test.run(argv, config))
-    const exit = out.error ? Number((out.error as {oclif?: {exit?: number}}).oclif?.exit ?? process.exitCode ?? 1) : Number(process.exitCode ?? 0)
-    process.exitCode = undefined
-    let json: Record<string, any> = {}
-    try {
-      json = JSON.parse(out.stdout)
-    } catch {}
-    return {exit, stdout: out.stdout, json}
+    return runCommand(Test, argv, await Config.load({root: process.cwd()}))
   }
 
   it('--list --json lists every case with tags and policy need', async () => {

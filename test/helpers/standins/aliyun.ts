@@ -21,6 +21,7 @@ import {createHash, createHmac, randomBytes, randomUUID, timingSafeEqual} from '
 import {createServer, type IncomingMessage, type Server, type ServerResponse} from 'node:http'
 import type {AddressInfo} from 'node:net'
 
+import {readBody, replyJson as reply} from './http.js'
 import {runScript} from './launcher.js'
 
 export interface AliyunStandIn {
@@ -40,21 +41,6 @@ export interface AliyunStandIn {
 }
 
 const VERSION = '2025-09-10'
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => resolve(Buffer.concat(chunks)))
-    req.on('error', reject)
-  })
-}
-
-function reply(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body)
-  res.writeHead(status, {'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text)})
-  res.end(text)
-}
 
 /** RFC 3986: unreserved characters stay, everything else %XX (upper case). */
 function rfc3986(text: string): string {

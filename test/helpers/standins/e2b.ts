@@ -22,6 +22,7 @@ import {createServer, type IncomingMessage, type Server, type ServerResponse} fr
 import type {AddressInfo} from 'node:net'
 import {posix} from 'node:path'
 
+import {readBody, replyJson as json} from './http.js'
 import {runScript} from './launcher.js'
 
 export interface E2BStandIn {
@@ -51,21 +52,6 @@ interface StandInSandbox {
 }
 
 const ENVD_VERSION = '0.5.7'
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => resolve(Buffer.concat(chunks)))
-    req.on('error', reject)
-  })
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = body === undefined ? '' : JSON.stringify(body)
-  res.writeHead(status, {'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text)})
-  res.end(text)
-}
 
 function envelope(flags: number, message: unknown): Buffer {
   const payload = Buffer.from(JSON.stringify(message), 'utf8')
