@@ -10,8 +10,8 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
-import {runManager, type RunningManager} from '../../src/server/manager.js'
-import {silentLogger} from '../../src/server/logger.js'
+import type {RunningManager} from '../../src/server/manager.js'
+import {startManager} from '../helpers/manager.js'
 
 const TOKEN = 'admin-test-token-0123456789'
 const dir = mkdtempSync(join(tmpdir(), 'manager-admin-'))
@@ -22,22 +22,8 @@ beforeAll(async () => {
   const env = {...process.env, SANDBOX_ADMIN_API: 'on', SANDBOX_API_TOKEN: TOKEN, SANDBOX_DB_URL: `sqlite:///${join(dir, 'settings.db')}`}
   const config = loadConfig({env, envFile: '/dev/null'})
   expect(config.adminApi).toBe(true)
-  manager = await runManager({
-    config: {...config, host: '127.0.0.1', port: 0, poolSize: 1},
-    logger: silentLogger(),
-    stateFiles: false,
-    handleSignals: false,
-    engine: {poolSize: 1, languages: ['python']},
-    settingsDb: false,
-  })
-  plain = await runManager({
-    config: {...config, adminApi: false, host: '127.0.0.1', port: 0, poolSize: 0},
-    logger: silentLogger(),
-    stateFiles: false,
-    handleSignals: false,
-    engine: {poolSize: 0, languages: ['python']},
-    settingsDb: false,
-  })
+  manager = await startManager(config, {apiToken: TOKEN, poolSize: 1, languages: ['python'], settingsDb: false})
+  plain = await startManager({...config, adminApi: false}, {apiToken: TOKEN, poolSize: 0, languages: ['python'], settingsDb: false})
 }, 300_000)
 
 afterAll(async () => {

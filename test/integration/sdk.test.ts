@@ -16,8 +16,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
 import {Sandbox, SandboxError} from '../../src/index.js'
-import {runManager, type RunningManager} from '../../src/server/manager.js'
-import {silentLogger} from '../../src/server/logger.js'
+import type {RunningManager} from '../../src/server/manager.js'
+import {startManager} from '../helpers/manager.js'
 
 const TOKEN = 'sdk-test-token-0123456789'
 const project = mkdtempSync(join(tmpdir(), 'sdk-project-'))
@@ -34,14 +34,7 @@ function documentedProgram(): string {
 beforeAll(async () => {
   // dist/ is compiled from the current sources by test/global-setup.ts
   const config = loadConfig({env: {...process.env, SANDBOX_API_TOKEN: TOKEN}, envFile: '/dev/null'})
-  manager = await runManager({
-    config: {...config, host: '127.0.0.1', port: 0, poolSize: 1},
-    logger: silentLogger(),
-    stateFiles: false,
-    handleSignals: false,
-    engine: {poolSize: 1, languages: ['python']},
-    settingsDb: false,
-  })
+  manager = await startManager(config, {apiToken: TOKEN, poolSize: 1, languages: ['python'], settingsDb: false})
 
   writeFileSync(join(project, 'package.json'), JSON.stringify({name: 'sdk-user', private: true, type: 'module', dependencies: {'gvisor-sandbox': '*'}}))
   writeFileSync(
