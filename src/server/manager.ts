@@ -123,7 +123,7 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
     phase: () => phase,
     whenStarted,
     startWaitMs: config.queueTimeoutSeconds * 1000,
-    plugins: [...(config.adminApi ? [adminPlugin(config)] : []), ...(options.plugins ?? [])],
+    plugins: [...(config.adminApi ? [adminPlugin(config, typeof options.settingsDb === 'string' ? options.settingsDb : undefined)] : []), ...(options.plugins ?? [])],
   })
   const release = options.stateFiles === false ? () => {} : acquirePidFile(files)
 
@@ -265,7 +265,11 @@ async function firstContainers(engine: Engine, timeoutMs: number): Promise<void>
   }
 }
 
-/** RAGFlow's admin API and the settings page (SANDBOX_ADMIN_API / start --admin; a token is required) */
-function adminPlugin(config: SandboxConfig): ManagerPlugin {
-  return {plugin: adminRoutes, options: {token: config.apiToken, run: providerRun(config), defaultTimeoutSeconds: config.timeoutSeconds} satisfies AdminRoutesOptions}
+/**
+ * RAGFlow's admin API and the settings page (SANDBOX_ADMIN_API / start --admin; a token is
+ * required), on the manager's settings database (`db`: the one it was given, else SANDBOX_DB_URL or
+ * the local SQLite file)
+ */
+function adminPlugin(config: SandboxConfig, db: string | undefined): ManagerPlugin {
+  return {plugin: adminRoutes, options: {token: config.apiToken, db, run: providerRun(config), defaultTimeoutSeconds: config.timeoutSeconds} satisfies AdminRoutesOptions}
 }

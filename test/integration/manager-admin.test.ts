@@ -22,7 +22,8 @@ beforeAll(async () => {
   const env = {...process.env, SANDBOX_ADMIN_API: 'on', SANDBOX_API_TOKEN: TOKEN, SANDBOX_DB_URL: `sqlite:///${join(dir, 'settings.db')}`}
   const config = loadConfig({env, envFile: '/dev/null'})
   expect(config.adminApi).toBe(true)
-  manager = await startManager(config, {apiToken: TOKEN, poolSize: 1, languages: ['python'], settingsDb: false})
+  // a private settings file: the admin API reads and writes there, never the user's settings
+  manager = await startManager(config, {apiToken: TOKEN, poolSize: 1, languages: ['python'], settingsDb: env.SANDBOX_DB_URL})
   plain = await startManager({...config, adminApi: false}, {apiToken: TOKEN, poolSize: 0, languages: ['python'], settingsDb: false})
 }, 300_000)
 

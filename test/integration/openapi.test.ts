@@ -42,7 +42,8 @@ beforeAll(async () => {
     stateFiles: false,
     handleSignals: false,
     engine: {poolSize: 1, languages: ['python', 'nodejs']},
-    settingsDb: false,
+    // a private settings file: the admin API writes here, never into the user's settings
+    settingsDb: env.SANDBOX_DB_URL,
   })
   doc = (await (await fetch(`${manager.endpoint}/openapi.json`)).json()) as OpenApiDocument
   checker = new AnswerChecker(doc)
