@@ -14,6 +14,7 @@ import {POLICY_FLAG_DESCRIPTION, POLICY_MODES} from '../policy/types.js'
 import {runSelected} from '../providers/execute.js'
 import {checkCodeSize} from '../run/request.js'
 import {printable} from '../text.js'
+import {Style, style} from '../style.js'
 
 export default class Run extends BaseCommand<typeof Run> {
   static args = {
@@ -149,14 +150,14 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
       this.log(`Artifact: ${printable(a.name)} (${printable(a.mime_type)}, ${formatBytes(a.size)})${to ? ` → ${printable(to.path)}` : ''}`)
     }
     if (result.artifacts.length && !o.saveDir) this.log('  (use --save-artifacts DIR to save them)')
-    this.logToStderr(summaryLine(result, o.runtime, o.wallMs))
+    this.logToStderr(summaryLine(result, o.runtime, o.wallMs, style('stderr')))
   }
 }
 
 /** "✓ success · exit 0 · 12.3 ms run · 0.61 s wall · 17.9 MB · gVisor" */
-export function summaryLine(result: RunResult, runtime: string | null, wallMs: number): string {
+export function summaryLine(result: RunResult, runtime: string | null, wallMs: number, look: Style = new Style(false)): string {
   return [
-    result.status === 'success' ? '✓ success' : `✗ ${result.status}`,
+    result.status === 'success' ? look.paint('ok', '✓ success') : look.paint('fail', `✗ ${result.status}`),
     `exit ${result.exit_code}`,
     result.time_used_ms === null ? undefined : `${result.time_used_ms.toFixed(1)} ms run`,
     `${(wallMs / 1000).toFixed(2)} s wall`,

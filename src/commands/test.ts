@@ -4,6 +4,7 @@ import {BaseCommand, ValueFlags} from '../base-command.js'
 import {loadConfig} from '../config.js'
 import type {RunResult} from '../engine/result.js'
 import {configError} from '../errors.js'
+import {style} from '../style.js'
 import {
   allCases,
   CANARY_NAME,
@@ -147,7 +148,7 @@ Exit code: 0 all passed (skips allowed), 1 a case failed, 3 sandbox not ready, 6
     if (failed.length) {
       this.log('')
       this.log('Failed:')
-      for (const r of failed) this.log(`  ✗ ${r.id}  ${r.title}\n      ${r.why}`)
+      for (const r of failed) this.log(`  ${style().mark('fail')} ${r.id}  ${r.title}\n      ${r.why}`)
     }
     const skipped = report.results.filter((r) => r.outcome === 'skip')
     if (skipped.length) {
@@ -163,7 +164,7 @@ Exit code: 0 all passed (skips allowed), 1 a case failed, 3 sandbox not ready, 6
 }
 
 function line(r: CaseReport, done: number, total: number, verbose: boolean): string {
-  const mark = r.outcome === 'pass' ? '✓' : r.outcome === 'fail' ? '✗' : '-'
+  const mark = style().mark(r.outcome === 'pass' ? 'ok' : r.outcome === 'fail' ? 'fail' : 'skip')
   const n = `[${String(done).padStart(String(total).length)}/${total}]`
   const time = r.outcome === 'skip' ? 'skipped' : `${r.ms} ms`
   const head = `${mark} ${n} ${r.id.padEnd(28)} ${r.title.length > 78 ? r.title.slice(0, 77) + '…' : r.title.padEnd(78)} ${time.padStart(8)}`
