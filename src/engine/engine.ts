@@ -348,6 +348,11 @@ export class Engine {
    * When it resolves nothing of this engine is left: no container (also none whose creation was
    * still in flight) and no open connection to the daemon, so a one-shot process can exit.
    */
+  /** resolves once the containers of finished runs are removed (what a run used is gone) */
+  async removalsSettled(): Promise<void> {
+    while (this.pendingRemovals.size) await Promise.allSettled([...this.pendingRemovals])
+  }
+
   async stop(deadlineMs = 10_000): Promise<void> {
     this.stopped = true
     if (this.inFlight.size) {
