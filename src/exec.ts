@@ -36,6 +36,11 @@ export async function runProgram(command: string, args: string[], options: Progr
     if (tail.length > TAIL_LINES) tail.shift()
     options.onLine?.(line)
   }
+  // line splitting and UTF-8 decoding across chunks are execa's; each line is seen, then kept
+  const watch = function* (line: unknown) {
+    seen(String(line))
+    yield line
+  }
   const child = execa(command, args, {
     env: options.env,
     extendEnv: true,
@@ -47,21 +52,8 @@ export async function runProgram(command: string, args: string[], options: Progr
     stripFinalNewline: true,
     lines: false,
     encoding: 'utf8',
-    // line splitting and UTF-8 decoding across chunks: execa's
-    stdout: [
-      function* (line: unknown) {
-        seen(String(line))
-        yield line
-      },
-      'pipe',
-    ],
-    stderr: [
-      function* (line: unknown) {
-        seen(String(line))
-        yield line
-      },
-      'pipe',
-    ],
+    stdout: [watch, 'pipe'],
+    stderr: [watch, 'pipe'],
   })
   const r = await child
   const stdout = String(r.stdout ?? '')
@@ -70,5 +62,5 @@ export async function runProgram(command: string, args: string[], options: Progr
   const signal = r.signal ?? null
   const code = r.timedOut ? 124 : typeof r.exitCode === 'number' ? r.exitCode : signal ? 128 + (SIGNALS[signal] ?? 0) : 1
   const why = r.timedOut ? `${command} timed out after ${options.timeoutMs} ms` : signal ? `${command} was killed by ${signal}` : undefined
-  return {code, stdout, stderr: why && !stderr ? why : why ? `${stderr}\n${why}` : stderr, timedOut: Boolean(r.timedOut), signal, tail}
+  return {code, stdout, stderr: [stderr, why].filter(Boolean).join('\n'), timedOut: Boolean(r.timedOut), signal, tail}
 }

@@ -467,19 +467,7 @@ export const JS_RAGFLOW_FORBIDDEN_MODULES: ReadonlySet<string> = new Set([
 ])
 
 /** standard: fs is fine; processes, code the policy cannot see, raw sockets and native code are not. */
-export const JS_STANDARD_FORBIDDEN_MODULES: ReadonlySet<string> = new Set([
-  'child_process',
-  'worker_threads',
-  'cluster',
-  'vm',
-  'inspector',
-  'module',
-  'repl',
-  'wasi',
-  'sqlite',
-  'net',
-  'dgram',
-])
+export const JS_STANDARD_FORBIDDEN_MODULES: ReadonlySet<string> = new Set([...[...JS_RAGFLOW_FORBIDDEN_MODULES].filter((m) => m !== 'fs'), 'net', 'dgram'])
 
 /** Properties refused on any object: how a `require` or native bindings are reached without require. */
 export const JS_DANGEROUS_PROPERTIES: ReadonlySet<string> = new Set(['mainModule', '_linkedBinding', 'dlopen', '_load', '_resolveFilename', 'getBuiltinModule'])
