@@ -18,10 +18,12 @@
  * timeout; RAGFlow's error messages (quota, rate limit, authentication, "no longer available");
  * the sandbox terminated after the run (best effort: max_lifetime reclaims it otherwise).
  */
+import {constants as osConstants} from 'node:os'
+
 import {LANGUAGES, type Language} from '../languages/index.js'
 import type {RunResult} from '../engine/result.js'
 import {configError, errorMessage, prerequisiteError, remoteError, SandboxError} from '../errors.js'
-import {cappedRemoteResult, configNumbers, LIMIT_DEFAULTS, limitError, limitField, RemoteInstances, workspaceDir} from './remote-limits.js'
+import {cappedRemoteResult, configNumbers, LIMIT_DEFAULTS, limitError, limitField, RemoteInstances, workspaceDir, type WholeOutput} from './remote-limits.js'
 import {assertRules} from './schema.js'
 import type {ExecuteRequest, HealthStatus, ProviderConfig, ProviderContext, ProviderDefinition, SandboxInstance, SandboxProvider} from './types.js'
 import {wrapCode} from './wrapper.js'
@@ -107,25 +109,23 @@ export const tenkiDefinition: ProviderDefinition = {
 
 // ---- the part of the SDK this provider uses (its published .d.ts, 0.5.x)
 
-interface TenkiOutput {
-  data: Uint8Array
-  isStderr: boolean
-}
-interface TenkiExecResult {
-  status: 'UNSPECIFIED' | 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT'
-  exitCode: number
-  stdout: Uint8Array
-  stderr: Uint8Array
+/** Session.run: a process on the data plane's Run stream (0.5.x's `exec` ignores its timeoutMs and signal options, so runs go through this handle and are killed from here) */
+export interface TenkiProcess extends PromiseLike<{exitCode: number; stdout: Uint8Array; stderr: Uint8Array; signal?: string}> {
+  readonly stdout: ReadableStream<Uint8Array>
+  readonly stderr: ReadableStream<Uint8Array>
+  readonly stdin: WritableStream<Uint8Array>
+  kill(): Promise<void>
 }
 export interface TenkiSession {
   readonly id: string
-  exec(command: string, options?: {args?: string[]; cwd?: string; timeoutMs?: number; onOutput?: (output: TenkiOutput) => void; signal?: AbortSignal}): Promise<TenkiExecResult>
+  run(argv: string[], options?: {cwd?: string}): TenkiProcess
   writeFile(path: string, data: Uint8Array | string): Promise<void>
   close(): Promise<void>
 }
 export interface TenkiClient {
   create(options: Record<string, unknown>): Promise<TenkiSession>
   whoAmI(): Promise<unknown>
+  close(): void
 }
 export interface TenkiSdk {
   TenkiSandbox: new (options: {authToken?: string; baseUrl?: string; timeoutMs?: number}) => TenkiClient
@@ -157,6 +157,56 @@ async function sdk(): Promise<TenkiSdk> {
 
 /** The SDK's error class name (its classes set `name`). */
 const errorName = (error: unknown) => String((error as {name?: string})?.name ?? (error as object)?.constructor?.name ?? '')
+
+/** How long a killed process may take to report its exit before the run stops waiting (the session is terminated after the run anyway). */
+const KILL_GRACE_MS = 5000
+
+/**
+ * Run argv in the session to its exit, killing it (the Run stream's KILL signal) at the deadline
+ * or on abort: SDK 0.5.x's `exec` takes timeoutMs and signal options but does not apply them, and
+ * the Run protocol's own timeout is not exposed, so the deadline is kept here. Output is passed
+ * to `onOutput` as it streams; a signal death is 128 + the signal's number.
+ */
+async function runProcess(
+  session: TenkiSession,
+  argv: string[],
+  o: {cwd: string; timeoutMs: number; onOutput?: ExecuteRequest['onOutput']; signal?: AbortSignal},
+): Promise<WholeOutput> {
+  const proc = session.run(argv, {cwd: o.cwd})
+  void proc.stdin.close().catch(() => undefined)
+  for (const stream of ['stdout', 'stderr'] as const) {
+    void proc[stream].pipeTo(new WritableStream({write: (chunk) => o.onOutput?.(stream, Buffer.from(chunk))})).catch(() => undefined)
+  }
+  let timedOut = false
+  let grace: NodeJS.Timeout | undefined
+  let giveUp = () => {}
+  const abandoned = new Promise<undefined>((resolve) => (giveUp = () => resolve(undefined)))
+  const kill = () => {
+    if (grace) return
+    void proc.kill().catch(() => undefined)
+    grace = setTimeout(giveUp, KILL_GRACE_MS)
+  }
+  const timer = setTimeout(() => {
+    timedOut = true
+    kill()
+  }, o.timeoutMs)
+  o.signal?.addEventListener('abort', kill, {once: true})
+  const text = (bytes: Uint8Array) => Buffer.from(bytes).toString('utf8')
+  try {
+    const exit = await Promise.race([Promise.resolve(proc), abandoned])
+    if (!exit) return {stdout: '', stderr: '', exitCode: -1, timedOut}
+    const signal = exit.signal ? osConstants.signals[`SIG${exit.signal.replace(/^SIG/, '')}` as NodeJS.Signals] : undefined
+    return {stdout: text(exit.stdout), stderr: text(exit.stderr), exitCode: exit.exitCode < 0 && signal ? 128 + signal : exit.exitCode, timedOut}
+  } catch (error) {
+    // a process we killed may end its stream without an exit frame
+    if (grace) return {stdout: '', stderr: '', exitCode: -1, timedOut}
+    throw error
+  } finally {
+    clearTimeout(timer)
+    clearTimeout(grace)
+    o.signal?.removeEventListener('abort', kill)
+  }
+}
 
 interface Remote {
   session: TenkiSession
@@ -210,9 +260,9 @@ class TenkiProvider implements SandboxProvider {
     }
     const dir = workspaceDir(SANDBOX_HOME)
     try {
-      const made = await session.exec('mkdir', {args: ['-p', `${dir}/artifacts`], timeoutMs: Math.min(this.n.timeout, 10) * 1000})
-      if (made.exitCode !== 0)
-        throw remoteError(`Failed to create sandbox workspace: ${Buffer.from(made.stderr).toString('utf8').trim() || 'unknown error'}`, 'TENKI_WORKSPACE_FAILED')
+      const made = await runProcess(session, ['mkdir', '-p', `${dir}/artifacts`], {cwd: SANDBOX_HOME, timeoutMs: Math.min(this.n.timeout, 10) * 1000})
+      if (made.exitCode !== 0 || made.timedOut)
+        throw remoteError(`Failed to create sandbox workspace: ${made.timedOut ? 'timed out' : made.stderr.trim() || 'unknown error'}`, 'TENKI_WORKSPACE_FAILED')
     } catch (error) {
       await this.terminate(session)
       throw error instanceof SandboxError ? error : remoteError(`Failed to create sandbox workspace: ${errorMessage(error)}`, 'TENKI_WORKSPACE_FAILED', [], error)
@@ -240,17 +290,14 @@ class TenkiProvider implements SandboxProvider {
       throw failed(error)
     }
     const started = performance.now()
-    let outcome: {stdout: string; stderr: string; exitCode: number; timedOut: boolean}
+    let outcome: WholeOutput
     try {
-      const onOutput = request.onOutput
-      const r = await remote.session.exec(lang.interpreter, {
-        args: [script],
+      outcome = await runProcess(remote.session, [lang.interpreter, script], {
         cwd: remote.dir,
         timeoutMs: timeoutSeconds * 1000,
+        onOutput: request.onOutput,
         signal: request.signal,
-        ...(onOutput ? {onOutput: (o: TenkiOutput) => onOutput(o.isStderr ? 'stderr' : 'stdout', Buffer.from(o.data))} : {}),
       })
-      outcome = {stdout: Buffer.from(r.stdout).toString('utf8'), stderr: Buffer.from(r.stderr).toString('utf8'), exitCode: r.exitCode, timedOut: r.status === 'TIMED_OUT'}
     } catch (error) {
       const name = errorName(error)
       if (name === 'CommandTimeoutError' || name === 'PrimitiveTimeoutError') outcome = {stdout: '', stderr: '', exitCode: -1, timedOut: true}
@@ -304,5 +351,9 @@ class TenkiProvider implements SandboxProvider {
 
   async close(): Promise<void> {
     await this.remotes.closeAll((instance) => this.destroyInstance(instance))
+    const client = this.client
+    this.client = undefined
+    // the SDK keeps an HTTP/2 connection to the control plane open
+    ;(await client?.catch(() => undefined))?.close()
   }
 }

@@ -1,17 +1,18 @@
 /**
  * tenki: RAGFlow's schema, messages and lifecycle logic, driven through a fake of the part of
- * Tenki's SDK (@tenkicloud/sandbox) the provider uses — the SDK is an optional dependency (as in
- * RAGFlow) and its data plane is a Connect bidirectional stream, so there is no loopback
- * stand-in; without the SDK installed the provider refuses with TENKI_SDK_MISSING (exit 3). A
- * live run skips visibly without TENKI_API_KEY.
+ * Tenki's SDK (@tenkicloud/sandbox) the provider uses. The real SDK against a loopback stand-in of
+ * Tenki's protocol is test/integration/tenki-provider.test.ts. Without the SDK the provider
+ * refuses with TENKI_SDK_MISSING (exit 3). A live run skips visibly without TENKI_API_KEY.
  */
+import {readFileSync} from 'node:fs'
 import {createRequire} from 'node:module'
+import {dirname, join} from 'node:path'
 
 import {afterEach, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
 import type {SandboxError} from '../../src/errors.js'
-import {runWithProvider, setTenkiSdkLoader, tenkiDefinition, validationErrors, type TenkiSdk} from '../../src/providers/index.js'
+import {runWithProvider, setTenkiSdkLoader, TENKI_SDK, TENKI_SDK_VERSION, tenkiDefinition, validationErrors, type TenkiSdk} from '../../src/providers/index.js'
 
 const sandboxConfig = loadConfig({env: {}, envFile: undefined})
 const failure = (p: Promise<unknown>) =>
@@ -30,17 +31,41 @@ class NamedError extends Error {
 interface FakeCall {
   clientOptions?: Record<string, unknown>
   createOptions?: Record<string, unknown>
-  execs: Array<{command: string; args?: string[]; cwd?: string; timeoutMs?: number}>
+  runs: Array<{argv: string[]; cwd?: string}>
   files: Map<string, string>
+  kills: number
   closed: string[]
 }
 
-/** A fake SDK: exec of python3/node "runs" by answering with what `answer` returns. */
-function fakeSdk(
-  options: {createError?: Error; answer?: (script: string) => {stdout?: string; stderr?: string; exitCode?: number; status?: string}; execError?: Error; closeError?: Error} = {},
-) {
-  const calls: FakeCall = {execs: [], files: new Map(), closed: []}
+type Answer = {stdout?: string; stderr?: string; exitCode?: number; hang?: boolean}
+
+/** A fake SDK: run of python3/node "runs" by answering with what `answer` returns; `hang` runs until killed. */
+function fakeSdk(options: {createError?: Error; answer?: (script: string) => Answer; runError?: Error; closeError?: Error} = {}) {
+  const calls: FakeCall = {runs: [], files: new Map(), kills: 0, closed: []}
   let n = 0
+  const empty = () => new ReadableStream<Uint8Array>({start: (c) => c.close()})
+  const process = (a: Answer | Error) => {
+    let onKill = () => {}
+    const exit =
+      a instanceof Error
+        ? Promise.reject(a)
+        : new Promise<{exitCode: number; stdout: Uint8Array; stderr: Uint8Array; signal?: string}>((resolve) => {
+            const bytes = (s?: string) => new Uint8Array(Buffer.from(s ?? ''))
+            if (a.hang) onKill = () => resolve({exitCode: -1, signal: 'SIGKILL', stdout: bytes(), stderr: bytes()})
+            else resolve({exitCode: a.exitCode ?? 0, stdout: bytes(a.stdout), stderr: bytes(a.stderr)})
+          })
+    exit.catch(() => undefined)
+    return {
+      stdout: empty(),
+      stderr: empty(),
+      stdin: new WritableStream<Uint8Array>(),
+      async kill() {
+        calls.kills++
+        onKill()
+      },
+      then: exit.then.bind(exit),
+    }
+  }
   const sdk: TenkiSdk = {
     TenkiSandbox: class {
       constructor(o: Record<string, unknown>) {
@@ -50,6 +75,7 @@ function fakeSdk(
         if (calls.clientOptions?.authToken === 'tk_bad') throw new NamedError('UnauthorizedError', 'unauthenticated')
         return {id: 'me'}
       }
+      close() {}
       async create(o: Record<string, unknown>) {
         calls.createOptions = o
         if (options.createError) throw options.createError
@@ -59,12 +85,10 @@ function fakeSdk(
           async writeFile(path: string, data: string | Uint8Array) {
             calls.files.set(path, String(data))
           },
-          async exec(command: string, o: {args?: string[]; cwd?: string; timeoutMs?: number} = {}) {
-            calls.execs.push({command, ...o})
-            if (command === 'mkdir') return {status: 'SUCCEEDED', exitCode: 0, stdout: new Uint8Array(), stderr: new Uint8Array()}
-            if (options.execError) throw options.execError
-            const a = options.answer?.(calls.files.get(o.args?.[0] ?? '') ?? '') ?? {}
-            return {status: a.status ?? (a.exitCode ? 'FAILED' : 'SUCCEEDED'), exitCode: a.exitCode ?? 0, stdout: Buffer.from(a.stdout ?? ''), stderr: Buffer.from(a.stderr ?? '')}
+          run(argv: string[], o: {cwd?: string} = {}) {
+            calls.runs.push({argv, ...o})
+            if (argv[0] === 'mkdir') return process({})
+            return process(options.runError ?? options.answer?.(calls.files.get(argv[1]) ?? '') ?? {})
           },
           async close() {
             calls.closed.push(id)
@@ -107,24 +131,27 @@ describe('tenki provider logic (fake SDK)', () => {
     expect(run.result.result?.value).toEqual({ok: true})
     expect(calls.clientOptions).toMatchObject({authToken: 'tk_x', timeoutMs: 5000})
     expect(calls.createOptions).toEqual({allowOutbound: false, maxDurationMs: 3_600_000, metadata: {source: 'sandbox-cli'}, image: 'ws/img:1', cpuCores: 2})
-    expect(calls.execs[0]).toMatchObject({command: 'mkdir'})
-    expect(calls.execs[0].args?.[1]).toMatch(/^\/home\/tenki\/ragflow-codeexec-[0-9a-f]{32}\/artifacts$/)
-    const exec = calls.execs[1]
-    expect(exec.command).toBe('python3')
-    expect(exec.args?.[0]).toMatch(/\/main\.py$/)
-    expect(exec.timeoutMs).toBe(5000)
+    expect(calls.runs[0].argv.slice(0, 2)).toEqual(['mkdir', '-p'])
+    expect(calls.runs[0].argv[2]).toMatch(/^\/home\/tenki\/ragflow-codeexec-[0-9a-f]{32}\/artifacts$/)
+    const [interpreter, script] = calls.runs[1].argv
+    expect(interpreter).toBe('python3')
+    expect(script).toMatch(/\/main\.py$/)
+    expect(calls.runs[1].cwd).toBe(script.replace(/\/main\.py$/, ''))
+    expect(calls.kills).toBe(0)
     expect(calls.closed).toEqual(['sess_1'])
   })
 
-  it('a non-zero exit is a program error; TIMED_OUT is the time limit; the Node script runs with node', async () => {
-    fakeSdk({answer: (script) => (script.includes('boom') ? {exitCode: 7, stderr: 'Traceback: boom\n'} : {status: 'TIMED_OUT', exitCode: 0})})
-    const provider = tenkiDefinition.create({api_key: 'tk_x', timeout: 2}, {sandboxConfig})
+  it('a non-zero exit is a program error; a process still running at min(requested, configured) is killed and the run is the time limit', async () => {
+    const calls = fakeSdk({answer: (script) => (script.includes('boom') ? {exitCode: 7, stderr: 'Traceback: boom\n'} : {hang: true})})
+    const provider = tenkiDefinition.create({api_key: 'tk_x', timeout: 1}, {sandboxConfig})
     const bad = await runWithProvider(provider, {code: 'def main():\n    raise SystemExit(7)  # boom\n', language: 'python', timeoutSeconds: 10, policy: 'off'})
     expect(bad.result.status).toBe('program_error')
     expect(bad.result.exit_code).toBe(7)
     const slow = await runWithProvider(provider, {code: 'async function main() { await new Promise(() => {}) }\n', language: 'nodejs', timeoutSeconds: 10, policy: 'off'})
     expect(slow.result.status).toBe('resource_limit_exceeded')
-    expect(slow.result.detail).toBe('Execution timeout after 2s')
+    expect(slow.result.detail).toBe('Execution timeout after 1s')
+    expect(calls.kills).toBe(1)
+    expect(calls.runs.at(-1)?.argv[0]).toBe('node')
   })
 
   it("RAGFlow's error messages: quota, rate limit, authentication (exit 4), anything else; a lost sandbox", async () => {
@@ -139,7 +166,7 @@ describe('tenki provider logic (fake SDK)', () => {
       const e = await failure(tenkiDefinition.create({api_key: 'tk_x'}, {sandboxConfig}).createInstance('python'))
       expect([e?.message, e?.exit]).toEqual([message, exit])
     }
-    fakeSdk({execError: new NamedError('SessionTerminatedError', 'max_lifetime reached')})
+    fakeSdk({runError: new NamedError('SessionTerminatedError', 'max_lifetime reached')})
     const provider = tenkiDefinition.create({api_key: 'tk_x'}, {sandboxConfig})
     const instance = await provider.createInstance('python')
     const gone = await failure(provider.executeCode(instance, {code: 'def main():\n    return 1\n', language: 'python', timeoutSeconds: 5}))
@@ -156,21 +183,24 @@ describe('tenki provider logic (fake SDK)', () => {
   })
 })
 
-const sdkInstalled = (() => {
-  try {
-    createRequire(import.meta.url).resolve('@tenkicloud/sandbox')
-    return true
-  } catch {
-    return false
-  }
-})()
-
 describe('tenki without its SDK', () => {
-  it.skipIf(sdkInstalled)('refuses clearly (TENKI_SDK_MISSING, exit 3) and says how to install it', async () => {
+  it('refuses clearly (TENKI_SDK_MISSING, exit 3) and says how to install it', async () => {
+    // the loader's real failure when the package is not installed
+    setTenkiSdkLoader(() => import('@tenkicloud/' + 'not-installed') as Promise<TenkiSdk>)
     const e = await failure(tenkiDefinition.create({api_key: 'tk_x'}, {sandboxConfig}).createInstance('python'))
     expect(e?.code).toBe('TENKI_SDK_MISSING')
     expect(e?.exit).toBe(3)
     expect(e?.suggestions.join(' ')).toContain('npm install @tenkicloud/sandbox@0.5.4')
+  })
+
+  it('the SDK the tests run is the version the provider names, pinned exactly in devDependencies', async () => {
+    const entry = createRequire(import.meta.url).resolve('@tenkicloud/sandbox')
+    const installed = JSON.parse(readFileSync(join(dirname(entry), '..', 'package.json'), 'utf8')) as {name: string; version: string}
+    const ours = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {devDependencies: Record<string, string>}
+    expect([installed.name, installed.version]).toEqual([TENKI_SDK, TENKI_SDK_VERSION])
+    expect(ours.devDependencies[TENKI_SDK]).toBe(TENKI_SDK_VERSION)
+    const {TenkiSandbox} = (await import('@tenkicloud/sandbox')) as unknown as TenkiSdk
+    expect(typeof TenkiSandbox).toBe('function')
   })
 })
 

@@ -66,11 +66,11 @@ module.exports.main = function main() {
 
 let config: SandboxConfig | undefined
 
-/** Run `script` as a program in a fresh gVisor container; infrastructure failures throw. */
-export async function runScript(language: Language, script: string, timeoutSeconds: number): Promise<ScriptOutcome> {
+/** Run `script` as a program in a fresh gVisor container; infrastructure failures throw, and so does an abort through `signal` (the container is killed). */
+export async function runScript(language: Language, script: string, timeoutSeconds: number, signal?: AbortSignal): Promise<ScriptOutcome> {
   config ??= loadConfig({env: process.env})
   const code = language === 'python' ? pythonLauncher(script, timeoutSeconds) : nodeLauncher(script, timeoutSeconds)
-  const run = await runOnExecutor(oneShotExecutor({config}), 'docker', {language, code, arguments: {}, timeoutSeconds: timeoutSeconds + 15, policy: 'off'})
+  const run = await runOnExecutor(oneShotExecutor({config}), 'docker', {language, code, arguments: {}, timeoutSeconds: timeoutSeconds + 15, policy: 'off', signal})
   try {
     const {result} = run
     const value = result.result?.value as {stdout: string; stderr: string; exit_code: number; timed_out: boolean} | undefined
