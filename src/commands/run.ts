@@ -131,7 +131,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
       }
       if (interrupt.signal.aborted) throw interrupt.signal.reason
       if (saveError) throw saveError
-      process.exitCode = exitCodeFor(result, run.provider)
+      process.exitCode = exitCodeFor(result, run.runsOnHost)
       return result
     } finally {
       interrupt.dispose()
@@ -210,15 +210,15 @@ function onInterrupt(notify: (signal: NodeJS.Signals) => void): {signal: AbortSi
 
 /**
  * 0 success, 1 the code failed (a report forged or garbled by the code included), 5 policy;
- * no container / internal error: 3 on this host (docker, local), 6 from a remote provider
+ * no container / internal error: 3 from a provider that runs on this host (docker, local), 6 from a remote one
  */
-export function exitCodeFor(result: RunResult, provider = 'docker'): number {
+export function exitCodeFor(result: RunResult, runsOnHost: boolean): number {
   if (result.status === 'success') return ExitCode.OK
   if (result.status !== 'program_runner_error') return ExitCode.CODE_FAILED
   if (result.exit_code === -999) return ExitCode.POLICY
   // only code inside the sandbox can make the runner's report malformed: nothing here is broken
   if (result.exit_code === EXIT.MALFORMED_REPORT) return ExitCode.CODE_FAILED
-  return provider === 'docker' || provider === 'local' ? ExitCode.PREREQUISITE : ExitCode.REMOTE
+  return runsOnHost ? ExitCode.PREREQUISITE : ExitCode.REMOTE
 }
 
 function formatBytes(n: number): string {

@@ -46,6 +46,7 @@ export function aliyunSaveNotes(config: ProviderConfig): string[] {
 
 export const aliyunDefinition: ProviderDefinition = {
   id: 'aliyun_codeinterpreter',
+  runsOnHost: false,
   command: 'aliyun',
   aliases: ['aliyun', 'agentrun', 'aliyun-codeinterpreter'],
   name: 'Aliyun Code Interpreter',

@@ -10,6 +10,7 @@ import type {ProviderDefinition} from './types.js'
 
 export const dockerDefinition: ProviderDefinition = {
   id: 'docker',
+  runsOnHost: true,
   command: 'docker',
   aliases: ['engine'],
   name: 'Docker (gVisor, this host)',

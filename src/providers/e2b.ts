@@ -22,6 +22,7 @@ import {wrapCode} from './wrapper.js'
 
 export const e2bDefinition: ProviderDefinition = {
   id: 'e2b',
+  runsOnHost: false,
   command: 'e2b',
   aliases: ['e2b'],
   name: 'E2B',

@@ -91,13 +91,13 @@ export async function runSelected(options: {
   signal?: AbortSignal
   /** the user opted in to the unsandboxed local provider (`--allow-unsandboxed`) */
   allowUnsandboxed?: boolean
-}): Promise<ProviderRun & {source: 'flag' | 'settings' | 'default'; settings: RunSettings}> {
+}): Promise<ProviderRun & {source: 'flag' | 'settings' | 'default'; settings: RunSettings; runsOnHost: boolean}> {
   const {selectProvider} = await import('./settings.js')
   const selection = await selectProvider({provider: options.provider, db: options.db, allowUnsandboxed: options.allowUnsandboxed})
   options.signal?.throwIfAborted()
-  // the provider that runs on this host reads its stored limits (docker: timeout, memory, allow_runc; local: timeout)
-  const local = selection.definition.id === 'docker' || selection.definition.id === 'local'
-  const settings = resolveRunSettings(options.sandboxConfig, local ? selection.config : undefined)
+  // a provider that runs on this host reads its stored limits (docker: timeout, memory, allow_runc; local: timeout)
+  const {runsOnHost} = selection.definition
+  const settings = resolveRunSettings(options.sandboxConfig, runsOnHost ? selection.config : undefined)
   const sandboxConfig = applyRunSettings(options.sandboxConfig, settings)
   const executor = openExecutor(selection.definition, selection.config, {sandboxConfig, onEvent: options.onEvent, allowUnsandboxed: options.allowUnsandboxed})
   const run = await runOnExecutor(executor, selection.definition.id, {
@@ -109,5 +109,5 @@ export async function runSelected(options: {
     onOutput: options.onOutput,
     signal: options.signal,
   })
-  return {...run, source: selection.source, settings}
+  return {...run, source: selection.source, settings, runsOnHost}
 }

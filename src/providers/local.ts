@@ -83,6 +83,7 @@ export function validateLocalLimits(config: ProviderConfig): string | null {
 
 export const localDefinition: ProviderDefinition = {
   id: 'local',
+  runsOnHost: true,
   command: 'local',
   aliases: [],
   name: 'Local (NO sandbox)',

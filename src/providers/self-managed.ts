@@ -32,6 +32,7 @@ const DEPLOYMENT_DEFAULTS = {
 
 export const selfManagedDefinition: ProviderDefinition = {
   id: 'self_managed',
+  runsOnHost: false,
   command: 'self-managed',
   aliases: ['self-managed', 'manager', 'selfmanaged'],
   name: 'Self-Managed',

@@ -68,6 +68,7 @@ export function validateSshConfig(config: ProviderConfig): string | null {
 
 export const sshDefinition: ProviderDefinition = {
   id: 'ssh',
+  runsOnHost: false,
   command: 'ssh',
   aliases: [],
   name: 'SSH',

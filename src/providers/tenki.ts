@@ -47,6 +47,7 @@ export function validateTenkiConfig(config: ProviderConfig): string | null {
 
 export const tenkiDefinition: ProviderDefinition = {
   id: 'tenki',
+  runsOnHost: false,
   command: 'tenki',
   aliases: [],
   name: 'Tenki',

@@ -129,6 +129,12 @@ export interface ProviderDefinition {
   description: string
   tags: string[]
   schema: ConfigSchema
+  /**
+   * ours: the code runs on this host (docker's engine, local's child process), not at a remote
+   * service: a run reads this provider's stored limits, and a failure to start it is this host's
+   * prerequisite (exit 3) rather than a remote error (exit 6)
+   */
+  runsOnHost: boolean
   /** RAGFlow's validate_config: null when fine, else RAGFlow's message */
   validate(config: ProviderConfig): string | null
   /** ours: what a person should know about a valid config once it is saved (shown by `configure`) */

@@ -52,6 +52,7 @@ export function validateUCloudConfig(config: ProviderConfig): string | null {
 
 export const ucloudDefinition: ProviderDefinition = {
   id: 'ucloud_agent_sandbox',
+  runsOnHost: false,
   command: 'ucloud-agent-sandbox',
   aliases: ['ucloud'],
   name: 'UCloud Agent Sandbox',

@@ -2,20 +2,26 @@ import {describe, expect, it} from 'vitest'
 
 import {exitCodeFor} from '../../src/commands/run.js'
 import {emptyResult} from '../../src/engine/result.js'
+import {PROVIDER_IDS, PROVIDERS} from '../../src/providers/registry.js'
 import {maskConfig} from '../../src/providers/schema.js'
 import {remoteResult} from '../../src/providers/result.js'
 
 describe('exit codes of sandbox run', () => {
   const busy = emptyResult({status: 'program_runner_error', exit_code: -10})
   it('no container: a prerequisite here (3), a remote failure through a remote provider (6)', () => {
-    expect(exitCodeFor(busy, 'docker')).toBe(3)
-    expect(exitCodeFor(busy, 'self_managed')).toBe(6)
-    expect(exitCodeFor(emptyResult({status: 'program_runner_error', exit_code: -999}), 'e2b')).toBe(5)
-    expect(exitCodeFor(emptyResult({status: 'program_error', exit_code: 1}), 'docker')).toBe(1)
-    expect(exitCodeFor(emptyResult({}), 'aliyun_codeinterpreter')).toBe(0)
+    expect(exitCodeFor(busy, PROVIDERS.docker.runsOnHost)).toBe(3)
+    expect(exitCodeFor(busy, PROVIDERS.self_managed.runsOnHost)).toBe(6)
+    expect(exitCodeFor(emptyResult({status: 'program_runner_error', exit_code: -999}), PROVIDERS.e2b.runsOnHost)).toBe(5)
+    expect(exitCodeFor(emptyResult({status: 'program_error', exit_code: 1}), PROVIDERS.docker.runsOnHost)).toBe(1)
+    expect(exitCodeFor(emptyResult({}), PROVIDERS.aliyun_codeinterpreter.runsOnHost)).toBe(0)
+  })
+  it('the providers that run on this host are the ones whose descriptor says so: docker and local', () => {
+    expect(PROVIDER_IDS.filter((id) => PROVIDERS[id].runsOnHost)).toEqual(['docker', 'local'])
+    expect(exitCodeFor(busy, PROVIDERS.local.runsOnHost)).toBe(3)
+    expect(exitCodeFor(busy, PROVIDERS.ssh.runsOnHost)).toBe(6)
   })
   it('a malformed runner report (only the code can forge one) is the code failing (1), not a broken prerequisite (3)', () => {
-    expect(exitCodeFor(emptyResult({status: 'program_runner_error', exit_code: -70}), 'docker')).toBe(1)
+    expect(exitCodeFor(emptyResult({status: 'program_runner_error', exit_code: -70}), PROVIDERS.docker.runsOnHost)).toBe(1)
   })
 })
 
