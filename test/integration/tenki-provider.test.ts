@@ -8,7 +8,7 @@
  * for a refused key, quota, rate limit and a sandbox that is gone, and the session terminated
  * after every run; `configure tenki --test` probes through the SDK and saves.
  */
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -21,6 +21,7 @@ import ConfigureTenki from '../../src/commands/configure/tenki.js'
 import {loadConfig} from '../../src/config.js'
 import type {SandboxError} from '../../src/errors.js'
 import {runWithProvider, tenkiDefinition, type ProviderConfig} from '../../src/providers/index.js'
+import {runBin} from '../helpers/bin.js'
 import {startTenkiStandIn, type TenkiStandIn} from '../helpers/standins/tenki.js'
 
 const imageEnv = (): Record<string, string> =>
@@ -45,10 +46,17 @@ const failure = (p: Promise<unknown>) =>
     (e: SandboxError) => e,
   )
 
-async function run(language: 'python' | 'nodejs', code: string, extra: ProviderConfig = {}, args: Record<string, unknown> = {}, timeoutSeconds = 20) {
+async function run(
+  language: 'python' | 'nodejs',
+  code: string,
+  extra: ProviderConfig = {},
+  args: Record<string, unknown> = {},
+  timeoutSeconds = 20,
+  onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void,
+) {
   const provider = tenkiDefinition.create(standinConfig(extra), {sandboxConfig})
   try {
-    const r = await runWithProvider(provider, {code, language, arguments: args, timeoutSeconds, policy: 'off'})
+    const r = await runWithProvider(provider, {code, language, arguments: args, timeoutSeconds, policy: 'off', onOutput})
     await r.dispose()
     return r.result
   } finally {
@@ -60,8 +68,11 @@ describe('tenki through the Tenki SDK, against the Tenki-protocol stand-in', () 
   it("Python: RAGFlow's create parameters, the workspace as cwd, the script written and run; result and artifacts; the session terminated", async () => {
     const before = {creates: standin.creates.length, commands: standin.commands.length, terminated: standin.terminated.length}
     const code = `def main(name):\n    print("working")\n    with open("artifacts/t.csv", "w") as f:\n        f.write("x\\n1\\n")\n    return {"hi": name}\n`
-    const result = await run('python', code, {timeout: 15, cpu_cores: 2, memory_mb: 2048}, {name: 'tenki'})
+    const streamed: string[] = []
+    const result = await run('python', code, {timeout: 15, cpu_cores: 2, memory_mb: 2048}, {name: 'tenki'}, 20, (stream, chunk) => streamed.push(`${stream}:${chunk.toString()}`))
     expect(result.status).toBe('success')
+    // the Run stream's stdout frames reach onOutput as they arrive (here: the whole output, markers included)
+    expect(streamed.join('')).toMatch(/^stdout:working\n/)
     expect(result.stdout).toBe('working\n')
     expect(result.result?.value).toEqual({hi: 'tenki'})
     expect(result.artifacts.map((a) => [a.name, Buffer.from(a.content_b64, 'base64').toString()])).toEqual([['t.csv', 'x\n1\n']])
@@ -139,6 +150,26 @@ describe('tenki through the Tenki SDK, against the Tenki-protocol stand-in', () 
     await provider.close()
     expect(standin.live()).toEqual([])
   })
+
+  it('a failure after the sandbox exists (a write refused) is "Tenki execution failed", and the sandbox is still terminated', async () => {
+    standin.failNextWrite(Code.ResourceExhausted, 'no space left on device')
+    const provider = tenkiDefinition.create(standinConfig(), {sandboxConfig})
+    const e = await failure(runWithProvider(provider, {code: 'def main():\n    return 1\n', language: 'python', timeoutSeconds: 5, policy: 'off'}))
+    expect(e?.message).toBe('Tenki execution failed: [resource_exhausted] no space left on device')
+    await provider.close()
+    expect(standin.live()).toEqual([])
+  })
+
+  it('sandbox run --provider tenki (the real CLI, key and endpoint from the environment): the result, exit 0, and the process ends', async () => {
+    const file = join(dir, 'hello.py')
+    writeFileSync(file, 'def main(name):\n    return {"hello": name}\n')
+    const env = {TENKI_API_KEY: standin.apiKey, TENKI_API_URL: standin.baseUrl, SANDBOX_DATA_DIR: join(dir, 'data'), SANDBOX_STATE_DIR: join(dir, 'state')}
+    const r = await runBin(['run', file, '--provider', 'tenki', '--arg', 'name=cli', '--json'], dir, env)
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout)).toMatchObject({status: 'success', result: {value: {hello: 'cli'}}})
+    expect(r.stdout).not.toContain(standin.apiKey)
+    expect(standin.live()).toEqual([])
+  }, 120_000)
 
   it('configure tenki --test runs the probe through the SDK and saves (key masked)', async () => {
     const config = await Config.load({root: process.cwd()})

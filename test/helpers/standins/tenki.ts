@@ -313,6 +313,8 @@ export interface TenkiStandIn {
   terminated: string[]
   /** answer the next CreateSession with this gRPC error */
   failNextCreate(code: Code, message: string): void
+  /** answer the next WriteFile with this gRPC error */
+  failNextWrite(code: Code, message: string): void
   /** end a session on the server side (as max_lifetime does): later calls find it terminated */
   expire(sessionId: string): void
   close(): Promise<void>
@@ -345,6 +347,7 @@ export async function startTenkiStandIn(options: {apiKey?: string} = {}): Promis
   const signals: string[] = []
   const terminated: string[] = []
   let createFailure: ConnectError | undefined
+  let writeFailure: ConnectError | undefined
   let nextPid = 100
   let dataPlaneUrl = ''
 
@@ -531,6 +534,11 @@ export async function startTenkiStandIn(options: {apiKey?: string} = {}): Promis
       .rpc(unary(dataPlane, 'writeFile'), (request, context) => {
         const r = (request as unknown as {request?: {sessionId: string; path: string; content: Uint8Array}}).request
         const session = dataSession(context, r?.sessionId ?? '', 'write a file')
+        if (writeFailure) {
+          const failure = writeFailure
+          writeFailure = undefined
+          throw failure
+        }
         const path = posix.resolve(HOME, r?.path ?? '')
         if (!session.dirs.has(posix.dirname(path))) throw new ConnectError(`open ${path}: no such file or directory`, Code.NotFound)
         const content = Buffer.from(r?.content ?? new Uint8Array())
@@ -569,6 +577,7 @@ export async function startTenkiStandIn(options: {apiKey?: string} = {}): Promis
     terminated,
     live: () => [...sessions.values()].filter((s) => s.state !== SESSION_TERMINATED).map((s) => s.id),
     failNextCreate: (code, message) => (createFailure = new ConnectError(message, code)),
+    failNextWrite: (code, message) => (writeFailure = new ConnectError(message, code)),
     expire: (sessionId) => {
       const session = sessions.get(sessionId)
       if (session) session.state = SESSION_TERMINATED
