@@ -192,6 +192,7 @@ async function runProcess(
     kill()
   }, o.timeoutMs)
   o.signal?.addEventListener('abort', kill, {once: true})
+  if (o.signal?.aborted) kill()
   const text = (bytes: Uint8Array) => Buffer.from(bytes).toString('utf8')
   try {
     const exit = await Promise.race([Promise.resolve(proc), abandoned])

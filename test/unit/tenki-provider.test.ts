@@ -154,6 +154,21 @@ describe('tenki provider logic (fake SDK)', () => {
     expect(calls.runs.at(-1)?.argv[0]).toBe('node')
   })
 
+  it('a cancelled run kills the process at once, even when cancelled before it started; a signal death is 128 + its number', async () => {
+    const calls = fakeSdk({answer: () => ({hang: true})})
+    const provider = tenkiDefinition.create({api_key: 'tk_x', timeout: 600}, {sandboxConfig})
+    const instance = await provider.createInstance('python')
+    const abort = new AbortController()
+    const running = provider.executeCode(instance, {code: 'def main():\n    while True: pass\n', language: 'python', timeoutSeconds: 600, signal: abort.signal})
+    abort.abort()
+    const result = await running
+    expect(calls.kills).toBe(1)
+    // a SIGKILL death is exit 137, which a remote run reads as RAGFlow does (the caller reports the cancel itself)
+    expect(result.exit_code).toBe(-137)
+    await provider.close()
+    expect(calls.closed).toEqual(['sess_1'])
+  })
+
   it("RAGFlow's error messages: quota, rate limit, authentication (exit 4), anything else; a lost sandbox", async () => {
     const cases: Array<[Error, string, number]> = [
       [new NamedError('QuotaExceededError', 'max 5'), 'Tenki quota exceeded: max 5', 6],
