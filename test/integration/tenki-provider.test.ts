@@ -21,11 +21,10 @@ import ConfigureTenki from '../../src/commands/configure/tenki.js'
 import {loadConfig} from '../../src/config.js'
 import type {SandboxError} from '../../src/errors.js'
 import {runWithProvider, tenkiDefinition, type ProviderConfig} from '../../src/providers/index.js'
+import {imageEnv} from '../helpers/admin.js'
 import {runBin} from '../helpers/bin.js'
 import {startTenkiStandIn, type TenkiStandIn} from '../helpers/standins/tenki.js'
 
-const imageEnv = (): Record<string, string> =>
-  Object.fromEntries(['SANDBOX_BASE_PYTHON_IMAGE', 'SANDBOX_BASE_NODEJS_IMAGE'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])))
 const sandboxConfig = loadConfig({env: imageEnv(), envFile: undefined})
 let standin: TenkiStandIn
 let dir: string

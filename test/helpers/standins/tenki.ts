@@ -346,8 +346,13 @@ export async function startTenkiStandIn(options: {apiKey?: string} = {}): Promis
   const files = new Map<string, string>()
   const signals: string[] = []
   const terminated: string[] = []
-  let createFailure: ConnectError | undefined
-  let writeFailure: ConnectError | undefined
+  /** gRPC errors to answer the next CreateSession / WriteFile with, once */
+  const failNext: {create?: ConnectError; write?: ConnectError} = {}
+  const injected = (call: 'create' | 'write') => {
+    const failure = failNext[call]
+    delete failNext[call]
+    if (failure) throw failure
+  }
   let nextPid = 100
   let dataPlaneUrl = ''
 
@@ -399,11 +404,7 @@ export async function startTenkiStandIn(options: {apiKey?: string} = {}): Promis
           metadata: {...r.metadata},
         }
         creates.push(created)
-        if (createFailure) {
-          const failure = createFailure
-          createFailure = undefined
-          throw failure
-        }
+        injected('create')
         const cred = credential()
         const session: StandInSession = {
           id: `sbx_${randomBytes(8).toString('hex')}`,
@@ -534,11 +535,7 @@ export async function startTenkiStandIn(options: {apiKey?: string} = {}): Promis
       .rpc(unary(dataPlane, 'writeFile'), (request, context) => {
         const r = (request as unknown as {request?: {sessionId: string; path: string; content: Uint8Array}}).request
         const session = dataSession(context, r?.sessionId ?? '', 'write a file')
-        if (writeFailure) {
-          const failure = writeFailure
-          writeFailure = undefined
-          throw failure
-        }
+        injected('write')
         const path = posix.resolve(HOME, r?.path ?? '')
         if (!session.dirs.has(posix.dirname(path))) throw new ConnectError(`open ${path}: no such file or directory`, Code.NotFound)
         const content = Buffer.from(r?.content ?? new Uint8Array())
@@ -576,8 +573,8 @@ export async function startTenkiStandIn(options: {apiKey?: string} = {}): Promis
     signals,
     terminated,
     live: () => [...sessions.values()].filter((s) => s.state !== SESSION_TERMINATED).map((s) => s.id),
-    failNextCreate: (code, message) => (createFailure = new ConnectError(message, code)),
-    failNextWrite: (code, message) => (writeFailure = new ConnectError(message, code)),
+    failNextCreate: (code, message) => (failNext.create = new ConnectError(message, code)),
+    failNextWrite: (code, message) => (failNext.write = new ConnectError(message, code)),
     expire: (sessionId) => {
       const session = sessions.get(sessionId)
       if (session) session.state = SESSION_TERMINATED
