@@ -2,21 +2,22 @@
  * `tenki`: RAGFlow's Tenki provider (agent/sandbox/providers/tenki.py at HEAD): each run in a
  * disposable Tenki microVM, through Tenki's official SDK.
  *
- * Tenki's API is Connect RPC over HTTP/2 (control plane `tenki.sandbox.v1.SandboxService`:
- * CreateSession, TerminateSession, WhoAmI; commands and files over a per-session data plane,
- * `SandboxSessionDataPlaneService`, a bidirectional stream with its own minted credentials and
- * routing). That is not a protocol to re-implement by hand: the official JS SDK
- * `@tenkicloud/sandbox` is the honest client. As in RAGFlow, where the `tenki` package is an
- * optional dependency (it needs a newer protobuf than the rest), the SDK is OPTIONAL here: it is
- * loaded when a Tenki run starts, and without it the provider refuses clearly
- * (TENKI_SDK_MISSING, exit 3) — the settings can still be stored and shown.
+ * Tenki's API is gRPC over HTTP/2 (control plane `tenki.sandbox.v1.SandboxService`:
+ * CreateSession, TerminateSession, WhoAmI; files and processes over a per-session data plane,
+ * `SandboxSessionDataPlaneService`, with its own endpoint and minted credential, processes on a
+ * bidirectional Run stream). That is not a protocol to re-implement by hand: the official JS SDK
+ * `@tenkicloud/sandbox` is the honest client (tested against test/helpers/standins/tenki.ts). As
+ * in RAGFlow, where the `tenki` package is an optional dependency (it needs a newer protobuf than
+ * the rest), the SDK is OPTIONAL here: it is loaded when a Tenki run starts, and without it the
+ * provider refuses clearly (TENKI_SDK_MISSING, exit 3) — the settings can still be stored and
+ * shown.
  *
  * As RAGFlow: create with allow_outbound (default off), max duration = max_lifetime, metadata
  * {source}, and the optional image / cpu_cores / memory_mb / disk_size_gb (0 = Tenki's default);
  * a workspace /home/tenki/ragflow-codeexec-<hex> with artifacts/; the wrapped script written with
- * the SDK and run as `python3|node <script>` with that cwd and min(requested, configured)
- * timeout; RAGFlow's error messages (quota, rate limit, authentication, "no longer available");
- * the sandbox terminated after the run (best effort: max_lifetime reclaims it otherwise).
+ * the SDK and run as `python3|node <script>` with that cwd, killed at min(requested, configured);
+ * RAGFlow's error messages (quota, rate limit, authentication, "no longer available"); the
+ * sandbox terminated after the run (best effort: max_lifetime reclaims it otherwise).
  */
 import {constants as osConstants} from 'node:os'
 
