@@ -10,8 +10,8 @@
  *     manager process, and dockerd + containerd in proportion to this manager's share of the
  *     containers created on the daemon meanwhile (the per-container shims and their runsc
  *     calls are not counted: a lower bound);
- *   - memory of one warm runner container (the pool's containers while idle, cgroup usage from
- *     the Docker stats API) and the manager's own RSS.
+ *   - memory of one warm runner container (the pool's containers while idle: the working set
+ *     from the Docker stats API) and the manager's own RSS.
  */
 import {readdirSync, readFileSync} from 'node:fs'
 import {cpus} from 'node:os'
@@ -34,8 +34,9 @@ export interface CapacityFigures {
   /** busy cores of the whole machine in the quiet window before it (other work, idle manager) */
   busyCoresQuiet: number
   cpuSecondsPerRunGross: number
-  cpuSecondsPerRunNet: number
-  runsPerSecondPerCore: number
+  /** null when the quiet window already kept the machine busy: nothing can be isolated */
+  cpuSecondsPerRunNet: number | null
+  runsPerSecondPerCore: number | null
   /** CPU-s per run by part (lower bound: shims and runsc CLI calls not counted) */
   attributed: {sandbox: number; manager: number; daemons: number; total: number; daemonShare: number; containers: number}
   warmRunnerMemoryMiB: {python: number | null; nodejs: number | null}
@@ -142,8 +143,10 @@ async function warmRunnerMemoryMiB(pid: number): Promise<CapacityFigures['warmRu
   const list = await listManagedContainers({[LABELS.role]: 'runner', [LABELS.ownerPid]: String(pid)})
   const byLanguage: Record<string, number[]> = {}
   for (const c of list) {
-    const s = (await docker().getContainer(c.id).stats({stream: false})) as {memory_stats?: {usage?: number; stats?: {cache?: number}}}
-    const usage = (s.memory_stats?.usage ?? 0) - (s.memory_stats?.stats?.cache ?? 0)
+    const s = (await docker().getContainer(c.id).stats({stream: false})) as {memory_stats?: {usage?: number; stats?: {total_inactive_file?: number}}}
+    // the working set, as the kubelet counts it: usage less inactive file pages (gVisor's
+    // application memory is a memfd, which cgroup v1 counts as cache, so cache stays in)
+    const usage = (s.memory_stats?.usage ?? 0) - (s.memory_stats?.stats?.total_inactive_file ?? 0)
     if (usage > 0) (byLanguage[c.labels[LABELS.language]] ??= []).push(usage / 2 ** 20)
   }
   const mean = (v?: number[]) => (v?.length ? Math.round((v.reduce((a, b) => a + b, 0) / v.length) * 10) / 10 : null)
@@ -192,7 +195,8 @@ export async function capacityBench(opts: {seconds: number; clients?: number; lo
     const busyLoad = busyCores(l0, l1, cores)
     const busyQuiet = busyCores(q0, q1, cores)
     const gross = (busyLoad * elapsed) / Math.max(1, runs)
-    const net = (Math.max(0, busyLoad - busyQuiet) * elapsed) / Math.max(1, runs)
+    const saturated = busyQuiet > 0.9 * cores
+    const net = saturated ? null : (Math.max(0, busyLoad - busyQuiet) * elapsed) / Math.max(1, runs)
     const r2 = (n: number) => Math.round(n * 100) / 100
     const r3 = (n: number) => Math.round(n * 1000) / 1000
     const perRun = (cpu: number) => cpu / Math.max(1, runs)
@@ -217,15 +221,19 @@ export async function capacityBench(opts: {seconds: number; clients?: number; lo
       busyCoresLoad: r2(busyLoad),
       busyCoresQuiet: r2(busyQuiet),
       cpuSecondsPerRunGross: r2(gross),
-      cpuSecondsPerRunNet: r2(net),
-      runsPerSecondPerCore: r2(net > 0 ? 1 / net : 0),
+      cpuSecondsPerRunNet: net === null ? null : r2(net),
+      runsPerSecondPerCore: net ? r2(1 / net) : null,
       attributed,
       warmRunnerMemoryMiB: warmRunnerMemory,
       managerRssMiB: Math.round(after.rssBytes / 2 ** 20),
     }
     log(`  ${clients} clients, ${figures.seconds} s: ${figures.runsPerSecond} runs/s (${runs} runs, ${failed} failed)`)
     log(`  machine busy: ${figures.busyCoresLoad} cores under load, ${figures.busyCoresQuiet} cores in the quiet window before`)
-    log(`  CPU-s per run: ${figures.cpuSecondsPerRunGross} gross, ${figures.cpuSecondsPerRunNet} net of the quiet window → ${figures.runsPerSecondPerCore} runs/s per core`)
+    log(
+      net === null
+        ? `  CPU-s per run: ${figures.cpuSecondsPerRunGross} gross; the machine was already busy before the load, so no net figure (see the parts)`
+        : `  CPU-s per run: ${figures.cpuSecondsPerRunGross} gross, ${figures.cpuSecondsPerRunNet} net of the quiet window → ${figures.runsPerSecondPerCore} runs/s per core`,
+    )
     log(
       `  CPU-s per run by part: sandbox ${attributed.sandbox} + manager ${attributed.manager} + dockerd/containerd ${attributed.daemons} (${Math.round(daemonShare * 100)}% of their containers were ours) = ${attributed.total} (shims and runsc calls not counted) → at most ${r2(1 / Math.max(0.001, attributed.total))} runs/s per core`,
     )
