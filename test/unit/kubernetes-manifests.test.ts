@@ -10,7 +10,7 @@ import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {parse} from 'yaml'
 
-import {ENV_VARS} from '../../src/config.js'
+import {ENV_VARS, loadConfig} from '../../src/config.js'
 import {MANAGER_CONTAINER_HOSTNAME, MANAGER_CONTAINER_PORT} from '../../src/docker/manager-container.js'
 import {MANIFEST_DIR, parseManifests, validateManifests, type K8sObject, type ManifestDocument} from '../helpers/kubernetes.js'
 
@@ -37,19 +37,29 @@ describe('Kubernetes manifests validate offline', () => {
   }, 60_000)
 
   it('the validator rejects what the API server would: unknown field, missing required field, bad quantity, unknown kind', () => {
-    const broken = (mutate: (o: any) => void, kind = 'Deployment'): ManifestDocument[] => {
+    const broken = (mutate: (o: any) => void, kind = 'Deployment'): ManifestDocument => {
       const d = structuredClone(docs.find((x) => x.object.kind === kind)!)
       mutate(d.object)
-      return [d]
+      return d
     }
-    const unknownField = validateManifests(broken((o) => (o.spec.template.spec.containers[0].readinessProb = o.spec.template.spec.containers[0].readinessProbe)))
-    expect(unknownField.join('\n')).toContain("'\"readinessProb\"' does not exist in type 'Container'")
-    const nested = validateManifests(broken((o) => (o.spec.template.spec.securityContext.runAsNonroot = true)))
-    expect(nested.join('\n')).toContain('runAsNonroot')
-    expect(validateManifests(broken((o) => delete o.spec.selector)).join('\n')).toContain('selector')
-    expect(validateManifests(broken((o) => (o.spec.template.spec.containers[0].resources.limits.memory = '512Mb'))).join('\n')).toContain('quantity')
-    expect(validateManifests(broken((o) => (o.spec.maxUnavailable = [1]), 'PodDisruptionBudget')).length).toBeGreaterThan(0)
-    expect(validateManifests(broken((o) => (o.kind = 'Deploymint'))).join('\n')).toContain('Deploymint')
+    // one document per defect, validated together (one TypeScript program); each has its errors
+    const cases: Array<[ManifestDocument, string]> = [
+      [
+        broken((o) => (o.spec.template.spec.containers[0].readinessProb = o.spec.template.spec.containers[0].readinessProbe)),
+        "'\"readinessProb\"' does not exist in type 'Container'",
+      ],
+      [broken((o) => (o.spec.template.spec.securityContext.runAsNonroot = true)), 'runAsNonroot'],
+      [broken((o) => delete o.spec.selector), 'selector'],
+      [broken((o) => (o.spec.template.spec.containers[0].resources.limits.memory = '512Mb')), 'quantity'],
+      [broken((o) => (o.spec.maxUnavailable = [1]), 'PodDisruptionBudget'), 'maxUnavailable'],
+      [broken((o) => (o.kind = 'Deploymint')), 'Deploymint'],
+    ]
+    cases.forEach(([d], i) => (d.index = i))
+    const errors = validateManifests(cases.map(([d]) => ({...d, file: `case${d.index}`})))
+    cases.forEach(([d, expected]) => {
+      const mine = errors.filter((e) => e.startsWith(`case${d.index}#`)).join('\n')
+      expect(mine, `case ${d.index}`).toContain(expected)
+    })
   }, 60_000)
 
   it('kustomization.yaml lists every manifest, each once', () => {
@@ -138,7 +148,20 @@ describe('the manager pod: the docker backend, least privilege', () => {
     const token = manager.env.find((e: any) => e.name === 'SANDBOX_API_TOKEN')
     expect(token.value).toBeUndefined()
     expect(token.valueFrom.secretKeyRef).toEqual(expect.objectContaining({optional: false}))
-    // the Service named sandbox-executor-manager would inject SANDBOX_EXECUTOR_MANAGER_PORT=tcp://…
+  })
+
+  it("gets no service-link variables: the Service's name would collide with a setting the manager refuses in that form", () => {
+    // Kubernetes sets <NAME>_SERVICE_HOST, <NAME>_SERVICE_PORT, <NAME>_PORT=tcp://ip:port and
+    // <NAME>_PORT_<port>_TCP… for every Service of the namespace, in every pod that allows it
+    const injected = objects
+      .filter((o) => o.kind === 'Service')
+      .flatMap((svc) => {
+        const name = svc.metadata.name.toUpperCase().replace(/-/g, '_')
+        return [`${name}_SERVICE_HOST`, `${name}_SERVICE_PORT`, `${name}_PORT`, ...svc.spec.ports.map((p: any) => `${name}_PORT_${p.port}_TCP`)]
+      })
+    const collisions = injected.filter((v) => v in ENV_VARS)
+    expect(collisions).toEqual(['SANDBOX_EXECUTOR_MANAGER_PORT'])
+    expect(() => loadConfig({env: {SANDBOX_EXECUTOR_MANAGER_PORT: `tcp://10.96.0.12:${MANAGER_CONTAINER_PORT}`}})).toThrow(/SANDBOX_EXECUTOR_MANAGER_PORT/)
     expect(pod.enableServiceLinks).toBe(false)
   })
 
