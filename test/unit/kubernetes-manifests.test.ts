@@ -32,7 +32,7 @@ const portOf = (port: number | string) => (typeof port === 'number' ? port : man
 
 describe('Kubernetes manifests validate offline', () => {
   it('every document validates against the Kubernetes OpenAPI schema with strict fields', () => {
-    expect(files.length).toBeGreaterThanOrEqual(7)
+    expect(files.length).toBeGreaterThanOrEqual(8)
     expect(validateManifests(docs)).toEqual([])
   }, 60_000)
 
@@ -176,6 +176,17 @@ describe('the manager pod: the docker backend, least privilege', () => {
     // at least one manager stays up during a voluntary disruption
     if (pdb.spec.maxUnavailable !== undefined) expect(pdb.spec.maxUnavailable).toBeLessThan(deployment.spec.replicas)
     else expect(pdb.spec.minAvailable).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('the manager pod on the network', () => {
+  it('takes connections on its port only and opens none', () => {
+    const np = one('NetworkPolicy')
+    expect(matches(np.spec.podSelector.matchLabels, deployment.spec.template.metadata.labels)).toBe(true)
+    expect([...np.spec.policyTypes].sort()).toEqual(['Egress', 'Ingress'])
+    expect(np.spec.egress ?? []).toEqual([])
+    const ports = np.spec.ingress.flatMap((rule: any) => rule.ports ?? [{port: 'every port'}])
+    expect(ports.map((p: any) => portOf(p.port))).toEqual([MANAGER_CONTAINER_PORT])
   })
 })
 
