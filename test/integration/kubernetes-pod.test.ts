@@ -8,7 +8,6 @@
  * What only a cluster checks (scheduling, probes by the kubelet) is validated offline in
  * test/unit/kubernetes-manifests.test.ts.
  */
-import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import {readFileSync, statSync} from 'node:fs'
 import {join} from 'node:path'
@@ -54,12 +53,7 @@ const run = async (code: string, language: string, token?: string) => {
 }
 
 beforeAll(async () => {
-  // the image packs dist/: compile the current sources first (type errors elsewhere do not stop the emit)
-  try {
-    execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.'], {stdio: 'pipe'})
-  } catch {
-    // emitted anyway; a missing dist/server/main.js fails buildManagerImage with BUILD_REQUIRED
-  }
+  // dist/ is compiled from the current sources by test/global-setup.ts
   await buildManagerImage({tag: IMAGE})
   port = await freePort()
 }, 600_000)
