@@ -275,6 +275,7 @@ const RUN: RunEntry[] = [
 ]
 
 const SUITE = 'every case is run by test/integration/suite.test.ts'
+const NO_CLUSTER = 'needs a Kubernetes cluster (none runs here); deploy/kubernetes is validated offline by test/unit/kubernetes-manifests.test.ts'
 const NOT_RUN: Record<string, string> = {
   'npm ci && npx sandbox setup --yes && npx sandbox run examples/hello.py --arg name=World':
     'npm ci would reinstall the dependencies of the work tree under test; its sandbox commands run here on their own (`sandbox setup --yes`, `sandbox run examples/hello.py --arg name=World`)',
@@ -320,6 +321,14 @@ const NOT_RUN: Record<string, string> = {
   'BENCH_JSON=bench-results.json npm run bench': 'a benchmark (several minutes); run by hand',
   'node --import tsx bench/load.ts': 'a benchmark of the manager under load; run by hand',
   'node --import tsx bench/http.ts': 'a benchmark of the HTTP layer alone; run by hand',
+  'kubectl label node NODE sandbox/gvisor=true': NO_CLUSTER,
+  'kubectl taint node NODE sandbox/gvisor=true:NoSchedule': NO_CLUSTER,
+  'kubectl apply -f deploy/kubernetes/namespace.yaml': NO_CLUSTER,
+  'kubectl apply -k deploy/kubernetes': NO_CLUSTER,
+  'kubectl -n sandbox rollout status deployment/sandbox-executor-manager': NO_CLUSTER,
+  'kubectl -n sandbox scale deployment/sandbox-executor-manager --replicas=3': NO_CLUSTER,
+  'kubectl -n sandbox create secret generic sandbox-api-token --from-literal=token="$(openssl rand -hex 32)"': NO_CLUSTER,
+  'BENCH_ONLY=capacity BENCH_SECONDS=20 npm run bench': 'a benchmark of one host for the load model (about a minute); run by hand',
 }
 
 // ---------------------------------------------------------------------------------------
