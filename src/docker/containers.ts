@@ -57,10 +57,36 @@ export interface ContainerExit {
   oomKilled: boolean | undefined
 }
 
+/**
+ * The isolation numbers every sandbox gets, whatever the backend makes it (the docker backend's
+ * HostConfig below, the runsc backend's OCI spec in src/backends/runsc/spec.ts).
+ */
+export const SANDBOX_ISOLATION = {
+  uid: 65534,
+  gid: 65534,
+  workdir: '/workspace',
+  /** process cap enforced inside the sandbox (ulimit nproc) */
+  maxProcesses: 64,
+  /** ulimit fsize */
+  maxFileBytes: 64 * 1024 * 1024,
+  /** ulimit nofile */
+  maxOpenFiles: 1024,
+  workspaceBytes: 100 * 1024 * 1024,
+  tmpBytes: 50 * 1024 * 1024,
+  shmBytes: 16 * 1024 * 1024,
+  /** one CPU */
+  nanoCpus: 1_000_000_000,
+  // gVisor's sentry panics when user code exceeds a pids cgroup limit; nproc is enforced
+  // gracefully inside the sandbox (fork fails with EAGAIN). The pids limit is only a backstop.
+  // threads count against the pids cgroup (a Node process has ~10): keep the backstop well above nproc
+  pidsBackstop: (maxProcesses: number): number => Math.max(4096, maxProcesses * 64),
+} as const
+
 /** The HostConfig every sandbox container gets (docs/security.md, "The layers and what each one stops"). */
 export function hardenedHostConfig(spec: RunnerContainerSpec): Dockerode.HostConfig {
-  const maxProcesses = spec.maxProcesses ?? 64
-  const fsize = spec.maxFileBytes ?? 64 * 1024 * 1024
+  const I = SANDBOX_ISOLATION
+  const maxProcesses = spec.maxProcesses ?? I.maxProcesses
+  const fsize = spec.maxFileBytes ?? I.maxFileBytes
   const securityOpt = ['no-new-privileges']
   if (spec.seccompProfile) securityOpt.push(`seccomp=${spec.seccompProfile}`)
   return {
@@ -68,23 +94,20 @@ export function hardenedHostConfig(spec: RunnerContainerSpec): Dockerode.HostCon
     NetworkMode: spec.network ?? 'none',
     ReadonlyRootfs: true,
     Tmpfs: {
-      '/workspace': `rw,exec,nosuid,nodev,size=${spec.workspaceBytes ?? 100 * 1024 * 1024},uid=65534,gid=65534,mode=0755`,
-      '/tmp': `rw,exec,nosuid,nodev,size=${spec.tmpBytes ?? 50 * 1024 * 1024},mode=1777`,
+      '/workspace': `rw,exec,nosuid,nodev,size=${spec.workspaceBytes ?? I.workspaceBytes},uid=${I.uid},gid=${I.gid},mode=0755`,
+      '/tmp': `rw,exec,nosuid,nodev,size=${spec.tmpBytes ?? I.tmpBytes},mode=1777`,
     },
     CapDrop: ['ALL'],
     SecurityOpt: securityOpt,
     Memory: spec.memoryBytes,
     MemorySwap: spec.memoryBytes,
-    NanoCpus: spec.nanoCpus ?? 1_000_000_000,
-    // gVisor's sentry panics when user code exceeds a Docker pids limit; nproc is enforced
-    // gracefully inside the sandbox (fork fails with EAGAIN). The pids limit is only a backstop.
-    // threads count against the pids cgroup (a Node process has ~10): keep the backstop well above nproc
-    PidsLimit: Math.max(4096, maxProcesses * 64),
-    ShmSize: 16 * 1024 * 1024,
+    NanoCpus: spec.nanoCpus ?? I.nanoCpus,
+    PidsLimit: I.pidsBackstop(maxProcesses),
+    ShmSize: I.shmBytes,
     Ulimits: [
       {Name: 'nproc', Soft: maxProcesses, Hard: maxProcesses},
       {Name: 'fsize', Soft: fsize, Hard: fsize},
-      {Name: 'nofile', Soft: 1024, Hard: 1024},
+      {Name: 'nofile', Soft: I.maxOpenFiles, Hard: I.maxOpenFiles},
     ],
     AutoRemove: spec.autoRemove ?? false,
     // what a runner writes is the user's (and may be large): never into Docker's log store on
@@ -381,8 +404,8 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
     const container = await d.createContainer({
       Image: spec.image,
       Cmd: spec.cmd,
-      User: '65534:65534',
-      WorkingDir: '/workspace',
+      User: `${SANDBOX_ISOLATION.uid}:${SANDBOX_ISOLATION.gid}`,
+      WorkingDir: SANDBOX_ISOLATION.workdir,
       Env: spec.env,
       AttachStdin: true,
       AttachStdout: true,
