@@ -73,19 +73,27 @@ export function removeMemoryCgroup(id: string, root = CGROUP_ROOT): boolean {
   }
 }
 
-/** Every controller's group of this sandbox that is still there (after a crash), removed; none in use. */
-export function removeAllCgroups(id: string, root = CGROUP_ROOT): void {
+/**
+ * Every controller's group of this sandbox (runsc's, which it leaves when it did not end the
+ * sandbox itself), removed; the memory group (ours) stays. Whether none is left: a group with
+ * processes in it cannot be removed.
+ */
+export function removeRunscCgroups(id: string, root = CGROUP_ROOT): boolean {
   let controllers: string[] = []
   try {
     controllers = readdirSync(root)
   } catch {
-    return
+    return true
   }
+  let clear = true
   for (const c of controllers) {
+    if (c === 'memory') continue
     try {
       rmdirSync(join(root, c, CGROUP_PARENT, id))
-    } catch {
-      // absent, or not empty
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') clear = false
     }
   }
+  return clear
 }

@@ -15,10 +15,11 @@ import {hostname} from 'node:os'
 import {delimiter, join} from 'node:path'
 
 import {isDaemonDown} from '../../docker/client.js'
-import {LABELS} from '../../docker/containers.js'
+import {ownerLabels} from '../../docker/containers.js'
 import {imageStatus} from '../../docker/images.js'
 import {imageOf} from '../../engine/languages.js'
 import type {BackendFacts, PreflightRequest, Runner, RunnerBackend, RunnerRequest} from '../../engine/runner.js'
+import {untilReady} from '../../engine/runner-stdio.js'
 import {configError, errorMessage, prerequisiteError} from '../../errors.js'
 import {stateDir} from '../../paths.js'
 import {isProcessAlive} from '../../process.js'
@@ -178,14 +179,7 @@ export class RunscBackend implements RunnerBackend {
       env: request.env,
       memoryBytes: request.memoryBytes,
       cgroupsPath: cgroupPathOf(id),
-      annotations: {
-        [LABELS.managed]: 'true',
-        [LABELS.role]: 'runner',
-        [LABELS.language]: request.runtime,
-        [LABELS.owner]: request.owner,
-        [LABELS.ownerPid]: String(process.pid),
-        [LABELS.ownerHost]: hostname(),
-      },
+      annotations: ownerLabels(request.runtime, request.owner),
     })
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec))
     createMemoryCgroup(id, request.memoryBytes)
@@ -193,20 +187,14 @@ export class RunscBackend implements RunnerBackend {
     this.live.set(request.owner, mine)
     const sandbox: RunscSandbox = new RunscSandbox(id, {runsc, root: join(dir, 'state'), bundle}, () => mine.delete(sandbox))
     mine.add(sandbox)
-    let timer: NodeJS.Timeout | undefined
-    const outcome = await Promise.race([
-      sandbox.ready.then(() => 'ready' as const),
-      sandbox.waitExit(),
-      new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), READY_TIMEOUT_MS))),
-    ]).finally(() => clearTimeout(timer))
-    if (outcome === 'ready') return sandbox
-    const why = sandbox.bootOutput ? `: ${sandbox.bootOutput.slice(0, 500)}` : ''
-    await sandbox.remove().catch(() => {})
-    throw new Error(
-      outcome === 'timeout'
-        ? `the runner did not get ready within ${READY_TIMEOUT_MS / 1000} s${why}`
-        : `the runner exited before it was ready (exit code ${outcome.exitCode})${why}`,
-    )
+    try {
+      // ready = the runner booted and blocks on stdin; a runner (or runsc) that exits first explains why
+      await untilReady(sandbox.output, sandbox.waitExit(), READY_TIMEOUT_MS)
+      return sandbox
+    } catch (error) {
+      await sandbox.remove().catch(() => {})
+      throw error
+    }
   }
 
   removeLeftovers(options: {ownProcess?: boolean} = {}): Promise<number> {

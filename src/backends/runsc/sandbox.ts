@@ -10,10 +10,11 @@ import {existsSync, rmSync} from 'node:fs'
 import {join} from 'node:path'
 import type {Readable, Writable} from 'node:stream'
 
-import {orAfter, READY_MARKER} from '../../docker/containers.js'
+import {orAfter} from '../../docker/containers.js'
 import type {OutputSink, Runner, RunnerExit} from '../../engine/runner.js'
+import {RunnerStdio} from '../../engine/runner-stdio.js'
 import {runProgram} from '../../exec.js'
-import {oomKilled, peakMemoryKb, removeAllCgroups, removeMemoryCgroup} from './cgroup.js'
+import {oomKilled, peakMemoryKb, removeMemoryCgroup, removeRunscCgroups} from './cgroup.js'
 
 export interface SandboxPaths {
   /** the runsc binary */
@@ -30,25 +31,37 @@ export const runscFlags = (root: string): string[] => ['--root', root, '--networ
 /** runsc's state file of a container that it has not deleted */
 export const stateFileOf = (root: string, id: string): string => join(root, `${id}_sandbox:${id}.state`)
 
-/** Delete what runsc leaves of a container that did not end through `runsc run` (state, cgroups). */
-export async function deleteSandbox(runsc: string, root: string, id: string): Promise<void> {
-  if (existsSync(stateFileOf(root, id))) await runProgram(runsc, [...runscFlags(root), 'delete', '--force', id], {timeoutMs: 30_000})
-  removeAllCgroups(id)
-  // the sandbox's processes may still be on their way out of the group: a bounded wait
-  for (let i = 0; i < 40 && !removeMemoryCgroup(id); i++) await orAfter(new Promise(() => {}), 50, undefined)
+/**
+ * Delete what runsc leaves of a container that did not end through `runsc run` (its state, its
+ * cgroups). `exited`: its `runsc run` has ended and every process holding its stdio is gone (the
+ * sandbox dies with it): then removing the files and the empty cgroups is the whole of it, without
+ * another runsc process; a cgroup that still has processes means `runsc delete --force`.
+ */
+export async function deleteSandbox(runsc: string, root: string, id: string, options: {exited?: boolean} = {}): Promise<boolean> {
+  const state = stateFileOf(root, id)
+  if (existsSync(state)) {
+    if (options.exited && removeRunscCgroups(id)) {
+      rmSync(state, {force: true})
+      rmSync(join(root, `${id}_sandbox:${id}.lock`), {force: true})
+    } else await runProgram(runsc, [...runscFlags(root), 'delete', '--force', id], {timeoutMs: 30_000})
+  }
+  removeRunscCgroups(id)
+  // the sandbox's processes may still be on their way out of the group (seconds on a loaded host): a bounded wait
+  for (let i = 0; i < 200; i++) {
+    if (removeMemoryCgroup(id)) return true
+    await orAfter(new Promise(() => {}), 50, undefined)
+  }
+  return false
 }
 
 export class RunscSandbox implements Runner {
   private readonly child: ChildProcessByStdio<Writable, Readable, Readable>
-  private sink: OutputSink | undefined
-  private early: Array<[1 | 2, Buffer]> = []
-  private preReady = Buffer.alloc(0)
-  private isReady = false
+  /** the runner's output before it was ready, and the job's routing */
+  readonly output = new RunnerStdio()
+  readonly ready: Promise<void> = this.output.ready
   private exited = false
   private stdinGone = false
   private killedByUs = false
-  private markReady!: () => void
-  readonly ready: Promise<void> = new Promise((resolve) => (this.markReady = resolve))
   private readonly closed: Promise<{code: number | null; signal: NodeJS.Signals | null}>
   private exitPromise: Promise<RunnerExit> | undefined
   private cleaned: Promise<void> | undefined
@@ -60,8 +73,8 @@ export class RunscSandbox implements Runner {
     private readonly onGone: () => void,
   ) {
     this.child = spawn(paths.runsc, [...runscFlags(paths.root), 'run', '--bundle', paths.bundle, id], {stdio: ['pipe', 'pipe', 'pipe']})
-    this.child.stdout.on('data', (c: Buffer) => this.deliver(1, c))
-    this.child.stderr.on('data', (c: Buffer) => this.deliver(2, c))
+    this.child.stdout.on('data', (c: Buffer) => this.output.deliver(1, c))
+    this.child.stderr.on('data', (c: Buffer) => this.output.deliver(2, c))
     this.child.stdin.on('error', () => (this.stdinGone = true))
     this.closed = new Promise((resolve) => {
       this.child.once('error', () => resolve({code: 127, signal: null}))
@@ -71,47 +84,17 @@ export class RunscSandbox implements Runner {
     this.detached = this.closed.then(() => {})
   }
 
-  private deliver(kind: 1 | 2, data: Buffer): void {
-    if (!this.isReady && kind === 2) {
-      // the runner announces on stderr that it waits for its job; that line is ours, not the user's
-      this.preReady = Buffer.concat([this.preReady, data])
-      const at = this.preReady.indexOf(READY_MARKER)
-      if (at < 0) return
-      const before = this.preReady.subarray(0, at)
-      const after = this.preReady.subarray(at + READY_MARKER.length)
-      this.preReady = Buffer.alloc(0)
-      this.isReady = true
-      this.markReady()
-      if (before.length) this.deliver(2, before)
-      if (after.length) this.deliver(2, after)
-      return
-    }
-    if (!this.sink) {
-      this.early.push([kind, Buffer.from(data)])
-      return
-    }
-    if (kind === 2) this.sink.stderr(data)
-    else this.sink.stdout(data)
-  }
-
-  /** what the runner (or runsc) wrote before it was ready */
-  get bootOutput(): string {
-    return this.preReady.toString('utf8').trim()
-  }
-
   get isUnusable(): boolean {
     return this.exited || this.stdinGone
   }
 
   send(job: string, sink: OutputSink): void {
-    this.sink = sink
-    for (const [kind, data] of this.early.splice(0)) this.deliver(kind, data)
+    this.output.attach(sink)
     this.child.stdin.end(job.endsWith('\n') ? job : job + '\n')
   }
 
   stopOutput(): void {
-    this.sink = {stdout: () => {}, stderr: () => {}}
-    this.early = []
+    this.output.drop()
     this.child.stdout.destroy()
     this.child.stderr.destroy()
   }
@@ -144,12 +127,16 @@ export class RunscSandbox implements Runner {
     this.cleaned ??= (async () => {
       await this.kill()
       await this.waitExit().catch(() => undefined)
-      await orAfter(this.closed, 10_000, undefined)
+      const closed = await orAfter(
+        this.closed.then(() => true),
+        10_000,
+        false,
+      )
       try {
-        // a sandbox killed through its runsc run leaves its state and runsc's cgroups
-        await deleteSandbox(this.paths.runsc, this.paths.root, this.id)
+        // a sandbox killed through its runsc run leaves its state and runsc's cgroups; its
+        // bundle stays until they are gone, so that the owner's removal tries again
+        if (await deleteSandbox(this.paths.runsc, this.paths.root, this.id, {exited: closed})) rmSync(this.paths.bundle, {recursive: true, force: true})
       } finally {
-        rmSync(this.paths.bundle, {recursive: true, force: true})
         this.onGone()
       }
     })()
