@@ -4,7 +4,6 @@
  */
 import {spawn} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {createServer, type Server} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {createInterface} from 'node:readline'
@@ -19,33 +18,27 @@ import {EXIT} from '../../src/engine/result.js'
 import {poolExecutor} from '../../src/executors/local.js'
 import {runProgram} from '../../src/exec.js'
 import {Pipeline} from '../../src/run/pipeline.js'
+import {startListener, type RunningListener} from '../../src/suite/fixtures.js'
 import {gone} from '../helpers/processes.js'
 
 const config = loadConfig({env: {...process.env, SANDBOX_TIMEOUT: '20s', SANDBOX_BACKEND: 'runsc'}})
 const stateRoot = mkdtempSync(join(tmpdir(), 'runsc-backend-'))
 const previousState = process.env.SANDBOX_STATE_DIR
 let engine: Engine
-let listener: Server
-let listenerPort = 0
-let connections = 0
+let listener: RunningListener
 
 beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error('the runsc backend tests run as root (runsc makes cgroups and namespaces)')
   if (!findRunsc()) throw new Error('runsc is not installed: apt-get install runsc')
   process.env.SANDBOX_STATE_DIR = stateRoot
-  listener = createServer((socket) => {
-    connections++
-    socket.end('hello from the host\n')
-  })
-  await new Promise<void>((ok) => listener.listen(0, '127.0.0.1', ok))
-  listenerPort = (listener.address() as {port: number}).port
+  listener = await startListener('tcp4')
   engine = new Engine({config, poolSize: 2})
   await engine.start()
 })
 
 afterAll(async () => {
   await engine?.stop()
-  listener?.close()
+  await listener?.close()
   if (previousState === undefined) delete process.env.SANDBOX_STATE_DIR
   else process.env.SANDBOX_STATE_DIR = previousState
   rmSync(stateRoot, {recursive: true, force: true})
@@ -127,12 +120,12 @@ describe('runsc backend: isolation', () => {
         '        return "refused"',
         '',
       ].join('\n'),
-      {port: listenerPort},
+      {port: listener.state.port},
     )
     expect(r.result?.value).toBe('refused')
     const ifaces = await py('import socket\ndef main():\n    return [n for _, n in socket.if_nameindex()]\n')
     expect(ifaces.result?.value).toEqual(['lo'])
-    expect(connections).toBe(0)
+    expect(listener.state.hits).toBe(0)
   })
 
   it('read-only root, non-root user, no capabilities, no new privileges, sized tmpfs', async () => {
