@@ -1,6 +1,7 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
 import {buildArguments, parseArgPair} from './arguments.js'
+import {BACKEND_IDS, DEFAULT_BACKEND} from './backends/index.js'
 import {parseDuration, parseMemory} from './config.js'
 import {requireLanguage} from './engine/languages.js'
 import {ExitCode, isSandboxError, SandboxError} from './errors.js'
@@ -17,6 +18,11 @@ export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args
  * The value stays the string the user typed; the command converts it where it is used.
  */
 export const ValueFlags = {
+  /** what makes the sandboxes: docker or runsc (SANDBOX_BACKEND) */
+  backend: Flags.custom<string>({
+    options: [...BACKEND_IDS],
+    description: `what makes the sandboxes: ${BACKEND_IDS.join(' or ')} (default SANDBOX_BACKEND or ${DEFAULT_BACKEND}; runsc: gVisor without Docker, as root)`,
+  }),
   /** a duration: 10, 10s, 2m, 1m30s */
   duration: Flags.custom<string>({
     async parse(input, _ctx, flag) {

@@ -5,6 +5,7 @@
 import {existsSync, readFileSync} from 'node:fs'
 import {resolve} from 'node:path'
 
+import {BACKEND_IDS, DEFAULT_BACKEND, isBackendId, type BackendId} from './backends/index.js'
 import {parseEnv} from './dotenv.js'
 import {defaultMaxConcurrentRuns} from './engine/admission.js'
 import {configError} from './errors.js'
@@ -12,6 +13,8 @@ import {RUNTIMES} from './languages/index.js'
 import {DEFAULT_POLICY_LEVEL, isPolicyMode, policyLevel, POLICY_MODES, type PolicyLevel} from './policy/types.js'
 
 export interface SandboxConfig {
+  /** what makes the sandboxes (src/backends/<id>/): docker or runsc (SANDBOX_BACKEND / --backend) */
+  backend: BackendId
   poolSize: number
   pythonImage: string
   nodejsImage: string
@@ -166,6 +169,7 @@ export interface LoadConfigOptions {
 
 /** The variables this toolkit reads, and their meaning (also used to write `.env`). */
 export const ENV_VARS = {
+  SANDBOX_BACKEND: `what makes the sandboxes: ${BACKEND_IDS.join(' or ')} (default ${DEFAULT_BACKEND}; runsc drives gVisor without Docker, as root)`,
   SANDBOX_EXECUTOR_MANAGER_POOL_SIZE: 'warm containers kept per language',
   SANDBOX_BASE_PYTHON_IMAGE: 'Python base image',
   SANDBOX_BASE_NODEJS_IMAGE: 'Node.js base image',
@@ -218,7 +222,14 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
     (Object.keys(RUN_SETTING_ENV) as RunSettingKey[]).map((k) => [k, o[k] !== undefined ? 'flag' : get(RUN_SETTING_ENV[k]) !== undefined ? 'env' : 'default'] as const),
   ) as Record<RunSettingKey, 'flag' | 'env' | 'default'>
 
+  const backend = pick('backend', () => get('SANDBOX_BACKEND'), DEFAULT_BACKEND as string)
+  if (!isBackendId(backend))
+    throw configError(`Invalid ${o.backend === undefined ? 'SANDBOX_BACKEND' : '--backend'} "${backend}": use ${BACKEND_IDS.join(' or ')}`, 'INVALID_BACKEND', [
+      'docker makes containers through dockerd; runsc drives gVisor directly (root, cgroup v1)',
+    ])
+
   return {
+    backend,
     poolSize: pick(
       'poolSize',
       () => {

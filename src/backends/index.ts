@@ -10,6 +10,7 @@ type BackendModule = {createBackend: () => RunnerBackend}
 
 const BACKENDS = {
   docker: (): Promise<BackendModule> => import('./docker/index.js'),
+  runsc: (): Promise<BackendModule> => import('./runsc/index.js'),
 } satisfies Record<string, () => Promise<BackendModule>>
 
 export type BackendId = keyof typeof BACKENDS

@@ -55,6 +55,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
     'save-artifacts': Flags.string({description: 'directory to write the returned artifacts into (existing files are never replaced)'}),
     policy: Flags.string({description: POLICY_FLAG_DESCRIPTION, options: [...POLICY_MODES]}),
     'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, prints a warning)', default: false}),
+    backend: ValueFlags.backend(),
     'allow-unsandboxed': Flags.boolean({
       description: 'allow the local provider, which runs the code on this host with NO sandbox (same as SANDBOX_ALLOW_LOCAL_PROVIDER=on)',
       default: false,
@@ -90,6 +91,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
         memory: flags.memory,
         allowRunc: flags['allow-runc'] || undefined,
         codePolicy: flags.policy,
+        backend: flags.backend,
       },
     })
 

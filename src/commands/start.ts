@@ -26,6 +26,7 @@ export const managerFlags = {
   memory: ValueFlags.memory({char: 'm', description: 'memory limit per run, e.g. 256m, 1g (default SANDBOX_MAX_MEMORY or 256m)'}),
   'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
   'allow-runc': Flags.boolean({description: 'run without gVisor when runsc is missing (WEAKER isolation, loud warning)', allowNo: true}),
+  backend: ValueFlags.backend(),
   policy: Flags.string({description: POLICY_FLAG_DESCRIPTION, options: [...POLICY_MODES]}),
   'max-concurrent': Flags.integer({
     description:
@@ -60,6 +61,7 @@ type ManagerFlagValues = {
   memory?: string
   'env-file'?: string
   'allow-runc'?: boolean
+  backend?: string
   'max-concurrent'?: number
   'allow-policy-override'?: boolean
   'result-in-stdout'?: boolean
@@ -82,6 +84,7 @@ export function configFromFlags(flags: ManagerFlagValues): SandboxConfig {
       timeoutSeconds: flags.timeout === undefined ? undefined : parseDuration(flags.timeout, '--timeout'),
       memory: flags.memory,
       allowRunc: flags['allow-runc'],
+      backend: flags.backend,
       codePolicy: flags.policy,
       maxConcurrentRuns: flags['max-concurrent'],
       allowPolicyOverride: flags['allow-policy-override'],
@@ -90,6 +93,10 @@ export function configFromFlags(flags: ManagerFlagValues): SandboxConfig {
     },
   })
   if (!config.host.trim()) throw configError('--host must not be empty', 'INVALID_HOST')
+  if (flags.docker && config.backend === 'runsc')
+    throw configError('The runsc backend runs on the host only: the manager container (--docker) makes its sandboxes through Docker', 'RUNSC_IN_CONTAINER', [
+      'start the manager on the host with --backend runsc, or use --docker with the docker backend',
+    ])
   assertAdminConfig(config)
   return config
 }
@@ -115,6 +122,7 @@ export function settingsFromFlags(flags: ManagerFlagValues): Record<string, stri
   set('SANDBOX_RESULT_IN_STDOUT', flags['result-in-stdout'])
   set('SANDBOX_ADMIN_API', flags.admin)
   set('SANDBOX_ALLOW_RUNC', flags['allow-runc'])
+  set('SANDBOX_BACKEND', flags.backend)
   if (flags.verbose) set('SANDBOX_LOG_LEVEL', 'debug')
   return out
 }

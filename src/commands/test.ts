@@ -75,6 +75,7 @@ Exit code: 0 all passed (skips allowed), 1 a case failed, 3 sandbox not ready, 6
     db: ValueFlags.dbUrl({description: 'settings database URL for --provider (default SANDBOX_DB_URL or the local SQLite file)'}),
     'allow-runc': Flags.boolean({description: 'let the local engine run without gVisor when runsc is missing (the gVisor cases will then fail)', default: false}),
     'env-file': Flags.string({description: 'read settings from this .env file (default ./.env when present)'}),
+    backend: ValueFlags.backend(),
   }
 
   async run(): Promise<unknown> {
@@ -86,7 +87,7 @@ Exit code: 0 all passed (skips allowed), 1 a case failed, 3 sandbox not ready, 6
     }
     if (flags.list) return this.list(cases)
 
-    const config = loadConfig({envFile: flags['env-file'], overrides: {allowRunc: flags['allow-runc'] || undefined}})
+    const config = loadConfig({envFile: flags['env-file'], overrides: {allowRunc: flags['allow-runc'] || undefined, backend: flags.backend}})
     const onEvent = (e: {level: string; message: string}) => {
       if (e.level === 'warn' || e.level === 'error' || flags.verbose) this.progress(e.message)
     }

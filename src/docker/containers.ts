@@ -9,6 +9,7 @@ import type {Duplex} from 'node:stream'
 
 import Dockerode from 'dockerode'
 
+import {RunnerStdio, untilReady} from '../engine/runner-stdio.js'
 import {isProcessAlive} from '../process.js'
 import {docker, withDaemon} from './client.js'
 
@@ -48,8 +49,19 @@ export interface RunnerContainerSpec {
   readyTimeoutMs?: number
 }
 
-/** What a runner writes to stderr once it has booted and blocks reading its job. */
-export const READY_MARKER = Buffer.from('__SANDBOX_READY__\n')
+export {READY_MARKER} from '../engine/runner-stdio.js'
+
+/** The labels (Docker) or annotations (runsc) that mark a runner as ours and name its owner. */
+export function ownerLabels(language: string, owner: string): Record<string, string> {
+  return {
+    [LABELS.managed]: 'true',
+    [LABELS.role]: 'runner',
+    [LABELS.language]: language,
+    [LABELS.owner]: owner,
+    [LABELS.ownerPid]: String(process.pid),
+    [LABELS.ownerHost]: hostname(),
+  }
+}
 
 export interface ContainerExit {
   exitCode: number
@@ -57,10 +69,36 @@ export interface ContainerExit {
   oomKilled: boolean | undefined
 }
 
+/**
+ * The isolation numbers every sandbox gets, whatever the backend makes it (the docker backend's
+ * HostConfig below, the runsc backend's OCI spec in src/backends/runsc/spec.ts).
+ */
+export const SANDBOX_ISOLATION = {
+  uid: 65534,
+  gid: 65534,
+  workdir: '/workspace',
+  /** process cap enforced inside the sandbox (ulimit nproc) */
+  maxProcesses: 64,
+  /** ulimit fsize */
+  maxFileBytes: 64 * 1024 * 1024,
+  /** ulimit nofile */
+  maxOpenFiles: 1024,
+  workspaceBytes: 100 * 1024 * 1024,
+  tmpBytes: 50 * 1024 * 1024,
+  shmBytes: 16 * 1024 * 1024,
+  /** one CPU */
+  nanoCpus: 1_000_000_000,
+  // gVisor's sentry panics when user code exceeds a pids cgroup limit; nproc is enforced
+  // gracefully inside the sandbox (fork fails with EAGAIN). The pids limit is only a backstop.
+  // threads count against the pids cgroup (a Node process has ~10): keep the backstop well above nproc
+  pidsBackstop: (maxProcesses: number): number => Math.max(4096, maxProcesses * 64),
+} as const
+
 /** The HostConfig every sandbox container gets (docs/security.md, "The layers and what each one stops"). */
 export function hardenedHostConfig(spec: RunnerContainerSpec): Dockerode.HostConfig {
-  const maxProcesses = spec.maxProcesses ?? 64
-  const fsize = spec.maxFileBytes ?? 64 * 1024 * 1024
+  const I = SANDBOX_ISOLATION
+  const maxProcesses = spec.maxProcesses ?? I.maxProcesses
+  const fsize = spec.maxFileBytes ?? I.maxFileBytes
   const securityOpt = ['no-new-privileges']
   if (spec.seccompProfile) securityOpt.push(`seccomp=${spec.seccompProfile}`)
   return {
@@ -68,23 +106,20 @@ export function hardenedHostConfig(spec: RunnerContainerSpec): Dockerode.HostCon
     NetworkMode: spec.network ?? 'none',
     ReadonlyRootfs: true,
     Tmpfs: {
-      '/workspace': `rw,exec,nosuid,nodev,size=${spec.workspaceBytes ?? 100 * 1024 * 1024},uid=65534,gid=65534,mode=0755`,
-      '/tmp': `rw,exec,nosuid,nodev,size=${spec.tmpBytes ?? 50 * 1024 * 1024},mode=1777`,
+      '/workspace': `rw,exec,nosuid,nodev,size=${spec.workspaceBytes ?? I.workspaceBytes},uid=${I.uid},gid=${I.gid},mode=0755`,
+      '/tmp': `rw,exec,nosuid,nodev,size=${spec.tmpBytes ?? I.tmpBytes},mode=1777`,
     },
     CapDrop: ['ALL'],
     SecurityOpt: securityOpt,
     Memory: spec.memoryBytes,
     MemorySwap: spec.memoryBytes,
-    NanoCpus: spec.nanoCpus ?? 1_000_000_000,
-    // gVisor's sentry panics when user code exceeds a Docker pids limit; nproc is enforced
-    // gracefully inside the sandbox (fork fails with EAGAIN). The pids limit is only a backstop.
-    // threads count against the pids cgroup (a Node process has ~10): keep the backstop well above nproc
-    PidsLimit: Math.max(4096, maxProcesses * 64),
-    ShmSize: 16 * 1024 * 1024,
+    NanoCpus: spec.nanoCpus ?? I.nanoCpus,
+    PidsLimit: I.pidsBackstop(maxProcesses),
+    ShmSize: I.shmBytes,
     Ulimits: [
       {Name: 'nproc', Soft: maxProcesses, Hard: maxProcesses},
       {Name: 'fsize', Soft: fsize, Hard: fsize},
-      {Name: 'nofile', Soft: 1024, Hard: 1024},
+      {Name: 'nofile', Soft: I.maxOpenFiles, Hard: I.maxOpenFiles},
     ],
     AutoRemove: spec.autoRemove ?? false,
     // what a runner writes is the user's (and may be large): never into Docker's log store on
@@ -101,8 +136,7 @@ export function hardenedHostConfig(spec: RunnerContainerSpec): Dockerode.HostCon
  */
 export class RunnerContainer {
   private exitPromise: Promise<ContainerExit> | undefined
-  private sink: {stdout: (b: Buffer) => void; stderr: (b: Buffer) => void} | undefined
-  private early: Array<[1 | 2, Buffer]> = []
+  private readonly stdio = new RunnerStdio()
   private exited = false
   /** we sent the SIGKILL (time or output limit, cleanup): its 137 needs no explanation */
   private killedByUs = false
@@ -110,11 +144,8 @@ export class RunnerContainer {
   private readonly createdAt = Math.floor(Date.now() / 1000) - 1
   private streamEnded: Promise<void>
   private streamClosed = false
-  private preReady = Buffer.alloc(0)
-  private isReady = false
-  private markReady!: () => void
   /** resolves when the runner has booted and waits for its job on stdin */
-  readonly ready: Promise<void> = new Promise((resolve) => (this.markReady = resolve))
+  readonly ready: Promise<void> = this.stdio.ready
 
   constructor(
     readonly id: string,
@@ -143,7 +174,7 @@ export class RunnerContainer {
         const part = buf.subarray(0, need)
         need -= part.length
         buf = buf.subarray(part.length)
-        this.deliver(kind, part)
+        this.stdio.deliver(kind, part)
       }
     })
     this.streamEnded = new Promise<void>((resolve) => {
@@ -155,32 +186,9 @@ export class RunnerContainer {
     })
   }
 
-  private deliver(kind: 1 | 2, data: Buffer): void {
-    if (!this.isReady && kind === 2) {
-      // the runner announces on stderr that it waits for its job; that line is ours, not the user's
-      this.preReady = Buffer.concat([this.preReady, data])
-      const at = this.preReady.indexOf(READY_MARKER)
-      if (at < 0) return
-      const before = this.preReady.subarray(0, at)
-      const after = this.preReady.subarray(at + READY_MARKER.length)
-      this.preReady = Buffer.alloc(0)
-      this.isReady = true
-      this.markReady()
-      if (before.length) this.deliver(2, before)
-      if (after.length) this.deliver(2, after)
-      return
-    }
-    if (!this.sink) {
-      this.early.push([kind, Buffer.from(data)])
-      return
-    }
-    if (kind === 2) this.sink.stderr(data)
-    else this.sink.stdout(data)
-  }
-
-  /** what the runner wrote before it was ready (to explain a runner that never got ready) */
-  get bootOutput(): string {
-    return this.preReady.toString('utf8').trim()
+  /** the runner's output before it was ready, and the job's routing (src/engine/runner-stdio.ts) */
+  get output(): RunnerStdio {
+    return this.stdio
   }
 
   /** resolves when our attach stream has gone: no job can reach this runner any more */
@@ -256,15 +264,13 @@ export class RunnerContainer {
 
   /** Stop receiving: drop whatever the container still writes (a cap was hit; it is being killed). */
   stopOutput(): void {
-    this.sink = {stdout: () => {}, stderr: () => {}}
-    this.early = []
+    this.stdio.drop()
     this.stream.destroy()
   }
 
   /** Hand the runner its job (one JSON line) and route output to the sink. */
   send(job: string, sink: {stdout: (b: Buffer) => void; stderr: (b: Buffer) => void}): void {
-    this.sink = sink
-    for (const [kind, data] of this.early.splice(0)) this.deliver(kind, data)
+    this.stdio.attach(sink)
     this.stream.write(job.endsWith('\n') ? job : job + '\n')
     this.stream.end()
   }
@@ -381,8 +387,8 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
     const container = await d.createContainer({
       Image: spec.image,
       Cmd: spec.cmd,
-      User: '65534:65534',
-      WorkingDir: '/workspace',
+      User: `${SANDBOX_ISOLATION.uid}:${SANDBOX_ISOLATION.gid}`,
+      WorkingDir: SANDBOX_ISOLATION.workdir,
       Env: spec.env,
       AttachStdin: true,
       AttachStdout: true,
@@ -391,14 +397,7 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
       StdinOnce: true,
       Tty: false,
       NetworkDisabled: (spec.network ?? 'none') === 'none',
-      Labels: {
-        [LABELS.managed]: 'true',
-        [LABELS.role]: 'runner',
-        [LABELS.language]: spec.language,
-        [LABELS.owner]: spec.owner,
-        [LABELS.ownerPid]: String(process.pid),
-        [LABELS.ownerHost]: hostname(),
-      },
+      Labels: ownerLabels(spec.language, spec.owner),
       HostConfig: hardenedHostConfig(spec),
     })
     let stream: Duplex | undefined
@@ -407,21 +406,8 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
       const runner = new RunnerContainer(container.id, container, stream, spec.autoRemove)
       await container.start()
       // ready = the runner booted and blocks on stdin; a runner that exits first explains why
-      const readyMs = spec.readyTimeoutMs ?? 30_000
-      let timer: NodeJS.Timeout | undefined
-      const outcome = await Promise.race([
-        runner.ready.then(() => 'ready' as const),
-        runner.waitExit().then(
-          (e) => e,
-          () => ({exitCode: -1, oomKilled: false}),
-        ),
-        new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), readyMs))),
-      ]).finally(() => clearTimeout(timer))
-      if (outcome === 'ready') return runner
-      const why = runner.bootOutput ? `: ${runner.bootOutput.slice(0, 500)}` : ''
-      throw new Error(
-        outcome === 'timeout' ? `the runner did not get ready within ${readyMs / 1000} s${why}` : `the runner exited before it was ready (exit code ${outcome.exitCode})${why}`,
-      )
+      await untilReady(runner.output, runner.waitExit(), spec.readyTimeoutMs ?? 30_000)
+      return runner
     } catch (error) {
       // the hijacked attach socket is ours to close: when the container is removed before it
       // started, the daemon never closes it, and it would keep this process alive for good

@@ -116,7 +116,7 @@ export class Engine {
     const {config} = this.options
     const languages = this.options.languages ?? (Object.keys(LANGUAGES) as Language[])
     const runtimes = [...new Set(languages.map((l) => LANGUAGES[l].runtime.id))]
-    const chosen = this.options.backend ?? undefined
+    const chosen = this.options.backend ?? config.backend
     const backend = (this.backend = typeof chosen === 'object' ? chosen : await loadBackend(chosen))
     // leftovers of engines that are gone are removed whatever the preflight finds
     const [facts, removed] = await Promise.all([

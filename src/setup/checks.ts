@@ -24,9 +24,11 @@ export const CHECK_TITLES: Record<CheckId, string> = {
   images: 'Base images',
   isolation: 'gVisor isolation',
   memory: 'Memory limits',
+  'runsc-backend': 'runsc backend',
 }
 
-export const CHECK_ORDER = Object.keys(CHECK_TITLES) as CheckId[]
+/** the checks of every host; 'runsc-backend' is added only with SANDBOX_BACKEND=runsc */
+export const CHECK_ORDER = (Object.keys(CHECK_TITLES) as CheckId[]).filter((id) => id !== 'runsc-backend')
 
 /** Docker API 1.40 = Docker 19.03, the oldest daemon with everything the engine uses */
 export const MIN_API_VERSION = '1.40'
@@ -321,6 +323,18 @@ export async function runChecks(ctx: CheckContext, onCheck: (check: SetupCheck) 
         'enable the memory cgroup (kernel command line `cgroup_enable=memory swapaccount=1`) and restart Docker',
       )
     }
+  }
+
+  // --- runsc-backend (only when the runsc backend is chosen): gVisor driven directly, without Docker
+  if (config.backend === 'runsc') {
+    const {runscProblems} = await import('../backends/runsc/index.js')
+    const problems = runscProblems()
+    add(
+      'runsc-backend',
+      problems.length === 0,
+      problems.length ? problems.map((p) => p.message).join('; ') : 'runsc, root and a cgroup v1 memory controller; each image is exported to a root filesystem at the first start',
+      problems.flatMap((p) => p.suggestions).join('; '),
+    )
   }
 
   return {checks, facts}

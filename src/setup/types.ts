@@ -5,7 +5,8 @@ import type {SandboxConfig} from '../config.js'
 import type {DaemonInfo} from '../docker/client.js'
 import type {ProbeOptions, ProbeResult} from '../docker/probe.js'
 
-export type CheckId = 'os' | 'docker-installed' | 'docker-daemon' | 'runsc-installed' | 'runsc-registered' | 'disk' | 'env-file' | 'images' | 'isolation' | 'memory'
+export type CheckId =
+  'os' | 'docker-installed' | 'docker-daemon' | 'runsc-installed' | 'runsc-registered' | 'disk' | 'env-file' | 'images' | 'isolation' | 'memory' | 'runsc-backend'
 
 /** One line of the report. `ok` with `warning` is a pass that deserves attention. */
 export interface SetupCheck {

@@ -1,6 +1,7 @@
 /**
  * `sandbox clean`: stop the manager, remove what every host may leave, every orphan container
- * (one rule: orphanVerdict), the state files and the log; with `images`, also our images.
+ * (one rule: orphanVerdict), the runsc backend's leftover sandboxes, the state files and the
+ * log; with `images`, also our images.
  */
 import {hostname} from 'node:os'
 
@@ -72,6 +73,12 @@ export async function cleanEverything(options: {images?: string[] | false; all?:
     if (!(error instanceof SandboxError) && !isDaemonDown(error)) throw error
     result.warnings.push(`Docker could not be cleaned: ${errorMessage(error)}`)
   }
+  // the runsc backend's sandboxes (no daemon involved): those of owners that are gone, or all with `all`
+  const {removeRunscLeftovers} = await import('../backends/runsc/index.js')
+  result.containersRemoved += await removeRunscLeftovers({all: options.all}).catch((error: unknown) => {
+    result.warnings.push(`runsc sandboxes could not be cleaned: ${errorMessage(error)}`)
+    return 0
+  })
   result.filesRemoved = removeStateFiles(files, {all: true})
   return result
 }

@@ -15,6 +15,7 @@ import {Agent} from 'node:http'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {BACKEND_IDS} from '../../src/backends/index.js'
 import type {RunResult} from '../../src/engine/result.js'
 import {expectUnsafe} from '../../src/suite/expect.js'
 import {postRun, runBody, startCliManager, type PrivateState} from '../helpers/manager.js'
@@ -280,17 +281,17 @@ async function runAll(cases: RagflowCase[], workers: number): Promise<Map<number
   return results
 }
 
-beforeAll(async () => {
-  // the manager as RAGFlow deploys it: default policy (RAGFlow's rules), default 10 s timeout
-  manager = await startCliManager('sandbox-ragflow-cases-', ['--pool-size', '2'])
-}, 120_000)
+// on each backend (SANDBOX_BACKEND / --backend): the cases must pass on both
+describe.each(BACKEND_IDS)("RAGFlow's sandbox_security_tests_full.py against a started manager (%s backend)", (backend) => {
+  beforeAll(async () => {
+    // the manager as RAGFlow deploys it: default policy (RAGFlow's rules), default 10 s timeout
+    manager = await startCliManager('sandbox-ragflow-cases-', ['--pool-size', '2', '--backend', backend])
+  }, 120_000)
 
-afterAll(async () => {
-  agent.destroy()
-  await manager?.close()
-})
+  afterAll(async () => {
+    await manager?.close()
+  })
 
-describe("RAGFlow's sandbox_security_tests_full.py against a started manager", () => {
   it('the 17 cases, 5 at a time: every case meets RAGFlow’s expectation except the listed differences, which give exactly the documented answer', async () => {
     expect(RAGFLOW_CASES.map((c) => c.n)).toEqual(Array.from({length: 17}, (_, i) => i + 1))
     const results = await runAll(RAGFLOW_CASES, 5)
@@ -310,3 +311,5 @@ describe("RAGFlow's sandbox_security_tests_full.py against a started manager", (
     }
   }, 300_000)
 })
+
+afterAll(() => agent.destroy())

@@ -17,18 +17,20 @@ import {promisify} from 'node:util'
 
 import {afterAll, describe, expect, it} from 'vitest'
 
+import {BACKEND_IDS, type BackendId} from '../../src/backends/index.js'
 import {loadConfig} from '../../src/config.js'
 import {allCases, ensureCanary, runSuite, selectCases, startEngineTarget, type SuiteReport} from '../../src/suite/index.js'
 import {freePort} from '../helpers/ports.js'
 
 const exec = promisify(execFile)
-const config = () => loadConfig({env: {...process.env, SANDBOX_CODE_POLICY: 'on'}, envFile: '/dev/null'})
+const config = (backend: BackendId = 'docker') => loadConfig({env: {...process.env, SANDBOX_CODE_POLICY: 'on', SANDBOX_BACKEND: backend}, envFile: '/dev/null'})
 const failures = (report: SuiteReport) => report.results.filter((r) => r.outcome !== 'pass').map((r) => `${r.id} (${r.outcome}): ${r.why}`)
 
-describe('the suite against the normal engine', () => {
+// on each backend (SANDBOX_BACKEND): every case must pass on both
+describe.each(BACKEND_IDS)('the suite against the normal engine (%s backend)', (backend) => {
   it("every case passes (RAGFlow's 17 and 40+ more)", async () => {
     const canary = ensureCanary(process.env)
-    const target = await startEngineTarget({config: config()})
+    const target = await startEngineTarget({config: config(backend)})
     let report: SuiteReport
     try {
       expect(target.info()).toMatchObject({kind: 'engine', runtime: 'runsc', policy: 'per-request'})

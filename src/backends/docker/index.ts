@@ -5,11 +5,19 @@
  */
 import {daemonInfo} from '../../docker/client.js'
 import {findLeftovers, LABELS, listManagedContainers, removeContainers, startRunnerContainer, waitRemoved} from '../../docker/containers.js'
-import {imageStatus} from '../../docker/images.js'
+import {imageStatus, type ImageStatus} from '../../docker/images.js'
 import {loadSeccompProfile} from '../../docker/seccomp.js'
 import type {BackendFacts, PreflightRequest, Runner, RunnerBackend, RunnerRequest} from '../../engine/runner.js'
 import {chooseRuntime, RUNC_WARNING} from '../../engine/runtime.js'
 import {prerequisiteError} from '../../errors.js'
+
+/** Throws the prerequisite error of images that are missing (or stale, unless allowed); the runsc backend boots the same images. */
+export function requireImagesReady(statuses: ImageStatus[], allowStale = false): void {
+  const missing = statuses.filter((s) => !s.present || (!s.current && !allowStale))
+  if (!missing.length) return
+  const what = missing.map((s) => `${s.image} (${s.language}): ${s.reason ?? (s.present ? 'stale' : 'missing')}`).join('; ')
+  throw prerequisiteError(`Base images are not ready: ${what}`, missing.some((s) => !s.present) ? 'IMAGES_MISSING' : 'IMAGES_STALE', ['run `sandbox build`'])
+}
 
 export class DockerBackend implements RunnerBackend {
   readonly id = 'docker'
@@ -21,11 +29,7 @@ export class DockerBackend implements RunnerBackend {
     const [info, statuses] = await Promise.all([daemonInfo(), imageStatus(config, request.runtimes)])
     const runtime = (this.runtime = chooseRuntime(info.runtimes, {allowRunc: config.allowRunc, forced: request.isolation}))
     if (runtime === 'runc' || config.enableSeccomp) this.seccompProfile = loadSeccompProfile()
-    const missing = statuses.filter((s) => !s.present || (!s.current && !request.allowStaleImages))
-    if (missing.length) {
-      const what = missing.map((s) => `${s.image} (${s.language}): ${s.reason ?? (s.present ? 'stale' : 'missing')}`).join('; ')
-      throw prerequisiteError(`Base images are not ready: ${what}`, missing.some((s) => !s.present) ? 'IMAGES_MISSING' : 'IMAGES_STALE', ['run `sandbox build`'])
-    }
+    requireImagesReady(statuses, request.allowStaleImages)
     return {isolation: runtime, warnings: runtime === 'runc' ? [RUNC_WARNING] : []}
   }
 

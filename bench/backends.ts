@@ -1,0 +1,191 @@
+/**
+ * `BENCH_ONLY=backends`: the docker and runsc backends side by side, in one run.
+ *   1. raw churn, 4 at a time: `docker run --rm --runtime=runsc … true`; runsc directly with our
+ *      hardened bundle (`true`, then `python3 -c pass`)
+ *   2. one sandbox per run, no pool (an Engine with pool size 0, 4 clients): our runner plus a
+ *      trivial job, on each backend
+ *   3. the manager (`sandbox start --backend <id>`, pool size 4) on each backend, closed-loop
+ *      clients POSTing a trivial Python main: 1, 10 and 50 clients
+ * Every point: runs/s, errors, and CPU-seconds of the whole machine per completed run (from
+ * /proc/stat). Prints the runsc/docker ratios; "must show": manager at 10 clients >= 2x.
+ */
+import {spawn} from 'node:child_process'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {Agent, request} from 'node:http'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {cgroupPathOf, createMemoryCgroup, removeMemoryCgroup} from '../src/backends/runsc/cgroup.js'
+import {findRunsc} from '../src/backends/runsc/index.js'
+import {ensureRootfs} from '../src/backends/runsc/rootfs.js'
+import {runscFlags} from '../src/backends/runsc/sandbox.js'
+import {buildSpec} from '../src/backends/runsc/spec.js'
+import {loadConfig, type SandboxConfig} from '../src/config.js'
+import {Engine} from '../src/engine/engine.js'
+import {startManagerForBench} from './load.js'
+
+const TRIVIAL = 'def main():\n    return 1\n'
+
+export interface Point {
+  label: string
+  runsPerSecond: number
+  completed: number
+  errors: number
+  cpuSecondsPerRun: number
+}
+
+/** busy CPU time of the whole machine, seconds (/proc/stat: all but idle and iowait) */
+function busyCpuSeconds(): number {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/)
+  const n = fields.map(Number)
+  const [user, nice, system, , , irq, softirq, steal] = n
+  return (user + nice + system + irq + softirq + (steal ?? 0)) / 100
+}
+
+/** `clients` closed loops of `once` for `seconds`; runs/s and CPU-s per completed run. */
+async function closedLoop(label: string, clients: number, seconds: number, once: () => Promise<boolean>): Promise<Point> {
+  let completed = 0
+  let errors = 0
+  const cpu0 = busyCpuSeconds()
+  const t0 = performance.now()
+  const deadline = t0 + seconds * 1000
+  await Promise.all(
+    Array.from({length: clients}, async () => {
+      while (performance.now() < deadline) {
+        const ok = await once().catch(() => false)
+        if (ok) completed++
+        else errors++
+      }
+    }),
+  )
+  const elapsed = (performance.now() - t0) / 1000
+  const cpu = busyCpuSeconds() - cpu0
+  const point = {label, runsPerSecond: completed / elapsed, completed, errors, cpuSecondsPerRun: completed ? cpu / completed : NaN}
+  console.log(`  ${label.padEnd(58)} ${point.runsPerSecond.toFixed(2).padStart(6)} runs/s  ${point.cpuSecondsPerRun.toFixed(3)} CPU-s/run${errors ? `  ${errors} errors` : ''}`)
+  return point
+}
+
+function exitOf(command: string, args: string[]): Promise<number | null> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, {stdio: 'ignore'})
+    child.once('error', () => resolve(-1))
+    child.once('exit', (code) => resolve(code))
+  })
+}
+
+/** A bundle of our spec for `args` (shared by the runs of one point; each run has its own id and cgroup). */
+function rawBundle(config: SandboxConfig, rootfs: {path: string; env: string[]}, args: string[], dir: string): string {
+  const bundle = join(dir, args.join('-').replace(/[^a-z0-9-]/gi, '_'))
+  mkdirSync(bundle, {recursive: true})
+  const spec = buildSpec({rootfs: rootfs.path, args, imageEnv: rootfs.env, env: [], memoryBytes: config.memoryBytes, cgroupsPath: '/placeholder', annotations: {}})
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec))
+  return bundle
+}
+
+let rawCount = 0
+async function rawRunsc(runsc: string, root: string, template: string, config: SandboxConfig): Promise<boolean> {
+  // each run: its own bundle (its cgroup path) and memory cgroup, as the backend does
+  const id = `bench-${process.pid}-${rawCount++}`
+  const bundle = join(root, 'bundles', id)
+  mkdirSync(bundle, {recursive: true})
+  const spec = JSON.parse(readFileSync(join(template, 'config.json'), 'utf8')) as {linux: {cgroupsPath: string}}
+  spec.linux.cgroupsPath = cgroupPathOf(id)
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec))
+  createMemoryCgroup(id, config.memoryBytes)
+  try {
+    return (await exitOf(runsc, [...runscFlags(join(root, 'state')), 'run', '--bundle', bundle, id])) === 0
+  } finally {
+    removeMemoryCgroup(id)
+    rmSync(bundle, {recursive: true, force: true})
+  }
+}
+
+function post(endpoint: string, body: string, agent: Agent): Promise<{status: number; body: string}> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${endpoint}/run`, {method: 'POST', agent, headers: {'content-type': 'application/json', 'content-length': Buffer.byteLength(body)}}, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => (text += c))
+      res.on('end', () => resolve({status: res.statusCode ?? 0, body: text}))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
+}
+
+export async function backendsBench(options: {seconds: number}): Promise<Record<string, unknown>> {
+  const {seconds} = options
+  const config = loadConfig()
+  const runsc = findRunsc()
+  if (!runsc) throw new Error('runsc is not installed (apt-get install runsc)')
+  const rootfs = await ensureRootfs(config.pythonImage)
+  const dir = mkdtempSync(join(tmpdir(), 'sandbox-bench-runsc-'))
+  mkdirSync(join(dir, 'state'))
+  const points: Record<string, Point> = {}
+  try {
+    console.log(`\n(backends) docker vs runsc, ${seconds}s per point; CPU-s = whole machine per completed run`)
+    console.log(' raw churn, 4 at a time')
+    points.dockerRunTrue = await closedLoop('docker run --rm --runtime=runsc … true', 4, seconds, async () => {
+      return (await exitOf('docker', ['run', '--rm', '--runtime=runsc', '--network=none', config.pythonImage, 'true'])) === 0
+    })
+    const templates = {true: rawBundle(config, rootfs, ['true'], dir), pass: rawBundle(config, rootfs, ['python3', '-c', 'pass'], dir)}
+    points.runscTrue = await closedLoop('runsc run, our bundle (read-only, uid 65534, cgroup), true', 4, seconds, () => rawRunsc(runsc, dir, templates.true, config))
+    points.runscPass = await closedLoop('runsc run, our bundle, python3 -c pass', 4, seconds, () => rawRunsc(runsc, dir, templates.pass, config))
+
+    console.log(' one sandbox per run (engine, no pool), our runner + a trivial job, 4 clients')
+    for (const backend of ['docker', 'runsc'] as const) {
+      const engine = new Engine({config: {...config, backend, queueTimeoutSeconds: 60}, poolSize: 0, languages: ['python']})
+      await engine.start()
+      try {
+        points[`${backend}Runner`] = await closedLoop(
+          `${backend} backend: runner + trivial job`,
+          4,
+          seconds,
+          async () => (await engine.run({language: 'python', code: TRIVIAL})).status === 'success',
+        )
+      } finally {
+        await engine.stop()
+      }
+    }
+
+    console.log(' the manager (sandbox start --backend <id> --pool-size 4), closed-loop clients')
+    const body = JSON.stringify({code_b64: Buffer.from(TRIVIAL).toString('base64'), language: 'python', arguments: {}})
+    for (const backend of ['docker', 'runsc'] as const) {
+      const previous = process.env.SANDBOX_BACKEND
+      process.env.SANDBOX_BACKEND = backend
+      const manager = await startManagerForBench({poolSize: 4}).finally(() => {
+        if (previous === undefined) delete process.env.SANDBOX_BACKEND
+        else process.env.SANDBOX_BACKEND = previous
+      })
+      const agent = new Agent({keepAlive: true, maxSockets: 64})
+      try {
+        for (const clients of [1, 10, 50]) {
+          points[`${backend}Manager${clients}`] = await closedLoop(`${backend} manager, ${clients} client(s)`, clients, seconds, async () => {
+            const answer = await post(manager.endpoint, body, agent)
+            return answer.status === 200 && (JSON.parse(answer.body) as {status: string}).status === 'success'
+          })
+        }
+      } finally {
+        agent.destroy()
+        await manager.stop()
+      }
+    }
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+  const ratio = (a: string, b: string) => points[a].runsPerSecond / points[b].runsPerSecond
+  const ratios = {
+    rawChurn: ratio('runscTrue', 'dockerRunTrue'),
+    runner: ratio('runscRunner', 'dockerRunner'),
+    manager1: ratio('runscManager1', 'dockerManager1'),
+    manager10: ratio('runscManager10', 'dockerManager10'),
+    manager50: ratio('runscManager50', 'dockerManager50'),
+    cpuPerRunManager10: points.runscManager10.cpuSecondsPerRun / points.dockerManager10.cpuSecondsPerRun,
+  }
+  console.log(' runsc / docker')
+  console.log(`  raw churn (true) ${ratios.rawChurn.toFixed(2)}x; runner + job, no pool ${ratios.runner.toFixed(2)}x`)
+  console.log(`  manager: 1 client ${ratios.manager1.toFixed(2)}x, 10 clients ${ratios.manager10.toFixed(2)}x (must show >= 2), 50 clients ${ratios.manager50.toFixed(2)}x`)
+  console.log(`  CPU-s per run at 10 clients: ${ratios.cpuPerRunManager10.toFixed(2)}x of docker's`)
+  return {points, ratios}
+}

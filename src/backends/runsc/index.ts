@@ -1,0 +1,218 @@
+/**
+ * The runsc backend: gVisor without Docker. Each runner is `runsc run` of a per-run OCI bundle
+ * (spec.ts: the docker backend's isolation, one for one) on the image's root filesystem,
+ * exported once per image id and shared read-only (rootfs.ts). No dockerd, containerd or shim
+ * per sandbox; Docker is needed only to build images and to export a rootfs.
+ *
+ * Ownership: every engine (owner) has a directory <state>/runsc/<owner>/ with owner.json (pid,
+ * host), runsc's --root (state/) and the bundles; the specs carry the same annotations as the
+ * docker backend's labels. Leftovers of an owner whose process is gone are deleted at engine
+ * start and by `sandbox clean`.
+ */
+import {randomBytes} from 'node:crypto'
+import {accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {hostname} from 'node:os'
+import {delimiter, join} from 'node:path'
+
+import {isDaemonDown} from '../../docker/client.js'
+import {ownerLabels} from '../../docker/containers.js'
+import {imageStatus} from '../../docker/images.js'
+import {imageOf} from '../../engine/languages.js'
+import type {BackendFacts, PreflightRequest, Runner, RunnerBackend, RunnerRequest} from '../../engine/runner.js'
+import {untilReady} from '../../engine/runner-stdio.js'
+import {configError, errorMessage, prerequisiteError} from '../../errors.js'
+import {stateDir} from '../../paths.js'
+import {isProcessAlive} from '../../process.js'
+import {requireImagesReady} from '../docker/index.js'
+import {cgroupPathOf, cgroupProblem, createMemoryCgroup, removeMemoryCgroup} from './cgroup.js'
+import {ensureRootfs, type Rootfs} from './rootfs.js'
+import {deleteSandbox, RunscSandbox} from './sandbox.js'
+import {buildSpec} from './spec.js'
+
+/** how long a runner may take to boot */
+const READY_TIMEOUT_MS = 30_000
+
+export interface OwnerRecord {
+  owner: string
+  pid: number
+  host: string
+}
+
+/** Where the runsc backend keeps each owner's state: $SANDBOX_STATE_DIR/runsc */
+export const runscStateBase = (): string => join(stateDir(), 'runsc')
+
+/** The runsc binary on PATH, or undefined. */
+export function findRunsc(path = process.env.PATH ?? ''): string | undefined {
+  for (const dir of path.split(delimiter).filter(Boolean)) {
+    const file = join(dir, 'runsc')
+    try {
+      accessSync(file, constants.X_OK)
+      return file
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
+
+/** What this host lacks for the runsc backend (binary, root, cgroups), as prerequisite errors' text; empty when ready. */
+export function runscProblems(): Array<{code: string; message: string; suggestions: string[]}> {
+  const problems: Array<{code: string; message: string; suggestions: string[]}> = []
+  if (!findRunsc()) problems.push({code: 'RUNSC_MISSING', message: 'runsc (gVisor) is not installed or not on PATH', suggestions: ['install it: apt-get install runsc']})
+  if (process.getuid?.() !== 0)
+    problems.push({
+      code: 'RUNSC_NEEDS_ROOT',
+      message: 'the runsc backend runs sandboxes as root (runsc makes their cgroups and namespaces)',
+      suggestions: ['run the manager as root, or use SANDBOX_BACKEND=docker'],
+    })
+  const cgroups = cgroupProblem()
+  if (cgroups)
+    problems.push({code: 'CGROUPS_UNUSABLE', message: `cgroups are not usable by the runsc backend: ${cgroups}`, suggestions: ['use SANDBOX_BACKEND=docker on this host']})
+  return problems
+}
+
+/** The owners recorded under `base`, with their directories. */
+function owners(base: string): Array<{dir: string; record: OwnerRecord | undefined}> {
+  if (!existsSync(base)) return []
+  return readdirSync(base).map((name) => {
+    const dir = join(base, name)
+    try {
+      return {dir, record: JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8')) as OwnerRecord}
+    } catch {
+      return {dir, record: undefined}
+    }
+  })
+}
+
+/** Delete every sandbox recorded in an owner's directory, then the directory; how many there were. */
+async function removeOwnerDir(runsc: string | undefined, dir: string): Promise<number> {
+  const bundles = existsSync(join(dir, 'bundles')) ? readdirSync(join(dir, 'bundles')) : []
+  const root = join(dir, 'state')
+  await Promise.all(
+    bundles.map(async (id) => {
+      if (runsc) await deleteSandbox(runsc, root, id).catch(() => {})
+      else removeMemoryCgroup(id)
+    }),
+  )
+  rmSync(dir, {recursive: true, force: true})
+  return bundles.length
+}
+
+/**
+ * Sandboxes of runsc owners that are gone (pid dead on this host; with `ownProcess`, also this
+ * process's pid): deleted, with their state. Used at engine start and by `sandbox clean`
+ * (`all`: every owner's, live or not). Returns how many sandboxes were removed.
+ */
+export async function removeRunscLeftovers(options: {ownProcess?: boolean; all?: boolean; base?: string; keep?: Set<string>} = {}): Promise<number> {
+  const me = hostname()
+  const runsc = findRunsc()
+  let removed = 0
+  for (const {dir, record} of owners(options.base ?? runscStateBase())) {
+    if (options.keep?.has(record?.owner ?? '')) continue
+    if (!options.all && record) {
+      if (record.host !== me) continue
+      if (record.pid === process.pid ? options.ownProcess !== true : isProcessAlive(record.pid)) continue
+    }
+    removed += await removeOwnerDir(runsc, dir)
+  }
+  return removed
+}
+
+export class RunscBackend implements RunnerBackend {
+  readonly id = 'runsc'
+  private runsc: string | undefined
+  private readonly rootfs = new Map<string, Rootfs>()
+  /** live sandboxes by owner */
+  private readonly live = new Map<string, Set<RunscSandbox>>()
+
+  async preflight(request: PreflightRequest): Promise<BackendFacts> {
+    const {config} = request
+    if (request.isolation === 'runc')
+      throw configError('The runsc backend always isolates with gVisor: running without it (runc) needs the docker backend', 'RUNSC_NO_RUNC', [
+        'use SANDBOX_BACKEND=docker with --allow-runc',
+      ])
+    const [problem] = runscProblems()
+    if (problem) throw prerequisiteError(problem.message, problem.code, problem.suggestions)
+    this.runsc = findRunsc()
+    // images are checked like the docker backend's when the daemon answers; without it, the exports serve
+    try {
+      requireImagesReady(await imageStatus(config, request.runtimes), request.allowStaleImages)
+    } catch (error) {
+      if (!isDaemonDown(error)) throw error
+    }
+    const warnings: string[] = []
+    for (const runtime of request.runtimes) {
+      const image = imageOf(config, runtime)
+      const rootfs = await ensureRootfs(image)
+      this.rootfs.set(image, rootfs)
+      if (rootfs.exported) warnings.push(`exported the root filesystem of ${image} for the runsc backend (once per image build)`)
+    }
+    return {isolation: 'runsc', warnings}
+  }
+
+  private ownerDir(owner: string): string {
+    const dir = join(runscStateBase(), owner)
+    if (!existsSync(join(dir, 'owner.json'))) {
+      mkdirSync(join(dir, 'state'), {recursive: true})
+      mkdirSync(join(dir, 'bundles'), {recursive: true})
+      const record: OwnerRecord = {owner, pid: process.pid, host: hostname()}
+      writeFileSync(join(dir, 'owner.json'), JSON.stringify(record) + '\n')
+    }
+    return dir
+  }
+
+  async createRunner(request: RunnerRequest): Promise<Runner> {
+    const runsc = this.runsc
+    if (!runsc) throw new Error('the runsc backend has not been preflighted')
+    if ((request.network ?? 'none') !== 'none')
+      throw configError(`The runsc backend gives sandboxes no network (asked for "${request.network}")`, 'RUNSC_NETWORK', ['use the docker backend'])
+    let rootfs = this.rootfs.get(request.image)
+    if (!rootfs) this.rootfs.set(request.image, (rootfs = await ensureRootfs(request.image)))
+    const id = `sbx-${randomBytes(8).toString('hex')}`
+    const dir = this.ownerDir(request.owner)
+    const bundle = join(dir, 'bundles', id)
+    mkdirSync(bundle, {recursive: true})
+    const spec = buildSpec({
+      rootfs: rootfs.path,
+      args: request.command,
+      imageEnv: rootfs.env,
+      env: request.env,
+      memoryBytes: request.memoryBytes,
+      cgroupsPath: cgroupPathOf(id),
+      annotations: ownerLabels(request.runtime, request.owner),
+    })
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec))
+    createMemoryCgroup(id, request.memoryBytes)
+    const mine = this.live.get(request.owner) ?? new Set<RunscSandbox>()
+    this.live.set(request.owner, mine)
+    const sandbox: RunscSandbox = new RunscSandbox(id, {runsc, root: join(dir, 'state'), bundle}, () => mine.delete(sandbox))
+    mine.add(sandbox)
+    try {
+      // ready = the runner booted and blocks on stdin; a runner (or runsc) that exits first explains why
+      await untilReady(sandbox.output, sandbox.waitExit(), READY_TIMEOUT_MS)
+      return sandbox
+    } catch (error) {
+      await sandbox.remove().catch(() => {})
+      throw error
+    }
+  }
+
+  removeLeftovers(options: {ownProcess?: boolean} = {}): Promise<number> {
+    // owners this backend still serves are never leftovers
+    return removeRunscLeftovers({ownProcess: options.ownProcess, keep: new Set(this.live.keys())})
+  }
+
+  async removeOwned(owner: string): Promise<void> {
+    const mine = [...(this.live.get(owner) ?? [])]
+    await Promise.all(mine.map((s) => s.remove().catch(() => {})))
+    this.live.delete(owner)
+    const dir = join(runscStateBase(), owner)
+    try {
+      await removeOwnerDir(this.runsc, dir)
+    } catch (error) {
+      throw new Error(`cannot remove the runsc state of ${owner}: ${errorMessage(error)}`)
+    }
+  }
+}
+
+export const createBackend = (): RunnerBackend => new RunscBackend()

@@ -1,0 +1,227 @@
+/**
+ * The runsc backend (gVisor without Docker) against the real runsc, as root: results, limits,
+ * isolation, leftovers of a killed engine, and the rootfs cache.
+ */
+import {spawn} from 'node:child_process'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join, resolve} from 'node:path'
+import {createInterface} from 'node:readline'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {findRunsc, removeRunscLeftovers, runscStateBase} from '../../src/backends/runsc/index.js'
+import {cachedRootfs, ensureRootfs, rootfsCacheDir} from '../../src/backends/runsc/rootfs.js'
+import {loadConfig} from '../../src/config.js'
+import {Engine, type EngineEvent} from '../../src/engine/engine.js'
+import {EXIT} from '../../src/engine/result.js'
+import {poolExecutor} from '../../src/executors/local.js'
+import {runProgram} from '../../src/exec.js'
+import {Pipeline} from '../../src/run/pipeline.js'
+import {startListener, type RunningListener} from '../../src/suite/fixtures.js'
+import {gone} from '../helpers/processes.js'
+
+const config = loadConfig({env: {...process.env, SANDBOX_TIMEOUT: '20s', SANDBOX_BACKEND: 'runsc'}})
+const stateRoot = mkdtempSync(join(tmpdir(), 'runsc-backend-'))
+const previousState = process.env.SANDBOX_STATE_DIR
+let engine: Engine
+let listener: RunningListener
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) throw new Error('the runsc backend tests run as root (runsc makes cgroups and namespaces)')
+  if (!findRunsc()) throw new Error('runsc is not installed: apt-get install runsc')
+  process.env.SANDBOX_STATE_DIR = stateRoot
+  listener = await startListener('tcp4')
+  engine = new Engine({config, poolSize: 2})
+  await engine.start()
+})
+
+afterAll(async () => {
+  await engine?.stop()
+  await listener?.close()
+  if (previousState === undefined) delete process.env.SANDBOX_STATE_DIR
+  else process.env.SANDBOX_STATE_DIR = previousState
+  rmSync(stateRoot, {recursive: true, force: true})
+})
+
+const gated = () => new Pipeline(poolExecutor(engine), {timeoutSeconds: config.timeoutSeconds, policy: 'off'})
+const py = (code: string, args: Record<string, unknown> = {}, extra: {timeoutSeconds?: number} = {}) => gated().run({language: 'python', code, arguments: args, ...extra})
+const js = (code: string, args: Record<string, unknown> = {}) => gated().run({language: 'nodejs', code, arguments: args})
+
+describe('runsc backend: results', () => {
+  it('runs on runsc and says so', () => {
+    expect(engine.status()).toMatchObject({runtime: 'runsc', healthy: true})
+  })
+
+  it('Python and Node.js: stdout, main’s value, measured memory', async () => {
+    const p = await py(readFileSync('examples/hello.py', 'utf8'), {name: 'World'})
+    expect(p).toMatchObject({status: 'success', exit_code: 0, stdout: 'Hello from Python, World!\n', result: {present: true, value: {greeting: 'Hello, World!', length: 5}}})
+    expect(p.memory_used_kb).toBeGreaterThan(1000)
+    const j = await js(readFileSync('examples/hello.js', 'utf8'), {name: 'World'})
+    expect(j).toMatchObject({status: 'success', stdout: 'Hello from Node.js, World!\n', result: {value: {greeting: 'Hello, World!', length: 5}}})
+  })
+
+  it('an exception is a program error with its traceback', async () => {
+    const r = await py('def main():\n    return 1 / 0\n')
+    expect(r).toMatchObject({status: 'program_error', exit_code: 1})
+    expect(r.stderr).toMatch(/ZeroDivisionError/)
+  })
+})
+
+describe('runsc backend: limits', () => {
+  it('an infinite loop ends as -124 after the timeout', async () => {
+    const r = await py('def main():\n    while True:\n        pass\n', {}, {timeoutSeconds: 2})
+    expect(r).toMatchObject({status: 'resource_limit_exceeded', exit_code: EXIT.TIMEOUT, resource_limit_type: 'time'})
+  })
+
+  it('a memory bomb ends as -137, the verdict from the cgroup', async () => {
+    const r = await py('def main():\n    chunks = []\n    while True:\n        chunks.append(bytearray(16 * 1024 * 1024))\n')
+    expect(r).toMatchObject({status: 'resource_limit_exceeded', resource_limit_type: 'memory', exit_code: EXIT.OUT_OF_MEMORY})
+  })
+
+  it('a print flood is capped and stopped (-25)', async () => {
+    const r = await py('def main():\n    while True:\n        print("x" * 1000)\n')
+    expect(r).toMatchObject({status: 'resource_limit_exceeded', resource_limit_type: 'output', exit_code: EXIT.OUTPUT_LIMIT})
+    expect(r.stdout.length).toBeLessThanOrEqual(1024 * 1024)
+  })
+
+  it('a fork bomb is contained by the nproc rlimit, and the next run works', async () => {
+    const bomb = [
+      'import os',
+      'def main():',
+      '    n = 0',
+      '    for _ in range(500):',
+      '        try:',
+      '            if os.fork() == 0:',
+      '                import time; time.sleep(30); os._exit(0)',
+      '            n += 1',
+      '        except OSError:',
+      '            break',
+      '    return n',
+    ].join('\n')
+    const r = await py(bomb, {}, {timeoutSeconds: 10})
+    // contained: fork fails at the cap (or the sleeping children fill the memory limit); the sandbox never crashes
+    expect(['success', 'resource_limit_exceeded'], `${r.status}: ${r.stderr.slice(-300)}`).toContain(r.status)
+    if (r.status === 'success') expect(r.result?.value).toBeLessThan(64)
+    expect((await py('def main():\n    return 7\n')).result?.value).toBe(7)
+  })
+})
+
+describe('runsc backend: isolation', () => {
+  it('no network: a listener on the host’s 127.0.0.1 is not reachable', async () => {
+    const r = await py(
+      [
+        'import socket',
+        'def main(port):',
+        '    try:',
+        '        socket.create_connection(("127.0.0.1", port), timeout=2).recv(100)',
+        '        return "connected"',
+        '    except OSError as e:',
+        '        return "refused"',
+        '',
+      ].join('\n'),
+      {port: listener.state.port},
+    )
+    expect(r.result?.value).toBe('refused')
+    const ifaces = await py('import socket\ndef main():\n    return [n for _, n in socket.if_nameindex()]\n')
+    expect(ifaces.result?.value).toEqual(['lo'])
+    expect(listener.state.hits).toBe(0)
+  })
+
+  it('read-only root, non-root user, no capabilities, no new privileges, sized tmpfs', async () => {
+    const r = await py(
+      [
+        'import os, shutil',
+        'def main():',
+        '    out = {"uid": os.getuid(), "gid": os.getgid(), "cwd": os.getcwd()}',
+        '    for path in ["/etc/x", "/usr/x", "/x"]:',
+        '        try:',
+        '            open(path, "w"); out[path] = "written"',
+        '        except OSError as e:',
+        '            out[path] = e.errno',
+        '    status = dict(l.split(":\\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\\t" in l)',
+        '    out["CapEff"] = status["CapEff"].strip(); out["CapBnd"] = status["CapBnd"].strip(); out["NoNewPrivs"] = status.get("NoNewPrivs", "").strip()',
+        '    out["workspace"] = shutil.disk_usage("/workspace").total; out["tmp"] = shutil.disk_usage("/tmp").total',
+        '    open("/workspace/ok", "w").write("x"); open("/tmp/ok", "w").write("x")',
+        '    return out',
+        '',
+      ].join('\n'),
+    )
+    expect(r.status).toBe('success')
+    const v = r.result?.value as Record<string, unknown>
+    expect(v).toMatchObject({
+      uid: 65534,
+      gid: 65534,
+      cwd: '/workspace',
+      CapEff: '0000000000000000',
+      CapBnd: '0000000000000000',
+      workspace: 100 * 1024 * 1024,
+      tmp: 50 * 1024 * 1024,
+    })
+    for (const path of ['/etc/x', '/usr/x', '/x']) expect(v[path], path).not.toBe('written')
+    if (v.NoNewPrivs !== '') expect(v.NoNewPrivs).toBe('1')
+  })
+})
+
+describe('runsc backend: ownership and the rootfs cache', () => {
+  it('the sandboxes of a killed engine (one busy with a job) are removed when the next engine starts', async () => {
+    // the child engine says "ready" when its job prints: that sandbox is busy for good (it ignores stdin)
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import {Engine} from ${JSON.stringify(resolve('dist/engine/engine.js'))}
+import {loadConfig} from ${JSON.stringify(resolve('dist/config.js'))}
+const engine = new Engine({config: loadConfig({env: {...process.env, SANDBOX_BACKEND: 'runsc'}}), poolSize: 2, languages: ['python']})
+await engine.start()
+let said = false
+void engine.run({language: 'python', code: 'def main():\\n    print("looping", flush=True)\\n    while True:\\n        pass\\n', timeoutSeconds: 600, onOutput: () => { if (!said) { said = true; console.log('ready') } }})
+setInterval(() => {}, 1000)`,
+      ],
+      {env: {...process.env, SANDBOX_STATE_DIR: stateRoot}, stdio: ['ignore', 'pipe', 'inherit']},
+    )
+    const exited = new Promise((ok) => child.once('exit', ok))
+    const lines = createInterface({input: child.stdout})
+    const first = await new Promise<string>((ok) => lines.once('line', ok))
+    expect(first).toBe('ready')
+    const ownerDirs = () => readdirSync(runscStateBase()).filter((d) => JSON.parse(readFileSync(join(runscStateBase(), d, 'owner.json'), 'utf8')).pid === child.pid)
+    const [dir] = ownerDirs()
+    expect(dir).toBeDefined()
+    const root = join(runscStateBase(), dir, 'state')
+    const running = async () => {
+      const listed = await runProgram(findRunsc()!, ['--root', root, 'list', '--format=json'])
+      return (JSON.parse(listed.stdout || '[]') as Array<{id: string; pid: number; status: string}>).filter((c) => c.status === 'running')
+    }
+    child.kill('SIGKILL')
+    await exited
+    const ids = readdirSync(join(runscStateBase(), dir, 'bundles'))
+    // the busy sandbox outlives its engine (idle ones may end on their closed stdin)
+    const left = await running()
+    expect(left.length).toBeGreaterThanOrEqual(1)
+    expect(left.some((c) => !gone(c.pid))).toBe(true)
+
+    const events: EngineEvent[] = []
+    const next = new Engine({config, poolSize: 0, languages: ['python'], onEvent: (e) => events.push(e)})
+    await next.start()
+    await next.stop()
+    expect(events.map((e) => e.message)).toContain(`removed ${ids.length} leftover container(s) of a previous run`)
+    expect(ownerDirs()).toEqual([])
+    expect(left.every((c) => gone(c.pid))).toBe(true)
+    for (const id of ids) expect(existsSync(`/sys/fs/cgroup/memory/sandbox-runsc/${id}`), id).toBe(false)
+    // nothing left for clean either
+    expect(await removeRunscLeftovers()).toBe(0)
+  })
+
+  it('the rootfs is exported once per image and reused; an older export of the image is removed', async () => {
+    const before = cachedRootfs().find((m) => m.image === config.pythonImage)
+    expect(before).toBeDefined()
+    const stale = join(rootfsCacheDir(), 'stale-export-of-the-same-image')
+    mkdirSync(join(stale, 'rootfs'), {recursive: true})
+    writeFileSync(join(stale, 'meta.json'), JSON.stringify({image: config.pythonImage, id: 'sha256:old', inputHash: null, env: [], exportedAt: '2020-01-01T00:00:00Z'}))
+    const again = await ensureRootfs(config.pythonImage)
+    expect(again).toMatchObject({exported: false, id: before!.id, path: join(before!.dir, 'rootfs')})
+    expect(existsSync(stale)).toBe(false)
+    expect(existsSync(join(again.path, 'usr', 'bin', 'python3'))).toBe(true)
+  })
+})
