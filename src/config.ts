@@ -13,6 +13,8 @@ import {DEFAULT_POLICY_LEVEL, isPolicyMode, policyLevel, POLICY_MODES, type Poli
 
 export interface SandboxConfig {
   poolSize: number
+  /** preloaded data-science runners kept per runtime that has a preload (Python), filled with idle capacity only; 0: none */
+  preloadPoolSize: number
   pythonImage: string
   nodejsImage: string
   host: string
@@ -67,6 +69,7 @@ export const RUN_SETTING_ENV: Record<RunSettingKey, keyof typeof ENV_VARS> = {
 
 export const DEFAULTS = {
   poolSize: 2,
+  preloadPoolSize: 1,
   pythonImage: RUNTIMES.python.image.default,
   nodejsImage: RUNTIMES.nodejs.image.default,
   host: '127.0.0.1',
@@ -167,6 +170,7 @@ export interface LoadConfigOptions {
 /** The variables this toolkit reads, and their meaning (also used to write `.env`). */
 export const ENV_VARS = {
   SANDBOX_EXECUTOR_MANAGER_POOL_SIZE: 'warm containers kept per language',
+  SANDBOX_PRELOAD_POOL_SIZE: 'warm Python runners with numpy, pandas and matplotlib already imported (filled only when idle; 0 turns them off)',
   SANDBOX_BASE_PYTHON_IMAGE: 'Python base image',
   SANDBOX_BASE_NODEJS_IMAGE: 'Node.js base image',
   SANDBOX_EXECUTOR_MANAGER_HOST: 'address the manager listens on',
@@ -226,6 +230,14 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
         return v === undefined ? undefined : parseInteger(v, 'SANDBOX_EXECUTOR_MANAGER_POOL_SIZE', 1, 64)
       },
       DEFAULTS.poolSize as number,
+    ),
+    preloadPoolSize: pick(
+      'preloadPoolSize',
+      () => {
+        const v = get('SANDBOX_PRELOAD_POOL_SIZE')
+        return v === undefined ? undefined : parseInteger(v, 'SANDBOX_PRELOAD_POOL_SIZE', 0, 16)
+      },
+      DEFAULTS.preloadPoolSize as number,
     ),
     pythonImage: pick('pythonImage', () => get('SANDBOX_BASE_PYTHON_IMAGE'), DEFAULTS.pythonImage as string),
     nodejsImage: pick('nodejsImage', () => get('SANDBOX_BASE_NODEJS_IMAGE'), DEFAULTS.nodejsImage as string),
