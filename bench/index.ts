@@ -144,10 +144,11 @@ async function load() {
 
 const config = loadConfig()
 console.log(`sandbox bench — ${new Date().toISOString()} — ${execFileSync('nproc').toString().trim()} cores, runtime runsc`)
-// BENCH_ONLY=warm,cold,throughput,load runs a subset
-const only = new Set((process.env.BENCH_ONLY ?? 'warm,cold,throughput,load').split(','))
+// BENCH_ONLY=warm,cold,throughput,load,runner runs a subset
+const only = new Set((process.env.BENCH_ONLY ?? 'warm,cold,throughput,load,runner').split(','))
 if (only.has('warm')) await warm(config)
 if (only.has('cold')) cold(config)
 if (only.has('throughput')) await throughput(config)
 if (only.has('load')) await load()
+if (only.has('runner')) figures.runner = await (await import('./runner.js')).runnerBench(config)
 if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(figures, null, 2))
