@@ -35,7 +35,7 @@ export interface EngineOptions {
   languages?: Language[]
   /** warm containers per language; default config.poolSize; 0 = create on demand */
   poolSize?: number
-  /** preloaded (data-science) runners per runtime that has a preload, filled with idle capacity only; default config.preloadPoolSize; 0 = none */
+  /** preloaded (data-science) runners per runtime that has a preload, filled with idle capacity only; default config.preloadPoolSize; 0 = none (always 0 with poolSize 0) */
   preloadPoolSize?: number
   /** force a runtime; default runsc, or runc when runsc is missing and config.allowRunc */
   runtime?: 'runsc' | 'runc'
@@ -140,7 +140,8 @@ export class Engine {
         {pool_size: size, max_concurrent_runs: budget.limit},
       )
     }
-    const preloadSize = this.options.preloadPoolSize ?? config.preloadPoolSize
+    // an engine without warm pools (one-shot runs) makes its sandboxes on demand: nothing to preload for
+    const preloadSize = size > 0 ? (this.options.preloadPoolSize ?? config.preloadPoolSize) : 0
     for (const runtime of runtimes) {
       const image = imageOf(config, runtime)
       const pool = (preloaded: boolean) => {
