@@ -145,12 +145,13 @@ async function load() {
 
 const config = loadConfig()
 console.log(`sandbox bench — ${new Date().toISOString()} — ${execFileSync('nproc').toString().trim()} cores, runtime runsc`)
-// BENCH_ONLY=warm,cold,throughput,load,backends runs a subset
-const only = new Set((process.env.BENCH_ONLY ?? 'warm,cold,throughput,load,backends').split(','))
+// BENCH_ONLY=warm,cold,throughput,load,backends,runner runs a subset
+const only = new Set((process.env.BENCH_ONLY ?? 'warm,cold,throughput,load,backends,runner').split(','))
 if (only.has('warm')) await warm(config)
 if (only.has('cold')) cold(config)
 if (only.has('throughput')) await throughput(config)
 if (only.has('load')) await load()
 if (only.has('capacity')) figures.capacity = await (await import('./capacity.js')).capacityBench({seconds: SECONDS, log: (l) => console.log(l)})
 if (only.has('backends')) figures.backends = await (await import('./backends.js')).backendsBench({seconds: SECONDS})
+if (only.has('runner')) figures.runner = await (await import('./runner.js')).runnerBench(config)
 if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(figures, null, 2))

@@ -16,6 +16,8 @@ export interface SandboxConfig {
   /** what makes the sandboxes (src/backends/<id>/): docker or runsc (SANDBOX_BACKEND / --backend) */
   backend: BackendId
   poolSize: number
+  /** preloaded data-science runners kept per runtime that has a preload (Python), filled with idle capacity only; 0: none */
+  preloadPoolSize: number
   pythonImage: string
   nodejsImage: string
   host: string
@@ -70,6 +72,7 @@ export const RUN_SETTING_ENV: Record<RunSettingKey, keyof typeof ENV_VARS> = {
 
 export const DEFAULTS = {
   poolSize: 2,
+  preloadPoolSize: 1,
   pythonImage: RUNTIMES.python.image.default,
   nodejsImage: RUNTIMES.nodejs.image.default,
   host: '127.0.0.1',
@@ -171,6 +174,7 @@ export interface LoadConfigOptions {
 export const ENV_VARS = {
   SANDBOX_BACKEND: `what makes the sandboxes: ${BACKEND_IDS.join(' or ')} (default ${DEFAULT_BACKEND}; runsc drives gVisor without Docker, as root)`,
   SANDBOX_EXECUTOR_MANAGER_POOL_SIZE: 'warm containers kept per language',
+  SANDBOX_PRELOAD_POOL_SIZE: 'warm Python runners with numpy, pandas and matplotlib already imported (filled only when idle; 0 turns them off)',
   SANDBOX_BASE_PYTHON_IMAGE: 'Python base image',
   SANDBOX_BASE_NODEJS_IMAGE: 'Node.js base image',
   SANDBOX_EXECUTOR_MANAGER_HOST: 'address the manager listens on',
@@ -237,6 +241,14 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
         return v === undefined ? undefined : parseInteger(v, 'SANDBOX_EXECUTOR_MANAGER_POOL_SIZE', 1, 64)
       },
       DEFAULTS.poolSize as number,
+    ),
+    preloadPoolSize: pick(
+      'preloadPoolSize',
+      () => {
+        const v = get('SANDBOX_PRELOAD_POOL_SIZE')
+        return v === undefined ? undefined : parseInteger(v, 'SANDBOX_PRELOAD_POOL_SIZE', 0, 16)
+      },
+      DEFAULTS.preloadPoolSize as number,
     ),
     pythonImage: pick('pythonImage', () => get('SANDBOX_BASE_PYTHON_IMAGE'), DEFAULTS.pythonImage as string),
     nodejsImage: pick('nodejsImage', () => get('SANDBOX_BASE_NODEJS_IMAGE'), DEFAULTS.nodejsImage as string),

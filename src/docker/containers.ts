@@ -24,7 +24,7 @@ export const LABELS = {
 
 export interface RunnerContainerSpec {
   image: string
-  /** argv of the runner, e.g. ['python3', '-I', '-B', '-c', source] */
+  /** argv of the runner, e.g. ['python3', '-I', '-S', '-B', '-u', '-c', source] */
   cmd: string[]
   language: string
   /** unique id of the engine that owns the container */

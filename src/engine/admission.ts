@@ -12,6 +12,11 @@
  * run across languages, then to warm refills, one language at a time in turn. When runs wait,
  * no slot is free and another language holds idle warm containers, one of those is removed
  * to make room: idle capacity never blocks work.
+ *
+ * A member marked idleOnly (the preloaded data-science pool: ~1 s of CPU per runner) is filled
+ * only with idle capacity: it gets a slot only when every other member is quiet (no waiting run,
+ * no warm deficit, no creation, no run executing) and no container is being removed, so it never
+ * takes a slot or CPU that plain refills or runs want; its idle runners are evicted last.
  */
 import {availableParallelism, totalmem} from 'node:os'
 
@@ -31,6 +36,10 @@ export interface BudgetMember {
   grant(): void
   /** remove one idle warm container (it calls leaving(), then release(true) when gone); false when it has none */
   evict(): boolean
+  /** fill only with idle capacity (see the module comment) */
+  readonly idleOnly?: boolean
+  /** nothing waits, is being created or runs, and (unless idle-only) no warm container is missing */
+  quiet(): boolean
 }
 
 export interface BudgetStats {
@@ -125,9 +134,11 @@ export class ContainerBudget {
       }
     }
     if (!best) {
-      // then warm refills, one language at a time in turn
+      // then warm refills, one language at a time in turn; idle-only members when all else is quiet
+      const idle = this.departing === 0 && this.members.every((m) => m.quiet())
       for (let i = 0; i < this.members.length; i++) {
         const m = this.members[(this.turn + i) % this.members.length]
+        if (m.idleOnly && !idle) continue
         if (m.warmDeficit() > 0 && m.canCreate()) {
           this.turn = (this.turn + i + 1) % this.members.length
           best = m
@@ -141,16 +152,28 @@ export class ContainerBudget {
     return true
   }
 
-  /** every slot is taken: when runs wait, remove idle warm containers (most idle first) to free slots for them */
+  /**
+   * every slot is taken: when runs wait, remove idle warm containers to free slots for them, and
+   * for plain refills remove idle runners of idle-only members (those go first: they were made
+   * with idle capacity and are remade only with idle capacity, so under load they cost nothing)
+   */
   private makeRoom(): void {
     // slots of containers being removed (finished runs, earlier evictions) are on their way:
     // evict only for waiting runs those will not serve. A pool with waiters has nothing idle,
     // so evicting never takes from the pool that needs room.
+    const order = (a: BudgetMember, b: BudgetMember) => Number(b.idleOnly ?? false) - Number(a.idleOnly ?? false) || b.idleCount() - a.idleCount()
     let waiting = this.members.reduce((n, m) => n + (m.canCreate() ? m.uncoveredWaiters() : 0), 0) - this.departing
     while (waiting > 0) {
-      const donor = this.members.filter((m) => m.idleCount() > 0).sort((a, b) => b.idleCount() - a.idleCount())[0]
+      const donor = this.members.filter((m) => m.idleCount() > 0).sort(order)[0]
       if (!donor || !donor.evict()) return
       waiting--
+    }
+    // what is left of the departing slots serves refills; idle-only runners make room for the rest
+    let refills = this.members.reduce((n, m) => n + (!m.idleOnly && m.canCreate() ? m.warmDeficit() : 0), 0) + Math.min(0, waiting)
+    while (refills > 0) {
+      const donor = this.members.find((m) => m.idleOnly && m.idleCount() > 0)
+      if (!donor || !donor.evict()) return
+      refills--
     }
   }
 }

@@ -12,6 +12,7 @@ import {ContainerBudget, type BudgetStats} from './admission.js'
 import {LANGUAGES, RUNTIMES, imageOf, runnableCode, type Language, type RuntimeId} from './languages.js'
 import {OutputCollector} from './output.js'
 import {PoolBusyError, RunnerPool, type PoolStats} from './pool.js'
+import {wantsPreloaded} from './preload.js'
 import {classify, joinLines} from './classify.js'
 import {ARTIFACT_CAPS, frameLimits, RESULT_LIMIT_ERROR_TYPE, runnerLimits} from './frame.js'
 import type {Runner, RunnerBackend} from './runner.js'
@@ -34,6 +35,8 @@ export interface EngineOptions {
   languages?: Language[]
   /** warm containers per language; default config.poolSize; 0 = create on demand */
   poolSize?: number
+  /** preloaded (data-science) runners per runtime that has a preload, filled with idle capacity only; default config.preloadPoolSize; 0 = none (always 0 with poolSize 0) */
+  preloadPoolSize?: number
   /** force a runtime; default runsc, or runc when runsc is missing and config.allowRunc */
   runtime?: 'runsc' | 'runc'
   /** network mode of sandbox containers. Only tests of the test suite weaken this. */
@@ -81,10 +84,10 @@ export interface EngineStatus {
 
 const KILL_GRACE_MS = 5000
 
-/** argv of a runtime's runner (its source inline: nothing of ours is in the image) */
-export function runnerCommand(runtime: RuntimeId): string[] {
+/** argv of a runtime's runner (its source inline: nothing of ours is in the image); `preloaded`: one that imports its runtime's preload first */
+export function runnerCommand(runtime: RuntimeId, options: {preloaded?: boolean} = {}): string[] {
   const {runner} = RUNTIMES[runtime]
-  return runner.command(readFileSync(packagePath('templates', 'runners', runner.file), 'utf8'))
+  return runner.command(readFileSync(packagePath('templates', 'runners', runner.file), 'utf8'), options.preloaded ? runner.preload?.modules : undefined)
 }
 
 const RUNNER_ENV = ['HOME=/tmp', 'TMPDIR=/tmp', 'MPLBACKEND=Agg', 'MPLCONFIGDIR=/tmp/matplotlib', 'PYTHONIOENCODING=utf-8', 'LANG=C.UTF-8']
@@ -93,6 +96,8 @@ export class Engine {
   readonly id = randomUUID()
   /** one pool per runtime */
   private pools = new Map<RuntimeId, RunnerPool>()
+  /** one pool of preloaded runners per runtime that has a preload (src/engine/preload.ts) */
+  private preloaded = new Map<RuntimeId, RunnerPool>()
   private budget: ContainerBudget | undefined
   private runtime: 'runsc' | 'runc' | null = null
   private backend: RunnerBackend | undefined
@@ -135,38 +140,47 @@ export class Engine {
         {pool_size: size, max_concurrent_runs: budget.limit},
       )
     }
+    // an engine without warm pools (one-shot runs) makes its sandboxes on demand: nothing to preload for
+    const preloadSize = size > 0 ? (this.options.preloadPoolSize ?? config.preloadPoolSize) : 0
     for (const runtime of runtimes) {
       const image = imageOf(config, runtime)
-      const cmd = runnerCommand(runtime)
-      const pool = new RunnerPool({
-        language: runtime,
-        size,
-        // creations include the runner's boot; 4 at a time keeps up with the daemon's churn rate on 2 cores
-        maxCreating: Math.max(4, Math.min(size, 8)),
-        budget,
-        create: () =>
-          backend.createRunner({
-            runtime,
-            image,
-            command: cmd,
-            owner: this.id,
-            memoryBytes: config.memoryBytes,
-            env: RUNNER_ENV,
-            network: this.options.network,
-            autoRemove: this.options.autoRemove,
-          }),
-        onEvent: (e) => {
-          if (e.type === 'create_failed') this.emit('warn', `cannot start a ${runtime} container: ${e.message}`, {language: runtime})
-        },
-      })
-      this.pools.set(runtime, pool)
+      const pool = (preloaded: boolean) => {
+        const cmd = runnerCommand(runtime, {preloaded})
+        return new RunnerPool({
+          language: runtime,
+          kind: preloaded ? 'preloaded' : 'plain',
+          size: preloaded ? preloadSize : size,
+          // creations include the runner's boot; 4 at a time keeps up with the daemon's churn rate on 2 cores.
+          // Preloaded runners: one at a time, only with idle capacity (ContainerBudget)
+          maxCreating: preloaded ? 1 : Math.max(4, Math.min(size, 8)),
+          idleOnly: preloaded,
+          budget,
+          create: () =>
+            backend.createRunner({
+              runtime,
+              image,
+              command: cmd,
+              owner: this.id,
+              memoryBytes: config.memoryBytes,
+              env: RUNNER_ENV,
+              network: this.options.network,
+              autoRemove: this.options.autoRemove,
+            }),
+          onEvent: (e) => {
+            if (e.type === 'create_failed') this.emit('warn', `cannot start a ${preloaded ? 'preloaded ' : ''}${runtime} container: ${e.message}`, {language: runtime})
+          },
+        })
+      }
+      this.pools.set(runtime, pool(false))
+      if (preloadSize > 0 && RUNTIMES[runtime].runner.preload) this.preloaded.set(runtime, pool(true))
     }
     const fills = [...this.pools.values()].map((p) => p.fill())
     if (options.waitReady !== false) await Promise.all(fills)
   }
 
   status(): EngineStatus {
-    const pools = [...this.pools.values()].map((p) => p.stats())
+    // the preloaded pools are listed (kind preloaded) but do not decide health: plain runners serve every job
+    const pools = [...this.pools.values(), ...this.preloaded.values()].map((p) => p.stats())
     const broken = [...this.pools.values()].filter((p) => !p.healthy)
     const reason = this.startError ?? (broken.length ? broken.map((p) => `${p.language}: ${p.stats().lastError}`).join('; ') : null)
     const budget = this.budget?.stats() ?? {limit: this.options.maxConcurrentRuns ?? this.options.config.maxConcurrentRuns, live: 0, evictions: 0}
@@ -205,8 +219,11 @@ export class Engine {
       return refused
     }
     let container: Runner
+    // data-science code takes a preloaded runner when one is ready now, else a plain one
+    const preloaded = early ? undefined : await this.takePreloaded(request)
+    const from = preloaded ? preloaded.pool : pool
     try {
-      container = await (early ?? pool.acquire(config.queueTimeoutSeconds * 1000))
+      container = preloaded?.runner ?? (await (early ?? pool.acquire(config.queueTimeoutSeconds * 1000)))
     } catch (error) {
       return busyResult(error instanceof PoolBusyError ? error.reason : String(error))
     }
@@ -215,8 +232,17 @@ export class Engine {
     } catch (error) {
       return internalErrorResult(`internal error: ${(error as Error).message}`)
     } finally {
-      this.track(pool.release(container))
+      this.track(from.release(container))
     }
+  }
+
+  /** a ready preloaded runner for this job, if its code wants one (src/engine/preload.ts) */
+  private async takePreloaded(request: RunRequest): Promise<{pool: RunnerPool; runner: Runner} | undefined> {
+    const pool = this.preloaded.get(LANGUAGES[request.language].runtime.id)
+    // nothing ready: no need to read the code
+    if (!pool || pool.idleCount() === 0 || !(await wantsPreloaded(request.language, request.code))) return undefined
+    const runner = pool.take()
+    return runner ? {pool, runner} : undefined
   }
 
   private track(removal: Promise<void>): void {
@@ -358,7 +384,7 @@ export class Engine {
     if (this.inFlight.size) {
       await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, deadlineMs).unref())])
     }
-    const pools = [...this.pools.values()]
+    const pools = [...this.pools.values(), ...this.preloaded.values()]
     await Promise.allSettled(pools.map((p) => p.close()))
     await Promise.allSettled([...this.pendingRemovals])
     // sweep: anything of ours still running (an exited auto-removed container is on its way out).

@@ -9,8 +9,13 @@ import {errorMessage} from '../errors.js'
 import {ContainerBudget, type BudgetMember} from './admission.js'
 import type {Runner} from './runner.js'
 
+/** what a pool's runners are: plain, or preloaded (a runtime's data-science modules imported before readiness) */
+export type PoolKind = 'plain' | 'preloaded'
+
 export interface PoolStats {
   language: string
+  /** absent: plain */
+  kind?: PoolKind
   size: number
   ready: number
   busy: number
@@ -20,6 +25,8 @@ export interface PoolStats {
   failures: number
   /** runs that found no container within their queue timeout (answered -10) */
   rejected: number
+  /** runners handed to runs since start */
+  served?: number
   lastError: string | null
 }
 
@@ -52,6 +59,13 @@ export interface RunnerPoolOptions {
   createTimeoutMs?: number
   /** the engine's cap of live containers, shared by its pools (default: unlimited) */
   budget?: ContainerBudget
+  /** default plain */
+  kind?: PoolKind
+  /**
+   * fill only with idle capacity: this pool gets a slot only when no other pool of the budget
+   * wants one, creates, or runs anything (ContainerBudget); its idle runners are evicted last
+   */
+  idleOnly?: boolean
   onEvent?: (event: {type: 'created' | 'create_failed' | 'discarded' | 'evicted'; language: string; message?: string}) => void
 }
 
@@ -63,6 +77,7 @@ export class RunnerPool implements BudgetMember {
   private created = 0
   private failures = 0
   private rejected = 0
+  private served = 0
   private consecutiveFailures = 0
   private lastError: string | null = null
   private retryTimer: NodeJS.Timeout | undefined
@@ -78,6 +93,10 @@ export class RunnerPool implements BudgetMember {
 
   get language(): string {
     return this.options.language
+  }
+
+  get idleOnly(): boolean {
+    return this.options.idleOnly === true
   }
 
   /** warm containers kept ready */
@@ -107,6 +126,7 @@ export class RunnerPool implements BudgetMember {
   stats(): PoolStats {
     return {
       language: this.options.language,
+      kind: this.options.kind ?? 'plain',
       size: this.options.size,
       ready: this.ready.length,
       busy: this.busy,
@@ -115,6 +135,7 @@ export class RunnerPool implements BudgetMember {
       created: this.created,
       failures: this.failures,
       rejected: this.rejected,
+      served: this.served,
       lastError: this.lastError,
     }
   }
@@ -140,6 +161,10 @@ export class RunnerPool implements BudgetMember {
 
   idleCount(): number {
     return this.ready.length
+  }
+
+  quiet(): boolean {
+    return this.waiters.length === 0 && this.creating === 0 && this.busy === 0 && (this.idleOnly || this.warmDeficit() === 0)
   }
 
   grant(): void {
@@ -188,6 +213,7 @@ export class RunnerPool implements BudgetMember {
       if (waiter) {
         clearTimeout(waiter.timer)
         this.busy++
+        this.served++
         waiter.resolve(container)
       } else this.ready.push(container)
     } catch (error) {
@@ -248,9 +274,9 @@ export class RunnerPool implements BudgetMember {
     void this.dispose(container)
   }
 
-  /** Take a container, waiting up to timeoutMs in FIFO order. */
-  acquire(timeoutMs: number): Promise<Runner> {
-    if (this.closed) return Promise.reject(new PoolBusyError('the engine is shutting down'))
+  /** A ready container now, or undefined (nothing ready, or closed): never waits. */
+  take(): Runner | undefined {
+    if (this.closed) return undefined
     while (this.ready.length) {
       const c = this.ready.shift()!
       if (c.isUnusable) {
@@ -258,9 +284,18 @@ export class RunnerPool implements BudgetMember {
         continue
       }
       this.busy++
+      this.served++
       this.replenish()
-      return Promise.resolve(c)
+      return c
     }
+    return undefined
+  }
+
+  /** Take a container, waiting up to timeoutMs in FIFO order. */
+  acquire(timeoutMs: number): Promise<Runner> {
+    if (this.closed) return Promise.reject(new PoolBusyError('the engine is shutting down'))
+    const ready = this.take()
+    if (ready) return Promise.resolve(ready)
     if (this.lastError && this.retryTimer) {
       return Promise.reject(new PoolBusyError(`cannot start a ${this.options.language} container: ${this.lastError}`))
     }

@@ -68,8 +68,14 @@ export interface RuntimeSpec {
   runner: {
     /** templates/runners/<file> */
     file: string
-    /** argv that runs the runner's source in the image */
-    command: (source: string) => string[]
+    /** argv that runs the runner's source in the image (`preload`: modules it imports before it is ready) */
+    command: (source: string, preload?: readonly string[]) => string[]
+    /**
+     * Runners ready for data science (SANDBOX_PRELOAD_POOL_SIZE; src/engine/preload.ts): what a
+     * preloaded runner imports before it announces readiness, and the top-level imports that send
+     * a job to one
+     */
+    preload?: {modules: readonly string[]; triggers: readonly string[]}
   }
   /** how a plain script runs where there is no runner (remote providers, the local provider) */
   script: {

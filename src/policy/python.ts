@@ -897,3 +897,29 @@ export function inspectPythonWith(parser: Parser, source: string, level: 'ragflo
 export async function inspectPython(source: string, level: 'ragflow' | 'standard' = 'ragflow'): Promise<PolicyIssue[]> {
   return inspectPythonWith(await pythonParser(), source, level)
 }
+
+/**
+ * The top-level modules Python code imports, from its parse tree: `import a.b` and `from a.b
+ * import c` give `a`; relative imports give nothing. The engine routes data-science code to
+ * preloaded runners with it (src/engine/preload.ts).
+ */
+export async function pythonImports(source: string): Promise<Set<string>> {
+  const parser = await pythonParser()
+  const tree = parser.parse(source.includes('\r') ? source.replace(/\r\n?/g, '\n') : source)
+  const found = new Set<string>()
+  if (!tree) return found
+  try {
+    for (const node of tree.rootNode.descendantsOfType(['import_statement', 'import_from_statement'])) {
+      if (!node) continue
+      const names = node.type === 'import_statement' ? node.childrenForFieldName('name') : [node.childForFieldName('module_name')]
+      for (const child of names) {
+        if (!child || (child.type !== 'dotted_name' && child.type !== 'aliased_import')) continue
+        const top = dottedName(child).split('.', 1)[0]
+        if (top) found.add(top)
+      }
+    }
+  } finally {
+    tree.delete()
+  }
+  return found
+}

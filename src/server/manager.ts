@@ -258,7 +258,8 @@ async function firstContainers(engine: Engine, timeoutMs: number): Promise<void>
   const until = Date.now() + timeoutMs
   for (;;) {
     const {pools, admission} = engine.status()
-    if (pools.every((p) => p.ready > 0 || p.size === 0 || p.failures > 0)) return
+    // preloaded pools fill only when idle: serving never waits for them
+    if (pools.every((p) => p.kind === 'preloaded' || p.ready > 0 || p.size === 0 || p.failures > 0)) return
     if (admission.live >= admission.limit && pools.every((p) => p.creating === 0)) return
     if (Date.now() > until) return
     await new Promise((r) => setTimeout(r, 10))

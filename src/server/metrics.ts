@@ -134,7 +134,7 @@ export class Metrics {
     ]
     for (const [name, type, help, key] of pools) {
       family(name, type, help)
-      for (const p of engine.pools) out.push(`${name}${labels({language: p.language})} ${Number(p[key] ?? 0)}`)
+      for (const p of engine.pools) out.push(`${name}${labels({language: p.language, ...(p.kind === 'preloaded' ? {kind: p.kind} : {})})} ${Number(p[key] ?? 0)}`)
     }
 
     const a = engine.admission

@@ -20,6 +20,7 @@ const WHERE = 'container sandbox-executor-manager'
 export function managerContainerEnv(config: SandboxConfig): Record<string, string> {
   const env: Record<string, string> = {
     SANDBOX_EXECUTOR_MANAGER_POOL_SIZE: String(config.poolSize),
+    SANDBOX_PRELOAD_POOL_SIZE: String(config.preloadPoolSize),
     SANDBOX_BASE_PYTHON_IMAGE: config.pythonImage,
     SANDBOX_BASE_NODEJS_IMAGE: config.nodejsImage,
     SANDBOX_TIMEOUT: `${config.timeoutSeconds}`,

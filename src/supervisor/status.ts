@@ -144,6 +144,8 @@ async function askManager(report: StatusReport, endpoint: string, token?: string
     report.settings = d.settings ?? report.settings
     report.pools = d.pools.map((p) => ({
       language: p.language,
+      ...(p.kind ? {kind: p.kind} : {}),
+      ...(p.served === undefined ? {} : {served: p.served}),
       size: p.size,
       ready: p.ready,
       busy: p.busy,

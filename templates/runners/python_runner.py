@@ -1,9 +1,17 @@
-# sandbox Python runner. Passed to the container as `python3 -c`, it waits for ONE job
+# sandbox Python runner. Passed to the container as `python3 -I -S -B -u -c`, it waits for ONE job
 # (a JSON line on stdin), runs main(**arguments) from the user's code, reports, and exits.
 # Protocol: user stdout/stderr pass through; at the end the runner writes END_PREFIX + "\n" to
 # stderr, then CONTROL_PREFIX + base64(JSON) + "\n" to stdout (both prefixes carry the job's
 # nonce), and waits to be removed: the host measures the container from outside first.
-import base64, io, json, linecache, os, select, sys, time, traceback, types
+#
+# Cost before readiness (docs/benchmarks.md, "Runner boot cost"): every sandbox boots this, so it
+# imports only what is frozen into the interpreter or built in (sys, os, io, binascii, select, time)
+# plus the _json accelerator. Under gVisor an import of `re` (pulled in by json, base64, linecache,
+# traceback, shutil) costs ~30 ms of CPU; the trivial job path needs none of them: the job is parsed
+# and the report encoded with _json's C scanner/encoder (what json.loads/json.dumps run), base64 is
+# binascii's, traceback is imported only when a run fails, and linecache gets the job's source only
+# when something imports it (_LinecacheSeed). `-S` skips the automatic `site`; _site() runs it.
+import binascii, io, os, select, sys, time
 
 
 BOOT_DIR = "/workspace"
@@ -46,8 +54,108 @@ def _install_streams():
         setattr(sys, "__%s__" % name, stream)
 
 
+def _site():
+    # what python3 does at start without -S (sys.path gets the site directories, builtins get
+    # exit/quit/help, sitecustomize runs), except the "*-nspkg.pth" files: setuptools' shims that
+    # pre-create namespace packages, which Python 3.3+ imports natively (PEP 420). Executing the one
+    # Debian's matplotlib ships imports importlib.util: ~30 ms of CPU per sandbox under gVisor.
+    import site
+
+    real = site.addpackage
+
+    def addpackage(sitedir, name, known_paths):
+        if name.endswith("-nspkg.pth"):
+            return known_paths
+        return real(sitedir, name, known_paths)
+
+    site.addpackage = addpackage
+    try:
+        site.main()
+    finally:
+        site.addpackage = real
+
+
+def _json_codec():
+    # json.loads / json.dumps(ensure_ascii=False, allow_nan=False, compact) without importing json
+    # (and so re): the same C scanner and encoder json runs. Any other interpreter: json itself.
+    try:
+        import _json
+
+        class _Context:
+            strict = True
+            object_hook = None
+            object_pairs_hook = None
+            parse_float = float
+            parse_int = int
+            parse_constant = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}.__getitem__
+            memo = {}
+
+        scan = _json.make_scanner(_Context())
+
+        def default(o):
+            raise TypeError("Object of type %s is not JSON serializable" % o.__class__.__name__)
+
+        encode = _json.make_encoder({}, default, _json.encode_basestring, None, ":", ",", False, False, False)
+
+        def loads(text):
+            value, end = scan(text, 0)
+            if end != len(text):
+                raise ValueError("Extra data at %d" % end)
+            return value
+
+        def dumps(value):
+            return "".join(encode(value, 0))
+
+        if loads(dumps({"a": [1, 2.5, None, True, "\u00e9\ud800"]})) == {"a": [1, 2.5, None, True, "\u00e9\ud800"]}:
+            return loads, dumps
+    except Exception:
+        pass
+    import json
+
+    return json.loads, lambda value: json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+class _LinecacheSeed:
+    """Gives linecache the job's source the moment something imports linecache (tracebacks,
+    warnings, inspect), as if it had been there all along: importing linecache up front costs
+    its tokenize and re imports in every sandbox, and most runs never show a source line."""
+
+    entries = {}
+
+    @classmethod
+    def add(cls, path, code):
+        entry = (len(code), None, code.splitlines(True), path)
+        cls.entries[path] = entry
+        if "linecache" in sys.modules:
+            sys.modules["linecache"].cache[path] = entry
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "linecache":
+            return None
+        if cls in sys.meta_path:
+            sys.meta_path.remove(cls)
+        for finder in sys.meta_path:
+            spec = finder.find_spec(name, path, target) if hasattr(finder, "find_spec") else None
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                run = spec.loader.exec_module
+
+                def exec_module(module):
+                    run(module)
+                    module.cache.update(cls.entries)
+
+                spec.loader.exec_module = exec_module
+                return spec
+        return None
+
+
+_loads, _dumps = _json_codec()
+
+
 def _boot():
     # everything that does not depend on the job happens before we say we are ready
+    _site()
+    sys.meta_path.insert(0, _LinecacheSeed)
     _install_streams()
     try:
         os.chdir(BOOT_DIR)
@@ -55,32 +163,47 @@ def _boot():
     except OSError:
         pass
     _seed_matplotlib_cache()
+    _preload()
     _warm_up()
     os.write(2, b"__SANDBOX_READY__\n")
 
 
+def _preload():
+    # a preloaded runner (the engine's data-science pool, `--preload=numpy,pandas,...`) imports
+    # these before it is ready. Each runner is its own process: its random state (random, numpy)
+    # is seeded from the OS at import, as in any other runner. A module that fails to import is
+    # left out: the job's own import of it then fails the way it would anywhere.
+    for arg in sys.argv[1:]:
+        if arg.startswith("--preload="):
+            for name in arg[len("--preload=") :].split(","):
+                try:
+                    if name:
+                        __import__(name)
+                except Exception:
+                    pass
+
+
 def _load_module(name, path, code):
-    # compiled from the job's text (no file round trip); linecache gives tracebacks their lines
-    module = types.ModuleType(name)
+    # compiled from the job's text (no file round trip); linecache gets the lines when it is used
+    module = type(sys)(name)
     module.__file__ = path
-    linecache.cache[path] = (len(code), None, code.splitlines(True), path)
+    _LinecacheSeed.add(path, code)
     sys.modules[name] = module
     exec(compile(code, path, "exec", dont_inherit=True), module.__dict__)
     return module
 
 
 def _warm_up():
-    # walk the job's code path once (json, file write, import machinery, scandir)
+    # walk the job's code path once (JSON both ways, compile and exec, scandir, base64)
     # so that the user's run does not pay for first-use costs
     try:
-        job = json.loads(json.dumps({"code": "def main():\n    return None\n", "arguments": {}}))
+        job = _loads(_dumps({"code": "def main():\n    return None\n", "arguments": {}}))
         module = _load_module("_sandbox_warm_up", "/workspace/_sandbox_warm_up.py", job["code"])
-        json.dumps(module.main(**job["arguments"]), ensure_ascii=False, allow_nan=False)
+        _dumps(module.main(**job["arguments"]))
         del sys.modules["_sandbox_warm_up"]
-        linecache.cache.pop("/workspace/_sandbox_warm_up.py", None)
+        _LinecacheSeed.entries.pop("/workspace/_sandbox_warm_up.py", None)
         list(os.scandir("artifacts"))
-        base64.b64encode(json.dumps({"ok": True}).encode("utf-8"))
-        traceback.format_exception(ValueError, ValueError("x"), None)
+        binascii.b2a_base64(_dumps({"ok": True}).encode("utf-8"), newline=False)
         _sandbox_error_type(ValueError("x"))
     except Exception:
         pass
@@ -88,7 +211,7 @@ def _warm_up():
 
 def _runner():
     raw = sys.stdin.buffer.readline()
-    job = json.loads(raw.decode("utf-8"))
+    job = _loads(raw.decode("utf-8").rstrip("\n"))
     prefix = "__SANDBOX_CONTROL_" + job["nonce"] + "__:"
     workdir = job.get("workdir", "/workspace")
     limits = job.get("artifacts", {})
@@ -118,11 +241,11 @@ def _runner():
             import asyncio
             value = asyncio.run(_await(value))
         try:
-            encoded = json.dumps(value, ensure_ascii=False, allow_nan=False)
+            encoded = _dumps(value)
         except (TypeError, ValueError) as exc:
             raise TypeError("main() returned a value that is not JSON-serializable: %s" % exc) from None
         control["ok"] = True
-        control["result"] = {"present": True, "value": json.loads(encoded), "type": "json"}
+        control["result"] = {"present": True, "value": _loads(encoded), "type": "json"}
         control["exit_code"] = 0
     except SystemExit as exc:
         # sys.exit() inside main ends the program as it would end python3: the status decides
@@ -154,6 +277,8 @@ def _runner():
             # drop the runner's own frames so the traceback starts in the user's code
             while tb is not None and tb.tb_frame.f_code.co_filename != path:
                 tb = tb.tb_next
+            import traceback
+
             text = "".join(traceback.format_exception(type(exc), exc, tb))
             tb = None
         except BaseException:
@@ -223,7 +348,7 @@ def _runner():
                 control["notes"].append("artifact %s skipped: it grew while it was read" % name)
                 continue
             total += len(data)
-            control["artifacts"].append({"name": name, "size": len(data), "content_b64": base64.b64encode(data).decode("ascii")})
+            control["artifacts"].append({"name": name, "size": len(data), "content_b64": binascii.b2a_base64(data, newline=False).decode("ascii")})
 
     _report(job, prefix, control, real_stdout, real_stderr)
 
@@ -232,7 +357,7 @@ def _json_bytes(value):
     # compact JSON in UTF-8, as the host measures it. A lone surrogate (possible in a Python str)
     # cannot be UTF-8: it becomes the JSON escape \udXXX, which is what the host's JSON.stringify
     # writes for it too (it only ever occurs inside a JSON string)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "backslashreplace")
+    return _dumps(value).encode("utf-8", "backslashreplace")
 
 
 def _refuse_large_result(control, max_bytes):
@@ -273,7 +398,7 @@ def _report(job, prefix, control, out_fd, err_fd):
         control["exit_code"] = int(control["exit_code"]) % 256
     except (TypeError, ValueError):
         control["exit_code"] = 1
-    payload = base64.b64encode(_json_bytes(control))
+    payload = binascii.b2a_base64(_json_bytes(control), newline=False)
     code = 0 if control["ok"] else control["exit_code"] or 1
     # end of stderr first, then the control frame: when both have arrived, all output has arrived
     _write_all(err_fd, ("__SANDBOX_END_" + job["nonce"] + "__\n").encode("ascii"))
@@ -341,8 +466,7 @@ def _safe_write_stderr(text):
 
 def _seed_matplotlib_cache():
     # images built by `sandbox build` ship matplotlib's font list; a copy in the (tmpfs)
-    # config dir saves the font scan on the first import of matplotlib
-    import os, shutil
+    # config dir saves the font scan on the first import of matplotlib (os only: shutil imports re)
     src = "/etc/sandbox/matplotlib"
     dst = os.environ.get("MPLCONFIGDIR")
     if not dst or not os.path.isdir(src):
@@ -351,7 +475,8 @@ def _seed_matplotlib_cache():
         os.makedirs(dst, exist_ok=True)
         for name in os.listdir(src):
             if name.endswith(".json"):
-                shutil.copyfile(os.path.join(src, name), os.path.join(dst, name))
+                with open(os.path.join(src, name), "rb") as fin, open(os.path.join(dst, name), "wb") as fout:
+                    fout.write(fin.read())
     except OSError:
         pass
 

@@ -191,7 +191,7 @@ describe('sandbox start / POST /run / stop', () => {
   it('status reports the running manager with pools and counts', async () => {
     const s = await cli<StatusReport>(Status, ['--env-file', '/dev/null'])
     expect(s).toMatchObject({running: true, healthy: true, mode: 'process', endpoint, runtime: 'runsc'})
-    expect(s.pools.map((p) => p.language).sort()).toEqual(['nodejs', 'python'])
+    expect(s.pools.map((p) => `${p.language}${p.kind === 'preloaded' ? ' preloaded' : ''}`).sort()).toEqual(['nodejs', 'python', 'python preloaded'])
     expect(s.runs.total).toBeGreaterThanOrEqual(5)
     expect(s.rejected).toBeGreaterThanOrEqual(1000)
     expect(s.rssBytes).toBeGreaterThan(0)
@@ -229,7 +229,7 @@ describe('sandbox start / POST /run / stop', () => {
     const after = readState(managerFiles(stateDir))!
     expect(after).toMatchObject({port, settings: {port, poolSize: 1}})
     const s = await cli<StatusReport>(Status, ['--env-file', '/dev/null'])
-    expect(s.pools.map((p) => p.size)).toEqual([1, 1])
+    expect(s.pools.filter((p) => p.kind !== 'preloaded').map((p) => p.size)).toEqual([1, 1])
     // restart's own flags override
     const bigger = await cli<{start: StartOutput}>(Restart, ['--pool-size', '2'])
     expect(bigger.start.endpoint).toBe(endpoint)

@@ -92,8 +92,15 @@ function renderStatus(doc: StatusDocument): void {
   table.append(el('thead', {}, el('tr', {}, ...['Language', 'Ready', 'Busy', 'Starting', 'Waiting', 'Size'].map((h) => el('th', {scope: 'col'}, h)))))
   const body = el('tbody')
   for (const p of doc.pools) {
-    const row = el('tr', {}, el('th', {scope: 'row'}, p.language), ...[p.ready, p.busy, p.creating, p.waiting, p.size].map((n) => el('td', {}, String(n))))
+    const preloaded = p.kind === 'preloaded'
+    const row = el(
+      'tr',
+      {},
+      el('th', {scope: 'row'}, preloaded ? `${p.language} (preloaded)` : p.language),
+      ...[p.ready, p.busy, p.creating, p.waiting, p.size].map((n) => el('td', {}, String(n))),
+    )
     row.dataset.language = p.language
+    if (preloaded) row.dataset.kind = 'preloaded'
     body.append(row)
   }
   table.append(body)

@@ -1,0 +1,217 @@
+/**
+ * `BENCH_ONLY=runner npm run bench`: what the runners cost and what the preloaded pool buys
+ * (issue 15 items 2 and 3; docs/benchmarks.md, "Runners: boot cost, latency, preloading").
+ *   (r1) each runner's own CPU before it announces readiness, against the bare interpreter that
+ *        announces readiness the same way (`python3 -c`, `node -e`), under gVisor: the CPU
+ *        of the sandbox's cgroup when it is ready, paired samples interleaved (target ≤ 50 ms)
+ *   (r2) back-to-back sequential trivial Python runs, p50 (target ≤ 100 ms)
+ *   (r3) warm trivial Python run after the pool refilled, p50 (target ≤ 10 ms)
+ *   (r4) a pandas run with the preloaded pool refilled, p50 (target ≤ 50 ms), and the same run
+ *        on a plain runner for reference
+ *   (r5) trivial-run throughput at 10 closed-loop clients, preloading on vs off, ABBA order
+ *        (target: on ≥ 90 % of off), with the machine's CPU-seconds per run
+ * Options (env): BENCH_BOOTS (paired boot samples, default 12), BENCH_RUNS (sequential runs,
+ * default 100; pandas runs a fifth of it), BENCH_SECONDS (per throughput point, default 10).
+ */
+import {readFileSync} from 'node:fs'
+
+import {DockerBackend} from '../src/backends/docker/index.js'
+import type {SandboxConfig} from '../src/config.js'
+import {Engine, runnerCommand} from '../src/engine/engine.js'
+import type {RuntimeId} from '../src/engine/languages.js'
+import type {Runner} from '../src/engine/runner.js'
+
+const BOOTS = Number(process.env.BENCH_BOOTS ?? 12)
+const RUNS = Number(process.env.BENCH_RUNS ?? 100)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+
+const TRIVIAL = 'def main():\n    return 1\n'
+const PANDAS = 'import pandas as pd\n\ndef main():\n    frame = pd.DataFrame({"x": [1, 2, 3]})\n    return int(frame["x"].sum())\n'
+/** the bare interpreter, announcing readiness as a runner does and then blocking on stdin */
+const BARE: Record<RuntimeId, string[]> = {
+  python: ['python3', '-c', "import os; os.write(2, b'__SANDBOX_READY__\\n'); os.read(0, 1)"],
+  nodejs: ['node', '-e', "require('fs').writeSync(2, '__SANDBOX_READY__\\n'); require('fs').readSync(0, Buffer.alloc(1))"],
+}
+const RUNNER_ENV = ['HOME=/tmp', 'TMPDIR=/tmp', 'MPLBACKEND=Agg', 'MPLCONFIGDIR=/tmp/matplotlib', 'PYTHONIOENCODING=utf-8', 'LANG=C.UTF-8']
+
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]
+const pct = (v: number[], p: number) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor((p / 100) * v.length))]
+const ms = (n: number) => `${n.toFixed(1)} ms`
+const verdict = (ok: boolean) => (ok ? 'ok' : 'OVER TARGET')
+
+/** CPU milliseconds a container's cgroup has used (cgroup v1 cpuacct, or v2 cpu.stat) */
+function cgroupCpuMs(id: string): number {
+  for (const [file, parse] of [
+    [`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, (t: string) => Number(t) / 1e6],
+    [`/sys/fs/cgroup/cpu,cpuacct/docker/${id}/cpuacct.usage`, (t: string) => Number(t) / 1e6],
+    [`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, (t: string) => Number(/usage_usec (\d+)/.exec(t)?.[1]) / 1e3],
+  ] as const) {
+    try {
+      const v = parse(readFileSync(file, 'utf8'))
+      if (Number.isFinite(v)) return v
+    } catch {
+      // next layout
+    }
+  }
+  throw new Error(`cannot read the CPU use of container ${id} from its cgroup`)
+}
+
+/** busy CPU-seconds of the whole machine so far (/proc/stat) */
+function machineCpuSeconds(): number {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/)
+  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number)
+  return (user + nice + system + irq + softirq + steal) / 100
+}
+
+async function bootCost(config: SandboxConfig) {
+  console.log(`\n(r1) runner CPU before readiness vs the bare interpreter under gVisor, ${BOOTS} paired samples each (docker backend, cgroup CPU at readiness)`)
+  const backend = new DockerBackend()
+  await backend.preflight({config, runtimes: ['python', 'nodejs']})
+  const boot = async (runtime: RuntimeId, command: string[]) => {
+    const runner: Runner = await backend.createRunner({
+      runtime,
+      image: runtime === 'python' ? config.pythonImage : config.nodejsImage,
+      command,
+      env: RUNNER_ENV,
+      owner: 'bench-runner',
+      memoryBytes: config.memoryBytes,
+    })
+    try {
+      return cgroupCpuMs(runner.id)
+    } finally {
+      await runner.remove()
+    }
+  }
+  const out: Record<string, unknown> = {}
+  for (const runtime of ['python', 'nodejs'] as RuntimeId[]) {
+    const bare: number[] = []
+    const runner: number[] = []
+    for (let i = 0; i < BOOTS; i++) {
+      bare.push(await boot(runtime, BARE[runtime]))
+      runner.push(await boot(runtime, runnerCommand(runtime)))
+    }
+    const extra = median(runner.map((r, i) => r - bare[i]))
+    console.log(
+      `  ${runtime.padEnd(7)} bare ${ms(median(bare)).padStart(9)}  runner ${ms(median(runner)).padStart(9)}  → runner's own cost ${ms(extra)} (median of paired differences; target ≤ 50 ms) ${verdict(extra <= 50)}`,
+    )
+    out[runtime] = {bareMs: median(bare), runnerMs: median(runner), extraMs: extra}
+  }
+  await backend.removeOwned('bench-runner')
+  return out
+}
+
+async function waitFull(engine: Engine): Promise<void> {
+  while (!engine.status().pools.every((p) => p.ready >= p.size)) await new Promise((r) => setTimeout(r, 20))
+}
+
+async function timed(engine: Engine, code: string): Promise<number> {
+  const t0 = performance.now()
+  const r = await engine.run({language: 'python', code})
+  if (r.status !== 'success') throw new Error(`bench run failed: ${r.status} ${r.stderr}`)
+  return performance.now() - t0
+}
+
+async function latency(config: SandboxConfig) {
+  const engine = new Engine({config: {...config, queueTimeoutSeconds: 60}, languages: ['python'], preloadPoolSize: 1})
+  await engine.start()
+  const out: Record<string, unknown> = {}
+  try {
+    await waitFull(engine)
+    console.log(`\n(r2) back-to-back sequential trivial Python runs (the next sent when the last answered), ${RUNS} runs, pool ${config.poolSize}`)
+    const b2b: number[] = []
+    for (let i = 0; i < RUNS; i++) b2b.push(await timed(engine, TRIVIAL))
+    console.log(`  p50 ${ms(pct(b2b, 50))}  p95 ${ms(pct(b2b, 95))}  (target p50 ≤ 100 ms) ${verdict(pct(b2b, 50) <= 100)}`)
+    out.backToBack = {p50: pct(b2b, 50), p95: pct(b2b, 95), n: b2b.length}
+
+    const warmRuns = Math.max(10, Math.round(RUNS / 3))
+    console.log(`\n(r3) warm trivial Python run, pools refilled before each, ${warmRuns} runs`)
+    const warm: number[] = []
+    for (let i = 0; i < warmRuns; i++) {
+      await waitFull(engine)
+      warm.push(await timed(engine, TRIVIAL))
+    }
+    console.log(`  p50 ${ms(pct(warm, 50))}  p95 ${ms(pct(warm, 95))}  (target p50 ≤ 10 ms) ${verdict(pct(warm, 50) <= 10)}`)
+    out.warm = {p50: pct(warm, 50), p95: pct(warm, 95), n: warm.length}
+
+    const pandasRuns = Math.max(5, Math.round(RUNS / 5))
+    console.log(`\n(r4) a pandas run (import pandas, a 3-row DataFrame), pools refilled before each, ${pandasRuns} runs`)
+    const pre: number[] = []
+    const servedBefore = engine.status().pools.find((p) => p.kind === 'preloaded')?.served ?? 0
+    for (let i = 0; i < pandasRuns; i++) {
+      await waitFull(engine)
+      pre.push(await timed(engine, PANDAS))
+    }
+    const served = (engine.status().pools.find((p) => p.kind === 'preloaded')?.served ?? 0) - servedBefore
+    console.log(
+      `  preloaded runner: p50 ${ms(pct(pre, 50))}  p95 ${ms(pct(pre, 95))}  (${served}/${pandasRuns} on preloaded runners; target p50 ≤ 50 ms) ${verdict(pct(pre, 50) <= 50)}`,
+    )
+    out.pandasPreloaded = {p50: pct(pre, 50), p95: pct(pre, 95), n: pre.length, onPreloaded: served}
+  } finally {
+    await engine.stop()
+  }
+  // the same job on plain runners (what it costs without preloading)
+  const plainEngine = new Engine({config, languages: ['python'], preloadPoolSize: 0})
+  await plainEngine.start()
+  try {
+    const plain: number[] = []
+    for (let i = 0; i < 5; i++) {
+      await waitFull(plainEngine)
+      plain.push(await timed(plainEngine, PANDAS))
+    }
+    const pre = (out.pandasPreloaded as {p50: number}).p50
+    console.log(`  plain runner:     p50 ${ms(pct(plain, 50))} (5 runs) → preloading makes it ${(pct(plain, 50) / pre).toFixed(0)}× faster`)
+    out.pandasPlain = {p50: pct(plain, 50), n: plain.length}
+  } finally {
+    await plainEngine.stop()
+  }
+  return out
+}
+
+async function closedLoop(config: SandboxConfig, preloadPoolSize: number) {
+  const engine = new Engine({config: {...config, queueTimeoutSeconds: 60}, poolSize: 4, languages: ['python'], preloadPoolSize})
+  await engine.start()
+  try {
+    await waitFull(engine)
+    let done = 0
+    let failed = 0
+    const cpu0 = machineCpuSeconds()
+    const t0 = performance.now()
+    const deadline = t0 + SECONDS * 1000
+    await Promise.all(
+      Array.from({length: 10}, async () => {
+        while (performance.now() < deadline) {
+          const r = await engine.run({language: 'python', code: TRIVIAL})
+          if (r.status === 'success') done++
+          else failed++
+        }
+      }),
+    )
+    const seconds = (performance.now() - t0) / 1000
+    return {done, failed, seconds, cpuSeconds: machineCpuSeconds() - cpu0}
+  } finally {
+    await engine.stop()
+  }
+}
+
+async function throughput(config: SandboxConfig) {
+  console.log(`\n(r5) trivial Python runs/s at 10 closed-loop clients, preloading on vs off (ABBA, ${SECONDS}s per point, pool 4)`)
+  const sum = {on: {done: 0, failed: 0, seconds: 0, cpuSeconds: 0}, off: {done: 0, failed: 0, seconds: 0, cpuSeconds: 0}}
+  for (const mode of ['off', 'on', 'on', 'off'] as const) {
+    const r = await closedLoop(config, mode === 'on' ? 1 : 0)
+    for (const k of ['done', 'failed', 'seconds', 'cpuSeconds'] as const) sum[mode][k] += r[k]
+    console.log(`  preload ${mode.padEnd(3)}: ${(r.done / r.seconds).toFixed(2)} runs/s (${r.failed} failed), ${(r.cpuSeconds / Math.max(1, r.done)).toFixed(2)} CPU-s per run`)
+  }
+  const rate = (m: 'on' | 'off') => sum[m].done / sum[m].seconds
+  const ratio = rate('on') / rate('off')
+  console.log(`  → preload on / off = ${ratio.toFixed(2)} (target ≥ 0.90) ${verdict(ratio >= 0.9)}`)
+  return {
+    on: {rate: rate('on'), failed: sum.on.failed, cpuPerRun: sum.on.cpuSeconds / Math.max(1, sum.on.done)},
+    off: {rate: rate('off'), failed: sum.off.failed, cpuPerRun: sum.off.cpuSeconds / Math.max(1, sum.off.done)},
+    ratio,
+  }
+}
+
+/** the `runner` part of `npm run bench` */
+export async function runnerBench(config: SandboxConfig): Promise<Record<string, unknown>> {
+  return {boot: await bootCost(config), ...(await latency(config)), throughput: await throughput(config)}
+}
