@@ -8,16 +8,24 @@
  * when it is at least as new as every command module (`npm run build` writes it after tsc; an
  * installed package has one mtime for all its files). A stale or missing one is written again
  * here, from the command modules themselves, the way `oclif manifest` does; where the package
- * directory is not writable the manifest is left out and oclif lists the commands itself.
+ * directory is not writable the manifest is left out and oclif lists the commands itself. It
+ * always records the compiled commands (dist/). Under NODE_ENV=development or test see below.
  */
 import {readdirSync, renameSync, statSync, unlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 const FILE = 'oclif.manifest.json'
 
+/** the newest mtime of the files under dir (0 when it does not exist) */
 function newestMtime(dir) {
   let newest = 0
-  for (const entry of readdirSync(dir, {withFileTypes: true})) {
+  let entries
+  try {
+    entries = readdirSync(dir, {withFileTypes: true})
+  } catch {
+    return 0
+  }
+  for (const entry of entries) {
     const path = join(dir, entry.name)
     newest = Math.max(newest, entry.isDirectory() ? newestMtime(path) : statSync(path).mtimeMs)
   }
@@ -41,9 +49,16 @@ export function manifestFresh(root, commandDirs) {
 
 /** writes root's manifest from its command modules (atomically: parallel writers are harmless) */
 export async function writeManifest(root) {
-  const {Plugin} = await import('@oclif/core')
+  const {Plugin, settings} = await import('@oclif/core')
   const plugin = new Plugin({errorOnManifestCreate: true, ignoreManifest: true, respectNoCacheDefault: true, root, type: 'core', isRoot: true})
-  await plugin.load()
+  // the compiled commands, as a package ships them: never src/ (which oclif would pick under NODE_ENV=test or development)
+  const transpile = settings.enableAutoTranspile
+  settings.enableAutoTranspile = false
+  try {
+    await plugin.load()
+  } finally {
+    settings.enableAutoTranspile = transpile
+  }
   const tmp = join(root, `.${FILE}.${process.pid}`)
   writeFileSync(tmp, JSON.stringify(plugin.manifest))
   renameSync(tmp, join(root, FILE))
@@ -55,13 +70,21 @@ function removeManifest(root) {
   } catch {}
 }
 
-/** bin/run.js: make the manifest fresh, or remove a stale one when it cannot be written */
-export async function ensureManifest(root) {
-  if (manifestFresh(root, ['dist/commands'])) return
-  await writeManifest(root).catch(() => removeManifest(root))
+/**
+ * NODE_ENV=development or test (the tests, bin/dev.js): oclif reads the commands from src/ through
+ * tsx when there is no manifest, but from the manifest's dist/ paths when there is one; so a
+ * manifest stays only while dist/ is as new as every source and the manifest as new as dist/.
+ */
+const development = () => ['development', 'test'].includes(process.env.NODE_ENV ?? '')
+
+/** bin/dev.js, and bin/run.js in development: a manifest that would run older code than src/ is removed */
+export function dropStaleManifest(root) {
+  if (!(manifestFresh(root, ['dist/commands']) && newestMtime(join(root, 'dist')) >= newestMtime(join(root, 'src')))) removeManifest(root)
 }
 
-/** bin/dev.js (commands from src/): a manifest older than a source command is removed */
-export function dropStaleManifest(root) {
-  if (!manifestFresh(root, ['src/commands', 'dist/commands'])) removeManifest(root)
+/** bin/run.js: make the manifest fresh, or remove a stale one when it cannot be written */
+export async function ensureManifest(root) {
+  if (development()) return dropStaleManifest(root)
+  if (manifestFresh(root, ['dist/commands'])) return
+  await writeManifest(root).catch(() => removeManifest(root))
 }

@@ -29,7 +29,9 @@ const pj = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
 
 const work = mkdtempSync(join(tmpdir(), 'sandbox-package-install-'))
 const user = join(work, 'elsewhere')
-const env = {...process.env, SANDBOX_DATA_DIR: join(work, 'data'), SANDBOX_STATE_DIR: join(work, 'state'), NO_COLOR: '1', FORCE_COLOR: '0'}
+// as a user's shell has it: no NODE_ENV=test from vitest, no npm_config_* from the npm that started the tests
+const userEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_ENV' && !k.toLowerCase().startsWith('npm_')))
+const env = {...userEnv, SANDBOX_DATA_DIR: join(work, 'data'), SANDBOX_STATE_DIR: join(work, 'state'), NO_COLOR: '1', FORCE_COLOR: '0'}
 let installed: PackedInstall
 
 /** the installed bin, started by its #! line as a shell would */

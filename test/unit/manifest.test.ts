@@ -30,12 +30,12 @@ function writeCommand(name: string, source: string, mtime?: Date) {
 }
 const manifest = () => JSON.parse(readFileSync(join(root, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, {flags: Record<string, unknown>}>}
 /** as a bin does it: in a new process (a process imports a command module once) */
-const ensureManifest = (dir: string) =>
-  execFileSync(process.execPath, [
-    '--input-type=module',
-    '-e',
-    `(await import(${JSON.stringify(pathToFileURL(resolve('bin/manifest.js')).href)})).ensureManifest(${JSON.stringify(dir)})`,
-  ])
+const inChild = (fn: string, dir: string, nodeEnv = 'production') =>
+  execFileSync(process.execPath, ['--input-type=module', '-e', `(await import(${JSON.stringify(pathToFileURL(resolve('bin/manifest.js')).href)})).${fn}(${JSON.stringify(dir)})`], {
+    env: {...process.env, NODE_ENV: nodeEnv},
+  })
+/** bin/run.js as installed (no development NODE_ENV) */
+const ensureManifest = (dir: string) => inChild('ensureManifest', dir)
 const later = (seconds: number) => new Date(Date.now() + seconds * 1000)
 
 beforeEach(() => {
@@ -81,6 +81,23 @@ describe('the oclif manifest of the bins (bin/manifest.js)', () => {
     ensureManifest(root)
     writeCommand('broken', 'throw new Error("broken on import")\n', later(5))
     ensureManifest(root)
+    expect(existsSync(join(root, 'oclif.manifest.json'))).toBe(false)
+  })
+
+  it('records the compiled commands even where oclif would read src/ (NODE_ENV=test, a tsconfig)', () => {
+    writeFileSync(join(root, 'tsconfig.json'), JSON.stringify({compilerOptions: {rootDir: 'src', outDir: 'dist'}}))
+    writeFileSync(join(root, 'src', 'commands', 'hello.ts'), command(['loud']))
+    inChild('writeManifest', root, 'test')
+    expect((manifest().commands.hello as {relativePath?: string[]}).relativePath).toEqual(['dist', 'commands', 'hello.js'])
+  })
+
+  it('under NODE_ENV=test it keeps a manifest only while dist/ is as new as src/, and writes none', () => {
+    inChild('ensureManifest', root, 'test')
+    expect(existsSync(join(root, 'oclif.manifest.json'))).toBe(false)
+    ensureManifest(root)
+    writeFileSync(join(root, 'src', 'engine.ts'), '')
+    utimesSync(join(root, 'src', 'engine.ts'), later(5), later(5))
+    inChild('ensureManifest', root, 'test')
     expect(existsSync(join(root, 'oclif.manifest.json'))).toBe(false)
   })
 
