@@ -6,12 +6,16 @@
  *      run, the cleanup) against a bare `docker run --rm --runtime=runsc --network=none <python
  *      image> python3 -c pass`, alternated in one loop so both see the same load; the ratio of the
  *      medians (target ≤ 1.5)
+ *   3. the same run handed to a manager running on this host (`sandbox run --via-manager`, its warm
+ *      pool of 2), alternated with the same bare docker run
  * Each command runs from an empty directory outside the clone with private settings and state
  * (so an active provider of the user's own settings cannot route the run elsewhere), after one
  * warm-up of each. BENCH_STARTUP_RUNS (default 20) sets the --version runs, BENCH_COLD_RUNS
  * (default 7) the cold pairs.
  */
 import {spawnSync} from 'node:child_process'
+
+import {freePort} from '../test/helpers/ports.js'
 import {mkdtempSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
@@ -34,6 +38,10 @@ export interface StartupFigures {
   dockerRun: Percentiles
   /** median cold `sandbox run` / median bare `docker run` */
   coldRatio: number
+  viaManager: Percentiles
+  viaManagerDockerRun: Percentiles
+  /** median `sandbox run --via-manager` / median bare `docker run` */
+  viaManagerRatio: number
   targets: {versionMs: number; coldRatio: number}
   met: {version: boolean; coldRatio: boolean}
 }
@@ -98,7 +106,40 @@ export async function startup(config: SandboxConfig, log: (line: string) => void
     row('sandbox run examples/hello.py (cold)', sandboxRun)
     row('docker run --rm --runtime=runsc python3 -c pass', dockerRun)
     log(`  → cold sandbox run / bare docker run = ${coldRatio.toFixed(2)} (target ≤ ${TARGET_COLD_RATIO}: ${mark(coldRatio <= TARGET_COLD_RATIO)})`)
+
+    // the manager of this host (private state directory, a free port), its warm pool answering
+    const port = await freePort()
+    time(process.execPath, [bin, 'start', '--port', String(port), '--pool-size', '2', '--env-file', '/dev/null', '--json'])
+    const viaTimes: number[] = []
+    const viaDockerTimes: number[] = []
+    try {
+      const viaArgs = [...sandboxRunArgs, '--via-manager']
+      // the first answer comes once the pool is warm
+      for (let tries = 0; ; tries++) {
+        try {
+          time(process.execPath, viaArgs)
+          break
+        } catch (error) {
+          if (tries >= 30) throw error
+        }
+      }
+      for (let i = 0; i < coldRuns; i++) {
+        viaTimes.push(time(process.execPath, viaArgs))
+        viaDockerTimes.push(time('docker', dockerRunArgs))
+      }
+    } finally {
+      spawnSync(process.execPath, [bin, 'stop', '--json'], {cwd, env, stdio: 'ignore'})
+    }
+    const viaManager = percentiles(viaTimes)
+    const viaManagerDockerRun = percentiles(viaDockerTimes)
+    const viaManagerRatio = viaManager.p50 / viaManagerDockerRun.p50
+    row('sandbox run --via-manager (warm pool)', viaManager)
+    row('docker run --rm --runtime=runsc python3 -c pass', viaManagerDockerRun)
+    log(`  → sandbox run --via-manager / bare docker run = ${viaManagerRatio.toFixed(2)} (target ≤ ${TARGET_COLD_RATIO}: ${mark(viaManagerRatio <= TARGET_COLD_RATIO)})`)
     return {
+      viaManager,
+      viaManagerDockerRun,
+      viaManagerRatio,
       version,
       node,
       help,
