@@ -8,6 +8,10 @@ if (argv.length === 1 && argv[0] === '--version') {
   const version = pkg.version
   process.stdout.write(`${pkg.name}/${version} ${process.platform}-${process.arch} node-${process.version}\n`)
 } else {
+  const {fileURLToPath} = await import('node:url')
+  const {ensureManifest} = await import('./manifest.js')
+  // with a fresh manifest oclif loads only the command that runs (bin/manifest.js)
+  await ensureManifest(fileURLToPath(new URL('..', import.meta.url)))
   const {execute} = await import('@oclif/core')
   const {exitBackstop} = await import('./backstop.js')
   await execute({dir: import.meta.url})

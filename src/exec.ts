@@ -4,7 +4,7 @@
  * chunk boundaries, a last line without a newline is kept, and a program stopped by the time
  * limit or a signal says so instead of looking like exit 1.
  */
-import {execa} from 'execa'
+// execa (about 0.2 s to load) is imported when a program runs, not by every command that can run one
 
 export interface ProgramOptions {
   env?: Record<string, string | undefined>
@@ -41,6 +41,7 @@ export async function runProgram(command: string, args: string[], options: Progr
     seen(String(line))
     yield line
   }
+  const {execa} = await import('execa')
   const child = execa(command, args, {
     env: options.env,
     extendEnv: true,

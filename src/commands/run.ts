@@ -11,7 +11,7 @@ import {languageForFile, requireLanguage} from '../engine/languages.js'
 import {EXIT, type RunResult} from '../engine/result.js'
 import {ExitCode, SandboxError} from '../errors.js'
 import {POLICY_FLAG_DESCRIPTION, POLICY_MODES} from '../policy/types.js'
-import {runSelected} from '../providers/execute.js'
+import {runSelected, runVia} from '../providers/execute.js'
 import {checkCodeSize} from '../run/request.js'
 import {printable} from '../text.js'
 import {Style, style} from '../style.js'
@@ -28,6 +28,7 @@ Each run gets a fresh gVisor container with no network, a read-only root, and ti
 Output is shown as the code prints it (with the docker provider; other providers deliver it at the end), then a summary line with the runner's time and the wall time of the whole command.
 Files the code writes to artifacts/ (png jpg svg pdf csv json html) come back as artifacts. --save-artifacts DIR writes them into DIR, but never replaces a file: when a name is taken, nothing is saved.
 The code runs through a provider: --provider, else the active one set with \`sandbox configure\`, else docker (this host's engine). Providers: docker, self_managed, aliyun_codeinterpreter, e2b, local, ssh, tenki, ucloud_agent_sandbox.
+--via-manager (or SANDBOX_RUN_VIA=manager) hands a docker-provider run to the executor manager already running on this host (\`sandbox start\`): its warm pool skips the container start, which is most of a cold run's time.
 local runs the code on this host WITHOUT a sandbox and needs --allow-unsandboxed or SANDBOX_ALLOW_LOCAL_PROVIDER=on.
 Ctrl-C (or SIGTERM) stops the run and removes its container.
 Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox not ready, 4 bad provider settings, 5 refused by the code policy, 6 the remote provider failed, 130/143 stopped by SIGINT/SIGTERM.`
@@ -64,6 +65,11 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
     provider: ValueFlags.provider({
       description:
         'docker, self_managed, aliyun_codeinterpreter, e2b, local, ssh, tenki or ucloud_agent_sandbox (aliases: self-managed, aliyun, ucloud); default: the active provider from `sandbox configure`, else docker',
+    }),
+    'via-manager': Flags.boolean({
+      description:
+        "run through the executor manager already running on this host (`sandbox start`): its warm pool answers without a new container (same as SANDBOX_RUN_VIA=manager); the manager's limits and code policy apply, output comes at the end",
+      default: false,
     }),
     db: ValueFlags.dbUrl({
       description: 'settings database URL to read the provider from (sqlite:///path.db, mysql://…, postgres://…); default SANDBOX_DB_URL or the local SQLite file',
@@ -107,6 +113,7 @@ Exit code: 0 success, 1 the code failed or hit a limit, 2 usage error, 3 sandbox
         code,
         arguments: args,
         allowUnsandboxed: flags['allow-unsandboxed'],
+        via: runVia(flags['via-manager']),
         onEvent: (e) => {
           if (e.level === 'warn' || e.level === 'error') process.stderr.write(`${e.message}\n`)
           else if (flags.verbose) process.stderr.write(`${e.message}\n`)

@@ -2,9 +2,35 @@
  * The Docker connection. This folder is the only place that imports dockerode.
  * DOCKER_HOST is honoured (docker-modem reads it).
  */
-import Dockerode from 'dockerode'
+import {createRequire} from 'node:module'
+
+import type DockerodeClass from 'dockerode'
 
 import {errorMessage, prerequisiteError} from '../errors.js'
+
+const require = createRequire(import.meta.url)
+
+/**
+ * dockerode and docker-modem require, when loaded, two modules that only one kind of call uses:
+ * BuildKit sessions (gRPC and protobufjs) for `buildImage` with `version: 2`, and an ssh2 agent
+ * for ssh:// hosts. They are over half of dockerode's load time, which every `sandbox run` pays;
+ * here they are loaded on their first call instead. Each stand-in is a function, as the module it
+ * stands for exports.
+ */
+function loadOnFirstCall(from: string, id: string): void {
+  const path = createRequire(from).resolve(id)
+  if (require.cache[path]) return
+  const standIn = function (this: unknown, ...args: unknown[]) {
+    if (require.cache[path]?.exports === standIn) delete require.cache[path]
+    return (require(path) as (...a: unknown[]) => unknown).apply(this, args)
+  }
+  require.cache[path] = {id: path, filename: path, loaded: true, exports: standIn} as unknown as NodeJS.Module
+}
+const dockerodeMain = require.resolve('dockerode')
+loadOnFirstCall(dockerodeMain, './session.js')
+loadOnFirstCall(createRequire(dockerodeMain).resolve('docker-modem'), './ssh.js')
+const Dockerode = require('dockerode') as typeof DockerodeClass
+type Dockerode = DockerodeClass
 
 let client: Dockerode | undefined
 

@@ -45,9 +45,15 @@ export interface ManagerImageResult {
 
 /** Folders of the package copied into the image (node_modules handled separately). */
 const PACKAGE_DIRS = ['bin', 'dist', 'templates', 'base-images', 'seccomp']
-/** files never needed at run time */
-const SKIP_FILE = /(\.map|\.md|\.markdown|\.ts|\.mts|\.cts|\.tsbuildinfo)$/i
-const SKIP_DIR = new Set(['.bin', '.cache', '.git'])
+/**
+ * Files never needed at run time: sources maps, documentation, TypeScript sources and
+ * declarations, and what a native module's build leaves next to its binary (C/C++ sources,
+ * object files, static libraries, makefiles).
+ */
+const SKIP_FILE = /(\.map|\.md|\.markdown|\.ts|\.mts|\.cts|\.tsbuildinfo|\.c|\.cc|\.cpp|\.h|\.hpp|\.o|\.a|\.gyp|\.gypi|\.mk|[\\/]Makefile)$/i
+const SKIP_DIR = new Set(['.bin', '.cache', '.git', 'obj.target', '.deps'])
+/** prebuilt binaries of a native module for other platforms than this one (the image's) */
+const otherPlatformPrebuild = (rel: string, name: string) => /(^|[\\/])prebuilds$/.test(rel) && name !== `${process.platform}-${process.arch}`
 
 /**
  * The production dependency folders of the package at `root`: package.json
@@ -98,7 +104,7 @@ function collect(root: string, rel: string, out: Entry[]): void {
   }
   if (st.isDirectory()) {
     for (const name of readdirSync(abs)) {
-      if (SKIP_DIR.has(name) || name === 'node_modules') continue
+      if (SKIP_DIR.has(name) || name === 'node_modules' || otherPlatformPrebuild(rel, name)) continue
       collect(root, join(rel, name), out)
     }
     return

@@ -8,7 +8,9 @@
 import type {SandboxConfig} from '../config.js'
 import type {Language} from '../engine/languages.js'
 import type {RunResult} from '../engine/result.js'
+import {configError, prerequisiteError} from '../errors.js'
 import {oneShotExecutor} from '../executors/local.js'
+import {ManagerClient, ManagerExecutor} from '../executors/manager-client.js'
 import {providerExecutor} from '../executors/provider.js'
 import type {PolicyMode} from '../policy/types.js'
 import type {Executor} from '../run/executor.js'
@@ -39,7 +41,7 @@ export function openExecutor(definition: ProviderDefinition, config: ProviderCon
 export async function runOnExecutor(
   executor: Executor,
   provider: ProviderId,
-  request: {code: string; language: Language; arguments?: Record<string, unknown>; timeoutSeconds: number; policy: PolicyMode; onOutput?: OutputListener; signal?: AbortSignal},
+  request: {code: string; language: Language; arguments?: Record<string, unknown>; timeoutSeconds: number; policy?: PolicyMode; onOutput?: OutputListener; signal?: AbortSignal},
 ): Promise<ProviderRun> {
   let streamed = false
   const onOutput = request.onOutput
@@ -73,6 +75,38 @@ export function runWithProvider(provider: SandboxProvider, request: ExecuteReque
   return runOnExecutor(providerExecutor(provider), provider.id, request)
 }
 
+/** Where `sandbox run` runs docker-provider code: a new container of its own (engine), or the warm pool of this host's manager. */
+export type RunVia = 'engine' | 'manager'
+
+/** --via-manager, else SANDBOX_RUN_VIA (engine | manager), else engine */
+export function runVia(flag: boolean | undefined, env: NodeJS.ProcessEnv = process.env): RunVia {
+  if (flag) return 'manager'
+  const value = env.SANDBOX_RUN_VIA?.trim().toLowerCase()
+  if (!value || value === 'engine') return 'engine'
+  if (value === 'manager') return 'manager'
+  throw configError(`SANDBOX_RUN_VIA must be engine or manager, not ${JSON.stringify(env.SANDBOX_RUN_VIA)}`, 'INVALID_RUN_VIA')
+}
+
+const viaManagerProvider = (provider: string) =>
+  configError(`--via-manager runs the code on this host's manager (the docker provider), but the provider is ${provider}`, 'VIA_MANAGER_PROVIDER', [
+    'add --provider docker, or run without --via-manager',
+  ])
+
+/** The manager recorded in this host's state directory (`sandbox start`), as an executor. */
+async function hostManagerExecutor(sandboxConfig: SandboxConfig): Promise<ManagerExecutor> {
+  const {managerFiles, recordedManager} = await import('../server/state.js')
+  const files = managerFiles()
+  const recorded = recordedManager(files)
+  const endpoint = recorded.state === 'running' || recorded.state === 'elsewhere' ? recorded.info?.endpoint : undefined
+  if (!endpoint) {
+    throw prerequisiteError(`No executor manager runs on this host (nothing recorded in ${files.dir})`, 'MANAGER_NOT_RUNNING', [
+      'start one with `sandbox start` (its warm pool then answers `sandbox run --via-manager`)',
+      'or run without --via-manager / SANDBOX_RUN_VIA=manager: a new container for this run',
+    ])
+  }
+  return new ManagerExecutor(new ManagerClient({url: endpoint, token: sandboxConfig.apiToken, timeoutSeconds: sandboxConfig.timeoutSeconds + 30}))
+}
+
 /**
  * `sandbox run`'s path: pick the provider (--provider, else the active one in the settings
  * database, else docker), resolve the run settings (flag > environment > the stored docker or
@@ -91,7 +125,11 @@ export async function runSelected(options: {
   signal?: AbortSignal
   /** the user opted in to the unsandboxed local provider (`--allow-unsandboxed`) */
   allowUnsandboxed?: boolean
+  /** docker provider: run through this host's running manager (its warm pool) instead of a new container */
+  via?: RunVia
 }): Promise<ProviderRun & {source: 'flag' | 'settings' | 'default'; settings: RunSettings; runsOnHost: boolean}> {
+  const viaManager = options.via === 'manager'
+  if (viaManager && options.provider !== undefined && options.provider !== 'docker') throw viaManagerProvider(options.provider)
   const {selectProvider} = await import('./settings.js')
   const selection = await selectProvider({provider: options.provider, db: options.db, allowUnsandboxed: options.allowUnsandboxed})
   options.signal?.throwIfAborted()
@@ -99,13 +137,17 @@ export async function runSelected(options: {
   const {runsOnHost} = selection.definition
   const settings = resolveRunSettings(options.sandboxConfig, runsOnHost ? selection.config : undefined)
   const sandboxConfig = applyRunSettings(options.sandboxConfig, settings)
-  const executor = openExecutor(selection.definition, selection.config, {sandboxConfig, onEvent: options.onEvent, allowUnsandboxed: options.allowUnsandboxed})
+  if (viaManager && selection.definition.id !== 'docker') throw viaManagerProvider(selection.definition.id)
+  const executor = viaManager
+    ? await hostManagerExecutor(sandboxConfig)
+    : openExecutor(selection.definition, selection.config, {sandboxConfig, onEvent: options.onEvent, allowUnsandboxed: options.allowUnsandboxed})
   const run = await runOnExecutor(executor, selection.definition.id, {
     code: options.code,
     language: options.language,
     arguments: options.arguments,
     timeoutSeconds: settings.timeoutSeconds.value,
-    policy: settings.codePolicy.value,
+    // a manager applies its own policy; one named by a flag is forwarded (it honours it only when started to)
+    policy: viaManager && settings.codePolicy.source !== 'flag' ? undefined : settings.codePolicy.value,
     onOutput: options.onOutput,
     signal: options.signal,
   })

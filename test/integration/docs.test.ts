@@ -280,6 +280,9 @@ const NOT_RUN: Record<string, string> = {
   'npm ci && npx sandbox setup --yes && npx sandbox run examples/hello.py --arg name=World':
     'npm ci would reinstall the dependencies of the work tree under test; its sandbox commands run here on their own (`sandbox setup --yes`, `sandbox run examples/hello.py --arg name=World`)',
   'npm test': 'the test suite itself, of which this file is a part',
+  'npm pack': 'packs and installs the package in a temporary prefix: test/integration/package-install.test.ts',
+  'npm install -g ./gvisor-sandbox-0.1.0.tgz': 'a global install into a temporary prefix, then setup and a run outside the clone: test/integration/package-install.test.ts',
+  'BENCH_ONLY=startup npm run bench': 'a benchmark (about a minute); run by hand',
   'export DOCKER_GID=$(stat -c %g /var/run/docker.sock)': 'the compose recipe: test/integration/compose.test.ts sets DOCKER_GID so, and runs up and down',
   'docker-compose -f deploy/compose.yaml up -d': 'run by test/integration/compose.test.ts (with its own project name, network and port)',
   'docker-compose -f deploy/compose.yaml down': 'run by test/integration/compose.test.ts, which checks nothing is left behind',
