@@ -40,6 +40,8 @@ export interface BackendState {
   host: string | null
   served: number
   lastError: string | null
+  /** health probes in a row that got no answer */
+  misses: number
 }
 
 export interface GatewayStatus {
@@ -142,6 +144,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 
 export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const checkMs = options.checkMs ?? 1000
+  const probeTimeoutMs = Math.max(checkMs, 3000)
   const connectTimeoutMs = options.connectTimeoutMs ?? 1000
   const maxBody = options.maxBodyBytes ?? 32 * 1024 * 1024
   const resolveNames = options.resolve ?? defaultResolve
@@ -150,6 +153,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const totals = {requests: 0, retried: 0, failed: 0}
   let next = 0
 
+  /** a probe without an answer: down at the second in a row (a loaded host answers late) */
+  const missed = (b: BackendState, error: string) => {
+    b.misses++
+    if (b.misses >= 2) markDown(b, error)
+  }
   const markDown = (b: BackendState, error: string) => {
     if (b.healthy) log?.warn('manager left the gateway', {address: b.address, host: b.host, error})
     b.healthy = false
@@ -158,9 +166,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   async function probe(b: BackendState): Promise<void> {
     await new Promise<void>((resolve) => {
-      const req = httpRequest({host: b.address, port: options.upstreamPort, path: '/healthz', agent: false, timeout: checkMs}, (res) => {
+      const req = httpRequest({host: b.address, port: options.upstreamPort, path: '/healthz', agent: false, timeout: probeTimeoutMs}, (res) => {
         res.resume()
         res.on('end', () => {
+          b.misses = 0
           const ok = res.statusCode === 200
           if (ok && !b.healthy) log?.info('manager joined the gateway', {address: b.address, host: res.headers['x-sandbox-host']})
           b.host = (res.headers['x-sandbox-host'] as string | undefined) ?? b.host
@@ -171,9 +180,11 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
           resolve()
         })
       })
-      req.on('timeout', () => req.destroy(new Error(`no health answer in ${checkMs} ms`)))
-      req.on('error', (error) => {
-        markDown(b, error.message)
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no health answer in ${probeTimeoutMs} ms`), {code: 'ETIMEDOUT'})))
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        // refused or unreachable: the manager is gone; no answer in time: maybe only slow
+        if (error.code === 'ETIMEDOUT' || error.code === 'ECONNRESET') missed(b, error.message)
+        else markDown(b, error.message)
         resolve()
       })
       req.end()
@@ -189,16 +200,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       addresses = []
       log?.debug('upstream did not resolve', {upstream: options.upstream, error: (error as Error).message})
     }
-    for (const a of addresses) if (!backends.has(a)) backends.set(a, {address: a, healthy: false, host: null, served: 0, lastError: null})
+    for (const a of addresses) if (!backends.has(a)) backends.set(a, {address: a, healthy: false, host: null, served: 0, lastError: null, misses: 0})
     for (const a of backends.keys()) if (!addresses.includes(a)) backends.delete(a)
     await Promise.all([...backends.values()].map((b) => probe(b)))
   }
 
+  /** the next healthy manager not tried yet; none healthy: one that is known but failing its checks (a refusal costs nothing) */
   function pick(tried: Set<string>): BackendState | undefined {
-    const healthy = [...backends.values()].filter((b) => b.healthy && !tried.has(b.address))
-    if (!healthy.length) return undefined
+    const untried = [...backends.values()].filter((b) => !tried.has(b.address))
+    const healthy = untried.filter((b) => b.healthy)
+    const from = healthy.length ? healthy : untried
+    if (!from.length) return undefined
     next = (next + 1) % Number.MAX_SAFE_INTEGER
-    return healthy[next % healthy.length]
+    return from[next % from.length]
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -42,6 +42,8 @@ export interface StackOptions {
   healthIntervalSeconds?: number
   /** memory limit of each manager task, bytes (default 512 MiB) */
   memoryBytes?: number
+  /** also publish each node's own manager on this port of its node (host mode; 0: not) */
+  nodePort?: number
 }
 
 export interface ResolvedStack extends Required<Omit<StackOptions, 'env'>> {
@@ -63,10 +65,14 @@ export function resolveStack(options: StackOptions): ResolvedStack {
     env: options.env ?? {},
     healthIntervalSeconds: options.healthIntervalSeconds ?? 5,
     memoryBytes: options.memoryBytes ?? 512 * 1024 * 1024,
+    nodePort: options.nodePort ?? 0,
   }
   if (!NAME.test(r.name)) throw configError(`Invalid stack name "${r.name}": use lower-case letters, digits, - and _ (up to 41)`, 'SWARM_OPTIONS')
   if (!LABEL.test(r.label)) throw configError(`Invalid node label "${r.label}"`, 'SWARM_OPTIONS')
   if (!Number.isInteger(r.port) || r.port < 1 || r.port > 65535) throw configError(`Invalid port ${r.port}: use 1 to 65535`, 'SWARM_OPTIONS')
+  if (!Number.isInteger(r.nodePort) || r.nodePort < 0 || r.nodePort > 65535 || (r.nodePort !== 0 && r.nodePort === r.port)) {
+    throw configError(`Invalid node port ${r.nodePort}: use 1 to 65535, not the endpoint's port`, 'SWARM_OPTIONS')
+  }
   if (!ENDPOINT_MODES.includes(r.endpoint)) throw configError(`Invalid endpoint "${r.endpoint}": use ${ENDPOINT_MODES.join(' or ')}`, 'SWARM_OPTIONS')
   if (!Number.isInteger(r.socketGid) || r.socketGid < 0) throw configError(`Invalid socket group id ${r.socketGid}`, 'SWARM_OPTIONS')
   if (!r.image || /\s/.test(r.image)) throw configError(`Invalid image "${r.image}"`, 'SWARM_OPTIONS')
@@ -78,7 +84,7 @@ export function resolveStack(options: StackOptions): ResolvedStack {
 }
 
 const healthProbe = (port: number, path: string) =>
-  `require('http').get({host:'127.0.0.1',port:${port},path:'${path}',timeout:2500},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`
+  `require('http').get({host:'127.0.0.1',port:${port},path:'${path}',timeout:9000},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))`
 
 /** The compose document (JSON is YAML: `docker stack deploy -c` reads it as is). */
 export function stackCompose(options: StackOptions): Record<string, unknown> {
@@ -87,8 +93,9 @@ export function stackCompose(options: StackOptions): Record<string, unknown> {
   const health = (path: string, start: number) => ({
     test: ['CMD', 'node', '-e', healthProbe(port, path)],
     interval: `${r.healthIntervalSeconds}s`,
-    timeout: '3s',
-    retries: 2,
+    // generous: a loaded host answers slowly, and a task killed for that serves nobody
+    timeout: '10s',
+    retries: 3,
     start_period: `${start}s`,
   })
   const hardening = {
@@ -125,7 +132,10 @@ export function stackCompose(options: StackOptions): Record<string, unknown> {
       labels: {'io.sandbox.managed': 'true', 'io.sandbox.role': 'manager'},
     },
   }
-  if (r.endpoint === 'mesh') manager.ports = [{target: port, published: r.port, protocol: 'tcp', mode: 'ingress'}]
+  const ports: Array<Record<string, unknown>> = []
+  if (r.endpoint === 'mesh') ports.push({target: port, published: r.port, protocol: 'tcp', mode: 'ingress'})
+  if (r.nodePort) ports.push({target: port, published: r.nodePort, protocol: 'tcp', mode: 'host'})
+  if (ports.length) manager.ports = ports
   const services: Record<string, unknown> = {manager}
   if (r.endpoint === 'gateway') {
     services.gateway = {

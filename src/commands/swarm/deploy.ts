@@ -20,6 +20,7 @@ export const stackFlags = {
   'pool-size': Flags.integer({description: 'warm containers per language on each node (SANDBOX_EXECUTOR_MANAGER_POOL_SIZE)', min: 0, max: 64}),
   env: Flags.string({char: 'e', description: 'KEY=VALUE setting for every manager (repeatable), e.g. SANDBOX_TIMEOUT=10s', multiple: true}),
   'socket-gid': Flags.integer({description: "group id of /var/run/docker.sock on the nodes (default: this host's socket)", min: 0}),
+  'node-port': Flags.integer({description: "also publish each node's own manager on this port of its node (host mode)", min: 1, max: 65535}),
   'health-interval': Flags.integer({description: 'seconds between health checks of each manager', default: 5, min: 1, max: 300}),
 }
 
@@ -32,6 +33,7 @@ export function stackOptions(flags: {
   'pool-size'?: number
   env?: string[]
   'socket-gid'?: number
+  'node-port'?: number
   'health-interval': number
 }): StackOptions {
   const env: Record<string, string> = {}
@@ -50,6 +52,7 @@ export function stackOptions(flags: {
     env,
     socketGid: flags['socket-gid'] ?? localSocketGid(),
     healthIntervalSeconds: flags['health-interval'],
+    nodePort: flags['node-port'],
   }
 }
 
