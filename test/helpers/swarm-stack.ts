@@ -80,7 +80,7 @@ export async function deploySandboxStack(
   const cli = (args: string[], host?: string) => sandboxOk(args, options.stateDir, host)
   await cli(['swarm', 'images', '--to', n1.dockerHost, '--image', 'sandbox-base-nodejs:latest'])
   await Promise.all([
-    cli(['build', '--manager'], n1.dockerHost),
+    cli(['build', '--language', 'nodejs', '--manager'], n1.dockerHost),
     cli(['swarm', 'images', '--to', n1.dockerHost, '--image', 'sandbox-base-python:latest']),
     ...others.map((n) => cli(['swarm', 'images', '--to', n.dockerHost, ...BASE_IMAGES.flatMap((i) => ['--image', i])])),
   ])
