@@ -174,7 +174,9 @@ export async function removeStack(
   for (;;) {
     const services = await stackServices(name)
     const networks = (await dockerCli(['network', 'ls', '-q', '--filter', `label=com.docker.stack.namespace=${name}`], 'Listing networks')).trim()
-    if (!services.length && !networks) break
+    // this engine's task containers too: a manager removes its sandboxes before its container goes
+    const containers = (await dockerCli(['ps', '-aq', '--filter', `label=com.docker.stack.namespace=${name}`], 'Listing containers')).trim()
+    if (!services.length && !networks && !containers) break
     if (Date.now() > end) throw remoteError(`Stack ${name} was not gone after ${options.timeoutMs ?? 90_000} ms`, 'SWARM_REMOVE_TIMEOUT')
     await new Promise((r) => setTimeout(r, 500))
   }

@@ -78,6 +78,11 @@ function freeSubnet(): string {
 /** Remove clusters left by test processes that died (their pid is in the names). */
 export function removeStaleClusters(): string[] {
   const removed: string[] = []
+  // folders of clusters whose test process died after its namespaces went
+  for (const entry of readdirSync(tmpdir())) {
+    const pid = Number(/^sbxsw-(\d+)-/.exec(entry)?.[1])
+    if (pid && pid !== process.pid && !existsSync(`/proc/${pid}`) && !existsSync(`/run/netns/${PREFIX}-${pid}-sw`)) rmSync(join(tmpdir(), entry), {recursive: true, force: true})
+  }
   let list: string[] = []
   try {
     list = ip('netns', 'list')

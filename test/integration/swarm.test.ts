@@ -61,7 +61,7 @@ describe.sequential('Docker Swarm scale-out on namespaced engines', () => {
   it('deploy refuses a second deployment and changes nothing', async () => {
     const r = await sandbox(['swarm', 'deploy', '--endpoint', 'gateway', '--port', String(PORT)], cluster!.nodes[0].dockerHost)
     expect(r.code).toBe(4)
-    expect(r.json.code).toBe('SWARM_STACK_EXISTS')
+    expect(r.json.error?.code).toBe('SWARM_STACK_EXISTS')
     expect(await stack.healthyManagers()).toHaveLength(2)
   })
 
