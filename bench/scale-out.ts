@@ -75,12 +75,17 @@ export async function scaleOutBench({seconds}: {seconds: number}): Promise<Recor
     let stopping: Promise<void> | undefined
     let stoppedAt = Number.POSITIVE_INFINITY
     let stopStarted = 0
-    const fo = await closedLoop(stack.endpoint, CLIENTS, (_a, elapsed) => {
+    let stoppedAfter = -1
+    const fo = await closedLoop(stack.endpoint, CLIENTS, (answers, elapsed) => {
       if (!stopping && elapsed > (seconds * 1000) / 3) {
         stopStarted = performance.now()
-        stopping = stopEngine(cluster.nodes[1]).then(() => void (stoppedAt = performance.now()))
+        stopping = stopEngine(cluster.nodes[1]).then(() => {
+          stoppedAt = performance.now()
+          stoppedAfter = answers.length
+        })
       }
-      return stoppedAt < Number.POSITIVE_INFINITY && elapsed > seconds * 1000
+      // the point lasts `seconds`, and at least 12 answers come after node2's engine is gone
+      return stoppedAfter >= 0 && elapsed > seconds * 1000 && answers.length >= stoppedAfter + 12
     })
     await stopping
     const failed = fo.answers.filter((a) => !a.ok)
