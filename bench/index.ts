@@ -6,7 +6,7 @@
  *   (d) the manager under load (bench/load.ts), when the manager is available
  * Options (env): BENCH_RUNS (warm runs per language, default 100), BENCH_SECONDS (per throughput point, default 10),
  *   (e) the docker and runsc backends side by side (bench/backends.ts): raw churn, runner + job, the manager at 1/10/50 clients
- * BENCH_JSON=path to also write the figures as JSON, BENCH_ONLY=warm,cold,throughput,load,backends,runner,startup (or capacity) to run a subset.
+ * BENCH_JSON=path to also write the figures as JSON, BENCH_ONLY=warm,cold,throughput,load,backends,runner,startup,scale-out (or capacity) to run a subset.
  */
 import {execFileSync, spawnSync} from 'node:child_process'
 import {existsSync, writeFileSync} from 'node:fs'
@@ -145,8 +145,8 @@ async function load() {
 
 const config = loadConfig()
 console.log(`sandbox bench — ${new Date().toISOString()} — ${execFileSync('nproc').toString().trim()} cores, runtime runsc`)
-// BENCH_ONLY=warm,cold,throughput,load,backends,runner,startup runs a subset
-const only = new Set((process.env.BENCH_ONLY ?? 'warm,cold,throughput,load,backends,runner,startup').split(','))
+// BENCH_ONLY=warm,cold,throughput,load,backends,runner,startup,scale-out runs a subset
+const only = new Set((process.env.BENCH_ONLY ?? 'warm,cold,throughput,load,backends,runner,startup,scale-out').split(','))
 if (only.has('warm')) await warm(config)
 if (only.has('cold')) cold(config)
 if (only.has('throughput')) await throughput(config)
@@ -155,4 +155,5 @@ if (only.has('capacity')) figures.capacity = await (await import('./capacity.js'
 if (only.has('backends')) figures.backends = await (await import('./backends.js')).backendsBench({seconds: SECONDS})
 if (only.has('runner')) figures.runner = await (await import('./runner.js')).runnerBench(config)
 if (only.has('startup')) figures.startup = await (await import('./startup.js')).startup(config)
+if (only.has('scale-out')) figures.scaleOut = await (await import('./scale-out.js')).scaleOutBench({seconds: SECONDS})
 if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(figures, null, 2))

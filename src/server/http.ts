@@ -16,13 +16,14 @@
  */
 import {randomBytes} from 'node:crypto'
 import type {Server} from 'node:http'
+import {hostname} from 'node:os'
 import type {AddressInfo, Socket} from 'node:net'
 
 import Fastify, {type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyPluginCallback, type FastifyReply, type FastifyRequest} from 'fastify'
 
 import type {EngineStatus} from '../engine/engine.js'
 import type {RunRequest} from '../run/request.js'
-import {busyResult, internalErrorResult, type RunResult} from '../engine/result.js'
+import {busyResult, EXIT, internalErrorResult, type RunResult} from '../engine/result.js'
 import {TOOLKIT_VERSION} from '../paths.js'
 import {checkBearer} from './auth.js'
 import type {Logger} from './logger.js'
@@ -148,6 +149,7 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
     },
   })
   const server = app.server
+  const host = hostname()
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
@@ -161,6 +163,8 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
       if (active === 0 && idle) idle()
     })
     reply.header('x-request-id', request.id)
+    // which host answered (a swarm task's hostname is its node's): the scale-out tests and bench read it
+    reply.header('x-sandbox-host', host)
     done()
   })
   app.addHook('onRequest', (request, reply, done) => {
@@ -302,6 +306,8 @@ export function createManagerServer(options: ManagerServerOptions): ManagerServe
     const seconds = (performance.now() - started) / 1000
     metrics.recordRun(parsed.language, result, seconds)
     if (closing) reply.header('connection', 'close')
+    // -10: no runner took the job, nothing of it ran; a balancer may send it to another manager
+    if (result.exit_code === EXIT.NO_CONTAINER) reply.header('x-sandbox-run', 'not-started')
     sendJson(reply, 200, result)
     // never code, arguments or outputs at info level
     logger.info('run', {

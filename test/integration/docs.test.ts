@@ -276,7 +276,17 @@ const RUN: RunEntry[] = [
 
 const SUITE = 'every case is run by test/integration/suite.test.ts'
 const NO_CLUSTER = 'needs a Kubernetes cluster (none runs here); deploy/kubernetes is validated offline by test/unit/kubernetes-manifests.test.ts'
+const SWARM = 'test/integration/swarm.test.ts runs these steps on two Docker engines in network namespaces'
 const NOT_RUN: Record<string, string> = {
+  // docs/scale-out.md "Docker Swarm": hosts of a real swarm; the same steps on namespaced engines are test/integration/swarm.test.ts
+  'docker swarm init --advertise-addr <manager ip>': `needs a host of its own; ${SWARM}`,
+  'docker swarm join --token <token> <manager ip>:2377': `needs a second host; ${SWARM}`,
+  'sandbox build && sandbox build --manager': `replaces the shared image sandbox-executor-manager:latest; ${SWARM}`,
+  'sandbox swarm images --to tcp://<node2>:2375': `needs a second host's engine; ${SWARM}`,
+  'sandbox swarm label node1 node2': `needs a swarm with these nodes; ${SWARM}`,
+  'sandbox swarm deploy --endpoint gateway --pool-size 4 -e SANDBOX_API_TOKEN=$TOKEN': `needs a swarm; ${SWARM}`,
+  'sandbox swarm status --endpoint http://<manager ip>:9385': `needs a swarm; ${SWARM}`,
+  'sandbox swarm remove': `needs a swarm; ${SWARM}`,
   'npm ci && npx sandbox setup --yes && npx sandbox run examples/hello.py --arg name=World':
     'npm ci would reinstall the dependencies of the work tree under test; its sandbox commands run here on their own (`sandbox setup --yes`, `sandbox run examples/hello.py --arg name=World`)',
   'npm test': 'the test suite itself, of which this file is a part',

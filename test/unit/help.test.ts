@@ -53,6 +53,12 @@ const EXPECTED = [
   'start',
   'status',
   'stop',
+  'swarm:deploy',
+  'swarm:images',
+  'swarm:label',
+  'swarm:remove',
+  'swarm:status',
+  'swarm:update',
   'test',
 ]
 
