@@ -23,6 +23,7 @@ import {buildSpec} from '../src/backends/runsc/spec.js'
 import {loadConfig, type SandboxConfig} from '../src/config.js'
 import {Engine} from '../src/engine/engine.js'
 import {startManagerForBench} from './load.js'
+import {closedLoop} from './machine.js'
 
 const TRIVIAL = 'def main():\n    return 1\n'
 
@@ -34,33 +35,10 @@ export interface Point {
   cpuSecondsPerRun: number
 }
 
-/** busy CPU time of the whole machine, seconds (/proc/stat: all but idle and iowait) */
-function busyCpuSeconds(): number {
-  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/)
-  const n = fields.map(Number)
-  const [user, nice, system, , , irq, softirq, steal] = n
-  return (user + nice + system + irq + softirq + (steal ?? 0)) / 100
-}
-
-/** `clients` closed loops of `once` for `seconds`; runs/s and CPU-s per completed run. */
-async function closedLoop(label: string, clients: number, seconds: number, once: () => Promise<boolean>): Promise<Point> {
-  let completed = 0
-  let errors = 0
-  const cpu0 = busyCpuSeconds()
-  const t0 = performance.now()
-  const deadline = t0 + seconds * 1000
-  await Promise.all(
-    Array.from({length: clients}, async () => {
-      while (performance.now() < deadline) {
-        const ok = await once().catch(() => false)
-        if (ok) completed++
-        else errors++
-      }
-    }),
-  )
-  const elapsed = (performance.now() - t0) / 1000
-  const cpu = busyCpuSeconds() - cpu0
-  const point = {label, runsPerSecond: completed / elapsed, completed, errors, cpuSecondsPerRun: completed ? cpu / completed : NaN}
+/** `clients` closed loops of `once` for `seconds`, printed; runs/s and CPU-s per completed run. */
+async function loadPoint(label: string, clients: number, seconds: number, once: () => Promise<boolean>): Promise<Point> {
+  const {completed, errors, seconds: elapsed, cpuSeconds} = await closedLoop(clients, seconds, once)
+  const point = {label, runsPerSecond: completed / elapsed, completed, errors, cpuSecondsPerRun: completed ? cpuSeconds / completed : NaN}
   console.log(`  ${label.padEnd(58)} ${point.runsPerSecond.toFixed(2).padStart(6)} runs/s  ${point.cpuSecondsPerRun.toFixed(3)} CPU-s/run${errors ? `  ${errors} errors` : ''}`)
   return point
 }
@@ -126,19 +104,19 @@ export async function backendsBench(options: {seconds: number}): Promise<Record<
   try {
     console.log(`\n(backends) docker vs runsc, ${seconds}s per point; CPU-s = whole machine per completed run`)
     console.log(' raw churn, 4 at a time')
-    points.dockerRunTrue = await closedLoop('docker run --rm --runtime=runsc … true', 4, seconds, async () => {
+    points.dockerRunTrue = await loadPoint('docker run --rm --runtime=runsc … true', 4, seconds, async () => {
       return (await exitOf('docker', ['run', '--rm', '--runtime=runsc', '--network=none', config.pythonImage, 'true'])) === 0
     })
     const templates = {true: rawBundle(config, rootfs, ['true'], dir), pass: rawBundle(config, rootfs, ['python3', '-c', 'pass'], dir)}
-    points.runscTrue = await closedLoop('runsc run, our bundle (read-only, uid 65534, cgroup), true', 4, seconds, () => rawRunsc(runsc, dir, templates.true, config))
-    points.runscPass = await closedLoop('runsc run, our bundle, python3 -c pass', 4, seconds, () => rawRunsc(runsc, dir, templates.pass, config))
+    points.runscTrue = await loadPoint('runsc run, our bundle (read-only, uid 65534, cgroup), true', 4, seconds, () => rawRunsc(runsc, dir, templates.true, config))
+    points.runscPass = await loadPoint('runsc run, our bundle, python3 -c pass', 4, seconds, () => rawRunsc(runsc, dir, templates.pass, config))
 
     console.log(' one sandbox per run (engine, no pool), our runner + a trivial job, 4 clients')
     for (const backend of ['docker', 'runsc'] as const) {
       const engine = new Engine({config: {...config, backend, queueTimeoutSeconds: 60}, poolSize: 0, languages: ['python']})
       await engine.start()
       try {
-        points[`${backend}Runner`] = await closedLoop(
+        points[`${backend}Runner`] = await loadPoint(
           `${backend} backend: runner + trivial job`,
           4,
           seconds,
@@ -161,7 +139,7 @@ export async function backendsBench(options: {seconds: number}): Promise<Record<
       const agent = new Agent({keepAlive: true, maxSockets: 64})
       try {
         for (const clients of [1, 10, 50]) {
-          points[`${backend}Manager${clients}`] = await closedLoop(`${backend} manager, ${clients} client(s)`, clients, seconds, async () => {
+          points[`${backend}Manager${clients}`] = await loadPoint(`${backend} manager, ${clients} client(s)`, clients, seconds, async () => {
             const answer = await post(manager.endpoint, body, agent)
             return answer.status === 200 && (JSON.parse(answer.body) as {status: string}).status === 'success'
           })

@@ -20,6 +20,7 @@ import type {SandboxConfig} from '../src/config.js'
 import {Engine, runnerCommand} from '../src/engine/engine.js'
 import type {RuntimeId} from '../src/engine/languages.js'
 import type {Runner} from '../src/engine/runner.js'
+import {closedLoop} from './machine.js'
 
 const BOOTS = Number(process.env.BENCH_BOOTS ?? 12)
 const RUNS = Number(process.env.BENCH_RUNS ?? 100)
@@ -54,13 +55,6 @@ function cgroupCpuMs(id: string): number {
     }
   }
   throw new Error(`cannot read the CPU use of container ${id} from its cgroup`)
-}
-
-/** busy CPU-seconds of the whole machine so far (/proc/stat) */
-function machineCpuSeconds(): number {
-  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/)
-  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number)
-  return (user + nice + system + irq + softirq + steal) / 100
 }
 
 async function bootCost(config: SandboxConfig) {
@@ -167,27 +161,13 @@ async function latency(config: SandboxConfig) {
   return out
 }
 
-async function closedLoop(config: SandboxConfig, preloadPoolSize: number) {
+async function preloadLoop(config: SandboxConfig, preloadPoolSize: number) {
   const engine = new Engine({config: {...config, queueTimeoutSeconds: 60}, poolSize: 4, languages: ['python'], preloadPoolSize})
   await engine.start()
   try {
     await waitFull(engine)
-    let done = 0
-    let failed = 0
-    const cpu0 = machineCpuSeconds()
-    const t0 = performance.now()
-    const deadline = t0 + SECONDS * 1000
-    await Promise.all(
-      Array.from({length: 10}, async () => {
-        while (performance.now() < deadline) {
-          const r = await engine.run({language: 'python', code: TRIVIAL})
-          if (r.status === 'success') done++
-          else failed++
-        }
-      }),
-    )
-    const seconds = (performance.now() - t0) / 1000
-    return {done, failed, seconds, cpuSeconds: machineCpuSeconds() - cpu0}
+    const r = await closedLoop(10, SECONDS, async () => (await engine.run({language: 'python', code: TRIVIAL})).status === 'success')
+    return {done: r.completed, failed: r.errors, seconds: r.seconds, cpuSeconds: r.cpuSeconds}
   } finally {
     await engine.stop()
   }
@@ -197,7 +177,7 @@ async function throughput(config: SandboxConfig) {
   console.log(`\n(r5) trivial Python runs/s at 10 closed-loop clients, preloading on vs off (ABBA, ${SECONDS}s per point, pool 4)`)
   const sum = {on: {done: 0, failed: 0, seconds: 0, cpuSeconds: 0}, off: {done: 0, failed: 0, seconds: 0, cpuSeconds: 0}}
   for (const mode of ['off', 'on', 'on', 'off'] as const) {
-    const r = await closedLoop(config, mode === 'on' ? 1 : 0)
+    const r = await preloadLoop(config, mode === 'on' ? 1 : 0)
     for (const k of ['done', 'failed', 'seconds', 'cpuSeconds'] as const) sum[mode][k] += r[k]
     console.log(`  preload ${mode.padEnd(3)}: ${(r.done / r.seconds).toFixed(2)} runs/s (${r.failed} failed), ${(r.cpuSeconds / Math.max(1, r.done)).toFixed(2)} CPU-s per run`)
   }

@@ -210,6 +210,14 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
   }
   const o = options.overrides ?? {}
   const pick = <T>(key: keyof SandboxConfig, fromEnv: () => T | undefined, fallback: T): T => (o[key] !== undefined ? (o[key] as T) : (fromEnv() ?? fallback))
+  const envInteger = (k: keyof typeof ENV_VARS, min: number, max: number) => () => {
+    const v = get(k)
+    return v === undefined ? undefined : parseInteger(v, k, min, max)
+  }
+  const envBoolean = (k: keyof typeof ENV_VARS) => () => {
+    const v = get(k)
+    return v === undefined ? undefined : parseBoolean(v, k)
+  }
 
   const memory = pick('memory', () => get('SANDBOX_MAX_MEMORY'), DEFAULTS.memory as string)
   const memoryBytes = parseMemory(memory, o.memory === undefined ? 'SANDBOX_MAX_MEMORY' : '--memory')
@@ -234,52 +242,17 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
 
   return {
     backend,
-    poolSize: pick(
-      'poolSize',
-      () => {
-        const v = get('SANDBOX_EXECUTOR_MANAGER_POOL_SIZE')
-        return v === undefined ? undefined : parseInteger(v, 'SANDBOX_EXECUTOR_MANAGER_POOL_SIZE', 1, 64)
-      },
-      DEFAULTS.poolSize as number,
-    ),
-    preloadPoolSize: pick(
-      'preloadPoolSize',
-      () => {
-        const v = get('SANDBOX_PRELOAD_POOL_SIZE')
-        return v === undefined ? undefined : parseInteger(v, 'SANDBOX_PRELOAD_POOL_SIZE', 0, 16)
-      },
-      DEFAULTS.preloadPoolSize as number,
-    ),
+    poolSize: pick('poolSize', envInteger('SANDBOX_EXECUTOR_MANAGER_POOL_SIZE', 1, 64), DEFAULTS.poolSize as number),
+    preloadPoolSize: pick('preloadPoolSize', envInteger('SANDBOX_PRELOAD_POOL_SIZE', 0, 16), DEFAULTS.preloadPoolSize as number),
     pythonImage: pick('pythonImage', () => get('SANDBOX_BASE_PYTHON_IMAGE'), DEFAULTS.pythonImage as string),
     nodejsImage: pick('nodejsImage', () => get('SANDBOX_BASE_NODEJS_IMAGE'), DEFAULTS.nodejsImage as string),
     host: pick('host', () => get('SANDBOX_EXECUTOR_MANAGER_HOST'), DEFAULTS.host as string),
-    port: pick(
-      'port',
-      () => {
-        const v = get('SANDBOX_EXECUTOR_MANAGER_PORT')
-        return v === undefined ? undefined : parseInteger(v, 'SANDBOX_EXECUTOR_MANAGER_PORT', 1, 65_535)
-      },
-      DEFAULTS.port as number,
-    ),
+    port: pick('port', envInteger('SANDBOX_EXECUTOR_MANAGER_PORT', 1, 65_535), DEFAULTS.port as number),
     timeoutSeconds: parseDuration(timeoutRaw as string | number, 'SANDBOX_TIMEOUT'),
     memory,
     memoryBytes,
-    enableSeccomp: pick(
-      'enableSeccomp',
-      () => {
-        const v = get('SANDBOX_ENABLE_SECCOMP')
-        return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ENABLE_SECCOMP')
-      },
-      false,
-    ),
-    allowRunc: pick(
-      'allowRunc',
-      () => {
-        const v = get('SANDBOX_ALLOW_RUNC')
-        return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ALLOW_RUNC')
-      },
-      false,
-    ),
+    enableSeccomp: pick('enableSeccomp', envBoolean('SANDBOX_ENABLE_SECCOMP'), false),
+    allowRunc: pick('allowRunc', envBoolean('SANDBOX_ALLOW_RUNC'), false),
     apiToken: pick('apiToken', () => get('SANDBOX_API_TOKEN'), undefined as string | undefined),
     codePolicy: policy,
     queueTimeoutSeconds: pick(
@@ -290,38 +263,10 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
       },
       DEFAULTS.queueTimeoutSeconds as number,
     ),
-    maxConcurrentRuns: pick(
-      'maxConcurrentRuns',
-      () => {
-        const v = get('SANDBOX_MAX_CONCURRENT_RUNS')
-        return v === undefined ? undefined : parseInteger(v, 'SANDBOX_MAX_CONCURRENT_RUNS', 1, 1024)
-      },
-      defaultMaxConcurrentRuns(memoryBytes),
-    ),
-    allowPolicyOverride: pick(
-      'allowPolicyOverride',
-      () => {
-        const v = get('SANDBOX_ALLOW_POLICY_OVERRIDE')
-        return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ALLOW_POLICY_OVERRIDE')
-      },
-      false,
-    ),
-    resultInStdout: pick(
-      'resultInStdout',
-      () => {
-        const v = get('SANDBOX_RESULT_IN_STDOUT')
-        return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_RESULT_IN_STDOUT')
-      },
-      false,
-    ),
-    adminApi: pick(
-      'adminApi',
-      () => {
-        const v = get('SANDBOX_ADMIN_API')
-        return v === undefined ? undefined : parseBoolean(v, 'SANDBOX_ADMIN_API')
-      },
-      false,
-    ),
+    maxConcurrentRuns: pick('maxConcurrentRuns', envInteger('SANDBOX_MAX_CONCURRENT_RUNS', 1, 1024), defaultMaxConcurrentRuns(memoryBytes)),
+    allowPolicyOverride: pick('allowPolicyOverride', envBoolean('SANDBOX_ALLOW_POLICY_OVERRIDE'), false),
+    resultInStdout: pick('resultInStdout', envBoolean('SANDBOX_RESULT_IN_STDOUT'), false),
+    adminApi: pick('adminApi', envBoolean('SANDBOX_ADMIN_API'), false),
     maxResultBytes: pick(
       'maxResultBytes',
       () => {

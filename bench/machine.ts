@@ -1,0 +1,37 @@
+/** What the bench parts share about the machine: its busy CPU time, and closed-loop load. */
+import {readFileSync} from 'node:fs'
+
+/** busy CPU time of the whole machine so far, seconds (/proc/stat: all but idle and iowait) */
+export function busyCpuSeconds(): number {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/)
+  const [user, nice, system, , , irq, softirq, steal] = fields.map(Number)
+  return (user + nice + system + irq + softirq + (steal ?? 0)) / 100
+}
+
+export interface LoopResult {
+  completed: number
+  errors: number
+  /** wall seconds of the loop */
+  seconds: number
+  /** busy CPU-seconds of the whole machine during the loop */
+  cpuSeconds: number
+}
+
+/** `clients` closed loops of `once` (true: completed) for `seconds`; a throw counts as an error. */
+export async function closedLoop(clients: number, seconds: number, once: () => Promise<boolean>): Promise<LoopResult> {
+  let completed = 0
+  let errors = 0
+  const cpu0 = busyCpuSeconds()
+  const t0 = performance.now()
+  const deadline = t0 + seconds * 1000
+  await Promise.all(
+    Array.from({length: clients}, async () => {
+      while (performance.now() < deadline) {
+        const ok = await once().catch(() => false)
+        if (ok) completed++
+        else errors++
+      }
+    }),
+  )
+  return {completed, errors, seconds: (performance.now() - t0) / 1000, cpuSeconds: busyCpuSeconds() - cpu0}
+}
