@@ -23,7 +23,7 @@ import {buildSpec} from '../src/backends/runsc/spec.js'
 import {loadConfig, type SandboxConfig} from '../src/config.js'
 import {Engine} from '../src/engine/engine.js'
 import {startManagerForBench} from './load.js'
-import {closedLoop} from './machine.js'
+import {closedLoop} from './measure.js'
 
 const TRIVIAL = 'def main():\n    return 1\n'
 

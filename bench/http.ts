@@ -12,6 +12,7 @@ import type {EngineStatus, RunRequest} from '../src/engine/engine.js'
 import {emptyResult, type RunResult} from '../src/engine/result.js'
 import {createManagerServer} from '../src/server/http.js'
 import {createLogger} from '../src/server/logger.js'
+import {pct} from './measure.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5000)
 
@@ -24,7 +25,6 @@ const engine = {
   },
 }
 
-const pct = (v: number[], p: number) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor((p / 100) * v.length))]
 const round = (n: number) => Math.round(n * 1000) / 1000
 
 function post(port: number, body: string, agent: Agent, token: string): Promise<number> {

@@ -15,15 +15,12 @@ import {loadConfig} from '../src/config.js'
 import {measureChurn, measureExec} from '../src/docker/measure.js'
 import {Engine} from '../src/engine/engine.js'
 import type {Language} from '../src/engine/languages.js'
+import {pct} from './measure.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 100)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const figures: Record<string, unknown> = {}
 
-function pct(values: number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
-}
 const ms = (n: number) => `${n.toFixed(1)} ms`
 const stats = (v: number[]) => ({p50: pct(v, 50), p95: pct(v, 95), p99: pct(v, 99), n: v.length})
 const line = (label: string, s: {p50: number; p95: number; p99: number}) =>

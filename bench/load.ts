@@ -21,6 +21,7 @@ import {stopManager} from '../src/supervisor/manage.js'
 import {parseMetrics, sumMetric} from '../src/server/metrics.js'
 import {managerFiles} from '../src/server/state.js'
 import {freePort} from '../test/helpers/ports.js'
+import {pct} from './measure.js'
 
 const TRIVIAL: Record<Language, string> = {
   python: 'def main():\n    return 1\n',
@@ -71,10 +72,6 @@ export interface LoadFigures {
   rssIdleMB: number | null
 }
 
-function pct(values: number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b)
-  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN
-}
 const stats = (v: number[]): Percentiles => ({p50: round(pct(v, 50)), p95: round(pct(v, 95)), p99: round(pct(v, 99)), n: v.length})
 const round = (n: number) => Math.round(n * 100) / 100
 

@@ -20,7 +20,7 @@ import type {SandboxConfig} from '../src/config.js'
 import {Engine, runnerCommand} from '../src/engine/engine.js'
 import type {RuntimeId} from '../src/engine/languages.js'
 import type {Runner} from '../src/engine/runner.js'
-import {closedLoop} from './machine.js'
+import {closedLoop, pct} from './measure.js'
 
 const BOOTS = Number(process.env.BENCH_BOOTS ?? 12)
 const RUNS = Number(process.env.BENCH_RUNS ?? 100)
@@ -36,7 +36,6 @@ const BARE: Record<RuntimeId, string[]> = {
 const RUNNER_ENV = ['HOME=/tmp', 'TMPDIR=/tmp', 'MPLBACKEND=Agg', 'MPLCONFIGDIR=/tmp/matplotlib', 'PYTHONIOENCODING=utf-8', 'LANG=C.UTF-8']
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]
-const pct = (v: number[], p: number) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor((p / 100) * v.length))]
 const ms = (n: number) => `${n.toFixed(1)} ms`
 const verdict = (ok: boolean) => (ok ? 'ok' : 'OVER TARGET')
 

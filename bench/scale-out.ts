@@ -18,19 +18,22 @@ import {join} from 'node:path'
 import {createCluster, destroyCluster, formSwarm, stopEngine} from '../test/helpers/namespaced-docker.js'
 import {closedLoop, runOnce, type LoadResult} from '../test/helpers/swarm-load.js'
 import {deploySandboxStack, requireBaseImages, sandboxCli} from '../test/helpers/swarm-stack.js'
+import {pct} from './measure.js'
 
 const PORT = 19385
 const NODE_PORT = 19386
 const CLIENTS = 4
 
-function pct(values: number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b)
-  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : 0
-}
-
 function summary(r: LoadResult) {
   const ms = r.answers.filter((a) => a.ok).map((a) => a.ms)
-  return {runsPerSecond: r.runsPerSecond, p50: pct(ms, 50), p95: pct(ms, 95), failed: r.answers.filter((a) => !a.ok).length, n: r.answers.length, byHost: r.byHost}
+  return {
+    runsPerSecond: r.runsPerSecond,
+    p50: ms.length ? pct(ms, 50) : 0,
+    p95: ms.length ? pct(ms, 95) : 0,
+    failed: r.answers.filter((a) => !a.ok).length,
+    n: r.answers.length,
+    byHost: r.byHost,
+  }
 }
 
 export async function scaleOutBench({seconds}: {seconds: number}): Promise<Record<string, unknown>> {

@@ -22,6 +22,7 @@ import {join} from 'node:path'
 
 import type {SandboxConfig} from '../src/config.js'
 import {packagePath} from '../src/paths.js'
+import {pct} from './measure.js'
 
 export interface Percentiles {
   p50: number
@@ -50,9 +51,7 @@ const TARGET_VERSION_MS = 150
 const TARGET_COLD_RATIO = 1.5
 
 function percentiles(values: number[]): Percentiles {
-  const s = [...values].sort((a, b) => a - b)
-  const at = (p: number) => s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
-  return {p50: at(50), p95: at(95), min: s[0], n: s.length}
+  return {p50: pct(values, 50), p95: pct(values, 95), min: Math.min(...values), n: values.length}
 }
 
 export async function startup(config: SandboxConfig, log: (line: string) => void = console.log): Promise<StartupFigures> {

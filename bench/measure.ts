@@ -1,5 +1,11 @@
-/** What the bench parts share about the machine: its busy CPU time, and closed-loop load. */
+/** What the bench parts share: percentiles, the machine's busy CPU time, and closed-loop load. */
 import {readFileSync} from 'node:fs'
+
+/** the p-th percentile (nearest rank, 0–100) of values; NaN when there are none */
+export function pct(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b)
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN
+}
 
 /** busy CPU time of the whole machine so far, seconds (/proc/stat: all but idle and iowait) */
 export function busyCpuSeconds(): number {
