@@ -19,6 +19,7 @@ import {existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync,
 import {request} from 'node:http'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import {which} from './apt.js'
 
 /** every namespace, interface and folder of one cluster carries this prefix and the test's pid */
 const PREFIX = 'sbxsw'
@@ -55,14 +56,8 @@ function inNs(ns: string, ...args: string[]): string {
 /** What this machine lacks for namespaced engines, or undefined when it has it all. */
 export function namespacedDockerMissing(): string | undefined {
   if (process.getuid?.() !== 0) return 'namespaced Docker engines need root (ip netns, dockerd)'
-  for (const program of ['ip', 'dockerd', 'nsenter', 'unshare', 'docker']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${program}`], {stdio: 'ignore'})
-    } catch {
-      return `${program} is not installed`
-    }
-  }
-  return undefined
+  const missing = ['ip', 'dockerd', 'nsenter', 'unshare', 'docker'].find((program) => !which(program))
+  return missing && `${missing} is not installed`
 }
 
 function freeSubnet(): string {
