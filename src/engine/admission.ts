@@ -11,7 +11,8 @@
  * (then the -10 "Container pool is busy" answer). Free slots go first to the oldest waiting
  * run across languages, then to warm refills, one language at a time in turn. When runs wait,
  * no slot is free and another language holds idle warm containers, one of those is removed
- * to make room: idle capacity never blocks work.
+ * to make room: idle capacity never blocks work. While runs wait, only their languages refill:
+ * the others' warm pools stay short until the waiting is over.
  *
  * A member marked idleOnly (the preloaded data-science pool: ~1 s of CPU per runner) is filled
  * only with idle capacity: it gets a slot only when every other member is quiet (no waiting run,
@@ -26,6 +27,8 @@ export interface BudgetMember {
   oldestUncoveredWaiter(): number | undefined
   /** how many waiting runs no creation in progress will serve */
   uncoveredWaiters(): number
+  /** how many runs wait for one of its containers (served by a creation in progress or not) */
+  waitingRuns(): number
   /** warm containers this pool still wants */
   warmDeficit(): number
   /** false while the pool cannot start a creation (closed, backing off after a failure, at its creation cap) */
@@ -134,11 +137,15 @@ export class ContainerBudget {
       }
     }
     if (!best) {
-      // then warm refills, one language at a time in turn; idle-only members when all else is quiet
+      // then warm refills, one language at a time in turn; idle-only members when all else is quiet.
+      // While runs of one language wait, other languages do not refill: a warm container that
+      // would be evicted for those runs again costs a whole boot of CPU for nothing.
       const idle = this.departing === 0 && this.members.every((m) => m.quiet())
+      const pressed = this.members.some((m) => m.waitingRuns() > 0)
       for (let i = 0; i < this.members.length; i++) {
         const m = this.members[(this.turn + i) % this.members.length]
         if (m.idleOnly && !idle) continue
+        if (pressed && m.waitingRuns() === 0) continue
         if (m.warmDeficit() > 0 && m.canCreate()) {
           this.turn = (this.turn + i + 1) % this.members.length
           best = m

@@ -150,6 +150,10 @@ export class RunnerPool implements BudgetMember {
     return Math.max(0, this.waiters.length - this.creating)
   }
 
+  waitingRuns(): number {
+    return this.waiters.length
+  }
+
   warmDeficit(): number {
     const forWarm = Math.max(0, this.creating - this.waiters.length)
     return Math.max(0, this.options.size - this.ready.length - forWarm)

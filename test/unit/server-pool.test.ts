@@ -162,6 +162,42 @@ describe('admission control: one container budget for every pool', () => {
     await Promise.all([py.close(), js.close()])
   })
 
+  it('while runs of one language wait, another language does not refill what was evicted for them; it refills once they are served', async () => {
+    const docker = fakeDocker()
+    const budget = new ContainerBudget(3)
+    // Python's creations finish when the test says so, one at a time
+    const pending: Array<() => void> = []
+    const py = new RunnerPool({
+      language: 'python',
+      size: 0,
+      maxCreating: 1,
+      budget,
+      create: () => new Promise<Runner>((resolve) => pending.push(() => void docker.create().then(resolve))),
+    })
+    const jsStarts: number[] = []
+    const js = new RunnerPool({language: 'nodejs', size: 2, budget, create: () => (jsStarts.push(py.stats().waiting), docker.create())})
+    await js.fill()
+    expect(js.stats().ready).toBe(2)
+    const first = py.acquire(60_000)
+    const second = py.acquire(60_000)
+    pending.shift()!()
+    const a = await first
+    // the second run takes the room of an idle nodejs container, and waits for its own creation
+    await expect.poll(() => budget.stats().evictions).toBe(1)
+    await expect.poll(() => pending.length).toBe(1)
+    // the first run ends: its slot is free, but a Python run still waits, so nodejs does not refill
+    await py.release(a)
+    await tick()
+    expect(js.stats()).toMatchObject({ready: 1, creating: 0})
+    expect(jsStarts).toEqual([0, 0])
+    pending.shift()!()
+    await py.release(await second)
+    // nothing waits any more: nodejs's warm pool refills
+    await expect.poll(() => js.stats().ready).toBe(2)
+    expect(jsStarts).toEqual([0, 0, 0])
+    await Promise.all([py.close(), js.close()])
+  })
+
   it('no idle warm container is evicted for a run that a container being removed will serve', async () => {
     const docker = fakeDocker({manualRemoval: true})
     const budget = new ContainerBudget(2)
