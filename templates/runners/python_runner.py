@@ -18,8 +18,18 @@ BOOT_DIR = "/workspace"
 # the runner's own copies of stdout/stderr: its frames get through even if user code closes 1 or 2
 REAL_FDS = (os.dup(1), os.dup(2))
 # after its report the runner waits this long for the host to remove the container (a safety net:
-# the host removes it at once; this only ends a runner whose host went away)
-LINGER_SECONDS = 30
+# the host removes it at once; this only ends a runner whose host went away). A backend that reads
+# the memory of a sandbox after it has exited (runsc: its own cgroup) sets 0: the runner then ends
+# itself and the sandbox goes down the cheap way. Taken out of the environment user code sees.
+def _linger_seconds(text):
+    try:
+        value = int(text)
+    except ValueError:
+        return 30
+    return value / 1000 if 0 <= value <= 30000 else 30
+
+
+LINGER_SECONDS = _linger_seconds(os.environ.pop("SANDBOX_RUNNER_LINGER_MS", "30000"))
 
 
 class _WholeWriter(io.RawIOBase):
@@ -406,7 +416,8 @@ def _report(job, prefix, control, out_fd, err_fd):
     # wait to be removed: the host reads the container's memory from its cgroup, which goes
     # away when the container exits
     try:
-        time.sleep(LINGER_SECONDS)
+        if LINGER_SECONDS:
+            time.sleep(LINGER_SECONDS)
     finally:
         os._exit(code)
 

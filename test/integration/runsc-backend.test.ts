@@ -10,11 +10,12 @@ import {createInterface} from 'node:readline'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {findRunsc, removeRunscLeftovers, runscStateBase} from '../../src/backends/runsc/index.js'
+import {findRunsc, removeRunscLeftovers, RunscBackend, runscStateBase} from '../../src/backends/runsc/index.js'
 import {cachedRootfs, ensureRootfs, rootfsCacheDir} from '../../src/backends/runsc/rootfs.js'
 import {loadConfig} from '../../src/config.js'
 import {Engine, type EngineEvent} from '../../src/engine/engine.js'
 import {EXIT} from '../../src/engine/result.js'
+import type {Runner, RunnerRequest} from '../../src/engine/runner.js'
 import {poolExecutor} from '../../src/executors/local.js'
 import {runProgram} from '../../src/exec.js'
 import {Pipeline} from '../../src/run/pipeline.js'
@@ -104,6 +105,44 @@ describe('runsc backend: limits', () => {
     expect(['success', 'resource_limit_exceeded'], `${r.status}: ${r.stderr.slice(-300)}`).toContain(r.status)
     if (r.status === 'success') expect(r.result?.value).toBeLessThan(64)
     expect((await py('def main():\n    return 7\n')).result?.value).toBe(7)
+  })
+})
+
+describe('runsc backend: retirement', () => {
+  /** a runsc backend that keeps the runners it made */
+  class Watched extends RunscBackend {
+    readonly made: Runner[] = []
+    async createRunner(request: RunnerRequest): Promise<Runner> {
+      const runner = await super.createRunner(request)
+      this.made.push(runner)
+      return runner
+    }
+  }
+
+  it('a runner ends itself after its report: the sandbox exits with its status, not a kill, and leaves nothing behind', async () => {
+    const backend = new Watched()
+    const own = new Engine({config, backend, poolSize: 0, languages: ['python', 'nodejs']})
+    await own.start()
+    try {
+      const run = (language: 'python' | 'nodejs', code: string) => new Pipeline(poolExecutor(own), {timeoutSeconds: 20, policy: 'off'}).run({language, code})
+      // the setting that makes it end itself is not in the environment user code sees
+      expect(await run('python', 'import os\ndef main():\n    return os.environ.get("SANDBOX_RUNNER_LINGER_MS")\n')).toMatchObject({status: 'success', result: {value: null}})
+      expect(await run('nodejs', 'module.exports.main = () => process.env.SANDBOX_RUNNER_LINGER_MS ?? null\n')).toMatchObject({status: 'success', result: {value: null}})
+      expect(await run('python', 'import sys\ndef main():\n    sys.exit(3)\n')).toMatchObject({exit_code: 3})
+      expect(backend.made).toHaveLength(3)
+      // exit statuses of the sandboxes themselves: a kill would be 137
+      expect(await Promise.all(backend.made.map(async (r) => (await r.waitExit()).exitCode))).toEqual([0, 0, 3])
+      for (const {id} of backend.made) {
+        await expect.poll(() => existsSync(`/sys/fs/cgroup/memory/sandbox-runsc/${id}`), {timeout: 10_000}).toBe(false)
+        for (const controller of ['pids', 'cpu']) expect(existsSync(`/sys/fs/cgroup/${controller}/sandbox-runsc/${id}`), `${controller} ${id}`).toBe(false)
+      }
+      for (const owner of readdirSync(runscStateBase())) {
+        const bundles = join(runscStateBase(), owner, 'bundles')
+        if (existsSync(bundles)) for (const {id} of backend.made) expect(existsSync(join(bundles, id)), id).toBe(false)
+      }
+    } finally {
+      await own.stop()
+    }
   })
 })
 

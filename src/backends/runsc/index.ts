@@ -26,7 +26,7 @@ import {isProcessAlive} from '../../process.js'
 import {requireImagesReady} from '../docker/index.js'
 import {cgroupPathOf, cgroupProblem, createMemoryCgroup, removeMemoryCgroup} from './cgroup.js'
 import {ensureRootfs, type Rootfs} from './rootfs.js'
-import {deleteSandbox, RunscSandbox} from './sandbox.js'
+import {deleteSandbox, RUNNER_EXITS_AFTER_REPORT, RunscSandbox} from './sandbox.js'
 import {buildSpec} from './spec.js'
 
 /** how long a runner may take to boot */
@@ -176,7 +176,7 @@ export class RunscBackend implements RunnerBackend {
       rootfs: rootfs.path,
       args: request.command,
       imageEnv: rootfs.env,
-      env: request.env,
+      env: [...request.env, RUNNER_EXITS_AFTER_REPORT],
       memoryBytes: request.memoryBytes,
       cgroupsPath: cgroupPathOf(id),
       annotations: ownerLabels(request.runtime, request.owner),
