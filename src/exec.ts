@@ -5,6 +5,28 @@
  * limit or a signal says so instead of looking like exit 1.
  */
 // execa (about 0.2 s to load) is imported when a program runs, not by every command that can run one
+import {accessSync, constants, statSync} from 'node:fs'
+import {delimiter, join} from 'node:path'
+
+/** sbin directories are often missing from a non-login root PATH; dockerd and runsc's peers live there */
+const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin']
+
+/**
+ * The path of an executable file called `name` on PATH, then in the sbin directories (a name
+ * with a slash is checked as it is); undefined when there is none. The one PATH lookup.
+ */
+export function findProgram(name: string, path = process.env.PATH ?? ''): string | undefined {
+  const candidates = name.includes('/') ? [name] : [...path.split(delimiter), ...SBIN_DIRS].filter(Boolean).map((dir) => join(dir, name))
+  for (const candidate of candidates) {
+    try {
+      accessSync(candidate, constants.X_OK)
+      if (statSync(candidate).isFile()) return candidate
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
 
 export interface ProgramOptions {
   env?: Record<string, string | undefined>

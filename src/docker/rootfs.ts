@@ -6,10 +6,10 @@
  */
 import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
-import {delimiter, join} from 'node:path'
+import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
 
-import {runProgram} from '../exec.js'
+import {findProgram, runProgram} from '../exec.js'
 import {errorMessage, prerequisiteError, SandboxError} from '../errors.js'
 import {cacheDir} from '../paths.js'
 import {withDaemon} from './client.js'
@@ -113,21 +113,6 @@ export function rootfsImageTag(m: DebianMirrors): string {
   return `${ROOTFS_REPOSITORY}:${createHash('sha256').update(recipe).digest('hex').slice(0, 12)}`
 }
 
-export function findExecutable(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin']
-  for (const dir of dirs) {
-    if (!dir) continue
-    const p = join(dir, name)
-    try {
-      accessSync(p, constants.X_OK)
-      if (statSync(p).isFile()) return p
-    } catch {
-      // not here
-    }
-  }
-  return undefined
-}
-
 export interface RootfsProgress {
   step(message: string): void
   log(line: string): void
@@ -147,9 +132,9 @@ async function run(cmd: string, args: string[], onLine: (line: string) => void, 
 
 async function ensureDebootstrap(progress: RootfsProgress): Promise<string> {
   const keyring = '/usr/share/keyrings/debian-archive-keyring.gpg'
-  let path = findExecutable('debootstrap')
+  let path = findProgram('debootstrap')
   if (path && existsSync(keyring)) return path
-  const aptGet = findExecutable('apt-get')
+  const aptGet = findProgram('apt-get')
   if (!aptGet) {
     throw prerequisiteError('Offline image builds need debootstrap and the Debian archive keyring, and there is no apt-get to install them', 'DEBOOTSTRAP_MISSING', [
       'install debootstrap and debian-archive-keyring with your package manager',
@@ -164,7 +149,7 @@ async function ensureDebootstrap(progress: RootfsProgress): Promise<string> {
     await run(aptGet, ['update'], progress.log, env)
     res = await install()
   }
-  path = findExecutable('debootstrap')
+  path = findProgram('debootstrap')
   if (res.code !== 0 || !path) {
     throw prerequisiteError(`Could not install debootstrap with apt-get: ${res.tail.slice(-3).join(' / ')}`, 'DEBOOTSTRAP_MISSING', [
       'run `apt-get install debootstrap debian-archive-keyring` as root',

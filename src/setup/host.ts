@@ -2,38 +2,14 @@
  * The real machine behind SetupHost: processes, files, /proc, and the Docker layer.
  */
 import {spawn} from 'node:child_process'
-import {constants, promises as fs, openSync, closeSync, mkdirSync} from 'node:fs'
+import {promises as fs, openSync, closeSync, mkdirSync} from 'node:fs'
 import {release} from 'node:os'
-import {delimiter, dirname, join} from 'node:path'
+import {dirname} from 'node:path'
 
 import {daemonInfo, dockerEndpoint, pingDaemon} from '../docker/client.js'
 import {runProbe} from '../docker/probe.js'
-import {runProgram} from '../exec.js'
+import {findProgram, runProgram} from '../exec.js'
 import type {ImageBuildOptions, ImageState, RunOptions, RunResult, SetupDocker, SetupHost} from './types.js'
-
-/** sbin directories are often missing from a non-login root PATH; dockerd lives there */
-const EXTRA_PATH = ['/usr/local/sbin', '/usr/sbin', '/sbin']
-
-async function which(command: string): Promise<string | undefined> {
-  if (command.includes('/')) return (await isExecutable(command)) ? command : undefined
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_PATH]
-  for (const dir of dirs) {
-    const candidate = join(dir, command)
-    if (await isExecutable(candidate)) return candidate
-  }
-  return undefined
-}
-
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    const st = await fs.stat(path)
-    if (!st.isFile()) return false
-    await fs.access(path, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
 
 async function run(command: string, args: string[], options: RunOptions = {}): Promise<RunResult> {
   const {code, stdout, stderr} = await runProgram(command, args, {env: options.env, timeoutMs: options.timeoutMs})
@@ -130,7 +106,7 @@ export function realHost(): SetupHost {
     kernelRelease: () => release(),
     distro,
     isRoot: () => typeof process.getuid === 'function' && process.getuid() === 0,
-    which,
+    which: async (command: string) => findProgram(command),
     run,
     readFile,
     async writeFile(path, text, mode = 0o644) {

@@ -3,19 +3,10 @@
  * apt-get when missing, since CI starts on a fresh machine. A package that cannot be installed
  * fails the test with apt's own words; nothing is skipped.
  */
-import {existsSync} from 'node:fs'
-import {join} from 'node:path'
-
-import {runProgram} from '../../src/exec.js'
+import {findProgram, runProgram} from '../../src/exec.js'
 
 /** the path of a program on PATH (sbin included), or undefined */
-export function which(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(':').concat(['/usr/sbin', '/sbin'])) {
-    const p = join(dir, name)
-    if (existsSync(p)) return p
-  }
-  return undefined
-}
+export const which = (name: string): string | undefined => findProgram(name)
 
 let aptUpdated = false
 
