@@ -1,7 +1,7 @@
 import {Command, Errors, Flags, Interfaces} from '@oclif/core'
 
 import {buildArguments, parseArgPair} from './arguments.js'
-import {BACKEND_IDS, DEFAULT_BACKEND} from './backends/index.js'
+import {AUTO_BACKEND, BACKEND_IDS} from './backends/index.js'
 import {parseDuration, parseMemory} from './config.js'
 import {requireLanguage} from './engine/languages.js'
 import {ExitCode, isSandboxError, SandboxError} from './errors.js'
@@ -20,8 +20,8 @@ export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args
 export const ValueFlags = {
   /** what makes the sandboxes: docker or runsc (SANDBOX_BACKEND) */
   backend: Flags.custom<string>({
-    options: [...BACKEND_IDS],
-    description: `what makes the sandboxes: ${BACKEND_IDS.join(' or ')} (default SANDBOX_BACKEND or ${DEFAULT_BACKEND}; runsc: gVisor without Docker, as root)`,
+    options: [...BACKEND_IDS, AUTO_BACKEND],
+    description: `what makes the sandboxes: ${BACKEND_IDS.join(', ')} or ${AUTO_BACKEND} (default SANDBOX_BACKEND or ${AUTO_BACKEND}: runsc, gVisor without Docker, where the host allows it, else docker)`,
   }),
   /** a duration: 10, 10s, 2m, 1m30s */
   duration: Flags.custom<string>({

@@ -5,7 +5,7 @@
 import {existsSync, readFileSync} from 'node:fs'
 import {resolve} from 'node:path'
 
-import {BACKEND_IDS, DEFAULT_BACKEND, isBackendId, type BackendId} from './backends/index.js'
+import {AUTO_BACKEND, BACKEND_IDS, defaultBackend, isBackendId, type BackendId} from './backends/index.js'
 import {parseEnv} from './dotenv.js'
 import {defaultMaxConcurrentRuns} from './engine/admission.js'
 import {configError} from './errors.js'
@@ -15,6 +15,8 @@ import {DEFAULT_POLICY_LEVEL, isPolicyMode, policyLevel, POLICY_MODES, type Poli
 export interface SandboxConfig {
   /** what makes the sandboxes (src/backends/<id>/): docker or runsc (SANDBOX_BACKEND / --backend) */
   backend: BackendId
+  /** who chose it: a flag, the environment (.env), or this host (auto: src/backends/index.ts defaultBackend) */
+  backendChosenBy: 'flag' | 'env' | 'host'
   poolSize: number
   /** preloaded data-science runners kept per runtime that has a preload (Python), filled with idle capacity only; 0: none */
   preloadPoolSize: number
@@ -172,7 +174,7 @@ export interface LoadConfigOptions {
 
 /** The variables this toolkit reads, and their meaning (also used to write `.env`). */
 export const ENV_VARS = {
-  SANDBOX_BACKEND: `what makes the sandboxes: ${BACKEND_IDS.join(' or ')} (default ${DEFAULT_BACKEND}; runsc drives gVisor without Docker, as root)`,
+  SANDBOX_BACKEND: `what makes the sandboxes: ${BACKEND_IDS.join(', ')} or ${AUTO_BACKEND} (default ${AUTO_BACKEND}: runsc, gVisor without Docker, where this host allows it (root, runsc, cgroup v1), else docker)`,
   SANDBOX_EXECUTOR_MANAGER_POOL_SIZE: 'warm containers kept per language',
   SANDBOX_PRELOAD_POOL_SIZE: 'warm Python runners with numpy, pandas and matplotlib already imported (filled only when idle; 0 turns them off)',
   SANDBOX_BASE_PYTHON_IMAGE: 'Python base image',
@@ -234,14 +236,17 @@ export function loadConfig(options: LoadConfigOptions = {}): SandboxConfig {
     (Object.keys(RUN_SETTING_ENV) as RunSettingKey[]).map((k) => [k, o[k] !== undefined ? 'flag' : get(RUN_SETTING_ENV[k]) !== undefined ? 'env' : 'default'] as const),
   ) as Record<RunSettingKey, 'flag' | 'env' | 'default'>
 
-  const backend = pick('backend', () => get('SANDBOX_BACKEND'), DEFAULT_BACKEND as string)
+  const backendRaw = pick('backend', () => get('SANDBOX_BACKEND'), AUTO_BACKEND as string)
+  const backendChosenBy = backendRaw === AUTO_BACKEND ? 'host' : o.backend !== undefined ? 'flag' : 'env'
+  const backend = backendRaw === AUTO_BACKEND ? defaultBackend() : backendRaw
   if (!isBackendId(backend))
-    throw configError(`Invalid ${o.backend === undefined ? 'SANDBOX_BACKEND' : '--backend'} "${backend}": use ${BACKEND_IDS.join(' or ')}`, 'INVALID_BACKEND', [
-      'docker makes containers through dockerd; runsc drives gVisor directly (root, cgroup v1)',
+    throw configError(`Invalid ${o.backend === undefined ? 'SANDBOX_BACKEND' : '--backend'} "${backend}": use ${BACKEND_IDS.join(', ')} or ${AUTO_BACKEND}`, 'INVALID_BACKEND', [
+      'docker makes containers through dockerd; runsc drives gVisor directly (root, cgroup v1); auto picks runsc where it can',
     ])
 
   return {
     backend,
+    backendChosenBy,
     poolSize: pick('poolSize', envInteger('SANDBOX_EXECUTOR_MANAGER_POOL_SIZE', 1, 64), DEFAULTS.poolSize as number),
     preloadPoolSize: pick('preloadPoolSize', envInteger('SANDBOX_PRELOAD_POOL_SIZE', 0, 16), DEFAULTS.preloadPoolSize as number),
     pythonImage: pick('pythonImage', () => get('SANDBOX_BASE_PYTHON_IMAGE'), DEFAULTS.pythonImage as string),

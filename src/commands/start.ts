@@ -93,6 +93,8 @@ export function configFromFlags(flags: ManagerFlagValues): SandboxConfig {
     },
   })
   if (!config.host.trim()) throw configError('--host must not be empty', 'INVALID_HOST')
+  // the manager container makes its sandboxes through Docker: the host's own choice gives way
+  if (flags.docker && config.backend === 'runsc' && config.backendChosenBy === 'host') return configFromFlags({...flags, backend: 'docker'})
   if (flags.docker && config.backend === 'runsc')
     throw configError('The runsc backend runs on the host only: the manager container (--docker) makes its sandboxes through Docker', 'RUNSC_IN_CONTAINER', [
       'start the manager on the host with --backend runsc, or use --docker with the docker backend',

@@ -27,8 +27,11 @@ export const CHECK_TITLES: Record<CheckId, string> = {
   'runsc-backend': 'runsc backend',
 }
 
-/** the checks of every host; 'runsc-backend' is added only with SANDBOX_BACKEND=runsc */
+/** the checks of every host; 'runsc-backend' is added only when the runsc backend is the one in use */
 export const CHECK_ORDER = (Object.keys(CHECK_TITLES) as CheckId[]).filter((id) => id !== 'runsc-backend')
+
+/** the checks setup makes for a backend, in order */
+export const checkOrderFor = (backend: string): CheckId[] => (backend === 'runsc' ? [...CHECK_ORDER, 'runsc-backend'] : CHECK_ORDER)
 
 /** Docker API 1.40 = Docker 19.03, the oldest daemon with everything the engine uses */
 export const MIN_API_VERSION = '1.40'
@@ -327,7 +330,7 @@ export async function runChecks(ctx: CheckContext, onCheck: (check: SetupCheck) 
 
   // --- runsc-backend (only when the runsc backend is chosen): gVisor driven directly, without Docker
   if (config.backend === 'runsc') {
-    const {runscProblems} = await import('../backends/runsc/index.js')
+    const {runscProblems} = await import('../backends/runsc/host.js')
     const problems = runscProblems()
     add(
       'runsc-backend',

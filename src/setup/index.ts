@@ -1,5 +1,5 @@
 export {runSetup, checkLine, setupIncomplete} from './service.js'
-export {CHECK_ORDER, CHECK_TITLES} from './checks.js'
+export {CHECK_ORDER, CHECK_TITLES, checkOrderFor} from './checks.js'
 export {mergeRuntime, DAEMON_JSON, RUNSC_RUNTIME_ARGS} from './daemon-json.js'
 export {inspectPidFile, clearStalePidFile, DOCKER_PID_FILE} from './pid-file.js'
 export {renderEnvTemplate, defaultEnvText} from './env-file.js'

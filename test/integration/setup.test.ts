@@ -12,7 +12,7 @@ import {afterAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
 import {daemonInfo} from '../../src/docker/client.js'
-import {CHECK_ORDER, isLocalEndpoint} from '../../src/setup/checks.js'
+import {checkOrderFor, isLocalEndpoint} from '../../src/setup/checks.js'
 import {DAEMON_JSON} from '../../src/setup/daemon-json.js'
 import {registerRuntime, type FixContext} from '../../src/setup/fixes.js'
 import {realHost} from '../../src/setup/host.js'
@@ -20,6 +20,8 @@ import {runSetup} from '../../src/setup/service.js'
 import {runBin, type BinResult} from '../helpers/bin.js'
 
 const work = mkdtempSync(join(tmpdir(), 'sandbox-setup-it-'))
+/** what setup checks here: the runsc backend's needs too where it is the backend in use (root, runsc, cgroup v1) */
+const CHECKS = checkOrderFor(loadConfig({env: process.env, envFile: '/dev/null'}).backend)
 afterAll(() => rmSync(work, {recursive: true, force: true}))
 
 const cli = (args: string[], env: Record<string, string> = {}): Promise<BinResult> => runBin(args, work, env)
@@ -30,7 +32,7 @@ describe('sandbox setup on a ready host', () => {
     writeFileSync(envFile, 'SANDBOX_TIMEOUT=10s\n')
     const report = await runSetup({fix: true, envFile})
     expect(report.checks.filter((c) => !c.ok)).toEqual([])
-    expect(report.checks.map((c) => c.id)).toEqual(CHECK_ORDER)
+    expect(report.checks.map((c) => c.id)).toEqual(CHECKS)
     expect(report.ok).toBe(true)
     expect(report.changed).toEqual([])
     expect(readFileSync(envFile, 'utf8')).toBe('SANDBOX_TIMEOUT=10s\n')
@@ -44,7 +46,7 @@ describe('sandbox setup on a ready host', () => {
     const human = await cli(['setup'])
     expect(human.code, human.stderr).toBe(0)
     const lines = human.stdout.split('\n').filter((l) => /^[✓✗!] /.test(l))
-    expect(lines).toHaveLength(CHECK_ORDER.length)
+    expect(lines).toHaveLength(CHECKS.length)
     expect(lines.every((l) => l.startsWith('✓ '))).toBe(true)
     expect(human.stdout).toContain('no changes needed')
 
@@ -53,7 +55,7 @@ describe('sandbox setup on a ready host', () => {
     const data = JSON.parse(json.stdout)
     expect(data.ok).toBe(true)
     expect(data.changed).toEqual([])
-    expect(data.checks.map((c: {id: string}) => c.id)).toEqual(CHECK_ORDER)
+    expect(data.checks.map((c: {id: string}) => c.id)).toEqual(CHECKS)
     for (const c of data.checks) expect(Object.keys(c)).toEqual(expect.arrayContaining(['id', 'title', 'ok', 'detail']))
   })
 

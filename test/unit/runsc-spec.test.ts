@@ -1,10 +1,13 @@
-import {describe, expect, it} from 'vitest'
+import {describe, expect, it, vi} from 'vitest'
 
 import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {cgroupProblem, createMemoryCgroup, oomKilled, peakMemoryKb} from '../../src/backends/runsc/cgroup.js'
+import {defaultBackend} from '../../src/backends/index.js'
+import {configFromFlags} from '../../src/commands/start.js'
+import {runscProblems} from '../../src/backends/runsc/host.js'
 import {runscFlags} from '../../src/backends/runsc/sandbox.js'
 import {buildSpec, mergeEnv} from '../../src/backends/runsc/spec.js'
 import {loadConfig} from '../../src/config.js'
@@ -127,11 +130,41 @@ describe('runsc memory cgroup (facts read from files)', () => {
 })
 
 describe('SANDBOX_BACKEND', () => {
+  it('by default (auto) the host decides: runsc where it can drive gVisor directly, else docker', () => {
+    expect(loadConfig({env: {}})).toMatchObject({backend: defaultBackend(), backendChosenBy: 'host'})
+    expect(loadConfig({env: {SANDBOX_BACKEND: 'auto'}})).toMatchObject({backend: defaultBackend(), backendChosenBy: 'host'})
+    expect(defaultBackend()).toBe(runscProblems().length === 0 ? 'runsc' : 'docker')
+    // CI runs as root on a host with runsc and cgroup v1: the default there is runsc
+    if (process.env.CI) expect(runscProblems()).toEqual([])
+    const path = process.env.PATH
+    try {
+      process.env.PATH = '/nonexistent'
+      expect(runscProblems().map((p) => p.code)).toContain('RUNSC_MISSING')
+      expect(loadConfig({env: {}}).backend).toBe('docker')
+    } finally {
+      process.env.PATH = path
+    }
+  })
+
+  it('the manager container (start --docker) takes the docker backend unless runsc was chosen, which it refuses', () => {
+    const flags = {wait: 1, docker: true, verbose: false, 'env-file': '/dev/null'}
+    vi.stubEnv('SANDBOX_BACKEND', '')
+    try {
+      delete process.env.SANDBOX_BACKEND
+      expect(configFromFlags(flags).backend).toBe('docker')
+      expect(configFromFlags({...flags, docker: false}).backend).toBe(defaultBackend())
+      expect(() => configFromFlags({...flags, backend: 'runsc'})).toThrow(/runs on the host only/)
+      vi.stubEnv('SANDBOX_BACKEND', 'runsc')
+      expect(() => configFromFlags(flags)).toThrow(/runs on the host only/)
+    } finally {
+      vi.unstubAllEnvs()
+    }
+  })
+
   it('chooses the backend; a flag wins; anything else is a clear configuration error', () => {
-    expect(loadConfig({env: {}}).backend).toBe('docker')
-    expect(loadConfig({env: {SANDBOX_BACKEND: 'runsc'}}).backend).toBe('runsc')
-    expect(loadConfig({env: {SANDBOX_BACKEND: 'runsc'}, overrides: {backend: 'docker'}}).backend).toBe('docker')
-    expect(() => loadConfig({env: {SANDBOX_BACKEND: 'kvm'}})).toThrow(/Invalid SANDBOX_BACKEND "kvm": use docker or runsc/)
+    expect(loadConfig({env: {SANDBOX_BACKEND: 'runsc'}})).toMatchObject({backend: 'runsc', backendChosenBy: 'env'})
+    expect(loadConfig({env: {SANDBOX_BACKEND: 'runsc'}, overrides: {backend: 'docker'}})).toMatchObject({backend: 'docker', backendChosenBy: 'flag'})
+    expect(() => loadConfig({env: {SANDBOX_BACKEND: 'kvm'}})).toThrow(/Invalid SANDBOX_BACKEND "kvm": use docker, runsc or auto/)
     expect(() => loadConfig({env: {}, overrides: {backend: 'x'}})).toThrow(/Invalid --backend "x"/)
   })
 })

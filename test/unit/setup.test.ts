@@ -13,7 +13,7 @@ import {clearStalePidFile, inspectPidFile} from '../../src/setup/pid-file.js'
 import {runSetup} from '../../src/setup/service.js'
 import type {ImageBuildOptions, RunOptions, SetupHost, SetupOptions} from '../../src/setup/types.js'
 
-const config = loadConfig({env: {}, envFile: '/dev/null'})
+const config = loadConfig({env: {SANDBOX_BACKEND: 'docker'}, envFile: '/dev/null'})
 const HOST_KERNEL = '6.1.0-18-amd64'
 const DAEMON_JSON = '/etc/docker/daemon.json'
 const PID_FILE = '/var/run/docker.pid'

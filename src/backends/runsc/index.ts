@@ -10,9 +10,9 @@
  * start and by `sandbox clean`.
  */
 import {randomBytes} from 'node:crypto'
-import {accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {hostname} from 'node:os'
-import {delimiter, join} from 'node:path'
+import {join} from 'node:path'
 
 import {isDaemonDown} from '../../docker/client.js'
 import {ownerLabels} from '../../docker/containers.js'
@@ -24,7 +24,8 @@ import {configError, errorMessage, prerequisiteError} from '../../errors.js'
 import {stateDir} from '../../paths.js'
 import {isProcessAlive} from '../../process.js'
 import {requireImagesReady} from '../docker/index.js'
-import {cgroupPathOf, cgroupProblem, createMemoryCgroup, removeMemoryCgroup} from './cgroup.js'
+import {cgroupPathOf, createMemoryCgroup, removeMemoryCgroup} from './cgroup.js'
+import {findRunsc, runscProblems} from './host.js'
 import {ensureRootfs, type Rootfs} from './rootfs.js'
 import {deleteSandbox, RUNNER_EXITS_AFTER_REPORT, RunscSandbox} from './sandbox.js'
 import {buildSpec} from './spec.js'
@@ -40,36 +41,6 @@ export interface OwnerRecord {
 
 /** Where the runsc backend keeps each owner's state: $SANDBOX_STATE_DIR/runsc */
 export const runscStateBase = (): string => join(stateDir(), 'runsc')
-
-/** The runsc binary on PATH, or undefined. */
-export function findRunsc(path = process.env.PATH ?? ''): string | undefined {
-  for (const dir of path.split(delimiter).filter(Boolean)) {
-    const file = join(dir, 'runsc')
-    try {
-      accessSync(file, constants.X_OK)
-      return file
-    } catch {
-      // not here
-    }
-  }
-  return undefined
-}
-
-/** What this host lacks for the runsc backend (binary, root, cgroups), as prerequisite errors' text; empty when ready. */
-export function runscProblems(): Array<{code: string; message: string; suggestions: string[]}> {
-  const problems: Array<{code: string; message: string; suggestions: string[]}> = []
-  if (!findRunsc()) problems.push({code: 'RUNSC_MISSING', message: 'runsc (gVisor) is not installed or not on PATH', suggestions: ['install it: apt-get install runsc']})
-  if (process.getuid?.() !== 0)
-    problems.push({
-      code: 'RUNSC_NEEDS_ROOT',
-      message: 'the runsc backend runs sandboxes as root (runsc makes their cgroups and namespaces)',
-      suggestions: ['run the manager as root, or use SANDBOX_BACKEND=docker'],
-    })
-  const cgroups = cgroupProblem()
-  if (cgroups)
-    problems.push({code: 'CGROUPS_UNUSABLE', message: `cgroups are not usable by the runsc backend: ${cgroups}`, suggestions: ['use SANDBOX_BACKEND=docker on this host']})
-  return problems
-}
 
 /** The owners recorded under `base`, with their directories. */
 function owners(base: string): Array<{dir: string; record: OwnerRecord | undefined}> {
@@ -96,6 +67,14 @@ async function removeOwnerDir(runsc: string | undefined, dir: string): Promise<n
   )
   rmSync(dir, {recursive: true, force: true})
   return bundles.length
+}
+
+/** The ids of the runsc sandboxes of the owners with this pid on this host that are not removed yet (their bundles). */
+export function runscSandboxesOf(pid: number, base = runscStateBase()): string[] {
+  const me = hostname()
+  return owners(base)
+    .filter(({record}) => record?.pid === pid && record.host === me)
+    .flatMap(({dir}) => (existsSync(join(dir, 'bundles')) ? readdirSync(join(dir, 'bundles')) : []))
 }
 
 /**
@@ -179,6 +158,7 @@ export class RunscBackend implements RunnerBackend {
       env: [...request.env, RUNNER_EXITS_AFTER_REPORT],
       memoryBytes: request.memoryBytes,
       cgroupsPath: cgroupPathOf(id),
+      hostname: id,
       annotations: ownerLabels(request.runtime, request.owner),
     })
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec))
@@ -214,5 +194,7 @@ export class RunscBackend implements RunnerBackend {
     }
   }
 }
+
+export {findRunsc, runscProblems} from './host.js'
 
 export const createBackend = (): RunnerBackend => new RunscBackend()
