@@ -15,7 +15,7 @@
  */
 import {readFileSync} from 'node:fs'
 
-import {DockerBackend} from '../src/backends/docker/index.js'
+import {BACKEND_IDS, type BackendId, loadBackend} from '../src/backends/index.js'
 import type {SandboxConfig} from '../src/config.js'
 import {Engine, runnerCommand} from '../src/engine/engine.js'
 import type {RuntimeId} from '../src/engine/languages.js'
@@ -39,9 +39,10 @@ const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length
 const ms = (n: number) => `${n.toFixed(1)} ms`
 const verdict = (ok: boolean) => (ok ? 'ok' : 'OVER TARGET')
 
-/** CPU milliseconds a container's cgroup has used (cgroup v1 cpuacct, or v2 cpu.stat) */
+/** CPU milliseconds a sandbox's cgroup has used (cgroup v1 cpuacct, or v2 cpu.stat): a docker container's or a runsc sandbox's */
 function cgroupCpuMs(id: string): number {
   for (const [file, parse] of [
+    [`/sys/fs/cgroup/cpuacct/sandbox-runsc/${id}/cpuacct.usage`, (t: string) => Number(t) / 1e6],
     [`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, (t: string) => Number(t) / 1e6],
     [`/sys/fs/cgroup/cpu,cpuacct/docker/${id}/cpuacct.usage`, (t: string) => Number(t) / 1e6],
     [`/sys/fs/cgroup/system.slice/docker-${id}.scope/cpu.stat`, (t: string) => Number(/usage_usec (\d+)/.exec(t)?.[1]) / 1e3],
@@ -56,9 +57,9 @@ function cgroupCpuMs(id: string): number {
   throw new Error(`cannot read the CPU use of container ${id} from its cgroup`)
 }
 
-async function bootCost(config: SandboxConfig) {
-  console.log(`\n(r1) runner CPU before readiness vs the bare interpreter under gVisor, ${BOOTS} paired samples each (docker backend, cgroup CPU at readiness)`)
-  const backend = new DockerBackend()
+async function bootCost(config: SandboxConfig, backendId: BackendId) {
+  console.log(`\n(r1) runner CPU before readiness vs the bare interpreter under gVisor, ${BOOTS} paired samples each (${backendId} backend, cgroup CPU at readiness)`)
+  const backend = await loadBackend(backendId)
   await backend.preflight({config, runtimes: ['python', 'nodejs']})
   const boot = async (runtime: RuntimeId, command: string[]) => {
     const runner: Runner = await backend.createRunner({
@@ -110,7 +111,7 @@ async function latency(config: SandboxConfig) {
   const out: Record<string, unknown> = {}
   try {
     await waitFull(engine)
-    console.log(`\n(r2) back-to-back sequential trivial Python runs (the next sent when the last answered), ${RUNS} runs, pool ${config.poolSize}`)
+    console.log(`\n(r2) back-to-back sequential trivial Python runs (the next sent when the last answered), ${RUNS} runs, pool ${config.poolSize}, ${config.backend} backend`)
     const b2b: number[] = []
     for (let i = 0; i < RUNS; i++) b2b.push(await timed(engine, TRIVIAL))
     console.log(`  p50 ${ms(pct(b2b, 50))}  p95 ${ms(pct(b2b, 95))}  (target p50 ≤ 100 ms) ${verdict(pct(b2b, 50) <= 100)}`)
@@ -192,5 +193,7 @@ async function throughput(config: SandboxConfig) {
 
 /** the `runner` part of `npm run bench` */
 export async function runnerBench(config: SandboxConfig): Promise<Record<string, unknown>> {
-  return {boot: await bootCost(config), ...(await latency(config)), throughput: await throughput(config)}
+  const boot: Record<string, unknown> = {}
+  for (const id of BACKEND_IDS) boot[id] = await bootCost(config, id)
+  return {boot, ...(await latency(config)), throughput: await throughput(config)}
 }

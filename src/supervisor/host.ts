@@ -54,9 +54,9 @@ export interface StopResult {
   signal: 'SIGTERM' | 'SIGKILL' | null
   stoppedInMs: number
   staleRemoved: boolean
-  /** containers of this manager removed after it stopped (leftovers of a forced stop) */
+  /** containers and runsc sandboxes of this manager removed after it stopped (leftovers of a forced stop) */
   containersRemoved: number
-  /** containers of this manager still present (should be 0) */
+  /** containers and runsc sandboxes of this manager still present (should be 0) */
   containersRemaining: number
   /** false when Docker could not be asked */
   dockerChecked: boolean

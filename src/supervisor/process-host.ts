@@ -78,6 +78,19 @@ export const processHost: ManagerHost = {
       } catch (error) {
         result.warnings.push(`could not check for leftover containers: ${errorMessage(error)}`)
       }
+      // and of its runsc sandboxes (counted with the containers): none after a graceful stop either
+      try {
+        const {removeRunscLeftovers, runscSandboxesOf} = await import('../backends/runsc/index.js')
+        const left = runscSandboxesOf(pid).length
+        if (left) {
+          progress(`removing ${left} runsc sandbox(es) the manager left`)
+          await removeRunscLeftovers()
+          result.containersRemoved += left - runscSandboxesOf(pid).length
+        }
+        result.containersRemaining += runscSandboxesOf(pid).length
+      } catch (error) {
+        result.warnings.push(`could not check for leftover runsc sandboxes: ${errorMessage(error)}`)
+      }
     }
     result.stoppedInMs = Math.round(performance.now() - t0)
     return result

@@ -16,7 +16,7 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {LABELS, listManagedContainers} from '../../src/docker/containers.js'
+import {sandboxesOfPid} from '../helpers/containers.js'
 
 const ROOT = process.cwd()
 const BIN = join(ROOT, 'bin', 'run.js')
@@ -65,8 +65,8 @@ function cli(args: string[], options: {whenStdout?: [string, (child: ChildProces
   })
 }
 
-/** containers of a finished CLI process (our labels carry the owner's pid) */
-const leftFor = async (pid: number) => (await listManagedContainers({[LABELS.ownerPid]: String(pid)})).map((c) => `${c.id.slice(0, 12)} ${c.state}`)
+/** sandboxes of a CLI process, whichever backend made them (containers by our labels, runsc sandboxes by their owner's pid) */
+const leftFor = (pid: number) => sandboxesOfPid(pid, env.SANDBOX_STATE_DIR)
 
 async function expectClean(o: Outcome, exit: number): Promise<void> {
   const context = `exit ${o.code} signal ${o.signal} after ${Math.round(o.ms)} ms\n--- stdout\n${o.stdout.slice(-2000)}\n--- stderr\n${o.stderr.slice(-2000)}`
@@ -136,11 +136,11 @@ describe('sandbox run always exits and leaves no container', () => {
     }
   }, 600_000)
 
-  it('the daemon cannot be reached: exit 3 at once', async () => {
+  it('the daemon cannot be reached (docker backend): exit 3 at once', async () => {
     const saved = env.DOCKER_HOST
     env.DOCKER_HOST = 'tcp://127.0.0.1:1'
     try {
-      const o = await cli(['run', 'refused.py'])
+      const o = await cli(['run', '--backend', 'docker', 'refused.py'])
       expect(o.hung).toBe(false)
       expect(o.code, o.stderr).toBe(3)
       expect(o.stderr).toContain('Code: DOCKER_UNREACHABLE')

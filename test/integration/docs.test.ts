@@ -221,7 +221,7 @@ const RUN: RunEntry[] = [
     ],
   },
   {
-    command: 'DOCKER_HOST=tcp://127.0.0.1:1 sandbox run examples/hello.py',
+    command: 'DOCKER_HOST=tcp://127.0.0.1:1 sandbox run --backend docker examples/hello.py',
     exit: 3,
     output: ['Cannot reach the Docker daemon at tcp://127.0.0.1:1: connect ECONNREFUSED 127.0.0.1:1'],
     code: 'DOCKER_UNREACHABLE',

@@ -7,12 +7,12 @@ import {readFileSync} from 'node:fs'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {loadConfig} from '../../src/config.js'
-import {listManagedContainers, LABELS} from '../../src/docker/containers.js'
+import {LABELS} from '../../src/docker/containers.js'
 import {Engine} from '../../src/engine/engine.js'
 import {EXIT} from '../../src/engine/result.js'
 import {poolExecutor} from '../../src/executors/local.js'
 import {Pipeline} from '../../src/run/pipeline.js'
-import {expectNoDockerLogs} from '../helpers/containers.js'
+import {expectNoRunnerLogs, sandboxesOfOwner} from '../helpers/containers.js'
 import {forgedFrameProgram} from '../helpers/forge.js'
 
 const config = loadConfig({env: {...process.env, SANDBOX_TIMEOUT: '20s'}})
@@ -196,16 +196,16 @@ describe('engine: limits and isolation', () => {
     expect((r.result?.value as {release: string}).release).not.toBe(host)
   })
 
-  it('each run gets a fresh container that is removed afterwards', async () => {
-    const ids = await Promise.all([py('import socket\ndef main():\n    return socket.gethostname()\n'), py('import socket\ndef main():\n    return socket.gethostname()\n')])
-    expect(ids[0].result?.value).not.toBe(ids[1].result?.value)
-    // the two used containers are removed (not reused); what is left is the pool's own
+  it('each run gets a fresh sandbox that is removed afterwards', async () => {
+    // a file left in /tmp by one run is not there for the next: no sandbox serves two runs
+    const marker = 'import os\ndef main():\n    seen = os.path.exists("/tmp/used")\n    open("/tmp/used", "w").close()\n    return seen\n'
+    const together = await Promise.all([py(marker), py(marker)])
+    const after = [await py(marker), await py(marker)]
+    expect([...together, ...after].map((r) => r.result?.value)).toEqual([false, false, false, false])
+    // the used sandboxes are removed (not reused); what is left is the pool's own
     await engine.removalsSettled()
-    const mine = await listManagedContainers({[LABELS.owner]: engine.id})
     const live = engine.status().pools.reduce((n, p) => n + p.ready + p.busy + p.creating, 0)
-    // a container's hostname is its short id
-    for (const used of ids) expect(mine.some((c) => c.id.startsWith(String(used.result?.value)))).toBe(false)
-    expect(mine.length).toBeLessThanOrEqual(live)
+    expect((await sandboxesOfOwner(engine.id)).length).toBeLessThanOrEqual(live)
   })
 })
 
@@ -368,8 +368,8 @@ describe('engine: what leaves the sandbox is bounded, checked and measured from 
     expect(r.stderr).toMatch(/more notes left out/)
   })
 
-  it('runner containers keep nothing in Docker’s log store', async () => {
-    await expectNoDockerLogs({[LABELS.owner]: engine.id})
+  it('runner sandboxes keep no logs: nothing in Docker’s log store, no runsc log files', async () => {
+    await expectNoRunnerLogs(config.backend, {[LABELS.owner]: engine.id})
   })
 })
 

@@ -3,6 +3,7 @@
  * relay (DOCKER_HOST) that this test cuts and restores: to the manager that is exactly a
  * daemon going away (socket gone: ENOENT, streams reset) and coming back, while the real
  * daemon — shared with everything else on this host — keeps running.
+ * The manager uses the docker backend here (the runsc backend needs no daemon to run code).
  * Must show: clean error results (HTTP 200, -10/-3), /healthz 503, recovery by itself.
  */
 import {mkdtempSync, rmSync} from 'node:fs'
@@ -107,7 +108,7 @@ describe('Docker daemon outage under load', () => {
     process.env.DOCKER_HOST = `unix://${relayPath}`
     let started: StartOutput
     try {
-      const out = await captureOutput(() => Start.run(['--port', String(port), '--env-file', '/dev/null', '--pool-size', '2', '--json'], config))
+      const out = await captureOutput(() => Start.run(['--backend', 'docker', '--port', String(port), '--env-file', '/dev/null', '--pool-size', '2', '--json'], config))
       process.exitCode = undefined
       if (out.error) throw out.error
       started = out.result as StartOutput

@@ -9,8 +9,9 @@ import {hostname} from 'node:os'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {loadConfig} from '../../src/config.js'
 import {LABELS} from '../../src/docker/containers.js'
-import {expectNoDockerLogs} from '../helpers/containers.js'
+import {expectNoRunnerLogs} from '../helpers/containers.js'
 import {forgedFrameProgram} from '../helpers/forge.js'
 import {postRun, runBody, startCliManager, type PrivateState} from '../helpers/manager.js'
 
@@ -67,8 +68,8 @@ describe('the manager and what leaves a sandbox', () => {
     expect(after.hwm, `manager RSS peak (KiB), ${before.hwm} before`).toBeLessThan(250 * 1024)
   })
 
-  it('runner containers of the manager log nothing to Docker’s log store', async () => {
-    await expectNoDockerLogs({[LABELS.ownerHost]: hostname(), [LABELS.ownerPid]: String(pid)})
+  it('runner sandboxes of the manager keep no logs (Docker’s log store, runsc’s log files)', async () => {
+    await expectNoRunnerLogs(loadConfig({env: process.env, envFile: '/dev/null'}).backend, {[LABELS.ownerHost]: hostname(), [LABELS.ownerPid]: String(pid)})
   })
 
   it('a forged frame (nonce known) cannot change time_used_ms, memory_used_kb or the field types', async () => {

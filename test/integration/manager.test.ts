@@ -5,7 +5,7 @@
 import {existsSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {Agent} from 'node:http'
 import {createServer} from 'node:net'
-import {hostname, tmpdir} from 'node:os'
+import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {Config} from '@oclif/core'
@@ -17,7 +17,7 @@ import Restart from '../../src/commands/restart.js'
 import Start from '../../src/commands/start.js'
 import Status from '../../src/commands/status.js'
 import Stop from '../../src/commands/stop.js'
-import {LABELS, listManagedContainers} from '../../src/docker/containers.js'
+import {sandboxesOfPid} from '../helpers/containers.js'
 import {isProcessAlive, isProcessRunning} from '../../src/process.js'
 import type {StartOutput} from '../../src/commands/start.js'
 import type {CleanResult} from '../../src/supervisor/clean.js'
@@ -77,7 +77,8 @@ const RESULT_FIELDS = [
   'artifacts',
 ]
 
-const mine = (pid: number) => listManagedContainers({[LABELS.ownerHost]: hostname(), [LABELS.ownerPid]: String(pid)})
+/** the manager's live sandboxes, whichever backend made them */
+const mine = (pid: number) => sandboxesOfPid(pid)
 
 let state: PrivateState
 

@@ -18,6 +18,8 @@ export interface SpecInput {
   /** cgroup path (relative to each controller's root), e.g. /sandbox-runsc/<id> */
   cgroupsPath: string
   annotations: Record<string, string>
+  /** the sandbox's hostname (default "sandbox"; the backend gives each its own id, as Docker gives a container its short id) */
+  hostname?: string
   maxProcesses?: number
   maxFileBytes?: number
 }
@@ -92,7 +94,7 @@ export function buildSpec(input: SpecInput): OciSpec {
       noNewPrivileges: true,
     },
     root: {path: input.rootfs, readonly: true},
-    hostname: 'sandbox',
+    hostname: input.hostname ?? 'sandbox',
     mounts: [
       {destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev']},
       tmpfs('/dev', ['nosuid', 'strictatime', 'mode=755', 'size=65536k']),
