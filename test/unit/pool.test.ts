@@ -35,6 +35,26 @@ describe('RunnerPool', () => {
     await pool.close()
   })
 
+  it('a refill never runs inside a warm run: not while another runner is ready, and after release() has returned', async () => {
+    let creations = 0
+    const pool = new RunnerPool({language: 'python', size: 2, create: async () => fakeContainer(`c${++creations}`)})
+    await pool.fill()
+    expect(creations).toBe(2)
+    // another runner is still ready: taking this one starts no creation
+    const a = pool.take()!
+    expect(creations).toBe(2)
+    // the run ends: the refill starts once the caller has its answer, not inside release()
+    void pool.release(a)
+    expect(creations).toBe(2)
+    await new Promise((r) => setImmediate(r))
+    expect(creations).toBe(3)
+    // the last ready runner taken: the refill starts at once, for whoever comes next
+    pool.take()
+    pool.take()
+    expect(creations).toBeGreaterThanOrEqual(4)
+    await pool.close()
+  })
+
   it('serves waiters in FIFO order', async () => {
     const pending: Array<ReturnType<typeof deferred<Runner>>> = []
     const pool = new RunnerPool({
