@@ -29,6 +29,8 @@ export interface BudgetMember {
   uncoveredWaiters(): number
   /** how many runs wait for one of its containers (served by a creation in progress or not) */
   waitingRuns(): number
+  /** its last creation failed: only a creation that succeeds shows it can serve again */
+  recovering(): boolean
   /** warm containers this pool still wants */
   warmDeficit(): number
   /** false while the pool cannot start a creation (closed, backing off after a failure, at its creation cap) */
@@ -139,13 +141,14 @@ export class ContainerBudget {
     if (!best) {
       // then warm refills, one language at a time in turn; idle-only members when all else is quiet.
       // While runs of one language wait, other languages do not refill: a warm container that
-      // would be evicted for those runs again costs a whole boot of CPU for nothing.
+      // would be evicted for those runs again costs a whole boot of CPU for nothing. A language
+      // whose last creation failed still refills: that is how it recovers (and turns healthy).
       const idle = this.departing === 0 && this.members.every((m) => m.quiet())
       const pressed = this.members.some((m) => m.waitingRuns() > 0)
       for (let i = 0; i < this.members.length; i++) {
         const m = this.members[(this.turn + i) % this.members.length]
         if (m.idleOnly && !idle) continue
-        if (pressed && m.waitingRuns() === 0) continue
+        if (pressed && m.waitingRuns() === 0 && !m.recovering()) continue
         if (m.warmDeficit() > 0 && m.canCreate()) {
           this.turn = (this.turn + i + 1) % this.members.length
           best = m

@@ -154,6 +154,10 @@ export class RunnerPool implements BudgetMember {
     return this.waiters.length
   }
 
+  recovering(): boolean {
+    return this.lastError !== null
+  }
+
   warmDeficit(): number {
     const forWarm = Math.max(0, this.creating - this.waiters.length)
     return Math.max(0, this.options.size - this.ready.length - forWarm)

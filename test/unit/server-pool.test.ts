@@ -198,6 +198,29 @@ describe('admission control: one container budget for every pool', () => {
     await Promise.all([py.close(), js.close()])
   })
 
+  it('a language whose creations failed still refills while another language waits, so it recovers', async () => {
+    const docker = fakeDocker()
+    const budget = new ContainerBudget(3)
+    // Python's one creation never finishes: a Python run waits throughout
+    const py = new RunnerPool({language: 'python', size: 0, maxCreating: 1, budget, create: () => new Promise<Runner>(() => {})})
+    let jsFails = 1
+    const js = new RunnerPool({
+      language: 'nodejs',
+      size: 1,
+      budget,
+      create: () => (jsFails-- > 0 ? Promise.reject(new Error('daemon away')) : docker.create()),
+    })
+    await js.fill()
+    expect(js.healthy).toBe(false)
+    void py.acquire(60_000).catch(() => {})
+    expect(py.stats().waiting).toBe(1)
+    // after its backoff nodejs tries again, although a Python run waits, and serves again
+    await expect.poll(() => js.stats().ready, {timeout: 5000}).toBe(1)
+    expect(js.healthy).toBe(true)
+    await js.close()
+    void py.close()
+  })
+
   it('no idle warm container is evicted for a run that a container being removed will serve', async () => {
     const docker = fakeDocker({manualRemoval: true})
     const budget = new ContainerBudget(2)
