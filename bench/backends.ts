@@ -5,7 +5,8 @@
  *   2. one sandbox per run, no pool (an Engine with pool size 0, 4 clients): our runner plus a
  *      trivial job, on each backend
  *   3. the manager (`sandbox start --backend <id>`, pool size 4) on each backend, closed-loop
- *      clients POSTing a trivial Python main: 1, 10 and 50 clients
+ *      clients POSTing a trivial Python main: 1, 10 and 50 clients; both managers up, each point
+ *      measured in alternated rounds (docker, runsc, runsc, docker)
  * Every point: runs/s, errors, and CPU-seconds of the whole machine per completed run (from
  * /proc/stat). Prints the runsc/docker ratios; "must show": manager at 10 clients >= 2x.
  */
@@ -22,8 +23,8 @@ import {runscFlags} from '../src/backends/runsc/sandbox.js'
 import {buildSpec} from '../src/backends/runsc/spec.js'
 import {loadConfig, type SandboxConfig} from '../src/config.js'
 import {Engine} from '../src/engine/engine.js'
-import {startManagerForBench} from './load.js'
-import {closedLoop} from './measure.js'
+import {type BenchManager, startManagerForBench} from './load.js'
+import {closedLoop, type LoopResult, processCpuSeconds} from './measure.js'
 
 const TRIVIAL = 'def main():\n    return 1\n'
 
@@ -33,13 +34,46 @@ export interface Point {
   completed: number
   errors: number
   cpuSecondsPerRun: number
+  /** the manager process's own CPU-s per run (its children, the sandboxes, not included) */
+  managerCpuSecondsPerRun?: number
 }
+
+/**
+ * The managers' rounds, alternated docker, runsc, runsc, docker with both managers up: this
+ * machine's speed drifts by 10-20 % within minutes, and one round each after the other measured
+ * the drift as much as the backends.
+ */
+const MANAGER_ORDER = ['docker', 'runsc', 'runsc', 'docker'] as const
+
+/** `sandbox start --backend <backend>` for the bench (a temporary state directory) */
+async function startManagerOn(backend: 'docker' | 'runsc'): Promise<BenchManager> {
+  const previous = process.env.SANDBOX_BACKEND
+  process.env.SANDBOX_BACKEND = backend
+  try {
+    return await startManagerForBench({poolSize: 4})
+  } finally {
+    if (previous === undefined) delete process.env.SANDBOX_BACKEND
+    else process.env.SANDBOX_BACKEND = previous
+  }
+}
+
+const sumLoops = (loops: LoopResult[]): LoopResult =>
+  loops.reduce((a, b) => ({completed: a.completed + b.completed, errors: a.errors + b.errors, seconds: a.seconds + b.seconds, cpuSeconds: a.cpuSeconds + b.cpuSeconds}))
 
 /** `clients` closed loops of `once` for `seconds`, printed; runs/s and CPU-s per completed run. */
 async function loadPoint(label: string, clients: number, seconds: number, once: () => Promise<boolean>): Promise<Point> {
-  const {completed, errors, seconds: elapsed, cpuSeconds} = await closedLoop(clients, seconds, once)
-  const point = {label, runsPerSecond: completed / elapsed, completed, errors, cpuSecondsPerRun: completed ? cpuSeconds / completed : NaN}
-  console.log(`  ${label.padEnd(58)} ${point.runsPerSecond.toFixed(2).padStart(6)} runs/s  ${point.cpuSecondsPerRun.toFixed(3)} CPU-s/run${errors ? `  ${errors} errors` : ''}`)
+  return printPoint(label, await closedLoop(clients, seconds, once))
+}
+
+/** A point printed; `managerCpuPerRun`: the manager process's own share of the CPU-s per run. */
+function printPoint(label: string, loop: LoopResult, managerCpuPerRun?: number): Point {
+  const {completed, errors, seconds: elapsed, cpuSeconds} = loop
+  const point: Point = {label, runsPerSecond: completed / elapsed, completed, errors, cpuSecondsPerRun: completed ? cpuSeconds / completed : NaN}
+  if (managerCpuPerRun !== undefined) point.managerCpuSecondsPerRun = managerCpuPerRun
+  const share = managerCpuPerRun === undefined ? '' : ` (manager process ${managerCpuPerRun.toFixed(3)})`
+  console.log(
+    `  ${label.padEnd(58)} ${point.runsPerSecond.toFixed(2).padStart(6)} runs/s  ${point.cpuSecondsPerRun.toFixed(3)} CPU-s/run${share}${errors ? `  ${errors} errors` : ''}`,
+  )
   return point
 }
 
@@ -127,27 +161,38 @@ export async function backendsBench(options: {seconds: number}): Promise<Record<
       }
     }
 
-    console.log(' the manager (sandbox start --backend <id> --pool-size 4), closed-loop clients')
+    console.log(` the manager (sandbox start --backend <id> --pool-size 4), closed-loop clients; both managers up, ${MANAGER_ORDER.join(', ')} rounds of ${seconds / 2}s per point`)
     const body = JSON.stringify({code_b64: Buffer.from(TRIVIAL).toString('base64'), language: 'python', arguments: {}})
-    for (const backend of ['docker', 'runsc'] as const) {
-      const previous = process.env.SANDBOX_BACKEND
-      process.env.SANDBOX_BACKEND = backend
-      const manager = await startManagerForBench({poolSize: 4}).finally(() => {
-        if (previous === undefined) delete process.env.SANDBOX_BACKEND
-        else process.env.SANDBOX_BACKEND = previous
-      })
-      const agent = new Agent({keepAlive: true, maxSockets: 64})
-      try {
-        for (const clients of [1, 10, 50]) {
-          points[`${backend}Manager${clients}`] = await loadPoint(`${backend} manager, ${clients} client(s)`, clients, seconds, async () => {
-            const answer = await post(manager.endpoint, body, agent)
-            return answer.status === 200 && (JSON.parse(answer.body) as {status: string}).status === 'success'
-          })
-        }
-      } finally {
-        agent.destroy()
-        await manager.stop()
+    const managers: Partial<Record<(typeof MANAGER_ORDER)[number], BenchManager>> = {}
+    const agent = new Agent({keepAlive: true, maxSockets: 64})
+    try {
+      const pids: Partial<Record<'docker' | 'runsc', number>> = {}
+      for (const backend of ['docker', 'runsc'] as const) {
+        managers[backend] = await startManagerOn(backend)
+        pids[backend] = ((await (await fetch(`${managers[backend]!.endpoint}/status`)).json()) as {pid: number}).pid
       }
+      for (const clients of [1, 10, 50]) {
+        const rounds = {docker: [] as LoopResult[], runsc: [] as LoopResult[]}
+        const managerCpu = {docker: 0, runsc: 0}
+        for (const backend of MANAGER_ORDER) {
+          const endpoint = managers[backend]!.endpoint
+          const cpu0 = processCpuSeconds(pids[backend]!)
+          rounds[backend].push(
+            await closedLoop(clients, seconds / 2, async () => {
+              const answer = await post(endpoint, body, agent)
+              return answer.status === 200 && (JSON.parse(answer.body) as {status: string}).status === 'success'
+            }),
+          )
+          managerCpu[backend] += processCpuSeconds(pids[backend]!) - cpu0
+        }
+        for (const backend of ['docker', 'runsc'] as const) {
+          const loop = sumLoops(rounds[backend])
+          points[`${backend}Manager${clients}`] = printPoint(`${backend} manager, ${clients} client(s)`, loop, loop.completed ? managerCpu[backend] / loop.completed : NaN)
+        }
+      }
+    } finally {
+      agent.destroy()
+      for (const manager of Object.values(managers)) await manager.stop()
     }
   } finally {
     rmSync(dir, {recursive: true, force: true})

@@ -20,6 +20,7 @@ import {docker} from '../src/docker/client.js'
 import {LABELS, listManagedContainers} from '../src/docker/containers.js'
 import type {StatusDocument} from '../src/server/status.js'
 import {startManagerForBench} from './load.js'
+import {processCpuSeconds} from './measure.js'
 
 export interface CapacityFigures {
   date: string
@@ -59,17 +60,6 @@ function busyCores(a: {busy: number; total: number}, b: {busy: number; total: nu
 }
 
 const CGROUP_CPU = '/sys/fs/cgroup/cpuacct/docker'
-
-/** CPU-seconds (user + system) of one process so far, 0 when it is gone */
-function processCpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100
-  } catch {
-    return 0
-  }
-}
 
 function pidsOf(comm: string): number[] {
   return readdirSync('/proc')

@@ -14,6 +14,17 @@ export function busyCpuSeconds(): number {
   return (user + nice + system + irq + softirq + (steal ?? 0)) / 100
 }
 
+/** CPU-seconds (user + system) of one process so far, 0 when it is gone (/proc/<pid>/stat) */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return 0
+  }
+}
+
 export interface LoopResult {
   completed: number
   errors: number
