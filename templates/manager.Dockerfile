@@ -12,7 +12,10 @@ FROM ${BASE_IMAGE}
 ARG SANDBOX_VERSION=0.0.0
 USER root
 COPY app/ /opt/sandbox/
-ENV NODE_ENV=production \
+# app/node/bin/node, when packed, is the Node.js the toolkit was installed with (its native
+# modules were built for it): first on PATH, so the entrypoint and the health check run it
+ENV PATH=/opt/sandbox/node/bin:$PATH \
+    NODE_ENV=production \
     HOME=/tmp \
     SANDBOX_STATE_DIR=/tmp/sandbox-state \
     SANDBOX_EXECUTOR_MANAGER_HOST=0.0.0.0 \

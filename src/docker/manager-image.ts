@@ -86,7 +86,7 @@ export function productionDependencyDirs(root: string = PACKAGE_ROOT): string[] 
   return [...seen].map((d) => relative(root, d)).sort()
 }
 
-interface Entry {
+export interface Entry {
   path: string
   abs: string
   size: number
@@ -112,6 +112,20 @@ function collect(root: string, rel: string, out: Entry[]): void {
   if (st.isFile() && !SKIP_FILE.test(rel)) out.push({path: rel, abs, size: st.size, mode: st.mode & 0o111 ? 0o755 : 0o644})
 }
 
+/**
+ * The Node.js that runs this toolkit, for the image (app/node/bin/node, first on the image's PATH):
+ * the native modules in node_modules (better-sqlite3 for the settings database) were built for its
+ * ABI, and the base image's Debian Node.js is another (18 against 20 here: the admin API's SQLite
+ * settings failed to load in the manager container). Only a self-contained binary is packed (the
+ * official builds; glibc 2.28 and up): a Debian node (built shared, on libnode) is the base
+ * image's own, which its node_modules then match.
+ */
+export function packedNode(execPath = process.execPath, shared = Boolean((process.config.variables as {node_shared?: boolean}).node_shared)): Entry | undefined {
+  if (shared || process.platform !== 'linux') return undefined
+  const st = lstatSync(execPath)
+  return {path: join('node', 'bin', 'node'), abs: execPath, size: st.size, mode: 0o755}
+}
+
 /** The build context as a tar stream: Dockerfile + app/<package files>. */
 export function managerBuildContext(root: string = PACKAGE_ROOT): {stream: Pack; files: number; bytes: number} {
   if (!existsSync(join(root, 'dist', 'server', 'main.js'))) {
@@ -123,6 +137,8 @@ export function managerBuildContext(root: string = PACKAGE_ROOT): {stream: Pack;
   for (const dir of PACKAGE_DIRS) if (existsSync(join(root, dir))) collect(root, dir, entries)
   collect(root, 'package.json', entries)
   for (const dep of productionDependencyDirs(root)) collect(root, dep, entries)
+  const node = packedNode()
+  if (node) entries.push(node)
 
   const tar = pack()
   const dockerfile = readFileSync(packagePath('templates', 'manager.Dockerfile'))

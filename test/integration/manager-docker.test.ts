@@ -72,6 +72,16 @@ describe('manager in Docker', () => {
     expect(image.files).toBeGreaterThan(100)
   })
 
+  it("runs this installation's Node.js, which loads the native modules (the settings database's better-sqlite3)", async () => {
+    // the base image's Debian Node.js has another ABI: better-sqlite3 built here failed to load in the container
+    const probe =
+      "const D = require('better-sqlite3'); const db = new D(':memory:'); console.log(JSON.stringify({node: process.version, row: db.prepare('select 41 + 1 as x').get()}))"
+    const out = execFileSync('docker', ['run', '--rm', '--network', 'none', '--workdir', '/opt/sandbox', '--entrypoint', 'node', 'sandbox-executor-manager:test', '-e', probe], {
+      encoding: 'utf8',
+    })
+    expect(JSON.parse(out)).toEqual({node: process.version, row: {x: 42}})
+  })
+
   it('start --docker serves RAGFlow requests from the container, unprivileged', async () => {
     const started = await cli<StartOutput>(Start, ['--docker', '--image', 'sandbox-executor-manager:test', '--port', String(port), '--env-file', '/dev/null', '--pool-size', '1'])
     expect(started).toMatchObject({already: false, mode: 'docker', endpoint: `http://127.0.0.1:${port}`, runtime: 'runsc'})

@@ -10,7 +10,7 @@ import {dirname, join} from 'node:path'
 import {extract} from 'tar-stream'
 import {afterAll, describe, expect, it} from 'vitest'
 
-import {managerBuildContext} from '../../src/docker/manager-image.js'
+import {managerBuildContext, packedNode} from '../../src/docker/manager-image.js'
 
 const root = mkdtempSync(join(tmpdir(), 'sandbox-manager-context-'))
 afterAll(() => rmSync(root, {recursive: true, force: true}))
@@ -71,7 +71,15 @@ describe('the manager image build context', () => {
         'app/node_modules/native/build/Release/native.node',
         `app/node_modules/native/prebuilds/${process.platform}-${process.arch}/native.node`,
         'app/node_modules/native/grammar.wasm',
+        // this installation's Node.js, when it is a self-contained binary (its native modules' ABI)
+        ...(packedNode() ? ['app/node/bin/node'] : []),
       ].sort(),
     )
+  })
+
+  it("packs the Node.js that runs the toolkit unless it is a Debian-style shared build (the base image's own)", () => {
+    expect(packedNode(process.execPath, false)).toMatchObject({path: join('node', 'bin', 'node'), abs: process.execPath, mode: 0o755})
+    expect(packedNode(process.execPath, false)?.size).toBeGreaterThan(1_000_000)
+    expect(packedNode(process.execPath, true)).toBeUndefined()
   })
 })
