@@ -40,7 +40,7 @@ export interface Point {
 
 /**
  * The managers' rounds, alternated docker, runsc, runsc, docker with both managers up: this
- * machine's speed drifts by 10-20 % within minutes, and one round each after the other measured
+ * machine's speed drifts by 10-50 % within minutes, and one round each after the other measured
  * the drift as much as the backends.
  */
 const MANAGER_ORDER = ['docker', 'runsc', 'runsc', 'docker'] as const

@@ -164,7 +164,7 @@ async function latency(config: SandboxConfig) {
 /**
  * Preloading on and off in alternated rounds, ABBA twice: a preloaded runner is filled only with
  * idle capacity, so under this load the only difference is the one made at start; what the rounds
- * have to cancel is this machine's drift (10-20 % within minutes), which one ABBA did not.
+ * have to cancel is this machine's drift (10-50 % within minutes), which one ABBA did not.
  */
 const PRELOAD_ORDER = ['off', 'on', 'on', 'off', 'on', 'off', 'off', 'on'] as const
 
