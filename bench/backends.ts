@@ -24,7 +24,7 @@ import {buildSpec} from '../src/backends/runsc/spec.js'
 import {loadConfig, type SandboxConfig} from '../src/config.js'
 import {Engine} from '../src/engine/engine.js'
 import {type BenchManager, startManagerForBench} from './load.js'
-import {closedLoop, type LoopResult, processCpuSeconds} from './measure.js'
+import {closedLoop, type LoopResult, processCpuSeconds, sumLoops} from './measure.js'
 
 const TRIVIAL = 'def main():\n    return 1\n'
 
@@ -45,20 +45,20 @@ export interface Point {
  */
 const MANAGER_ORDER = ['docker', 'runsc', 'runsc', 'docker'] as const
 
-/** `sandbox start --backend <backend>` for the bench (a temporary state directory) */
-async function startManagerOn(backend: 'docker' | 'runsc'): Promise<BenchManager> {
+/** `sandbox start --backend <backend>` for the bench (a temporary state directory), with the manager's pid from /status */
+async function startManagerOn(backend: 'docker' | 'runsc'): Promise<BenchManager & {pid: number}> {
   const previous = process.env.SANDBOX_BACKEND
   process.env.SANDBOX_BACKEND = backend
+  let manager: BenchManager
   try {
-    return await startManagerForBench({poolSize: 4})
+    manager = await startManagerForBench({poolSize: 4})
   } finally {
     if (previous === undefined) delete process.env.SANDBOX_BACKEND
     else process.env.SANDBOX_BACKEND = previous
   }
+  const {pid} = (await (await fetch(`${manager.endpoint}/status`)).json()) as {pid: number}
+  return {...manager, pid}
 }
-
-const sumLoops = (loops: LoopResult[]): LoopResult =>
-  loops.reduce((a, b) => ({completed: a.completed + b.completed, errors: a.errors + b.errors, seconds: a.seconds + b.seconds, cpuSeconds: a.cpuSeconds + b.cpuSeconds}))
 
 /** `clients` closed loops of `once` for `seconds`, printed; runs/s and CPU-s per completed run. */
 async function loadPoint(label: string, clients: number, seconds: number, once: () => Promise<boolean>): Promise<Point> {
@@ -163,27 +163,23 @@ export async function backendsBench(options: {seconds: number}): Promise<Record<
 
     console.log(` the manager (sandbox start --backend <id> --pool-size 4), closed-loop clients; both managers up, ${MANAGER_ORDER.join(', ')} rounds of ${seconds / 2}s per point`)
     const body = JSON.stringify({code_b64: Buffer.from(TRIVIAL).toString('base64'), language: 'python', arguments: {}})
-    const managers: Partial<Record<(typeof MANAGER_ORDER)[number], BenchManager>> = {}
+    const managers: Partial<Record<(typeof MANAGER_ORDER)[number], BenchManager & {pid: number}>> = {}
     const agent = new Agent({keepAlive: true, maxSockets: 64})
     try {
-      const pids: Partial<Record<'docker' | 'runsc', number>> = {}
-      for (const backend of ['docker', 'runsc'] as const) {
-        managers[backend] = await startManagerOn(backend)
-        pids[backend] = ((await (await fetch(`${managers[backend]!.endpoint}/status`)).json()) as {pid: number}).pid
-      }
+      for (const backend of ['docker', 'runsc'] as const) managers[backend] = await startManagerOn(backend)
       for (const clients of [1, 10, 50]) {
         const rounds = {docker: [] as LoopResult[], runsc: [] as LoopResult[]}
         const managerCpu = {docker: 0, runsc: 0}
         for (const backend of MANAGER_ORDER) {
-          const endpoint = managers[backend]!.endpoint
-          const cpu0 = processCpuSeconds(pids[backend]!)
+          const {endpoint, pid} = managers[backend]!
+          const cpu0 = processCpuSeconds(pid)
           rounds[backend].push(
             await closedLoop(clients, seconds / 2, async () => {
               const answer = await post(endpoint, body, agent)
               return answer.status === 200 && (JSON.parse(answer.body) as {status: string}).status === 'success'
             }),
           )
-          managerCpu[backend] += processCpuSeconds(pids[backend]!) - cpu0
+          managerCpu[backend] += processCpuSeconds(pid) - cpu0
         }
         for (const backend of ['docker', 'runsc'] as const) {
           const loop = sumLoops(rounds[backend])

@@ -34,6 +34,15 @@ export interface LoopResult {
   cpuSeconds: number
 }
 
+/** Rounds of one point added up: runs, errors, seconds and CPU-seconds. */
+export const sumLoops = (loops: LoopResult[]): LoopResult =>
+  loops.reduce((a, b) => ({completed: a.completed + b.completed, errors: a.errors + b.errors, seconds: a.seconds + b.seconds, cpuSeconds: a.cpuSeconds + b.cpuSeconds}), {
+    completed: 0,
+    errors: 0,
+    seconds: 0,
+    cpuSeconds: 0,
+  })
+
 /** `clients` closed loops of `once` (true: completed) for `seconds`; a throw counts as an error. */
 export async function closedLoop(clients: number, seconds: number, once: () => Promise<boolean>): Promise<LoopResult> {
   let completed = 0

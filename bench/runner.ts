@@ -20,7 +20,7 @@ import type {SandboxConfig} from '../src/config.js'
 import {Engine, runnerCommand} from '../src/engine/engine.js'
 import type {RuntimeId} from '../src/engine/languages.js'
 import type {Runner} from '../src/engine/runner.js'
-import {closedLoop, pct} from './measure.js'
+import {closedLoop, type LoopResult, pct, sumLoops} from './measure.js'
 
 const BOOTS = Number(process.env.BENCH_BOOTS ?? 12)
 const RUNS = Number(process.env.BENCH_RUNS ?? 100)
@@ -173,8 +173,7 @@ async function preloadLoop(config: SandboxConfig, preloadPoolSize: number, secon
   await engine.start()
   try {
     await waitFull(engine)
-    const r = await closedLoop(10, seconds, async () => (await engine.run({language: 'python', code: TRIVIAL})).status === 'success')
-    return {done: r.completed, failed: r.errors, seconds: r.seconds, cpuSeconds: r.cpuSeconds}
+    return await closedLoop(10, seconds, async () => (await engine.run({language: 'python', code: TRIVIAL})).status === 'success')
   } finally {
     await engine.stop()
   }
@@ -182,18 +181,21 @@ async function preloadLoop(config: SandboxConfig, preloadPoolSize: number, secon
 
 async function throughput(config: SandboxConfig) {
   console.log(`\n(r5) trivial Python runs/s at 10 closed-loop clients, preloading on vs off (rounds ${PRELOAD_ORDER.join(', ')}, ${SECONDS / 2}s each, pool 4)`)
-  const sum = {on: {done: 0, failed: 0, seconds: 0, cpuSeconds: 0}, off: {done: 0, failed: 0, seconds: 0, cpuSeconds: 0}}
+  const rounds = {on: [] as LoopResult[], off: [] as LoopResult[]}
   for (const mode of PRELOAD_ORDER) {
     const r = await preloadLoop(config, mode === 'on' ? 1 : 0, SECONDS / 2)
-    for (const k of ['done', 'failed', 'seconds', 'cpuSeconds'] as const) sum[mode][k] += r[k]
-    console.log(`  preload ${mode.padEnd(3)}: ${(r.done / r.seconds).toFixed(2)} runs/s (${r.failed} failed), ${(r.cpuSeconds / Math.max(1, r.done)).toFixed(2)} CPU-s per run`)
+    rounds[mode].push(r)
+    console.log(
+      `  preload ${mode.padEnd(3)}: ${(r.completed / r.seconds).toFixed(2)} runs/s (${r.errors} failed), ${(r.cpuSeconds / Math.max(1, r.completed)).toFixed(2)} CPU-s per run`,
+    )
   }
-  const rate = (m: 'on' | 'off') => sum[m].done / sum[m].seconds
+  const sum = {on: sumLoops(rounds.on), off: sumLoops(rounds.off)}
+  const rate = (m: 'on' | 'off') => sum[m].completed / sum[m].seconds
   const ratio = rate('on') / rate('off')
   console.log(`  → preload on / off = ${ratio.toFixed(2)} (target ≥ 0.90) ${verdict(ratio >= 0.9)}`)
   return {
-    on: {rate: rate('on'), failed: sum.on.failed, cpuPerRun: sum.on.cpuSeconds / Math.max(1, sum.on.done)},
-    off: {rate: rate('off'), failed: sum.off.failed, cpuPerRun: sum.off.cpuSeconds / Math.max(1, sum.off.done)},
+    on: {rate: rate('on'), failed: sum.on.errors, cpuPerRun: sum.on.cpuSeconds / Math.max(1, sum.on.completed)},
+    off: {rate: rate('off'), failed: sum.off.errors, cpuPerRun: sum.off.cpuSeconds / Math.max(1, sum.off.completed)},
     ratio,
   }
 }
