@@ -23,6 +23,7 @@ import {runscFlags} from '../src/backends/runsc/sandbox.js'
 import {buildSpec} from '../src/backends/runsc/spec.js'
 import {loadConfig, type SandboxConfig} from '../src/config.js'
 import {Engine} from '../src/engine/engine.js'
+import {runProgram} from '../src/exec.js'
 import {type BenchManager, startManagerForBench} from './load.js'
 import {closedLoop, type LoopResult, processCpuSeconds, sumLoops} from './measure.js'
 
@@ -112,6 +113,27 @@ async function rawRunsc(runsc: string, root: string, template: string, config: S
   }
 }
 
+/**
+ * How many times one `runsc run` starts the runsc binary (each start runs its Go package init:
+ * CPUID queries that exit to the hypervisor on a VM, seccheck's tables): the CLI, the gofer
+ * and its re-exec after dropping capabilities, the sandbox and its re-exec after chroot, and the
+ * helper that unmounts /proc; counted with strace for runsc 0.0~20221219 (docs/benchmarks.md)
+ */
+const RUNSC_STARTS_PER_SANDBOX = 6
+
+/**
+ * CPU-s per `runsc --version` (the binary's start-up alone), one at a time: the children's own
+ * user + system time as a shell's `times` reports it, so that the rest of the machine is not counted
+ */
+async function runscStartUpCpuSeconds(runsc: string, times = 30): Promise<number> {
+  const script = `i=0; while [ $i -lt ${times} ]; do "$0" --version >/dev/null; i=$((i+1)); done; times`
+  const {stdout} = await runProgram('/bin/sh', ['-c', script, runsc], {timeoutMs: 60_000})
+  // the second line: the children's user and system time, e.g. "0m0.120s 0m0.104s"
+  const children = stdout.trim().split('\n').at(-1) ?? ''
+  const seconds = [...children.matchAll(/(\d+)m([\d.]+)s/g)].reduce((sum, [, m, s]) => sum + Number(m) * 60 + Number(s), 0)
+  return seconds / times
+}
+
 function post(endpoint: string, body: string, agent: Agent): Promise<{status: number; body: string}> {
   return new Promise((resolve, reject) => {
     const req = request(`${endpoint}/run`, {method: 'POST', agent, headers: {'content-type': 'application/json', 'content-length': Buffer.byteLength(body)}}, (res) => {
@@ -144,6 +166,10 @@ export async function backendsBench(options: {seconds: number}): Promise<Record<
     const templates = {true: rawBundle(config, rootfs, ['true'], dir), pass: rawBundle(config, rootfs, ['python3', '-c', 'pass'], dir)}
     points.runscTrue = await loadPoint('runsc run, our bundle (read-only, uid 65534, cgroup), true', 4, seconds, () => rawRunsc(runsc, dir, templates.true, config))
     points.runscPass = await loadPoint('runsc run, our bundle, python3 -c pass', 4, seconds, () => rawRunsc(runsc, dir, templates.pass, config))
+    const startUp = await runscStartUpCpuSeconds(runsc)
+    console.log(
+      `  runsc's own start-up (runsc --version, one at a time): ${(startUp * 1000).toFixed(1)} ms CPU; × ${RUNSC_STARTS_PER_SANDBOX} starts per sandbox = ${((RUNSC_STARTS_PER_SANDBOX * startUp) / points.runscTrue.cpuSecondsPerRun).toFixed(2)} of the true sandbox's CPU`,
+    )
 
     console.log(' one sandbox per run (engine, no pool), our runner + a trivial job, 4 clients')
     for (const backend of ['docker', 'runsc'] as const) {
