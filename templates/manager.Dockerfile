@@ -22,6 +22,10 @@ ENV PATH=/opt/sandbox/node/bin:$PATH \
     SANDBOX_EXECUTOR_MANAGER_PORT=9385 \
     DOCKER_HOST=unix:///var/run/docker.sock
 WORKDIR /opt/sandbox
+# the build fails here, not the container later, when the packed Node.js cannot run on this
+# base image (its glibc) or cannot load the native module the settings database needs
+RUN node -e "try { new (require('better-sqlite3'))(':memory:').prepare('select 1').get() } catch (e) { console.error('manager image check: Node.js ' + process.version + ' cannot load better-sqlite3 in this image: ' + e.message); process.exit(1) }" \
+    || { echo "manager image check failed: the Node.js that installed the toolkit must run on $(ldd --version | head -1)" >&2; exit 1; }
 EXPOSE 9385
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["node", "-e", "require('http').get({host:'127.0.0.1',port:process.env.SANDBOX_EXECUTOR_MANAGER_PORT||9385,path:'/healthz',timeout:2500},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"]

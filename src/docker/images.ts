@@ -356,7 +356,7 @@ export function analyseBuildFailure(error: string, log: string[], step?: string)
     else if ((m = /'((?:@[^/'\s]+\/)?[^@'\s]+)@[^']*' (?:is not in (?:this|the npm) registry|could not be found)/.exec(l))) addMissing('npm', m[1])
     else if ((m = /\b404 Not Found - GET \S+\/([^/\s]+)(?:\s|$)/i.exec(l))) addMissing('npm', decodeURIComponent(m[1]))
     else if ((m = /No matching distribution found for ([^\s;]+)/.exec(l))) addMissing('pip', m[1])
-    if (/^E: |^ERROR: |^npm (?:ERR!|error) |^fetch-npm: /.test(l) && !details.includes(l)) details.push(l)
+    if (/^E: |^ERROR: |^npm (?:ERR!|error) |^fetch-npm: |^manager image check/.test(l) && !details.includes(l)) details.push(l)
   }
   return {step, message: error.trim(), details: details.slice(-8), missing}
 }
@@ -488,40 +488,41 @@ interface BuildStreamEvent {
   aux?: {ID?: string}
 }
 
-async function runBuild(plan: ImagePlan, force: boolean, emit: (kind: BuildEvent['kind'], message: string) => void): Promise<ImageInfo> {
-  const labels: Record<string, string> = {
-    [IMAGE_LABELS.toolkitVersion]: TOOLKIT_VERSION,
-    [IMAGE_LABELS.hash]: plan.hash,
-    [IMAGE_LABELS.source]: plan.source,
-    [IMAGE_LABELS.language]: plan.language,
-    [IMAGE_LABELS.extras]: describeExtras(plan.extras),
-  }
-  const tail: string[] = []
-  let step: string | undefined
+/** what a build's log says about where it was: its last lines and the step it was at */
+export interface BuildLog {
+  tail: string[]
+  step?: string
+}
+
+/**
+ * Send one build to the daemon and follow its stream: the log split into lines ("Step N/M : …"
+ * lines are 'step' events, the rest 'log'), the last 300 kept. A failure the daemon reports
+ * throws the analysed error (buildFailureError: the failed step, the apt/pip/npm lines, missing
+ * packages); otherwise the log, for checks made after the build.
+ */
+export async function followBuild(
+  image: string,
+  context: NodeJS.ReadableStream,
+  options: Record<string, unknown>,
+  emit: (kind: 'step' | 'log', message: string) => void,
+): Promise<BuildLog> {
+  const log: BuildLog = {tail: []}
   let pending = ''
   const onLine = (line: string) => {
     const clean = stripAnsi(line).replace(/\s+$/, '')
     if (!clean.trim()) return
-    tail.push(clean)
-    if (tail.length > 300) tail.shift()
+    log.tail.push(clean)
+    if (log.tail.length > 300) log.tail.shift()
     const m = /^Step (\d+\/\d+) : (.*)$/.exec(clean)
     if (m) {
-      step = `step ${m[1]} (${m[2].replace(/\s+/g, ' ').slice(0, 160)})`
+      log.step = `step ${m[1]} (${m[2].replace(/\s+/g, ' ').slice(0, 160)})`
       emit('step', `Step ${m[1]} : ${m[2].replace(/\s+/g, ' ')}`)
     } else emit('log', clean)
   }
   let failure: string | undefined
   try {
     await withDaemon(async (d) => {
-      const stream = await d.buildImage(contextTar(plan.files) as unknown as NodeJS.ReadableStream, {
-        t: plan.image,
-        labels,
-        buildargs: plan.buildargs,
-        rm: true,
-        forcerm: true,
-        nocache: force,
-        pull: false,
-      })
+      const stream = await d.buildImage(context, {t: image, ...options})
       await new Promise<void>((resolve, reject) => {
         d.modem.followProgress(
           stream,
@@ -546,10 +547,30 @@ async function runBuild(plan: ImagePlan, force: boolean, emit: (kind: BuildEvent
     failure ??= errorMessage(error)
   }
   if (pending.trim()) onLine(pending)
-  if (failure !== undefined) throw buildFailureError(plan.image, analyseBuildFailure(failure, tail, step))
+  if (failure !== undefined) throw buildFailureError(image, analyseBuildFailure(failure, log.tail, log.step))
+  return log
+}
+
+async function runBuild(plan: ImagePlan, force: boolean, emit: (kind: BuildEvent['kind'], message: string) => void): Promise<ImageInfo> {
+  const labels: Record<string, string> = {
+    [IMAGE_LABELS.toolkitVersion]: TOOLKIT_VERSION,
+    [IMAGE_LABELS.hash]: plan.hash,
+    [IMAGE_LABELS.source]: plan.source,
+    [IMAGE_LABELS.language]: plan.language,
+    [IMAGE_LABELS.extras]: describeExtras(plan.extras),
+  }
+  const log = await followBuild(
+    plan.image,
+    contextTar(plan.files) as unknown as NodeJS.ReadableStream,
+    {labels, buildargs: plan.buildargs, rm: true, forcerm: true, nocache: force, pull: false},
+    emit,
+  )
   const built = await inspectImage(plan.image)
   if (built?.labels[IMAGE_LABELS.hash] !== plan.hash)
-    throw buildFailureError(plan.image, analyseBuildFailure('the daemon reported success, but the image is missing or has another input hash (built concurrently?)', tail, step))
+    throw buildFailureError(
+      plan.image,
+      analyseBuildFailure('the daemon reported success, but the image is missing or has another input hash (built concurrently?)', log.tail, log.step),
+    )
   return built
 }
 

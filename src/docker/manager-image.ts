@@ -9,10 +9,11 @@ import {dirname, join, relative, sep} from 'node:path'
 
 import {pack, type Pack} from 'tar-stream'
 
-import {prerequisiteError, SandboxError, ExitCode} from '../errors.js'
+import {prerequisiteError} from '../errors.js'
 import {PACKAGE_ROOT, packagePath, TOOLKIT_VERSION} from '../paths.js'
 import {docker, withDaemon} from './client.js'
 import {LABELS} from './containers.js'
+import {followBuild} from './images.js'
 import {MANAGER_IMAGE} from './manager-container.js'
 
 export {MANAGER_IMAGE} from './manager-container.js'
@@ -176,27 +177,17 @@ export async function buildManagerImage(options: BuildManagerImageOptions = {}):
     }
     const context = managerBuildContext(options.root ?? PACKAGE_ROOT)
     progress({kind: 'step', message: `packing the toolkit (${context.files} files, ${(context.bytes / 1024 / 1024).toFixed(1)} MB) onto ${baseImage}`})
-    const stream = await d.buildImage(context.stream as unknown as NodeJS.ReadableStream, {
-      t: tag,
-      buildargs: {BASE_IMAGE: baseImage, SANDBOX_VERSION: TOOLKIT_VERSION},
-      labels: {[LABELS.managed]: 'true', [LABELS.role]: 'manager', 'io.sandbox.version': TOOLKIT_VERSION},
-      nocache: options.noCache ?? false,
-      forcerm: true,
-    })
-    const output = await new Promise<Array<{stream?: string; error?: string; errorDetail?: {message?: string}; aux?: {ID?: string}}>>((resolve, reject) =>
-      d.modem.followProgress(
-        stream,
-        (err: Error | null, res: unknown[]) => (err ? reject(err) : resolve(res as never)),
-        (event: {stream?: string}) => {
-          const line = event.stream?.trim()
-          if (line) progress({kind: 'log', message: line})
-        },
-      ),
+    await followBuild(
+      tag,
+      context.stream as unknown as NodeJS.ReadableStream,
+      {
+        buildargs: {BASE_IMAGE: baseImage, SANDBOX_VERSION: TOOLKIT_VERSION},
+        labels: {[LABELS.managed]: 'true', [LABELS.role]: 'manager', 'io.sandbox.version': TOOLKIT_VERSION},
+        nocache: options.noCache ?? false,
+        forcerm: true,
+      },
+      (kind, message) => progress({kind, message}),
     )
-    const failed = output.find((o) => o.error)
-    if (failed) {
-      throw new SandboxError(`Building ${tag} failed: ${failed.errorDetail?.message ?? failed.error}`, {code: 'IMAGE_BUILD_FAILED', exit: ExitCode.PREREQUISITE})
-    }
     const info = await d.getImage(tag).inspect()
     return {
       image: tag,

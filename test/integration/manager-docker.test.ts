@@ -4,7 +4,7 @@
  * Docker socket mounted and nothing privileged; `sandbox stop` removes it and its containers.
  */
 import {execFileSync} from 'node:child_process'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -15,6 +15,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import Start, {type StartOutput} from '../../src/commands/start.js'
 import Stop from '../../src/commands/stop.js'
 import {docker} from '../../src/docker/client.js'
+import {SandboxError} from '../../src/errors.js'
 import {LABELS, listManagedContainers} from '../../src/docker/containers.js'
 import {MANAGER_CONTAINER_HOSTNAME, MANAGER_CONTAINER_NAME, managerContainerInfo} from '../../src/docker/manager-container.js'
 import {buildManagerImage, type ManagerImageResult} from '../../src/docker/manager-image.js'
@@ -80,6 +81,31 @@ describe('manager in Docker', () => {
       encoding: 'utf8',
     })
     expect(JSON.parse(out)).toEqual({node: process.version, row: {x: 42}})
+  })
+
+  it('fails the build itself, naming the cause, when the packed Node.js cannot load the native module in the image', async () => {
+    // a package whose better-sqlite3 cannot load (as a binary built for another Node.js or glibc would not)
+    const root = mkdtempSync(join(tmpdir(), 'sandbox-bad-manager-'))
+    try {
+      mkdirSync(join(root, 'dist', 'server'), {recursive: true})
+      writeFileSync(join(root, 'dist', 'server', 'main.js'), '')
+      writeFileSync(join(root, 'package.json'), JSON.stringify({name: 'bad', version: '0.0.0', dependencies: {'better-sqlite3': '*'}}))
+      mkdirSync(join(root, 'node_modules', 'better-sqlite3'), {recursive: true})
+      writeFileSync(join(root, 'node_modules', 'better-sqlite3', 'package.json'), JSON.stringify({name: 'better-sqlite3', version: '0.0.0', main: 'index.js'}))
+      writeFileSync(join(root, 'node_modules', 'better-sqlite3', 'index.js'), "throw new Error('invalid ELF header')\n")
+      const failed = await buildManagerImage({tag: 'sandbox-executor-manager:bad-test', root}).catch((error: unknown) => error)
+      expect(failed).toBeInstanceOf(SandboxError)
+      expect((failed as SandboxError).code).toBe('IMAGE_BUILD_FAILED')
+      expect((failed as SandboxError).message).toContain(`manager image check: Node.js ${process.version} cannot load better-sqlite3 in this image: invalid ELF header`)
+      expect(
+        await docker()
+          .getImage('sandbox-executor-manager:bad-test')
+          .inspect()
+          .catch(() => undefined),
+      ).toBeUndefined()
+    } finally {
+      rmSync(root, {recursive: true, force: true})
+    }
   })
 
   it('start --docker serves RAGFlow requests from the container, unprivileged', async () => {
