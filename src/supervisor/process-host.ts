@@ -82,12 +82,14 @@ export const processHost: ManagerHost = {
       try {
         const {removeRunscLeftovers, runscSandboxesOf} = await import('../backends/runsc/index.js')
         const left = runscSandboxesOf(pid).length
+        let remaining = 0
         if (left) {
           progress(`removing ${left} runsc sandbox(es) the manager left`)
           await removeRunscLeftovers()
-          result.containersRemoved += left - runscSandboxesOf(pid).length
+          remaining = runscSandboxesOf(pid).length
         }
-        result.containersRemaining += runscSandboxesOf(pid).length
+        result.containersRemoved += left - remaining
+        result.containersRemaining += remaining
       } catch (error) {
         result.warnings.push(`could not check for leftover runsc sandboxes: ${errorMessage(error)}`)
       }
