@@ -39,15 +39,19 @@ export interface Point {
   managerCpuSecondsPerRun?: number
 }
 
+/** the backends compared, in the order their lines are printed */
+const BACKENDS = ['docker', 'runsc'] as const
+type Backend = (typeof BACKENDS)[number]
+
 /**
  * The managers' rounds, alternated docker, runsc, runsc, docker with both managers up: this
  * machine's speed drifts by 10-50 % within minutes, and one round each after the other measured
  * the drift as much as the backends.
  */
-const MANAGER_ORDER = ['docker', 'runsc', 'runsc', 'docker'] as const
+const MANAGER_ORDER: readonly Backend[] = ['docker', 'runsc', 'runsc', 'docker']
 
 /** `sandbox start --backend <backend>` for the bench (a temporary state directory), with the manager's pid from /status */
-async function startManagerOn(backend: 'docker' | 'runsc'): Promise<BenchManager & {pid: number}> {
+async function startManagerOn(backend: Backend): Promise<BenchManager & {pid: number}> {
   const previous = process.env.SANDBOX_BACKEND
   process.env.SANDBOX_BACKEND = backend
   let manager: BenchManager
@@ -172,7 +176,7 @@ export async function backendsBench(options: {seconds: number}): Promise<Record<
     )
 
     console.log(' one sandbox per run (engine, no pool), our runner + a trivial job, 4 clients')
-    for (const backend of ['docker', 'runsc'] as const) {
+    for (const backend of BACKENDS) {
       const engine = new Engine({config: {...config, backend, queueTimeoutSeconds: 60}, poolSize: 0, languages: ['python']})
       await engine.start()
       try {
@@ -189,10 +193,10 @@ export async function backendsBench(options: {seconds: number}): Promise<Record<
 
     console.log(` the manager (sandbox start --backend <id> --pool-size 4), closed-loop clients; both managers up, ${MANAGER_ORDER.join(', ')} rounds of ${seconds / 2}s per point`)
     const body = JSON.stringify({code_b64: Buffer.from(TRIVIAL).toString('base64'), language: 'python', arguments: {}})
-    const managers: Partial<Record<(typeof MANAGER_ORDER)[number], BenchManager & {pid: number}>> = {}
+    const managers: Partial<Record<Backend, BenchManager & {pid: number}>> = {}
     const agent = new Agent({keepAlive: true, maxSockets: 64})
     try {
-      for (const backend of ['docker', 'runsc'] as const) managers[backend] = await startManagerOn(backend)
+      for (const backend of BACKENDS) managers[backend] = await startManagerOn(backend)
       for (const clients of [1, 10, 50]) {
         const rounds = {docker: [] as LoopResult[], runsc: [] as LoopResult[]}
         const managerCpu = {docker: 0, runsc: 0}
@@ -207,7 +211,7 @@ export async function backendsBench(options: {seconds: number}): Promise<Record<
           )
           managerCpu[backend] += processCpuSeconds(pid) - cpu0
         }
-        for (const backend of ['docker', 'runsc'] as const) {
+        for (const backend of BACKENDS) {
           const loop = sumLoops(rounds[backend])
           points[`${backend}Manager${clients}`] = printPoint(`${backend} manager, ${clients} client(s)`, loop, loop.completed ? managerCpu[backend] / loop.completed : NaN)
         }
