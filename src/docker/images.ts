@@ -191,9 +191,6 @@ export function generateDockerfile(language: ImageLanguage, source: ImageSource,
   const parts: Required<DockerfileParts> = {stages: [], deps: [], extras: []}
   const files = new Set<string>()
   const unsupported: string[] = []
-  // every image: an /etc/hosts in which localhost resolves (COPY hosts /etc/hosts)
-  files.add('hosts')
-
   const own = RUNTIMES[language].image.dockerfile(source, extras, {aptInstall: APT_INSTALL, shellQuote, withExtraCa: WITH_EXTRA_CA, npmVersion: NPM_VERSION})
   parts.stages.push(...own.stages)
   parts.deps.push(...own.deps)

@@ -187,6 +187,19 @@ describe('engine: limits and isolation', () => {
     expect(connections).toBe(before)
   })
 
+  it('localhost resolves to the loopback in Python and Node.js, and a server inside the sandbox answers on it', async () => {
+    // /etc/hosts is empty in every sandbox: the images' nsswitch answers localhost (glibc's myhostname)
+    const p = await py(
+      'import socket, threading\ndef main():\n    addrs = sorted({a[4][0] for a in socket.getaddrinfo("localhost", 80, proto=socket.IPPROTO_TCP)})\n    srv = socket.create_server(("localhost", 0))\n    port = srv.getsockname()[1]\n    threading.Thread(target=lambda: srv.accept()[0].sendall(b"hi"), daemon=True).start()\n    c = socket.create_connection(("localhost", port), timeout=5)\n    return {"addrs": addrs, "reply": c.recv(2).decode()}\n',
+    )
+    expect(p.status, p.stderr).toBe('success')
+    expect(p.result?.value).toEqual({addrs: expect.arrayContaining(['127.0.0.1']), reply: 'hi'})
+    expect((p.result?.value as {addrs: string[]}).addrs.every((a) => a === '127.0.0.1' || a === '::1')).toBe(true)
+    const j = await js("const dns = require('node:dns').promises\nmodule.exports.main = async () => (await dns.lookup('localhost', {all: true})).map((a) => a.address).sort()\n")
+    expect(j.status, j.stderr).toBe('success')
+    expect(j.result?.value).toEqual(expect.arrayContaining(['127.0.0.1']))
+  })
+
   it('runs under gVisor, as nobody, with a read-only root', async () => {
     const r = await py(
       'import os, platform\ndef main():\n    try:\n        open("/etc/x", "w")\n        ro = False\n    except OSError:\n        ro = True\n    return {"uid": os.getuid(), "release": platform.release(), "ro": ro}\n',

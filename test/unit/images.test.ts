@@ -123,20 +123,20 @@ describe('generateDockerfile', () => {
     expect(g.dockerfile.indexOf('python3-tabulate')).toBeLessThan(g.dockerfile.indexOf('USER 65534:65534'))
     expect(g.dockerfile.indexOf('python3-tabulate')).toBeGreaterThan(g.dockerfile.indexOf('python3-matplotlib'))
     expect(g.unsupported).toEqual(['scipy'])
-    expect(g.files).toEqual(['hosts', 'matplotlibrc'])
+    expect(g.files).toEqual(['matplotlibrc'])
   })
 
   it('online Python: pip extras in the dependency stage', () => {
     const g = generateDockerfile('python', 'online', template('python', 'online'), {python: ['scipy'], debian: [], npm: []})
     expect(g.unsupported).toEqual([])
-    expect(g.files).toEqual(['extra-ca.crt', 'extra-requirements.txt', 'hosts', 'matplotlibrc', 'requirements.txt'])
+    expect(g.files).toEqual(['extra-ca.crt', 'extra-requirements.txt', 'matplotlibrc', 'requirements.txt'])
     const deps = g.dockerfile.slice(0, g.dockerfile.lastIndexOf('FROM '))
     expect(deps).toContain('-r /tmp/sandbox/extra-requirements.txt')
   })
 
   it('offline Node.js with npm extras: a build stage with npm, copied into the final image', () => {
     const g = generateDockerfile('nodejs', 'offline', template('nodejs', 'offline'), {python: [], debian: [], npm: ['left-pad@1.3.0']})
-    expect(g.files).toEqual(['extra-ca.crt', 'fetch-npm.cjs', 'hosts'])
+    expect(g.files).toEqual(['extra-ca.crt', 'fetch-npm.cjs'])
     const stage = g.dockerfile.indexOf('AS npm-extras')
     const final = g.dockerfile.lastIndexOf('FROM ${BASE_IMAGE}')
     expect(stage).toBeGreaterThan(0)
@@ -147,50 +147,34 @@ describe('generateDockerfile', () => {
     expect(g.dockerfile.slice(final)).not.toContain('extra-ca.crt')
   })
 
-  it('offline Node.js without extras needs only the hosts file', () => {
+  it('offline Node.js without extras needs no file of its own', () => {
     const g = generateDockerfile('nodejs', 'offline', template('nodejs', 'offline'), none)
-    expect(g.files).toEqual(['hosts'])
+    expect(g.files).toEqual([])
     expect(g.dockerfile).not.toContain('npm-extras')
     expect(g.dockerfile).toContain('nodejs node-axios')
   })
 
   it('online Node.js: axios from package.json, extras in the deps stage', () => {
     const g = generateDockerfile('nodejs', 'online', template('nodejs', 'online'), {python: [], debian: [], npm: ['lodash']})
-    expect(g.files).toEqual(['extra-ca.crt', 'hosts', 'package.json'])
+    expect(g.files).toEqual(['extra-ca.crt', 'package.json'])
     const final = g.dockerfile.lastIndexOf('FROM ${BASE_IMAGE}')
     expect(g.dockerfile.slice(0, final)).toContain("'lodash'")
   })
 })
 
-describe('/etc/hosts in every image', () => {
-  it('each image copies a hosts file in which localhost is 127.0.0.1 and ::1 into its final stage', () => {
+describe('localhost in every image', () => {
+  it("each image's final stage installs glibc's myhostname module and puts it on the hosts line, as root", () => {
+    // /etc/hosts is empty in every sandbox (Docker's init layer; the runsc export holds it): myhostname answers localhost
     for (const language of ['python', 'nodejs'] as const) {
       for (const source of ['offline', 'online'] as const) {
         const p = plan(language, source)
         const final = p.dockerfile.slice(p.dockerfile.lastIndexOf('FROM '))
-        expect(final, `${language}/${source}`).toContain('COPY hosts /etc/hosts')
-        // before USER: the file belongs to root and is not writable by the sandbox user
-        expect(final.indexOf('COPY hosts /etc/hosts')).toBeLessThan(final.indexOf('USER 65534:65534'))
-        const hosts = p.files.hosts.toString('utf8')
-        const entries = hosts
-          .split('\n')
-          .filter((l) => l.trim() && !l.startsWith('#'))
-          .map((l) => l.trim().split(/\s+/))
-        expect(entries.find((e) => e[0] === '127.0.0.1')?.slice(1)).toContain('localhost')
-        expect(entries.find((e) => e[0] === '::1')?.slice(1)).toContain('localhost')
+        const install = /apt-get install -y --no-install-recommends[^&]*\blibnss-myhostname\b/.exec(final)
+        expect(install, `${language}/${source}`).not.toBeNull()
+        const nss = final.indexOf("sed -i 's/^hosts:.*/hosts:          files myhostname dns/' /etc/nsswitch.conf")
+        expect(nss, `${language}/${source}`).toBeGreaterThan(install!.index)
+        expect(nss).toBeLessThan(final.indexOf('USER 65534:65534'))
       }
-    }
-  })
-
-  it('is part of the input hash: a changed hosts file makes the image stale', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sandbox-hosts-'))
-    try {
-      cpSync(packagePath('base-images', 'nodejs'), dir, {recursive: true})
-      const before = plan('nodejs', 'offline', none, {assetsDir: dir}).hash
-      writeFileSync(join(dir, 'hosts'), '127.0.0.1 localhost\n')
-      expect(plan('nodejs', 'offline', none, {assetsDir: dir}).hash).not.toBe(before)
-    } finally {
-      rmSync(dir, {recursive: true, force: true})
     }
   })
 })
