@@ -11,7 +11,8 @@ export default class Clean extends BaseCommand<typeof Clean> {
 Stops the manager (graceful), removes the manager container, every sandbox container whose owner
 process is gone, the pid, state, launch and log files. Containers of other sandbox processes still running
 on this host (e.g. a \`sandbox run\` in progress) are kept unless --all. --images also removes the
-base images, the manager image and every image labelled as built by this toolkit.`
+base images, the manager image, every image labelled as built by this toolkit and the runsc
+backend's exports of them (one a running process boots from is kept unless --all).`
 
   static examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'stop and remove containers and state files'},
@@ -41,6 +42,10 @@ base images, the manager image and every image labelled as built by this toolkit
       if (result.images) {
         this.log(`Removed ${result.images.removed.length} image(s)${result.images.removed.length ? `: ${result.images.removed.join(', ')}` : ''}`)
         for (const f of result.images.failed) this.warn(`could not remove ${f.image}: ${f.error}`)
+      }
+      if (result.rootfs) {
+        const kept = result.rootfs.kept ? `; kept ${result.rootfs.kept} a running sandbox process boots from (use --all)` : ''
+        this.log(`Removed ${result.rootfs.removed} exported root filesystem(s) of the runsc backend${kept}`)
       }
       for (const w of result.warnings) this.warn(w)
     }

@@ -4,6 +4,8 @@
  * by tar. Docker is only needed here, when a rootfs is exported; images are still built by Docker.
  */
 import {spawn} from 'node:child_process'
+import {rmSync} from 'node:fs'
+import {join} from 'node:path'
 import type {Readable} from 'node:stream'
 
 import {withDaemon} from './client.js'
@@ -48,6 +50,8 @@ export async function exportImageFilesystem(image: string, dir: string): Promise
         })
         stream.pipe(tar.stdin)
       })
+      // Docker's marker of its own containers, from the container's init layer: not the image's
+      rmSync(join(dir, '.dockerenv'), {force: true})
     } finally {
       await container.remove({force: true}).catch(() => {})
     }

@@ -1,7 +1,7 @@
 /**
  * `sandbox clean`: stop the manager, remove what every host may leave, every orphan container
  * (one rule: orphanVerdict), the runsc backend's leftover sandboxes, the state files and the
- * log; with `images`, also our images.
+ * log; with `images`, also our images and their exports for the runsc backend.
  */
 import {hostname} from 'node:os'
 
@@ -20,6 +20,8 @@ export interface CleanResult {
   containersKept: Array<{id: string; ownerPid: string; reason: string}>
   filesRemoved: string[]
   images: {removed: string[]; missing: string[]; failed: Array<{image: string; error: string}>} | null
+  /** with `images`: the runsc backend's exports of the images removed, and those kept because a live process boots from them */
+  rootfs: {removed: number; kept: number} | null
   warnings: string[]
 }
 
@@ -45,7 +47,7 @@ export function orphanVerdict(
 export async function cleanEverything(options: {images?: string[] | false; all?: boolean; files?: ManagerFiles; onProgress?: Progress} = {}): Promise<CleanResult> {
   const files = options.files ?? managerFiles()
   const progress = options.onProgress ?? (() => {})
-  const result: CleanResult = {stopped: null, containersRemoved: 0, containersKept: [], filesRemoved: [], images: null, warnings: []}
+  const result: CleanResult = {stopped: null, containersRemoved: 0, containersKept: [], filesRemoved: [], images: null, rootfs: null, warnings: []}
   const rec = recordedManager(files)
   if (rec.state === 'running' || rec.state === 'elsewhere') {
     progress('stopping the manager')
@@ -79,6 +81,11 @@ export async function cleanEverything(options: {images?: string[] | false; all?:
     result.warnings.push(`runsc sandboxes could not be cleaned: ${errorMessage(error)}`)
     return 0
   })
+  if (options.images) {
+    // the images' exports for the runsc backend (no daemon involved); one a live process boots from stays unless `all`
+    const {removeRootfsCache} = await import('../backends/runsc/rootfs.js')
+    result.rootfs = removeRootfsCache({all: options.all})
+  }
   result.filesRemoved = removeStateFiles(files, {all: true})
   return result
 }

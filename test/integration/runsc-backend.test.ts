@@ -4,7 +4,7 @@
  */
 import {spawn} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {hostname, tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {createInterface} from 'node:readline'
 
@@ -262,5 +262,75 @@ setInterval(() => {}, 1000)`,
     expect(again).toMatchObject({exported: false, id: before!.id, path: join(before!.dir, 'rootfs')})
     expect(existsSync(stale)).toBe(false)
     expect(existsSync(join(again.path, 'usr', 'bin', 'python3'))).toBe(true)
+  })
+
+  it('an older export that a live process boots sandboxes from is kept; once its users are gone it is removed', async () => {
+    const stale = join(rootfsCacheDir(), 'older-export-in-use')
+    mkdirSync(join(stale, 'rootfs'), {recursive: true})
+    mkdirSync(join(stale, 'users'))
+    writeFileSync(join(stale, 'meta.json'), JSON.stringify({image: config.pythonImage, id: 'sha256:older', inputHash: null, env: [], exportedAt: '2020-01-01T00:00:00Z'}))
+    try {
+      // a live user (this process; any live pid on this host counts)
+      writeFileSync(join(stale, 'users', `${hostname()}-${process.pid}`), '')
+      await ensureRootfs(config.pythonImage)
+      expect(existsSync(stale)).toBe(true)
+      // its only user has exited
+      const exited = spawn(process.execPath, ['-e', ''])
+      const deadPid = exited.pid!
+      await new Promise((r) => exited.once('exit', r))
+      rmSync(join(stale, 'users', `${hostname()}-${process.pid}`))
+      writeFileSync(join(stale, 'users', `${hostname()}-${deadPid}`), '')
+      await ensureRootfs(config.pythonImage)
+      expect(existsSync(stale)).toBe(false)
+    } finally {
+      rmSync(stale, {recursive: true, force: true})
+    }
+  })
+
+  it('an image rebuilt while an engine serves it: the engine keeps serving, and an export removed under it is made again', async () => {
+    const tag = `sandbox-test-rebuilt-${process.pid}:latest`
+    const build = async (label: string) => {
+      const child = spawn('docker', ['build', '-q', '-t', tag, '-'], {stdio: ['pipe', 'ignore', 'pipe']})
+      child.stdin.end(`FROM ${config.nodejsImage}\nLABEL io.sandbox.test.rebuild="${label}"\n`)
+      let stderr = ''
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+      const code = await new Promise((r) => child.once('close', r))
+      expect(code, stderr).toBe(0)
+    }
+    const exportsOf = () => cachedRootfs().filter((m) => m.image === tag)
+    const rebuilt = new Engine({config: {...config, nodejsImage: tag}, poolSize: 1, languages: ['nodejs']})
+    const run = () =>
+      new Pipeline(poolExecutor(rebuilt), {timeoutSeconds: config.timeoutSeconds, policy: 'off'}).run({language: 'nodejs', code: 'module.exports.main = () => 7\n', arguments: {}})
+    try {
+      await build('first')
+      await rebuilt.start()
+      expect((await run()).result?.value).toBe(7)
+      const [first] = exportsOf()
+      // rebuilt, and exported by another run of the same image (a one-shot `sandbox run` does this)
+      await build('second')
+      const second = await ensureRootfs(tag)
+      expect(second.id).not.toBe(first.id)
+      expect(
+        exportsOf()
+          .map((m) => m.id)
+          .sort(),
+      ).toEqual([first.id, second.id].sort())
+      for (let i = 0; i < 3; i++) expect((await run()).result?.value).toBe(7)
+      // `sandbox clean --images` keeps the exports this live process boots from
+      const {removeRootfsCache} = await import('../../src/backends/runsc/rootfs.js')
+      expect(removeRootfsCache({images: [tag]})).toEqual({removed: 0, kept: 2})
+      expect(exportsOf()).toHaveLength(2)
+      // removed by hand under the engine: the sandboxes already booted (or booting) from it may fail
+      // (a sandbox reads its root lazily); the creations after them export the image again
+      for (const m of exportsOf()) rmSync(m.dir, {recursive: true, force: true})
+      let failedFirst = 0
+      while ((await run()).status !== 'success') expect(++failedFirst, 'runs failed after the export was removed').toBeLessThan(4)
+      for (let i = 0; i < 3; i++) expect((await run()).status).toBe('success')
+      expect(exportsOf().map((m) => m.id)).toEqual([second.id])
+    } finally {
+      await rebuilt.stop()
+      for (const m of exportsOf()) rmSync(m.dir, {recursive: true, force: true})
+      await runProgram('docker', ['rmi', '-f', tag])
+    }
   })
 })

@@ -32,6 +32,8 @@ import {buildSpec} from './spec.js'
 
 /** how long a runner may take to boot */
 const READY_TIMEOUT_MS = 30_000
+/** how often a creation checks that its image's export is still the image's (a daemon request, in the background) */
+const IMAGE_CHECK_MS = 10_000
 
 export interface OwnerRecord {
   owner: string
@@ -101,6 +103,8 @@ export class RunscBackend implements RunnerBackend {
   readonly id = 'runsc'
   private runsc: string | undefined
   private readonly rootfs = new Map<string, Rootfs>()
+  /** when each image's export was last checked against the image */
+  private readonly checkedAt = new Map<string, number>()
   /** live sandboxes by owner */
   private readonly live = new Map<string, Set<RunscSandbox>>()
 
@@ -124,6 +128,7 @@ export class RunscBackend implements RunnerBackend {
       const image = imageOf(config, runtime)
       const rootfs = await ensureRootfs(image)
       this.rootfs.set(image, rootfs)
+      this.checkedAt.set(image, Date.now())
       if (rootfs.exported) warnings.push(`exported the root filesystem of ${image} for the runsc backend (once per image build)`)
     }
     return {isolation: 'runsc', warnings}
@@ -145,8 +150,7 @@ export class RunscBackend implements RunnerBackend {
     if (!runsc) throw new Error('the runsc backend has not been preflighted')
     if ((request.network ?? 'none') !== 'none')
       throw configError(`The runsc backend gives sandboxes no network (asked for "${request.network}")`, 'RUNSC_NETWORK', ['use the docker backend'])
-    let rootfs = this.rootfs.get(request.image)
-    if (!rootfs) this.rootfs.set(request.image, (rootfs = await ensureRootfs(request.image)))
+    const rootfs = await this.rootfsOf(request.image)
     const id = `sbx-${randomBytes(8).toString('hex')}`
     const dir = this.ownerDir(request.owner)
     const bundle = join(dir, 'bundles', id)
@@ -175,6 +179,30 @@ export class RunscBackend implements RunnerBackend {
       await sandbox.remove().catch(() => {})
       throw error
     }
+  }
+
+  /**
+   * The export new sandboxes of `image` boot from. Checked against the image at most every
+   * IMAGE_CHECK_MS, off the creation's path: a rebuilt image is exported and used from then on, as
+   * the docker backend's containers follow the image's name; an export removed (`sandbox clean
+   * --images`) is exported again before the creation.
+   */
+  private async rootfsOf(image: string): Promise<Rootfs> {
+    const cached = this.rootfs.get(image)
+    if (cached && existsSync(cached.path)) {
+      const now = Date.now()
+      if (now - (this.checkedAt.get(image) ?? 0) >= IMAGE_CHECK_MS) {
+        this.checkedAt.set(image, now)
+        void ensureRootfs(image)
+          .then((current) => this.rootfs.set(image, current))
+          .catch(() => {})
+      }
+      return cached
+    }
+    const current = await ensureRootfs(image)
+    this.rootfs.set(image, current)
+    this.checkedAt.set(image, Date.now())
+    return current
   }
 
   removeLeftovers(options: {ownProcess?: boolean} = {}): Promise<number> {

@@ -2,10 +2,13 @@
  * The root filesystems the runsc backend boots: each built base image's file system, exported
  * once per image id (which follows its input hash) into the cache directory, then shared
  * read-only by every sandbox of that image. When an image changes, its older exports are
- * removed. Docker is needed only to export one (src/docker/export.ts); with the daemon down, the
- * export already made for the image is used.
+ * removed, once no live process boots sandboxes from them (each process that resolves an export
+ * records itself in the export's users/ directory: a sandbox reads its root lazily, so removing
+ * an export under a running sandbox breaks it). Docker is needed only to export one
+ * (src/docker/export.ts); with the daemon down, the export already made for the image is used.
  */
 import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {hostname} from 'node:os'
 import {join} from 'node:path'
 
 import {isDaemonDown} from '../../docker/client.js'
@@ -13,6 +16,7 @@ import {exportImageFilesystem, imageRunConfig} from '../../docker/export.js'
 import {IMAGE_LABELS} from '../../docker/images.js'
 import {prerequisiteError} from '../../errors.js'
 import {cacheDir} from '../../paths.js'
+import {isProcessAlive} from '../../process.js'
 
 export interface RootfsMeta {
   /** the image name it was exported for */
@@ -59,11 +63,36 @@ export function cachedRootfs(base = rootfsCacheDir()): Array<RootfsMeta & {dir: 
   return out
 }
 
+const USERS = 'users'
+
+/** Record this process as a user of the export in `dir` (users/<host>-<pid>). */
+function markInUse(dir: string): void {
+  mkdirSync(join(dir, USERS), {recursive: true})
+  writeFileSync(join(dir, USERS, `${hostname()}-${process.pid}`), '')
+}
+
+/** Whether a live process on this host (this one included) has used the export in `dir`. */
+export function rootfsInUse(dir: string): boolean {
+  let names: string[]
+  try {
+    names = readdirSync(join(dir, USERS))
+  } catch {
+    return false
+  }
+  const me = hostname()
+  return names.some((name) => {
+    const dash = name.lastIndexOf('-')
+    const pid = Number(name.slice(dash + 1))
+    return name.slice(0, dash) === me && Number.isSafeInteger(pid) && pid > 0 && isProcessAlive(pid)
+  })
+}
+
 const inProgress = new Map<string, Promise<Rootfs>>()
 
 /**
- * The rootfs of `image`, exported now when the cache has none for its current id. Older exports
- * of the same image name are removed (sandboxes still running on one keep their open files).
+ * The rootfs of `image`, exported now when the cache has none for its current id; this process
+ * is recorded as its user. Older exports of the same image name that no live process uses are
+ * removed.
  */
 export function ensureRootfs(image: string): Promise<Rootfs> {
   let p = inProgress.get(image)
@@ -85,7 +114,10 @@ async function resolveRootfs(image: string): Promise<Rootfs> {
     const known = cachedRootfs(base)
       .filter((m) => m.image === image)
       .sort((a, b) => b.exportedAt.localeCompare(a.exportedAt))[0]
-    if (known) return {...known, path: join(known.dir, 'rootfs'), exported: false}
+    if (known) {
+      markInUse(known.dir)
+      return {...known, path: join(known.dir, 'rootfs'), exported: false}
+    }
     throw prerequisiteError(`${image} has no exported root filesystem in ${base}, and Docker (needed to export it) is unreachable`, 'ROOTFS_MISSING', [
       'start the Docker daemon once so that the runsc backend can export the image',
     ])
@@ -113,16 +145,28 @@ async function resolveRootfs(image: string): Promise<Rootfs> {
       rmSync(partial, {recursive: true, force: true})
     }
   }
-  // the image changed: its older exports go
-  for (const old of cachedRootfs(base)) if (old.image === image && old.id !== config.id) rmSync(old.dir, {recursive: true, force: true})
   const meta = readMeta(dir)
   if (!meta) throw new Error(`the exported root filesystem in ${dir} has no ${META}`)
+  markInUse(dir)
+  // the image changed: its older exports go, once nothing boots from them
+  for (const old of cachedRootfs(base)) if (old.image === image && old.id !== config.id && !rootfsInUse(old.dir)) rmSync(old.dir, {recursive: true, force: true})
   return {...meta, path: join(dir, 'rootfs'), exported}
 }
 
-/** Remove every export (sandbox clean --images); how many. */
-export function removeRootfsCache(base = rootfsCacheDir()): number {
-  const all = cachedRootfs(base)
-  rmSync(base, {recursive: true, force: true})
-  return all.length
+/**
+ * Remove the exports (`sandbox clean --images`; `images`: only theirs): those no live process
+ * boots sandboxes from, or every one with `all`. How many were removed and how many are kept in use.
+ */
+export function removeRootfsCache(options: {all?: boolean; base?: string; images?: string[]} = {}): {removed: number; kept: number} {
+  const result = {removed: 0, kept: 0}
+  for (const m of cachedRootfs(options.base ?? rootfsCacheDir())) {
+    if (options.images && !options.images.includes(m.image)) continue
+    if (!options.all && rootfsInUse(m.dir)) {
+      result.kept++
+      continue
+    }
+    rmSync(m.dir, {recursive: true, force: true})
+    result.removed++
+  }
+  return result
 }
