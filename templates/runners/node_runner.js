@@ -86,10 +86,32 @@ function wholeWrites(stream, fd) {
   }
 }
 
+/**
+ * The runner's frames go out on 1 and 2 after the program has run, so a program's close of either
+ * is a no-op (the Python runner keeps os.dup copies instead; Node cannot dup, and gVisor cannot
+ * reopen a host pipe through /proc/self/fd). Streams over them (fs.createWriteStream({fd: 1}))
+ * close through fs.close as well.
+ */
+function keepStdioOpen() {
+  const {close, closeSync} = fs
+  fs.closeSync = function (fd) {
+    if (fd === 1 || fd === 2) return
+    return closeSync.apply(this, arguments)
+  }
+  fs.close = function (fd, callback) {
+    if (fd === 1 || fd === 2) {
+      if (typeof callback === 'function') process.nextTick(callback, null)
+      return
+    }
+    return close.apply(this, arguments)
+  }
+}
+
 function boot() {
   // everything that does not depend on the job happens before we say we are ready
   wholeWrites(process.stdout, 1)
   wholeWrites(process.stderr, 2)
+  keepStdioOpen()
   try {
     process.chdir(BOOT_DIR)
     fs.mkdirSync('artifacts', {recursive: true})

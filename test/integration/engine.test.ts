@@ -187,6 +187,21 @@ describe('engine: limits and isolation', () => {
     expect(connections).toBe(before)
   })
 
+  it('a program that closes its stdout and stderr still gets its result back (Python and Node.js)', async () => {
+    const p = await py('import os\ndef main():\n    print("before", flush=True)\n    os.close(1)\n    os.close(2)\n    return {"closed": True}\n')
+    expect(p).toMatchObject({status: 'success', result: {value: {closed: true}}})
+    expect(p.stdout).toContain('before')
+    const j = await js("const fs = require('fs')\nmodule.exports.main = async () => { console.log('before'); fs.closeSync(1); fs.closeSync(2); return {closed: true} }\n")
+    expect(j).toMatchObject({status: 'success', result: {value: {closed: true}}})
+    expect(j.stdout).toContain('before')
+    // through a stream over the descriptor, and fs.close with a callback
+    const s = await js(
+      "const fs = require('fs')\nmodule.exports.main = async () => { await new Promise((r) => fs.createWriteStream(null, {fd: 1}).end('streamed\\n', r)); await new Promise((r) => fs.close(2, r)); return 'ok' }\n",
+    )
+    expect(s).toMatchObject({status: 'success', result: {value: 'ok'}})
+    expect(s.stdout).toContain('streamed')
+  })
+
   it('localhost resolves to the loopback in Python and Node.js, and a server inside the sandbox answers on it', async () => {
     // /etc/hosts is empty in every sandbox: the images' nsswitch answers localhost (glibc's myhostname)
     const p = await py(
