@@ -60,22 +60,25 @@ export class RunnerStdio {
 }
 
 /**
- * Resolves once the runner is ready; throws why not: it exited first (with its boot output), or
- * it took longer than `timeoutMs`.
+ * Resolves once the runner is ready; throws why not: it exited first (with its boot output; killed
+ * for memory: the limit is too small to start it), or it took longer than `timeoutMs`.
  */
-export async function untilReady(stdio: RunnerStdio, exit: Promise<{exitCode: number}>, timeoutMs: number): Promise<void> {
+export async function untilReady(stdio: RunnerStdio, exit: Promise<{exitCode: number; oomKilled?: boolean}>, timeoutMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   const outcome = await Promise.race([
     stdio.ready.then(() => 'ready' as const),
     exit.then(
       (e) => e,
-      () => ({exitCode: -1}),
+      () => ({exitCode: -1, oomKilled: false}),
     ),
     new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs))),
   ]).finally(() => clearTimeout(timer))
   if (outcome === 'ready') return
   const why = stdio.bootOutput ? `: ${stdio.bootOutput.slice(0, 500)}` : ''
-  throw new Error(
-    outcome === 'timeout' ? `the runner did not get ready within ${timeoutMs / 1000} s${why}` : `the runner exited before it was ready (exit code ${outcome.exitCode})${why}`,
-  )
+  if (outcome === 'timeout') throw new Error(`the runner did not get ready within ${timeoutMs / 1000} s${why}`)
+  if (outcome.oomKilled)
+    throw new Error(
+      `the runner was killed for memory before it was ready (exit code ${outcome.exitCode}): the memory limit is too small to start it; raise SANDBOX_MAX_MEMORY or --memory`,
+    )
+  throw new Error(`the runner exited before it was ready (exit code ${outcome.exitCode})${why}`)
 }
