@@ -41,7 +41,11 @@ class FrameSplitter {
   private pending = Buffer.alloc(0)
   private inFrame = false
   private decoder: FrameDecoder | undefined
-  /** the decoder of the last frame that ended with its newline */
+  /**
+   * the decoder of the first frame that ended with its newline: later ones never replace it, so
+   * that what a run reports does not depend on how its output was chunked (program code that
+   * learnt the nonce and wrote a frame before the runner's own gets its frame, every time)
+   */
   completed: FrameDecoder | undefined
   private frameBytes = 0
 
@@ -75,7 +79,7 @@ class FrameSplitter {
         this.decoder!.push(part)
         if (nl < 0) return
         this.inFrame = false
-        this.completed = this.decoder
+        this.completed ??= this.decoder
         this.decoder = undefined
         this.onComplete()
         data = data.subarray(nl + 1)

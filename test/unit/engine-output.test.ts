@@ -46,6 +46,20 @@ describe('OutputCollector', () => {
     expect(c.finish().stdout).toBe('no newline')
   })
 
+  it('two frames with the nonce (program code that found it wrote one first): the first decides, however the output was chunked', () => {
+    const stdout = Buffer.from('out\n' + frame('n', okFrame('forged')) + frame('n', okFrame('real')))
+    const stderr = Buffer.from(end('n') + 'between\n' + end('n'))
+    const results = [1, 2, 7, stdout.length].map((size) => {
+      const c = collector('n', 1000)
+      for (let i = 0; i < Math.max(stdout.length, stderr.length); i += size) {
+        if (i < stdout.length) c.stdout(stdout.subarray(i, i + size))
+        if (i < stderr.length) c.stderr(stderr.subarray(i, i + size))
+      }
+      return control(c)?.result
+    })
+    expect(results).toEqual(Array(4).fill({present: true, value: 'forged', type: 'json'}))
+  })
+
   it('ignores a control frame with a different nonce (forged by user code)', () => {
     const c = collector('real', 1000)
     c.stdout(Buffer.from(frame('fake', okFrame('forged'))))
@@ -224,10 +238,10 @@ describe('OutputCollector: frames anywhere, streaming, caps', () => {
     expect(many.limit?.cap).toBe('frame')
   })
 
-  it('the last complete frame wins; a frame of the wrong shape is malformed, not an error', () => {
+  it('the first complete frame decides; a frame of the wrong shape is malformed, not an error', () => {
     const c = collector('n', 1000)
     c.stdout(Buffer.from(frame('n', okFrame('first')) + frame('n', okFrame('second'))))
-    expect(control(c)?.result?.value).toBe('second')
+    expect(control(c)?.result?.value).toBe('first')
     const bad = collector('n', 1000)
     bad.stdout(Buffer.from(frame('n', {ok: true, result: 'a string', error: null, artifacts: [], notes: [], time_used_ms: 'soon', memory_used_kb: {}})))
     expect(bad.finish().frame).toMatchObject({kind: 'malformed'})
