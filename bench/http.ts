@@ -21,7 +21,7 @@ const engine = {
     return emptyResult({stdout: 'hi\n', result: {present: true, value: req.arguments ?? null, type: 'json'}})
   },
   status(): EngineStatus {
-    return {runtime: 'runsc', healthy: true, reason: null, pools: [], admission: {limit: 4, live: 0, evictions: 0, executing: 0, queued: 0, rejected: 0}}
+    return {runtime: 'runsc', backend: 'runsc', healthy: true, reason: null, pools: [], admission: {limit: 4, live: 0, evictions: 0, executing: 0, queued: 0, rejected: 0}}
   },
 }
 

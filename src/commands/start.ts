@@ -191,6 +191,7 @@ Settings come from .env and SANDBOX_* variables; flags override them. With SANDB
         startedInMs: manager.readyAfterMs,
         warnings: manager.warnings,
         runtime: manager.engine.status().runtime,
+        backend: manager.engine.status().backend,
         staleRemoved: false,
         foreground: true,
       }
@@ -211,7 +212,7 @@ Settings come from .env and SANDBOX_* variables; flags override them. With SANDB
         this.log(`The manager is already running at ${result.endpoint}${result.pid ? ` (pid ${result.pid})` : ''}`)
       } else {
         const took = result.startedInMs === null ? '' : ` in ${(result.startedInMs / 1000).toFixed(1)} s`
-        this.log(`Manager ready at ${result.endpoint} (${result.where}, runtime ${result.runtime ?? '?'})${took}`)
+        this.log(`Manager ready at ${result.endpoint} (${result.where}, runtime ${result.runtime ?? '?'}, backend ${result.backend ?? '?'})${took}`)
         this.log(`  try:  curl -s ${result.endpoint}/healthz`)
         this.log(`  logs: sandbox logs -f    status: sandbox status    stop: sandbox stop`)
       }

@@ -51,7 +51,7 @@ running, unreachable or unhealthy.`
       const health = report.healthy ? 'healthy' : `UNHEALTHY: ${report.health?.body?.reason ?? report.health?.error ?? 'no answer'}`
       this.log(`Manager: running (${health}) at ${report.endpoint}`)
       this.log(
-        `  ${report.where ?? `pid ${report.pid ?? '?'}`} · up ${formatUptime(report.uptimeSeconds ?? 0)} · runtime ${report.runtime ?? '?'} · version ${report.version ?? '?'} · token ${report.tokenRequired ? 'required' : 'not required'}`,
+        `  ${report.where ?? `pid ${report.pid ?? '?'}`} · up ${formatUptime(report.uptimeSeconds ?? 0)} · runtime ${report.runtime ?? '?'} · backend ${report.backend ?? '?'} · version ${report.version ?? '?'} · token ${report.tokenRequired ? 'required' : 'not required'}`,
       )
       for (const p of report.pools) {
         this.log(

@@ -75,6 +75,8 @@ export interface RunRequest {
 
 export interface EngineStatus {
   runtime: 'runsc' | 'runc' | null
+  /** what makes the sandboxes (docker, runsc); null before start */
+  backend: string | null
   healthy: boolean
   reason: string | null
   pools: PoolStats[]
@@ -186,7 +188,14 @@ export class Engine {
     const budget = this.budget?.stats() ?? {limit: this.options.maxConcurrentRuns ?? this.options.config.maxConcurrentRuns, live: 0, evictions: 0}
     const sum = (k: 'busy' | 'waiting' | 'rejected') => pools.reduce((n, p) => n + p[k], 0)
     const admission = {...budget, executing: sum('busy'), queued: sum('waiting'), rejected: sum('rejected')}
-    return {runtime: this.runtime, healthy: !this.stopped && this.pools.size > 0 && reason === null, reason: this.stopped ? 'stopped' : reason, pools, admission}
+    return {
+      runtime: this.runtime,
+      backend: this.backend?.id ?? null,
+      healthy: !this.stopped && this.pools.size > 0 && reason === null,
+      reason: this.stopped ? 'stopped' : reason,
+      pools,
+      admission,
+    }
   }
 
   async run(request: RunRequest): Promise<RunResult> {

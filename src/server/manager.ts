@@ -203,12 +203,14 @@ export async function runManager(options: ManagerOptions): Promise<RunningManage
   }
   const status = engine.status()
   state.runtime = status.runtime
+  state.backend = status.backend
   if (options.stateFiles !== false) writeState(state, files)
   phase = 'serving'
   const readyAfterMs = Math.round(performance.now())
   logger.info('ready', {
     endpoint,
     runtime: status.runtime,
+    backend: status.backend,
     pools: status.pools.map((p) => ({language: p.language, size: p.size, ready: p.ready})),
     healthy: status.healthy,
     reason: status.reason ?? undefined,

@@ -155,6 +155,7 @@ export const STATUS_SCHEMA: JsonSchema = {
     startedAt: {type: 'string', format: 'date-time'},
     uptimeSeconds: count('seconds since start'),
     runtime: {type: ['string', 'null'], description: 'the container runtime (runsc)'},
+    backend: {type: ['string', 'null'], description: 'what makes the sandboxes: docker (through dockerd) or runsc (gVisor driven directly)'},
     settings: {oneOf: [{type: 'null'}, MANAGER_SETTINGS_SCHEMA]},
     pools: {
       type: 'array',

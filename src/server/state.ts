@@ -59,6 +59,7 @@ export interface ManagerState {
   tokenRequired: boolean
   warnings: string[]
   runtime?: string | null
+  backend?: string | null
   logFile?: string
   /** the effective settings (no token) */
   settings?: ManagerSettings
@@ -91,6 +92,7 @@ export function managerState(fields: {
     tokenRequired: settings.tokenRequired,
     settings,
     runtime: null,
+    backend: null,
   }
 }
 

@@ -63,6 +63,8 @@ export interface StatusDocument {
   startedAt: string
   uptimeSeconds: number
   runtime: string | null
+  /** what makes the sandboxes: docker or runsc */
+  backend: string | null
   settings: ManagerSettings | null
   pools: Array<Omit<PoolStats, 'lastError'> & {lastError: string | null}>
   admission: EngineStatus['admission']
@@ -88,6 +90,7 @@ export function statusDocument(input: {engine: EngineStatus; metrics: Metrics; p
     startedAt: new Date(metrics.startTimeSeconds * 1000).toISOString(),
     uptimeSeconds: Math.max(0, Math.round(Date.now() / 1000 - metrics.startTimeSeconds)),
     runtime: engine.runtime,
+    backend: engine.backend,
     settings: input.settings ?? null,
     pools: engine.pools,
     admission: engine.admission,

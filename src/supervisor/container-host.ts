@@ -168,6 +168,7 @@ async function startContainer(request: StartRequest): Promise<StartResult> {
   }
   const answer = await new ManagerClient({url: endpoint, token: config.apiToken}).status()
   state.runtime = 'body' in answer ? answer.body.runtime : null
+  state.backend = 'body' in answer ? (answer.body.backend ?? null) : null
   writeState(state, files)
   return {
     already: false,
@@ -179,6 +180,7 @@ async function startContainer(request: StartRequest): Promise<StartResult> {
     startedInMs: Math.round(performance.now() - started),
     warnings,
     runtime: state.runtime ?? null,
+    backend: state.backend ?? null,
     staleRemoved: false,
   }
 }

@@ -42,6 +42,8 @@ export interface StartResult {
   startedInMs: number | null
   warnings: string[]
   runtime: string | null
+  /** what makes its sandboxes (docker, runsc) */
+  backend: string | null
   staleRemoved: boolean
 }
 

@@ -46,6 +46,7 @@ export async function alreadyRunning(mode: ManagerMode, launch: LaunchRecord, co
     startedInMs: null,
     warnings: live.info?.warnings ?? [],
     runtime: live.info?.runtime ?? null,
+    backend: live.info?.backend ?? null,
     staleRemoved: false,
   }
 }

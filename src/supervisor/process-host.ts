@@ -170,6 +170,7 @@ async function startProcess(request: StartRequest): Promise<StartResult> {
           startedInMs: Math.round(performance.now() - started),
           warnings: state.warnings,
           runtime: readState(files)?.runtime ?? null,
+          backend: readState(files)?.backend ?? null,
           staleRemoved: false,
         }
       }

@@ -28,6 +28,8 @@ export interface StatusReport {
   uptimeSeconds: number | null
   version: string | null
   runtime: string | null
+  /** what makes its sandboxes: docker or runsc */
+  backend: string | null
   health: HealthAnswer | null
   tokenRequired: boolean | null
   /** the settings it runs with (from GET /status, else from manager.json) */
@@ -59,6 +61,7 @@ function emptyReport(logFile: string | null): StatusReport {
     uptimeSeconds: null,
     version: null,
     runtime: null,
+    backend: null,
     health: null,
     tokenRequired: null,
     settings: null,
@@ -96,6 +99,7 @@ export async function managerStatus(options: {token?: string; files?: ManagerFil
     startedAt: info?.startedAt ?? null,
     version: info?.version ?? null,
     runtime: info?.runtime ?? null,
+    backend: info?.backend ?? null,
     tokenRequired: info?.tokenRequired ?? null,
     settings: info?.settings ?? null,
     warnings: [...(info?.warnings ?? []), ...view.warnings],
@@ -141,6 +145,7 @@ async function askManager(report: StatusReport, endpoint: string, token?: string
     report.uptimeSeconds ??= d.uptimeSeconds
     report.version = d.version
     report.runtime = d.runtime ?? report.runtime
+    report.backend = d.backend ?? report.backend
     report.settings = d.settings ?? report.settings
     report.pools = d.pools.map((p) => ({
       language: p.language,

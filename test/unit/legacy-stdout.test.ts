@@ -68,7 +68,7 @@ class Engine {
   }
 
   status(): EngineStatus {
-    return {runtime: 'runsc', healthy: true, reason: null, pools: [], admission: {limit: 4, live: 0, evictions: 0, executing: 0, queued: 0, rejected: 0}}
+    return {runtime: 'runsc', backend: 'runsc', healthy: true, reason: null, pools: [], admission: {limit: 4, live: 0, evictions: 0, executing: 0, queued: 0, rejected: 0}}
   }
 }
 

@@ -32,6 +32,7 @@ const engine = {
   status(): EngineStatus {
     return {
       runtime: 'runsc',
+      backend: 'runsc',
       healthy: this.healthy,
       reason: this.healthy ? null : 'python: runsc is broken',
       pools: [{language: 'python', size: 1, ready: 1, busy: 0, creating: 0, waiting: 0, created: 1, failures: 0, rejected: 0, lastError: null}],

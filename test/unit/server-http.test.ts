@@ -27,6 +27,7 @@ class RecordingEngine {
   status(): EngineStatus {
     return {
       runtime: 'runsc',
+      backend: 'runsc',
       healthy: this.healthy,
       reason: this.reason,
       pools: [{language: 'python', size: 1, ready: 1, busy: 0, creating: 0, waiting: 0, created: 1, failures: 0, rejected: 0, lastError: null}],
@@ -248,6 +249,7 @@ describe('GET /status and the per-request policy override', () => {
         status: 'ok',
         phase: 'serving',
         runtime: 'runsc',
+        backend: 'runsc',
         pid: process.pid,
         settings,
         admission: {limit: 4, live: 1},

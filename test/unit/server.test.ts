@@ -168,6 +168,7 @@ describe('bearer token', () => {
 describe('metrics', () => {
   const engineStatus = {
     runtime: 'runsc' as const,
+    backend: 'runsc',
     healthy: true,
     reason: null,
     pools: [{language: 'python', size: 2, ready: 1, busy: 1, creating: 1, waiting: 3, created: 7, failures: 0, rejected: 2, lastError: null}],
