@@ -9,13 +9,13 @@ import {defaultBackend} from '../../src/backends/index.js'
 import {configFromFlags} from '../../src/commands/start.js'
 import {runscProblems} from '../../src/backends/runsc/host.js'
 import {runscFlags} from '../../src/backends/runsc/sandbox.js'
-import {buildSpec, mergeEnv} from '../../src/backends/runsc/spec.js'
+import {buildSpec, mergeEnv, type SpecInput} from '../../src/backends/runsc/spec.js'
 import {loadConfig} from '../../src/config.js'
 import {hardenedHostConfig, SANDBOX_ISOLATION} from '../../src/docker/containers.js'
 
 const MiB = 1024 * 1024
 
-const spec = () =>
+const spec = (extra: Partial<SpecInput> = {}) =>
   buildSpec({
     rootfs: '/cache/runsc-rootfs/abc/rootfs',
     args: ['python3', '-I', '-c', 'print(1)'],
@@ -24,12 +24,14 @@ const spec = () =>
     memoryBytes: 256 * MiB,
     cgroupsPath: '/sandbox-runsc/sbx-1',
     annotations: {'io.sandbox.owner': 'engine-1', 'io.sandbox.owner-pid': '42'},
+    ...extra,
   })
 
 describe('runsc OCI spec (the docker backend isolation, field by field)', () => {
   it('runs the runner as nobody, with no capabilities and no new privileges, in /workspace', () => {
     const {process: p} = spec()
-    expect(p.user).toEqual({uid: 65534, gid: 65534, additionalGids: []})
+    // as a container with User 65534:65534: the group is also the one supplementary group (os.getgroups() == [65534])
+    expect(p.user).toEqual({uid: 65534, gid: 65534, additionalGids: [65534]})
     expect(p.args).toEqual(['python3', '-I', '-c', 'print(1)'])
     expect(p.cwd).toBe('/workspace')
     expect(p.terminal).toBe(false)
@@ -38,8 +40,9 @@ describe('runsc OCI spec (the docker backend isolation, field by field)', () => 
     expect(Object.keys(p.capabilities).sort()).toEqual(['ambient', 'bounding', 'effective', 'inheritable', 'permitted'])
   })
 
-  it('environment: the image first, the request wins per name (as Docker merges them)', () => {
-    expect(spec().process.env).toEqual(['PATH=/usr/bin:/bin', 'HOME=/tmp', 'LANG=C.UTF-8', 'TMPDIR=/tmp'])
+  it("environment: HOSTNAME (the sandbox's hostname, as Docker sets it), then the image, the request wins per name (as Docker merges them)", () => {
+    expect(spec().process.env).toEqual(['HOSTNAME=sandbox', 'PATH=/usr/bin:/bin', 'HOME=/tmp', 'LANG=C.UTF-8', 'TMPDIR=/tmp'])
+    expect(spec({hostname: 'sbx-0123'}).process.env[0]).toBe('HOSTNAME=sbx-0123')
     expect(mergeEnv(['A=1', 'B=2'], ['A=3'])).toEqual(['A=3', 'B=2'])
   })
 

@@ -81,9 +81,10 @@ export function buildSpec(input: SpecInput): OciSpec {
     ociVersion: '1.0.2',
     process: {
       terminal: false,
-      user: {uid: I.uid, gid: I.gid, additionalGids: []},
+      // Docker's numeric User gives the group as the one supplementary group, and HOSTNAME in the environment
+      user: {uid: I.uid, gid: I.gid, additionalGids: [I.gid]},
       args: input.args,
-      env: mergeEnv(input.imageEnv, input.env),
+      env: mergeEnv([`HOSTNAME=${input.hostname ?? 'sandbox'}`], input.imageEnv, input.env),
       cwd: I.workdir,
       capabilities: {bounding: [], effective: [], inheritable: [], permitted: [], ambient: []},
       rlimits: [
