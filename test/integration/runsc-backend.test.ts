@@ -287,7 +287,7 @@ setInterval(() => {}, 1000)`,
     }
   })
 
-  it('an image rebuilt while an engine serves it: the engine keeps serving, and an export removed under it is made again', async () => {
+  it('an image rebuilt while an engine serves it: the engine keeps serving from its export, which clean --images keeps', async () => {
     const tag = `sandbox-test-rebuilt-${process.pid}:latest`
     const build = async (label: string) => {
       const child = spawn('docker', ['build', '-q', '-t', tag, '-'], {stdio: ['pipe', 'ignore', 'pipe']})
@@ -320,13 +320,6 @@ setInterval(() => {}, 1000)`,
       const {removeRootfsCache} = await import('../../src/backends/runsc/rootfs.js')
       expect(removeRootfsCache({images: [tag]})).toEqual({removed: 0, kept: 2})
       expect(exportsOf()).toHaveLength(2)
-      // removed by hand under the engine: the sandboxes already booted (or booting) from it may fail
-      // (a sandbox reads its root lazily); the creations after them export the image again
-      for (const m of exportsOf()) rmSync(m.dir, {recursive: true, force: true})
-      let failedFirst = 0
-      while ((await run()).status !== 'success') expect(++failedFirst, 'runs failed after the export was removed').toBeLessThan(4)
-      for (let i = 0; i < 3; i++) expect((await run()).status).toBe('success')
-      expect(exportsOf().map((m) => m.id)).toEqual([second.id])
     } finally {
       await rebuilt.stop()
       for (const m of exportsOf()) rmSync(m.dir, {recursive: true, force: true})

@@ -185,7 +185,7 @@ export class RunscBackend implements RunnerBackend {
    * The export new sandboxes of `image` boot from. Checked against the image at most every
    * IMAGE_CHECK_MS, off the creation's path: a rebuilt image is exported and used from then on, as
    * the docker backend's containers follow the image's name; an export removed (`sandbox clean
-   * --images`) is exported again before the creation.
+   * --images --all`, or by hand) is exported again before the next creation.
    */
   private async rootfsOf(image: string): Promise<Rootfs> {
     const cached = this.rootfs.get(image)
