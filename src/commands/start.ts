@@ -181,6 +181,7 @@ Settings come from .env and SANDBOX_* variables; flags override them. With SANDB
       recordLaunch(managerFiles(), {mode, launch, config})
       process.stderr.write(`manager ready at ${manager.endpoint} (pid ${process.pid}); Ctrl-C or SIGTERM stops it\n`)
       await manager.done
+      const engineStatus = manager.engine.status()
       return {
         already: false,
         mode,
@@ -190,8 +191,8 @@ Settings come from .env and SANDBOX_* variables; flags override them. With SANDB
         where: `pid ${process.pid}`,
         startedInMs: manager.readyAfterMs,
         warnings: manager.warnings,
-        runtime: manager.engine.status().runtime,
-        backend: manager.engine.status().backend,
+        runtime: engineStatus.runtime,
+        backend: engineStatus.backend,
         staleRemoved: false,
         foreground: true,
       }

@@ -160,6 +160,8 @@ async function startProcess(request: StartRequest): Promise<StartResult> {
     if (state && state.pid === pid) {
       const health = await new ManagerClient({url: state.endpoint}).health(1000)
       if (health.healthy) {
+        // read again: the runtime and backend are written once the pools are warm, after the first state file
+        const ready = readState(files)
         return {
           already: false,
           mode: 'process',
@@ -169,8 +171,8 @@ async function startProcess(request: StartRequest): Promise<StartResult> {
           where: where(pid),
           startedInMs: Math.round(performance.now() - started),
           warnings: state.warnings,
-          runtime: readState(files)?.runtime ?? null,
-          backend: readState(files)?.backend ?? null,
+          runtime: ready?.runtime ?? null,
+          backend: ready?.backend ?? null,
           staleRemoved: false,
         }
       }
