@@ -287,6 +287,38 @@ setInterval(() => {}, 1000)`,
     }
   })
 
+  it('an export removed under a serving engine (clean --images --all, or by hand) is exported again before the next sandbox', async () => {
+    const tag = `sandbox-test-reexport-${process.pid}:latest`
+    // an image of its own (its own id, so its own export): the shared engine's exports stay untouched
+    const child = spawn('docker', ['build', '-q', '-t', tag, '-'], {stdio: ['pipe', 'ignore', 'pipe']})
+    child.stdin.end(`FROM ${config.nodejsImage}\nLABEL io.sandbox.test.reexport="${process.pid}"\n`)
+    let stderr = ''
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    expect(await new Promise((r) => child.once('close', r)), stderr).toBe(0)
+    const exportsOf = () => cachedRootfs().filter((m) => m.image === tag)
+    // no pool: every run boots a sandbox of its own, so each one resolves the export
+    const oneShot = new Engine({config: {...config, nodejsImage: tag}, poolSize: 0, languages: ['nodejs']})
+    const run = () =>
+      new Pipeline(poolExecutor(oneShot), {timeoutSeconds: config.timeoutSeconds, policy: 'off'}).run({language: 'nodejs', code: 'module.exports.main = () => 8\n', arguments: {}})
+    try {
+      await oneShot.start()
+      expect((await run()).result?.value).toBe(8)
+      const [first] = exportsOf()
+      expect(first).toBeDefined()
+      const {removeRootfsCache} = await import('../../src/backends/runsc/rootfs.js')
+      expect(removeRootfsCache({all: true, images: [tag]})).toEqual({removed: 1, kept: 0})
+      expect(existsSync(first.dir)).toBe(false)
+      const again = await run()
+      expect(again.result?.value, JSON.stringify(again)).toBe(8)
+      expect(exportsOf().map((m) => m.id)).toEqual([first.id])
+      expect(existsSync(join(first.dir, 'rootfs', 'usr', 'bin', 'node')) || existsSync(join(first.dir, 'rootfs', 'usr', 'local', 'bin', 'node'))).toBe(true)
+    } finally {
+      await oneShot.stop()
+      for (const m of exportsOf()) rmSync(m.dir, {recursive: true, force: true})
+      await runProgram('docker', ['rmi', '-f', tag])
+    }
+  })
+
   it('an image rebuilt while an engine serves it: the engine keeps serving from its export, which clean --images keeps', async () => {
     const tag = `sandbox-test-rebuilt-${process.pid}:latest`
     const build = async (label: string) => {
