@@ -77,7 +77,7 @@ export async function cleanEverything(options: {images?: string[] | false; all?:
   }
   // the runsc backend's sandboxes (no daemon involved): those of owners that are gone, or all with `all`
   const {removeRunscLeftovers} = await import('../backends/runsc/index.js')
-  result.containersRemoved += await removeRunscLeftovers({all: options.all}).catch((error: unknown) => {
+  result.containersRemoved += await removeRunscLeftovers({all: options.all, kept: result.containersKept}).catch((error: unknown) => {
     result.warnings.push(`runsc sandboxes could not be cleaned: ${errorMessage(error)}`)
     return 0
   })

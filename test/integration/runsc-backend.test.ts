@@ -10,7 +10,7 @@ import {createInterface} from 'node:readline'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {findRunsc, removeRunscLeftovers, RunscBackend, runscStateBase} from '../../src/backends/runsc/index.js'
+import {findRunsc, type KeptSandbox, removeRunscLeftovers, RunscBackend, runscStateBase} from '../../src/backends/runsc/index.js'
 import {cachedRootfs, ensureRootfs, rootfsCacheDir} from '../../src/backends/runsc/rootfs.js'
 import {loadConfig} from '../../src/config.js'
 import {Engine, type EngineEvent} from '../../src/engine/engine.js'
@@ -232,6 +232,18 @@ setInterval(() => {}, 1000)`,
       const listed = await runProgram(findRunsc()!, ['--root', root, 'list', '--format=json'])
       return (JSON.parse(listed.stdout || '[]') as Array<{id: string; pid: number; status: string}>).filter((c) => c.status === 'running')
     }
+    // while its engine lives, its sandboxes are kept, and listed as kept (what `sandbox clean` prints)
+    const kept: KeptSandbox[] = []
+    await removeRunscLeftovers({kept})
+    const live = readdirSync(join(runscStateBase(), dir, 'bundles')).sort()
+    expect(live.length).toBeGreaterThanOrEqual(1)
+    expect(
+      kept
+        .filter((k) => k.ownerPid === String(child.pid))
+        .map((k) => k.id)
+        .sort(),
+    ).toEqual(live)
+    expect(kept.find((k) => k.ownerPid === String(child.pid))?.reason).toMatch(/still running \(use --all\)/)
     child.kill('SIGKILL')
     await exited
     const ids = readdirSync(join(runscStateBase(), dir, 'bundles'))

@@ -57,9 +57,12 @@ function owners(base: string): Array<{dir: string; record: OwnerRecord | undefin
   })
 }
 
+/** The ids of the sandboxes recorded in an owner's directory (their bundles). */
+const bundlesOf = (dir: string): string[] => (existsSync(join(dir, 'bundles')) ? readdirSync(join(dir, 'bundles')) : [])
+
 /** Delete every sandbox recorded in an owner's directory, then the directory; how many there were. */
 async function removeOwnerDir(runsc: string | undefined, dir: string): Promise<number> {
-  const bundles = existsSync(join(dir, 'bundles')) ? readdirSync(join(dir, 'bundles')) : []
+  const bundles = bundlesOf(dir)
   const root = join(dir, 'state')
   await Promise.all(
     bundles.map(async (id) => {
@@ -76,23 +79,39 @@ export function runscSandboxesOf(pid: number, base = runscStateBase()): string[]
   const me = hostname()
   return owners(base)
     .filter(({record}) => record?.pid === pid && record.host === me)
-    .flatMap(({dir}) => (existsSync(join(dir, 'bundles')) ? readdirSync(join(dir, 'bundles')) : []))
+    .flatMap(({dir}) => bundlesOf(dir))
+}
+
+/** a sandbox left in place, and why (what `sandbox clean` lists) */
+export interface KeptSandbox {
+  id: string
+  ownerPid: string
+  reason: string
 }
 
 /**
  * Sandboxes of runsc owners that are gone (pid dead on this host; with `ownProcess`, also this
  * process's pid): deleted, with their state. Used at engine start and by `sandbox clean`
- * (`all`: every owner's, live or not). Returns how many sandboxes were removed.
+ * (`all`: every owner's, live or not). Returns how many sandboxes were removed; those of live
+ * owners (other than `keep`, the caller's own) are added to `kept`, with the reason.
  */
-export async function removeRunscLeftovers(options: {ownProcess?: boolean; all?: boolean; base?: string; keep?: Set<string>} = {}): Promise<number> {
+export async function removeRunscLeftovers(options: {ownProcess?: boolean; all?: boolean; base?: string; keep?: Set<string>; kept?: KeptSandbox[]} = {}): Promise<number> {
   const me = hostname()
   const runsc = findRunsc()
   let removed = 0
   for (const {dir, record} of owners(options.base ?? runscStateBase())) {
     if (options.keep?.has(record?.owner ?? '')) continue
     if (!options.all && record) {
-      if (record.host !== me) continue
-      if (record.pid === process.pid ? options.ownProcess !== true : isProcessAlive(record.pid)) continue
+      const reason =
+        record.host !== me
+          ? `its owner runs on host ${record.host} (use --all)`
+          : (record.pid === process.pid ? options.ownProcess !== true : isProcessAlive(record.pid))
+            ? 'its sandbox process is still running (use --all)'
+            : undefined
+      if (reason) {
+        options.kept?.push(...bundlesOf(dir).map((id) => ({id, ownerPid: String(record.pid), reason})))
+        continue
+      }
     }
     removed += await removeOwnerDir(runsc, dir)
   }
