@@ -6,7 +6,8 @@
  *      trivial job, on each backend
  *   3. the manager (`sandbox start --backend <id>`, pool size 4) on each backend, closed-loop
  *      clients POSTing a trivial Python main: 1, 10 and 50 clients; both managers up, each point
- *      measured in alternated rounds (docker, runsc, runsc, docker)
+ *      measured in alternated rounds (docker, runsc, runsc, docker), each started once both managers
+ *      are idle with full pools (the refill after a round is not counted in the next one's)
  * Every point: runs/s, errors, and CPU-seconds of the whole machine per completed run (from
  * /proc/stat). Prints the runsc/docker ratios; "must show": manager at 10 clients >= 2x.
  */
@@ -24,6 +25,7 @@ import {buildSpec} from '../src/backends/runsc/spec.js'
 import {loadConfig, type SandboxConfig} from '../src/config.js'
 import {Engine} from '../src/engine/engine.js'
 import {runProgram} from '../src/exec.js'
+import type {StatusDocument} from '../src/server/status.js'
 import {type BenchManager, startManagerForBench} from './load.js'
 import {closedLoop, type LoopResult, processCpuSeconds, sumLoops} from './measure.js'
 
@@ -63,6 +65,30 @@ async function startManagerOn(backend: Backend): Promise<BenchManager & {pid: nu
   }
   const {pid} = (await (await fetch(`${manager.endpoint}/status`)).json()) as {pid: number}
   return {...manager, pid}
+}
+
+/** each manager round's warm-up, not counted: its full pool's warm runners are used up in it */
+const MANAGER_WARMUP_SECONDS = 2
+
+/** how long a manager may take to refill its pools between rounds */
+const QUIET_TIMEOUT_MS = 120_000
+
+/**
+ * Until the manager at `endpoint` is idle: nothing running, waiting, being created or removed,
+ * every plain pool full. A round starts only when both managers are: otherwise the refill that
+ * follows one manager's round (a pool's worth of boots: 2-4 CPU-s through Docker) runs during the
+ * other's round and is counted as the other's. Returns the ms waited, or null when it stayed busy.
+ */
+async function untilQuiet(endpoint: string): Promise<number | null> {
+  const t0 = performance.now()
+  while (performance.now() - t0 < QUIET_TIMEOUT_MS) {
+    const status = (await (await fetch(`${endpoint}/status`)).json()) as StatusDocument
+    const ready = status.pools.reduce((sum, p) => sum + p.ready, 0)
+    const settled = status.pools.every((p) => p.busy === 0 && p.creating === 0 && p.waiting === 0 && (p.kind === 'preloaded' || p.ready >= p.size))
+    if (settled && status.inFlight === 0 && status.admission.live === ready) return performance.now() - t0
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  return null
 }
 
 /** `clients` closed loops of `once` for `seconds`, printed; runs/s and CPU-s per completed run. */
@@ -191,7 +217,9 @@ export async function backendsBench(options: {seconds: number}): Promise<Record<
       }
     }
 
-    console.log(` the manager (sandbox start --backend <id> --pool-size 4), closed-loop clients; both managers up, ${MANAGER_ORDER.join(', ')} rounds of ${seconds / 2}s per point`)
+    console.log(
+      ` the manager (sandbox start --backend <id> --pool-size 4), closed-loop clients; both managers up, ${MANAGER_ORDER.join(', ')} rounds of ${seconds / 2}s per point, each started with both idle and counted after ${MANAGER_WARMUP_SECONDS}s of warm-up`,
+    )
     const body = JSON.stringify({code_b64: Buffer.from(TRIVIAL).toString('base64'), language: 'python', arguments: {}})
     const managers: Partial<Record<Backend, BenchManager & {pid: number}>> = {}
     const agent = new Agent({keepAlive: true, maxSockets: 64})
@@ -202,12 +230,19 @@ export async function backendsBench(options: {seconds: number}): Promise<Record<
         const managerCpu = {docker: 0, runsc: 0}
         for (const backend of MANAGER_ORDER) {
           const {endpoint, pid} = managers[backend]!
-          const cpu0 = processCpuSeconds(pid)
+          for (const other of BACKENDS)
+            if ((await untilQuiet(managers[other]!.endpoint)) === null) console.log(`  (the ${other} manager was still busy after ${QUIET_TIMEOUT_MS / 1000} s)`)
+          let cpu0 = 0
           rounds[backend].push(
-            await closedLoop(clients, seconds / 2, async () => {
-              const answer = await post(endpoint, body, agent)
-              return answer.status === 200 && (JSON.parse(answer.body) as {status: string}).status === 'success'
-            }),
+            await closedLoop(
+              clients,
+              seconds / 2,
+              async () => {
+                const answer = await post(endpoint, body, agent)
+                return answer.status === 200 && (JSON.parse(answer.body) as {status: string}).status === 'success'
+              },
+              {warmupSeconds: MANAGER_WARMUP_SECONDS, onCounting: () => (cpu0 = processCpuSeconds(pid))},
+            ),
           )
           managerCpu[backend] += processCpuSeconds(pid) - cpu0
         }

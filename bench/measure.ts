@@ -43,21 +43,46 @@ export const sumLoops = (loops: LoopResult[]): LoopResult =>
     cpuSeconds: 0,
   })
 
-/** `clients` closed loops of `once` (true: completed) for `seconds`; a throw counts as an error. */
-export async function closedLoop(clients: number, seconds: number, once: () => Promise<boolean>): Promise<LoopResult> {
+/**
+ * `clients` closed loops of `once` (true: completed) for `seconds`; a throw counts as an error.
+ * With `warmupSeconds`, the loops run that long first, uncounted (runs, errors and CPU), so that
+ * the figure is the steady state: not the warm runners a pool had at the start. `onCounting` is
+ * called when counting starts (to read other figures over the same window).
+ */
+export async function closedLoop(
+  clients: number,
+  seconds: number,
+  once: () => Promise<boolean>,
+  options: {warmupSeconds?: number; onCounting?: () => void} = {},
+): Promise<LoopResult> {
   let completed = 0
   let errors = 0
-  const cpu0 = busyCpuSeconds()
-  const t0 = performance.now()
-  const deadline = t0 + seconds * 1000
-  await Promise.all(
-    Array.from({length: clients}, async () => {
-      while (performance.now() < deadline) {
-        const ok = await once().catch(() => false)
-        if (ok) completed++
-        else errors++
-      }
-    }),
-  )
+  let cpu0 = busyCpuSeconds()
+  let t0 = performance.now()
+  const warmupEnd = t0 + (options.warmupSeconds ?? 0) * 1000
+  const deadline = warmupEnd + seconds * 1000
+  let counting = false
+  const count = () => {
+    counting = true
+    options.onCounting?.()
+    cpu0 = busyCpuSeconds()
+    t0 = performance.now()
+  }
+  const startCounting = options.warmupSeconds ? setTimeout(count, options.warmupSeconds * 1000) : undefined
+  if (!startCounting) count()
+  try {
+    await Promise.all(
+      Array.from({length: clients}, async () => {
+        while (performance.now() < deadline) {
+          const ok = await once().catch(() => false)
+          if (!counting) continue
+          if (ok) completed++
+          else errors++
+        }
+      }),
+    )
+  } finally {
+    clearTimeout(startCounting)
+  }
   return {completed, errors, seconds: (performance.now() - t0) / 1000, cpuSeconds: busyCpuSeconds() - cpu0}
 }
