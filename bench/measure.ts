@@ -57,10 +57,9 @@ export async function closedLoop(
 ): Promise<LoopResult> {
   let completed = 0
   let errors = 0
-  let cpu0 = busyCpuSeconds()
-  let t0 = performance.now()
-  const warmupEnd = t0 + (options.warmupSeconds ?? 0) * 1000
-  const deadline = warmupEnd + seconds * 1000
+  const deadline = performance.now() + ((options.warmupSeconds ?? 0) + seconds) * 1000
+  let cpu0 = 0
+  let t0 = 0
   let counting = false
   const count = () => {
     counting = true

@@ -5,6 +5,7 @@
  */
 import {hostname} from 'node:os'
 
+import type {KeptSandbox} from '../backends/runsc/index.js'
 import {isDaemonDown} from '../docker/client.js'
 import {LABELS, listManagedContainers, removeContainers, type ManagedContainer} from '../docker/containers.js'
 import {errorMessage, SandboxError} from '../errors.js'
@@ -17,7 +18,7 @@ import {stopManager} from './manage.js'
 export interface CleanResult {
   stopped: StopResult | null
   containersRemoved: number
-  containersKept: Array<{id: string; ownerPid: string; reason: string}>
+  containersKept: KeptSandbox[]
   filesRemoved: string[]
   images: {removed: string[]; missing: string[]; failed: Array<{image: string; error: string}>} | null
   /** with `images`: the runsc backend's exports of the images removed, and those kept because a live process boots from them */

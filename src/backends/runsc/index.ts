@@ -82,7 +82,7 @@ export function runscSandboxesOf(pid: number, base = runscStateBase()): string[]
     .flatMap(({dir}) => bundlesOf(dir))
 }
 
-/** a sandbox left in place, and why (what `sandbox clean` lists) */
+/** a sandbox or container left in place, and why (what `sandbox clean` lists) */
 export interface KeptSandbox {
   id: string
   ownerPid: string
