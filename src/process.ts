@@ -30,3 +30,24 @@ export function isZombie(pid: number): boolean {
 
 /** Alive and not a zombie: the process still runs. */
 export const isProcessRunning = (pid: number): boolean => isProcessAlive(pid) && !isZombie(pid)
+
+/** Process start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined off Linux. */
+export function processStartTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // the command name (field 2) may contain spaces and parentheses: split after the last ')'
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const ticks = Number(fields[19])
+    return Number.isFinite(ticks) ? ticks : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Alive and the same process (not a reused pid) when the start time is known. */
+export function isSameProcess(pid: number, startTicks?: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0 || !isProcessAlive(pid)) return false
+  if (startTicks === undefined) return true
+  const now = processStartTicks(pid)
+  return now === undefined || now === startTicks
+}

@@ -4,13 +4,12 @@
  * Also: find and remove containers carrying our labels.
  */
 import {readFileSync} from 'node:fs'
-import {hostname} from 'node:os'
 import type {Duplex} from 'node:stream'
 
 import Dockerode from 'dockerode'
 
 import {RunnerStdio, untilReady} from '../engine/runner-stdio.js'
-import {isProcessAlive} from '../process.js'
+import {type OwnerIdentity, ownerState, ownIdentity} from '../owner.js'
 import {docker, withDaemon} from './client.js'
 
 export const LABELS = {
@@ -20,6 +19,9 @@ export const LABELS = {
   owner: 'io.sandbox.owner',
   ownerPid: 'io.sandbox.owner-pid',
   ownerHost: 'io.sandbox.owner-host',
+  /** the kernel boot id and start time (clock ticks) of the owner process: its pid names it only with them (src/owner.ts) */
+  ownerBoot: 'io.sandbox.owner-boot',
+  ownerStart: 'io.sandbox.owner-start',
 } as const
 
 export interface RunnerContainerSpec {
@@ -53,13 +55,29 @@ export {READY_MARKER} from '../engine/runner-stdio.js'
 
 /** The labels (Docker) or annotations (runsc) that mark a runner as ours and name its owner. */
 export function ownerLabels(language: string, owner: string): Record<string, string> {
+  const self = ownIdentity()
   return {
     [LABELS.managed]: 'true',
     [LABELS.role]: 'runner',
     [LABELS.language]: language,
     [LABELS.owner]: owner,
-    [LABELS.ownerPid]: String(process.pid),
-    [LABELS.ownerHost]: hostname(),
+    [LABELS.ownerPid]: String(self.pid),
+    [LABELS.ownerHost]: self.host,
+    ...(self.boot ? {[LABELS.ownerBoot]: self.boot} : {}),
+    ...(self.startTicks === undefined ? {} : {[LABELS.ownerStart]: String(self.startTicks)}),
+  }
+}
+
+/** The owner a container's labels record (src/owner.ts), or undefined when they name no valid pid. */
+export function ownerOfLabels(labels: Record<string, string>): OwnerIdentity | undefined {
+  const pid = Number(labels[LABELS.ownerPid])
+  if (!labels[LABELS.ownerPid] || !Number.isInteger(pid) || pid <= 0) return undefined
+  const start = Number(labels[LABELS.ownerStart])
+  return {
+    host: labels[LABELS.ownerHost] ?? '',
+    pid,
+    boot: labels[LABELS.ownerBoot] || undefined,
+    startTicks: labels[LABELS.ownerStart] && Number.isSafeInteger(start) ? start : undefined,
   }
 }
 
@@ -456,18 +474,17 @@ export async function removeContainers(ids: string[]): Promise<number> {
 }
 
 /**
- * Containers left by engines that are gone: same host, owner process no longer alive.
- * (Containers of a live engine, e.g. a running manager, are never touched.)
+ * Containers left by engines that are gone: an owner of this host that no longer runs
+ * (src/owner.ts). Containers of a live engine (a running manager) or of another host are never
+ * touched.
  */
 export async function findLeftovers(options: {ownProcess?: boolean} = {}): Promise<ManagedContainer[]> {
-  const me = hostname()
   const all = await listManagedContainers({[LABELS.role]: 'runner'})
   return all.filter((c) => {
-    if (c.labels[LABELS.ownerHost] !== me) return false
-    const pid = Number(c.labels[LABELS.ownerPid])
-    if (!Number.isInteger(pid)) return false
+    const owner = ownerOfLabels(c.labels)
+    if (!owner) return false
+    const state = ownerState(owner)
     // our own pid: another engine of this process may be using them, unless the process has none
-    if (pid === process.pid) return options.ownProcess === true
-    return !isProcessAlive(pid)
+    return state === 'gone' || (state === 'self' && options.ownProcess === true)
   })
 }

@@ -12,7 +12,7 @@
 import {closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {isProcessAlive, parsePid} from '../process.js'
+import {isSameProcess, parsePid, processStartTicks} from '../process.js'
 import {ExitCode, prerequisiteError, SandboxError} from '../errors.js'
 import {stateDir, TOOLKIT_VERSION} from '../paths.js'
 import type {ManagerSettings} from './status.js'
@@ -94,27 +94,6 @@ export function managerState(fields: {
     runtime: null,
     backend: null,
   }
-}
-
-/** Process start time in clock ticks since boot (field 22 of /proc/<pid>/stat); undefined off Linux. */
-export function processStartTicks(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // the command name (field 2) may contain spaces and parentheses: split after the last ')'
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const ticks = Number(fields[19])
-    return Number.isFinite(ticks) ? ticks : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** Alive and the same process (not a reused pid) when the start time is known. */
-export function isSameProcess(pid: number, startTicks?: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0 || !isProcessAlive(pid)) return false
-  if (startTicks === undefined) return true
-  const now = processStartTicks(pid)
-  return now === undefined || now === startTicks
 }
 
 export function readPid(files = managerFiles()): number | undefined {

@@ -3,13 +3,11 @@
  * (one rule: orphanVerdict), the runsc backend's leftover sandboxes, the state files and the
  * log; with `images`, also our images and their exports for the runsc backend.
  */
-import {hostname} from 'node:os'
-
 import type {KeptSandbox} from '../backends/runsc/index.js'
 import {isDaemonDown} from '../docker/client.js'
-import {LABELS, listManagedContainers, removeContainers, type ManagedContainer} from '../docker/containers.js'
+import {LABELS, listManagedContainers, ownerOfLabels, removeContainers, type ManagedContainer} from '../docker/containers.js'
 import {errorMessage, SandboxError} from '../errors.js'
-import {isProcessAlive} from '../process.js'
+import {type OwnerIdentity, ownerState} from '../owner.js'
 import {managerFiles, recordedManager, removeStateFiles, type ManagerFiles} from '../server/state.js'
 import type {Progress, StopResult} from './host.js'
 import {ALL_HOSTS} from './hosts.js'
@@ -28,19 +26,17 @@ export interface CleanResult {
 
 /**
  * The one rule of what clean removes: a container of ours is an orphan unless its owner is a
- * live process of this host other than us, or it runs with no owner recorded (benchmark or probe
- * containers may be in use). With `all`, every container of ours goes.
+ * live process of this host other than us (src/owner.ts), or it runs with no owner
+ * recorded (benchmark or probe containers may be in use). With `all`, every container of ours goes.
  * Returns null to remove it, or why it is kept.
  */
 export function orphanVerdict(
   c: Pick<ManagedContainer, 'labels' | 'state'>,
-  options: {all?: boolean; host?: string; selfPid?: number; alive?: (pid: number) => boolean} = {},
+  options: {all?: boolean; self?: OwnerIdentity; alive?: (pid: number, startTicks?: number) => boolean} = {},
 ): {ownerPid: string; reason: string} | null {
   if (options.all) return null
-  const pid = Number(c.labels[LABELS.ownerPid])
-  const alive = options.alive ?? isProcessAlive
-  const live = c.labels[LABELS.ownerHost] === (options.host ?? hostname()) && Number.isInteger(pid) && pid > 0 && pid !== (options.selfPid ?? process.pid) && alive(pid)
-  if (live) return {ownerPid: String(pid), reason: 'its sandbox process is still running (use --all)'}
+  const owner = ownerOfLabels(c.labels)
+  if (owner && ownerState(owner, options) === 'live') return {ownerPid: String(owner.pid), reason: 'its sandbox process is still running (use --all)'}
   if (!c.labels[LABELS.ownerPid] && c.state === 'running') return {ownerPid: '?', reason: 'running, owner unknown (use --all)'}
   return null
 }

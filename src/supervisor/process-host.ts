@@ -6,14 +6,14 @@
  */
 import {spawn} from 'node:child_process'
 import {closeSync, openSync, writeSync} from 'node:fs'
-import {hostname} from 'node:os'
 import {fileURLToPath} from 'node:url'
 
-import {LABELS, listManagedContainers, removeContainers} from '../docker/containers.js'
+import {LABELS, listManagedContainers, ownerOfLabels, removeContainers} from '../docker/containers.js'
 import {errorMessage, ExitCode, SandboxError, type ExitCodeValue} from '../errors.js'
+import {hostProcess, ownerState} from '../owner.js'
 import {packagePath} from '../paths.js'
-import {isZombie} from '../process.js'
-import {isSameProcess, readState, recordedManager, removeStateFiles, type ManagerFiles} from '../server/state.js'
+import {isSameProcess, isZombie} from '../process.js'
+import {readState, recordedManager, removeStateFiles, type ManagerFiles} from '../server/state.js'
 import {ManagerClient} from '../executors/manager-client.js'
 import {emptyStop, type ManagerHost, type StartRequest, type StartResult} from './host.js'
 import {launchVariables} from './launch.js'
@@ -67,13 +67,18 @@ export const processHost: ManagerHost = {
     // what is left of this manager in Docker: nothing after a graceful stop
     if (pid !== undefined) {
       try {
-        const filter = {[LABELS.ownerHost]: hostname(), [LABELS.ownerPid]: String(pid)}
-        const left = await listManagedContainers(filter)
+        const self = hostProcess(pid)
+        const leftBy = async () =>
+          (await listManagedContainers({[LABELS.ownerPid]: String(pid)})).filter((c) => {
+            const owner = ownerOfLabels(c.labels)
+            return owner !== undefined && ownerState(owner, {self}) === 'self'
+          })
+        const left = await leftBy()
         if (left.length) {
           progress(`removing ${left.length} container(s) the manager left`)
           result.containersRemoved = await removeContainers(left.map((c) => c.id))
         }
-        result.containersRemaining = (await listManagedContainers(filter)).length
+        result.containersRemaining = (await leftBy()).length
         result.dockerChecked = true
       } catch (error) {
         result.warnings.push(`could not check for leftover containers: ${errorMessage(error)}`)

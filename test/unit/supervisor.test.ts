@@ -72,7 +72,7 @@ describe('the recorded launch', () => {
 describe('the orphan rule of clean', () => {
   const c = (labels: Record<string, string>, state = 'running') => ({labels: {[LABELS.managed]: 'true', ...labels}, state})
   const alive = (pid: number) => pid === 4242
-  const here = {host: 'h1', selfPid: 1000, alive}
+  const here = {self: {host: 'h1', pid: 1000, boot: 'boot-a'}, alive}
 
   it('keeps containers of a live sandbox process of this host and running ones with no owner; removes the rest', () => {
     expect(orphanVerdict(c({[LABELS.ownerHost]: 'h1', [LABELS.ownerPid]: '4242'}), here)).toMatchObject({ownerPid: '4242', reason: expect.stringContaining('--all')})
@@ -84,6 +84,14 @@ describe('the orphan rule of clean', () => {
     expect(orphanVerdict(c({[LABELS.ownerHost]: 'h1', [LABELS.ownerPid]: ''}, 'exited'), {...here, alive: () => true})).toBeNull()
     expect(orphanVerdict(c({[LABELS.ownerHost]: 'h1', [LABELS.ownerPid]: 'x'}, 'exited'), here)).toBeNull()
     expect(orphanVerdict(c({}, 'exited'), here)).toBeNull()
+  })
+
+  it('a pid keeps nothing once it names another process: another start time, or an earlier boot', () => {
+    const owner = {[LABELS.ownerHost]: 'h1', [LABELS.ownerPid]: '4242', [LABELS.ownerBoot]: 'boot-a'}
+    const startedAt = (pid: number, ticks?: number) => pid === 4242 && (ticks === undefined || ticks === 700)
+    expect(orphanVerdict(c({...owner, [LABELS.ownerStart]: '700'}), {...here, alive: startedAt})).toMatchObject({ownerPid: '4242'})
+    expect(orphanVerdict(c({...owner, [LABELS.ownerStart]: '650'}), {...here, alive: startedAt})).toBeNull()
+    expect(orphanVerdict(c({...owner, [LABELS.ownerBoot]: 'boot-0', [LABELS.ownerStart]: '700'}), {...here, alive: startedAt})).toBeNull()
   })
 
   it('with all, every container of ours goes', () => {

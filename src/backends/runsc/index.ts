@@ -11,7 +11,6 @@
  */
 import {randomBytes} from 'node:crypto'
 import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {hostname} from 'node:os'
 import {join} from 'node:path'
 
 import {isDaemonDown} from '../../docker/client.js'
@@ -22,7 +21,7 @@ import type {BackendFacts, PreflightRequest, Runner, RunnerBackend, RunnerReques
 import {untilReady} from '../../engine/runner-stdio.js'
 import {configError, errorMessage, prerequisiteError} from '../../errors.js'
 import {stateDir} from '../../paths.js'
-import {isProcessAlive} from '../../process.js'
+import {hostProcess, ownerState, ownIdentity} from '../../owner.js'
 import {requireImagesReady} from '../docker/index.js'
 import {cgroupPathOf, createMemoryCgroup, removeMemoryCgroup} from './cgroup.js'
 import {findRunsc, runscProblems} from './host.js'
@@ -39,6 +38,9 @@ export interface OwnerRecord {
   owner: string
   pid: number
   host: string
+  /** the kernel boot id and the process's start time (src/owner.ts); absent in records of older versions */
+  boot?: string
+  startTicks?: number
 }
 
 /** Where the runsc backend keeps each owner's state: $SANDBOX_STATE_DIR/runsc */
@@ -76,9 +78,9 @@ async function removeOwnerDir(runsc: string | undefined, dir: string): Promise<n
 
 /** The ids of the runsc sandboxes of the owners with this pid on this host that are not removed yet (their bundles). */
 export function runscSandboxesOf(pid: number, base = runscStateBase()): string[] {
-  const me = hostname()
+  const self = hostProcess(pid)
   return owners(base)
-    .filter(({record}) => record?.pid === pid && record.host === me)
+    .filter(({record}) => record && ownerState(record, {self}) === 'self')
     .flatMap(({dir}) => bundlesOf(dir))
 }
 
@@ -90,22 +92,24 @@ export interface KeptSandbox {
 }
 
 /**
- * Sandboxes of runsc owners that are gone (pid dead on this host; with `ownProcess`, also this
- * process's pid): deleted, with their state. Used at engine start and by `sandbox clean`
- * (`all`: every owner's, live or not). Returns how many sandboxes were removed; those of live
- * owners (other than `keep`, the caller's own) are added to `kept`, with the reason.
+ * Sandboxes of runsc owners that are gone (a process of this host that has ended, see
+ * src/owner.ts; with `ownProcess`, also this process), deleted with their state. Used at engine
+ * start and by `sandbox clean` (`all`: every owner's, live or not). Returns how many sandboxes
+ * were removed; those of live owners and of other hosts (other than `keep`, the caller's own) are
+ * added to `kept`, with the reason.
  */
 export async function removeRunscLeftovers(options: {ownProcess?: boolean; all?: boolean; base?: string; keep?: Set<string>; kept?: KeptSandbox[]} = {}): Promise<number> {
-  const me = hostname()
+  const self = ownIdentity()
   const runsc = findRunsc()
   let removed = 0
   for (const {dir, record} of owners(options.base ?? runscStateBase())) {
     if (options.keep?.has(record?.owner ?? '')) continue
     if (!options.all && record) {
+      const state = ownerState(record, {self})
       const reason =
-        record.host !== me
+        state === 'elsewhere'
           ? `its owner runs on host ${record.host} (use --all)`
-          : (record.pid === process.pid ? options.ownProcess !== true : isProcessAlive(record.pid))
+          : state === 'live' || (state === 'self' && options.ownProcess !== true)
             ? 'its sandbox process is still running (use --all)'
             : undefined
       if (reason) {
@@ -158,7 +162,7 @@ export class RunscBackend implements RunnerBackend {
     if (!existsSync(join(dir, 'owner.json'))) {
       mkdirSync(join(dir, 'state'), {recursive: true})
       mkdirSync(join(dir, 'bundles'), {recursive: true})
-      const record: OwnerRecord = {owner, pid: process.pid, host: hostname()}
+      const record: OwnerRecord = {owner, ...ownIdentity()}
       writeFileSync(join(dir, 'owner.json'), JSON.stringify(record) + '\n')
     }
     return dir

@@ -8,15 +8,14 @@
  * (src/docker/export.ts); with the daemon down, the export already made for the image is used.
  */
 import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
-import {hostname} from 'node:os'
 import {join} from 'node:path'
 
 import {isDaemonDown} from '../../docker/client.js'
 import {exportImageFilesystem, imageRunConfig} from '../../docker/export.js'
 import {IMAGE_LABELS} from '../../docker/images.js'
 import {prerequisiteError} from '../../errors.js'
+import {type OwnerIdentity, ownerState, ownIdentity} from '../../owner.js'
 import {cacheDir} from '../../paths.js'
-import {isProcessAlive} from '../../process.js'
 
 export interface RootfsMeta {
   /** the image name it was exported for */
@@ -65,13 +64,31 @@ export function cachedRootfs(base = rootfsCacheDir()): Array<RootfsMeta & {dir: 
 
 const USERS = 'users'
 
-/** Record this process as a user of the export in `dir` (users/<host>-<pid>). */
+/** Record this process as a user of the export in `dir`: users/<host>-<pid>, holding its identity (src/owner.ts). */
 function markInUse(dir: string): void {
   mkdirSync(join(dir, USERS), {recursive: true})
-  writeFileSync(join(dir, USERS, `${hostname()}-${process.pid}`), '')
+  const self = ownIdentity()
+  writeFileSync(join(dir, USERS, `${self.host}-${self.pid}`), JSON.stringify(self))
 }
 
-/** Whether a live process on this host (this one included) has used the export in `dir`. */
+/** The user a users/ entry records (its name, or the identity it holds), or undefined. */
+function userOf(dir: string, name: string): OwnerIdentity | undefined {
+  try {
+    const recorded = JSON.parse(readFileSync(join(dir, USERS, name), 'utf8')) as OwnerIdentity
+    if (Number.isSafeInteger(recorded.pid) && recorded.pid > 0) return recorded
+  } catch {
+    // an entry of an older version: empty, the identity is its name
+  }
+  const dash = name.lastIndexOf('-')
+  const pid = Number(name.slice(dash + 1))
+  return dash > 0 && Number.isSafeInteger(pid) && pid > 0 ? {host: name.slice(0, dash), pid} : undefined
+}
+
+/**
+ * Whether a process that may still run (this one included) has used the export in `dir`: every
+ * recorded user but those known to be gone (src/owner.ts), so one of another host that shares
+ * the cache keeps it too (`sandbox clean --images --all` removes it).
+ */
 export function rootfsInUse(dir: string): boolean {
   let names: string[]
   try {
@@ -79,11 +96,10 @@ export function rootfsInUse(dir: string): boolean {
   } catch {
     return false
   }
-  const me = hostname()
+  const self = ownIdentity()
   return names.some((name) => {
-    const dash = name.lastIndexOf('-')
-    const pid = Number(name.slice(dash + 1))
-    return name.slice(0, dash) === me && Number.isSafeInteger(pid) && pid > 0 && isProcessAlive(pid)
+    const user = userOf(dir, name)
+    return user !== undefined && ownerState(user, {self}) !== 'gone'
   })
 }
 
