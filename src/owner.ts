@@ -57,14 +57,11 @@ export function ownIdentity(): OwnerIdentity {
   return {host: hostname(), pid: process.pid, boot: bootId(), startTicks: startOfThisProcess ?? undefined}
 }
 
-/** Process `pid` of this host as an owner, its start time unknown (to find what another process of ours owns). */
-export const hostProcess = (pid: number): OwnerIdentity => ({host: hostname(), pid, boot: bootId()})
+/** Whether `owner` is process `pid` of this host (its start time unknown): what another process of ours owns, e.g. the manager `sandbox stop` stopped. */
+export const isOwnedByPid = (owner: OwnerIdentity, pid: number): boolean => ownerState(owner, {self: {host: hostname(), pid, boot: bootId()}}) === 'self'
 
 /** The state of a recorded owner, seen from `self` (default: this process). `alive`: whether that pid runs with that start time. */
-export function ownerState(
-  owner: {host?: string; pid: number; boot?: string; startTicks?: number},
-  options: {self?: OwnerIdentity; alive?: (pid: number, startTicks?: number) => boolean} = {},
-): OwnerState {
+export function ownerState(owner: OwnerIdentity, options: {self?: OwnerIdentity; alive?: (pid: number, startTicks?: number) => boolean} = {}): OwnerState {
   const self = options.self ?? ownIdentity()
   if (owner.host !== self.host) return 'elsewhere'
   if (owner.boot && self.boot && owner.boot !== self.boot) return 'gone'

@@ -10,7 +10,7 @@ import {fileURLToPath} from 'node:url'
 
 import {LABELS, listManagedContainers, ownerOfLabels, removeContainers} from '../docker/containers.js'
 import {errorMessage, ExitCode, SandboxError, type ExitCodeValue} from '../errors.js'
-import {hostProcess, ownerState} from '../owner.js'
+import {isOwnedByPid} from '../owner.js'
 import {packagePath} from '../paths.js'
 import {isSameProcess, isZombie} from '../process.js'
 import {readState, recordedManager, removeStateFiles, type ManagerFiles} from '../server/state.js'
@@ -67,11 +67,10 @@ export const processHost: ManagerHost = {
     // what is left of this manager in Docker: nothing after a graceful stop
     if (pid !== undefined) {
       try {
-        const self = hostProcess(pid)
         const leftBy = async () =>
           (await listManagedContainers({[LABELS.ownerPid]: String(pid)})).filter((c) => {
             const owner = ownerOfLabels(c.labels)
-            return owner !== undefined && ownerState(owner, {self}) === 'self'
+            return owner !== undefined && isOwnedByPid(owner, pid)
           })
         const left = await leftBy()
         if (left.length) {

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {bootId, hostProcess, ownerState, ownIdentity} from '../../src/owner.js'
+import {bootId, isOwnedByPid, ownerState, ownIdentity} from '../../src/owner.js'
 import {processStartTicks} from '../../src/process.js'
 
 describe('owner state: a pid names the owner only with its boot and start time', () => {
@@ -34,7 +34,8 @@ describe('owner state: a pid names the owner only with its boot and start time',
     expect(ownIdentity()).toMatchObject({pid: process.pid, boot: bootId(), startTicks: processStartTicks(process.pid)})
     expect(ownerState(ownIdentity())).toBe('self')
     // another process of this host as the one asking (its start time not known): what it owns is "self"
-    expect(ownerState({...ownIdentity(), pid: 4242, startTicks: 1}, {self: hostProcess(4242)})).toBe('self')
+    expect(isOwnedByPid({...ownIdentity(), pid: 4242, startTicks: 1}, 4242)).toBe(true)
+    expect(isOwnedByPid({...ownIdentity(), pid: 4242, startTicks: 1}, 4243)).toBe(false)
     expect(ownerState({...ownIdentity(), startTicks: (ownIdentity().startTicks ?? 0) + 1})).toBe('gone')
   })
 })

@@ -21,7 +21,7 @@ import type {BackendFacts, PreflightRequest, Runner, RunnerBackend, RunnerReques
 import {untilReady} from '../../engine/runner-stdio.js'
 import {configError, errorMessage, prerequisiteError} from '../../errors.js'
 import {stateDir} from '../../paths.js'
-import {hostProcess, ownerState, ownIdentity} from '../../owner.js'
+import {isOwnedByPid, ownerState, ownIdentity} from '../../owner.js'
 import {requireImagesReady} from '../docker/index.js'
 import {cgroupPathOf, createMemoryCgroup, removeMemoryCgroup} from './cgroup.js'
 import {findRunsc, runscProblems} from './host.js'
@@ -78,9 +78,8 @@ async function removeOwnerDir(runsc: string | undefined, dir: string): Promise<n
 
 /** The ids of the runsc sandboxes of the owners with this pid on this host that are not removed yet (their bundles). */
 export function runscSandboxesOf(pid: number, base = runscStateBase()): string[] {
-  const self = hostProcess(pid)
   return owners(base)
-    .filter(({record}) => record && ownerState(record, {self}) === 'self')
+    .filter(({record}) => record && isOwnedByPid(record, pid))
     .flatMap(({dir}) => bundlesOf(dir))
 }
 
