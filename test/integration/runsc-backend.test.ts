@@ -108,6 +108,43 @@ describe('runsc backend: limits', () => {
   })
 })
 
+describe('runsc backend: a killed sandbox leaves nothing', () => {
+  /** the cgroup directories of a sandbox in every controller (runsc makes cpu, pids, …; we make memory) */
+  const cgroupsOf = (id: string): string[] =>
+    readdirSync('/sys/fs/cgroup')
+      .map((controller) => `/sys/fs/cgroup/${controller}/sandbox-runsc/${id}`)
+      .filter((dir) => existsSync(dir))
+
+  it('after timeouts, an output flood and the engine’s stop, none of their cgroups (runsc’s own included) and no bundle remain', async () => {
+    const made: string[] = []
+    class Watched extends RunscBackend {
+      async createRunner(request: RunnerRequest): Promise<Runner> {
+        const runner = await super.createRunner(request)
+        made.push(runner.id)
+        return runner
+      }
+    }
+    // a pool of 2: stopping the engine kills its warm sandboxes too
+    const own = new Engine({config, backend: new Watched(), poolSize: 2, languages: ['python']})
+    await own.start()
+    try {
+      const run = (code: string) => new Pipeline(poolExecutor(own), {timeoutSeconds: 2, policy: 'off'}).run({language: 'python', code})
+      // several at once: runsc's groups are busy longest after a kill on a loaded host
+      const [flood, ...loops] = await Promise.all([
+        run('def main():\n    while True:\n        print("x" * 1000)\n'),
+        ...Array.from({length: 4}, () => run('def main():\n    while True:\n        pass\n')),
+      ])
+      expect(flood).toMatchObject({exit_code: EXIT.OUTPUT_LIMIT})
+      for (const loop of loops) expect(loop).toMatchObject({exit_code: EXIT.TIMEOUT})
+    } finally {
+      await own.stop()
+    }
+    expect(made.length).toBeGreaterThanOrEqual(5)
+    for (const id of made) expect(cgroupsOf(id), id).toEqual([])
+    for (const owner of readdirSync(runscStateBase())) for (const id of made) expect(existsSync(join(runscStateBase(), owner, 'bundles', id)), `${owner} ${id}`).toBe(false)
+  })
+})
+
 describe('runsc backend: retirement', () => {
   /** a runsc backend that keeps the runners it made */
   class Watched extends RunscBackend {

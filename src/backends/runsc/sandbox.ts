@@ -51,10 +51,11 @@ export async function deleteSandbox(runsc: string, root: string, id: string, opt
       rmSync(join(root, `${id}_sandbox:${id}.lock`), {force: true})
     } else await runProgram(runsc, [...runscFlags(root), 'delete', '--force', id], {timeoutMs: 30_000})
   }
-  removeRunscCgroups(id)
-  // the sandbox's processes may still be on their way out of the group (seconds on a loaded host): a bounded wait
+  // the sandbox's processes may still be on their way out of its groups (seconds on a loaded host): a
+  // bounded wait for runsc's own groups (cpu, pids, …) as well as ours, which nothing retries once the
+  // bundle is gone
   for (let i = 0; i < 200; i++) {
-    if (removeMemoryCgroup(id)) return true
+    if (removeRunscCgroups(id) && removeMemoryCgroup(id)) return true
     await orAfter(new Promise(() => {}), 50, undefined)
   }
   return false
@@ -142,7 +143,9 @@ export class RunscSandbox implements Runner {
   remove(): Promise<void> {
     this.cleaned ??= (async () => {
       await this.kill()
-      await this.waitExit().catch(() => undefined)
+      // the exit's facts (the OOM flag) are read when it closes, before its cgroup goes; the wait
+      // for that close is bounded: a process that keeps its stdio open must not hold the removal
+      void this.waitExit().catch(() => undefined)
       const closed = await orAfter(
         this.closed.then(() => true),
         10_000,
