@@ -116,6 +116,32 @@ describe('leftovers: the owner process decided from its pid, start time and boot
     expect(kept).toEqual([{id: 'sbx-live', ownerPid: String(live.pid), reason: 'its sandbox process is still running (use --all)'}])
   })
 
+  it('runsc leftovers: an owner whose sandbox cannot be deleted keeps its record, and the next removal finishes the job', async () => {
+    const id = `sbx-undeletable-${process.pid}`
+    const dir = join(base, 'undeletable')
+    mkdirSync(join(dir, 'bundles', id), {recursive: true})
+    mkdirSync(join(dir, 'bundles', `sbx-deletable-${process.pid}`))
+    mkdirSync(join(dir, 'state'))
+    writeFileSync(join(dir, 'owner.json'), JSON.stringify({owner: 'undeletable', ...predecessor}))
+    // a memory group with a live process in it cannot be removed: the sandbox is not gone
+    const group = `/sys/fs/cgroup/memory/sandbox-runsc/${id}`
+    mkdirSync(group, {recursive: true})
+    const holder = spawn('sleep', ['600'], {stdio: 'ignore'})
+    try {
+      writeFileSync(join(group, 'cgroup.procs'), String(holder.pid))
+      expect(await removeRunscLeftovers({base})).toBe(1)
+      expect(existsSync(join(dir, 'owner.json'))).toBe(true)
+      expect(existsSync(join(dir, 'bundles', id))).toBe(true)
+      expect(existsSync(join(dir, 'bundles', `sbx-deletable-${process.pid}`))).toBe(false)
+    } finally {
+      holder.kill('SIGKILL')
+      await new Promise((done) => (holder.exitCode === null && holder.signalCode === null ? holder.once('exit', done) : done(undefined)))
+    }
+    expect(await removeRunscLeftovers({base})).toBe(1)
+    expect(existsSync(dir)).toBe(false)
+    expect(existsSync(group)).toBe(false)
+  })
+
   it('an older rootfs export is kept while a live process uses it, not for a predecessor that is gone', async () => {
     const stale = join(rootfsCacheDir(), 'older-export-owner-test')
     mkdirSync(join(stale, 'rootfs'), {recursive: true})

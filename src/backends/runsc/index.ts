@@ -10,7 +10,7 @@
  * start and by `sandbox clean`.
  */
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {isDaemonDown} from '../../docker/client.js'
@@ -26,7 +26,7 @@ import {requireImagesReady} from '../docker/index.js'
 import {cgroupPathOf, createMemoryCgroup, removeMemoryCgroup} from './cgroup.js'
 import {findRunsc, runscProblems} from './host.js'
 import {ensureRootfs, type Rootfs} from './rootfs.js'
-import {deleteSandbox, RUNNER_EXITS_AFTER_REPORT, RunscSandbox} from './sandbox.js'
+import {deleteSandbox, RUNNER_EXITS_AFTER_REPORT, RunscSandbox, stateFileOf} from './sandbox.js'
 import {buildSpec} from './spec.js'
 
 /** how long a runner may take to boot */
@@ -49,31 +49,39 @@ export const runscStateBase = (): string => join(stateDir(), 'runsc')
 /** The owners recorded under `base`, with their directories. */
 function owners(base: string): Array<{dir: string; record: OwnerRecord | undefined}> {
   if (!existsSync(base)) return []
-  return readdirSync(base).map((name) => {
-    const dir = join(base, name)
-    try {
-      return {dir, record: JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8')) as OwnerRecord}
-    } catch {
-      return {dir, record: undefined}
-    }
-  })
+  // a hidden name is an owner's directory being made (ownerDir)
+  return readdirSync(base)
+    .filter((name) => !name.startsWith('.'))
+    .map((name) => {
+      const dir = join(base, name)
+      try {
+        return {dir, record: JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8')) as OwnerRecord}
+      } catch {
+        return {dir, record: undefined}
+      }
+    })
 }
 
 /** The ids of the sandboxes recorded in an owner's directory (their bundles). */
 const bundlesOf = (dir: string): string[] => (existsSync(join(dir, 'bundles')) ? readdirSync(join(dir, 'bundles')) : [])
 
-/** Delete every sandbox recorded in an owner's directory, then the directory; how many there were. */
+/**
+ * Delete every sandbox recorded in an owner's directory; how many went. The directory (its record
+ * and the rest of its bundles) stays while any of them could not be deleted, so that the next
+ * engine start or `sandbox clean` tries again: a sandbox whose record is gone is found by nothing.
+ */
 async function removeOwnerDir(runsc: string | undefined, dir: string): Promise<number> {
-  const bundles = bundlesOf(dir)
   const root = join(dir, 'state')
-  await Promise.all(
-    bundles.map(async (id) => {
-      if (runsc) await deleteSandbox(runsc, root, id).catch(() => {})
-      else removeMemoryCgroup(id)
+  const deleted = await Promise.all(
+    bundlesOf(dir).map(async (id) => {
+      // without runsc a sandbox that runsc still knows cannot be deleted
+      const gone = runsc ? await deleteSandbox(runsc, root, id).catch(() => false) : !existsSync(stateFileOf(root, id)) && removeMemoryCgroup(id)
+      if (gone) rmSync(join(dir, 'bundles', id), {recursive: true, force: true})
+      return gone
     }),
   )
-  rmSync(dir, {recursive: true, force: true})
-  return bundles.length
+  if (deleted.every(Boolean)) rmSync(dir, {recursive: true, force: true})
+  return deleted.filter(Boolean).length
 }
 
 /** The ids of the runsc sandboxes of the owners with this pid on this host that are not removed yet (their bundles). */
@@ -159,10 +167,19 @@ export class RunscBackend implements RunnerBackend {
   private ownerDir(owner: string): string {
     const dir = join(runscStateBase(), owner)
     if (!existsSync(join(dir, 'owner.json'))) {
-      mkdirSync(join(dir, 'state'), {recursive: true})
-      mkdirSync(join(dir, 'bundles'), {recursive: true})
+      // made whole under a hidden name, then renamed: an owner's directory never lacks its record,
+      // which would make it a leftover to a `sandbox clean` or an engine start running meanwhile
+      const draft = join(runscStateBase(), `.${owner}.${randomBytes(4).toString('hex')}`)
+      mkdirSync(join(draft, 'state'), {recursive: true})
+      mkdirSync(join(draft, 'bundles'), {recursive: true})
       const record: OwnerRecord = {owner, ...ownIdentity()}
-      writeFileSync(join(dir, 'owner.json'), JSON.stringify(record) + '\n')
+      writeFileSync(join(draft, 'owner.json'), JSON.stringify(record) + '\n')
+      try {
+        renameSync(draft, dir)
+      } catch (error) {
+        rmSync(draft, {recursive: true, force: true})
+        if (!existsSync(join(dir, 'owner.json'))) throw error
+      }
     }
     return dir
   }
