@@ -46,6 +46,16 @@ function localUnit(envFile: string): string {
 }
 
 describe('the systemd unit', () => {
+  it('gives every directory the manager writes a place of its own: the home directory is read-only under it', () => {
+    const service = serviceSection(readFileSync(UNIT, 'utf8'))
+    expect(service.ProtectHome).toEqual(['read-only'])
+    const env = Object.fromEntries(service.Environment.map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]))
+    // state, data (settings) and cache (the runsc backend's root filesystems) default to the home directory
+    expect(env.SANDBOX_STATE_DIR).toBe(`/var/lib/${service.StateDirectory[0]}`)
+    expect(env.SANDBOX_DATA_DIR).toBe(`/var/lib/${service.StateDirectory[0]}`)
+    expect(env.SANDBOX_CACHE_DIR).toBe(`/var/cache/${service.CacheDirectory?.[0]}`)
+  })
+
   it('passes systemd-analyze verify', async () => {
     const analyze = await requireProgram('systemd-analyze', 'systemd')
     const envFile = join(dir, 'manager.env')
@@ -67,6 +77,8 @@ describe('the systemd unit', () => {
     const env: Record<string, string> = {...(process.env as Record<string, string>)}
     for (const assignment of service.Environment) {
       const [k, v] = assignment.split('=')
+      // the runsc backend's root filesystems: this host's own cache (an export costs seconds)
+      if (k === 'SANDBOX_CACHE_DIR') continue
       env[k] = k === 'SANDBOX_STATE_DIR' || k === 'SANDBOX_DATA_DIR' ? join(dir, 'state') : v
     }
     const child = spawn(command, args, {env, stdio: ['ignore', 'pipe', 'pipe']})
