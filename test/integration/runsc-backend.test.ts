@@ -108,6 +108,16 @@ describe('runsc backend: limits', () => {
   })
 })
 
+/** a runsc backend that keeps the runners it made */
+class Watched extends RunscBackend {
+  readonly made: Runner[] = []
+  async createRunner(request: RunnerRequest): Promise<Runner> {
+    const runner = await super.createRunner(request)
+    this.made.push(runner)
+    return runner
+  }
+}
+
 describe('runsc backend: a killed sandbox leaves nothing', () => {
   /** the cgroup directories of a sandbox in every controller (runsc makes cpu, pids, …; we make memory) */
   const cgroupsOf = (id: string): string[] =>
@@ -116,16 +126,9 @@ describe('runsc backend: a killed sandbox leaves nothing', () => {
       .filter((dir) => existsSync(dir))
 
   it('after timeouts, an output flood and the engine’s stop, none of their cgroups (runsc’s own included) and no bundle remain', async () => {
-    const made: string[] = []
-    class Watched extends RunscBackend {
-      async createRunner(request: RunnerRequest): Promise<Runner> {
-        const runner = await super.createRunner(request)
-        made.push(runner.id)
-        return runner
-      }
-    }
+    const backend = new Watched()
     // a pool of 2: stopping the engine kills its warm sandboxes too
-    const own = new Engine({config, backend: new Watched(), poolSize: 2, languages: ['python']})
+    const own = new Engine({config, backend, poolSize: 2, languages: ['python']})
     await own.start()
     try {
       const run = (code: string) => new Pipeline(poolExecutor(own), {timeoutSeconds: 2, policy: 'off'}).run({language: 'python', code})
@@ -139,6 +142,7 @@ describe('runsc backend: a killed sandbox leaves nothing', () => {
     } finally {
       await own.stop()
     }
+    const made = backend.made.map((r) => r.id)
     expect(made.length).toBeGreaterThanOrEqual(5)
     for (const id of made) expect(cgroupsOf(id), id).toEqual([])
     for (const owner of readdirSync(runscStateBase())) for (const id of made) expect(existsSync(join(runscStateBase(), owner, 'bundles', id)), `${owner} ${id}`).toBe(false)
@@ -146,16 +150,6 @@ describe('runsc backend: a killed sandbox leaves nothing', () => {
 })
 
 describe('runsc backend: retirement', () => {
-  /** a runsc backend that keeps the runners it made */
-  class Watched extends RunscBackend {
-    readonly made: Runner[] = []
-    async createRunner(request: RunnerRequest): Promise<Runner> {
-      const runner = await super.createRunner(request)
-      this.made.push(runner)
-      return runner
-    }
-  }
-
   it('a runner ends itself after its report: the sandbox exits with its status, not a kill, and leaves nothing behind', async () => {
     const backend = new Watched()
     const own = new Engine({config, backend, poolSize: 0, languages: ['python', 'nodejs']})

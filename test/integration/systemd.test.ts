@@ -37,6 +37,10 @@ function serviceSection(text: string): Record<string, string[]> {
   return out
 }
 
+/** the [Service] section's Environment= assignments */
+const environmentOf = (service: Record<string, string[]>): Record<string, string> =>
+  Object.fromEntries(service.Environment.map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]))
+
 /** the unit as installed from a clone: the command is this checkout's bin/run.js */
 function localUnit(envFile: string): string {
   return readFileSync(UNIT, 'utf8').replace(
@@ -49,7 +53,7 @@ describe('the systemd unit', () => {
   it('gives every directory the manager writes a place of its own: the home directory is read-only under it', () => {
     const service = serviceSection(readFileSync(UNIT, 'utf8'))
     expect(service.ProtectHome).toEqual(['read-only'])
-    const env = Object.fromEntries(service.Environment.map((a) => [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)]))
+    const env = environmentOf(service)
     // state, data (settings) and cache (the runsc backend's root filesystems) default to the home directory
     expect(env.SANDBOX_STATE_DIR).toBe(`/var/lib/${service.StateDirectory[0]}`)
     expect(env.SANDBOX_DATA_DIR).toBe(`/var/lib/${service.StateDirectory[0]}`)
@@ -75,8 +79,7 @@ describe('the systemd unit', () => {
     const service = serviceSection(localUnit(envFile))
     const [command, ...args] = service.ExecStart[0].split(' ')
     const env: Record<string, string> = {...(process.env as Record<string, string>)}
-    for (const assignment of service.Environment) {
-      const [k, v] = assignment.split('=')
+    for (const [k, v] of Object.entries(environmentOf(service))) {
       // the runsc backend's root filesystems: this host's own cache (an export costs seconds)
       if (k === 'SANDBOX_CACHE_DIR') continue
       env[k] = k === 'SANDBOX_STATE_DIR' || k === 'SANDBOX_DATA_DIR' ? join(dir, 'state') : v
