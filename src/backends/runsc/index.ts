@@ -201,7 +201,8 @@ export class RunscBackend implements RunnerBackend {
       env: [...request.env, RUNNER_EXITS_AFTER_REPORT],
       memoryBytes: request.memoryBytes,
       cgroupsPath: cgroupPathOf(id),
-      hostname: id,
+      // the shape of Docker's (a container's short id: 12 hex digits), from the sandbox's own id
+      hostname: id.slice('sbx-'.length, 'sbx-'.length + 12),
       annotations: ownerLabels(request.runtime, request.owner),
     })
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec))

@@ -4,6 +4,12 @@
  * non-root user, no capabilities, no-new-privileges, read-only root, sized tmpfs for /workspace,
  * /tmp and /dev/shm, rlimits nproc/fsize/nofile, memory with swap equal to memory, a pids
  * backstop, one CPU, its own namespaces (no network: runsc runs with --network=none).
+ *
+ * Where Docker's daemon adds defaults of its own to that container's spec (mounts, masked and
+ * read-only paths, device rules, sysctls), this spec has the same ones, so that runsc is given one
+ * sandbox by either backend. test/integration/backend-parity.test.ts compares the two specs on this
+ * host (Docker's, read from containerd's bundle) and what a probe sees in each. gVisor serves its
+ * own /proc, /sys and /dev, so several of these change nothing under it (docs/security.md).
  */
 import {SANDBOX_ISOLATION} from '../../docker/containers.js'
 
@@ -54,7 +60,9 @@ export interface OciSpec {
       memory: {limit: number; swap: number}
       cpu: {shares: number; quota: number; period: number}
       pids: {limit: number}
+      devices: Array<{allow: boolean; access: string; type?: string; major?: number; minor?: number}>
     }
+    sysctl: Record<string, string>
     maskedPaths: string[]
     readonlyPaths: string[]
   }
@@ -71,6 +79,20 @@ export function mergeEnv(...lists: string[][]): string[] {
 }
 
 const CPU_PERIOD_US = 100_000
+
+/** Docker's device cgroup rules: deny all, then the null, zero, urandom, random, tty and console nodes; FUSE denied */
+const DOCKER_DEVICE_RULES: OciSpec['linux']['resources']['devices'] = [
+  {allow: false, access: 'rwm'},
+  ...[
+    [1, 5],
+    [1, 3],
+    [1, 9],
+    [1, 8],
+    [5, 0],
+    [5, 1],
+  ].map(([major, minor]) => ({allow: true, type: 'c', major, minor, access: 'rwm'})),
+  {allow: false, type: 'c', major: 10, minor: 229, access: 'rwm'},
+]
 
 export function buildSpec(input: SpecInput): OciSpec {
   const I = SANDBOX_ISOLATION
@@ -99,11 +121,13 @@ export function buildSpec(input: SpecInput): OciSpec {
     mounts: [
       {destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev']},
       tmpfs('/dev', ['nosuid', 'strictatime', 'mode=755', 'size=65536k']),
-      {destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620']},
+      {destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5']},
+      {destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro']},
+      {destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid', 'noexec', 'nodev']},
+      {destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev']},
       tmpfs('/dev/shm', ['nosuid', 'noexec', 'nodev', 'mode=1777', `size=${I.shmBytes}`]),
       tmpfs(I.workdir, ['rw', 'exec', 'nosuid', 'nodev', `size=${I.workspaceBytes}`, `uid=${I.uid}`, `gid=${I.gid}`, 'mode=0755']),
       tmpfs('/tmp', ['rw', 'exec', 'nosuid', 'nodev', `size=${I.tmpBytes}`, 'mode=1777']),
-      {destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro']},
     ],
     annotations: input.annotations,
     linux: {
@@ -114,10 +138,22 @@ export function buildSpec(input: SpecInput): OciSpec {
         memory: {limit: input.memoryBytes, swap: input.memoryBytes},
         cpu: {shares: 1024, quota: Math.round((I.nanoCpus / 1e9) * CPU_PERIOD_US), period: CPU_PERIOD_US},
         pids: {limit: I.pidsBackstop(maxProcesses)},
+        devices: DOCKER_DEVICE_RULES,
       },
-      // Docker's defaults (gVisor serves its own /proc and /sys; kept for parity)
-      maskedPaths: ['/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware'],
-      readonlyPaths: ['/proc/asound', '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+      sysctl: {'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647'},
+      maskedPaths: [
+        '/proc/asound',
+        '/proc/acpi',
+        '/proc/kcore',
+        '/proc/keys',
+        '/proc/latency_stats',
+        '/proc/timer_list',
+        '/proc/timer_stats',
+        '/proc/sched_debug',
+        '/proc/scsi',
+        '/sys/firmware',
+      ],
+      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
     },
   }
 }

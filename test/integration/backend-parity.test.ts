@@ -1,0 +1,191 @@
+/**
+ * The two backends give gVisor the same sandbox. The docker backend's spec is the one Docker's own
+ * daemon writes for our container (read from containerd's bundle on this host: a client we did not
+ * write); the runsc backend's is the one it writes itself. Both are compared field by field, and the
+ * same probe, run in a sandbox of each, must see the same thing. What differs on purpose is listed
+ * here as data, each with its reason.
+ */
+import {existsSync, mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {DockerBackend} from '../../src/backends/docker/index.js'
+import {findRunsc, RunscBackend, runscStateBase} from '../../src/backends/runsc/index.js'
+import type {OciSpec} from '../../src/backends/runsc/spec.js'
+import {loadConfig} from '../../src/config.js'
+import {Engine} from '../../src/engine/engine.js'
+import type {Runner, RunnerBackend, RunnerRequest} from '../../src/engine/runner.js'
+import {poolExecutor} from '../../src/executors/local.js'
+import {Pipeline} from '../../src/run/pipeline.js'
+
+/** where Docker's containerd keeps a running container's bundle: dockerd's own containerd, or the host's */
+const DOCKER_BUNDLE_ROOTS = ['/run/docker/containerd/daemon/io.containerd.runtime.v2.task/moby', '/run/containerd/io.containerd.runtime.v2.task/moby']
+
+function dockerSpecOf(containerId: string): OciSpec {
+  const file = DOCKER_BUNDLE_ROOTS.map((root) => join(root, containerId, 'config.json')).find((f) => existsSync(f))
+  if (!file) throw new Error(`no containerd bundle of container ${containerId} under ${DOCKER_BUNDLE_ROOTS.join(' or ')}`)
+  return JSON.parse(readFileSync(file, 'utf8')) as OciSpec
+}
+
+/** A backend that keeps the OCI spec each of its sandboxes was started with. */
+function recording<B extends RunnerBackend>(backend: B, specOf: (runner: Runner) => OciSpec): B & {specs: OciSpec[]} {
+  const specs: OciSpec[] = []
+  const create = backend.createRunner.bind(backend)
+  return Object.assign(backend, {
+    specs,
+    async createRunner(request: RunnerRequest): Promise<Runner> {
+      const runner = await create(request)
+      specs.push(specOf(runner))
+      return runner
+    },
+  })
+}
+
+type Spec = OciSpec & {linux: OciSpec['linux'] & {sysctl?: Record<string, string>; resources: {devices?: unknown[]}}}
+
+/**
+ * What differs between the backends on purpose (each key is removed from both sides before they are compared):
+ * - hostname, HOSTNAME: each sandbox's own id (Docker: the container's short id);
+ * - cgroupsPath, annotations: where each backend keeps its sandboxes and how it marks them;
+ * - root.path: Docker's overlay mount against the shared read-only export of the image;
+ * - SANDBOX_RUNNER_LINGER_MS=0: the runsc backend's runner ends itself after its report (src/backends/runsc/sandbox.ts);
+ * - /etc/hostname: Docker binds a file with the hostname; the runsc backend's sandboxes have the image's (empty) one;
+ * - linux.seccomp: Docker's default profile, which runsc does not load without --oci-seccomp (neither backend passes it;
+ *   the sentry's own filter is the host-side one).
+ */
+function comparable(spec: Spec): unknown {
+  const {process: proc, mounts, linux, root} = spec
+  const options = (list: string[]) => list.filter((o) => !['rprivate', 'rbind', 'private'].includes(o)).sort()
+  const capabilities = proc.capabilities ?? {}
+  return {
+    process: {
+      user: proc.user,
+      args: proc.args,
+      env: proc.env.filter((e) => !/^(HOSTNAME|SANDBOX_RUNNER_LINGER_MS)=/.test(e)).sort(),
+      cwd: proc.cwd,
+      capabilities: (['bounding', 'effective', 'inheritable', 'permitted', 'ambient'] as const).map((set) => capabilities[set] ?? []),
+      rlimits: proc.rlimits,
+      noNewPrivileges: proc.noNewPrivileges,
+      terminal: proc.terminal ?? false,
+    },
+    rootReadonly: root.readonly,
+    mounts: Object.fromEntries(
+      mounts
+        .filter((m) => m.destination !== '/etc/hostname')
+        .map((m) => [m.destination, {type: m.type, options: options(m.options)}])
+        .sort(([a], [b]) => String(a).localeCompare(String(b))),
+    ),
+    namespaces: linux.namespaces.map((n) => n.type).sort(),
+    resources: {
+      memory: {limit: linux.resources.memory.limit, swap: linux.resources.memory.swap},
+      // a share of 0 is the kernel's default, 1024
+      cpu: {shares: linux.resources.cpu.shares || 1024, quota: linux.resources.cpu.quota, period: linux.resources.cpu.period},
+      pids: linux.resources.pids,
+      devices: linux.resources.devices ?? [],
+    },
+    sysctl: linux.sysctl ?? {},
+    maskedPaths: linux.maskedPaths,
+    readonlyPaths: linux.readonlyPaths,
+  }
+}
+
+const config = loadConfig({env: {...process.env, SANDBOX_TIMEOUT: '20s'}})
+const stateRoot = mkdtempSync(join(tmpdir(), 'backend-parity-'))
+const previousState = process.env.SANDBOX_STATE_DIR
+const engines: Engine[] = []
+let docker: DockerBackend & {specs: OciSpec[]}
+let runsc: RunscBackend & {specs: OciSpec[]}
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) throw new Error('the backend parity tests run as root (the runsc backend makes cgroups and namespaces)')
+  if (!findRunsc()) throw new Error('runsc is not installed: apt-get install runsc')
+  process.env.SANDBOX_STATE_DIR = stateRoot
+  docker = recording(new DockerBackend(), (runner) => dockerSpecOf(runner.id))
+  runsc = recording(new RunscBackend(), (runner) => {
+    const owners = [...new Set(engines.map((e) => e.id))]
+    const file = owners.map((owner) => join(runscStateBase(), owner, 'bundles', runner.id, 'config.json')).find((f) => existsSync(f))
+    if (!file) throw new Error(`no bundle of runsc sandbox ${runner.id}`)
+    return JSON.parse(readFileSync(file, 'utf8')) as OciSpec
+  })
+  for (const backend of [docker, runsc]) engines.push(new Engine({config, backend, poolSize: 1, languages: ['python', 'nodejs']}))
+  await Promise.all(engines.map((e) => e.start()))
+}, 120_000)
+
+afterAll(async () => {
+  await Promise.all(engines.map((e) => e.stop()))
+  if (previousState === undefined) delete process.env.SANDBOX_STATE_DIR
+  else process.env.SANDBOX_STATE_DIR = previousState
+  rmSync(stateRoot, {recursive: true, force: true})
+})
+
+const onBoth = (language: 'python' | 'nodejs', code: string) =>
+  Promise.all(engines.map((engine) => new Pipeline(poolExecutor(engine), {timeoutSeconds: 20, policy: 'off'}).run({language, code})))
+
+describe('the docker and runsc backends give gVisor the same sandbox', () => {
+  it('one spec, field by field: the one Docker writes for our container and the one the runsc backend writes', () => {
+    expect(docker.specs.length).toBeGreaterThanOrEqual(2)
+    expect(runsc.specs.length).toBeGreaterThanOrEqual(2)
+    for (const language of [0, 1]) {
+      const [fromDocker, fromRunsc] = [docker.specs[language], runsc.specs[language]].map((s) => comparable(s as Spec))
+      expect(fromRunsc).toEqual(fromDocker)
+    }
+  })
+
+  it('the same probe sees the same sandbox: identity, limits, mounts, devices, hidden and read-only paths, network', async () => {
+    const probe = [
+      'import os, resource, socket, stat',
+      'def main():',
+      '    out = {"ids": [os.getuid(), os.geteuid(), os.getgid(), sorted(os.getgroups())], "cwd": os.getcwd(), "umask": os.umask(0o22)}',
+      '    status = dict(l.split(":\\t", 1) for l in open("/proc/self/status").read().splitlines() if ":\\t" in l)',
+      '    out["status"] = {k: status.get(k, "").strip() for k in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs"]}',
+      '    out["rlimits"] = {n: resource.getrlimit(getattr(resource, n)) for n in ["RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_AS", "RLIMIT_CORE"]}',
+      '    out["mounts"] = sorted(" ".join([l.split()[1], l.split()[2]] + sorted(o for o in l.split()[3].split(",") if not o.startswith(("rfdno", "wfdno", "cache=")))) for l in open("/proc/self/mounts") if l.split()[1] != "/etc/hostname")',
+      '    out["dev"] = sorted(os.listdir("/dev"))',
+      '    out["devnodes"] = {n: [stat.S_ISCHR(os.stat("/dev/" + n).st_mode), os.major(os.stat("/dev/" + n).st_rdev), os.minor(os.stat("/dev/" + n).st_rdev)] for n in ["null", "zero", "full", "random", "urandom", "tty"]}',
+      '    paths = {}',
+      '    for p in ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/proc/sysrq-trigger", "/proc/sys/kernel/hostname", "/sys/fs/cgroup", "/dev/mqueue"]:',
+      '        try:',
+      '            paths[p] = ["dir", sorted(os.listdir(p))] if os.path.isdir(p) else ["file", len(open(p, "rb").read(64))]',
+      '        except OSError as e:',
+      '            paths[p] = e.errno',
+      '        try:',
+      '            open(p, "w").write("1"); paths[p + " write"] = "written"',
+      '        except OSError as e:',
+      '            paths[p + " write"] = e.errno',
+      '    out["paths"] = paths',
+      '    out["ifaces"] = [n for _, n in socket.if_nameindex()]',
+      '    s = socket.socket()',
+      '    try:',
+      '        s.bind(("127.0.0.1", 80)); out["bind80"] = True',
+      '    except OSError as e:',
+      '        out["bind80"] = e.errno',
+      '    out["env"] = sorted(k for k in os.environ if k not in ("HOSTNAME", "SANDBOX_RUNNER_LINGER_MS"))',
+      '    return out',
+      '',
+    ].join('\n')
+    const [fromDocker, fromRunsc] = await onBoth('python', probe)
+    expect(fromDocker.status, fromDocker.stderr).toBe('success')
+    expect(fromRunsc.status, fromRunsc.stderr).toBe('success')
+    expect(fromRunsc.result?.value).toEqual(fromDocker.result?.value)
+    // the probe can fail: these are the facts both must show
+    expect(fromDocker.result?.value).toMatchObject({ids: [65534, 65534, 65534, [65534]], cwd: '/workspace', ifaces: ['lo']})
+  }, 60_000)
+
+  it('Node.js sees the same limits and identity on both', async () => {
+    const probe = [
+      'const fs = require("fs"), os = require("os")',
+      'function main() {',
+      '  return {uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), cwd: process.cwd(), cpus: os.cpus().length > 0,',
+      '    constrained: typeof process.constrainedMemory === "function" ? process.constrainedMemory() > 0 : null,',
+      '    tmp: fs.statSync("/tmp").mode & 0o7777, workspace: fs.statSync("/workspace").mode & 0o7777}',
+      '}',
+      '',
+    ].join('\n')
+    const [fromDocker, fromRunsc] = await onBoth('nodejs', probe)
+    expect(fromDocker.status, fromDocker.stderr).toBe('success')
+    expect(fromRunsc.result?.value).toEqual(fromDocker.result?.value)
+    expect(fromDocker.result?.value).toMatchObject({uid: 65534, gid: 65534, cwd: '/workspace', tmp: 0o1777, workspace: 0o755})
+  }, 60_000)
+})
