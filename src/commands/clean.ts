@@ -10,7 +10,8 @@ export default class Clean extends BaseCommand<typeof Clean> {
 
 Stops the manager (graceful), removes the manager container, every sandbox container whose owner
 process is gone, the pid, state, launch and log files. Containers of other sandbox processes still running
-on this host (e.g. a \`sandbox run\` in progress) are kept unless --all. --images also removes the
+on this host (e.g. a \`sandbox run\` in progress) are kept unless --all, and the cgroups of runsc
+sandboxes that no record names any more (empty, a minute old). --images also removes the
 base images, the manager image, every image labelled as built by this toolkit and the runsc
 backend's exports of them (one a running process boots from is kept unless --all).`
 
@@ -38,6 +39,7 @@ backend's exports of them (one a running process boots from is kept unless --all
       if (result.stopped?.wasRunning) this.log('Stopped the manager')
       this.log(`Removed ${result.containersRemoved} container(s)`)
       for (const k of result.containersKept) this.log(`  kept ${k.id}: ${k.reason} (pid ${k.ownerPid})`)
+      if (result.cgroupsRemoved) this.log(`Removed the cgroups of ${result.cgroupsRemoved} runsc sandbox(es) that nothing recorded any more`)
       this.log(result.filesRemoved.length ? `Removed ${result.filesRemoved.join(', ')}` : 'No state files to remove')
       if (result.images) {
         this.log(`Removed ${result.images.removed.length} image(s)${result.images.removed.length ? `: ${result.images.removed.join(', ')}` : ''}`)

@@ -17,6 +17,8 @@ export interface CleanResult {
   stopped: StopResult | null
   containersRemoved: number
   containersKept: KeptSandbox[]
+  /** runsc sandboxes whose cgroups (runsc's cpu, pids, …) were left without any record of them, removed */
+  cgroupsRemoved: number
   filesRemoved: string[]
   images: {removed: string[]; missing: string[]; failed: Array<{image: string; error: string}>} | null
   /** with `images`: the runsc backend's exports of the images removed, and those kept because a live process boots from them */
@@ -44,7 +46,7 @@ export function orphanVerdict(
 export async function cleanEverything(options: {images?: string[] | false; all?: boolean; files?: ManagerFiles; onProgress?: Progress} = {}): Promise<CleanResult> {
   const files = options.files ?? managerFiles()
   const progress = options.onProgress ?? (() => {})
-  const result: CleanResult = {stopped: null, containersRemoved: 0, containersKept: [], filesRemoved: [], images: null, rootfs: null, warnings: []}
+  const result: CleanResult = {stopped: null, containersRemoved: 0, containersKept: [], cgroupsRemoved: 0, filesRemoved: [], images: null, rootfs: null, warnings: []}
   const rec = recordedManager(files)
   if (rec.state === 'running' || rec.state === 'elsewhere') {
     progress('stopping the manager')
@@ -73,11 +75,12 @@ export async function cleanEverything(options: {images?: string[] | false; all?:
     result.warnings.push(`Docker could not be cleaned: ${errorMessage(error)}`)
   }
   // the runsc backend's sandboxes (no daemon involved): those of owners that are gone, or all with `all`
-  const {removeRunscLeftovers} = await import('../backends/runsc/index.js')
+  const {removeOrphanCgroups, removeRunscLeftovers} = await import('../backends/runsc/index.js')
   result.containersRemoved += await removeRunscLeftovers({all: options.all, kept: result.containersKept}).catch((error: unknown) => {
     result.warnings.push(`runsc sandboxes could not be cleaned: ${errorMessage(error)}`)
     return 0
   })
+  result.cgroupsRemoved = removeOrphanCgroups()
   if (options.images) {
     // the images' exports for the runsc backend (no daemon involved); one a live process boots from stays unless `all`
     const {removeRootfsCache} = await import('../backends/runsc/rootfs.js')

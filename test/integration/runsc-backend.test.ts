@@ -3,7 +3,8 @@
  * isolation, leftovers of a killed engine, and the rootfs cache.
  */
 import {spawn} from 'node:child_process'
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {randomBytes} from 'node:crypto'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, utimesSync, writeFileSync} from 'node:fs'
 import {hostname, tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {createInterface} from 'node:readline'
@@ -19,6 +20,7 @@ import type {Runner, RunnerRequest} from '../../src/engine/runner.js'
 import {poolExecutor} from '../../src/executors/local.js'
 import {runProgram} from '../../src/exec.js'
 import {Pipeline} from '../../src/run/pipeline.js'
+import {cleanEverything} from '../../src/supervisor/clean.js'
 import {startListener, type RunningListener} from '../../src/suite/fixtures.js'
 import {gone} from '../helpers/processes.js'
 
@@ -293,6 +295,50 @@ setInterval(() => {}, 1000)`,
     for (const id of ids) expect(existsSync(`/sys/fs/cgroup/memory/sandbox-runsc/${id}`), id).toBe(false)
     // nothing left for clean either
     expect(await removeRunscLeftovers()).toBe(0)
+  })
+
+  it('runsc’s cgroups that no record names any more are removed at engine start and by clean; busy and young ones stay', async () => {
+    const made: string[] = []
+    /** a real group in a controller runsc uses, last changed `ageMs` ago */
+    const group = (controller: string, id: string, ageMs: number): string => {
+      const dir = `/sys/fs/cgroup/${controller}/sandbox-runsc/${id}`
+      mkdirSync(dir, {recursive: true})
+      made.push(dir)
+      const t = (Date.now() - ageMs) / 1000
+      utimesSync(dir, t, t)
+      return dir
+    }
+    const newId = () => `sbx-${randomBytes(8).toString('hex')}`
+    const sleeper = spawn('sleep', ['120'], {stdio: 'ignore'})
+    try {
+      const [orphan, busy, young, cleaned] = [newId(), newId(), newId(), newId()]
+      const orphanDirs = ['pids', 'cpu'].map((c) => group(c, orphan, 120_000))
+      const busyDir = group('pids', busy, 120_000)
+      writeFileSync(join(busyDir, 'cgroup.procs'), String(sleeper.pid))
+      const youngDir = group('pids', young, 0)
+
+      const next = new Engine({config, poolSize: 0, languages: ['python']})
+      await next.start()
+      await next.stop()
+      for (const dir of orphanDirs) expect(existsSync(dir), dir).toBe(false)
+      expect(existsSync(busyDir)).toBe(true)
+      expect(existsSync(youngDir)).toBe(true)
+
+      const cleanedDir = group('cpu', cleaned, 120_000)
+      const result = await cleanEverything()
+      expect(result.cgroupsRemoved).toBeGreaterThanOrEqual(1)
+      expect(existsSync(cleanedDir)).toBe(false)
+      expect(existsSync(busyDir)).toBe(true)
+    } finally {
+      sleeper.kill('SIGKILL')
+      await new Promise((ok) => (sleeper.exitCode === null ? sleeper.once('exit', ok) : ok(undefined)))
+      for (const dir of made)
+        try {
+          rmdirSync(dir)
+        } catch {
+          // removed by the test already
+        }
+    }
   })
 
   it('the rootfs is exported once per image and reused; an older export of the image is removed', async () => {

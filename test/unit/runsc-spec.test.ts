@@ -1,11 +1,12 @@
 import {describe, expect, it, vi} from 'vitest'
 
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {cgroupProblem, createMemoryCgroup, oomKilled, peakMemoryKb} from '../../src/backends/runsc/cgroup.js'
 import {defaultBackend} from '../../src/backends/index.js'
+import {removeOrphanCgroups} from '../../src/backends/runsc/index.js'
 import {configFromFlags} from '../../src/commands/start.js'
 import {runscProblems} from '../../src/backends/runsc/host.js'
 import {runscFlags} from '../../src/backends/runsc/sandbox.js'
@@ -117,6 +118,42 @@ describe('runsc memory cgroup (facts read from files)', () => {
       expect(peakMemoryKb('sbx-2', root)).toBeNull()
     } finally {
       rmSync(root, {recursive: true, force: true})
+    }
+  })
+
+  it('sweeps runsc’s groups that no bundle names, once empty and past the grace; ours (memory), named, busy, young and foreign ones stay', () => {
+    const root = mkdtempSync(join(tmpdir(), 'cgroup-'))
+    const base = mkdtempSync(join(tmpdir(), 'runsc-state-'))
+    try {
+      const id = (n: number) => `sbx-${String(n).padStart(16, '0')}`
+      const group = (controller: string, name: string, ageMs: number, busy = false) => {
+        const dir = join(root, controller, 'sandbox-runsc', name)
+        mkdirSync(dir, {recursive: true})
+        // a group with processes cannot be removed: here, a directory that is not empty
+        if (busy) writeFileSync(join(dir, 'tasks'), '42\n')
+        const t = (Date.now() - ageMs) / 1000
+        utimesSync(dir, t, t)
+        return dir
+      }
+      const orphan = ['pids', 'cpu'].map((c) => group(c, id(1), 120_000))
+      const ours = group('memory', id(1), 120_000)
+      const young = group('pids', id(2), 1_000)
+      const busy = group('pids', id(3), 120_000, true)
+      const named = group('cpu', id(4), 120_000)
+      const foreign = group('pids', 'exp-999-65', 120_000)
+      mkdirSync(join(base, 'engine-1', 'bundles', id(4)), {recursive: true})
+      writeFileSync(join(base, 'engine-1', 'owner.json'), JSON.stringify({owner: 'engine-1', pid: 1, host: 'h'}))
+
+      expect(removeOrphanCgroups({base, root})).toBe(1)
+      for (const dir of orphan) expect(existsSync(dir), dir).toBe(false)
+      for (const dir of [ours, young, busy, named, foreign]) expect(existsSync(dir), dir).toBe(true)
+      // once the young one is past the grace it goes too
+      expect(removeOrphanCgroups({base, root, now: Date.now() + 60_000})).toBe(1)
+      expect(existsSync(young)).toBe(false)
+      expect(removeOrphanCgroups({base, root: join(root, 'nothing-here')})).toBe(0)
+    } finally {
+      rmSync(root, {recursive: true, force: true})
+      rmSync(base, {recursive: true, force: true})
     }
   })
 

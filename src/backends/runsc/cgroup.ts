@@ -5,7 +5,7 @@
  * read after the sandbox has gone. runsc makes and removes the other controllers' groups
  * (cpu, pids…) at the same path itself.
  */
-import {existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 export const CGROUP_ROOT = '/sys/fs/cgroup'
@@ -96,4 +96,40 @@ export function removeRunscCgroups(id: string, root = CGROUP_ROOT): boolean {
     }
   }
   return clear
+}
+
+/** the shape of a sandbox's id (src/backends/runsc/index.ts), the only groups under our parent that are ever swept */
+const SANDBOX_ID = /^sbx-[0-9a-f]{16}$/
+
+/**
+ * runsc's groups of sandboxes (every controller but memory, which is ours), by sandbox id, each
+ * with when the newest of its groups was last changed (ms since the epoch): what a sweep for
+ * groups that no sandbox record names reads.
+ */
+export function runscCgroupGroups(root = CGROUP_ROOT): Map<string, number> {
+  const groups = new Map<string, number>()
+  let controllers: string[] = []
+  try {
+    controllers = readdirSync(root)
+  } catch {
+    return groups
+  }
+  for (const c of controllers) {
+    if (c === 'memory') continue
+    const parent = join(root, c, CGROUP_PARENT)
+    let ids: string[] = []
+    try {
+      ids = readdirSync(parent).filter((name) => SANDBOX_ID.test(name))
+    } catch {
+      continue
+    }
+    for (const id of ids) {
+      try {
+        groups.set(id, Math.max(groups.get(id) ?? 0, statSync(join(parent, id)).mtimeMs))
+      } catch {
+        // gone meanwhile
+      }
+    }
+  }
+  return groups
 }

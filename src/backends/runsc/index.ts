@@ -23,7 +23,7 @@ import {configError, errorMessage, prerequisiteError} from '../../errors.js'
 import {stateDir} from '../../paths.js'
 import {isOwnedByPid, ownerState, ownIdentity} from '../../owner.js'
 import {requireImagesReady} from '../docker/index.js'
-import {cgroupPathOf, createMemoryCgroup, removeMemoryCgroup} from './cgroup.js'
+import {cgroupPathOf, createMemoryCgroup, removeMemoryCgroup, removeRunscCgroups, runscCgroupGroups} from './cgroup.js'
 import {findRunsc, runscProblems} from './host.js'
 import {ensureRootfs, type Rootfs} from './rootfs.js'
 import {deleteSandbox, RUNNER_EXITS_AFTER_REPORT, RunscSandbox, stateFileOf} from './sandbox.js'
@@ -125,6 +125,32 @@ export async function removeRunscLeftovers(options: {ownProcess?: boolean; all?:
       }
     }
     removed += await removeOwnerDir(runsc, dir)
+  }
+  return removed
+}
+
+/**
+ * How long runsc's groups of a sandbox may stay without a bundle that names it before they are
+ * leftovers. A bundle is written before its sandbox's groups exist and goes only once they are
+ * gone (deleteSandbox), so such groups were left by something that ended in between (older
+ * versions gave up on busy groups after a kill, and nothing found them again). The grace covers
+ * sandboxes of other state directories (SANDBOX_STATE_DIR), whose bundles are not seen here: their
+ * groups hold their processes (a group with processes cannot be removed) except for the moments
+ * in which runsc makes and removes them.
+ */
+const ORPHAN_GROUPS_GRACE_MS = 60_000
+
+/**
+ * runsc's cgroups (cpu, pids, …) of sandboxes that no bundle under `base` names, empty and older
+ * than the grace, removed; how many sandboxes' groups went. At engine start and by `sandbox clean`.
+ */
+export function removeOrphanCgroups(options: {base?: string; root?: string; now?: number} = {}): number {
+  const named = new Set(owners(options.base ?? runscStateBase()).flatMap(({dir}) => bundlesOf(dir)))
+  const now = options.now ?? Date.now()
+  let removed = 0
+  for (const [id, changed] of runscCgroupGroups(options.root)) {
+    if (named.has(id) || now - changed < ORPHAN_GROUPS_GRACE_MS) continue
+    if (removeRunscCgroups(id, options.root)) removed++
   }
   return removed
 }
@@ -245,9 +271,11 @@ export class RunscBackend implements RunnerBackend {
     return current
   }
 
-  removeLeftovers(options: {ownProcess?: boolean} = {}): Promise<number> {
+  async removeLeftovers(options: {ownProcess?: boolean} = {}): Promise<number> {
     // owners this backend still serves are never leftovers
-    return removeRunscLeftovers({ownProcess: options.ownProcess, keep: new Set(this.live.keys())})
+    const removed = await removeRunscLeftovers({ownProcess: options.ownProcess, keep: new Set(this.live.keys())})
+    removeOrphanCgroups()
+    return removed
   }
 
   async removeOwned(owner: string): Promise<void> {
