@@ -10,8 +10,8 @@ export default class Clean extends BaseCommand<typeof Clean> {
 
 Stops the manager (graceful), removes the manager container, every sandbox container whose owner
 process is gone, the pid, state, launch and log files. Containers of other sandbox processes still running
-on this host (e.g. a \`sandbox run\` in progress) are kept unless --all, and the cgroups of runsc
-sandboxes that no record names any more (empty, a minute old). --images also removes the
+on this host (e.g. a \`sandbox run\` in progress) are kept unless --all. The cgroups of runsc sandboxes
+that no record names any more (empty, at least a minute old) are removed too. --images also removes the
 base images, the manager image, every image labelled as built by this toolkit and the runsc
 backend's exports of them (one a running process boots from is kept unless --all).`
 

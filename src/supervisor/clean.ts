@@ -80,7 +80,11 @@ export async function cleanEverything(options: {images?: string[] | false; all?:
     result.warnings.push(`runsc sandboxes could not be cleaned: ${errorMessage(error)}`)
     return 0
   })
-  result.cgroupsRemoved = removeOrphanCgroups()
+  try {
+    result.cgroupsRemoved = removeOrphanCgroups()
+  } catch (error) {
+    result.warnings.push(`leftover cgroups of runsc sandboxes could not be looked for: ${errorMessage(error)}`)
+  }
   if (options.images) {
     // the images' exports for the runsc backend (no daemon involved); one a live process boots from stays unless `all`
     const {removeRootfsCache} = await import('../backends/runsc/rootfs.js')

@@ -29,74 +29,94 @@ function dockerSpecOf(containerId: string): OciSpec {
   return JSON.parse(readFileSync(file, 'utf8')) as OciSpec
 }
 
-/** A backend that keeps the OCI spec each of its sandboxes was started with. */
-function recording<B extends RunnerBackend>(backend: B, specOf: (runner: Runner) => OciSpec): B & {specs: OciSpec[]} {
-  const specs: OciSpec[] = []
+/** A backend that keeps its sandboxes, each with its language and the OCI spec it was started with. */
+function recording<B extends RunnerBackend>(backend: B, specOf: (runner: Runner) => OciSpec): B & {made: Made[]} {
+  const made: Made[] = []
   const create = backend.createRunner.bind(backend)
   return Object.assign(backend, {
-    specs,
+    made,
     async createRunner(request: RunnerRequest): Promise<Runner> {
       const runner = await create(request)
-      specs.push(specOf(runner))
+      made.push({language: request.runtime, runner, spec: specOf(runner)})
       return runner
     },
   })
 }
 
-type Spec = OciSpec & {linux: OciSpec['linux'] & {sysctl?: Record<string, string>; resources: {devices?: unknown[]}}}
+interface Made {
+  language: string
+  runner: Runner
+  spec: OciSpec
+}
+
+/** The limits the host's cgroups (v1) hold for a sandbox, read from the files: what is enforced, whatever a spec says. */
+function enforcedLimits(cgroupsPath: string): Record<string, string> {
+  const files = {
+    memory: ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes'],
+    pids: ['pids.max'],
+    cpu: ['cpu.cfs_quota_us', 'cpu.cfs_period_us', 'cpu.shares'],
+  }
+  const limits: Record<string, string> = {}
+  for (const [controller, names] of Object.entries(files))
+    for (const name of names) {
+      const file = join('/sys/fs/cgroup', controller, cgroupsPath, name)
+      // memsw exists only with swap accounting
+      if (existsSync(file) || name !== 'memory.memsw.limit_in_bytes') limits[name] = readFileSync(file, 'utf8').trim()
+    }
+  return limits
+}
+
+type Spec = OciSpec & {linux: OciSpec['linux'] & {seccomp?: unknown}}
+
+/** Go's omitempty, as runsc reads a spec: a zero value (false, 0, '', [], {}) is the same as none */
+function pruned(value: unknown): unknown {
+  if (Array.isArray(value)) return value.length ? value.map(pruned) : undefined
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value)
+      .map(([k, v]) => [k, pruned(v)] as const)
+      .filter(([, v]) => v !== undefined)
+    return entries.length ? Object.fromEntries(entries) : undefined
+  }
+  return value === false || value === 0 || value === '' ? undefined : value
+}
 
 /**
- * What differs between the backends on purpose (each key is removed from both sides before they are compared):
- * - hostname, HOSTNAME: each sandbox's own id (Docker: the container's short id);
- * - cgroupsPath, annotations: where each backend keeps its sandboxes and how it marks them;
+ * The whole spec, less what differs on purpose:
+ * - ociVersion: the label each writer puts on its spec (Docker's is 1.0.2-dev);
+ * - hostname, HOSTNAME: each sandbox's own (12 hex digits on both);
+ * - linux.cgroupsPath, annotations: where each backend keeps its sandboxes and how it marks them;
  * - root.path: Docker's overlay mount against the shared read-only export of the image;
  * - SANDBOX_RUNNER_LINGER_MS=0: the runsc backend's runner ends itself after its report (src/backends/runsc/sandbox.ts);
  * - /etc/hostname: Docker binds a file with the hostname; the runsc backend's sandboxes have the image's (empty) one;
  * - linux.seccomp: Docker's default profile, which runsc does not load without --oci-seccomp (neither backend passes it;
  *   the sentry's own filter is the host-side one).
+ * and read as runsc reads it: zero values as none, mount options without propagation flags, a tmpfs's or
+ * pseudo file system's source (a label) ignored, the namespaces as a set, a CPU share of 0 as the kernel's 1024.
  */
 function comparable(spec: Spec): unknown {
-  const {process: proc, mounts, linux, root} = spec
-  const options = (list: string[]) => list.filter((o) => !['rprivate', 'rbind', 'private'].includes(o)).sort()
-  const capabilities = proc.capabilities ?? {}
-  return {
-    process: {
-      user: proc.user,
-      args: proc.args,
-      env: proc.env.filter((e) => !/^(HOSTNAME|SANDBOX_RUNNER_LINGER_MS)=/.test(e)).sort(),
-      cwd: proc.cwd,
-      capabilities: (['bounding', 'effective', 'inheritable', 'permitted', 'ambient'] as const).map((set) => capabilities[set] ?? []),
-      rlimits: proc.rlimits,
-      noNewPrivileges: proc.noNewPrivileges,
-      terminal: proc.terminal ?? false,
+  const without = (o: object, ...keys: string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)))
+  const {process: proc, linux} = spec
+  return pruned({
+    ...without(spec, 'ociVersion', 'hostname', 'annotations', 'process', 'mounts', 'root', 'linux'),
+    process: {...proc, env: proc.env.filter((e) => !/^(HOSTNAME|SANDBOX_RUNNER_LINGER_MS)=/.test(e)).sort()},
+    root: without(spec.root, 'path'),
+    mounts: spec.mounts
+      .filter((m) => m.destination !== '/etc/hostname')
+      .map((m) => ({...m, source: m.type === 'bind' ? m.source : '', options: m.options.filter((o) => !['rprivate', 'private', 'rbind'].includes(o)).sort()})),
+    linux: {
+      ...without(linux, 'cgroupsPath', 'seccomp'),
+      namespaces: [...linux.namespaces].sort((a, b) => a.type.localeCompare(b.type)),
+      resources: {...linux.resources, cpu: {...linux.resources.cpu, shares: linux.resources.cpu.shares || 1024}},
     },
-    rootReadonly: root.readonly,
-    mounts: Object.fromEntries(
-      mounts
-        .filter((m) => m.destination !== '/etc/hostname')
-        .map((m) => [m.destination, {type: m.type, options: options(m.options)}])
-        .sort(([a], [b]) => String(a).localeCompare(String(b))),
-    ),
-    namespaces: linux.namespaces.map((n) => n.type).sort(),
-    resources: {
-      memory: {limit: linux.resources.memory.limit, swap: linux.resources.memory.swap},
-      // a share of 0 is the kernel's default, 1024
-      cpu: {shares: linux.resources.cpu.shares || 1024, quota: linux.resources.cpu.quota, period: linux.resources.cpu.period},
-      pids: linux.resources.pids,
-      devices: linux.resources.devices ?? [],
-    },
-    sysctl: linux.sysctl ?? {},
-    maskedPaths: linux.maskedPaths,
-    readonlyPaths: linux.readonlyPaths,
-  }
+  })
 }
 
 const config = loadConfig({env: {...process.env, SANDBOX_TIMEOUT: '20s'}})
 const stateRoot = mkdtempSync(join(tmpdir(), 'backend-parity-'))
 const previousState = process.env.SANDBOX_STATE_DIR
 const engines: Engine[] = []
-let docker: DockerBackend & {specs: OciSpec[]}
-let runsc: RunscBackend & {specs: OciSpec[]}
+let docker: DockerBackend & {made: Made[]}
+let runsc: RunscBackend & {made: Made[]}
 
 beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error('the backend parity tests run as root (the runsc backend makes cgroups and namespaces)')
@@ -125,12 +145,24 @@ const onBoth = (language: 'python' | 'nodejs', code: string) =>
 
 describe('the docker and runsc backends give gVisor the same sandbox', () => {
   it('one spec, field by field: the one Docker writes for our container and the one the runsc backend writes', () => {
-    expect(docker.specs.length).toBeGreaterThanOrEqual(2)
-    expect(runsc.specs.length).toBeGreaterThanOrEqual(2)
-    for (const language of [0, 1]) {
-      const [fromDocker, fromRunsc] = [docker.specs[language], runsc.specs[language]].map((s) => comparable(s as Spec))
-      expect(fromRunsc).toEqual(fromDocker)
+    for (const language of ['python', 'nodejs']) {
+      // the pools fill at once: pair the sandboxes by language, not by the order they became ready
+      const [fromDocker, fromRunsc] = [docker, runsc].map((backend) => backend.made.find((m) => m.language === language)?.spec)
+      expect(fromDocker, `a ${language} sandbox of the docker backend`).toBeDefined()
+      expect(fromRunsc, `a ${language} sandbox of the runsc backend`).toBeDefined()
+      expect(comparable(fromRunsc as Spec), language).toEqual(comparable(fromDocker as Spec))
     }
+  })
+
+  it('the host enforces the same limits on both: memory (and swap), pids, CPU quota and shares, read from the cgroups of a live sandbox', () => {
+    // the warm runners made at start still wait for a job
+    const [fromDocker, fromRunsc] = [docker, runsc].map((backend) => {
+      const live = backend.made.find((m) => !m.runner.isUnusable)
+      expect(live, `a live ${backend.id} sandbox`).toBeDefined()
+      return enforcedLimits((live as Made).spec.linux.cgroupsPath)
+    })
+    expect(fromRunsc).toEqual(fromDocker)
+    expect(fromRunsc).toMatchObject({'memory.limit_in_bytes': String(config.memoryBytes), 'pids.max': '4096', 'cpu.cfs_quota_us': '100000', 'cpu.cfs_period_us': '100000'})
   })
 
   it('the same probe sees the same sandbox: identity, limits, mounts, devices, hidden and read-only paths, network', async () => {

@@ -325,8 +325,8 @@ setInterval(() => {}, 1000)`,
       expect(existsSync(youngDir)).toBe(true)
 
       const cleanedDir = group('cpu', cleaned, 120_000)
-      const result = await cleanEverything()
-      expect(result.cgroupsRemoved).toBeGreaterThanOrEqual(1)
+      // (the count is the unit test's: any engine start on this host may sweep it first)
+      expect((await cleanEverything()).warnings).toEqual([])
       expect(existsSync(cleanedDir)).toBe(false)
       expect(existsSync(busyDir)).toBe(true)
     } finally {

@@ -103,8 +103,10 @@ const SANDBOX_ID = /^sbx-[0-9a-f]{16}$/
 
 /**
  * runsc's groups of sandboxes (every controller but memory, which is ours), by sandbox id, each
- * with when the newest of its groups was last changed (ms since the epoch): what a sweep for
- * groups that no sandbox record names reads.
+ * with the latest mtime of its groups (ms since the epoch). A group's mtime is when the kernel
+ * made its inode: the group's creation, or later (kernfs may drop an idle group's inode and make
+ * it again), never earlier, and moving processes in or out does not change it; so a group is
+ * never taken for older than it is.
  */
 export function runscCgroupGroups(root = CGROUP_ROOT): Map<string, number> {
   const groups = new Map<string, number>()

@@ -62,8 +62,15 @@ function owners(base: string): Array<{dir: string; record: OwnerRecord | undefin
     })
 }
 
-/** The ids of the sandboxes recorded in an owner's directory (their bundles). */
-const bundlesOf = (dir: string): string[] => (existsSync(join(dir, 'bundles')) ? readdirSync(join(dir, 'bundles')) : [])
+/** The ids of the sandboxes recorded in an owner's directory (their bundles); none once it has gone. */
+function bundlesOf(dir: string): string[] {
+  try {
+    return readdirSync(join(dir, 'bundles'))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+    throw error
+  }
+}
 
 /**
  * Delete every sandbox recorded in an owner's directory; how many went. The directory (its record
@@ -143,6 +150,7 @@ const ORPHAN_GROUPS_GRACE_MS = 60_000
 /**
  * runsc's cgroups (cpu, pids, …) of sandboxes that no bundle under `base` names, empty and older
  * than the grace, removed; how many sandboxes' groups went. At engine start and by `sandbox clean`.
+ * Throws, removing nothing, when the records cannot be read.
  */
 export function removeOrphanCgroups(options: {base?: string; root?: string; now?: number} = {}): number {
   const named = new Set(owners(options.base ?? runscStateBase()).flatMap(({dir}) => bundlesOf(dir)))
@@ -274,7 +282,11 @@ export class RunscBackend implements RunnerBackend {
   async removeLeftovers(options: {ownProcess?: boolean} = {}): Promise<number> {
     // owners this backend still serves are never leftovers
     const removed = await removeRunscLeftovers({ownProcess: options.ownProcess, keep: new Set(this.live.keys())})
-    removeOrphanCgroups()
+    try {
+      removeOrphanCgroups()
+    } catch {
+      // housekeeping: a sweep that cannot read the records removes nothing and never stops a start
+    }
     return removed
   }
 

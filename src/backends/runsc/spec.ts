@@ -80,7 +80,7 @@ export function mergeEnv(...lists: string[][]): string[] {
 
 const CPU_PERIOD_US = 100_000
 
-/** Docker's device cgroup rules: deny all, then the null, zero, urandom, random, tty and console nodes; FUSE denied */
+/** Docker's device cgroup rules: deny all, then zero (1:5), null (1:3), urandom (1:9), random (1:8), tty (5:0) and console (5:1); FUSE (10:229) denied */
 const DOCKER_DEVICE_RULES: OciSpec['linux']['resources']['devices'] = [
   {allow: false, access: 'rwm'},
   ...[
