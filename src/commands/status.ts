@@ -55,7 +55,7 @@ running, unreachable or unhealthy.`
       )
       for (const p of report.pools) {
         this.log(
-          `  ${p.language.padEnd(7)} ${p.kind === 'preloaded' ? 'preloaded pool (numpy, pandas, matplotlib; filled when idle)' : 'pool'}: ${p.ready}/${p.size} ready, ${p.busy} busy, ${p.creating} starting, ${p.waiting} queued · ${p.created} created, ${p.failures} failed${p.served === undefined ? '' : `, ${p.served} served`}`,
+          `  ${p.language.padEnd(7)} ${p.kind === 'preloaded' ? 'preloaded pool (numpy, pandas, matplotlib; filled when idle)' : 'pool'}: ${p.ready}/${p.size} ready, ${p.busy} busy, ${p.creating} starting, ${p.waiting} queued · ${p.created} created, ${p.failures} failed${p.served === undefined ? '' : `, ${p.served} served`}${p.abandoned ? `, ${p.abandoned} abandoned for waiting runs` : ''}`,
         )
       }
       const st = report.settings

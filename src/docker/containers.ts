@@ -8,6 +8,7 @@ import type {Duplex} from 'node:stream'
 
 import Dockerode from 'dockerode'
 
+import {abandonedCreation} from '../engine/runner.js'
 import {RunnerStdio, untilReady} from '../engine/runner-stdio.js'
 import {type OwnerIdentity, ownerState, ownIdentity} from '../owner.js'
 import {docker, withDaemon} from './client.js'
@@ -49,6 +50,8 @@ export interface RunnerContainerSpec {
   autoRemove?: boolean
   /** how long the runner may take to boot */
   readyTimeoutMs?: number
+  /** abandon the creation: the container is removed and the start rejects */
+  signal?: AbortSignal
 }
 
 export {READY_MARKER} from '../engine/runner-stdio.js'
@@ -419,19 +422,27 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
       HostConfig: hardenedHostConfig(spec),
     })
     let stream: Duplex | undefined
+    let runner: RunnerContainer | undefined
+    // abandoned while it boots: the kill ends its readiness wait, and it is removed below
+    const abandon = () => void runner?.kill().catch(() => {})
+    spec.signal?.addEventListener('abort', abandon, {once: true})
     try {
       stream = (await container.attach({stream: true, stdin: true, stdout: true, stderr: true, hijack: true})) as unknown as Duplex
-      const runner = new RunnerContainer(container.id, container, stream, spec.autoRemove)
+      runner = new RunnerContainer(container.id, container, stream, spec.autoRemove)
+      if (spec.signal?.aborted) throw abandonedCreation()
       await container.start()
       // ready = the runner booted and blocks on stdin; a runner that exits first explains why
       await untilReady(runner.output, runner.waitExit(), spec.readyTimeoutMs ?? 30_000)
+      if (spec.signal?.aborted) throw abandonedCreation()
       return runner
     } catch (error) {
       // the hijacked attach socket is ours to close: when the container is removed before it
       // started, the daemon never closes it, and it would keep this process alive for good
       stream?.destroy()
       await container.remove({force: true}).catch(() => {})
-      throw error
+      throw spec.signal?.aborted ? abandonedCreation() : error
+    } finally {
+      spec.signal?.removeEventListener('abort', abandon)
     }
   })
 }

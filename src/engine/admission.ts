@@ -17,7 +17,8 @@
  * A member marked idleOnly (the preloaded data-science pool: ~1 s of CPU per runner) is filled
  * only with idle capacity: it gets a slot only when every other member is quiet (no waiting run,
  * no warm deficit, no creation, no run executing) and no container is being removed, so it never
- * takes a slot or CPU that plain refills or runs want; its idle runners are evicted last.
+ * takes a slot or CPU that plain refills or runs want; its idle runners are the first evicted, and
+ * a creation of it still in flight when runs start waiting is abandoned.
  */
 import {availableParallelism, totalmem} from 'node:os'
 
@@ -45,6 +46,8 @@ export interface BudgetMember {
   readonly idleOnly?: boolean
   /** nothing waits, is being created or runs, and (unless idle-only) no warm container is missing */
   quiet(): boolean
+  /** abandon every creation in flight (each gives its slot back once the backend has removed it); how many */
+  abandonCreations(): number
 }
 
 export interface BudgetStats {
@@ -117,6 +120,7 @@ export class ContainerBudget {
     try {
       do {
         this.again = false
+        this.abandonIdleOnlyCreations()
         while (this.used < this.limit && this.grantOne()) {
           // granted one; look again
         }
@@ -125,6 +129,15 @@ export class ContainerBudget {
     } finally {
       this.pumping = false
     }
+  }
+
+  /**
+   * runs wait: an idle-only member's creation in flight (a preloaded runner's boot, ~1 s of CPU)
+   * started while all was quiet and is abandoned, so that its CPU and its slot go to them
+   */
+  private abandonIdleOnlyCreations(): void {
+    if (!this.members.some((m) => !m.idleOnly && m.waitingRuns() > 0)) return
+    for (const m of this.members) if (m.idleOnly) m.abandonCreations()
   }
 
   private grantOne(): boolean {

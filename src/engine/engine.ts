@@ -157,7 +157,7 @@ export class Engine {
           maxCreating: preloaded ? 1 : Math.max(4, Math.min(size, 8)),
           idleOnly: preloaded,
           budget,
-          create: () =>
+          create: (signal) =>
             backend.createRunner({
               runtime,
               image,
@@ -167,6 +167,7 @@ export class Engine {
               env: RUNNER_ENV,
               network: this.options.network,
               autoRemove: this.options.autoRemove,
+              signal,
             }),
           onEvent: (e) => {
             if (e.type === 'create_failed') this.emit('warn', `cannot start a ${preloaded ? 'preloaded ' : ''}${runtime} container: ${e.message}`, {language: runtime})

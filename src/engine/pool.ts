@@ -27,6 +27,8 @@ export interface PoolStats {
   rejected: number
   /** runners handed to runs since start */
   served?: number
+  /** creations abandoned because runs were waiting (a preloaded pool's boots that began while all was idle) */
+  abandoned?: number
   lastError: string | null
 }
 
@@ -48,7 +50,8 @@ export interface RunnerPoolOptions {
   language: string
   /** warm containers kept ready (0: create on demand) */
   size: number
-  create: () => Promise<Runner>
+  /** make a runner; `signal` abandons the creation (the backend removes what it made and rejects) */
+  create: (signal: AbortSignal) => Promise<Runner>
   /** concurrent creations at most */
   maxCreating?: number
   /**
@@ -63,10 +66,11 @@ export interface RunnerPoolOptions {
   kind?: PoolKind
   /**
    * fill only with idle capacity: this pool gets a slot only when no other pool of the budget
-   * wants one, creates, or runs anything (ContainerBudget); its idle runners are evicted last
+   * wants one, creates, or runs anything (ContainerBudget); its idle runners are the first
+   * evicted, and its creations are abandoned when runs wait
    */
   idleOnly?: boolean
-  onEvent?: (event: {type: 'created' | 'create_failed' | 'discarded' | 'evicted'; language: string; message?: string}) => void
+  onEvent?: (event: {type: 'created' | 'create_failed' | 'abandoned' | 'discarded' | 'evicted'; language: string; message?: string}) => void
 }
 
 export class RunnerPool implements BudgetMember {
@@ -78,12 +82,15 @@ export class RunnerPool implements BudgetMember {
   private failures = 0
   private rejected = 0
   private served = 0
+  private abandoned = 0
   private consecutiveFailures = 0
   private lastError: string | null = null
   private retryTimer: NodeJS.Timeout | undefined
   private closed = false
   private readonly maxCreating: number
   private readonly budget: ContainerBudget
+  /** one per creation in flight */
+  private readonly creations = new Set<AbortController>()
 
   constructor(private readonly options: RunnerPoolOptions) {
     this.maxCreating = options.maxCreating ?? Math.max(2, options.size)
@@ -136,6 +143,7 @@ export class RunnerPool implements BudgetMember {
       failures: this.failures,
       rejected: this.rejected,
       served: this.served,
+      abandoned: this.abandoned,
       lastError: this.lastError,
     }
   }
@@ -179,6 +187,11 @@ export class RunnerPool implements BudgetMember {
     this.track(this.createOne())
   }
 
+  abandonCreations(): number {
+    for (const creation of this.creations) creation.abort()
+    return this.creations.size
+  }
+
   evict(): boolean {
     const c = this.ready.shift()
     if (!c) return false
@@ -201,9 +214,18 @@ export class RunnerPool implements BudgetMember {
   /** runs with a budget slot already taken for it */
   private async createOne(): Promise<void> {
     this.creating++
+    const creation = new AbortController()
+    this.creations.add(creation)
     try {
-      const container = await this.createBounded()
+      const container = await this.createBounded(creation.signal).finally(() => this.creations.delete(creation))
       this.creating--
+      if (creation.signal.aborted) {
+        // a backend that finished it anyway: nobody wants it
+        this.abandoned++
+        this.options.onEvent?.({type: 'abandoned', language: this.options.language})
+        await this.dispose(container)
+        return
+      }
       this.created++
       this.consecutiveFailures = 0
       this.lastError = null
@@ -230,6 +252,12 @@ export class RunnerPool implements BudgetMember {
       // (a creation that timed out gives its slot back now; if its container still arrives, it is removed unseen)
       // a creation cut short by close() is not a failure worth reporting
       if (this.closed) return this.budget.release()
+      // abandoned for waiting runs (ContainerBudget): its slot goes back, and that is no failure
+      if (creation.signal.aborted) {
+        this.abandoned++
+        this.options.onEvent?.({type: 'abandoned', language: this.options.language})
+        return this.budget.release()
+      }
       this.failures++
       this.consecutiveFailures++
       this.lastError = errorMessage(error)
@@ -253,9 +281,9 @@ export class RunnerPool implements BudgetMember {
     this.replenish()
   }
 
-  private createBounded(): Promise<Runner> {
+  private createBounded(signal: AbortSignal): Promise<Runner> {
     const ms = this.options.createTimeoutMs ?? 60_000
-    const pending = this.options.create()
+    const pending = this.options.create(signal)
     let timer: NodeJS.Timeout | undefined
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {

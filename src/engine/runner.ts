@@ -59,7 +59,12 @@ export interface RunnerRequest {
   network?: string
   /** nobody waits for its removal (one-shot runs): the backend removes it when it exits */
   autoRemove?: boolean
+  /** abandon the creation: the backend removes what it has made of the runner and rejects */
+  signal?: AbortSignal
 }
+
+/** The error of a creation abandoned through its RunnerRequest's signal. */
+export const abandonedCreation = (): Error => new Error('the runner’s creation was abandoned')
 
 export interface PreflightRequest {
   config: SandboxConfig

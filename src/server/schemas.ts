@@ -177,6 +177,7 @@ export const STATUS_SCHEMA: JsonSchema = {
             failures: count('container creations that failed'),
             rejected: count('runs that found no container in time (-10)'),
             served: count('runs this pool has served since start'),
+            abandoned: count('creations abandoned because runs were waiting: boots of preloaded runners begun while all was idle'),
             lastError: {type: ['string', 'null']},
           },
           undefined,

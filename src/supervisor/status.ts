@@ -151,6 +151,7 @@ async function askManager(report: StatusReport, endpoint: string, token?: string
       language: p.language,
       ...(p.kind ? {kind: p.kind} : {}),
       ...(p.served === undefined ? {} : {served: p.served}),
+      ...(p.abandoned ? {abandoned: p.abandoned} : {}),
       size: p.size,
       ready: p.ready,
       busy: p.busy,

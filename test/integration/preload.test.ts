@@ -11,6 +11,7 @@ import {afterAll, describe, expect, it, vi} from 'vitest'
 import {loadConfig} from '../../src/config.js'
 import {Engine} from '../../src/engine/engine.js'
 import type {PoolStats} from '../../src/engine/pool.js'
+import {sandboxesOfOwner} from '../helpers/containers.js'
 
 const config = {...loadConfig({env: {...process.env, SANDBOX_TIMEOUT: '30s'}}), queueTimeoutSeconds: 120}
 const engines: Engine[] = []
@@ -19,7 +20,7 @@ afterAll(async () => {
   await Promise.all(engines.map((e) => e.stop()))
 })
 
-async function started(options: {maxConcurrentRuns?: number} = {}): Promise<Engine> {
+async function started(options: {maxConcurrentRuns?: number; backend?: string} = {}): Promise<Engine> {
   const engine = new Engine({config, languages: ['python'], poolSize: 1, preloadPoolSize: 1, ...options})
   engines.push(engine)
   await engine.start()
@@ -105,4 +106,22 @@ describe('preloaded data-science runners', () => {
     await expect.poll(() => pool(engine, 'plain').ready, {timeout: 60_000}).toBe(1)
     expect(engine.status().admission.live).toBeLessThanOrEqual(2)
   })
+
+  it.each(['runsc', 'docker'])(
+    'a preload still booting when runs queue is abandoned for them: they are served, nothing fails, nothing of it is left (%s backend)',
+    async (backend) => {
+      const engine = await started({backend})
+      await refilled(engine)
+      // the pandas job takes the preloaded runner; once the plain pool is quiet again a new preload boots (~1 s of CPU)
+      expect((await engine.run({language: 'python', code: PANDAS})).status).toBe('success')
+      await vi.waitFor(() => expect(pool(engine, 'preloaded').creating).toBe(1), {timeout: 60_000, interval: 20})
+      // three trivial runs at once on a pool of one: two of them wait, and the preload gives way
+      const runs = await Promise.all(Array.from({length: 3}, () => engine.run({language: 'python', code: TRIVIAL})))
+      for (const r of runs) expect(r.status, r.stderr).toBe('success')
+      expect(pool(engine, 'preloaded')).toMatchObject({abandoned: 1, failures: 0, lastError: null, served: 1})
+      // once all is quiet the preload is made again; the abandoned sandbox is gone (one plain and one preloaded remain)
+      await refilled(engine)
+      expect(await sandboxesOfOwner(engine.id)).toHaveLength(2)
+    },
+  )
 })

@@ -257,7 +257,11 @@ setInterval(() => {}, 1000)`,
     const lines = createInterface({input: child.stdout})
     const first = await new Promise<string>((ok) => lines.once('line', ok))
     expect(first).toBe('ready')
-    const ownerDirs = () => readdirSync(runscStateBase()).filter((d) => JSON.parse(readFileSync(join(runscStateBase(), d, 'owner.json'), 'utf8')).pid === child.pid)
+    // a hidden name is an owner's directory being made (without its record yet)
+    const ownerDirs = () =>
+      readdirSync(runscStateBase())
+        .filter((d) => !d.startsWith('.'))
+        .filter((d) => JSON.parse(readFileSync(join(runscStateBase(), d, 'owner.json'), 'utf8')).pid === child.pid)
     const [dir] = ownerDirs()
     expect(dir).toBeDefined()
     const root = join(runscStateBase(), dir, 'state')

@@ -14,6 +14,9 @@ import {fakeRunner, type FakeRunner} from '../helpers/fake-runner.js'
 function controlled(budget: ContainerBudget, options: {size: number; idleOnly?: boolean; language?: string}) {
   const pending: Array<(r: Runner) => void> = []
   const made: FakeRunner[] = []
+  /** creations abandoned (their signal), which the fake backend rejects as a real one does */
+  const abandoned: number[] = []
+  const events: string[] = []
   const pool = new RunnerPool({
     language: options.language ?? 'python',
     kind: options.idleOnly ? 'preloaded' : 'plain',
@@ -21,7 +24,16 @@ function controlled(budget: ContainerBudget, options: {size: number; idleOnly?: 
     size: options.size,
     maxCreating: options.idleOnly ? 1 : 4,
     budget,
-    create: () => new Promise<Runner>((resolve) => pending.push(resolve)),
+    create: (signal) =>
+      new Promise<Runner>((resolve, reject) => {
+        pending.push(resolve)
+        signal.addEventListener('abort', () => {
+          pending.splice(pending.indexOf(resolve), 1)
+          abandoned.push(abandoned.length + 1)
+          reject(new Error('abandoned'))
+        })
+      }),
+    onEvent: (e) => events.push(e.type),
   })
   /** finish the oldest creation in flight */
   const finish = async () => {
@@ -32,7 +44,7 @@ function controlled(budget: ContainerBudget, options: {size: number; idleOnly?: 
     resolve(r)
     await settle()
   }
-  return {pool, pending, made, finish}
+  return {pool, pending, made, finish, abandoned, events}
 }
 
 const settle = () => new Promise((r) => setImmediate(r))
@@ -97,6 +109,53 @@ describe('idle-only (preloaded) pool', () => {
     await settle()
     expect(pre.pending, 'idle again: the preload is made again').toHaveLength(1)
     await pre.finish()
+    await Promise.all([plain.pool.close(), pre.pool.close()])
+  })
+
+  it('a preload still booting when runs start waiting is abandoned: no failure, its slot goes to them, and it starts again once all is quiet', async () => {
+    const budget = new ContainerBudget(2)
+    const plain = controlled(budget, {size: 1})
+    const pre = controlled(budget, {size: 1, idleOnly: true})
+    void plain.pool.fill()
+    await plain.finish()
+    expect(pre.pending, 'idle: the preload boots').toHaveLength(1)
+    // a run takes the warm runner: nothing waits yet, the preload goes on
+    const first = await plain.pool.acquire(1000)
+    await settle()
+    expect(pre.abandoned).toEqual([])
+    // a second run has to wait: the preload's creation is abandoned for it
+    const second = plain.pool.acquire(5000)
+    await settle()
+    expect(pre.abandoned).toEqual([1])
+    expect(pre.events).toEqual(['abandoned'])
+    expect(pre.pool.stats()).toMatchObject({creating: 0, failures: 0, lastError: null})
+    expect(plain.pending, 'the waiting run got the slot').toHaveLength(1)
+    await plain.finish()
+    await plain.pool.release(first)
+    await plain.pool.release(await second)
+    await settle()
+    await plain.finish()
+    await settle()
+    expect(pre.pending, 'all quiet again: the preload starts again, with no backoff').toHaveLength(1)
+    await pre.finish()
+    expect(pre.pool.stats()).toMatchObject({ready: 1, failures: 0})
+    await Promise.all([plain.pool.close(), pre.pool.close()])
+  })
+
+  it('a run that finds a warm runner does not abandon the preload (only waiting does)', async () => {
+    const budget = new ContainerBudget(8)
+    const plain = controlled(budget, {size: 2})
+    const pre = controlled(budget, {size: 1, idleOnly: true})
+    void plain.pool.fill()
+    await plain.finish()
+    await plain.finish()
+    expect(pre.pending).toHaveLength(1)
+    const a = await plain.pool.acquire(1000)
+    await plain.pool.release(a)
+    await settle()
+    expect(pre.abandoned).toEqual([])
+    await pre.finish()
+    expect(pre.pool.stats()).toMatchObject({ready: 1})
     await Promise.all([plain.pool.close(), pre.pool.close()])
   })
 

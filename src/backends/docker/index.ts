@@ -46,6 +46,7 @@ export class DockerBackend implements RunnerBackend {
       env: request.env,
       network: request.network,
       autoRemove: request.autoRemove,
+      signal: request.signal,
     })
   }
 
