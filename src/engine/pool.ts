@@ -188,8 +188,15 @@ export class RunnerPool implements BudgetMember {
   }
 
   abandonCreations(): number {
-    for (const creation of this.creations) creation.abort()
-    return this.creations.size
+    let abandoned = 0
+    for (const creation of this.creations) {
+      if (creation.signal.aborted) continue
+      creation.abort()
+      // its slot is on its way back (the backend removes what it made): what makeRoom counts on
+      this.budget.leaving()
+      abandoned++
+    }
+    return abandoned
   }
 
   evict(): boolean {
@@ -220,10 +227,11 @@ export class RunnerPool implements BudgetMember {
       const container = await this.createBounded(creation.signal).finally(() => this.creations.delete(creation))
       this.creating--
       if (creation.signal.aborted) {
-        // a backend that finished it anyway: nobody wants it
+        // a backend that finished it anyway: nobody wants it (its departure was counted when it was abandoned)
         this.abandoned++
         this.options.onEvent?.({type: 'abandoned', language: this.options.language})
-        await this.dispose(container)
+        await container.remove().catch(() => {})
+        this.budget.release(false, true)
         return
       }
       this.created++
@@ -251,12 +259,14 @@ export class RunnerPool implements BudgetMember {
       // the slot comes back after the backoff is set, so it is not handed straight back to this pool
       // (a creation that timed out gives its slot back now; if its container still arrives, it is removed unseen)
       // a creation cut short by close() is not a failure worth reporting
-      if (this.closed) return this.budget.release()
+      // only abandonCreations aborts a creation, and it counted the departure of its slot
+      const departed = creation.signal.aborted
+      if (this.closed) return this.budget.release(false, departed)
       // abandoned for waiting runs (ContainerBudget): its slot goes back, and that is no failure
-      if (creation.signal.aborted) {
+      if (departed) {
         this.abandoned++
         this.options.onEvent?.({type: 'abandoned', language: this.options.language})
-        return this.budget.release()
+        return this.budget.release(false, true)
       }
       this.failures++
       this.consecutiveFailures++
