@@ -405,6 +405,7 @@ export function readPeakMemoryKb(id: string, root?: string): number | null {
 /** Create, attach and start a runner container. */
 export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<RunnerContainer> {
   return withDaemon(async (d) => {
+    if (spec.signal?.aborted) throw abandonedCreation()
     const container = await d.createContainer({
       Image: spec.image,
       Cmd: spec.cmd,
@@ -431,6 +432,8 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
       runner = new RunnerContainer(container.id, container, stream, spec.autoRemove)
       if (spec.signal?.aborted) throw abandonedCreation()
       await container.start()
+      // abandoned while it started (a kill before the start finds nothing running)
+      if (spec.signal?.aborted) throw abandonedCreation()
       // ready = the runner booted and blocks on stdin; a runner that exits first explains why
       await untilReady(runner.output, runner.waitExit(), spec.readyTimeoutMs ?? 30_000)
       if (spec.signal?.aborted) throw abandonedCreation()

@@ -142,6 +142,26 @@ describe('idle-only (preloaded) pool', () => {
     await Promise.all([plain.pool.close(), pre.pool.close()])
   })
 
+  it('an abandoned preload’s slot counts as on its way back: a full budget evicts nothing else for the waiting run', async () => {
+    const budget = new ContainerBudget(2)
+    const python = controlled(budget, {size: 0})
+    const node = controlled(budget, {size: 1, language: 'nodejs'})
+    const pre = controlled(budget, {size: 1, idleOnly: true})
+    void node.pool.fill()
+    await node.finish()
+    expect(pre.pending, 'idle: the preload boots').toHaveLength(1)
+    expect(budget.stats()).toMatchObject({live: 2, limit: 2})
+    const waiting = python.pool.acquire(5000)
+    await settle()
+    expect(pre.abandoned).toEqual([1])
+    expect(node.made[0].removed, 'the idle Node.js runner stays: the abandoned slot serves the run').toBe(false)
+    expect(python.pending).toHaveLength(1)
+    await python.finish()
+    await python.pool.release(await waiting)
+    expect(budget.stats().evictions).toBe(0)
+    await Promise.all([python.pool.close(), node.pool.close(), pre.pool.close()])
+  })
+
   it('a run that finds a warm runner does not abandon the preload (only waiting does)', async () => {
     const budget = new ContainerBudget(8)
     const plain = controlled(budget, {size: 2})
