@@ -228,8 +228,7 @@ export class RunnerPool implements BudgetMember {
       this.creating--
       if (creation.signal.aborted) {
         // a backend that finished it anyway: nobody wants it (its departure was counted when it was abandoned)
-        this.abandoned++
-        this.options.onEvent?.({type: 'abandoned', language: this.options.language})
+        this.countAbandoned()
         await container.remove().catch(() => {})
         this.budget.release(false, true)
         return
@@ -256,18 +255,17 @@ export class RunnerPool implements BudgetMember {
       } else this.ready.push(container)
     } catch (error) {
       this.creating--
-      // the slot comes back after the backoff is set, so it is not handed straight back to this pool
-      // (a creation that timed out gives its slot back now; if its container still arrives, it is removed unseen)
-      // a creation cut short by close() is not a failure worth reporting
       // only abandonCreations aborts a creation, and it counted the departure of its slot
       const departed = creation.signal.aborted
+      // a creation cut short by close() is not a failure worth reporting
       if (this.closed) return this.budget.release(false, departed)
       // abandoned for waiting runs (ContainerBudget): its slot goes back, and that is no failure
       if (departed) {
-        this.abandoned++
-        this.options.onEvent?.({type: 'abandoned', language: this.options.language})
+        this.countAbandoned()
         return this.budget.release(false, true)
       }
+      // the slot comes back after the backoff is set, so it is not handed straight back to this pool
+      // (a creation that timed out gives its slot back now; if its container still arrives, it is removed unseen)
       this.failures++
       this.consecutiveFailures++
       this.lastError = errorMessage(error)
@@ -289,6 +287,11 @@ export class RunnerPool implements BudgetMember {
       return
     }
     this.replenish()
+  }
+
+  private countAbandoned(): void {
+    this.abandoned++
+    this.options.onEvent?.({type: 'abandoned', language: this.options.language})
   }
 
   private createBounded(signal: AbortSignal): Promise<Runner> {

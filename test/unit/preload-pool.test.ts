@@ -49,6 +49,17 @@ function controlled(budget: ContainerBudget, options: {size: number; idleOnly?: 
 
 const settle = () => new Promise((r) => setImmediate(r))
 
+/** a budget of two: a Python pool of none, a Node.js pool of one (filled) and a preloaded pool */
+async function nodeFilledPythonEmpty() {
+  const budget = new ContainerBudget(2)
+  const python = controlled(budget, {size: 0})
+  const node = controlled(budget, {size: 1, language: 'nodejs'})
+  const pre = controlled(budget, {size: 1, idleOnly: true})
+  void node.pool.fill()
+  await node.finish()
+  return {budget, python, node, pre}
+}
+
 describe('idle-only (preloaded) pool', () => {
   it('starts creating only once every plain pool is full and nothing runs, one at a time', async () => {
     const budget = new ContainerBudget(8)
@@ -143,12 +154,7 @@ describe('idle-only (preloaded) pool', () => {
   })
 
   it('an abandoned preload’s slot counts as on its way back: a full budget evicts nothing else for the waiting run', async () => {
-    const budget = new ContainerBudget(2)
-    const python = controlled(budget, {size: 0})
-    const node = controlled(budget, {size: 1, language: 'nodejs'})
-    const pre = controlled(budget, {size: 1, idleOnly: true})
-    void node.pool.fill()
-    await node.finish()
+    const {budget, python, node, pre} = await nodeFilledPythonEmpty()
     expect(pre.pending, 'idle: the preload boots').toHaveLength(1)
     expect(budget.stats()).toMatchObject({live: 2, limit: 2})
     const waiting = python.pool.acquire(5000)
@@ -180,12 +186,7 @@ describe('idle-only (preloaded) pool', () => {
   })
 
   it('a waiting run evicts an idle preloaded runner before an idle plain one of another language', async () => {
-    const budget = new ContainerBudget(2)
-    const python = controlled(budget, {size: 0})
-    const node = controlled(budget, {size: 1, language: 'nodejs'})
-    const pre = controlled(budget, {size: 1, idleOnly: true})
-    void node.pool.fill()
-    await node.finish()
+    const {budget, python, node, pre} = await nodeFilledPythonEmpty()
     await pre.finish()
     expect(budget.stats().live).toBe(2)
     const waiting = python.pool.acquire(5000)

@@ -79,15 +79,8 @@ export function removeMemoryCgroup(id: string, root = CGROUP_ROOT): boolean {
  * processes in it cannot be removed.
  */
 export function removeRunscCgroups(id: string, root = CGROUP_ROOT): boolean {
-  let controllers: string[] = []
-  try {
-    controllers = readdirSync(root)
-  } catch {
-    return true
-  }
   let clear = true
-  for (const c of controllers) {
-    if (c === 'memory') continue
+  for (const c of runscControllers(root)) {
     try {
       rmdirSync(join(root, c, CGROUP_PARENT, id))
     } catch (error) {
@@ -96,6 +89,15 @@ export function removeRunscCgroups(id: string, root = CGROUP_ROOT): boolean {
     }
   }
   return clear
+}
+
+/** The controllers whose groups runsc makes itself: every one but memory (ours); none when the root cannot be read. */
+function runscControllers(root: string): string[] {
+  try {
+    return readdirSync(root).filter((c) => c !== 'memory')
+  } catch {
+    return []
+  }
 }
 
 /** the shape of a sandbox's id (src/backends/runsc/index.ts), the only groups under our parent that are ever swept */
@@ -110,14 +112,7 @@ const SANDBOX_ID = /^sbx-[0-9a-f]{16}$/
  */
 export function runscCgroupGroups(root = CGROUP_ROOT): Map<string, number> {
   const groups = new Map<string, number>()
-  let controllers: string[] = []
-  try {
-    controllers = readdirSync(root)
-  } catch {
-    return groups
-  }
-  for (const c of controllers) {
-    if (c === 'memory') continue
+  for (const c of runscControllers(root)) {
     const parent = join(root, c, CGROUP_PARENT)
     let ids: string[] = []
     try {
