@@ -196,6 +196,9 @@ export class RunnerPool implements BudgetMember {
       this.budget.leaving()
       abandoned++
     }
+    // counted when abandoned, not when the backend has removed it (which may outlast the runs it gave way to)
+    this.abandoned += abandoned
+    if (abandoned) this.options.onEvent?.({type: 'abandoned', language: this.options.language})
     return abandoned
   }
 
@@ -228,7 +231,6 @@ export class RunnerPool implements BudgetMember {
       this.creating--
       if (creation.signal.aborted) {
         // a backend that finished it anyway: nobody wants it (its departure was counted when it was abandoned)
-        this.countAbandoned()
         await container.remove().catch(() => {})
         this.budget.release(false, true)
         return
@@ -260,10 +262,7 @@ export class RunnerPool implements BudgetMember {
       // a creation cut short by close() is not a failure worth reporting
       if (this.closed) return this.budget.release(false, departed)
       // abandoned for waiting runs (ContainerBudget): its slot goes back, and that is no failure
-      if (departed) {
-        this.countAbandoned()
-        return this.budget.release(false, true)
-      }
+      if (departed) return this.budget.release(false, true)
       // the slot comes back after the backoff is set, so it is not handed straight back to this pool
       // (a creation that timed out gives its slot back now; if its container still arrives, it is removed unseen)
       this.failures++
@@ -287,11 +286,6 @@ export class RunnerPool implements BudgetMember {
       return
     }
     this.replenish()
-  }
-
-  private countAbandoned(): void {
-    this.abandoned++
-    this.options.onEvent?.({type: 'abandoned', language: this.options.language})
   }
 
   private createBounded(signal: AbortSignal): Promise<Runner> {
