@@ -55,6 +55,12 @@ let base: string
 let browser: Browser
 let page: Page
 
+/** checks the provider's radio and waits until the form shows that provider's fields */
+async function choose(name: RegExp, id: string): Promise<void> {
+  await page.getByRole('radio', {name}).check()
+  await page.locator(`#config-form[data-provider="${id}"]`).waitFor()
+}
+
 /** the rows by name ({} before the settings file exists) */
 const rows = () => Object.fromEntries((sqliteRows(file) ?? []).map(({name, ...rest}) => [name, rest]))
 
@@ -117,8 +123,7 @@ describe('the settings page in headless Chromium', () => {
   })
 
   it("refuses a bad config with RAGFlow's message and writes nothing; saves a good one with the secret masked", async () => {
-    await page.getByRole('radio', {name: /^E2B/}).check()
-    await page.getByLabel(/API Key/).waitFor()
+    await choose(/^E2B/, 'e2b')
     expect(await page.getByLabel(/API Key/).getAttribute('type')).toBe('password')
     await page.getByLabel(/API Key/).fill(SECRET)
     await page.getByLabel(/Execution Timeout/).fill('400')
@@ -143,9 +148,46 @@ describe('the settings page in headless Chromium', () => {
     expect(JSON.parse(rows()['sandbox.e2b'].value)).toMatchObject({api_key: SECRET, timeout: 90})
   })
 
-  it('tests the docker provider with a real gVisor run, then saves it', async () => {
+  it("keeps Test and Save off until the chosen provider's form is shown, and drops the answer for a provider left meanwhile", async () => {
+    // the schema answers are held, so the page is caught between two providers (E2B's form still shown)
+    const held = new Map<string, () => void>()
+    const arrived = new Map<string, Promise<void>>()
+    for (const id of ['docker', 'self_managed']) {
+      const gate = new Promise<void>((release) => held.set(id, release))
+      let seen: () => void = () => {}
+      arrived.set(id, new Promise<void>((resolve) => (seen = resolve)))
+      await page.route(`**/providers/${id}/schema`, async (route) => {
+        seen()
+        await gate
+        await route.continue()
+      })
+    }
+    const form = page.locator('#config-form')
+    const dropped = page.waitForEvent('console', (message) => message.text().startsWith('dropped the settings of docker'))
     await page.getByRole('radio', {name: /^Docker/}).check()
-    await page.getByLabel(/Execution Timeout/).waitFor()
+    await arrived.get('docker')
+    expect(await form.getAttribute('aria-busy')).toBe('true')
+    expect(await form.getAttribute('data-provider')).toBeNull()
+    expect(await page.getByRole('button', {name: 'Test connection'}).isDisabled()).toBe(true)
+    expect(await page.getByRole('button', {name: 'Save'}).isDisabled()).toBe(true)
+    await page.getByRole('radio', {name: /^Self-Managed/}).check()
+    await arrived.get('self_managed')
+    held.get('self_managed')!()
+    await page.locator('#config-form[data-provider="self_managed"]').waitFor()
+    // the late answer for Docker changes nothing
+    held.get('docker')!()
+    await dropped
+    expect(await form.getAttribute('data-provider')).toBe('self_managed')
+    expect(await page.getByLabel('Executor Manager Endpoint').count()).toBe(1)
+    expect(await page.getByLabel(/Memory Limit/).count()).toBe(0)
+    expect(await form.getAttribute('aria-busy')).toBeNull()
+    expect(await page.getByRole('button', {name: 'Save'}).isDisabled()).toBe(false)
+    await page.unrouteAll()
+    expect(rows()['sandbox.provider_type'].value).toBe('e2b')
+  })
+
+  it('tests the docker provider with a real gVisor run, then saves it', async () => {
+    await choose(/^Docker/, 'docker')
     await page.getByLabel(/Execution Timeout/).fill('20')
     await page.getByRole('button', {name: 'Test connection'}).click()
     await page

@@ -43,10 +43,40 @@ function renderProviders(): void {
   }
 }
 
+let selecting = 0
+
+/**
+ * Shows the form of provider `id`. Until its schema has arrived, the form still holds the
+ * previous provider's fields, so Test and Save are disabled and the form is marked busy; an
+ * answer for a provider the user has since moved away from is dropped. The rendered form
+ * carries `data-provider`.
+ */
 async function selectProvider(id: string): Promise<void> {
+  const turn = ++selecting
   selected = id
   show($('config-result'))
-  schema = await api.schema(id)
+  const form = $<HTMLFormElement>('config-form')
+  const actions = [$<HTMLButtonElement>('test'), $<HTMLButtonElement>('save')]
+  form.setAttribute('aria-busy', 'true')
+  delete form.dataset.provider
+  for (const button of actions) button.disabled = true
+  let next: Schema
+  try {
+    next = await api.schema(id)
+  } catch (error) {
+    if (turn === selecting) show($('config-result'), el('p', {className: 'bad'}, `Cannot load the settings of ${id}: ${error instanceof Error ? error.message : String(error)}`))
+    return
+  } finally {
+    if (turn === selecting) {
+      form.removeAttribute('aria-busy')
+      for (const button of actions) button.disabled = false
+    }
+  }
+  if (turn !== selecting) {
+    console.debug(`dropped the settings of ${id}: another provider was chosen meanwhile`)
+    return
+  }
+  schema = next
   // the stored values of the active provider; another provider starts from its defaults (RAGFlow HEAD)
   const values = id === stored.provider_type ? stored.config : {}
   const runtime = $('runtime-fields')
@@ -58,6 +88,7 @@ async function selectProvider(id: string): Promise<void> {
     else runtime.append(fieldRow(name, spec, values[name] ?? spec.default, id === stored.provider_type ? stored.environment?.[name] : undefined))
   }
   $('deployment').hidden = deployment.childElementCount === 0
+  form.dataset.provider = id
 }
 
 function renderTest(report: TestReport): void {
