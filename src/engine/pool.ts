@@ -288,9 +288,15 @@ export class RunnerPool implements BudgetMember {
     this.replenish()
   }
 
-  private createBounded(signal: AbortSignal): Promise<Runner> {
+  /**
+   * The creation, failed after createTimeoutMs. The deadline aborts the creation's signal too, so
+   * the backend kills the boot and removes its sandbox; the error is still the timeout (a failure,
+   * unlike an abandonment: `abandon` is the pool's own signal).
+   */
+  private createBounded(abandon: AbortSignal): Promise<Runner> {
     const ms = this.options.createTimeoutMs ?? 60_000
-    const pending = this.options.create(signal)
+    const deadline = new AbortController()
+    const pending = this.options.create(AbortSignal.any([abandon, deadline.signal]))
     let timer: NodeJS.Timeout | undefined
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -302,6 +308,7 @@ export class RunnerPool implements BudgetMember {
           ),
         )
         reject(new Error(`starting a container did not finish within ${Math.round(ms / 1000)} s`))
+        deadline.abort()
       }, ms)
       timer.unref()
     })

@@ -16,18 +16,25 @@ describe('RunnerPool creation timeout', () => {
   it('counts a creation that never settles as failed, then refills when the daemon answers again', async () => {
     let hang = true
     let late: ((c: Runner) => void) | undefined
+    let signal: AbortSignal | undefined
     const lateContainer = fakeContainer('late')
     const pool = new RunnerPool({
       language: 'python',
       size: 1,
       maxCreating: 1,
       createTimeoutMs: 50,
-      create: () => (hang ? new Promise<Runner>((resolve) => (late = resolve)) : Promise.resolve(fakeContainer('fresh'))),
+      create: (s) => {
+        if (!hang) return Promise.resolve(fakeContainer('fresh'))
+        signal = s
+        return new Promise<Runner>((resolve) => (late = resolve))
+      },
     })
     await pool.fill()
-    expect(pool.stats()).toMatchObject({ready: 0, creating: 0, failures: 1})
+    expect(pool.stats()).toMatchObject({ready: 0, creating: 0, failures: 1, abandoned: 0})
     expect(pool.stats().lastError).toMatch(/did not finish within/)
     expect(pool.healthy).toBe(false)
+    // the backend is told to stop that boot (it kills and removes the sandbox), and it is still a failure
+    expect(signal?.aborted).toBe(true)
 
     hang = false
     await expect.poll(() => pool.stats().ready, {timeout: 5000}).toBe(1)
