@@ -148,7 +148,7 @@ describe('the settings page in headless Chromium', () => {
     expect(JSON.parse(rows()['sandbox.e2b'].value)).toMatchObject({api_key: SECRET, timeout: 90})
   })
 
-  it("keeps Test and Save off until the chosen provider's form is shown, and drops the answer for a provider left meanwhile", async () => {
+  it("keeps Test and Save off until the chosen provider's form is shown (or for good when its schema fails), and drops the answer for a provider left meanwhile", async () => {
     // the schema answers are held, so the page is caught between two providers (E2B's form still shown)
     const held = new Map<string, () => void>()
     const arrived = new Map<string, Promise<void>>()
@@ -183,6 +183,21 @@ describe('the settings page in headless Chromium', () => {
     expect(await form.getAttribute('aria-busy')).toBeNull()
     expect(await page.getByRole('button', {name: 'Save'}).isDisabled()).toBe(false)
     await page.unrouteAll()
+
+    // a schema that cannot be loaded: the error, no fields of the previous provider, Test and Save off
+    await page.route('**/providers/docker/schema', (route) =>
+      route.fulfill({status: 500, contentType: 'application/json', body: JSON.stringify({code: 500, message: 'the schema broke'})}),
+    )
+    await page.getByRole('radio', {name: /^Docker/}).check()
+    await page.locator('#config-result').getByText('Cannot load the settings of docker: the schema broke').waitFor()
+    expect(await page.getByLabel('Executor Manager Endpoint').count()).toBe(0)
+    expect(await form.getAttribute('aria-busy')).toBeNull()
+    expect(await form.getAttribute('data-provider')).toBeNull()
+    expect(await page.getByRole('button', {name: 'Test connection'}).isDisabled()).toBe(true)
+    expect(await page.getByRole('button', {name: 'Save'}).isDisabled()).toBe(true)
+    await page.unrouteAll()
+    await choose(/^Self-Managed/, 'self_managed')
+    expect(await page.getByRole('button', {name: 'Save'}).isDisabled()).toBe(false)
     expect(rows()['sandbox.provider_type'].value).toBe('e2b')
   })
 

@@ -64,18 +64,21 @@ async function selectProvider(id: string): Promise<void> {
   try {
     next = await api.schema(id)
   } catch (error) {
-    if (turn === selecting) show($('config-result'), el('p', {className: 'bad'}, `Cannot load the settings of ${id}: ${error instanceof Error ? error.message : String(error)}`))
+    if (turn !== selecting) return
+    // the previous provider's fields go, and Test and Save stay off: nothing of two providers is sent
+    form.removeAttribute('aria-busy')
+    $('runtime-fields').replaceChildren(el('legend', {}, 'Settings'))
+    $('deployment-fields').replaceChildren()
+    $('deployment').hidden = true
+    show($('config-result'), el('p', {className: 'bad'}, `Cannot load the settings of ${id}: ${error instanceof Error ? error.message : String(error)}`))
     return
-  } finally {
-    if (turn === selecting) {
-      form.removeAttribute('aria-busy')
-      for (const button of actions) button.disabled = false
-    }
   }
   if (turn !== selecting) {
     console.debug(`dropped the settings of ${id}: another provider was chosen meanwhile`)
     return
   }
+  form.removeAttribute('aria-busy')
+  for (const button of actions) button.disabled = false
   schema = next
   // the stored values of the active provider; another provider starts from its defaults (RAGFlow HEAD)
   const values = id === stored.provider_type ? stored.config : {}
