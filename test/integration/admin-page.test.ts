@@ -61,6 +61,12 @@ async function choose(name: RegExp, id: string): Promise<void> {
   await page.locator(`#config-form[data-provider="${id}"]`).waitFor()
 }
 
+/** whether Test connection and Save are disabled */
+const actionsDisabled = async () => ({
+  test: await page.getByRole('button', {name: 'Test connection'}).isDisabled(),
+  save: await page.getByRole('button', {name: 'Save'}).isDisabled(),
+})
+
 /** the rows by name ({} before the settings file exists) */
 const rows = () => Object.fromEntries((sqliteRows(file) ?? []).map(({name, ...rest}) => [name, rest]))
 
@@ -168,8 +174,7 @@ describe('the settings page in headless Chromium', () => {
     await arrived.get('docker')
     expect(await form.getAttribute('aria-busy')).toBe('true')
     expect(await form.getAttribute('data-provider')).toBeNull()
-    expect(await page.getByRole('button', {name: 'Test connection'}).isDisabled()).toBe(true)
-    expect(await page.getByRole('button', {name: 'Save'}).isDisabled()).toBe(true)
+    expect(await actionsDisabled()).toEqual({test: true, save: true})
     await page.getByRole('radio', {name: /^Self-Managed/}).check()
     await arrived.get('self_managed')
     held.get('self_managed')!()
@@ -181,7 +186,7 @@ describe('the settings page in headless Chromium', () => {
     expect(await page.getByLabel('Executor Manager Endpoint').count()).toBe(1)
     expect(await page.getByLabel(/Memory Limit/).count()).toBe(0)
     expect(await form.getAttribute('aria-busy')).toBeNull()
-    expect(await page.getByRole('button', {name: 'Save'}).isDisabled()).toBe(false)
+    expect(await actionsDisabled()).toEqual({test: false, save: false})
     await page.unrouteAll()
 
     // a schema that cannot be loaded: the error, no fields of the previous provider, Test and Save off
@@ -193,11 +198,10 @@ describe('the settings page in headless Chromium', () => {
     expect(await page.getByLabel('Executor Manager Endpoint').count()).toBe(0)
     expect(await form.getAttribute('aria-busy')).toBeNull()
     expect(await form.getAttribute('data-provider')).toBeNull()
-    expect(await page.getByRole('button', {name: 'Test connection'}).isDisabled()).toBe(true)
-    expect(await page.getByRole('button', {name: 'Save'}).isDisabled()).toBe(true)
+    expect(await actionsDisabled()).toEqual({test: true, save: true})
     await page.unrouteAll()
     await choose(/^Self-Managed/, 'self_managed')
-    expect(await page.getByRole('button', {name: 'Save'}).isDisabled()).toBe(false)
+    expect(await actionsDisabled()).toEqual({test: false, save: false})
     expect(rows()['sandbox.provider_type'].value).toBe('e2b')
   })
 

@@ -29,6 +29,8 @@ function show(target: HTMLElement, ...nodes: Array<Node | string>): void {
   target.replaceChildren(...nodes)
 }
 
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error))
+
 const pre = (text: string, label: string, className = '') => el('pre', {className, ariaLabel: label, tabIndex: 0}, text)
 
 function renderProviders(): void {
@@ -65,12 +67,10 @@ async function selectProvider(id: string): Promise<void> {
     next = await api.schema(id)
   } catch (error) {
     if (turn !== selecting) return
-    // the previous provider's fields go, and Test and Save stay off: nothing of two providers is sent
     form.removeAttribute('aria-busy')
-    $('runtime-fields').replaceChildren(el('legend', {}, 'Settings'))
-    $('deployment-fields').replaceChildren()
-    $('deployment').hidden = true
-    show($('config-result'), el('p', {className: 'bad'}, `Cannot load the settings of ${id}: ${error instanceof Error ? error.message : String(error)}`))
+    // the previous provider's fields go, and Test and Save stay off: nothing of two providers is sent
+    drawFields('Settings', {})
+    show($('config-result'), el('p', {className: 'bad'}, `Cannot load the settings of ${id}: ${messageOf(error)}`))
     return
   }
   if (turn !== selecting) {
@@ -78,20 +78,26 @@ async function selectProvider(id: string): Promise<void> {
     return
   }
   form.removeAttribute('aria-busy')
-  for (const button of actions) button.disabled = false
   schema = next
+  drawFields(`Settings: ${providers.find((p) => p.id === id)?.name ?? id}`, next, id)
+  for (const button of actions) button.disabled = false
+  form.dataset.provider = id
+}
+
+/** The form's fields of `fields` (provider `id`'s schema): the runtime ones under `legend`, the read-only ones under "Deployment". */
+function drawFields(legend: string, fields: Schema, id?: string): void {
   // the stored values of the active provider; another provider starts from its defaults (RAGFlow HEAD)
-  const values = id === stored.provider_type ? stored.config : {}
+  const active = id !== undefined && id === stored.provider_type
+  const values = active ? stored.config : {}
   const runtime = $('runtime-fields')
-  runtime.replaceChildren(el('legend', {}, `Settings: ${providers.find((p) => p.id === id)?.name ?? id}`))
+  runtime.replaceChildren(el('legend', {}, legend))
   const deployment = $('deployment-fields')
   deployment.replaceChildren()
-  for (const [name, spec] of Object.entries(schema)) {
+  for (const [name, spec] of Object.entries(fields)) {
     if (spec.readonly) deployment.append(fieldRow(name, spec, spec.default))
-    else runtime.append(fieldRow(name, spec, values[name] ?? spec.default, id === stored.provider_type ? stored.environment?.[name] : undefined))
+    else runtime.append(fieldRow(name, spec, values[name] ?? spec.default, active ? stored.environment?.[name] : undefined))
   }
   $('deployment').hidden = deployment.childElementCount === 0
-  form.dataset.provider = id
 }
 
 function renderTest(report: TestReport): void {
@@ -113,7 +119,7 @@ async function busy<T>(button: HTMLButtonElement, target: HTMLElement, work: () 
   try {
     await work()
   } catch (error) {
-    show(target, el('p', {className: 'bad'}, error instanceof Error ? error.message : String(error)))
+    show(target, el('p', {className: 'bad'}, messageOf(error)))
   } finally {
     button.disabled = false
     target.removeAttribute('aria-busy')
@@ -156,7 +162,7 @@ async function pollStatus(): Promise<void> {
   try {
     renderStatus(await api.status())
   } catch (error) {
-    show($('pools'), el('p', {className: 'bad'}, `Status unavailable: ${error instanceof Error ? error.message : String(error)}`))
+    show($('pools'), el('p', {className: 'bad'}, `Status unavailable: ${messageOf(error)}`))
   }
 }
 
