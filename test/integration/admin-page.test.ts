@@ -200,6 +200,12 @@ describe('the settings page in headless Chromium', () => {
     expect(await form.getAttribute('data-provider')).toBeNull()
     expect(await actionsDisabled()).toEqual({test: true, save: true})
     await page.unrouteAll()
+    // the radio is still on Docker: its Try again loads the schema once more and draws the form
+    await page.getByRole('button', {name: 'Try again'}).click()
+    await page.locator('#config-form[data-provider="docker"]').waitFor()
+    expect(await page.getByLabel('Allow runc').count()).toBe(1)
+    expect(await page.getByRole('button', {name: 'Try again'}).count()).toBe(0)
+    expect(await actionsDisabled()).toEqual({test: false, save: false})
     await choose(/^Self-Managed/, 'self_managed')
     expect(await actionsDisabled()).toEqual({test: false, save: false})
     expect(rows()['sandbox.provider_type'].value).toBe('e2b')

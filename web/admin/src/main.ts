@@ -70,7 +70,10 @@ async function selectProvider(id: string): Promise<void> {
     form.removeAttribute('aria-busy')
     // the previous provider's fields go, and Test and Save stay off: nothing of two providers is sent
     drawFields('Settings', {})
-    show($('config-result'), el('p', {className: 'bad'}, `Cannot load the settings of ${id}: ${messageOf(error)}`))
+    // the radio stays on `id`, so choosing it again would fire no change: the retry is a button
+    const retry = el('button', {type: 'button', id: 'retry-schema'}, 'Try again')
+    retry.addEventListener('click', () => void selectProvider(id))
+    show($('config-result'), el('p', {className: 'bad'}, `Cannot load the settings of ${id}: ${messageOf(error)} `, retry))
     return
   }
   if (turn !== selecting) {
