@@ -121,6 +121,11 @@ class Samples {
   p(percentile: number): number {
     return pct(this.ms, percentile)
   }
+
+  /** the figure as BENCH_JSON records it */
+  get summary(): {p50: number; p95: number; n: number; failed: number} {
+    return {p50: this.p(50), p95: this.p(95), n: this.ms.length, failed: this.failed.length}
+  }
 }
 
 async function latency(config: SandboxConfig) {
@@ -133,7 +138,7 @@ async function latency(config: SandboxConfig) {
     const b2b = new Samples()
     for (let i = 0; i < RUNS; i++) await b2b.time(engine, TRIVIAL)
     console.log(`  p50 ${ms(b2b.p(50))}  p95 ${ms(b2b.p(95))}  (target p50 ≤ 100 ms) ${verdict(b2b.p(50) <= 100)}${b2b.failures}`)
-    out.backToBack = {p50: b2b.p(50), p95: b2b.p(95), n: b2b.ms.length, failed: b2b.failed.length}
+    out.backToBack = b2b.summary
 
     const warmRuns = Math.max(10, Math.round(RUNS / 3))
     console.log(`\n(r3) warm trivial Python run, pools refilled before each, ${warmRuns} runs`)
@@ -143,7 +148,7 @@ async function latency(config: SandboxConfig) {
       await warm.time(engine, TRIVIAL)
     }
     console.log(`  p50 ${ms(warm.p(50))}  p95 ${ms(warm.p(95))}  (target p50 ≤ 10 ms) ${verdict(warm.p(50) <= 10)}${warm.failures}`)
-    out.warm = {p50: warm.p(50), p95: warm.p(95), n: warm.ms.length, failed: warm.failed.length}
+    out.warm = warm.summary
 
     const pandasRuns = Math.max(5, Math.round(RUNS / 5))
     console.log(`\n(r4) a pandas run (import pandas, a 3-row DataFrame), pools refilled before each, ${pandasRuns} runs`)
@@ -157,7 +162,7 @@ async function latency(config: SandboxConfig) {
     console.log(
       `  preloaded runner: p50 ${ms(pre.p(50))}  p95 ${ms(pre.p(95))}  (${served}/${pandasRuns} on preloaded runners; target p50 ≤ 50 ms) ${verdict(pre.p(50) <= 50)}${pre.failures}`,
     )
-    out.pandasPreloaded = {p50: pre.p(50), p95: pre.p(95), n: pre.ms.length, failed: pre.failed.length, onPreloaded: served}
+    out.pandasPreloaded = {...pre.summary, onPreloaded: served}
   } finally {
     await engine.stop()
   }
@@ -173,7 +178,7 @@ async function latency(config: SandboxConfig) {
     }
     const pre = (out.pandasPreloaded as {p50: number}).p50
     console.log(`  plain runner:     p50 ${ms(plain.p(50))} (5 runs) → preloading makes it ${(plain.p(50) / pre).toFixed(0)}× faster${plain.failures}`)
-    out.pandasPlain = {p50: plain.p(50), n: plain.ms.length, failed: plain.failed.length}
+    out.pandasPlain = plain.summary
   } finally {
     await plainEngine.stop()
   }

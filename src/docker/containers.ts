@@ -8,7 +8,7 @@ import type {Duplex} from 'node:stream'
 
 import Dockerode from 'dockerode'
 
-import {abandonedCreation} from '../engine/runner.js'
+import {abandonedCreation, throwIfAbandoned} from '../engine/runner.js'
 import {RunnerStdio, untilReady} from '../engine/runner-stdio.js'
 import {type OwnerIdentity, ownerState, ownIdentity} from '../owner.js'
 import {docker, withDaemon} from './client.js'
@@ -405,7 +405,7 @@ export function readPeakMemoryKb(id: string, root?: string): number | null {
 /** Create, attach and start a runner container. */
 export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<RunnerContainer> {
   return withDaemon(async (d) => {
-    if (spec.signal?.aborted) throw abandonedCreation()
+    throwIfAbandoned(spec.signal)
     const container = await d.createContainer({
       Image: spec.image,
       Cmd: spec.cmd,
@@ -430,13 +430,13 @@ export async function startRunnerContainer(spec: RunnerContainerSpec): Promise<R
     try {
       stream = (await container.attach({stream: true, stdin: true, stdout: true, stderr: true, hijack: true})) as unknown as Duplex
       runner = new RunnerContainer(container.id, container, stream, spec.autoRemove)
-      if (spec.signal?.aborted) throw abandonedCreation()
+      throwIfAbandoned(spec.signal)
       await container.start()
       // abandoned while it started (a kill before the start finds nothing running)
-      if (spec.signal?.aborted) throw abandonedCreation()
+      throwIfAbandoned(spec.signal)
       // ready = the runner booted and blocks on stdin; a runner that exits first explains why
       await untilReady(runner.output, runner.waitExit(), spec.readyTimeoutMs ?? 30_000)
-      if (spec.signal?.aborted) throw abandonedCreation()
+      throwIfAbandoned(spec.signal)
       return runner
     } catch (error) {
       // the hijacked attach socket is ours to close: when the container is removed before it

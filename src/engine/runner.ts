@@ -66,6 +66,11 @@ export interface RunnerRequest {
 /** The error of a creation abandoned through its RunnerRequest's signal. */
 export const abandonedCreation = (): Error => new Error('the runner’s creation was abandoned')
 
+/** Throws abandonedCreation() once the creation's signal has fired (between a backend's steps). */
+export function throwIfAbandoned(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw abandonedCreation()
+}
+
 export interface PreflightRequest {
   config: SandboxConfig
   /** the runtimes the engine will start runners of */

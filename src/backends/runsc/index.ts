@@ -17,7 +17,7 @@ import {isDaemonDown} from '../../docker/client.js'
 import {ownerLabels} from '../../docker/containers.js'
 import {imageStatus} from '../../docker/images.js'
 import {imageOf} from '../../engine/languages.js'
-import {abandonedCreation, type BackendFacts, type PreflightRequest, type Runner, type RunnerBackend, type RunnerRequest} from '../../engine/runner.js'
+import {abandonedCreation, throwIfAbandoned, type BackendFacts, type PreflightRequest, type Runner, type RunnerBackend, type RunnerRequest} from '../../engine/runner.js'
 import {untilReady} from '../../engine/runner-stdio.js'
 import {configError, errorMessage, prerequisiteError} from '../../errors.js'
 import {stateDir} from '../../paths.js'
@@ -224,7 +224,7 @@ export class RunscBackend implements RunnerBackend {
     if ((request.network ?? 'none') !== 'none')
       throw configError(`The runsc backend gives sandboxes no network (asked for "${request.network}")`, 'RUNSC_NETWORK', ['use the docker backend'])
     const rootfs = await this.rootfsOf(request.image)
-    if (request.signal?.aborted) throw abandonedCreation()
+    throwIfAbandoned(request.signal)
     const id = `sbx-${randomBytes(8).toString('hex')}`
     const dir = this.ownerDir(request.owner)
     const bundle = join(dir, 'bundles', id)
@@ -252,7 +252,7 @@ export class RunscBackend implements RunnerBackend {
     try {
       // ready = the runner booted and blocks on stdin; a runner (or runsc) that exits first explains why
       await untilReady(sandbox.output, sandbox.waitExit(), READY_TIMEOUT_MS)
-      if (request.signal?.aborted) throw abandonedCreation()
+      throwIfAbandoned(request.signal)
       return sandbox
     } catch (error) {
       await sandbox.remove().catch(() => {})
