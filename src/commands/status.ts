@@ -50,9 +50,16 @@ running, unreachable or unhealthy.`
     } else {
       const health = report.healthy ? 'healthy' : `UNHEALTHY: ${report.health?.body?.reason ?? report.health?.error ?? 'no answer'}`
       this.log(`Manager: running (${health}) at ${report.endpoint}`)
-      this.log(
-        `  ${report.where ?? `pid ${report.pid ?? '?'}`} · up ${formatUptime(report.uptimeSeconds ?? 0)} · runtime ${report.runtime ?? '?'} · backend ${report.backend ?? '?'} · version ${report.version ?? '?'} · token ${report.tokenRequired ? 'required' : 'not required'}`,
-      )
+      // only what is known: without GET /status's answer (no token) a remote manager tells its health alone
+      const facts = [
+        report.where ?? (report.pid === null ? null : `pid ${report.pid}`),
+        report.uptimeSeconds === null ? null : `up ${formatUptime(report.uptimeSeconds)}`,
+        report.runtime && `runtime ${report.runtime}`,
+        report.backend && `backend ${report.backend}`,
+        report.version && `version ${report.version}`,
+        report.tokenRequired === null ? null : `token ${report.tokenRequired ? 'required' : 'not required'}`,
+      ].filter((f) => f)
+      if (facts.length) this.log(`  ${facts.join(' · ')}`)
       for (const p of report.pools) {
         this.log(
           `  ${p.language.padEnd(7)} ${p.kind === 'preloaded' ? 'preloaded pool (numpy, pandas, matplotlib; filled when idle)' : 'pool'}: ${p.ready}/${p.size} ready, ${p.busy} busy, ${p.creating} starting, ${p.waiting} queued · ${p.created} created, ${p.failures} failed${p.served === undefined ? '' : `, ${p.served} served`}${p.abandoned ? `, ${p.abandoned} abandoned for waiting runs` : ''}`,
@@ -66,12 +73,14 @@ running, unreachable or unhealthy.`
       }
       const a = report.admission
       if (a) this.log(`  admission: ${a.live}/${a.limit} containers live · ${a.executing} running · ${a.queued} queued · ${a.rejected} refused (-10)`)
-      const by = Object.entries(report.runs.byStatus)
-        .map(([k, v]) => `${k} ${v}`)
-        .join(', ')
-      this.log(
-        `  runs: ${report.runs.total}${by ? ` (${by})` : ''} · no container (-10): ${report.runs.busy} · rejected (4xx): ${report.rejected} · in flight: ${report.inFlight ?? '?'}`,
-      )
+      if (report.statusRead) {
+        const by = Object.entries(report.runs.byStatus)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')
+        this.log(
+          `  runs: ${report.runs.total}${by ? ` (${by})` : ''} · no container (-10): ${report.runs.busy} · rejected (4xx): ${report.rejected} · in flight: ${report.inFlight ?? '?'}`,
+        )
+      }
       if (report.rssBytes !== null) this.log(`  memory: ${(report.rssBytes / 1024 / 1024).toFixed(1)} MB RSS`)
       if (report.logFile) this.log(`  log: ${report.logFile}`)
     }

@@ -31,6 +31,8 @@ export interface StatusReport {
   /** what makes its sandboxes: docker or runsc */
   backend: string | null
   health: HealthAnswer | null
+  /** whether GET /status answered: the pools, admission, runs and memory below are its figures only then */
+  statusRead: boolean
   tokenRequired: boolean | null
   /** the settings it runs with (from GET /status, else from manager.json) */
   settings: ManagerSettings | null
@@ -63,6 +65,7 @@ function emptyReport(logFile: string | null): StatusReport {
     runtime: null,
     backend: null,
     health: null,
+    statusRead: false,
     tokenRequired: null,
     settings: null,
     pools: [],
@@ -94,7 +97,7 @@ export async function managerStatus(options: {token?: string; files?: ManagerFil
     mode: info?.mode ?? null,
     pid: rec.state === 'running' ? rec.pid : null,
     endpoint: info?.endpoint ?? null,
-    where: view.where,
+    where: view.running ? view.where : null,
     notRunning: info ? view.notRunning : null,
     startedAt: info?.startedAt ?? null,
     version: info?.version ?? null,
@@ -140,6 +143,7 @@ async function askManager(report: StatusReport, endpoint: string, token?: string
   const answer = await new ManagerClient({url: endpoint, token}).status()
   if ('body' in answer) {
     const d = answer.body
+    report.statusRead = true
     report.pid ??= d.pid
     report.startedAt ??= d.startedAt
     report.uptimeSeconds ??= d.uptimeSeconds
@@ -166,6 +170,10 @@ async function askManager(report: StatusReport, endpoint: string, token?: string
     report.rejected = d.rejected
     report.inFlight = d.inFlight
     report.rssBytes = d.rssBytes
-  } else report.warnings.push(`status unavailable: ${answer.error}`)
+  } else {
+    report.warnings.push(`status unavailable: ${answer.error}`)
+    // a refusal of the token is a fact about the manager: it requires one
+    if (answer.status === 401) report.tokenRequired = true
+  }
   if (report.runtime === 'runc') report.warnings.push(RUNC_WARNING)
 }

@@ -297,6 +297,19 @@ describe('API token', () => {
       expect(metrics.text).not.toMatch(/^sandbox_runs_total/m)
       expect((await call('GET', '/status')).status).toBe(401)
       expect((await call('GET', '/status', undefined, auth)).json()).toMatchObject({status: 'ok', settings: {tokenRequired: true, allowPolicyOverride: false}})
+      // status --endpoint without the token (or with a wrong one) says only what it knows: its health, and that it wants a token
+      delete process.env.SANDBOX_API_TOKEN
+      for (const tokenArgs of [[], ['--token', 'wrong']]) {
+        const human = await captureOutput(() => Status.run(['--endpoint', endpoint, '--env-file', '/dev/null', ...tokenArgs], config))
+        expect(process.exitCode).toBeUndefined()
+        expect(human.stdout).toContain(`Manager: running (healthy) at ${endpoint}`)
+        expect(human.stdout).toContain('token required')
+        expect(human.stdout).not.toMatch(/not required|up \d|runs: |\?/)
+        expect(human.stderr).toMatch(/status unavailable: the manager (requires an API token|refused the API token)/)
+        const json = await captureOutput(() => Status.run(['--endpoint', endpoint, '--env-file', '/dev/null', '--json', ...tokenArgs], config))
+        expect(JSON.parse(json.stdout)).toMatchObject({running: true, healthy: true, status_read: false, token_required: true, uptime_seconds: null, where: null})
+      }
+      process.env.SANDBOX_API_TOKEN = 'integration-t0ken'
       expect((await run('def main():\n    return 1\n', 'python', {}, auth)).json()).toMatchObject({status: 'success'})
       // no --allow-policy-override: the policy field is refused, even with the token
       const overridden = await call('POST', '/run', JSON.stringify({code_b64: b64('import os\ndef main():\n    return 1\n'), policy: 'off'}), {
