@@ -1,8 +1,8 @@
 import {Flags, type Interfaces} from '@oclif/core'
 
 import {BaseCommand, ValueFlags} from '../base-command.js'
-import {loadConfig} from '../config.js'
-import {ExitCode, SandboxError, configError, errorMessage} from '../errors.js'
+import {loadConfig, parseMemory} from '../config.js'
+import {ExitCode, SandboxError, configError, errorMessage, usageError} from '../errors.js'
 import {style} from '../style.js'
 import {
   assertValid,
@@ -72,9 +72,23 @@ export function fieldFlags(schema: ConfigSchema): Interfaces.FlagInput {
     if (spec.env?.length) parts.push(`env ${spec.env.join(' or ')}`)
     if (spec.secret) parts.push('prefer the environment variable: flags show up in the process list')
     const description = parts.join('; ')
-    flags[flagName(name)] = spec.type === 'boolean' ? Flags.boolean({description, allowNo: true, helpGroup: 'PROVIDER'}) : Flags.string({description, helpGroup: 'PROVIDER'})
+    flags[flagName(name)] =
+      spec.type === 'boolean'
+        ? Flags.boolean({description, allowNo: true, helpGroup: 'PROVIDER'})
+        : Flags.string({description, helpGroup: 'PROVIDER', parse: async (input, _ctx, flag) => checkedFlagValue(name, spec, input, `--${flag.name}`)})
   }
   return flags
+}
+
+/** A field's flag value of the wrong type or format (`--timeout abc`, `--memory 5x`) is a usage error (exit 2) naming the flag. */
+function checkedFlagValue(name: string, spec: FieldSpec, input: string, flag: string): string {
+  if (spec.format === 'memory') parseMemory(input, flag)
+  try {
+    coerceField(name, spec, input)
+  } catch (error) {
+    throw usageError(`Invalid ${flag} "${input}": ${errorMessage(error).replace(/^Field '[^']+' /, '')}`, 'INVALID_FLAG_VALUE')
+  }
+  return input
 }
 
 /** Provider warnings during a connection test (the local provider's "NO sandbox") go to stderr. */

@@ -23,14 +23,15 @@ export const dockerDefinition: ProviderDefinition = {
       label: 'Execution Timeout (seconds)',
       min: 1,
       max: 3600,
-      description: 'Wall-clock limit per run on this host (`sandbox run` and the manager) unless --timeout or SANDBOX_TIMEOUT is given (default 10 s)',
+      description: 'Wall-clock limit per run on this host (`sandbox run` and the manager) unless `sandbox run --timeout` or SANDBOX_TIMEOUT says otherwise (default 10 s)',
     },
     memory: {
       type: 'string',
       required: false,
       label: 'Memory Limit',
       placeholder: '256m',
-      description: 'Memory limit per run on this host, e.g. 256m or 1g, unless --memory or SANDBOX_MAX_MEMORY is given (default 256m)',
+      format: 'memory',
+      description: 'Memory limit per run on this host, e.g. 256m or 1g, unless `sandbox run --memory` or SANDBOX_MAX_MEMORY says otherwise (default 256m)',
     },
     allow_runc: {
       type: 'boolean',

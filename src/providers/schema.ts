@@ -263,7 +263,7 @@ function coerceStored(name: string, spec: FieldSpec, value: unknown): unknown {
 export function ragflowSchema(schema: ConfigSchema): Record<string, Record<string, unknown>> {
   const out: Record<string, Record<string, unknown>> = {}
   for (const [name, spec] of Object.entries(schema)) {
-    const {env: _env, partial: _partial, advanced: _advanced, legacy: _legacy, ...rest} = spec
+    const {env: _env, partial: _partial, advanced: _advanced, legacy: _legacy, format: _format, ...rest} = spec
     out[name] = {...rest}
   }
   return out

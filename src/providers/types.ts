@@ -47,6 +47,8 @@ export interface FieldSpec {
   readonly?: boolean
   /** ours: older names of this field in rows written by older releases (pool_size → executor_manager_pool_size) */
   legacy?: string[]
+  /** ours: the text is a memory size (256m, 1g): a flag with another value is a usage error */
+  format?: 'memory'
 }
 
 export type ConfigSchema = Record<string, FieldSpec>

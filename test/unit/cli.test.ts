@@ -11,6 +11,9 @@ import {Config} from '@oclif/core'
 import {afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {saveArtifacts} from '../../src/artifacts.js'
+import type {ProviderConfigureCommand} from '../../src/commands/configure.js'
+import ConfigureDocker from '../../src/commands/configure/docker.js'
+import ConfigureE2b from '../../src/commands/configure/e2b.js'
 import {renderError, snakeCaseKeys} from '../../src/base-command.js'
 import {checkArtifacts, isSafeArtifactName} from '../../src/engine/classify.js'
 import {frameLimits} from '../../src/engine/frame.js'
@@ -46,8 +49,8 @@ describe('errors in one shape', () => {
   })
 
   /** what a command (run unless named) reports (text is not printed here: only the report and the JSON) */
-  async function parseFailure(argv: string[], command = 'run') {
-    const {default: Command} = await import(`../../src/commands/${command}.ts`)
+  async function parseFailure(argv: string[], command: string | typeof ProviderConfigureCommand = 'run') {
+    const Command = typeof command === 'string' ? (await import(`../../src/commands/${command}.ts`)).default : command
     const cmd = new Command(argv, config) as unknown as {init(): Promise<void>; errorReport(e: unknown): unknown; toErrorJson(e: unknown): unknown}
     const error = await cmd.init().then(
       () => undefined,
@@ -88,6 +91,16 @@ describe('errors in one shape', () => {
     expect(report).toMatchObject({code, exit: 2})
     expect(report.message).toMatch(message)
     expect(Object.keys((json as {error: object}).error)).toEqual(['code', 'message', 'suggestions', 'exit'])
+  })
+
+  it.each([
+    ['docker', ConfigureDocker, ['--timeout', 'abc'], 'INVALID_FLAG_VALUE', /^Invalid --timeout "abc": must be an integer$/],
+    ['docker', ConfigureDocker, ['--memory', '5x'], 'INVALID_MEMORY', /^Invalid --memory "5x": use a size like 256m/],
+    ['e2b', ConfigureE2b, ['--timeout', '1.5'], 'INVALID_FLAG_VALUE', /^Invalid --timeout "1.5": must be an integer$/],
+  ])('configure %s %j: a flag value of the wrong type or format is a usage error %s (exit 2) naming the flag', async (_id, command, argv, code, message) => {
+    const {report} = await parseFailure(argv, command)
+    expect(report).toMatchObject({code, exit: 2})
+    expect(report.message).toMatch(message)
   })
 })
 
