@@ -138,6 +138,15 @@ export async function runSelected(options: {
   const settings = resolveRunSettings(options.sandboxConfig, runsOnHost ? selection.config : undefined)
   const sandboxConfig = applyRunSettings(options.sandboxConfig, settings)
   if (viaManager && selection.definition.id !== 'docker') throw viaManagerProvider(selection.definition.id)
+  if (viaManager) {
+    // RAGFlow's POST /run carries no limits: the manager's own apply, whatever this run was told
+    const ignored = (['timeoutSeconds', 'memory'] as const).filter((k) => settings[k].source === 'flag').map((k) => (k === 'memory' ? '--memory' : '--timeout'))
+    if (ignored.length)
+      options.onEvent?.({
+        level: 'warn',
+        message: `warning: ${ignored.join(' and ')} ${ignored.length > 1 ? 'do' : 'does'} not reach the manager (--via-manager): it runs with the limits it was started with`,
+      })
+  }
   const executor = viaManager
     ? await hostManagerExecutor(sandboxConfig)
     : openExecutor(selection.definition, selection.config, {sandboxConfig, onEvent: options.onEvent, allowUnsandboxed: options.allowUnsandboxed})

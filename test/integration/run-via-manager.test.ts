@@ -38,6 +38,13 @@ describe('sandbox run through the manager of this host', () => {
     expect(r.stdout).toContain('Hello from Python, World!')
     expect(r.stdout).toContain('"greeting": "Hello, World!"')
     expect(r.stderr).toContain(`manager ${manager.endpoint}`)
+    expect(r.stderr).not.toContain('warning')
+  })
+
+  it("--timeout and --memory, which RAGFlow's POST /run cannot carry, are said not to reach the manager", async () => {
+    const r = await cli(['run', 'examples/hello.py', '--via-manager', '--timeout', '2', '--memory', '128m'], {SANDBOX_STATE_DIR: manager.stateDir})
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stderr).toContain('warning: --timeout and --memory do not reach the manager (--via-manager)')
   })
 
   it('SANDBOX_RUN_VIA=manager does the same; --json gives the result', async () => {
