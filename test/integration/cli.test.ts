@@ -180,6 +180,26 @@ describe('sandbox run always exits and leaves no container', () => {
     const typo = await cli(['rnu', 'refused.py'])
     await expectClean(typo, 2)
     expect(typo.stderr).toContain('rnu is not a sandbox command: did you mean `sandbox run`?')
+    // help of a command that does not exist is the same usage error; help of one that does stays help
+    for (const argv of [
+      ['rnu', '--help'],
+      ['help', 'rnu'],
+      ['configure', 'aws', '--help'],
+    ]) {
+      const o = await cli(argv)
+      await expectClean(o, 2)
+      expect(o.stderr, argv.join(' ')).toMatch(/is not a sandbox command[^]*Code: UNKNOWN_COMMAND/)
+      expect(o.stderr).not.toContain('Command ')
+    }
+    for (const argv of [
+      ['run', 'refused.py', '--help'],
+      ['configure', 'docker', '--help'],
+      ['swarm', '--help'],
+    ]) {
+      const o = await cli(argv)
+      expect(o.code, argv.join(' ')).toBe(0)
+      expect(o.stdout).toContain('USAGE')
+    }
   }, 300_000)
 
   it('the code hits the time limit: exit 1 with its result, with and without --json', async () => {
