@@ -59,6 +59,11 @@ const BOOT_DIR = '/workspace'
 // reads the memory of a sandbox after it has exited (runsc: its own cgroup) sets 0: the runner then
 // ends itself and the sandbox goes down the cheap way. Taken out of the environment user code sees.
 const LINGER_MS = lingerMs(process.env.SANDBOX_RUNNER_LINGER_MS)
+/** what 1 and 2 are at the start: a program that puts something else there cannot be reported on */
+const stdioIdentity = () => [1, 2].map((fd) => { const st = fs.fstatSync(fd); return `${st.dev}:${st.ino}` }).join(' ')
+const REAL_STDIO = stdioIdentity()
+// taken before the program runs (it may replace process.exit): ends the process, no 'exit' handlers
+const exitAtOnce = process.reallyExit.bind(process)
 delete process.env.SANDBOX_RUNNER_LINGER_MS
 
 function lingerMs(text) {
@@ -230,6 +235,17 @@ async function run() {
     record(error)
     process.exit(1)
   })
+  // nothing is left to run while main's promise (or the module's top-level await) is pending: it
+  // can never settle, which is a failure, not the success of a process that ended with status 0
+  process.once('beforeExit', () => {
+    if (reported) return
+    control.error = 'main() never returned: its promise was still pending when nothing was left to run'
+    control.error_type = 'UnsettledPromise'
+    control.exit_code = 1
+    report()
+    linger()
+    process.exit(1)
+  })
   // the program ended the process itself (process.exit) or left nothing to wait for: report how
   process.on('exit', (code) => {
     if (reported) return
@@ -340,6 +356,12 @@ function sendReport(job, prefix, control, limits) {
   const code = Math.trunc(Number(control.exit_code))
   control.exit_code = Number.isFinite(code) ? ((code % 256) + 256) % 256 : 1
   const payload = Buffer.from(JSON.stringify(control), 'utf8').toString('base64')
+  // the program closed 1 or 2 and opened something else in their place: no report can reach the
+  // host, so end at once and without one (exit status 1: the host says the program ended without a
+  // result), never a success the host would have to guess, on every backend
+  let intact
+  try { intact = stdioIdentity() === REAL_STDIO } catch { intact = false }
+  if (!intact) exitAtOnce(1)
   // end of stderr first, then the control frame: when both have arrived, all output has arrived
   writeAll(2, Buffer.from('__SANDBOX_END_' + job.nonce + '__\n'))
   writeAll(1, Buffer.from(prefix + payload + '\n'))

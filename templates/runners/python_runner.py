@@ -17,6 +17,15 @@ import binascii, io, os, select, sys, time
 BOOT_DIR = "/workspace"
 # the runner's own copies of stdout/stderr: its frames get through even if user code closes 1 or 2
 REAL_FDS = (os.dup(1), os.dup(2))
+
+
+def _identity(fd):
+    st = os.fstat(fd)
+    return (st.st_dev, st.st_ino)
+
+
+# what those copies are: a program that puts something else there (os.dup2) cannot be reported on
+REAL_IDS = tuple(map(_identity, REAL_FDS))
 # after its report the runner waits this long for the host to remove the container (a safety net:
 # the host removes it at once; this only ends a runner whose host went away). A backend that reads
 # the memory of a sandbox after it has exited (runsc: its own cgroup) sets 0: the runner then ends
@@ -410,6 +419,15 @@ def _report(job, prefix, control, out_fd, err_fd):
         control["exit_code"] = 1
     payload = binascii.b2a_base64(_json_bytes(control), newline=False)
     code = 0 if control["ok"] else control["exit_code"] or 1
+    # the program replaced the runner's own copies of stdout/stderr (os.dup2 over them): no report
+    # can reach the host, so end at once and without one (exit status 1: the host says the program
+    # ended without a result), never a success the host would have to guess, on every backend
+    try:
+        intact = tuple(map(_identity, (out_fd, err_fd))) == REAL_IDS
+    except OSError:
+        intact = False
+    if not intact:
+        os._exit(1)
     # end of stderr first, then the control frame: when both have arrived, all output has arrived
     _write_all(err_fd, ("__SANDBOX_END_" + job["nonce"] + "__\n").encode("ascii"))
     _write_all(out_fd, prefix.encode("ascii") + payload + b"\n")

@@ -282,6 +282,75 @@ export const protocolCases: SuiteCase[] = [
     expect: (r) => expectValue(r, (v) => (v.stdin === '' ? true : `stdin had ${JSON.stringify(String(v.stdin).slice(0, 80))}`), 'EOF'),
   },
   {
+    id: 'proto-report-lost-py',
+    title: 'A program that puts /dev/null over every stdio copy (os.dup2) ends without a result: a program error, never a success',
+    tags: ['protocol', 'frames'],
+    language: 'python',
+    code: code`
+      import os
+
+      def main():
+          null = os.open("/dev/null", os.O_WRONLY)
+          for fd in range(1, 64):
+              if fd != null:
+                  try:
+                      os.dup2(null, fd)
+                  except OSError:
+                      pass
+          return "redirected"
+    `,
+    expect: (r) => (r.status === 'program_error' && r.result === null ? pass('program_error, no result') : fail(`expected program_error without a result: ${brief(r)}`)),
+  },
+  {
+    id: 'proto-report-lost-node',
+    title: 'A program that closes stdout and stderr and opens /dev/null in their place ends without a result: a program error, never a success',
+    tags: ['protocol', 'frames'],
+    language: 'nodejs',
+    code: code`
+      const fs = require('fs')
+
+      function main() {
+        const raw = process.binding('fs')
+        for (const fd of [1, 2]) raw.close(fd, undefined, {})
+        fs.openSync('/dev/null', 'w')
+        fs.openSync('/dev/null', 'w')
+        return 'redirected'
+      }
+    `,
+    expect: (r) => (r.status === 'program_error' && r.result === null ? pass('program_error, no result') : fail(`expected program_error without a result: ${brief(r)}`)),
+  },
+  {
+    id: 'proto-unsettled-node',
+    title: 'A main whose promise never settles (nothing left to run) is a program error, not a success',
+    tags: ['protocol', 'result'],
+    language: 'nodejs',
+    policy: 'any',
+    code: code`
+      function main() {
+        return new Promise(() => {})
+      }
+    `,
+    expect: (r) =>
+      r.status === 'program_error' && /never returned/.test(r.detail ?? '')
+        ? pass('program_error: main never returned')
+        : fail(`expected program_error "main() never returned": ${brief(r)}`),
+  },
+  {
+    id: 'proto-huge-int-py',
+    title: 'An integer beyond what a JSON number carries (10**400) is a clean program error, not a silent null',
+    tags: ['protocol', 'result'],
+    language: 'python',
+    policy: 'any',
+    code: code`
+      def main():
+          return {"big": 10 ** 400, "fits": 2 ** 53}
+    `,
+    expect: (r) =>
+      r.status === 'program_error' && /too large for JSON/.test(r.detail ?? '')
+        ? pass('program_error: too large for JSON')
+        : fail(`expected program_error "too large for JSON": ${brief(r)}`),
+  },
+  {
     id: 'proto-non-json-py',
     title: 'A return value that is not JSON is a clean program error',
     tags: ['protocol', 'result'],
