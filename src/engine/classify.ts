@@ -11,7 +11,7 @@
  */
 import {constants} from 'node:os'
 
-import {ARTIFACT_CAPS, type ControlFrame} from './frame.js'
+import {ARTIFACT_CAPS, type ControlFrame, holdsInfiniteNumber} from './frame.js'
 import {emptyResult, EXIT, MIME_TYPES, type RunResult} from './result.js'
 import {quote, UNPRINTABLE} from '../text.js'
 
@@ -235,6 +235,11 @@ export function classify(i: ClassifyInput): RunResult {
   if (outcome.exit_code === EXIT.OUT_OF_MEMORY) return emptyResult({...base, ...outcome, memory_used_kb: i.memoryKb ?? Math.round(i.memoryBytes / 1024)})
   if (outcome.status !== 'success') return emptyResult({...base, ...outcome})
   if (!c) return emptyResult({...base, ...outcome, result: i.markerResult ?? null})
+  // a number beyond what a JSON number carries here (±1.8e308) would come back as null: refused, as NaN is
+  if (c.result?.present && holdsInfiniteNumber(c.result.value)) {
+    const detail = 'main() returned a number too large for JSON (beyond ±1.8e308): return it as a string'
+    return emptyResult({...base, ...NONE, status: 'program_error', exit_code: 1, stderr: joinLines(i.stderr, detail), detail, runtime_error_type: 'nonzero_exit'})
+  }
   // the control frame comes from inside the sandbox: never trust what it says about files
   const notes = c.notes?.length ? c.notes.join('\n') : ''
   const {artifacts, rejected} = checkArtifacts(c.artifacts)

@@ -37,6 +37,18 @@ export function nestsDeeperThan(value: unknown, max: number): boolean {
   return false
 }
 
+/** Whether a parsed JSON value holds a number JSON.parse could not carry (an integer like 10**400 becomes Infinity). */
+export function holdsInfiniteNumber(value: unknown): boolean {
+  const stack: unknown[] = [value]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return true
+    } else if (typeof v === 'object' && v !== null) for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push(child)
+  }
+  return false
+}
+
 export interface FrameLimits {
   maxResultBytes: number
   maxArtifacts: number

@@ -172,6 +172,17 @@ describe('time and memory are the host’s measurements, never the runner’s', 
   })
 })
 
+describe('a returned number JSON cannot carry', () => {
+  it('is a program error naming it, never a silent null; big finite numbers and other values pass', () => {
+    for (const value of [JSON.parse('1e400'), {big: JSON.parse('-1e309'), ok: 1}, [1, [2, [JSON.parse('1e999')]]]]) {
+      const r = classify({...base, exitCode: 0, control: returned(value)})
+      expect(r).toMatchObject({status: 'program_error', exit_code: 1, result: null, detail: expect.stringContaining('too large for JSON')})
+    }
+    const fine = {max: Number.MAX_VALUE, big: 2 ** 63, list: Array.from({length: 200_000}, (_, k) => k)}
+    expect(classify({...base, exitCode: 0, control: returned(fine)})).toMatchObject({status: 'success', result: {present: true, value: fine}})
+  })
+})
+
 describe('no runner record: exit status and signal decide, stderr only refines a failure', () => {
   it('exit 0 without a frame (os._exit(0)) is success with the printed marker', () => {
     const marker = {present: true, value: 'm', type: 'json' as const}
