@@ -33,6 +33,8 @@ interface Case {
   url: string
   /** the JSON body as RAGFlow's front end sends it; undefined: no body at all */
   body?: unknown
+  /** the body's content-type (default application/json, as the front end sends it) */
+  contentType?: string
   status: number
   /** RAGFlow's answer (toMatchObject) */
   answer: Record<string, unknown>
@@ -90,6 +92,16 @@ const CASES: Case[] = [
   },
   {what: 'save without a body', method: 'POST', url: '/api/v1/admin/sandbox/config', status: 400, answer: E('Request body is required'), writesNothing: true},
   {what: 'save {}', method: 'POST', url: '/api/v1/admin/sandbox/config', body: {}, status: 400, answer: E('Request body is required'), writesNothing: true},
+  {
+    what: 'save sent as a form (curl -d without a content-type)',
+    method: 'POST',
+    url: '/api/v1/admin/sandbox/config',
+    body: {provider_type: 'docker', config: {}},
+    contentType: 'application/x-www-form-urlencoded',
+    status: 415,
+    answer: E('Unsupported Media Type', 415),
+    writesNothing: true,
+  },
   {
     what: 'save without provider_type',
     method: 'POST',
@@ -274,11 +286,11 @@ function rows(): SettingRowText[] {
 
 const safeRows = () => sqliteRows(file)
 
-async function request(c: Pick<Case, 'method' | 'url' | 'body'>, token = TOKEN) {
+async function request(c: Pick<Case, 'method' | 'url' | 'body' | 'contentType'>, token = TOKEN) {
   const res = await app.inject({
     method: c.method,
     url: c.url,
-    headers: {authorization: `Bearer ${token}`, ...(c.body === undefined ? {} : {'content-type': 'application/json'})},
+    headers: {authorization: `Bearer ${token}`, ...(c.body === undefined ? {} : {'content-type': c.contentType ?? 'application/json'})},
     payload: c.body === undefined ? undefined : JSON.stringify(c.body),
   })
   return {status: res.statusCode, json: res.json(), text: res.body}
