@@ -189,7 +189,6 @@ describe('configure aliyun (flags, SQLite)', () => {
     ['wrong AccessKey ID format', {'--access-key-id': 'AKIAIOSFODNN7EXAMPLE'}, "Provider validation failed: Invalid AccessKey ID format (should start with 'LTAI')"],
     ['unknown region', {'--region': 'us-west-1'}, 'Provider validation failed: Invalid region. Must be one of: cn-hangzhou, cn-beijing, cn-shanghai, cn-shenzhen, cn-guangzhou'],
     ['timeout above the hard limit', {'--timeout': '60'}, "Field 'timeout' must be <= 30"],
-    ['timeout not a number', {'--timeout': 'soon'}, "Field 'timeout' must be an integer"],
   ] as const) {
     it(`${label} → exit 4 with RAGFlow's message; rows unchanged`, async () => {
       seed()
@@ -207,6 +206,16 @@ describe('configure aliyun (flags, SQLite)', () => {
       expect(rows()).toEqual(before)
     })
   }
+
+  it('a timeout that is not a number is a usage error (exit 2) naming the flag, as in run; rows unchanged', async () => {
+    seed()
+    const before = rows()
+    const r = await cli(ConfigureAliyun, ['--db', dbUrl(), '--access-key-id', KEY_ID, '--access-key-secret', SECRET, '--account-id', '42', '--timeout', 'soon'])
+    expect(r.exit).toBe(2)
+    expect(r.json.error).toMatchObject({code: 'INVALID_FLAG_VALUE', message: 'Invalid --timeout "soon": must be an integer'})
+    expect(r.stdout).not.toContain(SECRET)
+    expect(rows()).toEqual(before)
+  })
 
   it('database down → DATABASE_UNREACHABLE (exit 3), password masked', async () => {
     const port = await new Promise<number>((resolve) => {
@@ -370,7 +379,8 @@ describe('other providers', () => {
     expect(r.json.notes.join(' ')).toContain('sandbox configure self-managed')
     expect(byName(rows())['sandbox.docker'].value).toBe('{"memory": "512m", "allow_runc": false}')
     const bad = await cli(ConfigureDocker, ['--db', dbUrl(), '--memory', 'lots'])
-    expect(bad.exit).toBe(4)
+    expect(bad.exit).toBe(2)
+    expect(bad.json.error.code).toBe('INVALID_MEMORY')
   })
 })
 
